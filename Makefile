@@ -1,0 +1,78 @@
+# bmas: one non-recursive Makefile; each folder adds its sources in its module.mk (STYLE.md G7).
+# Variants build into build/<variant>/ and never share objects: rel (the default, -O2) and asan.
+
+VARIANT ?= rel
+B       := build/$(VARIANT)
+PKGS    := libmicrohttpd libcurl libcjson zlib sqlite3 libcrypto
+CC      ?= cc
+
+# pkg-config runs only once the deps step has installed the packages it asks about.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) cmocka 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wformat=2 -Wvla -Werror=switch
+BASE_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -MMD -MP $(WARN) -I.
+SAN     := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+ifeq ($(VARIANT),asan)
+  OPT := $(SAN)
+  LDSAN := -fsanitize=address,undefined
+else
+  OPT := -O2
+  LDSAN :=
+endif
+ALL_CFLAGS  = $(BASE_CFLAGS) $(OPT) $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(LDSAN) $(LDFLAGS) -pthread
+
+# Release builds go to bin/ (what users run); other variants keep their binaries in build/<v>/bin.
+ifeq ($(VARIANT),rel)
+  BINDIR := bin
+else
+  BINDIR := $(B)/bin
+endif
+BINS :=
+
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+.PHONY: all deps test unit itest asan bench clean lint run help
+all: deps $(B)/stamp-all
+
+help:
+	@echo "make          build bin/bmas and bin/bmas-emulator"
+	@echo "make run      start the emulator and bmas with sample logs flowing (see README)"
+	@echo "make test     unit + integration + ASan/UBSan unit tests (what CI runs)"
+	@echo "make asan     ASan+UBSan build running the unit tests"
+	@echo "make bench    throughput and latency benchmarks (not a test)"
+	@echo "make lint     clang-format check and banned-function grep"
+
+# The deps step is a stamp so a clean clone installs once and later builds skip apt entirely.
+deps: build/.deps
+build/.deps: tests/tools/deps.sh
+	@tests/tools/deps.sh
+	@mkdir -p build && touch $@
+
+# Static library per module: $(call lib_rule,name,sources)
+define lib_rule
+$(B)/libbm_$(1).a: $(patsubst %.c,$(B)/%.o,$(2))
+	@mkdir -p $$(dir $$@)
+	@rm -f $$@
+	ar rcs $$@ $$^
+endef
+
+# Each module.mk defines <MOD>_SRCS and <MOD>_MAIN and appends to LIBS_<mod>.
+include core/module.mk
+-include storage/module.mk
+-include server/module.mk
+-include emulator/module.mk
+include tests/module.mk
+
+$(B)/%.o: %.c | build/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+-include $(shell find build -name '*.d' 2>/dev/null)
+
+clean:
+	rm -rf build bin

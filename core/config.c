@@ -1,0 +1,340 @@
+/* config.c: the configuration table (STYLE.md G6, fluent-bit's config_map). One row per
+ * variable drives defaults, parsing, validation, --help and the redacted start-up dump. */
+#include "core/bm_core.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum cfg_type { CFG_STR, CFG_BOOL, CFG_INT, CFG_SIZE, CFG_LEVEL };
+enum { CFG_SECRET = 1, CFG_HIDDEN = 2 };
+
+struct cfg_entry {
+    const char *name;
+    const char *alias; /* older or alternative env name, read when name is unset */
+    enum cfg_type type;
+    size_t off;
+    const char *def;
+    long long min, max;
+    int flags;
+    const char *help;
+};
+
+#define OFF(f) offsetof(struct bm_config, f)
+#define KIB 1024LL
+#define MIB (1024LL * 1024)
+#define GIB (1024LL * 1024 * 1024)
+
+static const struct cfg_entry table[] = {
+    /* The spec's names (FORMATS.md section 7). */
+    {"CLOUDWATCH_NAMESPACE", NULL, CFG_STR, OFF(cloudwatch_namespace), "Custom/BedrockMetrics",
+     1, 255, 0, "CloudWatch namespace for published metrics"},
+    {"LOG_LEVEL", NULL, CFG_LEVEL, OFF(log_level), "INFO", 0, 0, 0,
+     "DEBUG, INFO, WARN or ERROR (JSON lines on stderr)"},
+    {"AWS_REGION", "AWS_DEFAULT_REGION", CFG_STR, OFF(aws_region), "us-east-1", 1, 64, 0,
+     "region for S3, CloudWatch and SQS requests"},
+    {"BATCH_SIZE", NULL, CFG_INT, OFF(batch_size), "100", 1, 10000, 0,
+     "most SQS messages per POST /events batch and per consumer poll round"},
+    {"METRICS_RETENTION_DAYS", NULL, CFG_INT, OFF(metrics_retention_days), "30", 1, 36500, 0,
+     "days of aggregates and processed-object keys kept in the database"},
+    {"ENABLE_CROSS_REGION_DETECTION", NULL, CFG_BOOL, OFF(enable_cross_region_detection),
+     "true", 0, 0, 0, "false: system inference profiles count as OnDemand"},
+    {"ENABLE_GLOBAL_CROSS_REGION", NULL, CFG_BOOL, OFF(enable_global_cross_region), "true", 0, 0,
+     0, "false: global. profiles count as CrossRegion instead of GlobalCrossRegion"},
+    {"DLQ_ENABLED", NULL, CFG_BOOL, OFF(dlq_enabled), "true", 0, 0, 0,
+     "true: a quarantined object's message is left to the queue's DLQ; false: acknowledged"},
+    {"MAX_RETRY_ATTEMPTS", NULL, CFG_INT, OFF(max_retry_attempts), "3", 1, 100, 0,
+     "attempts per AWS request, and deliveries before an object is quarantined"},
+    /* Ours. */
+    {"BMAS_LISTEN", NULL, CFG_STR, OFF(listen), "127.0.0.1:8080", 3, 255, 0,
+     "HTTP listen address ADDR:PORT (flag --listen)"},
+    {"BMAS_DB", NULL, CFG_STR, OFF(db_path), "./bmas.db", 1, 4096, 0,
+     "SQLite database file (flag --db)"},
+    {"BMAS_AUTH_TOKEN", NULL, CFG_STR, OFF(auth_token), "", 0, 4096, CFG_SECRET,
+     "when set, every route but /healthz needs Authorization: Bearer <token>"},
+    {"BMAS_FLUSH_INTERVAL", NULL, CFG_INT, OFF(flush_interval_s), "60", 0, 86400, 0,
+     "seconds between CloudWatch publishes; 0 = only on POST /flush"},
+    {"BMAS_BUCKET_SECONDS", NULL, CFG_INT, OFF(bucket_seconds), "60", 1, 86400, 0,
+     "aggregation bucket width in seconds (event time)"},
+    {"BMAS_DIMENSION_SETS", NULL, CFG_STR, OFF(dimension_sets),
+     "InferenceProfileType;InferenceProfileType,ModelId;SourceRegion,InferenceProfileType", 0,
+     8192, 0, "CloudWatch dimension combinations: sets split by ';', names by ','"},
+    {"BMAS_SQS_QUEUE_URL", NULL, CFG_STR, OFF(sqs_queue_url), "", 0, 2048, 0,
+     "consumer mode: poll this SQS queue (besides taking POSTs)"},
+    {"BMAS_SQS_WAIT_SECONDS", NULL, CFG_INT, OFF(sqs_wait_seconds), "20", 0, 20, 0,
+     "long-polling wait of the SQS consumer"},
+    {"BMAS_APP_PROFILE_MAP", NULL, CFG_STR, OFF(app_profile_map), "", 0, 65536, 0,
+     "application profile id=model id pairs, comma separated, for model_id"},
+    {"BMAS_FETCH_CONCURRENCY", NULL, CFG_INT, OFF(fetch_concurrency), "8", 1, 64, 0,
+     "log objects fetched at once"},
+    {"BMAS_MAX_LINE_BYTES", NULL, CFG_SIZE, OFF(max_line_bytes), "8M", 1 * KIB, 1 * GIB, 0,
+     "longest log record kept; longer ones are skipped with BMAS-010"},
+    {"BMAS_MAX_OBJECT_BYTES", NULL, CFG_SIZE, OFF(max_object_bytes), "4G", 1 * KIB,
+     1024 * GIB, 0, "most uncompressed bytes read from one object (gzip bomb guard)"},
+    {"BMAS_MAX_BODY_BYTES", NULL, CFG_SIZE, OFF(max_body_bytes), "16M", 1 * KIB, 1 * GIB, 0,
+     "largest HTTP request body accepted (413 past it)"},
+    /* AWS standard names. */
+    {"AWS_ACCESS_KEY_ID", NULL, CFG_STR, OFF(aws_access_key_id), "", 0, 256, 0,
+     "credentials, first in the chain"},
+    {"AWS_SECRET_ACCESS_KEY", NULL, CFG_STR, OFF(aws_secret_access_key), "", 0, 256, CFG_SECRET,
+     "credentials, first in the chain"},
+    {"AWS_SESSION_TOKEN", NULL, CFG_STR, OFF(aws_session_token), "", 0, 8192, CFG_SECRET,
+     "temporary credentials' session token"},
+    {"AWS_PROFILE", NULL, CFG_STR, OFF(aws_profile), "default", 1, 256, 0,
+     "profile in the shared credentials/config files"},
+    {"AWS_SHARED_CREDENTIALS_FILE", NULL, CFG_STR, OFF(aws_shared_credentials_file), "", 0, 4096,
+     0, "default ~/.aws/credentials"},
+    {"AWS_CONFIG_FILE", NULL, CFG_STR, OFF(aws_config_file), "", 0, 4096, 0,
+     "default ~/.aws/config"},
+    {"AWS_ENDPOINT_URL", NULL, CFG_STR, OFF(aws_endpoint_url), "", 0, 2048, 0,
+     "one endpoint for every service (LocalStack, bmas-emulator)"},
+    {"AWS_ENDPOINT_URL_S3", NULL, CFG_STR, OFF(aws_endpoint_url_s3), "", 0, 2048, 0,
+     "S3 endpoint (path-style requests)"},
+    {"AWS_ENDPOINT_URL_CLOUDWATCH", NULL, CFG_STR, OFF(aws_endpoint_url_cloudwatch), "", 0, 2048,
+     0, "CloudWatch endpoint"},
+    {"AWS_ENDPOINT_URL_SQS", NULL, CFG_STR, OFF(aws_endpoint_url_sqs), "", 0, 2048, 0,
+     "SQS endpoint"},
+    {"AWS_CONTAINER_CREDENTIALS_FULL_URI", NULL, CFG_STR,
+     OFF(aws_container_credentials_full_uri), "", 0, 2048, 0, "ECS/EKS container credentials"},
+    {"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", NULL, CFG_STR,
+     OFF(aws_container_credentials_relative_uri), "", 0, 2048, 0,
+     "ECS task credentials path on 169.254.170.2"},
+    {"AWS_CONTAINER_AUTHORIZATION_TOKEN", NULL, CFG_STR, OFF(aws_container_authorization_token),
+     "", 0, 8192, CFG_SECRET, "Authorization header for container credentials"},
+    {"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", NULL, CFG_STR,
+     OFF(aws_container_authorization_token_file), "", 0, 4096, 0,
+     "file holding that header (EKS Pod Identity)"},
+    {"AWS_EC2_METADATA_DISABLED", NULL, CFG_BOOL, OFF(aws_ec2_metadata_disabled), "false", 0, 0,
+     0, "true: never ask the EC2 instance metadata service"},
+    {"AWS_EC2_METADATA_SERVICE_ENDPOINT", NULL, CFG_STR,
+     OFF(aws_ec2_metadata_service_endpoint), "http://169.254.169.254", 1, 2048, 0,
+     "IMDS endpoint"},
+    {"HOME", NULL, CFG_STR, OFF(home), "", 0, 4096, CFG_HIDDEN, "finds ~/.aws/"},
+};
+
+#define NTABLE (sizeof table / sizeof table[0])
+
+static bool parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = {"true", "1", "yes", "on"};
+    static const char *const no[] = {"false", "0", "no", "off"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = true;
+            return true;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = false;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool parse_int(const char *s, long long min, long long max, long long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Sizes take an optional K, M or G suffix (powers of 1024), with or without "iB"/"B". */
+static bool parse_size(const char *s, long long min, long long max, uint64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    if (*s == '-' || *s == '\0')
+        return false;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s)
+        return false;
+    unsigned long long mul = 1;
+    switch (*end) {
+    case 'k':
+    case 'K':
+        mul = 1024ULL;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        mul = 1024ULL * 1024;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        mul = 1024ULL * 1024 * 1024;
+        end++;
+        break;
+    default:
+        break;
+    }
+    if (mul > 1 && (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0))
+        end += strlen(end);
+    if (*end != '\0' || v > (unsigned long long)max / mul || v * mul < (unsigned long long)min)
+        return false;
+    *out = v * mul;
+    return true;
+}
+
+static bm_err set_entry(struct bm_config *cfg, const struct cfg_entry *e, const char *val,
+                        struct bm_errmsg *em)
+{
+    char *base = (char *)cfg + e->off;
+    switch (e->type) {
+    case CFG_STR: {
+        size_t len = strlen(val);
+        if ((long long)len > e->max || (len > 0 && (long long)len < e->min) ||
+            (len == 0 && e->min > 0))
+            return bm_errmsg_set(em, BM_E_CONFIG, "%s: length must be %lld..%lld", e->name,
+                                 e->min, e->max);
+        char *copy = bm_strdup(val);
+        if (copy == NULL)
+            return BM_E_NOMEM;
+        char **slot = (char **)(void *)base;
+        if (*slot != NULL && (e->flags & CFG_SECRET))
+            bm_secure_zero(*slot, strlen(*slot));
+        bm_free(*slot);
+        *slot = copy;
+        return BM_OK;
+    }
+    case CFG_BOOL:
+        if (!parse_bool(val, (bool *)(void *)base))
+            return bm_errmsg_set(em, BM_E_CONFIG, "%s: expected true or false, got \"%s\"",
+                                 e->name, val);
+        return BM_OK;
+    case CFG_INT: {
+        long long v;
+        if (!parse_int(val, e->min, e->max, &v))
+            return bm_errmsg_set(em, BM_E_CONFIG, "%s: expected an integer %lld..%lld, got \"%s\"",
+                                 e->name, e->min, e->max, val);
+        *(long *)(void *)base = (long)v;
+        return BM_OK;
+    }
+    case CFG_SIZE:
+        if (!parse_size(val, e->min, e->max, (uint64_t *)(void *)base))
+            return bm_errmsg_set(em, BM_E_CONFIG,
+                                 "%s: expected a size such as 8M (%lld..%lld bytes), got \"%s\"",
+                                 e->name, e->min, e->max, val);
+        return BM_OK;
+    case CFG_LEVEL:
+        if (!bm_log_level_parse(val, (enum bm_log_level *)(void *)base))
+            return bm_errmsg_set(em, BM_E_CONFIG,
+                                 "%s: expected DEBUG, INFO, WARN or ERROR, got \"%s\"", e->name,
+                                 val);
+        return BM_OK;
+    }
+    return BM_E_INTERNAL;
+}
+
+bm_err bm_config_load(struct bm_config *cfg, bm_getenv_fn get, struct bm_errmsg *em)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < NTABLE; i++) {
+        bm_err rc = set_entry(cfg, &table[i], table[i].def, em);
+        if (rc != BM_OK)
+            return rc;
+    }
+    for (size_t i = 0; get != NULL && i < NTABLE; i++) {
+        const char *v = get(table[i].name);
+        if ((v == NULL || *v == '\0') && table[i].alias != NULL)
+            v = get(table[i].alias);
+        /* An empty variable means "unset" for everything but strings that may be empty. */
+        if (v == NULL || (*v == '\0' && table[i].type != CFG_STR))
+            continue;
+        if (*v == '\0' && table[i].min > 0)
+            continue;
+        bm_err rc = set_entry(cfg, &table[i], v, em);
+        if (rc != BM_OK)
+            return rc;
+    }
+    return BM_OK;
+}
+
+bm_err bm_config_set(struct bm_config *cfg, const char *name, const char *value,
+                     struct bm_errmsg *em)
+{
+    for (size_t i = 0; i < NTABLE; i++) {
+        if (strcmp(table[i].name, name) == 0)
+            return set_entry(cfg, &table[i], value, em);
+    }
+    return bm_errmsg_set(em, BM_E_CONFIG, "%s: unknown setting", name);
+}
+
+void bm_config_cleanup(struct bm_config *cfg)
+{
+    for (size_t i = 0; i < NTABLE; i++) {
+        if (table[i].type != CFG_STR)
+            continue;
+        char **slot = (char **)(void *)((char *)cfg + table[i].off);
+        if (*slot != NULL && (table[i].flags & CFG_SECRET))
+            bm_secure_zero(*slot, strlen(*slot));
+        BM_FREE(*slot);
+    }
+}
+
+bm_err bm_config_help(struct bm_buf *b)
+{
+    bm_err rc = BM_OK;
+    for (size_t i = 0; rc == BM_OK && i < NTABLE; i++) {
+        if (table[i].flags & CFG_HIDDEN)
+            continue;
+        rc = bm_buf_appendf(b, "  %-40s %s%s%s%s\n", table[i].name, table[i].help,
+                            *table[i].def ? " [default: " : "", table[i].def,
+                            *table[i].def ? "]" : "");
+    }
+    return rc;
+}
+
+bm_err bm_config_json(const struct bm_config *cfg, struct bm_buf *b)
+{
+    bm_err rc = bm_buf_append_char(b, '{');
+    bool first = true;
+    for (size_t i = 0; rc == BM_OK && i < NTABLE; i++) {
+        const struct cfg_entry *e = &table[i];
+        const char *base = (const char *)cfg + e->off;
+        if (e->flags & CFG_HIDDEN)
+            continue;
+        if (!first)
+            rc = bm_buf_append_char(b, ',');
+        first = false;
+        if (rc == BM_OK)
+            rc = bm_buf_appendf(b, "\"%s\":", e->name);
+        if (rc != BM_OK)
+            break;
+        switch (e->type) {
+        case CFG_STR: {
+            const char *s = *(char *const *)(const void *)base;
+            if (e->flags & CFG_SECRET)
+                rc = bm_buf_append_str(b, s && *s ? "\"(set)\"" : "\"\"");
+            else
+                rc = bm_buf_append_json_str(b, s ? s : "", s ? strlen(s) : 0);
+            break;
+        }
+        case CFG_BOOL:
+            rc = bm_buf_append_str(b, *(const bool *)(const void *)base ? "true" : "false");
+            break;
+        case CFG_INT:
+            rc = bm_buf_appendf(b, "%ld", *(const long *)(const void *)base);
+            break;
+        case CFG_SIZE:
+            rc = bm_buf_appendf(b, "%llu",
+                                (unsigned long long)*(const uint64_t *)(const void *)base);
+            break;
+        case CFG_LEVEL: {
+            static const char *const names[] = {"DEBUG", "INFO", "WARN", "ERROR", "OFF"};
+            rc = bm_buf_appendf(b, "\"%s\"",
+                                names[*(const enum bm_log_level *)(const void *)base]);
+            break;
+        }
+        }
+    }
+    if (rc == BM_OK)
+        rc = bm_buf_append_char(b, '}');
+    return rc;
+}

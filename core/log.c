@@ -1,0 +1,145 @@
+/* log.c: JSON-lines logging. The level and the sink fd are the only mutable globals in core/
+ * (STYLE.md G1); each line is built in memory and written with one write() so lines from
+ * concurrent threads never interleave. */
+#include "core/bm_core.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+static atomic_int log_level = BM_INFO;
+static atomic_int log_fd = 2;
+
+bool bm_log_enabled(enum bm_log_level lvl)
+{
+    return (int)lvl >= atomic_load_explicit(&log_level, memory_order_relaxed);
+}
+
+void bm_log_set_level(enum bm_log_level lvl)
+{
+    atomic_store(&log_level, (int)lvl);
+}
+
+void bm_log_set_fd(int fd)
+{
+    atomic_store(&log_fd, fd);
+}
+
+bool bm_log_level_parse(const char *s, enum bm_log_level *out)
+{
+    static const struct {
+        const char *name;
+        enum bm_log_level lvl;
+    } names[] = {{"DEBUG", BM_DEBUG}, {"INFO", BM_INFO},   {"WARN", BM_WARN},
+                 {"WARNING", BM_WARN}, {"ERROR", BM_ERROR}, {"OFF", BM_LOG_OFF}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strcasecmp(s, names[i].name) == 0) {
+            *out = names[i].lvl;
+            return true;
+        }
+    }
+    return false;
+}
+
+static const char *level_name(enum bm_log_level lvl)
+{
+    switch (lvl) {
+    case BM_DEBUG:
+        return "DEBUG";
+    case BM_INFO:
+        return "INFO";
+    case BM_WARN:
+        return "WARN";
+    case BM_ERROR:
+        return "ERROR";
+    case BM_LOG_OFF:
+        break;
+    }
+    return "OFF";
+}
+
+static void write_all(int fd, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return; /* best effort: a logger must never take the process down */
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+static bm_err append_kv(struct bm_buf *b, const struct bm_kv *kv)
+{
+    bm_err rc = BM_OK;
+    if (kv->type == BM_KV_T_NONE)
+        return BM_OK;
+    if (kv->type == BM_KV_T_ERR) {
+        rc = bm_buf_appendf(b, ",\"code\":\"%s\",\"error\":", bm_err_wire(kv->v.e));
+        return rc == BM_OK ? bm_buf_append_json_str(b, bm_err_str(kv->v.e),
+                                                    strlen(bm_err_str(kv->v.e)))
+                           : rc;
+    }
+    if ((rc = bm_buf_append_char(b, ',')) != BM_OK ||
+        (rc = bm_buf_append_json_str(b, kv->k, strlen(kv->k))) != BM_OK ||
+        (rc = bm_buf_append_char(b, ':')) != BM_OK)
+        return rc;
+    switch (kv->type) {
+    case BM_KV_T_STR:
+        return kv->v.s ? bm_buf_append_json_str(b, kv->v.s, strlen(kv->v.s))
+                       : bm_buf_append_str(b, "null");
+    case BM_KV_T_INT:
+        return bm_buf_appendf(b, "%lld", kv->v.i);
+    case BM_KV_T_DBL:
+        return bm_buf_appendf(b, "%.3f", kv->v.d);
+    case BM_KV_T_RAW:
+        return bm_buf_append_str(b, kv->v.s ? kv->v.s : "null");
+    case BM_KV_T_ERR:
+    case BM_KV_T_NONE:
+        break;
+    }
+    return BM_OK;
+}
+
+void bm_log_write(enum bm_log_level lvl, const char *mod, const char *event, const char *msg,
+                  const struct bm_kv *kv, size_t n)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    char when[21];
+    bm_time_format((int64_t)ts.tv_sec, when);
+    when[19] = '\0'; /* drop the Z: milliseconds go before it */
+
+    struct bm_buf b;
+    bm_buf_init(&b, 64 * 1024);
+    bm_err rc = bm_buf_appendf(&b, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"module\":\"%s\","
+                                   "\"event\":\"%s\",\"msg\":",
+                               when, ts.tv_nsec / 1000000, level_name(lvl), mod, event);
+    if (rc == BM_OK)
+        rc = bm_buf_append_json_str(&b, msg ? msg : "", msg ? strlen(msg) : 0);
+    for (size_t i = 0; rc == BM_OK && i < n; i++)
+        rc = append_kv(&b, &kv[i]);
+    if (rc == BM_OK)
+        rc = bm_buf_append(&b, "}\n", 2);
+    int fd = atomic_load(&log_fd);
+    if (rc == BM_OK) {
+        write_all(fd, b.data, b.len);
+    } else {
+        /* Out of memory or an enormous value: still say that something happened. */
+        char line[256];
+        int len = snprintf(line, sizeof line,
+                           "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"module\":\"%s\","
+                           "\"event\":\"%s\",\"msg\":\"(log line dropped: %s)\"}\n",
+                           when, ts.tv_nsec / 1000000, level_name(lvl), mod, event,
+                           bm_err_str(rc));
+        if (len > 0)
+            write_all(fd, line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
+    }
+    bm_buf_cleanup(&b);
+}

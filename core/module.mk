@@ -1,0 +1,3 @@
+# core/: libbm_core.a, everything that needs neither MHD nor SQLite (STYLE.md G1).
+CORE_SRCS := $(wildcard core/*.c)
+$(eval $(call lib_rule,core,$(CORE_SRCS)))

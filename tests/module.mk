@@ -1,0 +1,42 @@
+# tests/: one cmocka binary per tests/unit/test_<mod>_<unit>.c, linked to that module's
+# library and the ones it depends on (server -> storage -> core, emulator -> core).
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRCS))
+LIBS_core     := $(B)/libbm_core.a
+LIBS_storage  := $(B)/libbm_storage.a $(LIBS_core)
+LIBS_server   := $(B)/libbm_server.a $(LIBS_storage)
+LIBS_emu      := $(B)/libbm_emu.a $(LIBS_core)
+
+define unit_rule
+$(filter $(B)/tests/test_$(1)_%,$(UNIT_BINS)): $(B)/tests/test_$(1)_%: $(B)/tests/unit/test_$(1)_%.o $(LIBS_$(1))
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(ALL_LDFLAGS) $$^ $$(PKG_LIBS) $$(CMOCKA_LIBS) -o $$@
+endef
+$(foreach m,core storage server emu,$(eval $(call unit_rule,$(m))))
+
+$(B)/stamp-all: $(BINS)
+	@touch $@
+
+unit: deps $(UNIT_BINS) $(BINS)
+	@tests/tools/run-unit.sh $(B)/tests
+
+asan:
+	@$(MAKE) --no-print-directory VARIANT=asan unit
+
+itest: all
+	@tests/tools/run-itest.sh $(BINDIR)
+
+# What CI runs: unit tests, integration tests against the real binaries, then the unit tests
+# again under ASan+UBSan.
+test: all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory itest
+	@$(MAKE) --no-print-directory asan
+
+bench: all
+	@tests/tools/deps.sh --bench
+	@tests/bench/run.sh $(BINDIR)
+
+lint:
+	@tests/tools/lint.sh

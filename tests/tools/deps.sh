@@ -1,0 +1,38 @@
+#!/bin/sh
+# Installs the Debian packages bmas builds and tests with, only when one is missing, so that a
+# fresh Debian 12 clone goes to a green `make test` with no other step. Idempotent and quiet.
+set -eu
+
+# Build libraries (pkg-config names in the Makefile) and the test peers that come from Debian:
+# awscli is the Query-protocol AWS CLI (/usr/bin/aws 2.9), wrk and hyperfine drive `make bench`.
+PKGS="build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev zlib1g-dev
+libsqlite3-dev libcmocka-dev libssl-dev awscli jq curl time nodejs npm"
+if [ "${1:-}" = "--bench" ]; then
+    PKGS="$PKGS wrk hyperfine"
+fi
+
+missing=""
+for p in $PKGS; do
+    # dpkg-query prints "install ok installed" only for a fully installed package.
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+# Node.js may come from elsewhere (nvm, NodeSource): accept any node >= 18 with npm on PATH.
+case "$missing" in *nodejs*|*npm*)
+    if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+        missing=$(echo "$missing" | sed 's/ nodejs//; s/ npm//')
+    fi
+esac
+[ -z "$(echo "$missing" | tr -d ' ')" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "bmas: missing Debian packages:$missing" >&2
+    echo "bmas: install them with: sudo apt-get install -y$missing" >&2
+    exit 1
+fi
+echo "bmas: installing Debian packages:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null 2>&1 || apt-get update
+# shellcheck disable=SC2086 # word splitting of the package list is intended
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

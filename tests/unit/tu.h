@@ -1,0 +1,51 @@
+/* tu.h: helpers shared by the cmocka unit tests (header-only so each test stays one binary). */
+#ifndef BM_TU_H
+#define BM_TU_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/bm_core.h"
+
+/* Reads a whole file into a bm_malloc'd buffer (NUL-terminated); NULL when it cannot. */
+static inline char *tu_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    struct bm_buf b;
+    bm_buf_init(&b, (size_t)1 << 30);
+    char tmp[65536];
+    size_t n;
+    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) {
+        if (bm_buf_append(&b, tmp, n) != BM_OK) {
+            fclose(f);
+            bm_buf_cleanup(&b);
+            return NULL;
+        }
+    }
+    fclose(f);
+    if (b.data == NULL && bm_buf_append(&b, "", 0) != BM_OK)
+        return NULL;
+    if (len != NULL)
+        *len = b.len;
+    return bm_buf_steal(&b);
+}
+
+/* Path of a file under tests/data (BM_TEST_DATA), in a static buffer. */
+static inline const char *tu_data(const char *name)
+{
+    static char path[4096];
+    const char *dir = getenv("BM_TEST_DATA");
+    snprintf(path, sizeof path, "%s/%s", dir ? dir : "tests/data", name);
+    return path;
+}
+
+#endif
