@@ -230,4 +230,87 @@ bm_err bm_config_help(struct bm_buf *b);
 /* Appends the effective configuration as a JSON object, secrets redacted. */
 bm_err bm_config_json(const struct bm_config *cfg, struct bm_buf *b);
 
+/* ------------------------------------------------------------------------------------------ */
+/* ---- Crypto, URL and SigV4 (shared by the emulator and bmas) ---- */
+/* Digests and MAC over OpenSSL's libcrypto (core/crypto.c). They fail only when OpenSSL cannot
+ * allocate (BM_E_NOMEM). Thread-safe; out is written only on success. */
+#define BM_SHA256_LEN 32
+#define BM_SHA256_HEX_LEN 64
+#define BM_MD5_LEN 16
+#define BM_MD5_HEX_LEN 32
+bm_err bm_sha256(const void *p, size_t len, unsigned char out[BM_SHA256_LEN]);
+bm_err bm_md5(const void *p, size_t len, unsigned char out[BM_MD5_LEN]);
+bm_err bm_hmac_sha256(const void *key, size_t key_len, const void *p, size_t len,
+                      unsigned char out[BM_SHA256_LEN]);
+/* Lowercase hex of len bytes into out (2 * len + 1 bytes, NUL-terminated). */
+void bm_hex(const unsigned char *p, size_t len, char *out);
+/* The digests as lowercase hex (S3 ETags, SQS MD5OfMessageBody, SigV4 payload hashes). */
+bm_err bm_sha256_hex(const void *p, size_t len, char out[BM_SHA256_HEX_LEN + 1]);
+bm_err bm_md5_hex(const void *p, size_t len, char out[BM_MD5_HEX_LEN + 1]);
+/* Constant-time comparison of two len-byte secrets (signatures). */
+bool bm_crypto_equal(const void *a, const void *b, size_t len);
+/* Standard base64 (RFC 4648 section 4, padded), appended to out. Decoding is strict: a bad
+ * character, length or padding is BM_E_BAD_REQUEST and out keeps its old content. */
+bm_err bm_base64_encode(const void *p, size_t len, struct bm_buf *out);
+bm_err bm_base64_decode(const char *s, size_t len, struct bm_buf *out);
+
+/* Percent-decodes len bytes of s and appends the result to out (core/url.c). With form, '+'
+ * is a space (application/x-www-form-urlencoded), decided in the same single left-to-right
+ * pass as %XX so that "%2B" stays '+'. A malformed escape is BM_E_BAD_REQUEST (out unchanged). */
+bm_err bm_url_decode(const char *s, size_t len, bool form, struct bm_buf *out);
+/* RFC 3986 encoding appended to out: A-Za-z0-9 and "-._~" stay, and so do the characters in
+ * safe (may be NULL; e.g. "/" for S3 keys); every other byte becomes %XX (uppercase hex). With
+ * form, a space becomes '+' (S3 event keys, S3 EncodingType=url listings). */
+bm_err bm_url_encode(const char *s, size_t len, const char *safe, bool form, struct bm_buf *out);
+/* One "name=value" pair of a query string or form body, still encoded; borrowed from it. */
+struct bm_url_pair {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+    bool has_value; /* false for a bare "name" without '=' */
+};
+/* Iterates over the '&'-separated pairs of s (len bytes) from *pos (start at 0), skipping empty
+ * pieces. Returns false when there are no more. */
+bool bm_url_query_next(const char *s, size_t len, size_t *pos, struct bm_url_pair *pair);
+
+/* SigV4 (core/sigv4.c). A request as the signer saw it: every field is borrowed. */
+struct bm_sigv4_header {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+};
+struct bm_sigv4_request {
+    const char *method;
+    const char *path; /* the path as sent on the wire, without the query */
+    size_t path_len;
+    /* Every service but S3 normalises the path (dot segments, "//") and URI-encodes it once
+     * more ("double encoding"); S3 signs the path exactly as sent: both false. */
+    bool path_normalize;
+    bool path_encode;
+    const char *query; /* raw query string without '?', or NULL */
+    size_t query_len;
+    const char *query_skip; /* a parameter left out ("X-Amz-Signature" when presigned), or NULL */
+    const struct bm_sigv4_header *headers; /* all request headers, repeats allowed */
+    size_t n_headers;
+    const char *signed_headers; /* "host;x-amz-date": lowercase, ';'-separated, sorted */
+    const char *payload_hash;   /* hex SHA-256 of the body, or "UNSIGNED-PAYLOAD", ... */
+};
+/* Appends the canonical request to out: query parameters decoded, strictly re-encoded and
+ * sorted; signed headers lowercased, trimmed, inner whitespace collapsed, repeats joined with
+ * ','. BM_E_BAD_REQUEST on a malformed %-escape, BM_E_TOO_LARGE past internal caps. */
+bm_err bm_sigv4_canonical_request(const struct bm_sigv4_request *rq, struct bm_buf *out);
+/* Appends "AWS4-HMAC-SHA256\n<amz_date>\n<scope>\n<hex sha256 of canonical>" to out;
+ * scope is "<yyyymmdd>/<region>/<service>/aws4_request". */
+bm_err bm_sigv4_string_to_sign(const char *amz_date, const char *scope, const char *canonical,
+                               size_t len, struct bm_buf *out);
+/* Derives the signing key from the secret, date (yyyymmdd), region and service; the
+ * intermediate keys are zeroed. key is secret material: zero it after use. */
+bm_err bm_sigv4_signing_key(const char *secret, const char *date8, const char *region,
+                            const char *service, unsigned char key[BM_SHA256_LEN]);
+/* The hex HMAC-SHA256 of the string to sign under key. */
+bm_err bm_sigv4_signature(const unsigned char key[BM_SHA256_LEN], const char *sts, size_t len,
+                          char out[BM_SHA256_HEX_LEN + 1]);
+
 #endif
