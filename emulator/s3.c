@@ -1,0 +1,720 @@
+/* s3.c: the S3 REST-XML API, path-style: routing of method, path and subresource to an
+ * operation, the bucket operations, ListObjectsV2 and the bucket notification configuration.
+ * Object operations live in s3_object.c. */
+#include "emulator/emu_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define XML_DECL "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+
+bool bm__emu_s3_param(const struct emu_req *rq, const char *name, char *out, size_t cap)
+{
+    struct bm_url_pair p;
+    size_t pos = 0, n = strlen(name);
+    while (rq->query != NULL && bm_url_query_next(rq->query, rq->query_len, &pos, &p)) {
+        if (p.name_len != n || memcmp(p.name, name, n) != 0)
+            continue;
+        struct bm_buf b;
+        bm_buf_init(&b, cap - 1);
+        bool ok = bm_url_decode(p.value, p.value_len, true, &b) == BM_OK;
+        if (ok) {
+            memcpy(out, b.data ? b.data : "", b.len);
+            out[b.len] = '\0';
+        }
+        bm_buf_cleanup(&b);
+        return ok;
+    }
+    return false;
+}
+
+static bool has_sub(const struct emu_req *rq, const char *name)
+{
+    char v[8];
+    return bm__emu_s3_param(rq, name, v, sizeof v) ||
+           (rq->query != NULL && strcmp(rq->query, name) == 0);
+}
+
+/* Splits the raw path into bucket and key, percent-decoded once (keys may hold any byte). */
+static bm_err split_path(const struct emu_req *rq, struct emu_s3_target *t)
+{
+    struct bm_buf d;
+    memset(t, 0, sizeof *t);
+    bm_buf_init(&d, 64 * 1024);
+    bm_err rc = bm_url_decode(rq->path, rq->path_len, false, &d);
+    if (rc != BM_OK || d.data == NULL || d.data[0] != '/') {
+        bm_buf_cleanup(&d);
+        return rc == BM_E_NOMEM ? rc : BM_E_BAD_REQUEST;
+    }
+    char *p = d.data + 1;
+    char *slash = memchr(p, '/', d.len - 1);
+    size_t blen = slash ? (size_t)(slash - p) : d.len - 1;
+    if (blen > 0 && (t->bucket = bm_strndup(p, blen)) == NULL)
+        rc = BM_E_NOMEM;
+    if (rc == BM_OK && slash != NULL && slash[1] != '\0') {
+        t->key_len = d.len - (size_t)(slash + 1 - d.data);
+        if ((t->key = bm_strndup(slash + 1, t->key_len)) == NULL)
+            rc = BM_E_NOMEM;
+    }
+    bm_buf_cleanup(&d);
+    return rc;
+}
+
+void bm__emu_s3_resolve(struct emu_req *rq)
+{
+    struct emu_s3_target t;
+    const char *m = rq->method;
+    rq->op = NULL;
+    if (split_path(rq, &t) != BM_OK)
+        return;
+    if (t.bucket == NULL) {
+        rq->op = strcmp(m, "GET") == 0 ? "ListBuckets" : NULL;
+    } else if (t.key == NULL) {
+        if (strcmp(m, "PUT") == 0)
+            rq->op = has_sub(rq, "notification") ? "PutBucketNotificationConfiguration"
+                     : rq->query == NULL       ? "CreateBucket"
+                                               : NULL;
+        else if (strcmp(m, "GET") == 0)
+            rq->op = has_sub(rq, "notification") ? "GetBucketNotificationConfiguration"
+                     : has_sub(rq, "location")   ? "GetBucketLocation"
+                     : has_sub(rq, "list-type")  ? "ListObjectsV2"
+                                                 : "ListObjects";
+        else if (strcmp(m, "HEAD") == 0)
+            rq->op = "HeadBucket";
+        else if (strcmp(m, "DELETE") == 0)
+            rq->op = rq->query == NULL ? "DeleteBucket" : NULL;
+        else if (strcmp(m, "POST") == 0)
+            rq->op = has_sub(rq, "delete") ? "DeleteObjects" : NULL;
+    } else {
+        /* Object subresources (?acl, ?tagging, ?uploads ...) are not emulated. */
+        bool plain = rq->query == NULL || has_sub(rq, "versionId") || has_sub(rq, "x-id") ||
+                     has_sub(rq, "X-Amz-Signature");
+        if (!plain)
+            rq->op = NULL;
+        else if (strcmp(m, "PUT") == 0)
+            rq->op = bm__emu_header(rq, "x-amz-copy-source") ? "CopyObject" : "PutObject";
+        else if (strcmp(m, "GET") == 0)
+            rq->op = "GetObject";
+        else if (strcmp(m, "HEAD") == 0)
+            rq->op = "HeadObject";
+        else if (strcmp(m, "DELETE") == 0)
+            rq->op = "DeleteObject";
+    }
+    bm_free(t.bucket);
+    bm_free(t.key);
+}
+
+struct emu_bucket *bm__emu_bucket_find(struct bm_emu *emu, const char *name)
+{
+    for (size_t i = 0; i < emu->n_buckets; i++) {
+        if (strcmp(emu->buckets[i]->name, name) == 0)
+            return emu->buckets[i];
+    }
+    return NULL;
+}
+
+static int key_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c != 0 ? c : (alen < blen ? -1 : alen > blen);
+}
+
+struct emu_object *bm__emu_object_find(const struct emu_bucket *b, const char *key, size_t len,
+                                       size_t *idx)
+{
+    size_t lo = 0, hi = b->n_objs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = key_cmp(b->objs[mid]->key, b->objs[mid]->key_len, key, len);
+        if (c == 0) {
+            if (idx)
+                *idx = mid;
+            return b->objs[mid];
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (idx)
+        *idx = lo;
+    return NULL;
+}
+
+static bm_err no_bucket(struct emu_req *rq, const char *name)
+{
+    snprintf(rq->err.res_name, sizeof rq->err.res_name, "BucketName");
+    snprintf(rq->err.res_value, sizeof rq->err.res_value, "%s", name);
+    return bm__emu_fail(rq, "NoSuchBucket", "The specified bucket does not exist");
+}
+
+/* Bucket naming rules of https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+ * (the parts that matter for path-style requests). */
+static bool valid_bucket_name(const char *n)
+{
+    size_t len = strlen(n);
+    if (len < 3 || len > 63)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = n[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.'))
+            return false;
+    }
+    return n[0] != '-' && n[0] != '.' && n[len - 1] != '-' && n[len - 1] != '.' &&
+           strstr(n, "..") == NULL;
+}
+
+static bm_err create_bucket(struct emu_req *rq, struct emu_resp *rs, const char *name)
+{
+    struct bm_emu *emu = rq->emu;
+    if (!valid_bucket_name(name)) {
+        snprintf(rq->err.res_name, sizeof rq->err.res_name, "BucketName");
+        snprintf(rq->err.res_value, sizeof rq->err.res_value, "%s", name);
+        return bm__emu_fail(rq, "InvalidBucketName", "The specified bucket is not valid.");
+    }
+    bm_err rc = BM_OK;
+    pthread_mutex_lock(&emu->mu);
+    if (bm__emu_bucket_find(emu, name) != NULL) {
+        /* us-east-1 answers 200 to its owner re-creating a bucket; other regions 409. */
+        if (strcmp(emu->region, "us-east-1") != 0)
+            rc = bm__emu_fail(rq, "BucketAlreadyOwnedByYou",
+                              "Your previous request to create the named bucket succeeded and "
+                              "you already own it.");
+    } else {
+        struct emu_bucket *b = bm_calloc(1, sizeof *b);
+        rc = b && (b->name = bm_strdup(name)) ? BM_OK : BM_E_NOMEM;
+        if (rc == BM_OK)
+            rc = bm__emu_grow(&emu->buckets, &emu->cap_buckets, emu->n_buckets + 1,
+                              sizeof *emu->buckets);
+        if (rc == BM_OK) {
+            b->created_ms = rq->now_ms;
+            emu->buckets[emu->n_buckets++] = b;
+            bm__emu_dirty(emu);
+        } else {
+            bm__emu_bucket_free(b);
+        }
+    }
+    pthread_mutex_unlock(&emu->mu);
+    if (rc == BM_OK)
+        rc = bm__emu_resp_header(rs, "Location", "/%s", name);
+    return rc;
+}
+
+static bm_err delete_bucket(struct emu_req *rq, struct emu_resp *rs, const char *name)
+{
+    struct bm_emu *emu = rq->emu;
+    bm_err rc = BM_OK;
+    pthread_mutex_lock(&emu->mu);
+    struct emu_bucket *b = bm__emu_bucket_find(emu, name);
+    if (b == NULL) {
+        rc = no_bucket(rq, name);
+    } else if (b->n_objs > 0) {
+        rc = bm__emu_fail(rq, "BucketNotEmpty", "The bucket you tried to delete is not empty");
+    } else {
+        for (size_t i = 0; i < emu->n_buckets; i++) {
+            if (emu->buckets[i] == b) {
+                memmove(&emu->buckets[i], &emu->buckets[i + 1],
+                        (emu->n_buckets - i - 1) * sizeof *emu->buckets);
+                emu->n_buckets--;
+                break;
+            }
+        }
+        bm__emu_bucket_free(b);
+        bm__emu_dirty(emu);
+        rs->status = 204;
+    }
+    pthread_mutex_unlock(&emu->mu);
+    return rc;
+}
+
+static bm_err list_buckets(struct emu_req *rq, struct emu_resp *rs)
+{
+    struct bm_emu *emu = rq->emu;
+    struct bm_buf *b = &rs->body;
+    bm_err rc = bm_buf_appendf(b, XML_DECL "<ListAllMyBucketsResult xmlns=\"%s\"><Owner><ID>%s</ID>"
+                                          "<DisplayName>bmas</DisplayName></Owner><Buckets>",
+                               EMU_S3_NS, EMU_ACCOUNT);
+    pthread_mutex_lock(&emu->mu);
+    for (size_t i = 0; i < emu->n_buckets && rc == BM_OK; i++) {
+        char when[25];
+        bm__emu_iso_ms(emu->buckets[i]->created_ms, when);
+        if ((rc = bm_buf_append_str(b, "<Bucket>")) == BM_OK &&
+            (rc = bm__emu_xml_elem(b, "Name", emu->buckets[i]->name,
+                                   strlen(emu->buckets[i]->name))) == BM_OK)
+            rc = bm_buf_appendf(b, "<CreationDate>%s</CreationDate></Bucket>", when);
+    }
+    pthread_mutex_unlock(&emu->mu);
+    if (rc == BM_OK)
+        rc = bm_buf_append_str(b, "</Buckets></ListAllMyBucketsResult>");
+    rs->content_type = "application/xml";
+    return rc;
+}
+
+/* ---- ListObjects(V2) ------------------------------------------------------------------ */
+struct list_args {
+    char prefix[1024], delim[64], token[2048], start_after[1024], marker[1024];
+    long max_keys;
+    bool url_encode, v2;
+};
+
+/* Appends <name>value</name>, URL-encoded as S3 does for EncodingType=url (form style, '/'
+ * kept, which botocore decodes with unquote_plus). */
+static bm_err key_elem(struct bm_buf *b, const char *name, const char *s, size_t len, bool enc)
+{
+    if (!enc)
+        return bm__emu_xml_elem(b, name, s, len);
+    struct bm_buf e;
+    bm_buf_init(&e, 64 * 1024);
+    bm_err rc = bm_url_encode(s, len, "/", true, &e);
+    if (rc == BM_OK)
+        rc = bm__emu_xml_elem(b, name, e.data ? e.data : "", e.len);
+    bm_buf_cleanup(&e);
+    return rc;
+}
+
+/* Continuation tokens are opaque to clients: base64 of 'K' + last key or 'P' + last prefix. */
+static bm_err make_token(struct bm_buf *b, char kind, const char *s, size_t len)
+{
+    struct bm_buf raw, enc;
+    bm_buf_init(&raw, 4096);
+    bm_buf_init(&enc, 8192);
+    bm_err rc;
+    if ((rc = bm_buf_append_char(&raw, kind)) == BM_OK &&
+        (rc = bm_buf_append(&raw, s, len)) == BM_OK &&
+        (rc = bm_base64_encode(raw.data, raw.len, &enc)) == BM_OK)
+        rc = bm__emu_xml_elem(b, "NextContinuationToken", enc.data, enc.len);
+    bm_buf_cleanup(&raw);
+    bm_buf_cleanup(&enc);
+    return rc;
+}
+
+static bm_err list_objects(struct emu_req *rq, struct emu_resp *rs, const char *name, bool v2)
+{
+    struct bm_emu *emu = rq->emu;
+    struct list_args a = {.max_keys = 1000, .v2 = v2};
+    char num[32], enc[8];
+    struct bm_buf tok, items;
+    bm_err rc = BM_OK;
+    bm__emu_s3_param(rq, "prefix", a.prefix, sizeof a.prefix);
+    bm__emu_s3_param(rq, "delimiter", a.delim, sizeof a.delim);
+    bm__emu_s3_param(rq, "start-after", a.start_after, sizeof a.start_after);
+    bm__emu_s3_param(rq, "marker", a.marker, sizeof a.marker);
+    a.url_encode = bm__emu_s3_param(rq, "encoding-type", enc, sizeof enc) &&
+                   strcmp(enc, "url") == 0;
+    if (bm__emu_s3_param(rq, "max-keys", num, sizeof num)) {
+        char *end = NULL;
+        a.max_keys = strtol(num, &end, 10);
+        if (*end != '\0' || a.max_keys < 0)
+            return bm__emu_fail(rq, "InvalidArgument", "Provided max-keys not an integer or "
+                                                       "within integer range");
+        if (a.max_keys > 1000)
+            a.max_keys = 1000;
+    }
+    bm_buf_init(&tok, 4096);
+    bm_buf_init(&items, rs->body.max);
+    char kind = 'K';
+    const char *from = v2 ? a.start_after : a.marker;
+    if (v2 && bm__emu_s3_param(rq, "continuation-token", a.token, sizeof a.token)) {
+        if (bm_base64_decode(a.token, strlen(a.token), &tok) != BM_OK || tok.len == 0 ||
+            (tok.data[0] != 'K' && tok.data[0] != 'P')) {
+            bm_buf_cleanup(&tok);
+            bm_buf_cleanup(&items);
+            return bm__emu_fail(rq, "InvalidArgument", "The continuation token provided is "
+                                                       "incorrect");
+        }
+        kind = tok.data[0];
+        from = tok.data + 1;
+    }
+    size_t from_len = strlen(from), plen = strlen(a.prefix), dlen = strlen(a.delim);
+    long count = 0;
+    bool truncated = false;
+    const char *last = NULL, *last_prefix = NULL;
+    size_t last_len = 0, last_prefix_len = 0;
+
+    pthread_mutex_lock(&emu->mu);
+    struct emu_bucket *b = bm__emu_bucket_find(emu, name);
+    if (b == NULL) {
+        rc = no_bucket(rq, name);
+        goto unlock;
+    }
+    size_t i = 0;
+    bm__emu_object_find(b, from, from_len, &i);
+    for (; i < b->n_objs && rc == BM_OK; i++) {
+        const struct emu_object *o = b->objs[i];
+        if (from_len > 0 && key_cmp(o->key, o->key_len, from, from_len) <= 0)
+            continue;
+        /* A token that ended on a common prefix resumes after every key under it. */
+        if (kind == 'P' && o->key_len >= from_len && memcmp(o->key, from, from_len) == 0)
+            continue;
+        if (o->key_len < plen || memcmp(o->key, a.prefix, plen) != 0)
+            continue;
+        const char *d = NULL;
+        if (dlen > 0) {
+            for (size_t k = plen; k + dlen <= o->key_len && d == NULL; k++) {
+                if (memcmp(o->key + k, a.delim, dlen) == 0)
+                    d = o->key + k;
+            }
+        }
+        size_t cp_len = d ? (size_t)(d - o->key) + dlen : 0;
+        if (d != NULL && last_prefix != NULL && cp_len == last_prefix_len &&
+            memcmp(o->key, last_prefix, cp_len) == 0)
+            continue; /* same common prefix as the previous key */
+        if (count == a.max_keys) {
+            truncated = true;
+            break;
+        }
+        count++;
+        if (d != NULL) {
+            last_prefix = o->key;
+            last_prefix_len = cp_len;
+            last = NULL;
+            if ((rc = bm_buf_append_str(&items, "<CommonPrefixes>")) == BM_OK &&
+                (rc = key_elem(&items, "Prefix", o->key, cp_len, a.url_encode)) == BM_OK)
+                rc = bm_buf_append_str(&items, "</CommonPrefixes>");
+            continue;
+        }
+        char when[25];
+        last = o->key;
+        last_len = o->key_len;
+        bm__emu_iso_ms(o->mtime_ms, when);
+        if ((rc = bm_buf_append_str(&items, "<Contents>")) == BM_OK &&
+            (rc = key_elem(&items, "Key", o->key, o->key_len, a.url_encode)) == BM_OK)
+            rc = bm_buf_appendf(&items,
+                                "<LastModified>%s</LastModified><ETag>&quot;%s&quot;</ETag>"
+                                "<Size>%zu</Size><StorageClass>STANDARD</StorageClass>"
+                                "</Contents>",
+                                when, o->etag, o->len);
+    }
+    struct bm_buf *out = &rs->body;
+    if (rc != BM_OK)
+        goto unlock;
+    rc = bm_buf_appendf(out, XML_DECL "<ListBucketResult xmlns=\"%s\">", EMU_S3_NS);
+    if (rc == BM_OK)
+        rc = bm__emu_xml_elem(out, "Name", name, strlen(name));
+    if (rc == BM_OK)
+        rc = key_elem(out, "Prefix", a.prefix, plen, a.url_encode);
+    if (rc == BM_OK && dlen > 0)
+        rc = key_elem(out, "Delimiter", a.delim, dlen, a.url_encode);
+    if (rc == BM_OK)
+        rc = bm_buf_appendf(out, "<MaxKeys>%ld</MaxKeys>%s<IsTruncated>%s</IsTruncated>",
+                            a.max_keys, a.url_encode ? "<EncodingType>url</EncodingType>" : "",
+                            truncated ? "true" : "false");
+    if (rc == BM_OK && v2) {
+        rc = bm_buf_appendf(out, "<KeyCount>%ld</KeyCount>", count);
+        if (rc == BM_OK && a.token[0] != '\0')
+            rc = bm__emu_xml_elem(out, "ContinuationToken", a.token, strlen(a.token));
+        if (rc == BM_OK && a.start_after[0] != '\0')
+            rc = key_elem(out, "StartAfter", a.start_after, strlen(a.start_after),
+                          a.url_encode);
+        if (rc == BM_OK && truncated)
+            rc = last ? make_token(out, 'K', last, last_len)
+                      : make_token(out, 'P', last_prefix, last_prefix_len);
+    } else if (rc == BM_OK) {
+        rc = key_elem(out, "Marker", a.marker, strlen(a.marker), a.url_encode);
+        if (rc == BM_OK && truncated && dlen > 0)
+            rc = last ? key_elem(out, "NextMarker", last, last_len, a.url_encode)
+                      : key_elem(out, "NextMarker", last_prefix, last_prefix_len, a.url_encode);
+    }
+    if (rc == BM_OK)
+        rc = bm_buf_append(out, items.data ? items.data : "", items.len);
+    if (rc == BM_OK)
+        rc = bm_buf_append_str(out, "</ListBucketResult>");
+unlock:
+    pthread_mutex_unlock(&emu->mu);
+    rs->content_type = "application/xml";
+    bm_buf_cleanup(&tok);
+    bm_buf_cleanup(&items);
+    return rc;
+}
+
+/* ---- notification configuration ------------------------------------------------------- */
+static void qconf_cleanup(struct emu_qconf *c)
+{
+    bm_free(c->id);
+    bm_free(c->queue_arn);
+    for (size_t i = 0; i < c->n_events; i++)
+        bm_free(c->events[i]);
+    bm_free(c->events);
+    bm_free(c->prefix);
+    bm_free(c->suffix);
+}
+
+static void qconfs_free(struct emu_qconf *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        qconf_cleanup(&c[i]);
+    bm_free(c);
+}
+
+static bool known_event(const char *e)
+{
+    static const char *const events[] = {
+        "s3:ObjectCreated:*",  "s3:ObjectCreated:Put",     "s3:ObjectCreated:Post",
+        "s3:ObjectCreated:Copy", "s3:ObjectCreated:CompleteMultipartUpload",
+        "s3:ObjectRemoved:*",  "s3:ObjectRemoved:Delete", "s3:ObjectRemoved:DeleteMarkerCreated",
+    };
+    for (size_t i = 0; i < sizeof events / sizeof events[0]; i++) {
+        if (strcmp(e, events[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The queue name of "arn:aws:sqs:REGION:ACCOUNT:NAME", or NULL. */
+static const char *arn_queue(const char *arn)
+{
+    if (strncmp(arn, "arn:aws:sqs:", 12) != 0)
+        return NULL;
+    const char *p = strrchr(arn, ':');
+    return p && p[1] ? p + 1 : NULL;
+}
+
+static bm_err parse_qconf(struct emu_req *rq, const struct emu_xml *x, struct emu_qconf *c)
+{
+    for (struct emu_xml *e = x->child; e != NULL; e = e->next) {
+        char **slot = NULL;
+        if (strcmp(e->name, "Id") == 0) {
+            slot = &c->id;
+        } else if (strcmp(e->name, "Queue") == 0) {
+            slot = &c->queue_arn;
+        } else if (strcmp(e->name, "Event") == 0) {
+            if (!known_event(e->text))
+                return bm__emu_fail(rq, "InvalidArgument",
+                                    "The event is not supported for notifications");
+            char **grown = bm_realloc(c->events, (c->n_events + 1) * sizeof *grown);
+            if (grown == NULL)
+                return BM_E_NOMEM;
+            c->events = grown;
+            if ((c->events[c->n_events] = bm_strdup(e->text)) == NULL)
+                return BM_E_NOMEM;
+            c->n_events++;
+        } else if (strcmp(e->name, "Filter") == 0) {
+            struct emu_xml *k = bm__emu_xml_child(e, "S3Key");
+            for (struct emu_xml *r = k ? k->child : NULL; r != NULL; r = r->next) {
+                struct emu_xml *n = bm__emu_xml_child(r, "Name");
+                struct emu_xml *v = bm__emu_xml_child(r, "Value");
+                char **fs = n == NULL               ? NULL
+                            : strcasecmp(n->text, "prefix") == 0 ? &c->prefix
+                            : strcasecmp(n->text, "suffix") == 0 ? &c->suffix
+                                                                 : NULL;
+                if (strcmp(r->name, "FilterRule") != 0 || fs == NULL || v == NULL || *fs)
+                    return bm__emu_fail(rq, "InvalidArgument",
+                                        "Invalid filter rule: name must be prefix or suffix, "
+                                        "each at most once");
+                if ((*fs = bm_strdup(v->text)) == NULL)
+                    return BM_E_NOMEM;
+            }
+            continue;
+        } else {
+            continue;
+        }
+        if (slot != NULL) {
+            bm_free(*slot);
+            if ((*slot = bm_strdup(e->text)) == NULL)
+                return BM_E_NOMEM;
+        }
+    }
+    if (c->queue_arn == NULL || c->n_events == 0)
+        return bm__emu_fail(rq, "MalformedXML", "QueueConfiguration needs a Queue and an Event");
+    if (c->id == NULL) {
+        char id[37];
+        pthread_mutex_lock(&rq->emu->mu);
+        bm__emu_uuid(rq->emu, id);
+        pthread_mutex_unlock(&rq->emu->mu);
+        if ((c->id = bm_strdup(id)) == NULL)
+            return BM_E_NOMEM;
+    }
+    return BM_OK;
+}
+
+static bm_err put_notification(struct emu_req *rq, const char *name)
+{
+    struct bm_emu *emu = rq->emu;
+    struct emu_xml *root = NULL;
+    struct emu_qconf *confs = NULL;
+    size_t n = 0;
+    bm_err rc = bm__emu_xml_parse(rq->body.data ? rq->body.data : "", rq->body.len, &root);
+    if (rc == BM_E_BAD_REQUEST || (rc == BM_OK && strcmp(root->name, "NotificationConfiguration")))
+        rc = bm__emu_fail(rq, "MalformedXML", "The XML you provided was not well-formed or did "
+                                              "not validate against our published schema");
+    for (struct emu_xml *e = root ? root->child : NULL; e != NULL && rc == BM_OK; e = e->next) {
+        if (strcmp(e->name, "QueueConfiguration") == 0) {
+            struct emu_qconf *grown = bm_realloc(confs, (n + 1) * sizeof *confs);
+            if (grown == NULL) {
+                rc = BM_E_NOMEM;
+                break;
+            }
+            confs = grown;
+            memset(&confs[n], 0, sizeof confs[n]);
+            rc = parse_qconf(rq, e, &confs[n++]);
+        } else if (strcmp(e->name, "EventBridgeConfiguration") != 0) {
+            rc = bm__emu_fail(rq, "InvalidArgument",
+                              "bmas-emulator supports only QueueConfiguration targets, not %s",
+                              e->name);
+        }
+    }
+    if (rc != BM_OK)
+        goto done;
+    pthread_mutex_lock(&emu->mu);
+    struct emu_bucket *b = bm__emu_bucket_find(emu, name);
+    for (size_t i = 0; b != NULL && i < n && rc == BM_OK; i++) {
+        const char *q = arn_queue(confs[i].queue_arn);
+        if (q == NULL || bm__emu_queue_find(emu, q) == NULL)
+            rc = bm__emu_fail(rq, "InvalidArgument",
+                              "Unable to validate the following destination configurations");
+    }
+    if (b == NULL)
+        rc = no_bucket(rq, name);
+    if (rc == BM_OK) {
+        qconfs_free(b->qconf, b->n_qconf);
+        b->qconf = confs;
+        b->n_qconf = n;
+        confs = NULL;
+        bm__emu_dirty(emu);
+        /* S3 sends one s3:TestEvent to each destination once the configuration is stored. */
+        char when[25];
+        bm__emu_iso_ms(rq->now_ms, when);
+        for (size_t i = 0; i < n && rc == BM_OK; i++) {
+            bool dup = false;
+            for (size_t j = 0; j < i; j++)
+                dup = dup || strcmp(b->qconf[j].queue_arn, b->qconf[i].queue_arn) == 0;
+            if (dup)
+                continue;
+            struct bm_buf ev;
+            bm_buf_init(&ev, 4096);
+            rc = bm_buf_appendf(&ev, "{\"Service\":\"Amazon S3\",\"Event\":\"s3:TestEvent\","
+                                     "\"Time\":\"%s\",\"Bucket\":",
+                                when);
+            if (rc == BM_OK)
+                rc = bm_buf_append_json_str(&ev, name, strlen(name));
+            if (rc == BM_OK)
+                rc = bm_buf_appendf(&ev, ",\"RequestId\":\"%s\",\"HostId\":\"%s\"}", rq->req_id,
+                                    rq->req_id);
+            if (rc == BM_OK)
+                rc = bm__emu_queue_push(emu, bm__emu_queue_find(emu, arn_queue(b->qconf[i].queue_arn)),
+                                        ev.data, ev.len, rq->now_ms);
+            bm_buf_cleanup(&ev);
+        }
+    }
+    pthread_mutex_unlock(&emu->mu);
+done:
+    qconfs_free(confs, n);
+    bm__emu_xml_free(root);
+    return rc;
+}
+
+static bm_err get_notification(struct emu_req *rq, struct emu_resp *rs, const char *name)
+{
+    struct bm_emu *emu = rq->emu;
+    struct bm_buf *b = &rs->body;
+    bm_err rc = BM_OK;
+    rs->content_type = "application/xml";
+    pthread_mutex_lock(&emu->mu);
+    struct emu_bucket *bk = bm__emu_bucket_find(emu, name);
+    if (bk == NULL) {
+        rc = no_bucket(rq, name);
+        goto unlock;
+    }
+    rc = bm_buf_appendf(b, XML_DECL "<NotificationConfiguration xmlns=\"%s\">", EMU_S3_NS);
+    for (size_t i = 0; i < bk->n_qconf && rc == BM_OK; i++) {
+        const struct emu_qconf *c = &bk->qconf[i];
+        if ((rc = bm_buf_append_str(b, "<QueueConfiguration>")) != BM_OK ||
+            (rc = bm__emu_xml_elem(b, "Id", c->id, strlen(c->id))) != BM_OK ||
+            (rc = bm__emu_xml_elem(b, "Queue", c->queue_arn, strlen(c->queue_arn))) != BM_OK)
+            break;
+        for (size_t j = 0; j < c->n_events && rc == BM_OK; j++)
+            rc = bm__emu_xml_elem(b, "Event", c->events[j], strlen(c->events[j]));
+        if (rc == BM_OK && (c->prefix || c->suffix)) {
+            rc = bm_buf_append_str(b, "<Filter><S3Key>");
+            if (rc == BM_OK && c->prefix) {
+                rc = bm_buf_append_str(b, "<FilterRule><Name>Prefix</Name>");
+                if (rc == BM_OK)
+                    rc = bm__emu_xml_elem(b, "Value", c->prefix, strlen(c->prefix));
+                if (rc == BM_OK)
+                    rc = bm_buf_append_str(b, "</FilterRule>");
+            }
+            if (rc == BM_OK && c->suffix) {
+                rc = bm_buf_append_str(b, "<FilterRule><Name>Suffix</Name>");
+                if (rc == BM_OK)
+                    rc = bm__emu_xml_elem(b, "Value", c->suffix, strlen(c->suffix));
+                if (rc == BM_OK)
+                    rc = bm_buf_append_str(b, "</FilterRule>");
+            }
+            if (rc == BM_OK)
+                rc = bm_buf_append_str(b, "</S3Key></Filter>");
+        }
+        if (rc == BM_OK)
+            rc = bm_buf_append_str(b, "</QueueConfiguration>");
+    }
+    if (rc == BM_OK)
+        rc = bm_buf_append_str(b, "</NotificationConfiguration>");
+unlock:
+    pthread_mutex_unlock(&emu->mu);
+    return rc;
+}
+
+/* HeadBucket and GetBucketLocation: the bucket exists, nothing else to say. */
+static bm_err bucket_exists(struct emu_req *rq, const char *name)
+{
+    pthread_mutex_lock(&rq->emu->mu);
+    bool found = bm__emu_bucket_find(rq->emu, name) != NULL;
+    pthread_mutex_unlock(&rq->emu->mu);
+    return found ? BM_OK : no_bucket(rq, name);
+}
+
+bm_err bm__emu_s3_handle(struct emu_req *rq, struct emu_resp *rs)
+{
+    struct emu_s3_target t;
+    bm_err rc = split_path(rq, &t);
+    const char *op = rq->op;
+    if (rc == BM_E_NOMEM)
+        return rc;
+    if (rc != BM_OK)
+        return bm__emu_fail(rq, "InvalidURI", "Couldn't parse the specified URI.");
+    if (op == NULL) {
+        rc = bm__emu_fail(rq, "NotImplemented",
+                          "A header or query you provided implies functionality that is not "
+                          "implemented by bmas-emulator");
+    } else if (strcmp(op, "ListBuckets") == 0) {
+        rc = list_buckets(rq, rs);
+    } else if (strcmp(op, "CreateBucket") == 0) {
+        rc = create_bucket(rq, rs, t.bucket);
+    } else if (strcmp(op, "DeleteBucket") == 0) {
+        rc = delete_bucket(rq, rs, t.bucket);
+    } else if (strcmp(op, "HeadBucket") == 0) {
+        rc = bucket_exists(rq, t.bucket);
+        if (rc == BM_OK)
+            rc = bm__emu_resp_header(rs, "x-amz-bucket-region", "%s", rq->emu->region);
+    } else if (strcmp(op, "GetBucketLocation") == 0) {
+        rc = bucket_exists(rq, t.bucket);
+        rs->content_type = "application/xml";
+        if (rc == BM_OK)
+            rc = bm_buf_appendf(&rs->body, XML_DECL "<LocationConstraint xmlns=\"%s\">%s"
+                                                    "</LocationConstraint>",
+                                EMU_S3_NS,
+                                strcmp(rq->emu->region, "us-east-1") ? rq->emu->region : "");
+    } else if (strcmp(op, "ListObjectsV2") == 0 || strcmp(op, "ListObjects") == 0) {
+        rc = list_objects(rq, rs, t.bucket, strcmp(op, "ListObjectsV2") == 0);
+    } else if (strcmp(op, "PutBucketNotificationConfiguration") == 0) {
+        rc = put_notification(rq, t.bucket);
+    } else if (strcmp(op, "GetBucketNotificationConfiguration") == 0) {
+        rc = get_notification(rq, rs, t.bucket);
+    } else if (strcmp(op, "DeleteObjects") == 0) {
+        rc = bm__emu_s3_delete_objects(rq, rs, &t);
+    } else if (strcmp(op, "PutObject") == 0) {
+        rc = bm__emu_s3_put_object(rq, rs, &t);
+    } else if (strcmp(op, "CopyObject") == 0) {
+        rc = bm__emu_s3_copy_object(rq, rs, &t);
+    } else if (strcmp(op, "GetObject") == 0 || strcmp(op, "HeadObject") == 0) {
+        rc = bm__emu_s3_get_object(rq, rs, &t, strcmp(op, "HeadObject") == 0);
+    } else if (strcmp(op, "DeleteObject") == 0) {
+        rc = bm__emu_s3_delete_object(rq, rs, &t);
+    } else {
+        rc = BM_E_INTERNAL;
+    }
+    bm_free(t.bucket);
+    bm_free(t.key);
+    return rc;
+}
