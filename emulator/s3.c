@@ -30,11 +30,33 @@ bool bm__emu_s3_param(const struct emu_req *rq, const char *name, char *out, siz
     return false;
 }
 
+/* Whether the query names a parameter (a subresource such as "?notification"). */
 static bool has_sub(const struct emu_req *rq, const char *name)
 {
-    char v[8];
-    return bm__emu_s3_param(rq, name, v, sizeof v) ||
-           (rq->query != NULL && strcmp(rq->query, name) == 0);
+    struct bm_url_pair p;
+    size_t pos = 0, n = strlen(name);
+    while (rq->query != NULL && bm_url_query_next(rq->query, rq->query_len, &pos, &p)) {
+        if (p.name_len == n && memcmp(p.name, name, n) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Object requests may carry these parameters; any other one is a subresource (?acl,
+ * ?tagging, ?uploads ...) that is not emulated. */
+static bool plain_object_query(const struct emu_req *rq)
+{
+    struct bm_url_pair p;
+    size_t pos = 0;
+    while (rq->query != NULL && bm_url_query_next(rq->query, rq->query_len, &pos, &p)) {
+        bool ok = (p.name_len == 9 && memcmp(p.name, "versionId", 9) == 0) ||
+                  (p.name_len == 4 && memcmp(p.name, "x-id", 4) == 0) ||
+                  (p.name_len > 6 && memcmp(p.name, "X-Amz-", 6) == 0) ||
+                  (p.name_len > 9 && memcmp(p.name, "response-", 9) == 0);
+        if (!ok)
+            return false;
+    }
+    return true;
 }
 
 /* Splits the raw path into bucket and key, percent-decoded once (keys may hold any byte). */
@@ -74,8 +96,8 @@ void bm__emu_s3_resolve(struct emu_req *rq)
     } else if (t.key == NULL) {
         if (strcmp(m, "PUT") == 0)
             rq->op = has_sub(rq, "notification") ? "PutBucketNotificationConfiguration"
-                     : rq->query == NULL       ? "CreateBucket"
-                                               : NULL;
+                     : plain_object_query(rq) ? "CreateBucket"
+                                              : NULL;
         else if (strcmp(m, "GET") == 0)
             rq->op = has_sub(rq, "notification") ? "GetBucketNotificationConfiguration"
                      : has_sub(rq, "location")   ? "GetBucketLocation"
@@ -84,14 +106,11 @@ void bm__emu_s3_resolve(struct emu_req *rq)
         else if (strcmp(m, "HEAD") == 0)
             rq->op = "HeadBucket";
         else if (strcmp(m, "DELETE") == 0)
-            rq->op = rq->query == NULL ? "DeleteBucket" : NULL;
+            rq->op = plain_object_query(rq) ? "DeleteBucket" : NULL;
         else if (strcmp(m, "POST") == 0)
             rq->op = has_sub(rq, "delete") ? "DeleteObjects" : NULL;
     } else {
-        /* Object subresources (?acl, ?tagging, ?uploads ...) are not emulated. */
-        bool plain = rq->query == NULL || has_sub(rq, "versionId") || has_sub(rq, "x-id") ||
-                     has_sub(rq, "X-Amz-Signature");
-        if (!plain)
+        if (!plain_object_query(rq))
             rq->op = NULL;
         else if (strcmp(m, "PUT") == 0)
             rq->op = bm__emu_header(rq, "x-amz-copy-source") ? "CopyObject" : "PutObject";

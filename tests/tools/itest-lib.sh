@@ -1,0 +1,103 @@
+# itest-lib.sh: sourceable TAP helpers and AWS CLI wrappers for tests/integration/*.sh.
+#
+#   t_ok "description" command...     passes when the command exits 0
+#   t_eq "description" expected actual
+#   t_done                            prints the plan and returns non-zero when any failed
+#   aws_q ARGS...   Debian's /usr/bin/aws (CLI v2, Query protocol) against $EMU_URL
+#   aws_j ARGS...   the pip `aws` on PATH (CLI v1, JSON 1.0), when HAVE_JSON_CLI=1
+#   t_aws_err "description" CODE CLI ARGS...  expects the CLI to fail with that error code
+#
+# The CLIs see test/test credentials in us-east-1 and no user configuration (an empty HOME),
+# with retries off so that injected faults are seen once.
+
+T_N=0
+T_FAIL=0
+t_pass() { T_N=$((T_N + 1)); echo "ok $T_N - $1"; }
+t_fail() { T_N=$((T_N + 1)); T_FAIL=$((T_FAIL + 1)); echo "not ok $T_N - $1"; }
+t_ok() {
+    local d=$1
+    shift
+    if "$@"; then t_pass "$d"; else t_fail "$d"; fi
+}
+t_eq() {
+    if [ "$2" = "$3" ]; then
+        t_pass "$1"
+    else
+        t_fail "$1"
+        printf '#   expected: %s\n#   actual:   %s\n' "$2" "$3"
+    fi
+}
+t_skip() { T_N=$((T_N + 1)); echo "ok $T_N - $1 # SKIP $2"; }
+t_done() {
+    echo "1..$T_N"
+    [ "$T_FAIL" -eq 0 ]
+}
+
+ITEST_HOME=$(mktemp -d "${TMPDIR:-/tmp}/bmas-itest-home.XXXXXX")
+export HOME=$ITEST_HOME
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_PAGER=""
+export AWS_MAX_ATTEMPTS=1 AWS_RETRY_MODE=standard AWS_EC2_METADATA_DISABLED=true
+unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
+
+# The pip CLI v1 on PATH speaks JSON 1.0 to SQS and CloudWatch; a fresh machine may only have
+# Debian's /usr/bin/aws, and then the JSON parts are skipped.
+HAVE_JSON_CLI=0
+JSON_CLI=$(command -v aws 2>/dev/null || true)
+if [ -n "$JSON_CLI" ] && [ "$(readlink -f "$JSON_CLI")" != "$(readlink -f /usr/bin/aws)" ] &&
+    "$JSON_CLI" --version 2>&1 | grep -q '^aws-cli/1\.'; then
+    HAVE_JSON_CLI=1
+fi
+
+aws_q() { /usr/bin/aws --endpoint-url "$EMU_URL" --output json "$@"; }
+aws_j() { AWS_ENDPOINT_URL=$EMU_URL "$JSON_CLI" --output json "$@"; }
+
+# The CLI to use for a protocol-neutral step: each test alternates so both get exercised.
+clis() { if [ "$HAVE_JSON_CLI" = 1 ]; then echo "aws_q aws_j"; else echo "aws_q"; fi; }
+
+# Runs a CLI command that must fail; passes when stderr names the expected error code.
+t_aws_err() {
+    local d=$1 code=$2
+    shift 2
+    local err
+    if err=$("$@" 2>&1 >/dev/null); then
+        t_fail "$d (succeeded, expected $code)"
+        return
+    fi
+    case "$err" in
+    *"($code)"*) t_pass "$d" ;;
+    *)
+        t_fail "$d"
+        echo "#   expected error code $code, got: $(echo "$err" | tr '\n' ' ')"
+        ;;
+    esac
+}
+
+itest_cleanup() { rm -rf "$ITEST_HOME"; }
+
+# Signs a request with libcurl's own SigV4 (CURLOPT_AWS_SIGV4), a client independent of both
+# CLIs: curl_sigv4 SERVICE [curl args...]. S3 needs x-amz-content-sha256, which curl signs.
+curl_sigv4() {
+    local svc=$1
+    shift
+    curl -sS --aws-sigv4 "aws:amz:us-east-1:$svc" --user "${CURL_AKID:-test}:${CURL_SECRET:-test}" "$@"
+}
+
+# Milliseconds since the epoch (for latency assertions).
+now_ms() { date +%s%3N; }
+
+# Waits until a command succeeds, polling with a deadline in seconds: wait_for SECS cmd...
+wait_for() {
+    local secs=$1
+    shift
+    local deadline=$(( $(now_ms) + secs * 1000 ))
+    while ! "$@"; do
+        [ "$(now_ms)" -ge "$deadline" ] && return 1
+        sleep 0.1
+    done
+}
+
+# Runs a command with another secret (or access key): with_secret SECRET cmd...,
+# with_akid AKID cmd... (subshells, so the test's own credentials stay).
+with_secret() { (export AWS_SECRET_ACCESS_KEY=$1; shift; "$@"); }
+with_akid() { (export AWS_ACCESS_KEY_ID=$1; shift; "$@"); }
