@@ -740,6 +740,7 @@ bm_err bm__emu_cw_handle(struct emu_req *rq, struct emu_resp *rs)
     struct emu_w w;
     bm_err rc;
     bm__emu_w_begin(&w, rq->proto, EMU_CW_NS, rq->op, &rs->body);
+    w.no_result = strcmp(rq->op, "PutMetricData") == 0;
     if (strcmp(rq->op, "PutMetricData") == 0)
         rc = put_metric_data(rq, &w);
     else if (strcmp(rq->op, "GetMetricStatistics") == 0)

@@ -240,6 +240,7 @@ struct emu_w {
     struct bm_buf *b;
     const char *action;
     bool result_open;
+    bool no_result; /* the operation has no output: XML has no <ActionResult> at all */
     int depth;
     struct {
         char kind; /* 'o' object, 'l' list, 'm' map, 'e' map entry object */

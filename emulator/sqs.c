@@ -554,6 +554,10 @@ bm_err bm__emu_sqs_handle(struct emu_req *rq, struct emu_resp *rs)
     }
     struct emu_w w;
     bm__emu_w_begin(&w, rq->proto, EMU_SQS_NS, rq->op, &rs->body);
+    w.no_result = strcmp(rq->op, "DeleteMessage") == 0 ||
+                  strcmp(rq->op, "ChangeMessageVisibility") == 0 ||
+                  strcmp(rq->op, "SetQueueAttributes") == 0 || strcmp(rq->op, "DeleteQueue") == 0 ||
+                  strcmp(rq->op, "PurgeQueue") == 0;
     bm_err rc = BM_E_INTERNAL;
     pthread_mutex_lock(&rq->emu->mu);
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {

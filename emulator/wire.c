@@ -624,7 +624,10 @@ bm_err bm__emu_w_finish(struct emu_w *w, const char *req_id)
         w_put(w, "}");
         return w->rc;
     }
-    if (w->result_open)
+    /* botocore expects <ActionResult/> even when empty (an empty ReceiveMessage). */
+    if (!w->result_open && !w->no_result)
+        w_tag(w, "<", w->action, "Result>");
+    if (w->result_open || !w->no_result)
         w_tag(w, "</", w->action, "Result>");
     w_tag(w, "<ResponseMetadata><RequestId>", req_id, "</RequestId></ResponseMetadata>");
     w_tag(w, "</", w->action, "Response>");
