@@ -17,6 +17,7 @@
 /* Compressed PutMetricData bodies may inflate to this much (zip-bomb guard); the 1 MB AWS
  * limit applies to the request as sent. */
 #define EMU_INFLATE_MAX (16u * 1024 * 1024)
+#define EMU_CW_MAX_REQUEST (1024u * 1024)
 
 static bool has_prefix(const char *s, const char *p)
 {
@@ -171,6 +172,11 @@ static bm_err gunzip_body(struct bm_buf *body)
 static bm_err parse_input(struct emu_req *rq)
 {
     const char *(*lookup)(const char *) = rq->svc == EMU_SVC_SQS ? bm__emu_sqs_op : bm__emu_cw_op;
+    /* "Each PutMetricData request is limited to 1 MB in size for HTTP POST requests": the
+     * request as sent, compressed or not (API_PutMetricData). */
+    if (rq->svc == EMU_SVC_CW && rq->body.len > EMU_CW_MAX_REQUEST)
+        return bm__emu_fail(rq, "RequestEntityTooLarge", "Request size %zu exceeded %u bytes",
+                            rq->body.len, EMU_CW_MAX_REQUEST);
     const char *enc = bm__emu_header(rq, "Content-Encoding");
     if (enc != NULL && strcasecmp(enc, "gzip") == 0 && rq->body.len > 0) {
         bm_err rc = gunzip_body(&rq->body);
