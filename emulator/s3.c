@@ -462,7 +462,7 @@ static void qconf_cleanup(struct emu_qconf *c)
 
 static void qconfs_free(struct emu_qconf *c, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; c != NULL && i < n; i++)
         qconf_cleanup(&c[i]);
     bm_free(c);
 }
