@@ -1,0 +1,95 @@
+#!/bin/bash
+# bmas-emulator's own surface: flags, LocalStack health, fault injection (count, rate, latency,
+# errors in each protocol's form), request counters, persistence across a SIGTERM restart.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/tools/itest-lib.sh"
+. "$top/tests/tools/emu.sh"
+W=$(mktemp -d)
+trap 'emu_stop; itest_cleanup; rm -rf "$W"' EXIT
+J=aws_q
+[ "$HAVE_JSON_CLI" = 1 ] && J=aws_j
+
+"$BINDIR/bmas-emulator" --bogus >/dev/null 2>"$W/err"
+t_eq "a bad flag exits 2" 2 "$?"
+t_ok "and names the flag" grep -q -- '--bogus' "$W/err"
+"$BINDIR/bmas-emulator" --listen nowhere >/dev/null 2>"$W/err"
+t_eq "a bad --listen exits 2" 2 "$?"
+t_ok "--version" eval '"$BINDIR/bmas-emulator" --version | grep -Eq "^bmas-emulator [0-9]+\.[0-9]+"'
+t_ok "--help documents the control routes" eval '"$BINDIR/bmas-emulator" --help | grep -q "/_emulator/requests"'
+
+EMU_DATA=$W/data
+emu_start --seed 42 || exit 1
+t_eq "GET /_localstack/health like LocalStack" "running running running community" \
+    "$(curl -fsS "$EMU_URL/_localstack/health" | jq -r '"\(.services.s3) \(.services.sqs) \(.services.cloudwatch) \(.edition)"')"
+
+B=state-$$
+aws_q s3api create-bucket --bucket "$B" >/dev/null
+printf 'persist me\n' >"$W/obj"
+aws_q s3api put-object --bucket "$B" --key k --body "$W/obj" >/dev/null
+
+# Count: the next two GetObject fail with S3's SlowDown, other operations are untouched.
+curl -fsS -X POST "$EMU_URL/_emulator/faults" \
+    -d '{"service":"s3","operation":"GetObject","status":503,"code":"SlowDown","count":2}' >/dev/null
+curl -fsS -X DELETE "$EMU_URL/_emulator/requests" >/dev/null
+t_aws_err "fault 1/2: SlowDown" SlowDown aws_q s3api get-object --bucket "$B" --key k "$W/x"
+t_ok "other operations pass meanwhile" eval 'aws_q s3api head-object --bucket "$B" --key k >/dev/null'
+t_aws_err "fault 2/2: SlowDown" SlowDown $J s3api get-object --bucket "$B" --key k "$W/x"
+t_ok "the third GetObject succeeds" eval 'aws_q s3api get-object --bucket "$B" --key k "$W/x" >/dev/null && cmp -s "$W/obj" "$W/x"'
+t_eq "a used-up rule is gone" 0 "$(curl -fsS "$EMU_URL/_emulator/faults" | jq -r '.faults|length')"
+t_eq "/_emulator/requests counts each operation" "GetObject 3 2 2|HeadObject 1 0 0" \
+    "$(curl -fsS "$EMU_URL/_emulator/requests?service=s3" |
+        jq -r '[.requests|sort_by(.operation)[]|"\(.operation) \(.count) \(.faulted) \(.errors)"]|join("|")')"
+
+# Rate 1: every CloudWatch request is throttled, in the protocol's own error form.
+curl -fsS -X POST "$EMU_URL/_emulator/faults" \
+    -d '{"service":"cloudwatch","rate":1.0,"status":400,"code":"Throttling"}' >/dev/null
+for cli in $(clis); do
+    t_aws_err "rate 1.0: Throttling ($cli)" Throttling $cli cloudwatch list-metrics
+done
+code=$(curl_sigv4 monitoring -o "$W/e.xml" -w '%{http_code}' --data 'Action=ListMetrics&Version=2010-08-01' "$EMU_URL/")
+t_eq "Query fault body" "400 Throttling" "$code $(sed -n 's:.*<Code>\(.*\)</Code>.*:\1:p' "$W/e.xml")"
+curl -fsS -X DELETE "$EMU_URL/_emulator/faults" >/dev/null
+t_ok "DELETE /_emulator/faults clears them" eval '$J cloudwatch list-metrics >/dev/null'
+
+# Rate 0.5 over 40 requests: some fail, some pass (seeded, so the same every run).
+curl -fsS -X POST "$EMU_URL/_emulator/faults" \
+    -d '{"service":"sqs","rate":0.5,"status":500,"code":"InternalError"}' >/dev/null
+fails=0
+for i in $(seq 40); do
+    code=$(curl_sigv4 sqs -o /dev/null -w '%{http_code}' --data 'Action=ListQueues&Version=2012-11-05' "$EMU_URL/")
+    [ "$code" = 500 ] && fails=$((fails + 1))
+done
+t_ok "rate 0.5: $fails of 40 failed" [ "$fails" -gt 5 ] && [ "$fails" -lt 35 ]
+curl -fsS -X DELETE "$EMU_URL/_emulator/faults" >/dev/null
+
+curl -fsS -X POST "$EMU_URL/_emulator/faults" -d '{"service":"sqs","latency_ms":600}' >/dev/null
+t0=$(now_ms)
+code=$(curl_sigv4 sqs -o /dev/null -w '%{http_code}' --data 'Action=ListQueues&Version=2012-11-05' "$EMU_URL/")
+dt=$(( $(now_ms) - t0 ))
+t_ok "latency_ms 600: answered 200 after $dt ms" [ "$code" = 200 ] && [ "$dt" -ge 600 ]
+curl -fsS -X DELETE "$EMU_URL/_emulator/faults" >/dev/null
+code=$(curl -sS -o "$W/e.json" -w '%{http_code}' -X POST "$EMU_URL/_emulator/faults" -d '{"rate":3}')
+t_eq "a bad rule: 400 naming the problem" "400 true" "$code $(jq -r '.error|length > 0' "$W/e.json")"
+
+# Persistence: state written on SIGTERM comes back after a restart.
+qurl=$(aws_q sqs create-queue --queue-name "keep-$$" | jq -r .QueueUrl)
+aws_q sqs send-message --queue-url "$qurl" --message-body "still here" >/dev/null
+now=$(date -u +%s)
+aws_q cloudwatch put-metric-data --namespace Keep --metric-data \
+    "[{\"MetricName\":\"m\",\"Timestamp\":\"$(date -u -d "@$(( now / 60 * 60 - 120 ))" +%Y-%m-%dT%H:%M:%SZ)\",\"Value\":41.5}]"
+emu_stop
+t_eq "SIGTERM: clean exit" 0 "$EMU_STOP_STATUS"
+t_ok "state file written" test -s "$W/data/state.json"
+EMU_DATA=$W/data
+emu_start || exit 1
+t_ok "object survives the restart byte for byte" \
+    eval 'aws_q s3api get-object --bucket "$B" --key k "$W/y" >/dev/null && cmp -s "$W/obj" "$W/y"'
+t_eq "queued message survives" "still here" \
+    "$($J sqs receive-message --queue-url "$EMU_URL/000000000000/keep-$$" | jq -r '.Messages[0].Body')"
+t_eq "metric survives" 41.5 \
+    "$(aws_q cloudwatch get-metric-statistics --namespace Keep --metric-name m --period 3600 \
+        --start-time "$(date -u -d "@$(( now - 3600 ))" +%Y-%m-%dT%H:%M:%SZ)" \
+        --end-time "$(date -u -d "@$(( now + 60 ))" +%Y-%m-%dT%H:%M:%SZ)" --statistics Sum |
+        jq -r '.Datapoints[0].Sum')"
+t_done
