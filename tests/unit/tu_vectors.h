@@ -162,6 +162,25 @@ static inline char *tu_vector_expect(const char *name, const char *file)
     return s;
 }
 
+/* Removes every "name=..." parameter from a query string in place (post-sts-header-after
+ * appends the session token after signing: it is not part of the signature). */
+static inline void tu_drop_param(char *q, size_t *len, const char *name)
+{
+    size_t nlen = strlen(name);
+    for (char *p = q; (p = strstr(p, name)) != NULL;) {
+        if ((p == q || p[-1] == '&') && p[nlen] == '=') {
+            char *end = strchr(p, '&');
+            if (end == NULL)
+                *(p > q ? p - 1 : p) = '\0';
+            else
+                memmove(p, end + 1, strlen(end + 1) + 1);
+            *len = strlen(q);
+        } else {
+            p += nlen;
+        }
+    }
+}
+
 static inline int tu_name_cmp(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
