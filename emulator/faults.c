@@ -190,7 +190,7 @@ long bm__emu_faults_match(struct bm_emu *emu, const char *svc, const char *op,
                           struct emu_awserr *err)
 {
     long latency = 0;
-    err->status = 0;
+    memset(err, 0, sizeof *err);
     pthread_mutex_lock(&emu->mu);
     for (size_t i = 0; i < emu->n_faults;) {
         struct emu_fault *f = &emu->faults[i];
