@@ -376,6 +376,8 @@ struct emu_queue *bm__emu_queue_find(struct bm_emu *emu, const char *name);
 bm_err bm__emu_queue_push(struct bm_emu *emu, struct emu_queue *q, const char *body, size_t len,
                           int64_t now_ms);
 void bm__emu_queue_free(struct emu_queue *q);
+/* Links m at the tail of q (no copy, no wake-up). */
+void bm__emu_queue_append(struct emu_queue *q, struct emu_msg *m);
 /* The queue a request names: its QueueUrl parameter, else the request path
  * ("/<account>/<name>"); fails with QueueDoesNotExist. Callers hold mu. */
 bm_err bm__emu_sqs_queue(struct emu_req *rq, struct emu_queue **out);
@@ -392,6 +394,8 @@ bm_err bm__emu_sqs_change_visibility(struct emu_req *rq, struct emu_w *w);
 bm_err bm__emu_sqs_attrs_md5(const cJSON *attrs, char out[BM_MD5_HEX_LEN + 1]);
 void bm__emu_msg_free(struct emu_msg *m);
 void bm__emu_bucket_free(struct emu_bucket *b);
+/* Frees what a notification configuration entry owns (not c itself). */
+void bm__emu_qconf_cleanup(struct emu_qconf *c);
 void bm__emu_object_free(struct emu_object *o);
 void bm__emu_series_free(struct emu_series *s);
 

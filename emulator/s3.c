@@ -449,7 +449,7 @@ unlock:
 }
 
 /* ---- notification configuration ------------------------------------------------------- */
-static void qconf_cleanup(struct emu_qconf *c)
+void bm__emu_qconf_cleanup(struct emu_qconf *c)
 {
     bm_free(c->id);
     bm_free(c->queue_arn);
@@ -463,7 +463,7 @@ static void qconf_cleanup(struct emu_qconf *c)
 static void qconfs_free(struct emu_qconf *c, size_t n)
 {
     for (size_t i = 0; c != NULL && i < n; i++)
-        qconf_cleanup(&c[i]);
+        bm__emu_qconf_cleanup(&c[i]);
     bm_free(c);
 }
 

@@ -35,16 +35,8 @@ void bm__emu_bucket_free(struct emu_bucket *b)
     for (size_t i = 0; i < b->n_objs; i++)
         bm__emu_object_free(b->objs[i]);
     bm_free(b->objs);
-    for (size_t i = 0; i < b->n_qconf; i++) {
-        struct emu_qconf *c = &b->qconf[i];
-        bm_free(c->id);
-        bm_free(c->queue_arn);
-        for (size_t j = 0; j < c->n_events; j++)
-            bm_free(c->events[j]);
-        bm_free(c->events);
-        bm_free(c->prefix);
-        bm_free(c->suffix);
-    }
+    for (size_t i = 0; i < b->n_qconf; i++)
+        bm__emu_qconf_cleanup(&b->qconf[i]);
     bm_free(b->qconf);
     bm_free(b->name);
     bm_free(b);

@@ -55,6 +55,17 @@ struct emu_queue *bm__emu_queue_find(struct bm_emu *emu, const char *name)
     return NULL;
 }
 
+void bm__emu_queue_append(struct emu_queue *q, struct emu_msg *m)
+{
+    m->next = NULL;
+    if (q->tail)
+        q->tail->next = m;
+    else
+        q->head = m;
+    q->tail = m;
+    q->n_msgs++;
+}
+
 bm_err bm__emu_queue_push(struct bm_emu *emu, struct emu_queue *q, const char *body, size_t len,
                           int64_t now_ms)
 {
@@ -72,12 +83,7 @@ bm_err bm__emu_queue_push(struct bm_emu *emu, struct emu_queue *q, const char *b
     bm__emu_uuid(emu, m->id);
     m->sent_ms = now_ms;
     m->visible_ms = now_ms + q->delay_s * 1000;
-    if (q->tail)
-        q->tail->next = m;
-    else
-        q->head = m;
-    q->tail = m;
-    q->n_msgs++;
+    bm__emu_queue_append(q, m);
     bm__emu_dirty(emu);
     pthread_cond_broadcast(&emu->cv);
     return BM_OK;

@@ -238,49 +238,10 @@ static void write_failed(struct emu_w *w, const cJSON *entries, const struct emu
         bm__emu_w_str(w, "Message", err->message);
         bm__emu_w_end(w);
     }
-    if (any)
+    if (!any && w->proto == EMU_PROTO_JSON)
+        bm__emu_w_list(w, "Failed", NULL, NULL); /* JSON always has the (empty) list */
+    if (any || w->proto == EMU_PROTO_JSON)
         bm__emu_w_end(w);
-    else if (w->proto == EMU_PROTO_JSON)
-        bm__emu_w_list(w, "Failed", NULL, NULL), bm__emu_w_end(w);
-}
-
-bm_err bm__emu_sqs_send_batch(struct emu_req *rq, struct emu_w *w)
-{
-    struct emu_queue *q;
-    const cJSON *entries = cJSON_GetObjectItemCaseSensitive(rq->in, "Entries");
-    struct emu_awserr errs[10];
-    bm_err rc = bm__emu_sqs_queue(rq, &q);
-    if (rc == BM_OK)
-        rc = check_batch(rq, entries);
-    if (rc != BM_OK)
-        return rc;
-    bm__emu_w_list(w, "Successful", NULL, "SendMessageBatchResultEntry");
-    int i = 0;
-    const cJSON *e;
-    cJSON_ArrayForEach(e, entries)
-    {
-        struct emu_msg *m;
-        struct emu_awserr saved = rq->err;
-        rq->err.status = 0;
-        rc = send_one(rq, q, e, &m);
-        errs[i] = rq->err;
-        rq->err = saved;
-        i++;
-        if (rc == BM_E_BAD_REQUEST)
-            continue;
-        if (rc != BM_OK)
-            return rc;
-        bm__emu_w_obj(w, NULL);
-        bm__emu_w_str(w, "Id", bm__emu_in_str(e, "Id"));
-        bm__emu_w_str(w, "MessageId", m->id);
-        bm__emu_w_str(w, "MD5OfMessageBody", m->md5);
-        if (m->attrs_json != NULL)
-            bm__emu_w_str(w, "MD5OfMessageAttributes", m->attrs_md5);
-        bm__emu_w_end(w);
-    }
-    bm__emu_w_end(w);
-    write_failed(w, entries, errs);
-    return BM_OK;
 }
 
 /* ---- receive -------------------------------------------------------------------------- */
@@ -294,16 +255,6 @@ static void unlink_msg(struct emu_queue *q, struct emu_msg *prev, struct emu_msg
         q->tail = prev;
     m->next = NULL;
     q->n_msgs--;
-}
-
-static void append_msg(struct emu_queue *q, struct emu_msg *m)
-{
-    if (q->tail)
-        q->tail->next = m;
-    else
-        q->head = m;
-    q->tail = m;
-    q->n_msgs++;
 }
 
 static bool name_wanted(const cJSON *names, const char *name)
@@ -434,7 +385,7 @@ bm_err bm__emu_sqs_receive(struct emu_req *rq, struct emu_w *w)
                 m->first_recv_ms = 0;
                 m->receipt[0] = '\0';
                 m->visible_ms = now;
-                append_msg(dlq, m);
+                bm__emu_queue_append(dlq, m);
                 bm__emu_dirty(emu);
                 pthread_cond_broadcast(&emu->cv);
                 continue;
@@ -517,7 +468,26 @@ bm_err bm__emu_sqs_delete(struct emu_req *rq, struct emu_w *w)
     return rc == BM_OK ? delete_one(rq, q, bm__emu_in_str(rq->in, "ReceiptHandle")) : rc;
 }
 
-bm_err bm__emu_sqs_delete_batch(struct emu_req *rq, struct emu_w *w)
+/* One batch entry's operation; *sent is the message a send created (NULL otherwise). */
+typedef bm_err (*batch_op)(struct emu_req *rq, struct emu_queue *q, const cJSON *entry,
+                           struct emu_msg **sent);
+
+static bm_err send_entry(struct emu_req *rq, struct emu_queue *q, const cJSON *entry,
+                         struct emu_msg **sent)
+{
+    return send_one(rq, q, entry, sent);
+}
+
+static bm_err delete_entry(struct emu_req *rq, struct emu_queue *q, const cJSON *entry,
+                           struct emu_msg **sent)
+{
+    *sent = NULL;
+    return delete_one(rq, q, bm__emu_in_str(entry, "ReceiptHandle"));
+}
+
+/* Runs op on every entry: a failed entry goes to Failed with its error, the others to
+ * Successful (under xml_item in Query XML). */
+static bm_err run_batch(struct emu_req *rq, struct emu_w *w, const char *xml_item, batch_op op)
 {
     struct emu_queue *q;
     const cJSON *entries = cJSON_GetObjectItemCaseSensitive(rq->in, "Entries");
@@ -527,14 +497,15 @@ bm_err bm__emu_sqs_delete_batch(struct emu_req *rq, struct emu_w *w)
         rc = check_batch(rq, entries);
     if (rc != BM_OK)
         return rc;
-    bm__emu_w_list(w, "Successful", NULL, "DeleteMessageBatchResultEntry");
+    bm__emu_w_list(w, "Successful", NULL, xml_item);
     int i = 0;
     const cJSON *e;
     cJSON_ArrayForEach(e, entries)
     {
+        struct emu_msg *m = NULL;
         struct emu_awserr saved = rq->err;
         rq->err.status = 0;
-        rc = delete_one(rq, q, bm__emu_in_str(e, "ReceiptHandle"));
+        rc = op(rq, q, e, &m);
         errs[i++] = rq->err;
         rq->err = saved;
         if (rc == BM_E_BAD_REQUEST)
@@ -543,11 +514,27 @@ bm_err bm__emu_sqs_delete_batch(struct emu_req *rq, struct emu_w *w)
             return rc;
         bm__emu_w_obj(w, NULL);
         bm__emu_w_str(w, "Id", bm__emu_in_str(e, "Id"));
+        if (m != NULL) {
+            bm__emu_w_str(w, "MessageId", m->id);
+            bm__emu_w_str(w, "MD5OfMessageBody", m->md5);
+            if (m->attrs_json != NULL)
+                bm__emu_w_str(w, "MD5OfMessageAttributes", m->attrs_md5);
+        }
         bm__emu_w_end(w);
     }
     bm__emu_w_end(w);
     write_failed(w, entries, errs);
     return BM_OK;
+}
+
+bm_err bm__emu_sqs_send_batch(struct emu_req *rq, struct emu_w *w)
+{
+    return run_batch(rq, w, "SendMessageBatchResultEntry", send_entry);
+}
+
+bm_err bm__emu_sqs_delete_batch(struct emu_req *rq, struct emu_w *w)
+{
+    return run_batch(rq, w, "DeleteMessageBatchResultEntry", delete_entry);
 }
 
 bm_err bm__emu_sqs_change_visibility(struct emu_req *rq, struct emu_w *w)

@@ -326,6 +326,15 @@ static bm_err load_object(struct bm_emu *emu, struct emu_bucket *b, const cJSON 
         }
         rc = oom ? BM_E_NOMEM : o->file ? read_body(emu, o->file, o->len, &o->data) : BM_E_CONFIG;
     }
+    if (rc == BM_E_IO) {
+        /* A body deleted after the last snapshot was written (a crash in between): the object
+         * was being deleted or replaced, so dropping it is the state the client last saw. */
+        BM_LOG(BM_WARN, "emu", "store_body_missing", "dropping an object whose body is gone",
+               BM_KV_STR("bucket", b->name), BM_KV_STR("file", o->file));
+        bm__emu_object_free(o);
+        bm_buf_cleanup(&key);
+        return BM_OK;
+    }
     if (rc == BM_OK)
         rc = bm__emu_grow(&b->objs, &b->cap_objs, b->n_objs + 1, sizeof *b->objs);
     if (rc == BM_OK)

@@ -3,14 +3,8 @@
 # through both CLIs (Query and JSON 1.0) and gzip through libcurl, read back with exact sums by
 # GetMetricStatistics, GetMetricData and ListMetrics; the real limits and validation errors.
 set -u
-top=$(cd "$(dirname "$0")/../.." && pwd)
-. "$top/tests/tools/itest-lib.sh"
-. "$top/tests/tools/emu.sh"
-W=$(mktemp -d)
-trap 'emu_stop; itest_cleanup; rm -rf "$W"' EXIT
-emu_start || exit 1
-J=aws_q
-[ "$HAVE_JSON_CLI" = 1 ] && J=aws_j
+. "$(dirname "$0")/../tools/itest-lib.sh"
+itest_setup || exit 1
 
 NS=Custom/Itest$$
 now=$(date -u +%s)

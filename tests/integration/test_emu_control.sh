@@ -2,13 +2,9 @@
 # bmas-emulator's own surface: flags, LocalStack health, fault injection (count, rate, latency,
 # errors in each protocol's form), request counters, persistence across a SIGTERM restart.
 set -u
-top=$(cd "$(dirname "$0")/../.." && pwd)
-. "$top/tests/tools/itest-lib.sh"
-. "$top/tests/tools/emu.sh"
-W=$(mktemp -d)
-trap 'emu_stop; itest_cleanup; rm -rf "$W"' EXIT
-J=aws_q
-[ "$HAVE_JSON_CLI" = 1 ] && J=aws_j
+. "$(dirname "$0")/../tools/itest-lib.sh"
+EMU_DATA=$ITEST_HOME/data # kept across the restart below
+itest_setup --seed 42 || exit 1
 
 "$BINDIR/bmas-emulator" --bogus >/dev/null 2>"$W/err"
 t_eq "a bad flag exits 2" 2 "$?"
@@ -18,8 +14,6 @@ t_eq "a bad --listen exits 2" 2 "$?"
 t_ok "--version" eval '"$BINDIR/bmas-emulator" --version | grep -Eq "^bmas-emulator [0-9]+\.[0-9]+"'
 t_ok "--help documents the control routes" eval '"$BINDIR/bmas-emulator" --help | grep -q "/_emulator/requests"'
 
-EMU_DATA=$W/data
-emu_start --seed 42 || exit 1
 t_eq "GET /_localstack/health like LocalStack" "running running running community" \
     "$(curl -fsS "$EMU_URL/_localstack/health" | jq -r '"\(.services.s3) \(.services.sqs) \(.services.cloudwatch) \(.edition)"')"
 
@@ -80,8 +74,7 @@ aws_q cloudwatch put-metric-data --namespace Keep --metric-data \
     "[{\"MetricName\":\"m\",\"Timestamp\":\"$(date -u -d "@$(( now / 60 * 60 - 120 ))" +%Y-%m-%dT%H:%M:%SZ)\",\"Value\":41.5}]"
 emu_stop
 t_eq "SIGTERM: clean exit" 0 "$EMU_STOP_STATUS"
-t_ok "state file written" test -s "$W/data/state.json"
-EMU_DATA=$W/data
+t_ok "state file written" test -s "$EMU_DATA/state.json"
 emu_start || exit 1
 t_ok "object survives the restart byte for byte" \
     eval 'aws_q s3api get-object --bucket "$B" --key k "$W/y" >/dev/null && cmp -s "$W/obj" "$W/y"'

@@ -3,14 +3,8 @@
 # suffix filters sends s3:TestEvent, then the real S3 event JSON (eventVersion 2.1, form-URL-
 # encoded key, size, eTag, sequencer) for matching ObjectCreated events only.
 set -u
-top=$(cd "$(dirname "$0")/../.." && pwd)
-. "$top/tests/tools/itest-lib.sh"
-. "$top/tests/tools/emu.sh"
-W=$(mktemp -d)
-trap 'emu_stop; itest_cleanup; rm -rf "$W"' EXIT
-emu_start || exit 1
-J=aws_q
-[ "$HAVE_JSON_CLI" = 1 ] && J=aws_j
+. "$(dirname "$0")/../tools/itest-lib.sh"
+itest_setup || exit 1
 
 B=bedrock-logs-$$
 Q=events-$$

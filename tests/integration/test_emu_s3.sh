@@ -3,12 +3,8 @@
 # for byte (gzip never decoded), Range, HEAD, ListObjectsV2 prefix/delimiter/continuation,
 # copy, delete, presigned URLs, and S3's XML errors.
 set -u
-top=$(cd "$(dirname "$0")/../.." && pwd)
-. "$top/tests/tools/itest-lib.sh"
-. "$top/tests/tools/emu.sh"
-W=$(mktemp -d)
-trap 'emu_stop; itest_cleanup; rm -rf "$W"' EXIT
-emu_start || exit 1
+. "$(dirname "$0")/../tools/itest-lib.sh"
+itest_setup || exit 1
 
 B=logs-$$
 KEY='team a/ü+x.json.gz'

@@ -3,15 +3,9 @@
 # tokens, clock skew, payload hash mismatches, and signed aws-chunked streaming uploads made by
 # an independent Python signer (tests/tools/sigv4_client.py).
 set -u
-top=$(cd "$(dirname "$0")/../.." && pwd)
-. "$top/tests/tools/itest-lib.sh"
-. "$top/tests/tools/emu.sh"
-W=$(mktemp -d)
-trap 'emu_stop; itest_cleanup; rm -rf "$W"' EXIT
-EMU_CREDENTIALS="AKIDEXTRA:extra/secret+1,AKIDTWO:two" emu_start || exit 1
-J=aws_q
-[ "$HAVE_JSON_CLI" = 1 ] && J=aws_j
-sv() { python3 "$top/tests/tools/sigv4_client.py" "$@"; }
+. "$(dirname "$0")/../tools/itest-lib.sh"
+EMU_CREDENTIALS="AKIDEXTRA:extra/secret+1,AKIDTWO:two" itest_setup || exit 1
+sv() { python3 "$ITEST_TOP/tests/tools/sigv4_client.py" "$@"; }
 code_of() { sed -n 's:.*<Code>\([^<]*\)</Code>.*:\1:p'; }
 
 B=sig-$$

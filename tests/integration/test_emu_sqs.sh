@@ -2,15 +2,9 @@
 # SQS against bmas-emulator with Debian's CLI (Query protocol) and the pip CLI (JSON 1.0):
 # queues and attributes, MD5s, visibility, receipt handles, long polling, DLQ redrive, batches.
 set -u
-top=$(cd "$(dirname "$0")/../.." && pwd)
-. "$top/tests/tools/itest-lib.sh"
-. "$top/tests/tools/emu.sh"
-trap 'emu_stop; itest_cleanup' EXIT
-emu_start || exit 1
+. "$(dirname "$0")/../tools/itest-lib.sh"
+itest_setup || exit 1
 
-# Steps alternate between the two CLIs; without the pip CLI every step uses the Query one.
-J=aws_q
-[ "$HAVE_JSON_CLI" = 1 ] && J=aws_j
 Q=q-$$
 D=dlq-$$
 qurl=$(aws_q sqs create-queue --queue-name "$Q" | jq -r .QueueUrl)

@@ -1,5 +1,8 @@
 # itest-lib.sh: sourceable TAP helpers and AWS CLI wrappers for tests/integration/*.sh.
 #
+#   itest_setup [bmas-emulator flags...]   scratch folder $W, the emulator (tests/tools/emu.sh)
+#                                          started, cleanup on EXIT, and $J (see below)
+#
 #   t_ok "description" command...     passes when the command exits 0
 #   t_eq "description" expected actual
 #   t_done                            prints the plan and returns non-zero when any failed
@@ -74,7 +77,20 @@ t_aws_err() {
     esac
 }
 
-itest_cleanup() { rm -rf "$ITEST_HOME"; }
+ITEST_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$ITEST_TOP/tests/tools/emu.sh"
+
+itest_cleanup() { rm -rf "$ITEST_HOME" "${W:-}"; }
+
+# Steps that either CLI may run use $J: the pip CLI when present (so both protocols get
+# exercised across a test), else Debian's.
+itest_setup() {
+    W=$(mktemp -d "${TMPDIR:-/tmp}/bmas-itest.XXXXXX")
+    trap 'emu_stop; itest_cleanup' EXIT
+    J=aws_q
+    [ "$HAVE_JSON_CLI" = 1 ] && J=aws_j
+    emu_start "$@"
+}
 
 # Signs a request with libcurl's own SigV4 (CURLOPT_AWS_SIGV4), a client independent of both
 # CLIs: curl_sigv4 SERVICE [curl args...]. S3 needs x-amz-content-sha256, which curl signs.
