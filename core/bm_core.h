@@ -230,4 +230,169 @@ bm_err bm_config_help(struct bm_buf *b);
 /* Appends the effective configuration as a JSON object, secrets redacted. */
 bm_err bm_config_json(const struct bm_config *cfg, struct bm_buf *b);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Classification of a record's modelId (CONTRACT.md "Classification"). */
+enum bm_profile_type {
+    BM_PT_ON_DEMAND,     /* bare foundation model id or foundation-model/ ARN */
+    BM_PT_CROSS_REGION,  /* geographic system profile: us., eu., apac., any new geo prefix */
+    BM_PT_GLOBAL,        /* global. system profile */
+    BM_PT_APPLICATION,   /* application-inference-profile/ ARN */
+    BM_PT_PROVISIONED,   /* provisioned-model/ ARN (Provisioned Throughput) */
+    BM_PT__COUNT
+};
+/* "OnDemand", "CrossRegion", "GlobalCrossRegion", "Application", "Provisioned". */
+const char *bm_profile_type_name(enum bm_profile_type t);
+bool bm_profile_type_parse(const char *s, size_t len, enum bm_profile_type *out);
+
+/* A borrowed byte string (not necessarily NUL-terminated). */
+struct bm_str {
+    const char *p;
+    size_t len;
+};
+
+/* Application profile id -> model id, from BMAS_APP_PROFILE_MAP ("id=model,id=model"; an id
+ * may also be given as the full profile ARN). */
+struct bm_app_map;
+/* Parses spec (may be empty); BM_E_CONFIG with em naming the bad pair. Caller frees. */
+bm_err bm_app_map_parse(const char *spec, struct bm_app_map **out, struct bm_errmsg *em);
+void bm_app_map_free(struct bm_app_map *m);
+
+struct bm_classify_opts {
+    bool cross_region;        /* ENABLE_CROSS_REGION_DETECTION */
+    bool global_cross_region; /* ENABLE_GLOBAL_CROSS_REGION */
+    const struct bm_app_map *app_map;
+};
+struct bm_classification {
+    enum bm_profile_type type;
+    struct bm_str model_id;   /* foundation model, ARN and geo prefix removed */
+    struct bm_str profile_id; /* the id as the caller used it, ARN prefix removed */
+    struct bm_str arn_region; /* region field of an ARN modelId, else empty */
+    bool app_unmapped;        /* Application profile with no BMAS_APP_PROFILE_MAP entry */
+};
+/* Classifies id (len bytes). Slices in out point into id or the app map. BM_E_LOG_FORMAT for
+ * an empty id or a malformed ARN. Pure; thread-safe. */
+bm_err bm_classify(const char *id, size_t len, const struct bm_classify_opts *o,
+                   struct bm_classification *out);
+/* The <region> segment after BedrockModelInvocationLogs/ in an S3 key, if it looks like a
+ * region; false otherwise. */
+bool bm_region_from_key(const char *key, size_t len, struct bm_str *out);
+/* Why an S3 object is not a log to ingest, or BM_KEY_LOG. */
+enum bm_key_kind { BM_KEY_LOG, BM_KEY_DATA_BODY, BM_KEY_PERMISSION_CHECK, BM_KEY_FOLDER };
+enum bm_key_kind bm_key_kind(const char *key, size_t len);
+const char *bm_key_kind_name(enum bm_key_kind k);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Aggregates: counters per (bucket, series). */
+struct bm_series_key {
+    int64_t bucket; /* bucket start, epoch seconds; BM_NO_BUCKET when not grouped by time */
+    enum bm_profile_type type;
+    struct bm_str model_id, profile_id, source_region, inference_region, operation;
+};
+#define BM_NO_BUCKET INT64_MIN
+/* Per metric: sum, and min/max per invocation (CloudWatch StatisticValues). */
+struct bm_stat {
+    uint64_t sum, min, max;
+};
+struct bm_counters {
+    uint64_t invocations;
+    struct bm_stat input, output, cache_read, cache_write;
+};
+/* Counters of one invocation. */
+void bm_counters_one(struct bm_counters *c, uint64_t in, uint64_t out, uint64_t cache_read,
+                     uint64_t cache_write);
+/* dst += src; min/max combine. */
+void bm_counters_merge(struct bm_counters *dst, const struct bm_counters *src);
+
+struct bm_series {
+    struct bm_series_key key; /* strings owned by the aggregate, NUL-terminated */
+    struct bm_counters c;
+};
+struct bm_agg;
+/* An empty aggregate holding at most max_series series (0: no cap). NULL on OOM. */
+struct bm_agg *bm_agg_new(size_t max_series);
+void bm_agg_free(struct bm_agg *a);
+/* Adds c into the series k (copying k's strings on first sight). BM_E_TOO_LARGE past the
+ * series cap, BM_E_NOMEM; on failure the aggregate is unchanged. */
+bm_err bm_agg_add(struct bm_agg *a, const struct bm_series_key *k, const struct bm_counters *c);
+bm_err bm_agg_merge(struct bm_agg *dst, const struct bm_agg *src);
+size_t bm_agg_count(const struct bm_agg *a);
+/* Series i in insertion order (0 <= i < count). Valid until the next add or free. */
+const struct bm_series *bm_agg_at(const struct bm_agg *a, size_t i);
+/* Sum of all series. */
+void bm_agg_totals(const struct bm_agg *a, struct bm_counters *out);
+
+/* group_by fields of /aggregates and `bmas ingest --group-by`. */
+enum bm_group {
+    BM_G_MINUTE,
+    BM_G_MODEL_ID,
+    BM_G_PROFILE_TYPE,
+    BM_G_PROFILE_ID,
+    BM_G_SOURCE_REGION,
+    BM_G_INFERENCE_REGION,
+    BM_G_OPERATION,
+    BM_G__COUNT
+};
+struct bm_group_by {
+    int n;
+    enum bm_group f[BM_G__COUNT];
+};
+#define BM_GROUP_BY_DEFAULT "model_id,profile_type,source_region,inference_region"
+/* Parses a comma list ("" = no grouping: one total row). BM_E_BAD_REQUEST naming the field. */
+bm_err bm_group_by_parse(const char *s, struct bm_group_by *out, struct bm_errmsg *em);
+const char *bm_group_name(enum bm_group g);
+/* A new aggregate with src's series merged by the fields in g only (others emptied; the
+ * bucket truncated to the minute or BM_NO_BUCKET). */
+bm_err bm_agg_regroup(const struct bm_agg *src, const struct bm_group_by *g, struct bm_agg **out);
+/* Sorts series by their key fields, for stable output. */
+void bm_agg_sort(struct bm_agg *a);
+/* Appends the GET /aggregates document {"from","to","group_by","rows","totals"} for an
+ * aggregate already regrouped by g. from/to may be BM_NO_BUCKET (written as null). */
+bm_err bm_agg_write_json(const struct bm_agg *a, const struct bm_group_by *g, int64_t from,
+                         int64_t to, struct bm_buf *b);
+/* Appends a fixed-width text table with a totals line, for people. */
+bm_err bm_agg_write_table(const struct bm_agg *a, const struct bm_group_by *g, struct bm_buf *b);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Streaming ingest of one log object: bytes in (any chunking), a delta aggregate out. */
+struct bm_ingest_opts {
+    uint64_t max_line_bytes;   /* BMAS_MAX_LINE_BYTES */
+    uint64_t max_object_bytes; /* BMAS_MAX_OBJECT_BYTES, uncompressed */
+    long bucket_seconds;       /* BMAS_BUCKET_SECONDS */
+    size_t max_series;         /* distinct series per object (memory bound) */
+    struct bm_classify_opts cls;
+};
+/* Options from the configuration; app_map is borrowed and must outlive the ingests. */
+void bm_ingest_opts_init(struct bm_ingest_opts *o, const struct bm_config *cfg,
+                         const struct bm_app_map *app_map);
+
+struct bm_ingest_stats {
+    uint64_t bytes_in;  /* as received (compressed) */
+    uint64_t bytes_out; /* after gunzip */
+    bool gzip;
+    uint64_t records;   /* aggregated */
+    uint64_t invalid;   /* skipped: malformed, bad tokens, no region, over the line cap */
+    uint64_t invocations_by_type[BM_PT__COUNT];
+    /* Per wire code, record level: BMAS-003/007/008/010 for skipped records, and BMAS-006 for
+     * application-profile records with no model mapping (counted, not skipped). */
+    uint64_t errors[BM_ERR_WIRE_N];
+    /* The first skipped record, for a helpful message ("record 17: ..."). */
+    uint64_t first_error_record;
+    bm_err first_error;
+    struct bm_errmsg first_error_msg;
+};
+struct bm_ingest;
+/* key (may be NULL) is the object's S3 key or file path: the last fallback for the source
+ * region. NULL on OOM. */
+struct bm_ingest *bm_ingest_new(const struct bm_ingest_opts *o, const char *key);
+void bm_ingest_free(struct bm_ingest *in);
+/* Feeds the next chunk. Record-level problems are counted in the stats and do not fail the
+ * object; a returned error (BM_E_GZIP, BM_E_INFLATE_CAP, BM_E_TOO_LARGE for the series cap,
+ * BM_E_NOMEM) fails the whole object, whose delta must then be discarded. */
+bm_err bm_ingest_feed(struct bm_ingest *in, const void *data, size_t len);
+/* Ends the object: flushes a last unterminated record; BM_E_GZIP when truncated. */
+bm_err bm_ingest_finish(struct bm_ingest *in);
+const struct bm_ingest_stats *bm_ingest_stats(const struct bm_ingest *in);
+/* The object's delta; owned by the ingest. */
+const struct bm_agg *bm_ingest_agg(const struct bm_ingest *in);
+
 #endif

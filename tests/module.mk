@@ -11,7 +11,8 @@ LIBS_emu      := $(B)/libbm_emu.a $(LIBS_core)
 define unit_rule
 $(filter $(B)/tests/test_$(1)_%,$(UNIT_BINS)): $(B)/tests/test_$(1)_%: $(B)/tests/unit/test_$(1)_%.o $(LIBS_$(1))
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(ALL_LDFLAGS) $$^ $$(PKG_LIBS) $$(CMOCKA_LIBS) -o $$@
+	@$$(if $$(Q),echo "  LD      $$@")
+	$$(Q)$$(CC) $$(ALL_LDFLAGS) $$^ $$(PKG_LIBS) $$(CMOCKA_LIBS) -o $$@
 endef
 $(foreach m,core storage server emu,$(eval $(call unit_rule,$(m))))
 
