@@ -343,8 +343,9 @@ const char *bm_group_name(enum bm_group g);
 /* A new aggregate with src's series merged by the fields in g only (others emptied; the
  * bucket truncated to the minute or BM_NO_BUCKET). */
 bm_err bm_agg_regroup(const struct bm_agg *src, const struct bm_group_by *g, struct bm_agg **out);
-/* Sorts series by their key fields, for stable output. */
-void bm_agg_sort(struct bm_agg *a);
+/* Sorts series by the fields of g in order (g may be NULL), then by the rest, for stable
+ * output. BM_E_NOMEM leaves the order unchanged. */
+bm_err bm_agg_sort(struct bm_agg *a, const struct bm_group_by *g);
 /* Appends the GET /aggregates document {"from","to","group_by","rows","totals"} for an
  * aggregate already regrouped by g. from/to may be BM_NO_BUCKET (written as null). */
 bm_err bm_agg_write_json(const struct bm_agg *a, const struct bm_group_by *g, int64_t from,

@@ -190,8 +190,10 @@ int bm_srv_cmd_ingest(const struct bm_config *cfg, int argc, char **argv, FILE *
         ingest_source(a.sources[i], &o, all, &t, chunk, err);
     if (bm_agg_regroup(all, &g, &grouped) != BM_OK)
         goto fail;
-    bm_agg_sort(grouped);
-    bm_err rc = a.json ? bm_agg_write_json(grouped, &g, range_of(all, o.bucket_seconds, false),
+    bm_err rc = bm_agg_sort(grouped, &g);
+    if (rc != BM_OK)
+        goto fail;
+    rc = a.json ? bm_agg_write_json(grouped, &g, range_of(all, o.bucket_seconds, false),
                                            range_of(all, o.bucket_seconds, true), &b)
                        : bm_agg_write_table(grouped, &g, &b);
     if (rc != BM_OK)
