@@ -125,8 +125,7 @@ static bool str_same(struct bm_str a, struct bm_str b)
 static bool key_eq(const struct bm_series_key *a, const struct bm_series_key *b)
 {
     return a->bucket == b->bucket && a->type == b->type && str_same(a->model_id, b->model_id) &&
-           str_same(a->profile_id, b->profile_id) &&
-           str_same(a->source_region, b->source_region) &&
+           str_same(a->profile_id, b->profile_id) && str_same(a->source_region, b->source_region) &&
            str_same(a->inference_region, b->inference_region) &&
            str_same(a->operation, b->operation);
 }
@@ -252,8 +251,7 @@ static int str_cmp(struct bm_str a, struct bm_str b)
     return c ? c : (a.len > b.len) - (a.len < b.len);
 }
 
-static int field_cmp(const struct bm_series_key *a, const struct bm_series_key *b,
-                     enum bm_group f)
+static int field_cmp(const struct bm_series_key *a, const struct bm_series_key *b, enum bm_group f)
 {
     switch (f) {
     case BM_G_MINUTE:

@@ -5,8 +5,8 @@
 #include <string.h>
 
 static const char *const group_names[BM_G__COUNT] = {
-    "minute", "model_id", "profile_type", "profile_id", "source_region", "inference_region",
-    "operation",
+    "minute",        "model_id",         "profile_type", "profile_id",
+    "source_region", "inference_region", "operation",
 };
 
 const char *bm_group_name(enum bm_group g)
@@ -55,9 +55,8 @@ static bm_err write_counters(struct bm_buf *b, const struct bm_counters *c)
     return bm_buf_appendf(b,
                           "\"invocations\":%llu,\"input_tokens\":%llu,\"output_tokens\":%llu,"
                           "\"cache_read_input_tokens\":%llu,\"cache_write_input_tokens\":%llu",
-                          (unsigned long long)c->invocations,
-                          (unsigned long long)c->input.sum, (unsigned long long)c->output.sum,
-                          (unsigned long long)c->cache_read.sum,
+                          (unsigned long long)c->invocations, (unsigned long long)c->input.sum,
+                          (unsigned long long)c->output.sum, (unsigned long long)c->cache_read.sum,
                           (unsigned long long)c->cache_write.sum);
 }
 

@@ -14,32 +14,32 @@
  * spec, BMAS-011 onwards are ours (README "Error codes" lists them all). Several internal codes
  * share one wire code where the caller's reaction is the same. Columns: name, wire code, HTTP
  * status, whether a retry may help, short message. */
-#define BM_ERR_MAP(X)                                                                          \
-    X(BM_E_S3_NOT_FOUND, "BMAS-001", 404, 0, "S3 object not found")                            \
-    X(BM_E_S3_DENIED, "BMAS-002", 403, 0, "S3 access denied")                                  \
-    X(BM_E_LOG_FORMAT, "BMAS-003", 422, 0, "invalid log format")                               \
-    X(BM_E_PUBLISH, "BMAS-004", 502, 1, "CloudWatch publish failed")                           \
-    X(BM_E_MSG_PARSE, "BMAS-005", 400, 0, "SQS message parse error")                           \
-    X(BM_E_NO_PROFILE, "BMAS-006", 422, 0, "inference profile not found")                      \
-    X(BM_E_TOKENS, "BMAS-007", 422, 0, "token count invalid")                                  \
-    X(BM_E_REGION, "BMAS-008", 422, 0, "region detection failed")                              \
-    X(BM_E_DIMENSIONS, "BMAS-009", 422, 0, "metric dimension overflow")                        \
-    X(BM_E_TOO_LARGE, "BMAS-010", 413, 0, "memory limit exceeded")                             \
-    X(BM_E_NOMEM, "BMAS-010", 503, 1, "out of memory")                                         \
-    X(BM_E_LINE_TOO_LONG, "BMAS-010", 413, 0, "log line over the line cap")                    \
-    X(BM_E_INFLATE_CAP, "BMAS-010", 413, 0, "object inflates past the size cap")               \
-    X(BM_E_GZIP, "BMAS-003", 422, 0, "corrupt or truncated gzip data")                         \
-    X(BM_E_BAD_REQUEST, "BMAS-011", 400, 0, "bad request")                                     \
-    X(BM_E_UNAUTHORIZED, "BMAS-012", 401, 0, "unauthorized")                                   \
-    X(BM_E_STORAGE_BUSY, "BMAS-013", 503, 1, "storage busy")                                   \
-    X(BM_E_STORAGE, "BMAS-014", 500, 1, "storage error")                                       \
-    X(BM_E_INTERNAL, "BMAS-015", 500, 1, "internal error")                                     \
-    X(BM_E_IO, "BMAS-016", 500, 0, "cannot read source")                                       \
-    X(BM_E_UPSTREAM, "BMAS-017", 502, 1, "AWS request failed")                                 \
-    X(BM_E_NO_ROUTE, "BMAS-018", 404, 0, "no such route")                                      \
-    X(BM_E_METHOD, "BMAS-019", 405, 0, "method not allowed")                                   \
-    X(BM_E_QUARANTINED, "BMAS-020", 422, 0, "object quarantined after repeated failures")      \
-    X(BM_E_CONFIG, "BMAS-021", 400, 0, "invalid configuration")                                \
+#define BM_ERR_MAP(X)                                                                              \
+    X(BM_E_S3_NOT_FOUND, "BMAS-001", 404, 0, "S3 object not found")                                \
+    X(BM_E_S3_DENIED, "BMAS-002", 403, 0, "S3 access denied")                                      \
+    X(BM_E_LOG_FORMAT, "BMAS-003", 422, 0, "invalid log format")                                   \
+    X(BM_E_PUBLISH, "BMAS-004", 502, 1, "CloudWatch publish failed")                               \
+    X(BM_E_MSG_PARSE, "BMAS-005", 400, 0, "SQS message parse error")                               \
+    X(BM_E_NO_PROFILE, "BMAS-006", 422, 0, "inference profile not found")                          \
+    X(BM_E_TOKENS, "BMAS-007", 422, 0, "token count invalid")                                      \
+    X(BM_E_REGION, "BMAS-008", 422, 0, "region detection failed")                                  \
+    X(BM_E_DIMENSIONS, "BMAS-009", 422, 0, "metric dimension overflow")                            \
+    X(BM_E_TOO_LARGE, "BMAS-010", 413, 0, "memory limit exceeded")                                 \
+    X(BM_E_NOMEM, "BMAS-010", 503, 1, "out of memory")                                             \
+    X(BM_E_LINE_TOO_LONG, "BMAS-010", 413, 0, "log line over the line cap")                        \
+    X(BM_E_INFLATE_CAP, "BMAS-010", 413, 0, "object inflates past the size cap")                   \
+    X(BM_E_GZIP, "BMAS-003", 422, 0, "corrupt or truncated gzip data")                             \
+    X(BM_E_BAD_REQUEST, "BMAS-011", 400, 0, "bad request")                                         \
+    X(BM_E_UNAUTHORIZED, "BMAS-012", 401, 0, "unauthorized")                                       \
+    X(BM_E_STORAGE_BUSY, "BMAS-013", 503, 1, "storage busy")                                       \
+    X(BM_E_STORAGE, "BMAS-014", 500, 1, "storage error")                                           \
+    X(BM_E_INTERNAL, "BMAS-015", 500, 1, "internal error")                                         \
+    X(BM_E_IO, "BMAS-016", 500, 0, "cannot read source")                                           \
+    X(BM_E_UPSTREAM, "BMAS-017", 502, 1, "AWS request failed")                                     \
+    X(BM_E_NO_ROUTE, "BMAS-018", 404, 0, "no such route")                                          \
+    X(BM_E_METHOD, "BMAS-019", 405, 0, "method not allowed")                                       \
+    X(BM_E_QUARANTINED, "BMAS-020", 422, 0, "object quarantined after repeated failures")          \
+    X(BM_E_CONFIG, "BMAS-021", 400, 0, "invalid configuration")                                    \
     X(BM_E_THROTTLED, "BMAS-004", 503, 1, "CloudWatch throttled the request")
 
 typedef enum {
@@ -84,10 +84,10 @@ char *bm_strndup(const char *s, size_t len);
 void bm_alloc_fail_after(long n);
 /* Number of allocations that failed because of bm_alloc_fail_after since the last call. */
 long bm_alloc_failures(void);
-#define BM_FREE(p)                                                                             \
-    do {                                                                                       \
-        bm_free(p);                                                                            \
-        (p) = NULL;                                                                            \
+#define BM_FREE(p)                                                                                 \
+    do {                                                                                           \
+        bm_free(p);                                                                                \
+        (p) = NULL;                                                                                \
     } while (0)
 /* Zeroes len bytes of a secret before its memory is reused (explicit_bzero semantics). */
 void bm_secure_zero(void *p, size_t len);
@@ -109,8 +109,7 @@ bm_err bm_buf_reserve(struct bm_buf *b, size_t extra);
 bm_err bm_buf_append(struct bm_buf *b, const void *p, size_t len);
 bm_err bm_buf_append_str(struct bm_buf *b, const char *s);
 bm_err bm_buf_append_char(struct bm_buf *b, char c);
-bm_err bm_buf_appendf(struct bm_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+bm_err bm_buf_appendf(struct bm_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends s (len bytes) as a quoted JSON string, escaping as RFC 8259 requires. Invalid UTF-8
  * bytes are replaced by U+FFFD so the output is always valid JSON. */
 bm_err bm_buf_append_json_str(struct bm_buf *b, const char *s, size_t len);
@@ -139,13 +138,12 @@ struct bm_kv {
 #define BM_KV_ERR(val) ((struct bm_kv){.k = "code", .type = BM_KV_T_ERR, .v.e = (val)})
 /* val is already valid JSON (an object or array built by the caller). */
 #define BM_KV_RAW(key, val) ((struct bm_kv){.k = (key), .type = BM_KV_T_RAW, .v.s = (val)})
-#define BM_LOG(lvl, mod, event, msg, ...)                                                      \
-    do {                                                                                       \
-        if (bm_log_enabled(lvl)) {                                                             \
-            const struct bm_kv bm_kv_[] = {{.type = BM_KV_T_NONE}, __VA_ARGS__};               \
-            bm_log_write((lvl), (mod), (event), (msg), bm_kv_,                                 \
-                         sizeof bm_kv_ / sizeof bm_kv_[0]);                                    \
-        }                                                                                      \
+#define BM_LOG(lvl, mod, event, msg, ...)                                                          \
+    do {                                                                                           \
+        if (bm_log_enabled(lvl)) {                                                                 \
+            const struct bm_kv bm_kv_[] = {{.type = BM_KV_T_NONE}, __VA_ARGS__};                   \
+            bm_log_write((lvl), (mod), (event), (msg), bm_kv_, sizeof bm_kv_ / sizeof bm_kv_[0]);  \
+        }                                                                                          \
     } while (0)
 bool bm_log_enabled(enum bm_log_level lvl);
 void bm_log_write(enum bm_log_level lvl, const char *mod, const char *event, const char *msg,
@@ -233,11 +231,11 @@ bm_err bm_config_json(const struct bm_config *cfg, struct bm_buf *b);
 /* ------------------------------------------------------------------------------------------ */
 /* Classification of a record's modelId (CONTRACT.md "Classification"). */
 enum bm_profile_type {
-    BM_PT_ON_DEMAND,     /* bare foundation model id or foundation-model/ ARN */
-    BM_PT_CROSS_REGION,  /* geographic system profile: us., eu., apac., any new geo prefix */
-    BM_PT_GLOBAL,        /* global. system profile */
-    BM_PT_APPLICATION,   /* application-inference-profile/ ARN */
-    BM_PT_PROVISIONED,   /* provisioned-model/ ARN (Provisioned Throughput) */
+    BM_PT_ON_DEMAND,    /* bare foundation model id or foundation-model/ ARN */
+    BM_PT_CROSS_REGION, /* geographic system profile: us., eu., apac., any new geo prefix */
+    BM_PT_GLOBAL,       /* global. system profile */
+    BM_PT_APPLICATION,  /* application-inference-profile/ ARN */
+    BM_PT_PROVISIONED,  /* provisioned-model/ ARN (Provisioned Throughput) */
     BM_PT__COUNT
 };
 /* "OnDemand", "CrossRegion", "GlobalCrossRegion", "Application", "Provisioned". */
@@ -370,8 +368,8 @@ struct bm_ingest_stats {
     uint64_t bytes_in;  /* as received (compressed) */
     uint64_t bytes_out; /* after gunzip */
     bool gzip;
-    uint64_t records;   /* aggregated */
-    uint64_t invalid;   /* skipped: malformed, bad tokens, no region, over the line cap */
+    uint64_t records; /* aggregated */
+    uint64_t invalid; /* skipped: malformed, bad tokens, no region, over the line cap */
     uint64_t invocations_by_type[BM_PT__COUNT];
     /* Per wire code, record level: BMAS-003/007/008/010 for skipped records, and BMAS-006 for
      * application-profile records with no model mapping (counted, not skipped). */

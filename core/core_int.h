@@ -88,7 +88,6 @@ struct bm__record {
 };
 /* Parses one record. BM_E_LOG_FORMAT (BMAS-003) for malformed JSON or a missing or non-string
  * timestamp/modelId; BM_E_TOKENS (BMAS-007) for a bad token count. em says where. */
-bm_err bm__record_parse(const char *line, size_t len, struct bm__record *r,
-                        struct bm_errmsg *em);
+bm_err bm__record_parse(const char *line, size_t len, struct bm__record *r, struct bm_errmsg *em);
 
 #endif

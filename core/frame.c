@@ -35,8 +35,7 @@ static bm_err flush_drops(struct bm__framer *f, bm__record_fn fn, void *ctx)
 }
 
 /* Trims whitespace (CRLF endings included) and drops blank records. */
-static bm_err emit(struct bm__framer *f, const char *rec, size_t len, bm__record_fn fn,
-                   void *ctx)
+static bm_err emit(struct bm__framer *f, const char *rec, size_t len, bm__record_fn fn, void *ctx)
 {
     bm_err rc = flush_drops(f, fn, ctx);
     if (rc != BM_OK)

@@ -104,8 +104,8 @@ static bm_err start_member(struct bm__gunzip *g)
 
 /* Inflates in[0..len) of the current member; sets *used to the bytes consumed, which is less
  * than len when the member ended inside the input. */
-static bm_err inflate_some(struct bm__gunzip *g, const unsigned char *in, size_t len,
-                           size_t *used, bm__bytes_fn fn, void *ctx)
+static bm_err inflate_some(struct bm__gunzip *g, const unsigned char *in, size_t len, size_t *used,
+                           bm__bytes_fn fn, void *ctx)
 {
     g->zs.next_in = (unsigned char *)in;
     g->zs.avail_in = (uInt)len;

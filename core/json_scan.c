@@ -78,8 +78,8 @@ static const char *find_quote_or_backslash(const char *p, const char *end)
     const __m128i bslash = _mm_set1_epi8('\\');
     while (end - p >= 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-        int m = _mm_movemask_epi8(
-            _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)));
+        int m =
+            _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)));
         if (m != 0)
             return p + __builtin_ctz((unsigned)m);
         p += 16;
@@ -250,8 +250,7 @@ static size_t put_utf8(char *out, unsigned cp)
     return 4;
 }
 
-bm_err bm__scan_string(struct bm__scan *s, char *scratch, size_t cap, const char **out,
-                       size_t *len)
+bm_err bm__scan_string(struct bm__scan *s, char *scratch, size_t cap, const char **out, size_t *len)
 {
     const char *start = s->p + 1;
     bm_err rc = skip_string(s);

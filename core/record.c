@@ -10,8 +10,20 @@
  * at most 255 characters per dimension value anyway. */
 #define FIELD_MAX 2048
 
-enum field { F_NONE, F_TIMESTAMP, F_REGION, F_INFERENCE_REGION, F_OPERATION, F_MODEL_ID,
-             F_INPUT, F_OUTPUT, F_IN_TOKENS, F_OUT_TOKENS, F_CACHE_READ, F_CACHE_WRITE };
+enum field {
+    F_NONE,
+    F_TIMESTAMP,
+    F_REGION,
+    F_INFERENCE_REGION,
+    F_OPERATION,
+    F_MODEL_ID,
+    F_INPUT,
+    F_OUTPUT,
+    F_IN_TOKENS,
+    F_OUT_TOKENS,
+    F_CACHE_READ,
+    F_CACHE_WRITE
+};
 
 #define KEY_IS(k, n, lit) ((n) == sizeof(lit) - 1 && memcmp((k), (lit), (n)) == 0)
 
@@ -221,12 +233,12 @@ static bm_err top_member(struct ctx *c, const char *k, size_t n)
     }
 }
 
-bm_err bm__record_parse(const char *line, size_t len, struct bm__record *r,
-                        struct bm_errmsg *em)
+bm_err bm__record_parse(const char *line, size_t len, struct bm__record *r, struct bm_errmsg *em)
 {
     memset(r, 0, offsetof(struct bm__record, scratch));
     r->scratch_used = 0;
-    struct ctx c = {.s = {.p = line, .end = line + len, .depth = 0}, .r = r, .em = em, .start = line};
+    struct ctx c = {
+        .s = {.p = line, .end = line + len, .depth = 0}, .r = r, .em = em, .start = line};
     bm__scan_ws(&c.s);
     if (c.s.p >= c.s.end || *c.s.p != '{')
         return bm_errmsg_set(em, FMT, "a record must be a JSON object");
@@ -241,7 +253,6 @@ bm_err bm__record_parse(const char *line, size_t len, struct bm__record *r,
     if (r->timestamp.p == NULL)
         return bm_errmsg_set(em, FMT, "record has no timestamp");
     if (c.token_err != BM_OK)
-        return bm_errmsg_set(em, c.token_err, "%s is not a non-negative integer",
-                             c.token_field);
+        return bm_errmsg_set(em, c.token_err, "%s is not a non-negative integer", c.token_field);
     return BM_OK;
 }

@@ -12,7 +12,6 @@ enum { BM_EXIT_OK = 0, BM_EXIT_FAILED = 1, BM_EXIT_USAGE = 2 };
 
 /* `bmas ingest [--json] [--group-by LIST] SOURCE...`: prints the sources' aggregates on out
 , problems on err. cfg is borrowed. Returns an exit code. */
-int bm_srv_cmd_ingest(const struct bm_config *cfg, int argc, char **argv, FILE *out,
-                      FILE *err);
+int bm_srv_cmd_ingest(const struct bm_config *cfg, int argc, char **argv, FILE *out, FILE *err);
 
 #endif

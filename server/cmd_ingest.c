@@ -194,8 +194,8 @@ int bm_srv_cmd_ingest(const struct bm_config *cfg, int argc, char **argv, FILE *
     if (rc != BM_OK)
         goto fail;
     rc = a.json ? bm_agg_write_json(grouped, &g, range_of(all, o.bucket_seconds, false),
-                                           range_of(all, o.bucket_seconds, true), &b)
-                       : bm_agg_write_table(grouped, &g, &b);
+                                    range_of(all, o.bucket_seconds, true), &b)
+                : bm_agg_write_table(grouped, &g, &b);
     if (rc != BM_OK)
         goto fail;
     fwrite(b.data, 1, b.len, out);

@@ -27,19 +27,25 @@ static unsigned pick(unsigned n)
 }
 
 static const char *const words[] = {
-    "the", "customer", "cannot", "reset", "password", "after", "migration", "please",
-    "summarise", "ticket", "invoice", "refund", "policy", "latency", "region", "model",
-    "inference", "profile", "token", "budget", "quarterly", "report", "analysis", "of",
-    "and", "with", "for", "deployment", "kubernetes", "cluster", "database", "query",
+    "the",        "customer",  "cannot",    "reset",   "password", "after",  "migration",
+    "please",     "summarise", "ticket",    "invoice", "refund",   "policy", "latency",
+    "region",     "model",     "inference", "profile", "token",    "budget", "quarterly",
+    "report",     "analysis",  "of",        "and",     "with",     "for",    "deployment",
+    "kubernetes", "cluster",   "database",  "query",
 };
 /* UTF-8 fragments (raw, as Jackson writes them) and escaped ones (as json.dumps writes). */
 static const char *const utf8[] = {
-    "caf\xC3\xA9", "na\xC3\xAFve", "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E",
-    "\xD0\xBF\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82", "\xF0\x9F\x9A\x80",
-    "\xE2\x82\xAC" "42",
+    "caf\xC3\xA9",
+    "na\xC3\xAFve",
+    "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E",
+    "\xD0\xBF\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82",
+    "\xF0\x9F\x9A\x80",
+    "\xE2\x82\xAC"
+    "42",
 };
-static const char *const escapes[] = {"\\n", "\\\"quoted\\\"", "\\\\path\\\\to", "\\t",
-                                      "\\u00e9t\\u00e9", "\\ud83d\\ude00", "\\/api\\/v1"};
+static const char *const escapes[] = {"\\n",        "\\\"quoted\\\"",  "\\\\path\\\\to",
+                                      "\\t",        "\\u00e9t\\u00e9", "\\ud83d\\ude00",
+                                      "\\/api\\/v1"};
 
 struct out {
     char *buf;
@@ -139,27 +145,30 @@ int main(int argc, char **argv)
         char when[32];
         snprintf(when, sizeof when, "2026-04-20T00:%02d:%02dZ", (int)((ts - t0) / 60 % 60),
                  (int)((ts - t0) % 60));
-        putf(&o, "{\"timestamp\":\"%s\",\"accountId\":\"123456789012\",\"identity\":{\"arn\":"
-                 "\"arn:aws:sts::123456789012:assumed-role/app-invoker/s-%u\"},\"region\":"
-                 "\"us-east-1\",\"requestId\":\"%08x-734e-470b-8dfc-%012llx\",\"operation\":"
-                 "\"%s\",\"modelId\":\"%s\",\"input\":{\"inputContentType\":\"application/json\","
-                 "\"inputBodyJson\":{\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"",
+        putf(&o,
+             "{\"timestamp\":\"%s\",\"accountId\":\"123456789012\",\"identity\":{\"arn\":"
+             "\"arn:aws:sts::123456789012:assumed-role/app-invoker/s-%u\"},\"region\":"
+             "\"us-east-1\",\"requestId\":\"%08x-734e-470b-8dfc-%012llx\",\"operation\":"
+             "\"%s\",\"modelId\":\"%s\",\"input\":{\"inputContentType\":\"application/json\","
+             "\"inputBodyJson\":{\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"",
              when, pick(1000), (unsigned)rnd(), (unsigned long long)(rnd() & 0xFFFFFFFFFFFFULL),
              ops[op], models[m]);
         text(&o, 1200 + pick(1400));
-        putf(&o, "\"}]}],\"system\":[{\"text\":\"You are a helpful assistant.\"}],"
-                 "\"inferenceConfig\":{\"maxTokens\":%u,\"temperature\":0.%u}},"
-                 "\"inputTokenCount\":%llu,\"cacheReadInputTokenCount\":%llu,"
-                 "\"cacheWriteInputTokenCount\":%llu},\"output\":{\"outputContentType\":"
-                 "\"application/json\",\"outputBodyJson\":{\"output\":{\"message\":{\"role\":"
-                 "\"assistant\",\"content\":[{\"text\":\"",
+        putf(&o,
+             "\"}]}],\"system\":[{\"text\":\"You are a helpful assistant.\"}],"
+             "\"inferenceConfig\":{\"maxTokens\":%u,\"temperature\":0.%u}},"
+             "\"inputTokenCount\":%llu,\"cacheReadInputTokenCount\":%llu,"
+             "\"cacheWriteInputTokenCount\":%llu},\"output\":{\"outputContentType\":"
+             "\"application/json\",\"outputBodyJson\":{\"output\":{\"message\":{\"role\":"
+             "\"assistant\",\"content\":[{\"text\":\"",
              512 + pick(4096), pick(10), (unsigned long long)in, (unsigned long long)cr,
              (unsigned long long)cw);
         text(&o, 300 + pick(900));
-        putf(&o, "\"}]}},\"stopReason\":\"end_turn\",\"metrics\":{\"latencyMs\":%u},\"usage\":{"
-                 "\"inputTokens\":%llu,\"outputTokens\":%llu,\"totalTokens\":%llu}},"
-                 "\"outputTokenCount\":%llu},\"inferenceRegion\":\"%s\",\"schemaType\":"
-                 "\"ModelInvocationLog\",\"schemaVersion\":\"1.0\"}\n",
+        putf(&o,
+             "\"}]}},\"stopReason\":\"end_turn\",\"metrics\":{\"latencyMs\":%u},\"usage\":{"
+             "\"inputTokens\":%llu,\"outputTokens\":%llu,\"totalTokens\":%llu}},"
+             "\"outputTokenCount\":%llu},\"inferenceRegion\":\"%s\",\"schemaType\":"
+             "\"ModelInvocationLog\",\"schemaVersion\":\"1.0\"}\n",
              200 + pick(9000), (unsigned long long)in, (unsigned long long)out,
              (unsigned long long)(in + out), (unsigned long long)out,
              inf_regions[pick(sizeof inf_regions / sizeof inf_regions[0])]);
@@ -182,8 +191,8 @@ int main(int argc, char **argv)
             "\"output_tokens\":%llu,\"cache_read_input_tokens\":%llu,"
             "\"cache_write_input_tokens\":%llu}\n",
             (unsigned long long)records, (unsigned long long)total, (unsigned long long)records,
-            (unsigned long long)in_sum, (unsigned long long)out_sum,
-            (unsigned long long)cr_sum, (unsigned long long)cw_sum);
+            (unsigned long long)in_sum, (unsigned long long)out_sum, (unsigned long long)cr_sum,
+            (unsigned long long)cw_sum);
     free(o.buf);
     return 0;
 }

@@ -43,8 +43,8 @@ static void test_counters_and_minmax(void **state)
     assert_int_equal(s->c.cache_read.sum, 5 + 15 + 10);
     /* Keys own their strings: the caller's buffers can go away. */
     char model[] = "m";
-    struct bm_series_key k2 = key(60, BM_PT_CROSS_REGION, model, "us-east-1", "us-west-2",
-                                  "Converse");
+    struct bm_series_key k2 =
+        key(60, BM_PT_CROSS_REGION, model, "us-east-1", "us-west-2", "Converse");
     model[0] = 'x';
     assert_string_equal(bm_agg_at(a, 0)->key.model_id.p, "m");
     (void)k2;
@@ -72,11 +72,10 @@ static void test_many_series_and_merge(void **state)
     char name[32];
     for (int i = 0; i < 5000; i++) {
         snprintf(name, sizeof name, "model-%d", i);
-        add(a, key(i % 7 * 60, BM_PT_ON_DEMAND, name, "us-east-1", "us-east-1", "Converse"), 2,
-            1);
+        add(a, key(i % 7 * 60, BM_PT_ON_DEMAND, name, "us-east-1", "us-east-1", "Converse"), 2, 1);
         if (i % 2 == 0)
-            add(b, key(i % 7 * 60, BM_PT_ON_DEMAND, name, "us-east-1", "us-east-1", "Converse"),
-                3, 1);
+            add(b, key(i % 7 * 60, BM_PT_ON_DEMAND, name, "us-east-1", "us-east-1", "Converse"), 3,
+                1);
     }
     assert_int_equal(bm_agg_count(a), 5000);
     assert_int_equal(bm_agg_merge(a, b), BM_OK);
@@ -137,14 +136,14 @@ static void test_regroup_and_json(void **state)
 {
     (void)state;
     struct bm_agg *a = bm_agg_new(0);
-    add(a, key(1776643200 + 30, BM_PT_CROSS_REGION, "anthropic.x", "us-east-1", "us-east-2",
-               "Converse"),
+    add(a,
+        key(1776643200 + 30, BM_PT_CROSS_REGION, "anthropic.x", "us-east-1", "us-east-2",
+            "Converse"),
         100, 10);
-    add(a, key(1776643200, BM_PT_CROSS_REGION, "anthropic.x", "us-east-1", "us-west-2",
-               "Converse"),
+    add(a, key(1776643200, BM_PT_CROSS_REGION, "anthropic.x", "us-east-1", "us-west-2", "Converse"),
         50, 5);
-    add(a, key(1776643260, BM_PT_ON_DEMAND, "amazon.y", "eu-west-1", "eu-west-1", "InvokeModel"),
-        7, 0);
+    add(a, key(1776643260, BM_PT_ON_DEMAND, "amazon.y", "eu-west-1", "eu-west-1", "InvokeModel"), 7,
+        0);
     struct bm_group_by g;
     struct bm_errmsg em;
     assert_int_equal(bm_group_by_parse("minute, model_id", &g, &em), BM_OK);

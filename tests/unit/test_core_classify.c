@@ -39,8 +39,8 @@ static void test_every_shape(void **state)
         /* Bare foundation model ids. */
         {"amazon.titan-embed-text-v2:0", BM_PT_ON_DEMAND, "amazon.titan-embed-text-v2:0",
          "amazon.titan-embed-text-v2:0", NULL},
-        {"amazon.nova-lite-v1:0", BM_PT_ON_DEMAND, "amazon.nova-lite-v1:0",
-         "amazon.nova-lite-v1:0", NULL},
+        {"amazon.nova-lite-v1:0", BM_PT_ON_DEMAND, "amazon.nova-lite-v1:0", "amazon.nova-lite-v1:0",
+         NULL},
         {"ai21.jamba-1-5-large-v1:0", BM_PT_ON_DEMAND, "ai21.jamba-1-5-large-v1:0",
          "ai21.jamba-1-5-large-v1:0", NULL},
         {"anthropic.claude-3-5-sonnet-20240620-v1:0", BM_PT_ON_DEMAND,
@@ -58,8 +58,8 @@ static void test_every_shape(void **state)
          "anthropic.claude-sonnet-4-20250514-v1:0", "eu.anthropic.claude-sonnet-4-20250514-v1:0",
          NULL},
         {"apac.anthropic.claude-sonnet-4-20250514-v1:0", BM_PT_CROSS_REGION,
-         "anthropic.claude-sonnet-4-20250514-v1:0",
-         "apac.anthropic.claude-sonnet-4-20250514-v1:0", NULL},
+         "anthropic.claude-sonnet-4-20250514-v1:0", "apac.anthropic.claude-sonnet-4-20250514-v1:0",
+         NULL},
         {"jp.anthropic.claude-sonnet-4-5-20250929-v1:0", BM_PT_CROSS_REGION,
          "anthropic.claude-sonnet-4-5-20250929-v1:0",
          "jp.anthropic.claude-sonnet-4-5-20250929-v1:0", NULL},
@@ -94,8 +94,7 @@ static void test_every_shape(void **state)
          BM_PT_GLOBAL, "anthropic.claude-opus-4-7", "global.anthropic.claude-opus-4-7",
          "us-west-2"},
         {"arn:aws:bedrock:us-east-1:1:inference-profile/us.anthropic.claude-x-v1:0",
-         BM_PT_CROSS_REGION, "anthropic.claude-x-v1:0", "us.anthropic.claude-x-v1:0",
-         "us-east-1"},
+         BM_PT_CROSS_REGION, "anthropic.claude-x-v1:0", "us.anthropic.claude-x-v1:0", "us-east-1"},
         {"arn:aws-us-gov:bedrock:us-gov-west-1:123456789012:inference-profile/"
          "us-gov.anthropic.claude-3-haiku-20240307-v1:0",
          BM_PT_CROSS_REGION, "anthropic.claude-3-haiku-20240307-v1:0",
@@ -107,8 +106,8 @@ static void test_every_shape(void **state)
         {"arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3d4e5f6",
          BM_PT_APPLICATION, "a1b2c3d4e5f6", "a1b2c3d4e5f6", "us-east-1"},
         /* Provisioned Throughput and imported models. */
-        {"arn:aws:bedrock:eu-west-1:123456789012:provisioned-model/abc123xyz",
-         BM_PT_PROVISIONED, "abc123xyz", "abc123xyz", "eu-west-1"},
+        {"arn:aws:bedrock:eu-west-1:123456789012:provisioned-model/abc123xyz", BM_PT_PROVISIONED,
+         "abc123xyz", "abc123xyz", "eu-west-1"},
         {"arn:aws:bedrock:us-east-1:123456789012:imported-model/k2x9", BM_PT_ON_DEMAND, "k2x9",
          "k2x9", "us-east-1"},
     };
@@ -180,7 +179,9 @@ static void test_malformed_ids(void **state)
     (void)state;
     const struct bm_classify_opts o = {.cross_region = true, .global_cross_region = true};
     static const char *const bad[] = {
-        "", "arn:aws:bedrock:us-east-1", "arn:aws:bedrock:us-east-1:1:inference-profile",
+        "",
+        "arn:aws:bedrock:us-east-1",
+        "arn:aws:bedrock:us-east-1:1:inference-profile",
         "arn:aws:bedrock:us-east-1:1:inference-profile/",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

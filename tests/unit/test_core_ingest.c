@@ -382,8 +382,10 @@ static void test_series_cap(void **state)
     struct bm_buf b;
     bm_buf_init(&b, 1 << 20);
     for (int i = 0; i < 11; i++)
-        bm_buf_appendf(&b, "{\"timestamp\":\"2026-04-20T00:00:00Z\",\"modelId\":\"p.m%d\","
-                           "\"region\":\"us-east-1\"}\n", i);
+        bm_buf_appendf(&b,
+                       "{\"timestamp\":\"2026-04-20T00:00:00Z\",\"modelId\":\"p.m%d\","
+                       "\"region\":\"us-east-1\"}\n",
+                       i);
     struct bm_ingest *in = run(&o, b.data, b.len, 0, 4096, BM_E_TOO_LARGE);
     bm_ingest_free(in);
     bm_buf_cleanup(&b);
@@ -400,7 +402,8 @@ static void test_alloc_failures(void **state)
     bool completed = false;
     for (long n = 0; n < 1000 && !completed; n++) {
         bm_alloc_fail_after(n);
-        struct bm_ingest *in = bm_ingest_new(&o, "AWSLogs/1/BedrockModelInvocationLogs/us-east-1/x");
+        struct bm_ingest *in =
+            bm_ingest_new(&o, "AWSLogs/1/BedrockModelInvocationLogs/us-east-1/x");
         bm_err rc = in ? bm_ingest_feed(in, z, zlen) : BM_E_NOMEM;
         if (rc == BM_OK)
             rc = bm_ingest_finish(in);

@@ -31,8 +31,8 @@ static void test_sample_lines(void **state)
         const char *model, *region, *inf, *op;
         uint64_t in, out, cr, cw;
     } want[] = {
-        {"us.anthropic.claude-sonnet-4-5-20250929-v1:0", "us-east-1", "us-east-2", "Converse",
-         255, 113, 0, 0},
+        {"us.anthropic.claude-sonnet-4-5-20250929-v1:0", "us-east-1", "us-east-2", "Converse", 255,
+         113, 0, 0},
         {"arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3d4e5f6",
          "us-east-1", "us-west-2", "InvokeModelWithResponseStream", 6, 167, 0, 225913},
         {"arn:aws:bedrock:us-east-1:123456789012:inference-profile/"
