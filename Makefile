@@ -19,6 +19,10 @@ SAN     := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-
 ifeq ($(VARIANT),asan)
   OPT := $(SAN)
   LDSAN := -fsanitize=address,undefined
+else ifeq ($(VARIANT),fuzz)
+  CC := clang
+  OPT := -O1 -gdwarf-4 -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+  LDSAN := -fsanitize=fuzzer,address,undefined
 else
   OPT := -O2
   LDSAN :=
@@ -36,7 +40,7 @@ BINS :=
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
-.PHONY: all deps test unit itest asan bench clean lint run help
+.PHONY: all deps test unit itest asan bench clean lint run help fuzz fuzz-build
 all: deps $(B)/stamp-all
 
 help:
