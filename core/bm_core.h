@@ -597,4 +597,51 @@ bm_err bm_cw_publish(const struct bm_aws *aws, const struct bm_dimsets *dims,
                      const struct bm_outbox_ops *outbox, int64_t now,
                      struct bm_publish_result *res);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Event envelopes (POST /events, the SQS consumer): Lambda SQS events, S3 notifications (also
+ * wrapped in SNS), EventBridge "Object Created", s3:TestEvent -> the objects to ingest. */
+enum bm_ref_kind {
+    BM_REF_OBJECT,     /* an ObjectCreated log object to ingest */
+    BM_REF_TEST_EVENT, /* s3:TestEvent: acknowledge */
+    BM_REF_IGNORED,    /* another event type (ObjectRemoved, ...): acknowledge */
+};
+struct bm_object_ref {
+    enum bm_ref_kind kind;
+    char *bucket;     /* decoded */
+    char *key;        /* decoded: form-URL for S3/SNS notifications, as given for EventBridge */
+    char *version_id; /* "" when absent */
+    char *etag;       /* without quotes, "" when absent */
+    uint64_t size;
+    char *event_name; /* "ObjectCreated:Put", "Object Created", "s3:TestEvent", ... */
+};
+/* One SQS message, or the single event of a bare envelope. */
+struct bm_message {
+    char *message_id; /* SQS messageId; "" for a bare event */
+    long receive_count;
+    bm_err parse_err; /* BM_E_MSG_PARSE when the body is no envelope we know */
+    struct bm_errmsg parse_msg;
+    struct bm_object_ref *refs;
+    size_t nrefs;
+};
+struct bm_event_batch {
+    bool is_sqs; /* a Lambda SQS event: answer with batchItemFailures */
+    struct bm_message *msgs;
+    size_t n;
+};
+/* Parses a POST /events body. BM_E_MSG_PARSE (with em) when the body as a whole is no known
+ * envelope; per-message problems of an SQS event land in that message's parse_err instead, so
+ * the rest of the batch still counts. Caller frees *out with bm_event_batch_free. */
+bm_err bm_envelope_parse(const char *body, size_t len, struct bm_event_batch **out,
+                         struct bm_errmsg *em);
+/* Parses one SQS message body (what a queue consumer receives) into msg (fields owned by
+ * msg, freed by bm_message_cleanup). Sets msg->parse_err rather than failing. */
+bm_err bm_message_parse_body(const char *message_id, long receive_count, const char *body,
+                             size_t len, struct bm_message *msg);
+void bm_message_cleanup(struct bm_message *m);
+void bm_event_batch_free(struct bm_event_batch *b);
+/* application/x-www-form-urlencoded decoding in one left-to-right pass: '+' is a space and
+ * %XX a byte, so a real '+' (sent as %2B) survives (FORMATS.md 4.1). Malformed escapes are
+ * kept as written. Returns a new string (bm_free) or NULL on OOM. */
+char *bm_form_decode(const char *s, size_t len);
+
 #endif
