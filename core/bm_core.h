@@ -644,4 +644,29 @@ void bm_event_batch_free(struct bm_event_batch *b);
  * kept as written. Returns a new string (bm_free) or NULL on OOM. */
 char *bm_form_decode(const char *s, size_t len);
 
+/* ---- SQS consumer side (JSON 1.0 protocol, X-Amz-Target: AmazonSQS.*) ---- */
+struct bm_sqs_msg {
+    char *id;
+    char *receipt;
+    char *body;
+    size_t body_len;
+    long receive_count; /* ApproximateReceiveCount */
+};
+struct bm_sqs_batch {
+    struct bm_sqs_msg *m;
+    size_t n;
+};
+/* Long-polls queue_url for up to max (1..10) messages, waiting up to wait_s seconds. An empty
+ * batch is success. Errors: BM_E_UPSTREAM (network, 5xx, throttling: retry later),
+ * BM_E_S3_DENIED-like auth failures are reported as BM_E_UPSTREAM with em naming the SQS
+ * error code. Caller cleans *out with bm_sqs_batch_cleanup. */
+bm_err bm_sqs_receive(const struct bm_aws *aws, const char *queue_url, int max, int wait_s,
+                      struct bm_sqs_batch *out, struct bm_errmsg *em);
+void bm_sqs_batch_cleanup(struct bm_sqs_batch *b);
+/* Deletes up to 10 messages by receipt handle (DeleteMessageBatch); *deleted counts the ones
+ * SQS confirmed. */
+bm_err bm_sqs_delete(const struct bm_aws *aws, const char *queue_url,
+                     const char *const *receipts, size_t n, size_t *deleted,
+                     struct bm_errmsg *em);
+
 #endif
