@@ -572,9 +572,10 @@ struct bm_outbox_ops {
     bm_err (*fetch)(void *impl, uint64_t after, size_t max, const struct bm_outbox_row **rows,
                     size_t *n);
     void (*release)(void *impl);
-    /* Marks rows (in one transaction); requests = CloudWatch calls that carried them. */
+    /* Marks rows (in one transaction); datums and requests: what CloudWatch accepted in the
+     * call that carried them (0 for dropped or rejected rows). */
     bm_err (*mark)(void *impl, const uint64_t *ids, size_t n, enum bm_outbox_state st,
-                   uint64_t requests);
+                   uint64_t datums, uint64_t requests);
     void *impl;
 };
 struct bm_publish_result {

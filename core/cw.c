@@ -352,7 +352,8 @@ static bm_err flush_request(const struct bm_aws *aws, const struct bm_dimsets *d
     enum outcome o = ngroups > 0 ? send_request(aws, &body, res) : SENT;
     bm_buf_cleanup(&body);
     if (o == SENT) {
-        rc = ob->mark(ob->impl, rq->row_ids, rq->nrows, BM_OUTBOX_PUBLISHED, ngroups > 0);
+        rc = ob->mark(ob->impl, rq->row_ids, rq->nrows, BM_OUTBOX_PUBLISHED, ngroups * METRICS,
+                     ngroups > 0);
         res->requests += ngroups > 0;
         res->datums += ngroups * METRICS;
         res->rows_published += rq->nrows;
@@ -360,7 +361,7 @@ static bm_err flush_request(const struct bm_aws *aws, const struct bm_dimsets *d
         BM_LOG(BM_ERROR, "core", "cloudwatch_rejected", "CloudWatch refused datums; dropped",
                BM_KV_ERR(BM_E_PUBLISH), BM_KV_STR("detail", res->last_error_msg.text),
                BM_KV_INT("rows", (long long)rq->nrows));
-        rc = ob->mark(ob->impl, rq->row_ids, rq->nrows, BM_OUTBOX_REJECTED, 0);
+        rc = ob->mark(ob->impl, rq->row_ids, rq->nrows, BM_OUTBOX_REJECTED, 0, 0);
         res->rows_rejected += rq->nrows;
     } else {
         rc = BM_E_PUBLISH;
@@ -398,7 +399,7 @@ static bm_err add_row(const struct bm_aws *aws, const struct bm_dimsets *dims,
     if (rc != BM_OK)
         return rc;
     if (usable == 0)
-        return ob->mark(ob->impl, &r->id, 1, BM_OUTBOX_REJECTED, 0);
+        return ob->mark(ob->impl, &r->id, 1, BM_OUTBOX_REJECTED, 0, 0);
     /* Exactly the groups (and bytes) this row would add; the rest merge into existing ones. */
     size_t add_groups = 0, add_bytes = 0;
     for (int s = 0; s < dims->n; s++) {
@@ -474,7 +475,7 @@ bm_err bm_cw_publish(const struct bm_aws *aws, const struct bm_dimsets *dims,
             BM_LOG(BM_WARN, "core", "cloudwatch_too_old",
                    "dropping deltas older than CloudWatch accepts (two weeks)",
                    BM_KV_INT("rows", (long long)ndrop));
-            rc = outbox->mark(outbox->impl, drop, ndrop, BM_OUTBOX_DROPPED, 0);
+            rc = outbox->mark(outbox->impl, drop, ndrop, BM_OUTBOX_DROPPED, 0, 0);
             res->rows_dropped += ndrop;
         }
         outbox->release(outbox->impl);

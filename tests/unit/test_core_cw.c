@@ -16,7 +16,7 @@ struct outbox {
     size_t n;
     struct bm_outbox_row *out;
     int marks;
-    uint64_t requests;
+    uint64_t requests, datums;
 };
 
 static bm_err ob_fetch(void *impl, uint64_t after, size_t max, const struct bm_outbox_row **rows,
@@ -45,10 +45,11 @@ static void ob_release(void *impl)
 }
 
 static bm_err ob_mark(void *impl, const uint64_t *ids, size_t n, enum bm_outbox_state st,
-                      uint64_t requests)
+                      uint64_t datums, uint64_t requests)
 {
     struct outbox *o = impl;
     o->marks++;
+    o->datums += datums;
     o->requests += requests;
     for (size_t i = 0; i < n; i++) {
         assert_true(ids[i] >= 1 && ids[i] <= o->n);
@@ -257,6 +258,7 @@ static void run_groups(int groups, int want_requests, int want_first)
     bm_buf_cleanup(&b);
     assert_int_equal(count_state(&e.ob, BM_OUTBOX_PUBLISHED), (size_t)groups);
     assert_int_equal(e.ob.requests, (uint64_t)want_requests);
+    assert_int_equal(e.ob.datums, (uint64_t)groups * 5);
     env_teardown(&e);
 }
 
