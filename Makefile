@@ -8,17 +8,21 @@ CC      ?= cc
 
 # pkg-config runs only once the deps step has installed the packages it asks about.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) cmocka 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wvla -Werror=switch
-BASE_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -MMD -MP $(WARN) -I.
+BASE_CFLAGS = -DBM_VERSION=\"$(VERSION)\" -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -MMD -MP $(WARN) -I.
 SAN     := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 ifeq ($(VARIANT),asan)
   OPT := $(SAN)
   LDSAN := -fsanitize=address,undefined
+else ifeq ($(VARIANT),fuzz)
+  CC := clang
+  OPT := -O1 -gdwarf-4 -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+  LDSAN := -fsanitize=fuzzer,address,undefined
 else
   OPT := -O2
   LDSAN :=
@@ -36,7 +40,7 @@ BINS :=
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
-.PHONY: all deps test unit itest asan bench clean lint run help
+.PHONY: all deps test unit itest asan bench clean lint run help fuzz fuzz-build
 all: deps $(B)/stamp-all
 
 help:
@@ -53,15 +57,19 @@ build/.deps: tests/tools/deps.sh
 	@tests/tools/deps.sh
 	@mkdir -p build && touch $@
 
-# Static library per module: $(call lib_rule,name,sources)
+# Quiet by default; `make V=1` shows whole command lines.
+Q := $(if $(V),,@)
+
+# Static library per module: $(eval $(call lib_rule,name,sources))
 define lib_rule
 $(B)/libbm_$(1).a: $(patsubst %.c,$(B)/%.o,$(2))
 	@mkdir -p $$(dir $$@)
 	@rm -f $$@
-	ar rcs $$@ $$^
+	@$(if $(Q),echo "  AR      $$@")
+	$(Q)ar rcs $$@ $$^
 endef
 
-# Each module.mk defines <MOD>_SRCS and <MOD>_MAIN and appends to LIBS_<mod>.
+# Each module.mk adds its library (lib_rule) and appends its binaries to BINS.
 include core/module.mk
 -include storage/module.mk
 -include server/module.mk
@@ -70,7 +78,8 @@ include tests/module.mk
 
 $(B)/%.o: %.c | build/.deps
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 -include $(shell find build -name '*.d' 2>/dev/null)
 

@@ -29,8 +29,8 @@ struct cfg_entry {
 
 static const struct cfg_entry table[] = {
     /* The spec's names (FORMATS.md section 7). */
-    {"CLOUDWATCH_NAMESPACE", NULL, CFG_STR, OFF(cloudwatch_namespace), "Custom/BedrockMetrics",
-     1, 255, 0, "CloudWatch namespace for published metrics"},
+    {"CLOUDWATCH_NAMESPACE", NULL, CFG_STR, OFF(cloudwatch_namespace), "Custom/BedrockMetrics", 1,
+     255, 0, "CloudWatch namespace for published metrics"},
     {"LOG_LEVEL", NULL, CFG_LEVEL, OFF(log_level), "INFO", 0, 0, 0,
      "DEBUG, INFO, WARN or ERROR (JSON lines on stderr)"},
     {"AWS_REGION", "AWS_DEFAULT_REGION", CFG_STR, OFF(aws_region), "us-east-1", 1, 64, 0,
@@ -39,10 +39,10 @@ static const struct cfg_entry table[] = {
      "most SQS messages per POST /events batch and per consumer poll round"},
     {"METRICS_RETENTION_DAYS", NULL, CFG_INT, OFF(metrics_retention_days), "30", 1, 36500, 0,
      "days of aggregates and processed-object keys kept in the database"},
-    {"ENABLE_CROSS_REGION_DETECTION", NULL, CFG_BOOL, OFF(enable_cross_region_detection),
-     "true", 0, 0, 0, "false: system inference profiles count as OnDemand"},
-    {"ENABLE_GLOBAL_CROSS_REGION", NULL, CFG_BOOL, OFF(enable_global_cross_region), "true", 0, 0,
-     0, "false: global. profiles count as CrossRegion instead of GlobalCrossRegion"},
+    {"ENABLE_CROSS_REGION_DETECTION", NULL, CFG_BOOL, OFF(enable_cross_region_detection), "true", 0,
+     0, 0, "false: system inference profiles count as OnDemand"},
+    {"ENABLE_GLOBAL_CROSS_REGION", NULL, CFG_BOOL, OFF(enable_global_cross_region), "true", 0, 0, 0,
+     "false: global. profiles count as CrossRegion instead of GlobalCrossRegion"},
     {"DLQ_ENABLED", NULL, CFG_BOOL, OFF(dlq_enabled), "true", 0, 0, 0,
      "true: a quarantined object's message is left to the queue's DLQ; false: acknowledged"},
     {"MAX_RETRY_ATTEMPTS", NULL, CFG_INT, OFF(max_retry_attempts), "3", 1, 100, 0,
@@ -59,8 +59,8 @@ static const struct cfg_entry table[] = {
     {"BMAS_BUCKET_SECONDS", NULL, CFG_INT, OFF(bucket_seconds), "60", 1, 86400, 0,
      "aggregation bucket width in seconds (event time)"},
     {"BMAS_DIMENSION_SETS", NULL, CFG_STR, OFF(dimension_sets),
-     "InferenceProfileType;InferenceProfileType,ModelId;SourceRegion,InferenceProfileType", 0,
-     8192, 0, "CloudWatch dimension combinations: sets split by ';', names by ','"},
+     "InferenceProfileType;InferenceProfileType,ModelId;SourceRegion,InferenceProfileType", 0, 8192,
+     0, "CloudWatch dimension combinations: sets split by ';', names by ','"},
     {"BMAS_SQS_QUEUE_URL", NULL, CFG_STR, OFF(sqs_queue_url), "", 0, 2048, 0,
      "consumer mode: poll this SQS queue (besides taking POSTs)"},
     {"BMAS_SQS_WAIT_SECONDS", NULL, CFG_INT, OFF(sqs_wait_seconds), "20", 0, 20, 0,
@@ -71,8 +71,8 @@ static const struct cfg_entry table[] = {
      "log objects fetched at once"},
     {"BMAS_MAX_LINE_BYTES", NULL, CFG_SIZE, OFF(max_line_bytes), "8M", 1 * KIB, 1 * GIB, 0,
      "longest log record kept; longer ones are skipped with BMAS-010"},
-    {"BMAS_MAX_OBJECT_BYTES", NULL, CFG_SIZE, OFF(max_object_bytes), "4G", 1 * KIB,
-     1024 * GIB, 0, "most uncompressed bytes read from one object (gzip bomb guard)"},
+    {"BMAS_MAX_OBJECT_BYTES", NULL, CFG_SIZE, OFF(max_object_bytes), "4G", 1 * KIB, 1024 * GIB, 0,
+     "most uncompressed bytes read from one object (gzip bomb guard)"},
     {"BMAS_MAX_BODY_BYTES", NULL, CFG_SIZE, OFF(max_body_bytes), "16M", 1 * KIB, 1 * GIB, 0,
      "largest HTTP request body accepted (413 past it)"},
     /* AWS standard names. */
@@ -84,33 +84,32 @@ static const struct cfg_entry table[] = {
      "temporary credentials' session token"},
     {"AWS_PROFILE", NULL, CFG_STR, OFF(aws_profile), "default", 1, 256, 0,
      "profile in the shared credentials/config files"},
-    {"AWS_SHARED_CREDENTIALS_FILE", NULL, CFG_STR, OFF(aws_shared_credentials_file), "", 0, 4096,
-     0, "default ~/.aws/credentials"},
+    {"AWS_SHARED_CREDENTIALS_FILE", NULL, CFG_STR, OFF(aws_shared_credentials_file), "", 0, 4096, 0,
+     "default ~/.aws/credentials"},
     {"AWS_CONFIG_FILE", NULL, CFG_STR, OFF(aws_config_file), "", 0, 4096, 0,
      "default ~/.aws/config"},
     {"AWS_ENDPOINT_URL", NULL, CFG_STR, OFF(aws_endpoint_url), "", 0, 2048, 0,
      "one endpoint for every service (LocalStack, bmas-emulator)"},
     {"AWS_ENDPOINT_URL_S3", NULL, CFG_STR, OFF(aws_endpoint_url_s3), "", 0, 2048, 0,
      "S3 endpoint (path-style requests)"},
-    {"AWS_ENDPOINT_URL_CLOUDWATCH", NULL, CFG_STR, OFF(aws_endpoint_url_cloudwatch), "", 0, 2048,
-     0, "CloudWatch endpoint"},
+    {"AWS_ENDPOINT_URL_CLOUDWATCH", NULL, CFG_STR, OFF(aws_endpoint_url_cloudwatch), "", 0, 2048, 0,
+     "CloudWatch endpoint"},
     {"AWS_ENDPOINT_URL_SQS", NULL, CFG_STR, OFF(aws_endpoint_url_sqs), "", 0, 2048, 0,
      "SQS endpoint"},
-    {"AWS_CONTAINER_CREDENTIALS_FULL_URI", NULL, CFG_STR,
-     OFF(aws_container_credentials_full_uri), "", 0, 2048, 0, "ECS/EKS container credentials"},
+    {"AWS_CONTAINER_CREDENTIALS_FULL_URI", NULL, CFG_STR, OFF(aws_container_credentials_full_uri),
+     "", 0, 2048, 0, "ECS/EKS container credentials"},
     {"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", NULL, CFG_STR,
      OFF(aws_container_credentials_relative_uri), "", 0, 2048, 0,
      "ECS task credentials path on 169.254.170.2"},
-    {"AWS_CONTAINER_AUTHORIZATION_TOKEN", NULL, CFG_STR, OFF(aws_container_authorization_token),
-     "", 0, 8192, CFG_SECRET, "Authorization header for container credentials"},
+    {"AWS_CONTAINER_AUTHORIZATION_TOKEN", NULL, CFG_STR, OFF(aws_container_authorization_token), "",
+     0, 8192, CFG_SECRET, "Authorization header for container credentials"},
     {"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", NULL, CFG_STR,
      OFF(aws_container_authorization_token_file), "", 0, 4096, 0,
      "file holding that header (EKS Pod Identity)"},
-    {"AWS_EC2_METADATA_DISABLED", NULL, CFG_BOOL, OFF(aws_ec2_metadata_disabled), "false", 0, 0,
-     0, "true: never ask the EC2 instance metadata service"},
-    {"AWS_EC2_METADATA_SERVICE_ENDPOINT", NULL, CFG_STR,
-     OFF(aws_ec2_metadata_service_endpoint), "http://169.254.169.254", 1, 2048, 0,
-     "IMDS endpoint"},
+    {"AWS_EC2_METADATA_DISABLED", NULL, CFG_BOOL, OFF(aws_ec2_metadata_disabled), "false", 0, 0, 0,
+     "true: never ask the EC2 instance metadata service"},
+    {"AWS_EC2_METADATA_SERVICE_ENDPOINT", NULL, CFG_STR, OFF(aws_ec2_metadata_service_endpoint),
+     "http://169.254.169.254", 1, 2048, 0, "IMDS endpoint"},
     {"HOME", NULL, CFG_STR, OFF(home), "", 0, 4096, CFG_HIDDEN, "finds ~/.aws/"},
 };
 
@@ -191,8 +190,8 @@ static bm_err set_entry(struct bm_config *cfg, const struct cfg_entry *e, const 
         size_t len = strlen(val);
         if ((long long)len > e->max || (len > 0 && (long long)len < e->min) ||
             (len == 0 && e->min > 0))
-            return bm_errmsg_set(em, BM_E_CONFIG, "%s: length must be %lld..%lld", e->name,
-                                 e->min, e->max);
+            return bm_errmsg_set(em, BM_E_CONFIG, "%s: length must be %lld..%lld", e->name, e->min,
+                                 e->max);
         char *copy = bm_strdup(val);
         if (copy == NULL)
             return BM_E_NOMEM;
@@ -205,8 +204,8 @@ static bm_err set_entry(struct bm_config *cfg, const struct cfg_entry *e, const 
     }
     case CFG_BOOL:
         if (!parse_bool(val, (bool *)(void *)base))
-            return bm_errmsg_set(em, BM_E_CONFIG, "%s: expected true or false, got \"%s\"",
-                                 e->name, val);
+            return bm_errmsg_set(em, BM_E_CONFIG, "%s: expected true or false, got \"%s\"", e->name,
+                                 val);
         return BM_OK;
     case CFG_INT: {
         long long v;
@@ -328,8 +327,7 @@ bm_err bm_config_json(const struct bm_config *cfg, struct bm_buf *b)
             break;
         case CFG_LEVEL: {
             static const char *const names[] = {"DEBUG", "INFO", "WARN", "ERROR", "OFF"};
-            rc = bm_buf_appendf(b, "\"%s\"",
-                                names[*(const enum bm_log_level *)(const void *)base]);
+            rc = bm_buf_appendf(b, "\"%s\"", names[*(const enum bm_log_level *)(const void *)base]);
             break;
         }
         }

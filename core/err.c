@@ -9,8 +9,8 @@ const char *bm_err_wire(bm_err e)
     switch (e) {
     case BM_OK:
         return "OK";
-#define BM_X_(name, wire, http, retry, msg)                                                    \
-    case name:                                                                                 \
+#define BM_X_(name, wire, http, retry, msg)                                                        \
+    case name:                                                                                     \
         return wire;
         BM_ERR_MAP(BM_X_)
 #undef BM_X_
@@ -25,8 +25,8 @@ int bm_err_http(bm_err e)
     switch (e) {
     case BM_OK:
         return 200;
-#define BM_X_(name, wire, http, retry, msg)                                                    \
-    case name:                                                                                 \
+#define BM_X_(name, wire, http, retry, msg)                                                        \
+    case name:                                                                                     \
         return http;
         BM_ERR_MAP(BM_X_)
 #undef BM_X_
@@ -41,8 +41,8 @@ bool bm_err_retry(bm_err e)
     switch (e) {
     case BM_OK:
         return false;
-#define BM_X_(name, wire, http, retry, msg)                                                    \
-    case name:                                                                                 \
+#define BM_X_(name, wire, http, retry, msg)                                                        \
+    case name:                                                                                     \
         return retry;
         BM_ERR_MAP(BM_X_)
 #undef BM_X_
@@ -57,8 +57,8 @@ const char *bm_err_str(bm_err e)
     switch (e) {
     case BM_OK:
         return "ok";
-#define BM_X_(name, wire, http, retry, msg)                                                    \
-    case name:                                                                                 \
+#define BM_X_(name, wire, http, retry, msg)                                                        \
+    case name:                                                                                     \
         return msg;
         BM_ERR_MAP(BM_X_)
 #undef BM_X_

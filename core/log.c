@@ -34,7 +34,7 @@ bool bm_log_level_parse(const char *s, enum bm_log_level *out)
     static const struct {
         const char *name;
         enum bm_log_level lvl;
-    } names[] = {{"DEBUG", BM_DEBUG}, {"INFO", BM_INFO},   {"WARN", BM_WARN},
+    } names[] = {{"DEBUG", BM_DEBUG},  {"INFO", BM_INFO},   {"WARN", BM_WARN},
                  {"WARNING", BM_WARN}, {"ERROR", BM_ERROR}, {"OFF", BM_LOG_OFF}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (strcasecmp(s, names[i].name) == 0) {
@@ -82,9 +82,9 @@ static bm_err append_kv(struct bm_buf *b, const struct bm_kv *kv)
         return BM_OK;
     if (kv->type == BM_KV_T_ERR) {
         rc = bm_buf_appendf(b, ",\"code\":\"%s\",\"error\":", bm_err_wire(kv->v.e));
-        return rc == BM_OK ? bm_buf_append_json_str(b, bm_err_str(kv->v.e),
-                                                    strlen(bm_err_str(kv->v.e)))
-                           : rc;
+        return rc == BM_OK
+                   ? bm_buf_append_json_str(b, bm_err_str(kv->v.e), strlen(bm_err_str(kv->v.e)))
+                   : rc;
     }
     if ((rc = bm_buf_append_char(b, ',')) != BM_OK ||
         (rc = bm_buf_append_json_str(b, kv->k, strlen(kv->k))) != BM_OK ||
@@ -118,8 +118,9 @@ void bm_log_write(enum bm_log_level lvl, const char *mod, const char *event, con
 
     struct bm_buf b;
     bm_buf_init(&b, 64 * 1024);
-    bm_err rc = bm_buf_appendf(&b, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"module\":\"%s\","
-                                   "\"event\":\"%s\",\"msg\":",
+    bm_err rc = bm_buf_appendf(&b,
+                               "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"module\":\"%s\","
+                               "\"event\":\"%s\",\"msg\":",
                                when, ts.tv_nsec / 1000000, level_name(lvl), mod, event);
     if (rc == BM_OK)
         rc = bm_buf_append_json_str(&b, msg ? msg : "", msg ? strlen(msg) : 0);
@@ -136,8 +137,7 @@ void bm_log_write(enum bm_log_level lvl, const char *mod, const char *event, con
         int len = snprintf(line, sizeof line,
                            "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"module\":\"%s\","
                            "\"event\":\"%s\",\"msg\":\"(log line dropped: %s)\"}\n",
-                           when, ts.tv_nsec / 1000000, level_name(lvl), mod, event,
-                           bm_err_str(rc));
+                           when, ts.tv_nsec / 1000000, level_name(lvl), mod, event, bm_err_str(rc));
         if (len > 0)
             write_all(fd, line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
     }

@@ -88,7 +88,7 @@ int main(int argc, char **argv)
             return 0;
         }
         if (strcmp(f, "--version") == 0) {
-            printf("bmas-emulator %s\n", BM_EMU_VERSION);
+            printf("bmas-emulator %s\n", BM_VERSION);
             return 0;
         }
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;

@@ -6,8 +6,5 @@ $(eval $(call lib_rule,emu,$(EMU_SRCS)))
 BINS += $(BINDIR)/bmas-emulator
 $(BINDIR)/bmas-emulator: $(B)/emulator/main.o $(B)/libbm_emu.a $(B)/libbm_core.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) $^ $(PKG_LIBS) -o $@
-
-# The version in --version and /_localstack/health comes from the VERSION file.
-$(B)/emulator/main.o $(B)/emulator/server.o: CFLAGS += -DBM_EMU_VERSION='"$(VERSION)"'
-$(B)/emulator/main.o $(B)/emulator/server.o: VERSION
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ $(PKG_LIBS) -o $@

@@ -314,7 +314,7 @@ static bm_err control(struct emu_req *rq, struct emu_resp *rs)
         rc = bm_buf_appendf(&b, "{\"services\":{\"s3\":\"running\",\"sqs\":\"running\","
                                 "\"cloudwatch\":\"running\"},\"edition\":\"community\","
                                 "\"version\":\"%s\"}",
-                            BM_EMU_VERSION);
+                            BM_VERSION);
         if (rc == BM_OK)
             rc = json_reply(rs, 200, &b);
     } else if (strcmp(rq->path, "/_emulator/faults") == 0) {

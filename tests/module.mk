@@ -11,7 +11,8 @@ LIBS_emu      := $(B)/libbm_emu.a $(LIBS_core)
 define unit_rule
 $(filter $(B)/tests/test_$(1)_%,$(UNIT_BINS)): $(B)/tests/test_$(1)_%: $(B)/tests/unit/test_$(1)_%.o $(LIBS_$(1))
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(ALL_LDFLAGS) $$^ $$(PKG_LIBS) $$(CMOCKA_LIBS) -o $$@
+	@$$(if $$(Q),echo "  LD      $$@")
+	$$(Q)$$(CC) $$(ALL_LDFLAGS) $$^ $$(PKG_LIBS) $$(CMOCKA_LIBS) -o $$@
 endef
 $(foreach m,core storage server emu,$(eval $(call unit_rule,$(m))))
 
@@ -27,9 +28,10 @@ asan:
 itest: all
 	@tests/tools/run-itest.sh $(BINDIR)
 
-# What CI runs: unit tests, integration tests against the real binaries, then the unit tests
-# again under ASan+UBSan.
+# What CI runs: lint, unit tests, integration tests against the real binaries, then the unit
+# tests again under ASan+UBSan.
 test: all
+	@tests/tools/lint.sh
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory itest
 	@$(MAKE) --no-print-directory asan
@@ -40,3 +42,18 @@ bench: all
 
 lint:
 	@tests/tools/lint.sh
+
+# libFuzzer targets: tests/fuzz/fuzz_<target>.c, corpora in tests/fuzz/corpus/<target>/.
+# `make fuzz` runs each for FUZZ_SECONDS (default 60); crashes land in build/fuzz/.
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRCS))
+$(B)/fuzz/fuzz_%: $(B)/tests/fuzz/fuzz_%.o $(LIBS_core)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ $(PKG_LIBS) -o $@
+fuzz-build: deps $(FUZZ_BINS)
+fuzz:
+	@$(MAKE) --no-print-directory VARIANT=fuzz fuzz-build
+	@for f in build/fuzz/fuzz/fuzz_*; do \
+	    t=$$(basename $$f | sed 's/^fuzz_//'); mkdir -p build/fuzz/corpus-$$t; \
+	    $$f -max_total_time=$${FUZZ_SECONDS:-60} -artifact_prefix=build/fuzz/ \
+	        build/fuzz/corpus-$$t tests/fuzz/corpus/$$t || exit 1; done

@@ -4,10 +4,11 @@
 # on free ports and uses unique names, so they are independent). Prints each script's output
 # once it ends, then a summary; exits 1 when any script failed.
 set -u
-BINDIR=$(cd "${1:?usage: run-itest.sh BINDIR}" && pwd)
+BINDIR=$(cd "${1:-bin}" && pwd)
 export BINDIR
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
+export BM_TEST_DATA="${BM_TEST_DATA:-$top/tests/data}"
 jobs=${ITEST_JOBS:-$(nproc 2>/dev/null || echo 2)}
 out=$(mktemp -d "${TMPDIR:-/tmp}/bmas-itest.XXXXXX")
 trap 'rm -rf "$out"' EXIT

@@ -55,9 +55,10 @@ static void test_buf_cap_and_json(void **state)
         {"plain", 5, "\"plain\""},
         {"q\"b\\", 4, "\"q\\\"b\\\\\""},
         {"\n\r\t\b\f\x01", 6, "\"\\n\\r\\t\\b\\f\\u0001\""},
-        {"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80", 14, "\"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\""},
+        {"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80", 14,
+         "\"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\""},
         {"bad\xFF", 4, "\"bad\xEF\xBF\xBD\""},
-        {"\xC0\xAF", 2, "\"\xEF\xBF\xBD\xEF\xBF\xBD\""},     /* overlong '/' */
+        {"\xC0\xAF", 2, "\"\xEF\xBF\xBD\xEF\xBF\xBD\""},                 /* overlong '/' */
         {"\xED\xA0\x80", 3, "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\""}, /* surrogate */
         {"a\0b", 3, "\"a\\u0000b\""},
     };
@@ -115,9 +116,16 @@ static void test_time(void **state)
         assert_int_equal(t, ok[i].t);
     }
     static const char *const bad[] = {
-        "", "2026-04-20", "2026-04-20T00:17:31", "2026-13-01T00:00:00Z", "2023-02-29T00:00:00Z",
-        "2026-04-20T24:00:00Z", "2026-04-20T00:17:31.Z", "2026-04-20T00:17:31Zjunk",
-        "2026-04-20T00:17:31+0200", "abcd-04-20T00:17:31Z",
+        "",
+        "2026-04-20",
+        "2026-04-20T00:17:31",
+        "2026-13-01T00:00:00Z",
+        "2023-02-29T00:00:00Z",
+        "2026-04-20T24:00:00Z",
+        "2026-04-20T00:17:31.Z",
+        "2026-04-20T00:17:31Zjunk",
+        "2026-04-20T00:17:31+0200",
+        "abcd-04-20T00:17:31Z",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t t = 0;
@@ -151,13 +159,20 @@ static const char *fake_getenv(const char *name)
 static void test_config_defaults_and_env(void **state)
 {
     (void)state;
-    static const char *const env[] = {"CLOUDWATCH_NAMESPACE", "Team/Bedrock",
-                                      "LOG_LEVEL",            "debug",
-                                      "AWS_DEFAULT_REGION",   "eu-west-1",
-                                      "BMAS_MAX_LINE_BYTES",  "2M",
-                                      "ENABLE_GLOBAL_CROSS_REGION", "off",
-                                      "BMAS_AUTH_TOKEN",      "s3cret",
-                                      "BATCH_SIZE",           "",
+    static const char *const env[] = {"CLOUDWATCH_NAMESPACE",
+                                      "Team/Bedrock",
+                                      "LOG_LEVEL",
+                                      "debug",
+                                      "AWS_DEFAULT_REGION",
+                                      "eu-west-1",
+                                      "BMAS_MAX_LINE_BYTES",
+                                      "2M",
+                                      "ENABLE_GLOBAL_CROSS_REGION",
+                                      "off",
+                                      "BMAS_AUTH_TOKEN",
+                                      "s3cret",
+                                      "BATCH_SIZE",
+                                      "",
                                       NULL};
     fake_env = env;
     struct bm_config cfg;
@@ -193,11 +208,16 @@ static void test_config_bad_values(void **state)
     static const struct {
         const char *name, *value;
     } bad[] = {
-        {"BATCH_SIZE", "ten"},          {"BATCH_SIZE", "0"},
-        {"BATCH_SIZE", "10001"},        {"MAX_RETRY_ATTEMPTS", "3x"},
-        {"LOG_LEVEL", "LOUD"},          {"ENABLE_CROSS_REGION_DETECTION", "maybe"},
-        {"BMAS_MAX_LINE_BYTES", "12Q"}, {"BMAS_MAX_LINE_BYTES", "-5"},
-        {"BMAS_BUCKET_SECONDS", "99999999999999999999"}, {"CLOUDWATCH_NAMESPACE", ""},
+        {"BATCH_SIZE", "ten"},
+        {"BATCH_SIZE", "0"},
+        {"BATCH_SIZE", "10001"},
+        {"MAX_RETRY_ATTEMPTS", "3x"},
+        {"LOG_LEVEL", "LOUD"},
+        {"ENABLE_CROSS_REGION_DETECTION", "maybe"},
+        {"BMAS_MAX_LINE_BYTES", "12Q"},
+        {"BMAS_MAX_LINE_BYTES", "-5"},
+        {"BMAS_BUCKET_SECONDS", "99999999999999999999"},
+        {"CLOUDWATCH_NAMESPACE", ""},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *env[] = {bad[i].name, bad[i].value, NULL};

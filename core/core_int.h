@@ -1,0 +1,101 @@
+/* core_int.h: declarations private to core/ and its unit tests (sqlite's *Int.h). Nothing
+ * outside core/ and tests/unit/test_core_*.c includes this file. */
+#ifndef BM_CORE_INT_H
+#define BM_CORE_INT_H
+
+#include "core/bm_core.h"
+
+/* ---- JSON scanning (json_scan.c) -----------------------------------------------------------
+ * A validating skipper for the parts of a record we do not keep. Strings are skipped with
+ * memchr, which is what lets ingest run near zlib's speed on prompt-heavy records. Skipped
+ * strings are checked for closing quotes and valid escapes, not for raw control characters
+ * or UTF-8 validity (the bytes are never used). */
+struct bm__scan {
+    const char *p;
+    const char *end;
+    int depth;
+};
+#define BM__SCAN_MAX_DEPTH 512
+
+/* Each returns BM_OK and advances p, or BM_E_LOG_FORMAT on malformed or truncated input. */
+void bm__scan_ws(struct bm__scan *s);
+bm_err bm__scan_skip_value(struct bm__scan *s);
+/* Reads a string at p (which must be '"'). When it has no escapes, *out points into the
+ * input; otherwise it is unescaped into scratch (cap bytes) and *out points there. len is in
+ * bytes. BM_E_TOO_LARGE when an escaped string does not fit scratch. */
+bm_err bm__scan_string(struct bm__scan *s, char *scratch, size_t cap, const char **out,
+                       size_t *len);
+/* Reads a JSON number that must be a non-negative integer below 2^53. BM_E_TOKENS when the
+ * value is a valid JSON number but negative, fractional, or too big, or is a string, bool or
+ * null-less non-number (the value is skipped in that case); BM_E_LOG_FORMAT when malformed. */
+bm_err bm__scan_uint(struct bm__scan *s, uint64_t *out);
+
+/* ---- Framing (frame.c) ---------------------------------------------------------------------
+ * Turns a stream of decompressed bytes into records: JSON lines (the real format), a JSON
+ * array of records, or pretty-printed objects one after another. */
+/* Called per record; rec == NULL (len 0) reports a record dropped for the line cap, in
+ * stream order. */
+typedef bm_err (*bm__record_fn)(void *ctx, const char *rec, size_t len);
+enum bm__frame_mode { BM__FRAME_DETECT, BM__FRAME_LINES, BM__FRAME_VALUES, BM__FRAME_ARRAY };
+struct bm__framer {
+    enum bm__frame_mode mode;
+    struct bm_buf carry; /* a record split across chunks; capped at max_line */
+    bool skipping;       /* inside a record over the cap: drop bytes until its end */
+    bool first_line_seen;
+    bool bom_checked;
+    /* Value-mode state machine (VALUES and ARRAY). */
+    int depth;
+    bool in_str;
+    bool esc;
+    uint64_t too_long;  /* records dropped for the cap */
+    uint64_t reported;  /* of those, how many were passed to the record callback */
+    uint64_t malformed; /* bytes between values that were no JSON (counted per run) */
+};
+void bm__framer_init(struct bm__framer *f, size_t max_line);
+void bm__framer_cleanup(struct bm__framer *f);
+/* Calls fn for every complete record in data. Errors from fn other than per-record ones stop
+ * the stream and are returned. */
+bm_err bm__framer_feed(struct bm__framer *f, const char *data, size_t len, bm__record_fn fn,
+                       void *ctx);
+/* Emits a last record without a trailing newline. */
+bm_err bm__framer_finish(struct bm__framer *f, bm__record_fn fn, void *ctx);
+
+/* ---- Decompression (gunzip.c) --------------------------------------------------------------
+ * Streaming gunzip, told by the 1f 8b magic (not the name or a header), multi-member, with a
+ * cap on the total output. Plain input passes through unchanged. */
+typedef bm_err (*bm__bytes_fn)(void *ctx, const char *data, size_t len);
+struct bm__gunzip;
+struct bm__gunzip *bm__gunzip_new(uint64_t max_out);
+void bm__gunzip_free(struct bm__gunzip *g);
+bm_err bm__gunzip_feed(struct bm__gunzip *g, const void *data, size_t len, bm__bytes_fn fn,
+                       void *ctx);
+/* BM_E_GZIP when the input stopped inside a gzip member (truncated object). */
+bm_err bm__gunzip_finish(struct bm__gunzip *g, bm__bytes_fn fn, void *ctx);
+bool bm__gunzip_is_gzip(const struct bm__gunzip *g);
+uint64_t bm__gunzip_out_bytes(const struct bm__gunzip *g);
+
+/* ---- Record parsing (record.c) ------------------------------------------------------------- */
+struct bm__slice {
+    const char *p;
+    size_t len;
+};
+struct bm__record {
+    struct bm__slice timestamp, region, inference_region, operation, model_id;
+    uint64_t input_tokens, output_tokens, cache_read_tokens, cache_write_tokens;
+    /* Unescaped copies of string fields land here when a field carries escapes. */
+    char scratch[4096];
+    size_t scratch_used;
+};
+/* Parses one record. BM_E_LOG_FORMAT (BMAS-003) for malformed JSON or a missing or non-string
+ * timestamp/modelId; BM_E_TOKENS (BMAS-007) for a bad token count. em says where. */
+bm_err bm__record_parse(const char *line, size_t len, struct bm__record *r, struct bm_errmsg *em);
+
+/* ---- XML (xml.c) ---------------------------------------------------------------------------
+ * Minimal reading of AWS XML responses. */
+/* Finds <name>text</name> in [p, end): sets *text (raw, entities not decoded) and returns the
+ * position after the element, or NULL when there is none. */
+const char *bm__xml_find(const char *p, const char *end, const char *name, struct bm_str *text);
+/* Decodes entities of raw element text into out (reset first). */
+bm_err bm__xml_text(struct bm_str t, struct bm_buf *out);
+
+#endif

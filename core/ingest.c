@@ -1,0 +1,210 @@
+/* ingest.c: one log object's pipeline: bytes -> gunzip -> framer -> record -> classify ->
+ * delta aggregate. Memory is bounded by the line cap and the series cap, never by the object
+ * (DESIGN.md "Stream, never buffer an object"). */
+#include "core/core_int.h"
+
+#include <string.h>
+
+/* Default series cap per object: a real hour of logs holds a few thousand (minute x model x
+ * region x operation); 100k keeps an adversarial object under ~30 MB. */
+#define DEFAULT_MAX_SERIES 100000
+
+struct bm_ingest {
+    struct bm_ingest_opts o;
+    struct bm__gunzip *gz;
+    struct bm__framer fr;
+    struct bm_agg *agg;
+    struct bm_ingest_stats st;
+    struct bm_str key_region; /* fallback source region from the S3 key */
+    char *key;
+    bm_err fatal; /* an object-level failure raised inside a callback */
+    struct bm__record rec;
+};
+
+void bm_ingest_opts_init(struct bm_ingest_opts *o, const struct bm_config *cfg,
+                         const struct bm_app_map *app_map)
+{
+    memset(o, 0, sizeof *o);
+    o->max_line_bytes = cfg->max_line_bytes;
+    o->max_object_bytes = cfg->max_object_bytes;
+    o->bucket_seconds = cfg->bucket_seconds;
+    o->max_series = DEFAULT_MAX_SERIES;
+    o->cls.cross_region = cfg->enable_cross_region_detection;
+    o->cls.global_cross_region = cfg->enable_global_cross_region;
+    o->cls.app_map = app_map;
+}
+
+struct bm_ingest *bm_ingest_new(const struct bm_ingest_opts *o, const char *key)
+{
+    struct bm_ingest *in = bm_calloc(1, sizeof *in);
+    if (in == NULL)
+        return NULL;
+    in->o = *o;
+    if (in->o.bucket_seconds <= 0)
+        in->o.bucket_seconds = 60;
+    bm__framer_init(&in->fr, (size_t)o->max_line_bytes);
+    in->gz = bm__gunzip_new(o->max_object_bytes);
+    in->agg = bm_agg_new(o->max_series);
+    in->key = key ? bm_strdup(key) : NULL;
+    if (in->gz == NULL || in->agg == NULL || (key != NULL && in->key == NULL)) {
+        bm_ingest_free(in);
+        return NULL;
+    }
+    if (in->key != NULL && !bm_region_from_key(in->key, strlen(in->key), &in->key_region))
+        in->key_region = (struct bm_str){NULL, 0};
+    return in;
+}
+
+void bm_ingest_free(struct bm_ingest *in)
+{
+    if (in == NULL)
+        return;
+    bm__gunzip_free(in->gz);
+    bm__framer_cleanup(&in->fr);
+    bm_agg_free(in->agg);
+    bm_free(in->key);
+    bm_free(in);
+}
+
+/* Counts a record-level problem under its wire code. */
+static void count_error(struct bm_ingest *in, bm_err rc)
+{
+    int idx = bm_err_wire_index(rc);
+    if (idx >= 0)
+        in->st.errors[idx]++;
+}
+
+/* Counts a skipped record and remembers the first one, for a message a person can act on. */
+static void count_invalid(struct bm_ingest *in, bm_err rc, const struct bm_errmsg *em)
+{
+    count_error(in, rc);
+    if (in->st.first_error == BM_OK) {
+        in->st.first_error = rc;
+        in->st.first_error_record = in->st.records + in->st.invalid + 1;
+        if (em != NULL)
+            in->st.first_error_msg = *em;
+        else
+            bm_errmsg_set(&in->st.first_error_msg, rc, "%s", bm_err_str(rc));
+    }
+    in->st.invalid++;
+}
+
+static struct bm_str slice(struct bm__slice s)
+{
+    return (struct bm_str){s.p, s.len};
+}
+
+static int64_t floor_to(int64_t t, long width)
+{
+    int64_t r = t % width;
+    return t - (r < 0 ? r + width : r);
+}
+
+static bm_err on_record(void *ctx, const char *line, size_t len)
+{
+    struct bm_ingest *in = ctx;
+    struct bm__record *r = &in->rec;
+    struct bm_errmsg em;
+    if (line == NULL) {
+        bm_errmsg_set(&em, BM_E_LINE_TOO_LONG, "record longer than BMAS_MAX_LINE_BYTES (%llu)",
+                      (unsigned long long)in->o.max_line_bytes);
+        count_invalid(in, BM_E_LINE_TOO_LONG, &em);
+        return BM_OK;
+    }
+    bm_err rc = bm__record_parse(line, len, r, &em);
+    if (rc != BM_OK) {
+        count_invalid(in, rc, &em);
+        return BM_OK;
+    }
+    int64_t ts;
+    if (!bm_time_parse(r->timestamp.p, r->timestamp.len, &ts)) {
+        bm_errmsg_set(&em, BM_E_LOG_FORMAT, "timestamp \"%.*s\" is not RFC 3339",
+                      (int)(r->timestamp.len > 64 ? 64 : r->timestamp.len), r->timestamp.p);
+        count_invalid(in, BM_E_LOG_FORMAT, &em);
+        return BM_OK;
+    }
+    struct bm_classification cl;
+    if (bm_classify(r->model_id.p, r->model_id.len, &in->o.cls, &cl) != BM_OK) {
+        bm_errmsg_set(&em, BM_E_LOG_FORMAT, "modelId \"%.*s\" is a malformed ARN",
+                      (int)(r->model_id.len > 128 ? 128 : r->model_id.len), r->model_id.p);
+        count_invalid(in, BM_E_LOG_FORMAT, &em);
+        return BM_OK;
+    }
+    /* Source region: the record, else the modelId ARN, else the S3 key (CONTRACT.md). */
+    struct bm_str src = slice(r->region);
+    if (src.len == 0)
+        src = cl.arn_region;
+    if (src.len == 0)
+        src = in->key_region;
+    if (src.len == 0) {
+        bm_errmsg_set(&em, BM_E_REGION, "no region in the record, its modelId or the key");
+        count_invalid(in, BM_E_REGION, &em);
+        return BM_OK;
+    }
+    struct bm_str inf = slice(r->inference_region);
+    if (inf.len == 0)
+        inf = src;
+    if (cl.app_unmapped)
+        count_error(in, BM_E_NO_PROFILE); /* informational: counted under the profile id */
+    struct bm_series_key k = {
+        .bucket = floor_to(ts, in->o.bucket_seconds),
+        .type = cl.type,
+        .model_id = cl.model_id,
+        .profile_id = cl.profile_id,
+        .source_region = src,
+        .inference_region = inf,
+        .operation = slice(r->operation),
+    };
+    struct bm_counters c;
+    bm_counters_one(&c, r->input_tokens, r->output_tokens, r->cache_read_tokens,
+                    r->cache_write_tokens);
+    rc = bm_agg_add(in->agg, &k, &c);
+    if (rc != BM_OK) {
+        in->fatal = rc; /* series cap or OOM: the object cannot be counted exactly */
+        return rc;
+    }
+    in->st.records++;
+    in->st.invocations_by_type[cl.type]++;
+    return BM_OK;
+}
+
+static bm_err on_bytes(void *ctx, const char *data, size_t len)
+{
+    struct bm_ingest *in = ctx;
+    return bm__framer_feed(&in->fr, data, len, on_record, in);
+}
+
+bm_err bm_ingest_feed(struct bm_ingest *in, const void *data, size_t len)
+{
+    if (in->fatal != BM_OK)
+        return in->fatal;
+    in->st.bytes_in += len;
+    bm_err rc = bm__gunzip_feed(in->gz, data, len, on_bytes, in);
+    if (rc != BM_OK)
+        in->fatal = rc;
+    return rc;
+}
+
+bm_err bm_ingest_finish(struct bm_ingest *in)
+{
+    if (in->fatal != BM_OK)
+        return in->fatal;
+    bm_err rc = bm__gunzip_finish(in->gz, on_bytes, in);
+    if (rc == BM_OK)
+        rc = bm__framer_finish(&in->fr, on_record, in);
+    in->st.gzip = bm__gunzip_is_gzip(in->gz);
+    in->st.bytes_out = bm__gunzip_out_bytes(in->gz);
+    if (rc != BM_OK)
+        in->fatal = rc;
+    return rc;
+}
+
+const struct bm_ingest_stats *bm_ingest_stats(const struct bm_ingest *in)
+{
+    return &in->st;
+}
+
+const struct bm_agg *bm_ingest_agg(const struct bm_ingest *in)
+{
+    return in->agg;
+}

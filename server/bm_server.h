@@ -1,0 +1,17 @@
+/* bm_server.h: the public header of libbm_server, the bmas commands (`serve`, `ingest`) that
+ * main() dispatches to. Tests drive the commands through these entry points. */
+#ifndef BM_SERVER_H
+#define BM_SERVER_H
+
+#include "core/bm_core.h"
+
+#include <stdio.h>
+
+/* Exit codes shared by every command (CONTRACT.md). */
+enum { BM_EXIT_OK = 0, BM_EXIT_FAILED = 1, BM_EXIT_USAGE = 2 };
+
+/* `bmas ingest [--json] [--group-by LIST] SOURCE...`: prints the sources' aggregates on out
+, problems on err. cfg is borrowed. Returns an exit code. */
+int bm_srv_cmd_ingest(const struct bm_config *cfg, int argc, char **argv, FILE *out, FILE *err);
+
+#endif

@@ -1,0 +1,20 @@
+#!/bin/sh
+# make lint: the layout check (clang-format, .clang-format at the top) and a grep for the
+# functions STYLE.md bans (curl's checksrc idea). Exits 1 on any finding.
+set -u
+status=0
+files=$(git ls-files '*.c' '*.h' 2>/dev/null || find core server storage emulator tests -name '*.[ch]')
+banned='\b(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|strtok|gmtime|localtime|rand)[[:space:]]*\('
+if grep -nE "$banned" $files | grep -v '^tests/bench/'; then
+    echo "lint: banned function (STYLE.md G7) above" >&2
+    status=1
+fi
+if [ "${1:-}" != "--banned-only" ] && command -v clang-format >/dev/null; then
+    if ! clang-format --dry-run -Werror $files 2>/tmp/bmas-lint.$$; then
+        head -40 /tmp/bmas-lint.$$ >&2
+        echo "lint: run clang-format -i on the files above" >&2
+        status=1
+    fi
+    rm -f /tmp/bmas-lint.$$
+fi
+exit $status
