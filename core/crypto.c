@@ -119,8 +119,8 @@ bm_err bm_base64_decode(const char *s, size_t len, struct bm_buf *out)
     bm_err rc = bm_buf_reserve(out, max);
     if (rc != BM_OK)
         return rc;
-    int n = EVP_DecodeBlock((unsigned char *)out->data + out->len, (const unsigned char *)s,
-                            (int)len);
+    int n =
+        EVP_DecodeBlock((unsigned char *)out->data + out->len, (const unsigned char *)s, (int)len);
     if (n < 0 || (size_t)n < pad)
         return BM_E_BAD_REQUEST;
     out->len += (size_t)n - pad;

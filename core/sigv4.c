@@ -207,7 +207,8 @@ static bm_err canonical_headers(const struct bm_sigv4_request *rq, struct bm_buf
         }
         if (rc == BM_OK)
             rc = bm_buf_append_char(out, ':');
-        /* Repeated headers are joined with ',' in the order they came (get-header-key-duplicate). */
+        /* Repeated headers are joined with ',' in the order they came (get-header-key-duplicate).
+         */
         bool first = true;
         for (size_t i = 0; i < rq->n_headers && rc == BM_OK; i++) {
             const struct bm_sigv4_header *h = &rq->headers[i];
@@ -231,8 +232,7 @@ bm_err bm_sigv4_canonical_request(const struct bm_sigv4_request *rq, struct bm_b
     bm_err rc;
     if ((rc = bm_buf_append_str(out, rq->method)) != BM_OK ||
         (rc = bm_buf_append_char(out, '\n')) != BM_OK || (rc = canonical_uri(rq, out)) != BM_OK ||
-        (rc = bm_buf_append_char(out, '\n')) != BM_OK ||
-        (rc = canonical_query(rq, out)) != BM_OK ||
+        (rc = bm_buf_append_char(out, '\n')) != BM_OK || (rc = canonical_query(rq, out)) != BM_OK ||
         (rc = bm_buf_append_char(out, '\n')) != BM_OK ||
         (rc = canonical_headers(rq, out)) != BM_OK ||
         (rc = bm_buf_append_char(out, '\n')) != BM_OK ||

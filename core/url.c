@@ -49,8 +49,8 @@ bm_err bm_url_decode(const char *s, size_t len, bool form, struct bm_buf *out)
 
 static bool is_unreserved(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
 }
 
 bm_err bm_url_encode(const char *s, size_t len, const char *safe, bool form, struct bm_buf *out)

@@ -7,12 +7,12 @@
 
 /* Start-up options; strings are borrowed for the duration of bm_emu_new (it copies them). */
 struct bm_emu_opts {
-    const char *listen;      /* "ADDR:PORT", port 0 = any free port; default 127.0.0.1:4566 */
-    const char *data_dir;    /* state kept across restarts here; NULL = memory only */
-    const char *credentials; /* "AKID:SECRET,..." accepted besides test:test; may be NULL */
-    const char *region;      /* region in ARNs, queue URLs and events; default us-east-1 */
-    uint64_t seed;           /* PRNG seed for fault rates and ids (0 = from the clock) */
-    long skew_seconds;       /* accepted clock skew of signed requests; default 900 */
+    const char *listen;        /* "ADDR:PORT", port 0 = any free port; default 127.0.0.1:4566 */
+    const char *data_dir;      /* state kept across restarts here; NULL = memory only */
+    const char *credentials;   /* "AKID:SECRET,..." accepted besides test:test; may be NULL */
+    const char *region;        /* region in ARNs, queue URLs and events; default us-east-1 */
+    uint64_t seed;             /* PRNG seed for fault rates and ids (0 = from the clock) */
+    long skew_seconds;         /* accepted clock skew of signed requests; default 900 */
     uint64_t max_object_bytes; /* largest S3 object body; default 256 MiB */
     uint64_t max_body_bytes;   /* largest other request body; default 2 MiB */
 };

@@ -28,13 +28,33 @@ const char *bm__emu_cw_op(const char *action)
 }
 
 static const char *const units[] = {
-    "None",          "Seconds",          "Microseconds",     "Milliseconds",
-    "Bytes",         "Kilobytes",        "Megabytes",        "Gigabytes",
-    "Terabytes",     "Bits",             "Kilobits",         "Megabits",
-    "Gigabits",      "Terabits",         "Percent",          "Count",
-    "Bytes/Second",  "Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second",
-    "Terabytes/Second", "Bits/Second",   "Kilobits/Second",  "Megabits/Second",
-    "Gigabits/Second",  "Terabits/Second", "Count/Second",
+    "None",
+    "Seconds",
+    "Microseconds",
+    "Milliseconds",
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+    "Percent",
+    "Count",
+    "Bytes/Second",
+    "Kilobytes/Second",
+    "Megabytes/Second",
+    "Gigabytes/Second",
+    "Terabytes/Second",
+    "Bits/Second",
+    "Kilobits/Second",
+    "Megabits/Second",
+    "Gigabits/Second",
+    "Terabits/Second",
+    "Count/Second",
 };
 #define N_UNITS ((int)(sizeof units / sizeof units[0]))
 
@@ -239,8 +259,8 @@ static bm_err check_dims(struct emu_req *rq, const cJSON *dims, const char *p)
     int n = cJSON_GetArraySize(dims);
     if (n > CW_MAX_DIMS)
         return bm__emu_fail(rq, "InvalidParameterValue",
-                            "The collection %s.Dimensions must not have a size greater than %d.",
-                            p, CW_MAX_DIMS);
+                            "The collection %s.Dimensions must not have a size greater than %d.", p,
+                            CW_MAX_DIMS);
     for (int j = 0; j < n; j++) {
         const cJSON *d = cJSON_GetArrayItem(dims, j);
         const char *dn = bm__emu_in_str(d, "Name"), *dv = bm__emu_in_str(d, "Value");
@@ -256,8 +276,8 @@ static bm_err check_dims(struct emu_req *rq, const cJSON *dims, const char *p)
         for (int k = 0; k < j; k++) {
             if (strcmp(dn, bm__emu_in_str(cJSON_GetArrayItem(dims, k), "Name")) == 0)
                 return bm__emu_fail(rq, "InvalidParameterValue",
-                                    "The dimension %s appears more than once in %s.Dimensions.",
-                                    dn, p);
+                                    "The dimension %s appears more than once in %s.Dimensions.", dn,
+                                    p);
         }
     }
     return BM_OK;
@@ -302,8 +322,7 @@ static bm_err values_point(struct emu_req *rq, const cJSON *values, const cJSON 
     return BM_OK;
 }
 
-static bm_err statistic_point(struct emu_req *rq, const cJSON *sv, const char *p,
-                              struct datum *d)
+static bm_err statistic_point(struct emu_req *rq, const cJSON *sv, const char *p, struct datum *d)
 {
     static const char *const fields[] = {"SampleCount", "Sum", "Minimum", "Maximum"};
     double f[4];
@@ -410,8 +429,8 @@ static bm_err check_datum(struct emu_req *rq, const cJSON *m, int i, struct datu
     snprintf(param, sizeof param, "%s.StorageResolution", p);
     rc = bm__emu_in_long(rq, m, "StorageResolution", 1, 60, &res);
     if (rc == BM_OK && res != 1 && res != 60)
-        rc = bm__emu_fail(rq, "InvalidParameterValue",
-                          "The value %ld for parameter %s is invalid.", res, param);
+        rc = bm__emu_fail(rq, "InvalidParameterValue", "The value %ld for parameter %s is invalid.",
+                          res, param);
     return rc;
 }
 
@@ -473,9 +492,9 @@ static bm_err read_window(struct emu_req *rq, const cJSON *in, long period_in, i
     if (s_ms >= e_ms)
         return bm__emu_fail(rq, "InvalidParameterValue",
                             "The parameter StartTime must be less than the parameter EndTime.");
-    if (period_in < 1 || (period_in >= 60 ? period_in % 60 != 0
-                                          : period_in != 1 && period_in != 5 &&
-                                                period_in != 10 && period_in != 30))
+    if (period_in < 1 ||
+        (period_in >= 60 ? period_in % 60 != 0
+                         : period_in != 1 && period_in != 5 && period_in != 10 && period_in != 30))
         return bm__emu_fail(rq, "InvalidParameterValue",
                             "The parameter Period must be 1, 5, 10, 30 or a multiple of 60.");
     *start = s_ms / 1000;
@@ -546,8 +565,8 @@ static bm_err get_metric_statistics(struct emu_req *rq, struct emu_w *w)
         for (size_t i = 0; i < n && rc == BM_OK; i++) {
             bm__emu_w_obj(w, NULL);
             bm__emu_w_time(w, "Timestamp", agg[i].ts * 1000);
-            cJSON_ArrayForEach(st, stats) bm__emu_w_num(w, st->valuestring,
-                                                        stat_value(&agg[i], st->valuestring));
+            cJSON_ArrayForEach(st, stats)
+                bm__emu_w_num(w, st->valuestring, stat_value(&agg[i], st->valuestring));
             bm__emu_w_str(w, "Unit", bm__emu_cw_unit_name(u));
             bm__emu_w_end(w);
         }
@@ -657,7 +676,8 @@ static bm_err get_metric_data(struct emu_req *rq, struct emu_w *w)
     cJSON_ArrayForEach(q, queries)
     {
         const cJSON *rd = cJSON_GetObjectItemCaseSensitive(q, "ReturnData");
-        bool skip = cJSON_IsFalse(rd) || (cJSON_IsString(rd) && strcmp(rd->valuestring, "false") == 0);
+        bool skip =
+            cJSON_IsFalse(rd) || (cJSON_IsString(rd) && strcmp(rd->valuestring, "false") == 0);
         if (!skip && (rc = data_result(rq, w, q, start, end, ascending)) != BM_OK)
             break;
     }

@@ -70,8 +70,7 @@ const char *bm__emu_svc_name(enum emu_svc svc)
 static bm_err add_cred(struct bm_emu *emu, const char *akid, size_t akid_len, const char *secret,
                        size_t secret_len)
 {
-    bm_err rc = bm__emu_grow(&emu->creds, &emu->cap_creds, emu->n_creds + 1,
-                             sizeof *emu->creds);
+    bm_err rc = bm__emu_grow(&emu->creds, &emu->cap_creds, emu->n_creds + 1, sizeof *emu->creds);
     if (rc != BM_OK)
         return rc;
     struct emu_cred *c = &emu->creds[emu->n_creds];

@@ -179,8 +179,8 @@ struct emu_req {
     bool faulted; /* a fault rule chose the error */
     enum emu_svc svc;
     enum emu_proto proto;
-    const char *op;   /* operation name (static string) */
-    cJSON *in;        /* SQS/CloudWatch input, Query forms converted to the JSON shape */
+    const char *op; /* operation name (static string) */
+    cJSON *in;      /* SQS/CloudWatch input, Query forms converted to the JSON shape */
     char req_id[37];
     char host[256];
     int64_t now_ms;
@@ -195,7 +195,7 @@ struct emu_resp {
     char *hname[EMU_RESP_MAX_HEADERS];
     char *hvalue[EMU_RESP_MAX_HEADERS];
     size_t n_h;
-    bool fixed_len;      /* HEAD: announce len bytes without sending a body */
+    bool fixed_len; /* HEAD: announce len bytes without sending a body */
     uint64_t len;
 };
 
@@ -354,8 +354,7 @@ uint64_t bm__emu_rand(struct bm_emu *emu);
 /* A random UUID v4 string (37 bytes with NUL); callers hold mu. */
 void bm__emu_uuid(struct bm_emu *emu, char out[37]);
 /* Request counters per service and operation (locks mu). */
-void bm__emu_count(struct bm_emu *emu, const char *svc, const char *op, bool faulted,
-                   bool error);
+void bm__emu_count(struct bm_emu *emu, const char *svc, const char *op, bool faulted, bool error);
 bm_err bm__emu_counters_json(struct bm_emu *emu, const char *svc, struct bm_buf *b);
 void bm__emu_counters_reset(struct bm_emu *emu);
 
@@ -418,8 +417,8 @@ bm_err bm__emu_s3_notify(struct emu_req *rq, struct emu_bucket *b, const char *e
 /* Object operations (s3_object.c); they lock mu themselves. */
 bm_err bm__emu_s3_put_object(struct emu_req *rq, struct emu_resp *rs,
                              const struct emu_s3_target *t);
-bm_err bm__emu_s3_get_object(struct emu_req *rq, struct emu_resp *rs,
-                             const struct emu_s3_target *t, bool head);
+bm_err bm__emu_s3_get_object(struct emu_req *rq, struct emu_resp *rs, const struct emu_s3_target *t,
+                             bool head);
 bm_err bm__emu_s3_delete_object(struct emu_req *rq, struct emu_resp *rs,
                                 const struct emu_s3_target *t);
 bm_err bm__emu_s3_delete_objects(struct emu_req *rq, struct emu_resp *rs,

@@ -114,8 +114,9 @@ bm_err bm__emu_faults_add(struct bm_emu *emu, const char *body, size_t len, uint
     }
     if (!opt_num(o, "status", 400, 599, &status) || !opt_num(o, "count", 1, 1e9, &count) ||
         !opt_num(o, "rate", 0, 1, &f.rate) || !opt_num(o, "latency_ms", 0, 600000, &latency)) {
-        bm_errmsg_set(em, rc, "status must be 400..599, count >= 1, rate 0..1, latency_ms "
-                              "0..600000");
+        bm_errmsg_set(em, rc,
+                      "status must be 400..599, count >= 1, rate 0..1, latency_ms "
+                      "0..600000");
         goto fail;
     }
     f.status = (int)status;
@@ -167,8 +168,9 @@ bm_err bm__emu_faults_json(struct bm_emu *emu, struct bm_buf *b)
         const struct emu_fault *f = &emu->faults[i];
         const char *k[] = {"service", "operation", "code", "message"};
         const char *v[] = {f->service, f->operation, f->code, f->message};
-        rc = bm_buf_appendf(b, "%s{\"id\":%llu,\"status\":%d,\"count\":%ld,\"rate\":%g,"
-                               "\"latency_ms\":%ld,\"hits\":%ld",
+        rc = bm_buf_appendf(b,
+                            "%s{\"id\":%llu,\"status\":%d,\"count\":%ld,\"rate\":%g,"
+                            "\"latency_ms\":%ld,\"hits\":%ld",
                             i ? "," : "", (unsigned long long)f->id, f->status, f->remaining,
                             f->rate, f->latency_ms, f->hits);
         for (size_t j = 0; j < 4 && rc == BM_OK; j++) {
@@ -199,8 +201,7 @@ long bm__emu_faults_match(struct bm_emu *emu, const char *svc, const char *op,
         /* A rule fires with its probability; only one error is injected per request (the
          * first rule that fires), while latencies of every firing rule add up. */
         bool fires = match && (f->status == 0 || err->status == 0) &&
-                     (f->rate >= 1.0 ||
-                      (double)(bm__emu_rand(emu) >> 11) * 0x1.0p-53 < f->rate);
+                     (f->rate >= 1.0 || (double)(bm__emu_rand(emu) >> 11) * 0x1.0p-53 < f->rate);
         if (fires) {
             f->hits++;
             latency += f->latency_ms;
@@ -223,8 +224,7 @@ long bm__emu_faults_match(struct bm_emu *emu, const char *svc, const char *op,
     return latency;
 }
 
-void bm__emu_count(struct bm_emu *emu, const char *svc, const char *op, bool faulted,
-                   bool error)
+void bm__emu_count(struct bm_emu *emu, const char *svc, const char *op, bool faulted, bool error)
 {
     pthread_mutex_lock(&emu->mu);
     struct emu_counter *c = NULL;
@@ -232,8 +232,8 @@ void bm__emu_count(struct bm_emu *emu, const char *svc, const char *op, bool fau
         if (strcmp(emu->counters[i].svc, svc) == 0 && strcmp(emu->counters[i].op, op) == 0)
             c = &emu->counters[i];
     }
-    if (c == NULL && bm__emu_grow(&emu->counters, &emu->cap_counters, emu->n_counters + 1,
-                                  sizeof *c) == BM_OK) {
+    if (c == NULL &&
+        bm__emu_grow(&emu->counters, &emu->cap_counters, emu->n_counters + 1, sizeof *c) == BM_OK) {
         c = &emu->counters[emu->n_counters++];
         *c = (struct emu_counter){.svc = svc, .op = op};
     }
@@ -254,8 +254,9 @@ bm_err bm__emu_counters_json(struct bm_emu *emu, const char *svc, struct bm_buf 
         const struct emu_counter *c = &emu->counters[i];
         if (svc != NULL && strcmp(svc, c->svc) != 0)
             continue;
-        rc = bm_buf_appendf(b, "%s{\"service\":\"%s\",\"operation\":\"%s\",\"count\":%ld,"
-                               "\"faulted\":%ld,\"errors\":%ld}",
+        rc = bm_buf_appendf(b,
+                            "%s{\"service\":\"%s\",\"operation\":\"%s\",\"count\":%ld,"
+                            "\"faulted\":%ld,\"errors\":%ld}",
                             first ? "" : ",", c->svc, c->op, c->count, c->faulted, c->errors);
         first = false;
     }

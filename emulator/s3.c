@@ -96,8 +96,8 @@ void bm__emu_s3_resolve(struct emu_req *rq)
     } else if (t.key == NULL) {
         if (strcmp(m, "PUT") == 0)
             rq->op = has_sub(rq, "notification") ? "PutBucketNotificationConfiguration"
-                     : plain_object_query(rq) ? "CreateBucket"
-                                              : NULL;
+                     : plain_object_query(rq)    ? "CreateBucket"
+                                                 : NULL;
         else if (strcmp(m, "GET") == 0)
             rq->op = has_sub(rq, "notification") ? "GetBucketNotificationConfiguration"
                      : has_sub(rq, "location")   ? "GetBucketLocation"
@@ -169,8 +169,9 @@ static bm_err no_bucket(struct emu_req *rq, const char *name)
     return bm__emu_fail(rq, "NoSuchBucket", "The specified bucket does not exist");
 }
 
-/* Bucket naming rules of https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
- * (the parts that matter for path-style requests). */
+/* Bucket naming rules of
+ * https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html (the parts that
+ * matter for path-style requests). */
 static bool valid_bucket_name(const char *n)
 {
     size_t len = strlen(n);
@@ -252,8 +253,9 @@ static bm_err list_buckets(struct emu_req *rq, struct emu_resp *rs)
 {
     struct bm_emu *emu = rq->emu;
     struct bm_buf *b = &rs->body;
-    bm_err rc = bm_buf_appendf(b, XML_DECL "<ListAllMyBucketsResult xmlns=\"%s\"><Owner><ID>%s</ID>"
-                                          "<DisplayName>bmas</DisplayName></Owner><Buckets>",
+    bm_err rc = bm_buf_appendf(b,
+                               XML_DECL "<ListAllMyBucketsResult xmlns=\"%s\"><Owner><ID>%s</ID>"
+                                        "<DisplayName>bmas</DisplayName></Owner><Buckets>",
                                EMU_S3_NS, EMU_ACCOUNT);
     pthread_mutex_lock(&emu->mu);
     for (size_t i = 0; i < emu->n_buckets && rc == BM_OK; i++) {
@@ -320,14 +322,15 @@ static bm_err list_objects(struct emu_req *rq, struct emu_resp *rs, const char *
     bm__emu_s3_param(rq, "delimiter", a.delim, sizeof a.delim);
     bm__emu_s3_param(rq, "start-after", a.start_after, sizeof a.start_after);
     bm__emu_s3_param(rq, "marker", a.marker, sizeof a.marker);
-    a.url_encode = bm__emu_s3_param(rq, "encoding-type", enc, sizeof enc) &&
-                   strcmp(enc, "url") == 0;
+    a.url_encode =
+        bm__emu_s3_param(rq, "encoding-type", enc, sizeof enc) && strcmp(enc, "url") == 0;
     if (bm__emu_s3_param(rq, "max-keys", num, sizeof num)) {
         char *end = NULL;
         a.max_keys = strtol(num, &end, 10);
         if (*end != '\0' || a.max_keys < 0)
-            return bm__emu_fail(rq, "InvalidArgument", "Provided max-keys not an integer or "
-                                                       "within integer range");
+            return bm__emu_fail(rq, "InvalidArgument",
+                                "Provided max-keys not an integer or "
+                                "within integer range");
         if (a.max_keys > 1000)
             a.max_keys = 1000;
     }
@@ -340,8 +343,9 @@ static bm_err list_objects(struct emu_req *rq, struct emu_resp *rs, const char *
             (tok.data[0] != 'K' && tok.data[0] != 'P')) {
             bm_buf_cleanup(&tok);
             bm_buf_cleanup(&items);
-            return bm__emu_fail(rq, "InvalidArgument", "The continuation token provided is "
-                                                       "incorrect");
+            return bm__emu_fail(rq, "InvalidArgument",
+                                "The continuation token provided is "
+                                "incorrect");
         }
         kind = tok.data[0];
         from = tok.data + 1;
@@ -425,8 +429,7 @@ static bm_err list_objects(struct emu_req *rq, struct emu_resp *rs, const char *
         if (rc == BM_OK && a.token[0] != '\0')
             rc = bm__emu_xml_elem(out, "ContinuationToken", a.token, strlen(a.token));
         if (rc == BM_OK && a.start_after[0] != '\0')
-            rc = key_elem(out, "StartAfter", a.start_after, strlen(a.start_after),
-                          a.url_encode);
+            rc = key_elem(out, "StartAfter", a.start_after, strlen(a.start_after), a.url_encode);
         if (rc == BM_OK && truncated)
             rc = last ? make_token(out, 'K', last, last_len)
                       : make_token(out, 'P', last_prefix, last_prefix_len);
@@ -470,9 +473,14 @@ static void qconfs_free(struct emu_qconf *c, size_t n)
 static bool known_event(const char *e)
 {
     static const char *const events[] = {
-        "s3:ObjectCreated:*",  "s3:ObjectCreated:Put",     "s3:ObjectCreated:Post",
-        "s3:ObjectCreated:Copy", "s3:ObjectCreated:CompleteMultipartUpload",
-        "s3:ObjectRemoved:*",  "s3:ObjectRemoved:Delete", "s3:ObjectRemoved:DeleteMarkerCreated",
+        "s3:ObjectCreated:*",
+        "s3:ObjectCreated:Put",
+        "s3:ObjectCreated:Post",
+        "s3:ObjectCreated:Copy",
+        "s3:ObjectCreated:CompleteMultipartUpload",
+        "s3:ObjectRemoved:*",
+        "s3:ObjectRemoved:Delete",
+        "s3:ObjectRemoved:DeleteMarkerCreated",
     };
     for (size_t i = 0; i < sizeof events / sizeof events[0]; i++) {
         if (strcmp(e, events[i]) == 0)
@@ -514,7 +522,7 @@ static bm_err parse_qconf(struct emu_req *rq, const struct emu_xml *x, struct em
             for (struct emu_xml *r = k ? k->child : NULL; r != NULL; r = r->next) {
                 struct emu_xml *n = bm__emu_xml_child(r, "Name");
                 struct emu_xml *v = bm__emu_xml_child(r, "Value");
-                char **fs = n == NULL               ? NULL
+                char **fs = n == NULL                            ? NULL
                             : strcasecmp(n->text, "prefix") == 0 ? &c->prefix
                             : strcasecmp(n->text, "suffix") == 0 ? &c->suffix
                                                                  : NULL;
@@ -556,8 +564,9 @@ static bm_err put_notification(struct emu_req *rq, const char *name)
     size_t n = 0;
     bm_err rc = bm__emu_xml_parse(rq->body.data ? rq->body.data : "", rq->body.len, &root);
     if (rc == BM_E_BAD_REQUEST || (rc == BM_OK && strcmp(root->name, "NotificationConfiguration")))
-        rc = bm__emu_fail(rq, "MalformedXML", "The XML you provided was not well-formed or did "
-                                              "not validate against our published schema");
+        rc = bm__emu_fail(rq, "MalformedXML",
+                          "The XML you provided was not well-formed or did "
+                          "not validate against our published schema");
     for (struct emu_xml *e = root ? root->child : NULL; e != NULL && rc == BM_OK; e = e->next) {
         if (strcmp(e->name, "QueueConfiguration") == 0) {
             struct emu_qconf *grown = bm_realloc(confs, (n + 1) * sizeof *confs);
@@ -603,8 +612,9 @@ static bm_err put_notification(struct emu_req *rq, const char *name)
                 continue;
             struct bm_buf ev;
             bm_buf_init(&ev, 4096);
-            rc = bm_buf_appendf(&ev, "{\"Service\":\"Amazon S3\",\"Event\":\"s3:TestEvent\","
-                                     "\"Time\":\"%s\",\"Bucket\":",
+            rc = bm_buf_appendf(&ev,
+                                "{\"Service\":\"Amazon S3\",\"Event\":\"s3:TestEvent\","
+                                "\"Time\":\"%s\",\"Bucket\":",
                                 when);
             if (rc == BM_OK)
                 rc = bm_buf_append_json_str(&ev, name, strlen(name));
@@ -612,7 +622,8 @@ static bm_err put_notification(struct emu_req *rq, const char *name)
                 rc = bm_buf_appendf(&ev, ",\"RequestId\":\"%s\",\"HostId\":\"%s\"}", rq->req_id,
                                     rq->req_id);
             if (rc == BM_OK)
-                rc = bm__emu_queue_push(emu, bm__emu_queue_find(emu, arn_queue(b->qconf[i].queue_arn)),
+                rc = bm__emu_queue_push(emu,
+                                        bm__emu_queue_find(emu, arn_queue(b->qconf[i].queue_arn)),
                                         ev.data, ev.len, rq->now_ms);
             bm_buf_cleanup(&ev);
         }
@@ -710,8 +721,9 @@ bm_err bm__emu_s3_handle(struct emu_req *rq, struct emu_resp *rs)
         rc = bucket_exists(rq, t.bucket);
         rs->content_type = "application/xml";
         if (rc == BM_OK)
-            rc = bm_buf_appendf(&rs->body, XML_DECL "<LocationConstraint xmlns=\"%s\">%s"
-                                                    "</LocationConstraint>",
+            rc = bm_buf_appendf(&rs->body,
+                                XML_DECL "<LocationConstraint xmlns=\"%s\">%s"
+                                         "</LocationConstraint>",
                                 EMU_S3_NS,
                                 strcmp(rq->emu->region, "us-east-1") ? rq->emu->region : "");
     } else if (strcmp(op, "ListObjectsV2") == 0 || strcmp(op, "ListObjects") == 0) {

@@ -53,26 +53,27 @@ bm_err bm__emu_s3_event_json(const struct emu_event *ev, struct bm_buf *b)
     /* "The object key name value is URL encoded": form style, '/' kept (FORMATS.md 4.1). */
     if ((rc = bm_url_encode(ev->key, ev->key_len, "/", true, &key)) != BM_OK)
         goto done;
-    if ((rc = bm_buf_appendf(b, "{\"Records\":[{\"eventVersion\":\"2.1\",\"eventSource\":"
-                                "\"aws:s3\",\"awsRegion\":\"%s\",\"eventTime\":\"%s\","
-                                "\"eventName\":\"%s\",\"userIdentity\":{\"principalId\":"
-                                "\"AWS:%s\"},\"requestParameters\":{\"sourceIPAddress\":"
-                                "\"127.0.0.1\"},\"responseElements\":{\"x-amz-request-id\":"
-                                "\"%s\",\"x-amz-id-2\":\"%s\"},\"s3\":{\"s3SchemaVersion\":"
-                                "\"1.0\",\"configurationId\":",
+    if ((rc = bm_buf_appendf(b,
+                             "{\"Records\":[{\"eventVersion\":\"2.1\",\"eventSource\":"
+                             "\"aws:s3\",\"awsRegion\":\"%s\",\"eventTime\":\"%s\","
+                             "\"eventName\":\"%s\",\"userIdentity\":{\"principalId\":"
+                             "\"AWS:%s\"},\"requestParameters\":{\"sourceIPAddress\":"
+                             "\"127.0.0.1\"},\"responseElements\":{\"x-amz-request-id\":"
+                             "\"%s\",\"x-amz-id-2\":\"%s\"},\"s3\":{\"s3SchemaVersion\":"
+                             "\"1.0\",\"configurationId\":",
                              ev->region, when, ev->event_name, EMU_ACCOUNT, ev->request_id,
                              ev->request_id)) != BM_OK ||
         (rc = bm_buf_append_json_str(b, ev->config_id, strlen(ev->config_id))) != BM_OK ||
         (rc = bm_buf_append_str(b, ",\"bucket\":{\"name\":")) != BM_OK ||
         (rc = bm_buf_append_json_str(b, ev->bucket, strlen(ev->bucket))) != BM_OK ||
-        (rc = bm_buf_appendf(b, ",\"ownerIdentity\":{\"principalId\":\"%s\"},\"arn\":"
-                                "\"arn:aws:s3:::%s\"},\"object\":{\"key\":",
+        (rc = bm_buf_appendf(b,
+                             ",\"ownerIdentity\":{\"principalId\":\"%s\"},\"arn\":"
+                             "\"arn:aws:s3:::%s\"},\"object\":{\"key\":",
                              EMU_ACCOUNT, ev->bucket)) != BM_OK ||
         (rc = bm_buf_append_json_str(b, key.data ? key.data : "", key.len)) != BM_OK)
         goto done;
-    if (ev->etag != NULL &&
-        (rc = bm_buf_appendf(b, ",\"size\":%llu,\"eTag\":\"%s\"", (unsigned long long)ev->size,
-                             ev->etag)) != BM_OK)
+    if (ev->etag != NULL && (rc = bm_buf_appendf(b, ",\"size\":%llu,\"eTag\":\"%s\"",
+                                                 (unsigned long long)ev->size, ev->etag)) != BM_OK)
         goto done;
     rc = bm_buf_appendf(b, ",\"sequencer\":\"%018llX\"}}}]}", (unsigned long long)ev->sequencer);
 done:
@@ -173,8 +174,7 @@ static bm_err s3_error_key(struct emu_req *rq, const char *code, const char *key
 
 /* Validates Content-MD5 and the x-amz-checksum-* headers S3 checks (CRC32, SHA256); others
  * (CRC32C, SHA1, CRC64NVME) are accepted unverified. Echoes checked checksums back. */
-static bm_err check_digests(struct emu_req *rq, struct emu_resp *rs, const char *data,
-                            size_t len)
+static bm_err check_digests(struct emu_req *rq, struct emu_resp *rs, const char *data, size_t len)
 {
     struct bm_buf want, got;
     bm_err rc = BM_OK;
@@ -274,8 +274,8 @@ static bm_err take_headers(const struct emu_req *rq, struct emu_object *o)
 
 /* Writes the body file, then inserts o (ownership taken, freed on failure) into the target
  * bucket, replacing an older version, and sends event_name notifications. */
-static bm_err store_object(struct emu_req *rq, const struct emu_s3_target *t,
-                           struct emu_object *o, const char *event_name)
+static bm_err store_object(struct emu_req *rq, const struct emu_s3_target *t, struct emu_object *o,
+                           const char *event_name)
 {
     struct bm_emu *emu = rq->emu;
     bm_err rc = bm__emu_store_put_body(emu, o->data, o->len, &o->file);
@@ -327,8 +327,7 @@ static struct emu_object *object_new(const struct emu_s3_target *t, int64_t now_
 }
 
 /* ---- operations ----------------------------------------------------------------------- */
-bm_err bm__emu_s3_put_object(struct emu_req *rq, struct emu_resp *rs,
-                             const struct emu_s3_target *t)
+bm_err bm__emu_s3_put_object(struct emu_req *rq, struct emu_resp *rs, const struct emu_s3_target *t)
 {
     if (rq->body.len > rq->emu->max_object)
         return bm__emu_fail(rq, "EntityTooLarge",
@@ -394,8 +393,8 @@ static int parse_range(const char *h, size_t size, size_t *from, size_t *to)
     return 1;
 }
 
-bm_err bm__emu_s3_get_object(struct emu_req *rq, struct emu_resp *rs,
-                             const struct emu_s3_target *t, bool head)
+bm_err bm__emu_s3_get_object(struct emu_req *rq, struct emu_resp *rs, const struct emu_s3_target *t,
+                             bool head)
 {
     struct bm_emu *emu = rq->emu;
     bm_err rc = BM_OK;
@@ -503,15 +502,17 @@ bm_err bm__emu_s3_delete_objects(struct emu_req *rq, struct emu_resp *rs,
         return rc;
     if (rc != BM_OK || strcmp(root->name, "Delete") != 0) {
         bm__emu_xml_free(root);
-        return bm__emu_fail(rq, "MalformedXML", "The XML you provided was not well-formed or "
-                                                "did not validate against our published schema");
+        return bm__emu_fail(rq, "MalformedXML",
+                            "The XML you provided was not well-formed or "
+                            "did not validate against our published schema");
     }
     struct emu_xml *quiet = bm__emu_xml_child(root, "Quiet");
     bool is_quiet = quiet && strcasecmp(quiet->text, "true") == 0;
     struct bm_buf *out = &rs->body;
     rs->content_type = "application/xml";
-    rc = bm_buf_appendf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DeleteResult "
-                             "xmlns=\"%s\">",
+    rc = bm_buf_appendf(out,
+                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DeleteResult "
+                        "xmlns=\"%s\">",
                         EMU_S3_NS);
     pthread_mutex_lock(&emu->mu);
     struct emu_bucket *b = bm__emu_bucket_find(emu, t->bucket);
@@ -525,8 +526,7 @@ bm_err bm__emu_s3_delete_objects(struct emu_req *rq, struct emu_resp *rs,
         if (k == NULL)
             continue;
         rc = remove_key(rq, b, k->text, strlen(k->text));
-        if (rc == BM_OK && !is_quiet &&
-            (rc = bm_buf_append_str(out, "<Deleted>")) == BM_OK &&
+        if (rc == BM_OK && !is_quiet && (rc = bm_buf_append_str(out, "<Deleted>")) == BM_OK &&
             (rc = bm__emu_xml_elem(out, "Key", k->text, strlen(k->text))) == BM_OK)
             rc = bm_buf_append_str(out, "</Deleted>");
     }
@@ -549,8 +549,7 @@ bm_err bm__emu_s3_copy_object(struct emu_req *rq, struct emu_resp *rs,
     if ((rc = bm_url_decode(src, q ? (size_t)(q - src) : strlen(src), false, &dec)) != BM_OK ||
         dec.data == NULL) {
         bm_buf_cleanup(&dec);
-        return rc == BM_E_NOMEM ? rc
-                                : bm__emu_fail(rq, "InvalidArgument", "Invalid copy source");
+        return rc == BM_E_NOMEM ? rc : bm__emu_fail(rq, "InvalidArgument", "Invalid copy source");
     }
     char *p = dec.data + (dec.data[0] == '/');
     char *slash = strchr(p, '/');

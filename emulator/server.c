@@ -181,11 +181,12 @@ static bm_err parse_input(struct emu_req *rq)
     if (enc != NULL && strcasecmp(enc, "gzip") == 0 && rq->body.len > 0) {
         bm_err rc = gunzip_body(&rq->body);
         if (rc == BM_E_TOO_LARGE)
-            return bm__emu_fail(rq, "RequestEntityTooLarge",
-                                "Request body inflates past %u bytes", EMU_INFLATE_MAX);
+            return bm__emu_fail(rq, "RequestEntityTooLarge", "Request body inflates past %u bytes",
+                                EMU_INFLATE_MAX);
         if (rc != BM_OK)
-            return bm__emu_fail(rq, rq->proto == EMU_PROTO_JSON ? "SerializationException"
-                                                                : "InvalidParameterValue",
+            return bm__emu_fail(rq,
+                                rq->proto == EMU_PROTO_JSON ? "SerializationException"
+                                                            : "InvalidParameterValue",
                                 "The gzip Content-Encoding body could not be decoded");
     }
     if (rq->proto == EMU_PROTO_JSON) {
@@ -219,8 +220,8 @@ static bm_err parse_input(struct emu_req *rq)
         return bm__emu_fail(rq, "MissingAction", "Missing Action");
     rq->op = lookup(action);
     if (rq->op == NULL)
-        return bm__emu_fail(rq, "InvalidAction",
-                            "The action %s is not valid for this web service.", action);
+        return bm__emu_fail(rq, "InvalidAction", "The action %s is not valid for this web service.",
+                            action);
     bm_err rc = bm__emu_query_to_json(src ? src : "", len, &rq->in);
     if (rc == BM_E_NOMEM)
         return rc;
@@ -311,9 +312,10 @@ static bm_err control(struct emu_req *rq, struct emu_resp *rs)
     bool get = strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0;
     bm_buf_init(&b, 16 * 1024 * 1024);
     if (strcmp(rq->path, "/_localstack/health") == 0 && get) {
-        rc = bm_buf_appendf(&b, "{\"services\":{\"s3\":\"running\",\"sqs\":\"running\","
-                                "\"cloudwatch\":\"running\"},\"edition\":\"community\","
-                                "\"version\":\"%s\"}",
+        rc = bm_buf_appendf(&b,
+                            "{\"services\":{\"s3\":\"running\",\"sqs\":\"running\","
+                            "\"cloudwatch\":\"running\"},\"edition\":\"community\","
+                            "\"version\":\"%s\"}",
                             BM_VERSION);
         if (rc == BM_OK)
             rc = json_reply(rs, 200, &b);
@@ -321,8 +323,8 @@ static bm_err control(struct emu_req *rq, struct emu_resp *rs)
         if (strcmp(rq->method, "POST") == 0) {
             struct bm_errmsg em = {{0}};
             uint64_t id = 0;
-            rc = bm__emu_faults_add(emu, rq->body.data ? rq->body.data : "", rq->body.len, &id,
-                                    &em);
+            rc =
+                bm__emu_faults_add(emu, rq->body.data ? rq->body.data : "", rq->body.len, &id, &em);
             if (rc == BM_OK)
                 rc = bm_buf_appendf(&b, "{\"id\":%llu}", (unsigned long long)id);
             else if (rc == BM_E_BAD_REQUEST &&
@@ -368,8 +370,7 @@ static bm_err handle(struct emu_req *rq, struct emu_resp *rs)
         return rq->svc == EMU_SVC_S3
                    ? bm__emu_fail(rq, "EntityTooLarge",
                                   "Your proposed upload exceeds the maximum allowed size")
-                   : bm__emu_fail(rq, "RequestEntityTooLarge",
-                                  "Request size exceeded %llu bytes",
+                   : bm__emu_fail(rq, "RequestEntityTooLarge", "Request size exceeded %llu bytes",
                                   (unsigned long long)emu->max_body);
 
     struct emu_verify_in vi = {
@@ -391,8 +392,7 @@ static bm_err handle(struct emu_req *rq, struct emu_resp *rs)
     if (a != EMU_AUTH_OK) {
         BM_LOG(BM_INFO, "emu", "auth_failed", "request rejected by SigV4 verification",
                BM_KV_STR("req_id", rq->req_id), BM_KV_STR("svc", bm__emu_svc_name(rq->svc)),
-               BM_KV_STR("akid", vo.akid), BM_KV_INT("reason", a),
-               BM_KV_STR("detail", vo.detail));
+               BM_KV_STR("akid", vo.akid), BM_KV_INT("reason", a), BM_KV_STR("detail", vo.detail));
         rq->op = "Auth";
         return auth_error(rq, a, &vo);
     }
@@ -503,9 +503,8 @@ static enum MHD_Result start_request(struct MHD_Connection *con, struct emu_req 
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)cls;
     (void)url;
@@ -530,7 +529,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 
     struct emu_resp rs = {.status = 200};
     bm_buf_init(&rs.body, (size_t)rq->emu->max_object + 1024 * 1024);
-    bool control_route = has_prefix(rq->path, "/_localstack/") || has_prefix(rq->path, "/_emulator/");
+    bool control_route =
+        has_prefix(rq->path, "/_localstack/") || has_prefix(rq->path, "/_emulator/");
     bm_err rc = control_route ? control(rq, &rs) : handle(rq, &rs);
     if (rc == BM_E_BAD_REQUEST && rq->err.status != 0)
         rc = bm__emu_render_error(rq, &rs);
@@ -583,13 +583,11 @@ bm_err bm_emu_start(struct bm_emu *emu, struct bm_errmsg *em)
      * 20 s, and with a thread pool it would stall every connection sharing that worker.
      * Suspend/resume would avoid the threads but needs timers and resumption bookkeeping;
      * an emulator serves tens of connections, so plain threads are the simpler correct choice. */
-    emu->mhd = MHD_start_daemon(flags, emu->listen_port, NULL, NULL, on_request, emu,
-                                MHD_OPTION_EXTERNAL_LOGGER, mhd_log, emu,
-                                MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                                MHD_OPTION_URI_LOG_CALLBACK, on_uri, emu,
-                                MHD_OPTION_NOTIFY_COMPLETED, on_completed, emu,
-                                MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
-                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300, MHD_OPTION_END);
+    emu->mhd = MHD_start_daemon(
+        flags, emu->listen_port, NULL, NULL, on_request, emu, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+        emu, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_URI_LOG_CALLBACK, on_uri, emu,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, emu, MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (emu->mhd == NULL)
         return bm_errmsg_set(em, BM_E_IO, "cannot listen on %s:%u", emu->listen_host,

@@ -8,9 +8,12 @@
 #include <string.h>
 
 static const char *const ops[] = {
-    "CreateQueue",    "GetQueueUrl",      "GetQueueAttributes",      "SetQueueAttributes",
-    "SendMessage",    "SendMessageBatch", "ReceiveMessage",          "DeleteMessage",
-    "DeleteMessageBatch", "ChangeMessageVisibility", "ListQueues",   "DeleteQueue",
+    "CreateQueue",        "GetQueueUrl",
+    "GetQueueAttributes", "SetQueueAttributes",
+    "SendMessage",        "SendMessageBatch",
+    "ReceiveMessage",     "DeleteMessage",
+    "DeleteMessageBatch", "ChangeMessageVisibility",
+    "ListQueues",         "DeleteQueue",
     "PurgeQueue",
 };
 
@@ -142,13 +145,12 @@ static const struct attr_def num_attrs[] = {
 };
 /* Accepted and ignored (no encryption or policies are emulated). */
 static const char *const ignored_attrs[] = {"Policy", "KmsMasterKeyId",
-                                            "KmsDataKeyReusePeriodSeconds",
-                                            "SqsManagedSseEnabled", "RedriveAllowPolicy"};
+                                            "KmsDataKeyReusePeriodSeconds", "SqsManagedSseEnabled",
+                                            "RedriveAllowPolicy"};
 
 static bm_err invalid_value(struct emu_req *rq, const char *name)
 {
-    return bm__emu_fail(rq, "InvalidAttributeValue", "Invalid value for the parameter %s.",
-                        name);
+    return bm__emu_fail(rq, "InvalidAttributeValue", "Invalid value for the parameter %s.", name);
 }
 
 /* Parses {"deadLetterTargetArn":"arn:aws:sqs:...:dlq","maxReceiveCount":"3"}; maxReceiveCount
@@ -228,7 +230,8 @@ static bm_err set_attrs(struct emu_req *rq, struct emu_queue *q, const cJSON *at
                 return rc;
             done = true;
         }
-        if (!done && (strcmp(name, "FifoQueue") == 0 || strcmp(name, "ContentBasedDeduplication") == 0)) {
+        if (!done &&
+            (strcmp(name, "FifoQueue") == 0 || strcmp(name, "ContentBasedDeduplication") == 0)) {
             if (strcmp(v, "false") != 0)
                 return bm__emu_fail(rq, "InvalidAttributeName",
                                     "bmas-emulator does not emulate FIFO queues (%s).", name);
@@ -322,8 +325,8 @@ static bool wants(const cJSON *names, const char *name)
     const cJSON *n;
     cJSON_ArrayForEach(n, names)
     {
-        if (cJSON_IsString(n) && (strcmp(n->valuestring, "All") == 0 ||
-                                  strcmp(n->valuestring, name) == 0))
+        if (cJSON_IsString(n) &&
+            (strcmp(n->valuestring, "All") == 0 || strcmp(n->valuestring, name) == 0))
             return true;
     }
     return false;
@@ -335,11 +338,18 @@ static bm_err get_queue_attrs(struct emu_req *rq, struct emu_w *w)
     bm_err rc = bm__emu_sqs_queue(rq, &q);
     if (rc != BM_OK)
         return rc;
-    static const char *const readable[] = {
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-        "ApproximateNumberOfMessagesDelayed", "CreatedTimestamp", "LastModifiedTimestamp",
-        "QueueArn", "RedrivePolicy", "DelaySeconds", "MaximumMessageSize",
-        "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds", "VisibilityTimeout"};
+    static const char *const readable[] = {"ApproximateNumberOfMessages",
+                                           "ApproximateNumberOfMessagesNotVisible",
+                                           "ApproximateNumberOfMessagesDelayed",
+                                           "CreatedTimestamp",
+                                           "LastModifiedTimestamp",
+                                           "QueueArn",
+                                           "RedrivePolicy",
+                                           "DelaySeconds",
+                                           "MaximumMessageSize",
+                                           "MessageRetentionPeriod",
+                                           "ReceiveMessageWaitTimeSeconds",
+                                           "VisibilityTimeout"};
     const cJSON *names = cJSON_GetObjectItemCaseSensitive(rq->in, "AttributeNames");
     const cJSON *n;
     cJSON_ArrayForEach(n, names)

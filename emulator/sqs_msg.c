@@ -210,8 +210,7 @@ static bm_err check_batch(struct emu_req *rq, const cJSON *entries)
                                 "hyphens and underscores. It can be at most 80 letters long.");
         for (int j = 0; j < i; j++) {
             if (strcmp(id, bm__emu_in_str(cJSON_GetArrayItem(entries, j), "Id")) == 0)
-                return bm__emu_fail(rq, "BatchEntryIdsNotDistinct",
-                                    "Id %s repeated.", id);
+                return bm__emu_fail(rq, "BatchEntryIdsNotDistinct", "Id %s repeated.", id);
         }
     }
     return BM_OK;
@@ -558,8 +557,9 @@ bm_err bm__emu_sqs_change_visibility(struct emu_req *rq, struct emu_w *w)
         return bm__emu_fail(rq, "ReceiptHandleIsInvalid",
                             "The input receipt handle is invalid or no longer current.");
     if (m->recv_count == 0 || m->visible_ms <= rq->now_ms)
-        return bm__emu_fail(rq, "MessageNotInflight", "Message does not exist or is not "
-                                                      "available for visibility timeout change.");
+        return bm__emu_fail(rq, "MessageNotInflight",
+                            "Message does not exist or is not "
+                            "available for visibility timeout change.");
     m->visible_ms = rq->now_ms + vis * 1000;
     bm__emu_dirty(rq->emu);
     pthread_cond_broadcast(&rq->emu->cv);

@@ -131,9 +131,9 @@ static bool snap_buckets(const struct bm_emu *emu, cJSON *root)
         for (size_t j = 0; j < b->n_qconf; j++) {
             const struct emu_qconf *c = &b->qconf[j];
             cJSON *co = add_obj(confs);
-            cJSON *ev = co ? cJSON_CreateStringArray((const char *const *)c->events,
-                                                     (int)c->n_events)
-                           : NULL;
+            cJSON *ev =
+                co ? cJSON_CreateStringArray((const char *const *)c->events, (int)c->n_events)
+                   : NULL;
             if (ev == NULL || !cJSON_AddItemToObject(co, "events", ev))
                 return false;
             add_opt_str(co, "id", c->id);
@@ -171,10 +171,11 @@ static bool snap_queues(const struct bm_emu *emu, cJSON *root)
         const struct {
             const char *k;
             double v;
-        } nums[] = {{"visibility_s", (double)q->visibility_s}, {"delay_s", (double)q->delay_s},
-                    {"retention_s", (double)q->retention_s},   {"wait_s", (double)q->wait_s},
-                    {"max_size", (double)q->max_size},         {"max_receive", (double)q->max_receive},
-                    {"created_s", (double)q->created_s},       {"modified_s", (double)q->modified_s}};
+        } nums[] = {
+            {"visibility_s", (double)q->visibility_s}, {"delay_s", (double)q->delay_s},
+            {"retention_s", (double)q->retention_s},   {"wait_s", (double)q->wait_s},
+            {"max_size", (double)q->max_size},         {"max_receive", (double)q->max_receive},
+            {"created_s", (double)q->created_s},       {"modified_s", (double)q->modified_s}};
         if (qo == NULL || !cJSON_AddStringToObject(qo, "name", q->name) ||
             (msgs = cJSON_AddArrayToObject(qo, "messages")) == NULL)
             return false;
@@ -379,7 +380,8 @@ static bm_err load_buckets(struct bm_emu *emu, const cJSON *arr)
                 return BM_E_NOMEM;
             cJSON_ArrayForEach(e, ev)
             {
-                if (cJSON_IsString(e) && (c->events[c->n_events++] = bm_strdup(e->valuestring)) == NULL)
+                if (cJSON_IsString(e) &&
+                    (c->events[c->n_events++] = bm_strdup(e->valuestring)) == NULL)
                     oom = true;
             }
             if (oom || c->id == NULL || c->queue_arn == NULL)
@@ -478,7 +480,8 @@ static bm_err load_metrics(struct bm_emu *emu, const cJSON *arr)
         }
         const cJSON *pts = cJSON_GetObjectItemCaseSensitive(so, "points"), *p;
         int np = cJSON_GetArraySize(pts);
-        if (np > 0 && (rc = bm__emu_grow(&s->pts, &s->cap_pts, (size_t)np, sizeof *s->pts)) != BM_OK)
+        if (np > 0 &&
+            (rc = bm__emu_grow(&s->pts, &s->cap_pts, (size_t)np, sizeof *s->pts)) != BM_OK)
             return rc;
         cJSON_ArrayForEach(p, pts)
         {
@@ -487,7 +490,8 @@ static bm_err load_metrics(struct bm_emu *emu, const cJSON *arr)
             double v[6];
             for (int k = 0; k < 6; k++)
                 v[k] = cJSON_GetArrayItem(p, k)->valuedouble;
-            s->pts[s->n_pts++] = (struct emu_point){(int64_t)v[0], v[1], v[2], v[3], v[4], (int)v[5]};
+            s->pts[s->n_pts++] =
+                (struct emu_point){(int64_t)v[0], v[1], v[2], v[3], v[4], (int)v[5]};
         }
     }
     return BM_OK;
@@ -533,8 +537,7 @@ bm_err bm__emu_store_load(struct bm_emu *emu, struct bm_errmsg *em)
     if (f == NULL) {
         if (errno == ENOENT)
             return BM_OK; /* a fresh folder */
-        return bm_errmsg_set(em, BM_E_CONFIG, "--data: cannot read %s: %s", path,
-                             strerror(errno));
+        return bm_errmsg_set(em, BM_E_CONFIG, "--data: cannot read %s: %s", path, strerror(errno));
     }
     struct bm_buf b;
     bm_buf_init(&b, SNAPSHOT_MAX);
@@ -550,8 +553,7 @@ bm_err bm__emu_store_load(struct bm_emu *emu, struct bm_errmsg *em)
         rc = BM_E_CONFIG;
     if (rc == BM_OK) {
         emu->next_id = (uint64_t)num(root, "next_id");
-        if ((rc = load_buckets(emu, cJSON_GetObjectItemCaseSensitive(root, "buckets"))) ==
-                BM_OK &&
+        if ((rc = load_buckets(emu, cJSON_GetObjectItemCaseSensitive(root, "buckets"))) == BM_OK &&
             (rc = load_queues(emu, cJSON_GetObjectItemCaseSensitive(root, "queues"))) == BM_OK)
             rc = load_metrics(emu, cJSON_GetObjectItemCaseSensitive(root, "metrics"));
     }

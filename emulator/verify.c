@@ -182,14 +182,13 @@ static bool is_hex64(const char *s, size_t len)
 void bm__emu_scope_service(const struct emu_req *rq, char out[32])
 {
     struct auth a;
-    struct emu_verify_in in = {.query = rq->query, .query_len = rq->query_len,
-                               .hdr = rq->hdr, .n_hdr = rq->n_hdr};
+    struct emu_verify_in in = {
+        .query = rq->query, .query_len = rq->query_len, .hdr = rq->hdr, .n_hdr = rq->n_hdr};
     size_t len;
     const char *h = hdr_get(&in, "Authorization", &len);
     memset(&a, 0, sizeof a);
     out[0] = '\0';
-    if ((h != NULL && parse_header_auth(&a, h, len)) ||
-        (h == NULL && parse_query_auth(&in, &a)))
+    if ((h != NULL && parse_header_auth(&a, h, len)) || (h == NULL && parse_query_auth(&in, &a)))
         memcpy(out, a.service, sizeof a.service);
 }
 
@@ -204,7 +203,7 @@ static bool chunk_header(const char *s, size_t len, size_t *pos, size_t *size, c
     const char *p = line;
     for (; p < eol && digits < 16; p++, digits++) {
         char c = *p;
-        int d = c >= '0' && c <= '9' ? c - '0'
+        int d = c >= '0' && c <= '9'   ? c - '0'
                 : c >= 'a' && c <= 'f' ? c - 'a' + 10
                 : c >= 'A' && c <= 'F' ? c - 'A' + 10
                                        : -1;
@@ -373,8 +372,7 @@ enum emu_auth bm__emu_verify(const struct emu_verify_in *in, struct emu_verify_o
         if (!streaming && strcmp(payload, "UNSIGNED-PAYLOAD") != 0) {
             char actual[BM_SHA256_HEX_LEN + 1];
             if (!is_hex64(payload, strlen(payload)) ||
-                bm_sha256_hex(body, body_len, actual) != BM_OK ||
-                strcmp(actual, payload) != 0) {
+                bm_sha256_hex(body, body_len, actual) != BM_OK || strcmp(actual, payload) != 0) {
                 snprintf(out->detail, sizeof out->detail, "%s", payload);
                 res = EMU_AUTH_BAD_HASH;
                 goto done;

@@ -163,8 +163,8 @@ bm_err bm__emu_render_error(const struct emu_req *rq, struct emu_resp *rs)
             (rc = bm__emu_xml_elem(b, rq->err.res_name, rq->err.res_value,
                                    strlen(rq->err.res_value))) != BM_OK)
             return rc;
-        return bm_buf_appendf(b, "<RequestId>%s</RequestId><HostId>%s</HostId></Error>",
-                              rq->req_id, rq->req_id);
+        return bm_buf_appendf(b, "<RequestId>%s</RequestId><HostId>%s</HostId></Error>", rq->req_id,
+                              rq->req_id);
     }
     if (rq->proto == EMU_PROTO_JSON) {
         /* awsQueryCompatible services: __type names the JSON shape, x-amzn-query-error the
@@ -181,8 +181,9 @@ bm_err bm__emu_render_error(const struct emu_req *rq, struct emu_resp *rs)
         return bm_buf_append_char(b, '}');
     }
     rs->content_type = "text/xml";
-    if ((rc = bm_buf_appendf(b, "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"%s\"><Error>"
-                                "<Type>%s</Type>",
+    if ((rc = bm_buf_appendf(b,
+                             "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"%s\"><Error>"
+                             "<Type>%s</Type>",
                              rq->svc == EMU_SVC_SQS ? EMU_SQS_NS : EMU_CW_NS, type)) != BM_OK ||
         (rc = bm__emu_xml_elem(b, "Code", qcode, strlen(qcode))) != BM_OK ||
         (rc = bm__emu_xml_elem(b, "Message", rq->err.message, strlen(rq->err.message))) != BM_OK)
@@ -224,9 +225,9 @@ static cJSON *step(cJSON *parent, const char *name, long idx, bool is_leaf, bool
                        : (want_list ? cJSON_IsArray(child) : cJSON_IsObject(child)));
     if (ok)
         return child; /* a repeated leaf keeps its first value */
-    cJSON *made = is_leaf      ? cJSON_CreateString(leaf_value)
+    cJSON *made = is_leaf     ? cJSON_CreateString(leaf_value)
                   : want_list ? cJSON_CreateArray()
-                               : cJSON_CreateObject();
+                              : cJSON_CreateObject();
     if (made == NULL)
         return NULL;
     if (cJSON_IsArray(parent)) {
@@ -263,8 +264,7 @@ static bm_err add_param(cJSON *root, const char *name, const char *value)
         key[seglen[i]] = '\0';
         long idx = 0;
         if (cJSON_IsArray(cur)) {
-            if (!all_digits(seg[i], seglen[i]) || (idx = strtol(key, NULL, 10)) < 1 ||
-                idx > 10000)
+            if (!all_digits(seg[i], seglen[i]) || (idx = strtol(key, NULL, 10)) < 1 || idx > 10000)
                 return BM_E_BAD_REQUEST;
         }
         size_t next = i + 1;
@@ -385,7 +385,8 @@ bm_err bm__emu_in_long(struct emu_req *rq, const cJSON *o, const char *k, long m
 {
     double d;
     bool present;
-    if (!bm__emu_in_num(o, k, &d, &present) || (present && (d < min || d > max || d != (double)(long)d)))
+    if (!bm__emu_in_num(o, k, &d, &present) ||
+        (present && (d < min || d > max || d != (double)(long)d)))
         return bm__emu_fail(rq, "InvalidParameterValue",
                             "Value %s for parameter %s is invalid. Reason: Must be between %ld "
                             "and %ld.",

@@ -227,7 +227,7 @@ static bm_err parse_element(struct xp *p, struct emu_xml **out)
 {
     if (++p->depth > 32)
         return BM_E_BAD_REQUEST; /* no legitimate body nests this deep */
-    p->pos++; /* '<' */
+    p->pos++;                    /* '<' */
     size_t start = p->pos;
     while (p->pos < p->len && name_char(p->s[p->pos]))
         p->pos++;

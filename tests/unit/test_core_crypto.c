@@ -43,8 +43,12 @@ static void test_base64(void **state)
     (void)state;
     static const struct {
         const char *raw, *b64;
-    } cases[] = {{"", ""},          {"f", "Zg=="},         {"fo", "Zm8="},
-                 {"foo", "Zm9v"},   {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
+    } cases[] = {{"", ""},
+                 {"f", "Zg=="},
+                 {"fo", "Zm8="},
+                 {"foo", "Zm9v"},
+                 {"foob", "Zm9vYg=="},
+                 {"fooba", "Zm9vYmE="},
                  {"foobar", "Zm9vYmFy"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct bm_buf b;

@@ -13,8 +13,8 @@ static void test_decode(void **state)
     } cases[] = {
         {"team+a/%C3%BC%2Bx.json.gz", true, BM_OK, "team a/\xC3\xBC+x.json.gz"},
         {"team+a/%C3%BC%2Bx.json.gz", false, BM_OK, "team+a/\xC3\xBC+x.json.gz"},
-        {"%2B+%2b", true, BM_OK, "+ +"},     /* one pass: %2B never becomes a space */
-        {"%252B", true, BM_OK, "%2B"},       /* and decoding happens only once */
+        {"%2B+%2b", true, BM_OK, "+ +"},      /* one pass: %2B never becomes a space */
+        {"%252B", true, BM_OK, "%2B"},        /* and decoding happens only once */
         {"a%3Ab%3db", false, BM_OK, "a:b=b"}, /* lowercase hex too */
         {"", true, BM_OK, ""},
         {"bad%", false, BM_E_BAD_REQUEST, NULL},
@@ -54,9 +54,9 @@ static void test_encode(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct bm_buf b;
         bm_buf_init(&b, 1024);
-        assert_int_equal(bm_url_encode(cases[i].in, strlen(cases[i].in), cases[i].safe,
-                                       cases[i].form, &b),
-                         BM_OK);
+        assert_int_equal(
+            bm_url_encode(cases[i].in, strlen(cases[i].in), cases[i].safe, cases[i].form, &b),
+            BM_OK);
         assert_string_equal(b.data ? b.data : "", cases[i].out);
         bm_buf_cleanup(&b);
     }

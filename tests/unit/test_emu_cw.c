@@ -46,9 +46,9 @@ static void test_aggregate(void **state)
         struct emu_stat *out = NULL;
         size_t n = 99;
         int unit = cases[i].unit < 0 ? -1 : cases[i].unit == 0 ? count : secs;
-        assert_int_equal(bm__emu_cw_aggregate(&s, cases[i].start, cases[i].end, cases[i].period,
-                                              unit, &out, &n),
-                         BM_OK);
+        assert_int_equal(
+            bm__emu_cw_aggregate(&s, cases[i].start, cases[i].end, cases[i].period, unit, &out, &n),
+            BM_OK);
         assert_int_equal(n, cases[i].n);
         for (size_t k = 0; k < n; k++) {
             assert_int_equal(out[k].ts, cases[i].want[k].ts);

@@ -67,8 +67,10 @@ static int failures(uint64_t seed, double rate, int n)
 {
     struct bm_emu *emu = new_emu(seed);
     char rule[128];
-    snprintf(rule, sizeof rule, "{\"service\":\"cloudwatch\",\"rate\":%g,\"status\":400,"
-                                "\"code\":\"Throttling\"}", rate);
+    snprintf(rule, sizeof rule,
+             "{\"service\":\"cloudwatch\",\"rate\":%g,\"status\":400,"
+             "\"code\":\"Throttling\"}",
+             rate);
     add(emu, rule);
     int f = 0;
     for (int i = 0; i < n; i++) {
@@ -95,9 +97,15 @@ static void test_bad_rules(void **state)
     (void)state;
     struct bm_emu *emu = new_emu(1);
     static const char *const bad[] = {
-        "", "[]", "{}", "{\"status\":200}", "{\"status\":503,\"rate\":1.5}",
-        "{\"service\":\"ec2\",\"status\":503}", "{\"status\":503,\"count\":0}",
-        "{\"code\":7}", "{\"latency_ms\":-1}",
+        "",
+        "[]",
+        "{}",
+        "{\"status\":200}",
+        "{\"status\":503,\"rate\":1.5}",
+        "{\"service\":\"ec2\",\"status\":503}",
+        "{\"status\":503,\"count\":0}",
+        "{\"code\":7}",
+        "{\"latency_ms\":-1}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         uint64_t id = 0;

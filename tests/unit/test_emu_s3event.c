@@ -25,17 +25,16 @@ static void test_event_json(void **state)
     bm_buf_init(&b, 8192);
     assert_int_equal(bm__emu_s3_event_json(&ev, &b), BM_OK);
     assert_string_equal(
-        b.data,
-        "{\"Records\":[{\"eventVersion\":\"2.1\",\"eventSource\":\"aws:s3\",\"awsRegion\":"
-        "\"us-east-1\",\"eventTime\":\"2026-04-20T00:22:05.482Z\",\"eventName\":"
-        "\"ObjectCreated:Put\",\"userIdentity\":{\"principalId\":\"AWS:000000000000\"},"
-        "\"requestParameters\":{\"sourceIPAddress\":\"127.0.0.1\"},\"responseElements\":"
-        "{\"x-amz-request-id\":\"C3D13FE58DE4C810\",\"x-amz-id-2\":\"C3D13FE58DE4C810\"},"
-        "\"s3\":{\"s3SchemaVersion\":\"1.0\",\"configurationId\":\"bedrock-logs-to-sqs\","
-        "\"bucket\":{\"name\":\"my-bedrock-logs\",\"ownerIdentity\":{\"principalId\":"
-        "\"000000000000\"},\"arn\":\"arn:aws:s3:::my-bedrock-logs\"},\"object\":{\"key\":"
-        "\"team+a/%C3%BC%2Bx.json.gz\",\"size\":18342,\"eTag\":"
-        "\"d41d8cd98f00b204e9800998ecf8427e\",\"sequencer\":\"0055AED6DCD90281E5\"}}}]}");
+        b.data, "{\"Records\":[{\"eventVersion\":\"2.1\",\"eventSource\":\"aws:s3\",\"awsRegion\":"
+                "\"us-east-1\",\"eventTime\":\"2026-04-20T00:22:05.482Z\",\"eventName\":"
+                "\"ObjectCreated:Put\",\"userIdentity\":{\"principalId\":\"AWS:000000000000\"},"
+                "\"requestParameters\":{\"sourceIPAddress\":\"127.0.0.1\"},\"responseElements\":"
+                "{\"x-amz-request-id\":\"C3D13FE58DE4C810\",\"x-amz-id-2\":\"C3D13FE58DE4C810\"},"
+                "\"s3\":{\"s3SchemaVersion\":\"1.0\",\"configurationId\":\"bedrock-logs-to-sqs\","
+                "\"bucket\":{\"name\":\"my-bedrock-logs\",\"ownerIdentity\":{\"principalId\":"
+                "\"000000000000\"},\"arn\":\"arn:aws:s3:::my-bedrock-logs\"},\"object\":{\"key\":"
+                "\"team+a/%C3%BC%2Bx.json.gz\",\"size\":18342,\"eTag\":"
+                "\"d41d8cd98f00b204e9800998ecf8427e\",\"sequencer\":\"0055AED6DCD90281E5\"}}}]}");
     /* Removals carry neither size nor eTag. */
     bm_buf_reset(&b);
     ev.event_name = "ObjectRemoved:Delete";
@@ -82,9 +81,9 @@ static void test_qconf_matches(void **state)
             .prefix = (char *)cases[i].prefix,
             .suffix = (char *)cases[i].suffix,
         };
-        assert_int_equal(bm__emu_qconf_matches(&c, cases[i].event, cases[i].key,
-                                               strlen(cases[i].key)),
-                         cases[i].match);
+        assert_int_equal(
+            bm__emu_qconf_matches(&c, cases[i].event, cases[i].key, strlen(cases[i].key)),
+            cases[i].match);
     }
 }
 

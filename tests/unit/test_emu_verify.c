@@ -98,9 +98,16 @@ static void test_malformed(void **state)
     struct bm_buf body;
     bm_buf_init(&body, 1024);
     struct bm_sigv4_header hd[3] = {{"Host", 4, "127.0.0.1:1", 11}};
-    struct emu_verify_in in = {.method = "GET", .path = "/", .path_len = 1, .hdr = hd,
-                               .n_hdr = 1, .body = &body, .creds = creds, .n_creds = 1,
-                               .now = 1795000000, .skew_s = 900};
+    struct emu_verify_in in = {.method = "GET",
+                               .path = "/",
+                               .path_len = 1,
+                               .hdr = hd,
+                               .n_hdr = 1,
+                               .body = &body,
+                               .creds = creds,
+                               .n_creds = 1,
+                               .now = 1795000000,
+                               .skew_s = 900};
     struct emu_verify_out out;
     assert_int_equal(bm__emu_verify(&in, &out), EMU_AUTH_MISSING);
     static const char *const bad[] = {

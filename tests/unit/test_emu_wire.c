@@ -12,7 +12,8 @@ static void test_query_to_json(void **state)
     } cases[] = {
         {"Action=PutMetricData&Version=2010-08-01&Namespace=N%2FX"
          "&MetricData.member.1.MetricName=m&MetricData.member.1.Value=2.5"
-         "&MetricData.member.1.Dimensions.member.2.Name=b&MetricData.member.1.Dimensions.member.1.Name=a"
+         "&MetricData.member.1.Dimensions.member.2.Name=b&MetricData.member.1.Dimensions.member.1."
+         "Name=a"
          "&MetricData.member.2.Values.member.1=1&MetricData.member.2.StatisticValues.Sum=3",
          "{\"Namespace\":\"N/X\",\"MetricData\":[{\"MetricName\":\"m\",\"Value\":\"2.5\","
          "\"Dimensions\":[{\"Name\":\"a\"},{\"Name\":\"b\"}]},{\"Values\":[\"1\"],"
@@ -167,11 +168,12 @@ static void test_xml(void **state)
     assert_string_equal(b.data, "&lt;a href=&apos;x&apos;&gt;&amp;&quot;&#xD;&#x1;\tok");
     bm_buf_cleanup(&b);
 
-    const char *doc = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- c -->"
-                      "<NotificationConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
-                      "<QueueConfiguration><Id> a&amp;b&#x20AC; </Id><Event>e1</Event>"
-                      "<Event><![CDATA[<e2>]]></Event><Empty/></QueueConfiguration>"
-                      "</NotificationConfiguration>\n";
+    const char *doc =
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- c -->"
+        "<NotificationConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+        "<QueueConfiguration><Id> a&amp;b&#x20AC; </Id><Event>e1</Event>"
+        "<Event><![CDATA[<e2>]]></Event><Empty/></QueueConfiguration>"
+        "</NotificationConfiguration>\n";
     struct emu_xml *x = NULL;
     assert_int_equal(bm__emu_xml_parse(doc, strlen(doc), &x), BM_OK);
     assert_string_equal(x->name, "NotificationConfiguration");
@@ -183,8 +185,10 @@ static void test_xml(void **state)
     assert_string_equal(bm__emu_xml_child(q, "Empty")->text, "");
     assert_null(bm__emu_xml_child(q, "Nope"));
     bm__emu_xml_free(x);
-    static const char *const bad[] = {"", "<a>", "<a></b>", "<a>&bogus;</a>", "<a/><b/>",
-                                      "<!DOCTYPE a [<!ENTITY x \"y\">]><a/>", "text"};
+    static const char *const bad[] = {"",         "<a>",
+                                      "<a></b>",  "<a>&bogus;</a>",
+                                      "<a/><b/>", "<!DOCTYPE a [<!ENTITY x \"y\">]><a/>",
+                                      "text"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         x = NULL;
         assert_int_equal(bm__emu_xml_parse(bad[i], strlen(bad[i]), &x), BM_E_BAD_REQUEST);
