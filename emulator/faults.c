@@ -9,7 +9,7 @@
 uint64_t bm__emu_rand(struct bm_emu *emu)
 {
     /* splitmix64 (Steele, Lea, Flood 2014): tiny, seedable, and good enough for test ids and
-     * fault probabilities; rand() is banned and not seedable per instance. */
+     * fault probabilities; the C library's rand is banned and not seedable per instance. */
     uint64_t z = (emu->rng += 0x9E3779B97F4A7C15ULL);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
