@@ -45,22 +45,24 @@ void bm_hex(const unsigned char *p, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
+/* A digest of len bytes as lowercase hex into out (2 * n + 1 bytes). */
+static bm_err digest_hex(const EVP_MD *md, const void *p, size_t len, char *out)
+{
+    unsigned char d[EVP_MAX_MD_SIZE];
+    bm_err rc = digest(md, p, len, d);
+    if (rc == BM_OK)
+        bm_hex(d, (size_t)EVP_MD_size(md), out);
+    return rc;
+}
+
 bm_err bm_sha256_hex(const void *p, size_t len, char out[BM_SHA256_HEX_LEN + 1])
 {
-    unsigned char d[BM_SHA256_LEN];
-    bm_err rc = bm_sha256(p, len, d);
-    if (rc == BM_OK)
-        bm_hex(d, sizeof d, out);
-    return rc;
+    return digest_hex(EVP_sha256(), p, len, out);
 }
 
 bm_err bm_md5_hex(const void *p, size_t len, char out[BM_MD5_HEX_LEN + 1])
 {
-    unsigned char d[BM_MD5_LEN];
-    bm_err rc = bm_md5(p, len, d);
-    if (rc == BM_OK)
-        bm_hex(d, sizeof d, out);
-    return rc;
+    return digest_hex(EVP_md5(), p, len, out);
 }
 
 bool bm_crypto_equal(const void *a, const void *b, size_t len)
