@@ -13,6 +13,7 @@
 #define EMU_SQS_NS "http://queue.amazonaws.com/doc/2012-11-05/"
 #define EMU_CW_NS "http://monitoring.amazonaws.com/doc/2010-08-01/"
 #define EMU_S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
+#define EMU_S3_XML_DECL "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 
 enum emu_svc { EMU_SVC_S3, EMU_SVC_SQS, EMU_SVC_CW };
 enum emu_proto { EMU_PROTO_REST, EMU_PROTO_QUERY, EMU_PROTO_JSON };
@@ -411,6 +412,11 @@ struct emu_object *bm__emu_object_find(const struct emu_bucket *b, const char *k
                                        size_t *idx);
 /* A decoded query parameter of the request into out (cap bytes); false when absent. */
 bool bm__emu_s3_param(const struct emu_req *rq, const char *name, char *out, size_t cap);
+/* NoSuchBucket naming the bucket; returns BM_E_BAD_REQUEST. */
+bm_err bm__emu_s3_no_bucket(struct emu_req *rq, const char *name);
+/* Put/GetBucketNotificationConfiguration (s3_notify.c); they lock mu themselves. */
+bm_err bm__emu_s3_put_notification(struct emu_req *rq, const char *name);
+bm_err bm__emu_s3_get_notification(struct emu_req *rq, struct emu_resp *rs, const char *name);
 /* Sends the event to every queue whose configuration matches (callers hold mu). */
 bm_err bm__emu_s3_notify(struct emu_req *rq, struct emu_bucket *b, const char *event_name,
                          const struct emu_object *o, const char *key, size_t key_len);
@@ -453,9 +459,23 @@ struct emu_stat {
 /* Aggregates s's points with the given unit (-1 = any) into *out (bm_free), sorted by time. */
 bm_err bm__emu_cw_aggregate(const struct emu_series *s, int64_t start, int64_t end, long period,
                             int unit, struct emu_stat **out, size_t *n);
-/* Index of a CloudWatch unit name, -1 when unknown; and the name of an index. */
+/* Index of a CloudWatch unit name, -1 when unknown; the name of an index; how many there are. */
 int bm__emu_cw_unit(const char *name);
 const char *bm__emu_cw_unit_name(int unit);
+int bm__emu_cw_n_units(void);
+/* CloudWatch internals shared by cloudwatch.c and cw_read.c. */
+#define EMU_CW_MAX_DIMS 30
+/* A Dimensions list's (name, value) pairs sorted by name, borrowed from list (out holds
+ * EMU_CW_MAX_DIMS). */
+size_t bm__emu_cw_read_dims(const cJSON *list, struct emu_kv *out);
+/* Validates a Dimensions list (count, names, values, repeats); p names it in messages. */
+bm_err bm__emu_cw_check_dims(struct emu_req *rq, const cJSON *dims, const char *p);
+/* The series with exactly these sorted dimensions, or NULL (callers hold mu). */
+struct emu_series *bm__emu_cw_series_find(struct bm_emu *emu, const char *ns, const char *name,
+                                          const struct emu_kv *d, size_t n);
+bm_err bm__emu_cw_get_metric_statistics(struct emu_req *rq, struct emu_w *w);
+bm_err bm__emu_cw_get_metric_data(struct emu_req *rq, struct emu_w *w);
+bm_err bm__emu_cw_list_metrics(struct emu_req *rq, struct emu_w *w);
 
 /* ---- store.c: persistence ------------------------------------------------------------- */
 bm_err bm__emu_store_load(struct bm_emu *emu, struct bm_errmsg *em);

@@ -1,14 +1,12 @@
 /* s3.c: the S3 REST-XML API, path-style: routing of method, path and subresource to an
- * operation, the bucket operations, ListObjectsV2 and the bucket notification configuration.
- * Object operations live in s3_object.c. */
+ * operation, the bucket operations and ListObjects(V2). Object operations live in
+ * s3_object.c, notification configurations and events in s3_notify.c. */
 #include "emulator/emu_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#define XML_DECL "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 
 bool bm__emu_s3_param(const struct emu_req *rq, const char *name, char *out, size_t cap)
 {
@@ -162,7 +160,7 @@ struct emu_object *bm__emu_object_find(const struct emu_bucket *b, const char *k
     return NULL;
 }
 
-static bm_err no_bucket(struct emu_req *rq, const char *name)
+bm_err bm__emu_s3_no_bucket(struct emu_req *rq, const char *name)
 {
     snprintf(rq->err.res_name, sizeof rq->err.res_name, "BucketName");
     snprintf(rq->err.res_value, sizeof rq->err.res_value, "%s", name);
@@ -229,7 +227,7 @@ static bm_err delete_bucket(struct emu_req *rq, struct emu_resp *rs, const char 
     pthread_mutex_lock(&emu->mu);
     struct emu_bucket *b = bm__emu_bucket_find(emu, name);
     if (b == NULL) {
-        rc = no_bucket(rq, name);
+        rc = bm__emu_s3_no_bucket(rq, name);
     } else if (b->n_objs > 0) {
         rc = bm__emu_fail(rq, "BucketNotEmpty", "The bucket you tried to delete is not empty");
     } else {
@@ -253,10 +251,11 @@ static bm_err list_buckets(struct emu_req *rq, struct emu_resp *rs)
 {
     struct bm_emu *emu = rq->emu;
     struct bm_buf *b = &rs->body;
-    bm_err rc = bm_buf_appendf(b,
-                               XML_DECL "<ListAllMyBucketsResult xmlns=\"%s\"><Owner><ID>%s</ID>"
-                                        "<DisplayName>bmas</DisplayName></Owner><Buckets>",
-                               EMU_S3_NS, EMU_ACCOUNT);
+    bm_err rc =
+        bm_buf_appendf(b,
+                       EMU_S3_XML_DECL "<ListAllMyBucketsResult xmlns=\"%s\"><Owner><ID>%s</ID>"
+                                       "<DisplayName>bmas</DisplayName></Owner><Buckets>",
+                       EMU_S3_NS, EMU_ACCOUNT);
     pthread_mutex_lock(&emu->mu);
     for (size_t i = 0; i < emu->n_buckets && rc == BM_OK; i++) {
         char when[25];
@@ -359,7 +358,7 @@ static bm_err list_objects(struct emu_req *rq, struct emu_resp *rs, const char *
     pthread_mutex_lock(&emu->mu);
     struct emu_bucket *b = bm__emu_bucket_find(emu, name);
     if (b == NULL) {
-        rc = no_bucket(rq, name);
+        rc = bm__emu_s3_no_bucket(rq, name);
         goto unlock;
     }
     size_t i = 0;
@@ -413,7 +412,7 @@ static bm_err list_objects(struct emu_req *rq, struct emu_resp *rs, const char *
     struct bm_buf *out = &rs->body;
     if (rc != BM_OK)
         goto unlock;
-    rc = bm_buf_appendf(out, XML_DECL "<ListBucketResult xmlns=\"%s\">", EMU_S3_NS);
+    rc = bm_buf_appendf(out, EMU_S3_XML_DECL "<ListBucketResult xmlns=\"%s\">", EMU_S3_NS);
     if (rc == BM_OK)
         rc = bm__emu_xml_elem(out, "Name", name, strlen(name));
     if (rc == BM_OK)
@@ -451,247 +450,12 @@ unlock:
     return rc;
 }
 
-/* ---- notification configuration ------------------------------------------------------- */
-void bm__emu_qconf_cleanup(struct emu_qconf *c)
-{
-    bm_free(c->id);
-    bm_free(c->queue_arn);
-    for (size_t i = 0; i < c->n_events; i++)
-        bm_free(c->events[i]);
-    bm_free(c->events);
-    bm_free(c->prefix);
-    bm_free(c->suffix);
-}
-
-static void qconfs_free(struct emu_qconf *c, size_t n)
-{
-    for (size_t i = 0; c != NULL && i < n; i++)
-        bm__emu_qconf_cleanup(&c[i]);
-    bm_free(c);
-}
-
-static bool known_event(const char *e)
-{
-    static const char *const events[] = {
-        "s3:ObjectCreated:*",
-        "s3:ObjectCreated:Put",
-        "s3:ObjectCreated:Post",
-        "s3:ObjectCreated:Copy",
-        "s3:ObjectCreated:CompleteMultipartUpload",
-        "s3:ObjectRemoved:*",
-        "s3:ObjectRemoved:Delete",
-        "s3:ObjectRemoved:DeleteMarkerCreated",
-    };
-    for (size_t i = 0; i < sizeof events / sizeof events[0]; i++) {
-        if (strcmp(e, events[i]) == 0)
-            return true;
-    }
-    return false;
-}
-
-/* The queue name of "arn:aws:sqs:REGION:ACCOUNT:NAME", or NULL. */
-static const char *arn_queue(const char *arn)
-{
-    if (strncmp(arn, "arn:aws:sqs:", 12) != 0)
-        return NULL;
-    const char *p = strrchr(arn, ':');
-    return p && p[1] ? p + 1 : NULL;
-}
-
-static bm_err parse_qconf(struct emu_req *rq, const struct emu_xml *x, struct emu_qconf *c)
-{
-    for (struct emu_xml *e = x->child; e != NULL; e = e->next) {
-        char **slot = NULL;
-        if (strcmp(e->name, "Id") == 0) {
-            slot = &c->id;
-        } else if (strcmp(e->name, "Queue") == 0) {
-            slot = &c->queue_arn;
-        } else if (strcmp(e->name, "Event") == 0) {
-            if (!known_event(e->text))
-                return bm__emu_fail(rq, "InvalidArgument",
-                                    "The event is not supported for notifications");
-            char **grown = bm_realloc(c->events, (c->n_events + 1) * sizeof *grown);
-            if (grown == NULL)
-                return BM_E_NOMEM;
-            c->events = grown;
-            if ((c->events[c->n_events] = bm_strdup(e->text)) == NULL)
-                return BM_E_NOMEM;
-            c->n_events++;
-        } else if (strcmp(e->name, "Filter") == 0) {
-            struct emu_xml *k = bm__emu_xml_child(e, "S3Key");
-            for (struct emu_xml *r = k ? k->child : NULL; r != NULL; r = r->next) {
-                struct emu_xml *n = bm__emu_xml_child(r, "Name");
-                struct emu_xml *v = bm__emu_xml_child(r, "Value");
-                char **fs = n == NULL                            ? NULL
-                            : strcasecmp(n->text, "prefix") == 0 ? &c->prefix
-                            : strcasecmp(n->text, "suffix") == 0 ? &c->suffix
-                                                                 : NULL;
-                if (strcmp(r->name, "FilterRule") != 0 || fs == NULL || v == NULL || *fs)
-                    return bm__emu_fail(rq, "InvalidArgument",
-                                        "Invalid filter rule: name must be prefix or suffix, "
-                                        "each at most once");
-                if ((*fs = bm_strdup(v->text)) == NULL)
-                    return BM_E_NOMEM;
-            }
-            continue;
-        } else {
-            continue;
-        }
-        if (slot != NULL) {
-            bm_free(*slot);
-            if ((*slot = bm_strdup(e->text)) == NULL)
-                return BM_E_NOMEM;
-        }
-    }
-    if (c->queue_arn == NULL || c->n_events == 0)
-        return bm__emu_fail(rq, "MalformedXML", "QueueConfiguration needs a Queue and an Event");
-    if (c->id == NULL) {
-        char id[37];
-        pthread_mutex_lock(&rq->emu->mu);
-        bm__emu_uuid(rq->emu, id);
-        pthread_mutex_unlock(&rq->emu->mu);
-        if ((c->id = bm_strdup(id)) == NULL)
-            return BM_E_NOMEM;
-    }
-    return BM_OK;
-}
-
-static bm_err put_notification(struct emu_req *rq, const char *name)
-{
-    struct bm_emu *emu = rq->emu;
-    struct emu_xml *root = NULL;
-    struct emu_qconf *confs = NULL;
-    size_t n = 0;
-    bm_err rc = bm__emu_xml_parse(rq->body.data ? rq->body.data : "", rq->body.len, &root);
-    if (rc == BM_E_BAD_REQUEST || (rc == BM_OK && strcmp(root->name, "NotificationConfiguration")))
-        rc = bm__emu_fail(rq, "MalformedXML",
-                          "The XML you provided was not well-formed or did "
-                          "not validate against our published schema");
-    for (struct emu_xml *e = root ? root->child : NULL; e != NULL && rc == BM_OK; e = e->next) {
-        if (strcmp(e->name, "QueueConfiguration") == 0) {
-            struct emu_qconf *grown = bm_realloc(confs, (n + 1) * sizeof *confs);
-            if (grown == NULL) {
-                rc = BM_E_NOMEM;
-                break;
-            }
-            confs = grown;
-            memset(&confs[n], 0, sizeof confs[n]);
-            rc = parse_qconf(rq, e, &confs[n++]);
-        } else if (strcmp(e->name, "EventBridgeConfiguration") != 0) {
-            rc = bm__emu_fail(rq, "InvalidArgument",
-                              "bmas-emulator supports only QueueConfiguration targets, not %s",
-                              e->name);
-        }
-    }
-    if (rc != BM_OK)
-        goto done;
-    pthread_mutex_lock(&emu->mu);
-    struct emu_bucket *b = bm__emu_bucket_find(emu, name);
-    for (size_t i = 0; b != NULL && i < n && rc == BM_OK; i++) {
-        const char *q = arn_queue(confs[i].queue_arn);
-        if (q == NULL || bm__emu_queue_find(emu, q) == NULL)
-            rc = bm__emu_fail(rq, "InvalidArgument",
-                              "Unable to validate the following destination configurations");
-    }
-    if (b == NULL)
-        rc = no_bucket(rq, name);
-    if (rc == BM_OK) {
-        qconfs_free(b->qconf, b->n_qconf);
-        b->qconf = confs;
-        b->n_qconf = n;
-        confs = NULL;
-        bm__emu_dirty(emu);
-        /* S3 sends one s3:TestEvent to each destination once the configuration is stored. */
-        char when[25];
-        bm__emu_iso_ms(rq->now_ms, when);
-        for (size_t i = 0; i < n && rc == BM_OK; i++) {
-            bool dup = false;
-            for (size_t j = 0; j < i; j++)
-                dup = dup || strcmp(b->qconf[j].queue_arn, b->qconf[i].queue_arn) == 0;
-            if (dup)
-                continue;
-            struct bm_buf ev;
-            bm_buf_init(&ev, 4096);
-            rc = bm_buf_appendf(&ev,
-                                "{\"Service\":\"Amazon S3\",\"Event\":\"s3:TestEvent\","
-                                "\"Time\":\"%s\",\"Bucket\":",
-                                when);
-            if (rc == BM_OK)
-                rc = bm_buf_append_json_str(&ev, name, strlen(name));
-            if (rc == BM_OK)
-                rc = bm_buf_appendf(&ev, ",\"RequestId\":\"%s\",\"HostId\":\"%s\"}", rq->req_id,
-                                    rq->req_id);
-            if (rc == BM_OK)
-                rc = bm__emu_queue_push(emu,
-                                        bm__emu_queue_find(emu, arn_queue(b->qconf[i].queue_arn)),
-                                        ev.data, ev.len, rq->now_ms);
-            bm_buf_cleanup(&ev);
-        }
-    }
-    pthread_mutex_unlock(&emu->mu);
-done:
-    qconfs_free(confs, n);
-    bm__emu_xml_free(root);
-    return rc;
-}
-
-static bm_err get_notification(struct emu_req *rq, struct emu_resp *rs, const char *name)
-{
-    struct bm_emu *emu = rq->emu;
-    struct bm_buf *b = &rs->body;
-    bm_err rc = BM_OK;
-    rs->content_type = "application/xml";
-    pthread_mutex_lock(&emu->mu);
-    struct emu_bucket *bk = bm__emu_bucket_find(emu, name);
-    if (bk == NULL) {
-        rc = no_bucket(rq, name);
-        goto unlock;
-    }
-    rc = bm_buf_appendf(b, XML_DECL "<NotificationConfiguration xmlns=\"%s\">", EMU_S3_NS);
-    for (size_t i = 0; i < bk->n_qconf && rc == BM_OK; i++) {
-        const struct emu_qconf *c = &bk->qconf[i];
-        if ((rc = bm_buf_append_str(b, "<QueueConfiguration>")) != BM_OK ||
-            (rc = bm__emu_xml_elem(b, "Id", c->id, strlen(c->id))) != BM_OK ||
-            (rc = bm__emu_xml_elem(b, "Queue", c->queue_arn, strlen(c->queue_arn))) != BM_OK)
-            break;
-        for (size_t j = 0; j < c->n_events && rc == BM_OK; j++)
-            rc = bm__emu_xml_elem(b, "Event", c->events[j], strlen(c->events[j]));
-        if (rc == BM_OK && (c->prefix || c->suffix)) {
-            rc = bm_buf_append_str(b, "<Filter><S3Key>");
-            if (rc == BM_OK && c->prefix) {
-                rc = bm_buf_append_str(b, "<FilterRule><Name>Prefix</Name>");
-                if (rc == BM_OK)
-                    rc = bm__emu_xml_elem(b, "Value", c->prefix, strlen(c->prefix));
-                if (rc == BM_OK)
-                    rc = bm_buf_append_str(b, "</FilterRule>");
-            }
-            if (rc == BM_OK && c->suffix) {
-                rc = bm_buf_append_str(b, "<FilterRule><Name>Suffix</Name>");
-                if (rc == BM_OK)
-                    rc = bm__emu_xml_elem(b, "Value", c->suffix, strlen(c->suffix));
-                if (rc == BM_OK)
-                    rc = bm_buf_append_str(b, "</FilterRule>");
-            }
-            if (rc == BM_OK)
-                rc = bm_buf_append_str(b, "</S3Key></Filter>");
-        }
-        if (rc == BM_OK)
-            rc = bm_buf_append_str(b, "</QueueConfiguration>");
-    }
-    if (rc == BM_OK)
-        rc = bm_buf_append_str(b, "</NotificationConfiguration>");
-unlock:
-    pthread_mutex_unlock(&emu->mu);
-    return rc;
-}
-
-/* HeadBucket and GetBucketLocation: the bucket exists, nothing else to say. */
 static bm_err bucket_exists(struct emu_req *rq, const char *name)
 {
     pthread_mutex_lock(&rq->emu->mu);
     bool found = bm__emu_bucket_find(rq->emu, name) != NULL;
     pthread_mutex_unlock(&rq->emu->mu);
-    return found ? BM_OK : no_bucket(rq, name);
+    return found ? BM_OK : bm__emu_s3_no_bucket(rq, name);
 }
 
 bm_err bm__emu_s3_handle(struct emu_req *rq, struct emu_resp *rs)
@@ -722,16 +486,16 @@ bm_err bm__emu_s3_handle(struct emu_req *rq, struct emu_resp *rs)
         rs->content_type = "application/xml";
         if (rc == BM_OK)
             rc = bm_buf_appendf(&rs->body,
-                                XML_DECL "<LocationConstraint xmlns=\"%s\">%s"
-                                         "</LocationConstraint>",
+                                EMU_S3_XML_DECL "<LocationConstraint xmlns=\"%s\">%s"
+                                                "</LocationConstraint>",
                                 EMU_S3_NS,
                                 strcmp(rq->emu->region, "us-east-1") ? rq->emu->region : "");
     } else if (strcmp(op, "ListObjectsV2") == 0 || strcmp(op, "ListObjects") == 0) {
         rc = list_objects(rq, rs, t.bucket, strcmp(op, "ListObjectsV2") == 0);
     } else if (strcmp(op, "PutBucketNotificationConfiguration") == 0) {
-        rc = put_notification(rq, t.bucket);
+        rc = bm__emu_s3_put_notification(rq, t.bucket);
     } else if (strcmp(op, "GetBucketNotificationConfiguration") == 0) {
-        rc = get_notification(rq, rs, t.bucket);
+        rc = bm__emu_s3_get_notification(rq, rs, t.bucket);
     } else if (strcmp(op, "DeleteObjects") == 0) {
         rc = bm__emu_s3_delete_objects(rq, rs, &t);
     } else if (strcmp(op, "PutObject") == 0) {

@@ -1,6 +1,6 @@
-/* s3_object.c: S3 object operations (Put, Get with Range, Head, Delete, DeleteObjects, Copy),
- * byte-for-byte storage with ETag = MD5 and checksum validation, and the event notifications
- * they send to SQS (the real S3 event JSON, keys form-URL-encoded as S3 does). */
+/* s3_object.c: S3 object operations (Put, Get with Range, Head, Delete, DeleteObjects, Copy):
+ * byte-for-byte storage with ETag = MD5 and checksum validation; each change notifies through
+ * s3_notify.c. */
 #include "emulator/emu_int.h"
 
 #include <stdio.h>
@@ -40,112 +40,6 @@ void bm__emu_bucket_free(struct emu_bucket *b)
     bm_free(b->qconf);
     bm_free(b->name);
     bm_free(b);
-}
-
-/* ---- events --------------------------------------------------------------------------- */
-bm_err bm__emu_s3_event_json(const struct emu_event *ev, struct bm_buf *b)
-{
-    char when[25];
-    struct bm_buf key;
-    bm_err rc;
-    bm__emu_iso_ms(ev->time_ms, when);
-    bm_buf_init(&key, 16 * 1024);
-    /* "The object key name value is URL encoded": form style, '/' kept (FORMATS.md 4.1). */
-    if ((rc = bm_url_encode(ev->key, ev->key_len, "/", true, &key)) != BM_OK)
-        goto done;
-    if ((rc = bm_buf_appendf(b,
-                             "{\"Records\":[{\"eventVersion\":\"2.1\",\"eventSource\":"
-                             "\"aws:s3\",\"awsRegion\":\"%s\",\"eventTime\":\"%s\","
-                             "\"eventName\":\"%s\",\"userIdentity\":{\"principalId\":"
-                             "\"AWS:%s\"},\"requestParameters\":{\"sourceIPAddress\":"
-                             "\"127.0.0.1\"},\"responseElements\":{\"x-amz-request-id\":"
-                             "\"%s\",\"x-amz-id-2\":\"%s\"},\"s3\":{\"s3SchemaVersion\":"
-                             "\"1.0\",\"configurationId\":",
-                             ev->region, when, ev->event_name, EMU_ACCOUNT, ev->request_id,
-                             ev->request_id)) != BM_OK ||
-        (rc = bm_buf_append_json_str(b, ev->config_id, strlen(ev->config_id))) != BM_OK ||
-        (rc = bm_buf_append_str(b, ",\"bucket\":{\"name\":")) != BM_OK ||
-        (rc = bm_buf_append_json_str(b, ev->bucket, strlen(ev->bucket))) != BM_OK ||
-        (rc = bm_buf_appendf(b,
-                             ",\"ownerIdentity\":{\"principalId\":\"%s\"},\"arn\":"
-                             "\"arn:aws:s3:::%s\"},\"object\":{\"key\":",
-                             EMU_ACCOUNT, ev->bucket)) != BM_OK ||
-        (rc = bm_buf_append_json_str(b, key.data ? key.data : "", key.len)) != BM_OK)
-        goto done;
-    if (ev->etag != NULL && (rc = bm_buf_appendf(b, ",\"size\":%llu,\"eTag\":\"%s\"",
-                                                 (unsigned long long)ev->size, ev->etag)) != BM_OK)
-        goto done;
-    rc = bm_buf_appendf(b, ",\"sequencer\":\"%018llX\"}}}]}", (unsigned long long)ev->sequencer);
-done:
-    bm_buf_cleanup(&key);
-    return rc;
-}
-
-bool bm__emu_qconf_matches(const struct emu_qconf *c, const char *event_name, const char *key,
-                           size_t key_len)
-{
-    bool ev = false;
-    for (size_t i = 0; i < c->n_events && !ev; i++) {
-        const char *e = c->events[i];
-        size_t n = strlen(e);
-        if (strncmp(e, "s3:", 3) != 0)
-            continue;
-        e += 3;
-        n -= 3;
-        /* "ObjectCreated:*" covers every ObjectCreated:<kind>. */
-        ev = (n >= 2 && strcmp(e + n - 2, ":*") == 0) ? strncmp(event_name, e, n - 1) == 0
-                                                      : strcmp(event_name, e) == 0;
-    }
-    if (!ev)
-        return false;
-    size_t pl = c->prefix ? strlen(c->prefix) : 0, sl = c->suffix ? strlen(c->suffix) : 0;
-    if (pl > 0 && (key_len < pl || memcmp(key, c->prefix, pl) != 0))
-        return false;
-    if (sl > 0 && (key_len < sl || memcmp(key + key_len - sl, c->suffix, sl) != 0))
-        return false;
-    return true;
-}
-
-bm_err bm__emu_s3_notify(struct emu_req *rq, struct emu_bucket *b, const char *event_name,
-                         const struct emu_object *o, const char *key, size_t key_len)
-{
-    struct bm_emu *emu = rq->emu;
-    bm_err rc = BM_OK;
-    for (size_t i = 0; i < b->n_qconf && rc == BM_OK; i++) {
-        const struct emu_qconf *c = &b->qconf[i];
-        if (!bm__emu_qconf_matches(c, event_name, key, key_len))
-            continue;
-        const char *qname = strrchr(c->queue_arn, ':');
-        struct emu_queue *q = qname ? bm__emu_queue_find(emu, qname + 1) : NULL;
-        if (q == NULL) {
-            BM_LOG(BM_WARN, "emu", "s3_notify_dropped", "notification queue no longer exists",
-                   BM_KV_STR("queue_arn", c->queue_arn), BM_KV_STR("bucket", b->name));
-            continue;
-        }
-        /* Sequencers only grow per bucket, across restarts too (time-based floor). */
-        uint64_t floor_seq = (uint64_t)rq->now_ms * 1000;
-        b->sequencer = b->sequencer + 1 > floor_seq ? b->sequencer + 1 : floor_seq;
-        struct emu_event ev = {
-            .region = emu->region,
-            .event_name = event_name,
-            .time_ms = rq->now_ms,
-            .config_id = c->id,
-            .bucket = b->name,
-            .key = key,
-            .key_len = key_len,
-            .size = o ? o->len : 0,
-            .etag = o ? o->etag : NULL,
-            .sequencer = b->sequencer,
-            .request_id = rq->req_id,
-        };
-        struct bm_buf body;
-        bm_buf_init(&body, 256 * 1024);
-        rc = bm__emu_s3_event_json(&ev, &body);
-        if (rc == BM_OK)
-            rc = bm__emu_queue_push(emu, q, body.data, body.len, rq->now_ms);
-        bm_buf_cleanup(&body);
-    }
-    return rc;
 }
 
 /* ---- helpers -------------------------------------------------------------------------- */
@@ -511,8 +405,8 @@ bm_err bm__emu_s3_delete_objects(struct emu_req *rq, struct emu_resp *rs,
     struct bm_buf *out = &rs->body;
     rs->content_type = "application/xml";
     rc = bm_buf_appendf(out,
-                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DeleteResult "
-                        "xmlns=\"%s\">",
+                        EMU_S3_XML_DECL "<DeleteResult "
+                                        "xmlns=\"%s\">",
                         EMU_S3_NS);
     pthread_mutex_lock(&emu->mu);
     struct emu_bucket *b = bm__emu_bucket_find(emu, t->bucket);
@@ -615,7 +509,8 @@ bm_err bm__emu_s3_copy_object(struct emu_req *rq, struct emu_resp *rs,
     rs->content_type = "application/xml";
     if (rc == BM_OK)
         rc = bm_buf_appendf(&rs->body,
-                            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CopyObjectResult "
+                            EMU_S3_XML_DECL
+                            "<CopyObjectResult "
                             "xmlns=\"%s\"><LastModified>%s</LastModified><ETag>&quot;%s&quot;"
                             "</ETag></CopyObjectResult>",
                             EMU_S3_NS, when, etag);

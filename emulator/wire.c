@@ -153,8 +153,7 @@ bm_err bm__emu_render_error(const struct emu_req *rq, struct emu_resp *rs)
         rs->content_type = "application/xml";
         if (strcmp(rq->method, "HEAD") == 0)
             return BM_OK; /* HEAD errors carry no body, only the status */
-        if ((rc = bm_buf_append_str(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>")) !=
-                BM_OK ||
+        if ((rc = bm_buf_append_str(b, EMU_S3_XML_DECL "<Error>")) != BM_OK ||
             (rc = bm__emu_xml_elem(b, "Code", rq->err.code, strlen(rq->err.code))) != BM_OK ||
             (rc = bm__emu_xml_elem(b, "Message", rq->err.message, strlen(rq->err.message))) !=
                 BM_OK)
