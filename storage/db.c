@@ -2,7 +2,6 @@
  * with their prepared statements, SQLite-to-bm_err mapping, and write transactions. */
 #include "storage/storage_int.h"
 
-#include <assert.h>
 #include <string.h>
 
 /* Column lists shared by the three aggregate tables and the outbox: the series key as interned
@@ -112,6 +111,15 @@ bm_err bm__run(struct bm__conn *c, sqlite3_stmt *st, const char *what, struct bm
     return BM_OK;
 }
 
+/* Rolls back with the statement prepared when the connection opened: preparing it now could
+ * fail for want of memory, the very error being cleaned up. */
+static void rollback(struct bm__conn *c)
+{
+    sqlite3_reset(c->st[BM__ST_ROLLBACK]);
+    sqlite3_step(c->st[BM__ST_ROLLBACK]);
+    sqlite3_reset(c->st[BM__ST_ROLLBACK]);
+}
+
 static void conn_free(struct bm__conn *c)
 {
     if (c == NULL)
@@ -188,6 +196,9 @@ static bm_err conn_open(struct bm_db *db, struct bm__conn **out, struct bm_errms
     for (size_t i = 0; i < sizeof setup / sizeof setup[0]; i++)
         if ((e = pragma(c, setup[i], NULL, em)) != BM_OK)
             goto fail;
+    sqlite3_stmt *st;
+    if ((e = bm__stmt(c, BM__ST_ROLLBACK, &st, em)) != BM_OK)
+        goto fail;
     *out = c;
     return BM_OK;
 fail:
@@ -207,17 +218,15 @@ bm_err bm__conn_get(struct bm_db *db, struct bm__conn **out, struct bm_errmsg *e
         *out = c;
         return BM_OK;
     }
-    /* Reserve the slot, then open outside the lock: opening does file I/O. */
-    int slot = db->nall++;
+    /* Reserve a place under the bound, then open outside the lock: opening does file I/O. */
+    db->nall++;
     pthread_mutex_unlock(&db->lock);
     bm_err e = conn_open(db, &c, em);
     pthread_mutex_lock(&db->lock);
     if (e == BM_OK) {
-        db->all[slot] = c;
+        db->all[db->nopen++] = c;
     } else {
-        /* Give the slot back by moving the last one into it: slots are not identities. */
-        db->all[slot] = db->all[db->nall - 1];
-        db->all[--db->nall] = NULL;
+        db->nall--;
         pthread_cond_signal(&db->cond);
     }
     pthread_mutex_unlock(&db->lock);
@@ -235,12 +244,27 @@ void bm__conn_put(struct bm_db *db, struct bm__conn *c)
     for (sqlite3_stmt *st = sqlite3_next_stmt(c->h, NULL); st; st = sqlite3_next_stmt(c->h, st))
         if (sqlite3_stmt_busy(st))
             sqlite3_reset(st);
-    assert(sqlite3_get_autocommit(c->h));
+    /* Only a ROLLBACK that itself failed (out of memory) leaves a transaction open: retry it,
+     * and if the connection still cannot be cleaned, close it rather than reuse it. */
+    if (!sqlite3_get_autocommit(c->h))
+        rollback(c);
+    bool broken = !sqlite3_get_autocommit(c->h);
     pthread_mutex_lock(&db->lock);
-    c->next = db->idle;
-    db->idle = c;
+    if (broken) {
+        for (int i = 0; i < db->nopen; i++)
+            if (db->all[i] == c) {
+                db->all[i] = db->all[--db->nopen];
+                db->all[db->nopen] = NULL;
+            }
+        db->nall--;
+    } else {
+        c->next = db->idle;
+        db->idle = c;
+    }
     pthread_cond_signal(&db->cond);
     pthread_mutex_unlock(&db->lock);
+    if (broken)
+        conn_free(c);
 }
 
 bm_err bm__tx_begin(struct bm_db *db, struct bm__conn *c, struct bm_errmsg *em)
@@ -270,7 +294,7 @@ bm_err bm__tx_end(struct bm_db *db, struct bm__conn *c, bm_err rc, struct bm_err
     if (rc != BM_OK) {
         /* Some errors (NOMEM, IOERR, FULL) already rolled back; ROLLBACK only what is open. */
         if (!sqlite3_get_autocommit(c->h))
-            sqlite3_exec(c->h, "ROLLBACK", NULL, NULL, NULL);
+            rollback(c);
         for (int i = 0; i < BM_DB_C__COUNT; i++)
             if (taken[i] != 0)
                 atomic_fetch_add(&db->deferred[i], taken[i]);
@@ -352,13 +376,13 @@ void bm_db_close(struct bm_db *db)
 {
     if (db == NULL)
         return;
-    if (db->nall > 0) {
+    if (db->nopen > 0) {
         /* Best effort: a failure here only loses informational counts. */
         struct bm_errmsg em;
         if (bm_db_flush_counters(db, &em) != BM_OK)
             BM_LOG(BM_WARN, "storage", "counter_flush_failed", em.text);
     }
-    for (int i = 0; i < db->nall; i++) {
+    for (int i = 0; i < db->nopen; i++) {
         struct bm__conn *c = db->all[i];
         for (int j = 0; j < BM__QCACHE_N; j++)
             sqlite3_finalize(c->qc[j].st);

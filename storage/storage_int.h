@@ -61,8 +61,9 @@ struct bm_db {
     pthread_mutex_t lock; /* guards the pool below, never held across SQL */
     pthread_cond_t cond;
     struct bm__conn *idle;
-    struct bm__conn **all;
-    int nall;
+    struct bm__conn **all; /* the nopen open connections */
+    int nopen;
+    int nall; /* open plus being opened: what max_connections bounds */
     /* Serialises this process's writers: a waiting writer sleeps on the mutex and is woken at
      * once, instead of polling SQLite's busy handler. Readers never take it. */
     pthread_mutex_t wlock;
