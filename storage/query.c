@@ -90,7 +90,8 @@ static bm_err build_sql(unsigned gm, unsigned fm, struct bm_buf *b)
     bm_err e = bm_buf_append_str(b, "SELECT g0, g2");
     for (int i = 0; e == BM_OK && i < BM_G__COUNT; i++)
         if (i != BM_G_MINUTE && i != BM_G_PROFILE_TYPE)
-            e = bm_buf_appendf(b, ", (SELECT s FROM str WHERE id = g%d)", i);
+            e = gm & (1u << i) ? bm_buf_appendf(b, ", (SELECT s FROM str WHERE id = g%d)", i)
+                               : bm_buf_append_str(b, ", NULL");
     if (e == BM_OK)
         e = bm_buf_append_str(b, ", n, i_s, i_mn, i_mx, o_s, o_mn, o_mx, r_s, r_mn, r_mx, w_s, "
                                  "w_mn, w_mx FROM (SELECT ");
