@@ -20,6 +20,7 @@
 
 static const char *const st_sql[BM__ST__COUNT] = {
     [BM__ST_BEGIN] = "BEGIN IMMEDIATE",
+    [BM__ST_BEGIN_READ] = "BEGIN DEFERRED",
     [BM__ST_COMMIT] = "COMMIT",
     [BM__ST_ROLLBACK] = "ROLLBACK",
     [BM__ST_PROC_INSERT] = "INSERT INTO processed(bucket, key, version, size, records, invalid, "

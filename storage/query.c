@@ -5,10 +5,10 @@
 
 #include <string.h>
 
-/* Filters, in the order of their bind positions after the ten range bounds and the limit. */
+/* Bind positions: ?1 and ?2 the bucket range, ?3 the limit, then the filters in this order. */
 enum { F_MODEL, F_PTYPE, F_SRC, F_INF, F__COUNT };
-#define P_LIMIT 11
-#define P_FILTER 12
+#define P_LIMIT 3
+#define P_FILTER 4
 
 /* Columns of the inner grouped query per group field; NULL when not grouped. */
 static const char *const group_col[BM_G__COUNT] = {
@@ -21,17 +21,18 @@ static const char *const group_col[BM_G__COUNT] = {
     [BM_G_OPERATION] = "op",
 };
 static const char *const filter_sql[F__COUNT] = {
-    [F_MODEL] = " AND model = (SELECT id FROM str WHERE s = ?12)",
-    [F_PTYPE] = " AND ptype = ?13",
-    [F_SRC] = " AND src = (SELECT id FROM str WHERE s = ?14)",
-    [F_INF] = " AND inf = (SELECT id FROM str WHERE s = ?15)",
+    [F_MODEL] = " AND model = (SELECT id FROM str WHERE s = ?4)",
+    [F_PTYPE] = " AND ptype = ?5",
+    [F_SRC] = " AND src = (SELECT id FROM str WHERE s = ?6)",
+    [F_INF] = " AND inf = (SELECT id FROM str WHERE s = ?7)",
 };
 
 /* The parts of [lo, hi): minutes, hours, days, hours, minutes (empty parts have lo == hi). */
 struct plan {
     int64_t r[5][2];
 };
-static const char *const part_table[5] = {"agg", "agg_hour", "agg_day", "agg_hour", "agg"};
+static const char *const tables[3] = {"agg", "agg_hour", "agg_day"};
+static const int part_table[5] = {0, 1, 2, 1, 0};
 
 static int64_t floor_to(int64_t t, int64_t w)
 {
@@ -83,10 +84,10 @@ static unsigned filter_mask(const struct bm_db_query *q)
            (q->source_region ? 1u << F_SRC : 0) | (q->inference_region ? 1u << F_INF : 0);
 }
 
-/* Builds the statement text for a grouping and filter mask. */
-static bm_err build_sql(unsigned gm, unsigned fm, struct bm_buf *b)
+/* Builds the statement over table for a grouping and filter mask: grouped in SQL over integer
+ * ids, then only the result rows look up their strings. */
+static bm_err build_sql(unsigned gm, unsigned fm, const char *table, struct bm_buf *b)
 {
-    /* Outer columns: minute, profile type, then the strings of the five interned fields. */
     bm_err e = bm_buf_append_str(b, "SELECT g0, g2");
     for (int i = 0; e == BM_OK && i < BM_G__COUNT; i++)
         if (i != BM_G_MINUTE && i != BM_G_PROFILE_TYPE)
@@ -98,20 +99,16 @@ static bm_err build_sql(unsigned gm, unsigned fm, struct bm_buf *b)
     for (int i = 0; e == BM_OK && i < BM_G__COUNT; i++)
         e = bm_buf_appendf(b, "%s AS g%d, ", gm & (1u << i) ? group_col[i] : "NULL", i);
     if (e == BM_OK)
-        e = bm_buf_append_str(b, "sum(n) AS n, sum(i_s) AS i_s, min(i_mn) AS i_mn, max(i_mx) AS "
-                                 "i_mx, sum(o_s) AS o_s, min(o_mn) AS o_mn, max(o_mx) AS o_mx, "
-                                 "sum(r_s) AS r_s, min(r_mn) AS r_mn, max(r_mx) AS r_mx, sum(w_s) "
-                                 "AS w_s, min(w_mn) AS w_mn, max(w_mx) AS w_mx FROM (");
-    int parts = gm & (1u << BM_G_MINUTE) ? 1 : 5;
-    for (int p = 0; e == BM_OK && p < parts; p++) {
-        e = bm_buf_appendf(b, "%sSELECT * FROM %s WHERE bucket >= ?%d AND bucket < ?%d",
-                           p ? " UNION ALL " : "", part_table[p], 2 * p + 1, 2 * p + 2);
-        for (int f = 0; e == BM_OK && f < F__COUNT; f++)
-            if (fm & (1u << f))
-                e = bm_buf_append_str(b, filter_sql[f]);
-    }
-    if (e == BM_OK)
-        e = bm_buf_append_str(b, ")");
+        e = bm_buf_appendf(b,
+                           "sum(n) AS n, sum(i_s) AS i_s, min(i_mn) AS i_mn, max(i_mx) AS i_mx, "
+                           "sum(o_s) AS o_s, min(o_mn) AS o_mn, max(o_mx) AS o_mx, sum(r_s) AS "
+                           "r_s, min(r_mn) AS r_mn, max(r_mx) AS r_mx, sum(w_s) AS w_s, "
+                           "min(w_mn) AS w_mn, max(w_mx) AS w_mx FROM %s WHERE bucket >= ?1 AND "
+                           "bucket < ?2",
+                           table);
+    for (int f = 0; e == BM_OK && f < F__COUNT; f++)
+        if (fm & (1u << f))
+            e = bm_buf_append_str(b, filter_sql[f]);
     for (int i = 0, n = 0; e == BM_OK && i < BM_G__COUNT; i++)
         if (gm & (1u << i))
             e = bm_buf_appendf(b, "%sg%d", n++ ? ", " : " GROUP BY ", i);
@@ -120,11 +117,11 @@ static bm_err build_sql(unsigned gm, unsigned fm, struct bm_buf *b)
     return e;
 }
 
-/* The cached statement for (gm, fm) on c, prepared on first use. */
-static bm_err query_stmt(struct bm__conn *c, unsigned gm, unsigned fm, sqlite3_stmt **out,
-                         struct bm_errmsg *em)
+/* The cached statement for (table, gm, fm) on c, prepared on first use. */
+static bm_err query_stmt(struct bm__conn *c, int table, unsigned gm, unsigned fm,
+                         sqlite3_stmt **out, struct bm_errmsg *em)
 {
-    uint32_t key = 1u << 16 | fm << 8 | gm;
+    uint32_t key = 1u << 24 | (uint32_t)table << 16 | fm << 8 | gm;
     for (int i = 0; i < BM__QCACHE_N; i++)
         if (c->qc[i].key == key) {
             *out = c->qc[i].st;
@@ -133,7 +130,7 @@ static bm_err query_stmt(struct bm__conn *c, unsigned gm, unsigned fm, sqlite3_s
     struct bm_buf b;
     bm_buf_init(&b, 16384);
     sqlite3_stmt *st = NULL;
-    bm_err e = build_sql(gm, fm, &b);
+    bm_err e = build_sql(gm, fm, tables[table], &b);
     if (e != BM_OK) {
         bm_errmsg_set(em, e, "aggregates query: out of memory");
         goto fail;
@@ -154,15 +151,13 @@ fail:
     return e;
 }
 
-static void bind_query(sqlite3_stmt *st, const struct bm_db_query *q, const struct plan *p,
+static void bind_query(sqlite3_stmt *st, const struct bm_db_query *q, const int64_t range[2],
                        int64_t limit)
 {
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    for (int i = 0; i < 5; i++) {
-        sqlite3_bind_int64(st, 2 * i + 1, p->r[i][0]);
-        sqlite3_bind_int64(st, 2 * i + 2, p->r[i][1]);
-    }
+    sqlite3_bind_int64(st, 1, range[0]);
+    sqlite3_bind_int64(st, 2, range[1]);
     sqlite3_bind_int64(st, P_LIMIT, limit);
     if (q->model_id)
         sqlite3_bind_text(st, P_FILTER + F_MODEL, q->model_id, -1, SQLITE_TRANSIENT);
@@ -223,39 +218,59 @@ static void query_plan(struct bm_db *db, const struct bm_db_query *q, struct pla
     make_plan(lo > pruned ? lo : pruned, hi, group_mask(&q->group_by) & (1u << BM_G_MINUTE), p);
 }
 
+/* Runs part i of plan p and adds its rows to a, failing once a holds more than cap rows. */
+static bm_err run_part(struct bm__conn *c, const struct bm_db_query *q, const struct plan *p, int i,
+                       struct bm_agg *a, size_t cap, struct bm_errmsg *em)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = SQLITE_DONE;
+    bm_err e = query_stmt(c, part_table[i], group_mask(&q->group_by), filter_mask(q), &st, em);
+    if (e != BM_OK)
+        return e;
+    bind_query(st, q, p->r[i], (int64_t)cap + 1);
+    while (e == BM_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((e = add_row(st, a)) != BM_OK)
+            bm_errmsg_set(em, e, "aggregates query: out of memory");
+        else if (bm_agg_count(a) > cap)
+            e = bm_errmsg_set(em, BM_E_BAD_REQUEST,
+                              "the query would return more than %zu rows: narrow from/to, add "
+                              "a filter or group by fewer fields",
+                              cap);
+    }
+    sqlite3_reset(st);
+    if (e == BM_OK && rc != SQLITE_DONE)
+        e = bm__sql_err(c, rc, "aggregates query", em);
+    return e;
+}
+
 bm_err bm_db_query(struct bm_db *db, const struct bm_db_query *q, struct bm_agg **out,
                    struct bm_errmsg *em)
 {
     struct bm__conn *c = NULL;
     struct bm_agg *a = bm_agg_new(0);
-    sqlite3_stmt *st = NULL;
     struct plan p;
     size_t cap = q->max_rows ? q->max_rows : BM_DB_QUERY_MAX_ROWS;
-    int rc = SQLITE_DONE;
     bm_err e = BM_E_NOMEM;
     if (a == NULL) {
         bm_errmsg_set(em, e, "aggregates query: out of memory");
         goto fail;
     }
-    if ((e = bm__conn_get(db, &c, em)) != BM_OK ||
-        (e = query_stmt(c, group_mask(&q->group_by), filter_mask(q), &st, em)) != BM_OK)
+    if ((e = bm__conn_get(db, &c, em)) != BM_OK)
         goto fail;
+    /* Each part is grouped in SQL and the parts' groups merged here (a hash add per result
+     * row), which is cheaper than feeding every table row through one UNION ALL. One read
+     * transaction gives all parts the same snapshot; in WAL mode it never blocks a writer. */
     query_plan(db, q, &p);
-    bind_query(st, q, &p, (int64_t)cap + 1);
-    while (e == BM_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (bm_agg_count(a) >= cap) {
-            e = bm_errmsg_set(em, BM_E_BAD_REQUEST,
-                              "the query would return more than %zu rows: narrow from/to, add "
-                              "a filter or group by fewer fields",
-                              cap);
-            break;
-        }
-        if ((e = add_row(st, a)) != BM_OK)
-            bm_errmsg_set(em, e, "aggregates query: out of memory");
-    }
-    sqlite3_reset(st);
-    if (e == BM_OK && rc != SQLITE_DONE)
-        e = bm__sql_err(c, rc, "aggregates query", em);
+    sqlite3_stmt *st;
+    if ((e = bm__stmt(c, BM__ST_BEGIN_READ, &st, em)) != BM_OK ||
+        (e = bm__run(c, st, "begin read", em)) != BM_OK)
+        goto fail;
+    for (int i = 0; i < 5 && e == BM_OK; i++)
+        if (p.r[i][0] < p.r[i][1])
+            e = run_part(c, q, &p, i, a, cap, em);
+    /* Ending a read transaction cannot lose anything; bm__conn_put cleans up after errors. */
+    if (e == BM_OK && (e = bm__stmt(c, BM__ST_COMMIT, &st, em)) == BM_OK)
+        e = bm__run(c, st, "end read", em);
     if (e == BM_OK && (e = bm_agg_sort(a, &q->group_by)) != BM_OK)
         bm_errmsg_set(em, e, "aggregates query: out of memory");
 fail:
@@ -276,22 +291,25 @@ bm_err bm__db_query_plan(struct bm_db *db, const struct bm_db_query *q, struct b
     sqlite3_stmt *st = NULL;
     struct plan p;
     bm_buf_init(&sql, 16384);
-    bm_err e = bm_buf_append_str(&sql, "EXPLAIN QUERY PLAN ");
-    if (e == BM_OK)
-        e = build_sql(group_mask(&q->group_by), filter_mask(q), &sql);
-    if (e != BM_OK || (e = bm__conn_get(db, &c, em)) != BM_OK)
-        goto fail;
-    int rc = sqlite3_prepare_v2(c->h, sql.data, -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        e = bm__sql_err(c, rc, "explain", em);
-        goto fail;
-    }
+    bm_err e = bm__conn_get(db, &c, em);
     query_plan(db, q, &p);
-    bind_query(st, q, &p, 1);
-    while (e == BM_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        e = bm_buf_appendf(b, "%s%s", b->len ? "; " : "", sqlite3_column_text(st, 3));
-fail:
-    sqlite3_finalize(st);
+    for (int i = 0; i < 5 && e == BM_OK; i++) {
+        if (p.r[i][0] >= p.r[i][1])
+            continue;
+        bm_buf_reset(&sql);
+        e = bm_buf_append_str(&sql, "EXPLAIN QUERY PLAN ");
+        if (e == BM_OK)
+            e = build_sql(group_mask(&q->group_by), filter_mask(q), tables[part_table[i]], &sql);
+        int rc = e == BM_OK ? sqlite3_prepare_v2(c->h, sql.data, -1, &st, NULL) : SQLITE_OK;
+        if (rc != SQLITE_OK)
+            e = bm__sql_err(c, rc, "explain", em);
+        if (e == BM_OK)
+            bind_query(st, q, p.r[i], 1);
+        while (e == BM_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+            e = bm_buf_appendf(b, "%s%s", b->len ? "; " : "", sqlite3_column_text(st, 3));
+        sqlite3_finalize(st);
+        st = NULL;
+    }
     bm__conn_put(db, c);
     bm_buf_cleanup(&sql);
     return e;

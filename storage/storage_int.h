@@ -13,6 +13,7 @@
 /* Hot statements, prepared lazily once per connection and reused (see the SQL in db.c). */
 enum bm__st {
     BM__ST_BEGIN,
+    BM__ST_BEGIN_READ,
     BM__ST_COMMIT,
     BM__ST_ROLLBACK,
     BM__ST_PROC_INSERT,
@@ -39,7 +40,7 @@ enum bm__st {
 };
 
 /* Dynamic /aggregates statements cached per connection, keyed by grouping and filter mask. */
-#define BM__QCACHE_N 16
+#define BM__QCACHE_N 32
 struct bm__qcache {
     uint32_t key; /* 0 = empty slot */
     sqlite3_stmt *st;

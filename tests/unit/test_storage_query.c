@@ -222,12 +222,12 @@ static void test_plans(void **state)
         int64_t from, to;
         const char *want;
     } cases[] = {
-        {1u << BM_G_MODEL_ID, NULL, TU_T0 + HOUR, TU_T0 + 2 * HOUR,
+        {1u << BM_G_MODEL_ID, NULL, TU_T0 + HOUR + 60, TU_T0 + 2 * HOUR + 60,
          "SEARCH agg USING PRIMARY KEY (bucket>? AND bucket<?)"},
         {1u << BM_G_PROFILE_TYPE, NULL, TU_T0 + 90, TU_T0 + DAY + 90,
          "SEARCH agg_hour USING PRIMARY KEY (bucket>? AND bucket<?)"},
         {1u << BM_G_MINUTE, "amazon.nova-lite", TU_T0, TU_T0 + 7 * DAY,
-         "SEARCH agg USING INDEX agg_model (model=? AND bucket>? AND bucket<?)"},
+         "SEARCH agg USING COVERING INDEX agg_model (model=? AND bucket>? AND bucket<?)"},
         {0, NULL, BM_NO_BUCKET, BM_NO_BUCKET,
          "SEARCH agg_day USING PRIMARY KEY (bucket>? AND bucket<?)"},
     };
