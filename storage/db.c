@@ -268,16 +268,23 @@ void bm__conn_put(struct bm_db *db, struct bm__conn *c)
         conn_free(c);
 }
 
-bm_err bm__tx_begin(struct bm_db *db, struct bm__conn *c, struct bm_errmsg *em)
+bm_err bm__tx_begin(struct bm_db *db, struct bm__conn **out, struct bm_errmsg *em)
 {
+    struct bm__conn *c = NULL;
     sqlite3_stmt *st;
+    /* The writer lock comes before the connection: writers queued on it then hold no pooled
+     * connection, so at most one connection is a writer's and readers never wait for one. */
     pthread_mutex_lock(&db->wlock);
-    bm_err e = bm__stmt(c, BM__ST_BEGIN, &st, em);
-    if (e == BM_OK)
+    bm_err e = bm__conn_get(db, &c, em);
+    if (e == BM_OK && (e = bm__stmt(c, BM__ST_BEGIN, &st, em)) == BM_OK)
         e = bm__run(c, st, "begin transaction", em);
-    if (e != BM_OK)
+    if (e != BM_OK) {
+        bm__conn_put(db, c);
         pthread_mutex_unlock(&db->wlock);
-    return e;
+        return e;
+    }
+    *out = c;
+    return BM_OK;
 }
 
 bm_err bm__tx_end(struct bm_db *db, struct bm__conn *c, bm_err rc, struct bm_errmsg *em)
@@ -300,6 +307,7 @@ bm_err bm__tx_end(struct bm_db *db, struct bm__conn *c, bm_err rc, struct bm_err
             if (taken[i] != 0)
                 atomic_fetch_add(&db->deferred[i], taken[i]);
     }
+    bm__conn_put(db, c);
     pthread_mutex_unlock(&db->wlock);
     return rc;
 }
@@ -344,14 +352,16 @@ static bm_err db_open(const char *path, const struct bm_db_options *opt, int ver
         bm_errmsg_set(em, e, "storage: out of memory");
         goto fail;
     }
-    if ((e = bm__conn_get(db, &c, em)) != BM_OK)
+    if ((e = bm__migrate(db, version, em)) != BM_OK)
         goto fail;
-    e = bm__migrate(db, c, version, em);
-    if (e == BM_OK && version == bm_db_schema_version())
+    if (version == bm_db_schema_version()) {
+        if ((e = bm__conn_get(db, &c, em)) != BM_OK)
+            goto fail;
         e = load_pruned_before(db, c, em);
-    bm__conn_put(db, c);
-    if (e != BM_OK)
-        goto fail;
+        bm__conn_put(db, c);
+        if (e != BM_OK)
+            goto fail;
+    }
     *out = db;
     return BM_OK;
 fail:

@@ -185,11 +185,9 @@ bm_err bm_db_commit_object(struct bm_db *db, const struct bm_db_object *obj, con
     struct bm__conn *c = NULL;
     sqlite3_stmt *st;
     bool inserted = false;
-    bm_err e = bm__conn_get(db, &c, em);
+    bm_err e = bm__tx_begin(db, &c, em);
     if (e != BM_OK)
         return e;
-    if ((e = bm__tx_begin(db, c, em)) != BM_OK)
-        goto fail;
     /* The processed row goes first: ON CONFLICT DO NOTHING under the write lock is what makes
      * the rest happen at most once, whichever thread or process commits the object. */
     if ((e = bm__stmt(c, BM__ST_PROC_INSERT, &st, em)) == BM_OK) {
@@ -208,8 +206,6 @@ bm_err bm_db_commit_object(struct bm_db *db, const struct bm_db_object *obj, con
                      : bm__counter_add(c, BM_DB_C_OBJECTS_DUPLICATES, 1, em);
     }
     e = bm__tx_end(db, c, e, em);
-fail:
-    bm__conn_put(db, c);
     if (e == BM_OK)
         *result = inserted ? BM_DB_COMMITTED : BM_DB_DUPLICATE;
     return e;
@@ -259,11 +255,9 @@ bm_err bm_db_record_failure(struct bm_db *db, const struct bm_db_object *obj, bm
     sqlite3_stmt *st;
     long n = 0;
     bool was_q = false, is_q = false;
-    bm_err e = bm__conn_get(db, &c, em);
+    bm_err e = bm__tx_begin(db, &c, em);
     if (e != BM_OK)
         return e;
-    if ((e = bm__tx_begin(db, c, em)) != BM_OK)
-        goto fail;
     if ((e = bm__stmt(c, BM__ST_FAIL_GET, &st, em)) == BM_OK) {
         bind_object(st, obj);
         int rc = sqlite3_step(st);
@@ -294,8 +288,6 @@ bm_err bm_db_record_failure(struct bm_db *db, const struct bm_db_object *obj, bm
     if (e == BM_OK && is_q && !was_q)
         e = bm__counter_add(c, BM_DB_C_OBJECTS_QUARANTINED, 1, em);
     e = bm__tx_end(db, c, e, em);
-fail:
-    bm__conn_put(db, c);
     if (e == BM_OK && attempts != NULL)
         *attempts = n;
     if (e == BM_OK && quarantined != NULL)

@@ -93,11 +93,9 @@ bm_err bm_db_outbox_mark(struct bm_db *db, const int64_t *ids, size_t n,
     else if (state != BM_DB_OUTBOX_PUBLISHED)
         return bm_errmsg_set(em, BM_E_INTERNAL, "outbox mark: state %d is no final state",
                              (int)state);
-    bm_err e = bm__conn_get(db, &c, em);
+    bm_err e = bm__tx_begin(db, &c, em);
     if (e != BM_OK)
         return e;
-    if ((e = bm__tx_begin(db, c, em)) != BM_OK)
-        goto fail;
     /* Published rows are deleted: CloudWatch has them, and keeping them would grow the table by
      * a row per series per object for the whole retention. Dropped and rejected rows are rare
      * and worth a look, so they stay (state set) until bm_db_prune. */
@@ -119,10 +117,7 @@ bm_err bm_db_outbox_mark(struct bm_db *db, const int64_t *ids, size_t n,
         e = bm__counter_add(c, BM_DB_C_PUBLISH_PUBLISHED, (int64_t)datums, em);
     if (e == BM_OK && requests > 0)
         e = bm__counter_add(c, BM_DB_C_PUBLISH_REQUESTS, (int64_t)requests, em);
-    e = bm__tx_end(db, c, e, em);
-fail:
-    bm__conn_put(db, c);
-    return e;
+    return bm__tx_end(db, c, e, em);
 }
 
 /* ---- Retention ---------------------------------------------------------------------------- */
@@ -152,13 +147,13 @@ static int64_t floor_to(int64_t t, int64_t width)
 
 /* Records the cutoff first, in its own transaction: queries clamp to it from then on, so none
  * sees a half-pruned window. */
-static bm_err set_pruned_before(struct bm_db *db, struct bm__conn *c, int64_t cutoff,
-                                struct bm_errmsg *em)
+static bm_err set_pruned_before(struct bm_db *db, int64_t cutoff, struct bm_errmsg *em)
 {
+    struct bm__conn *c = NULL;
     sqlite3_stmt *st;
     if (cutoff <= atomic_load(&db->pruned_before))
         return BM_OK;
-    bm_err e = bm__tx_begin(db, c, em);
+    bm_err e = bm__tx_begin(db, &c, em);
     if (e != BM_OK)
         return e;
     if ((e = bm__stmt(c, BM__ST_META_SET, &st, em)) == BM_OK) {
@@ -171,19 +166,28 @@ static bm_err set_pruned_before(struct bm_db *db, struct bm__conn *c, int64_t cu
     return e;
 }
 
-/* Deletes in batches with statement st until a batch comes back short. */
-static bm_err prune_one(struct bm_db *db, struct bm__conn *c, sqlite3_stmt *st, int64_t cutoff,
-                        uint64_t *deleted, struct bm_errmsg *em)
+/* Runs one prune statement in batches, each its own transaction (the writer lock is released
+ * between them so commits interleave), until a batch comes back short. Pruning is rare, so the
+ * statement is prepared per batch rather than kept on every connection. */
+static bm_err prune_one(struct bm_db *db, const char *sql, int64_t cutoff, uint64_t *deleted,
+                        struct bm_errmsg *em)
 {
     int changed = PRUNE_BATCH;
     bm_err e = BM_OK;
     while (e == BM_OK && changed >= PRUNE_BATCH) {
-        if ((e = bm__tx_begin(db, c, em)) != BM_OK)
+        struct bm__conn *c = NULL;
+        sqlite3_stmt *st = NULL;
+        if ((e = bm__tx_begin(db, &c, em)) != BM_OK)
             break;
-        sqlite3_bind_int64(st, 1, cutoff);
-        sqlite3_bind_int(st, 2, PRUNE_BATCH);
-        e = bm__run(c, st, "prune", em);
+        int rc = sqlite3_prepare_v2(c->h, sql, -1, &st, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_int64(st, 1, cutoff);
+            sqlite3_bind_int(st, 2, PRUNE_BATCH);
+            rc = sqlite3_step(st);
+        }
+        e = rc == SQLITE_DONE ? BM_OK : bm__sql_err(c, rc, "prune", em);
         changed = e == BM_OK ? sqlite3_changes(c->h) : 0;
+        sqlite3_finalize(st);
         if ((e = bm__tx_end(db, c, e, em)) == BM_OK)
             *deleted += (uint64_t)changed;
     }
@@ -193,9 +197,7 @@ static bm_err prune_one(struct bm_db *db, struct bm__conn *c, sqlite3_stmt *st, 
 bm_err bm_db_prune(struct bm_db *db, int64_t cutoff, struct bm_db_prune_stats *stats,
                    struct bm_errmsg *em)
 {
-    struct bm__conn *c = NULL;
     struct bm_db_prune_stats s = {0};
-    sqlite3_stmt *st = NULL;
     /* Rollup rows go only once their whole hour or day is before the cutoff; the clamp keeps
      * queries from reading the older part of the one that straddles it. */
     const int64_t cut[N_PRUNE] = {
@@ -203,20 +205,9 @@ bm_err bm_db_prune(struct bm_db *db, int64_t cutoff, struct bm_db_prune_stats *s
     uint64_t rollups = 0; /* not reported: the minute rows are what was kept */
     uint64_t *count[N_PRUNE] = {&s.aggregates, &rollups,    &rollups,
                                 &s.processed,  &s.failures, &s.outbox};
-    bm_err e = bm__conn_get(db, &c, em);
-    if (e != BM_OK)
-        return e;
-    e = set_pruned_before(db, c, cutoff, em);
-    for (int i = 0; i < N_PRUNE && e == BM_OK; i++) {
-        int rc = sqlite3_prepare_v2(c->h, prune_sql[i], -1, &st, NULL);
-        if (rc != SQLITE_OK)
-            e = bm__sql_err(c, rc, "prepare prune", em);
-        else
-            e = prune_one(db, c, st, cut[i], count[i], em);
-        sqlite3_finalize(st);
-        st = NULL;
-    }
-    bm__conn_put(db, c);
+    bm_err e = set_pruned_before(db, cutoff, em);
+    for (int i = 0; i < N_PRUNE && e == BM_OK; i++)
+        e = prune_one(db, prune_sql[i], cut[i], count[i], em);
     if (stats != NULL)
         *stats = s;
     return e;

@@ -78,11 +78,12 @@ static bm_err user_version(struct bm__conn *c, int *out, struct bm_errmsg *em)
 }
 
 /* Applies step v (to version v + 1) in one write transaction, unless another process did. */
-static bm_err migrate_step(struct bm_db *db, struct bm__conn *c, int v, struct bm_errmsg *em)
+static bm_err migrate_step(struct bm_db *db, int v, struct bm_errmsg *em)
 {
+    struct bm__conn *c = NULL;
     char sql[64];
     int now = 0;
-    bm_err e = bm__tx_begin(db, c, em);
+    bm_err e = bm__tx_begin(db, &c, em);
     if (e != BM_OK)
         return e;
     if ((e = user_version(c, &now, em)) != BM_OK || now > v)
@@ -101,10 +102,14 @@ done:
     return bm__tx_end(db, c, e, em);
 }
 
-bm_err bm__migrate(struct bm_db *db, struct bm__conn *c, int to, struct bm_errmsg *em)
+bm_err bm__migrate(struct bm_db *db, int to, struct bm_errmsg *em)
 {
+    struct bm__conn *c = NULL;
     int v = 0;
-    bm_err e = user_version(c, &v, em);
+    bm_err e = bm__conn_get(db, &c, em);
+    if (e == BM_OK)
+        e = user_version(c, &v, em);
+    bm__conn_put(db, c);
     if (e != BM_OK)
         return e;
     if (v > N_MIGRATIONS)
@@ -113,7 +118,7 @@ bm_err bm__migrate(struct bm_db *db, struct bm__conn *c, int to, struct bm_errms
                              "(%d): run a newer bmas or use another database",
                              db->path, v, N_MIGRATIONS);
     for (; v < to && v < N_MIGRATIONS; v++) {
-        if ((e = migrate_step(db, c, v, em)) != BM_OK)
+        if ((e = migrate_step(db, v, em)) != BM_OK)
             return e;
         if (v == 0)
             BM_LOG(BM_INFO, "storage", "schema_created", "created database",

@@ -49,14 +49,9 @@ void bm_db_count_ignored(struct bm_db *db)
 bm_err bm_db_flush_counters(struct bm_db *db, struct bm_errmsg *em)
 {
     struct bm__conn *c = NULL;
-    bm_err e = bm__conn_get(db, &c, em);
-    if (e != BM_OK)
-        return e;
     /* An empty transaction: bm__tx_end writes the deferred counts before it commits. */
-    if ((e = bm__tx_begin(db, c, em)) == BM_OK)
-        e = bm__tx_end(db, c, BM_OK, em);
-    bm__conn_put(db, c);
-    return e;
+    bm_err e = bm__tx_begin(db, &c, em);
+    return e == BM_OK ? bm__tx_end(db, c, BM_OK, em) : e;
 }
 
 bm_err bm_db_status(struct bm_db *db, struct bm_db_status *out, struct bm_errmsg *em)

@@ -86,15 +86,15 @@ bm_err bm__stmt(struct bm__conn *c, enum bm__st id, sqlite3_stmt **out, struct b
 bm_err bm__run(struct bm__conn *c, sqlite3_stmt *st, const char *what, struct bm_errmsg *em);
 /* Binds a borrowed byte string (SQLITE_TRANSIENT: the caller's buffer may go away). */
 int bm__bind_str(sqlite3_stmt *st, int i, struct bm_str s);
-/* Write transactions: begin takes the writer lock and runs BEGIN IMMEDIATE; end commits when
- * rc is BM_OK (writing the deferred counters first) or rolls back, releases the lock and
- * returns rc or the commit's error. */
-bm_err bm__tx_begin(struct bm_db *db, struct bm__conn *c, struct bm_errmsg *em);
+/* Write transactions: begin takes the writer lock, then a connection, and runs BEGIN
+ * IMMEDIATE; end commits when rc is BM_OK (writing the deferred counters first) or rolls back,
+ * returns the connection, releases the lock and returns rc or the commit's error. */
+bm_err bm__tx_begin(struct bm_db *db, struct bm__conn **c, struct bm_errmsg *em);
 bm_err bm__tx_end(struct bm_db *db, struct bm__conn *c, bm_err rc, struct bm_errmsg *em);
 /* Adds v to the stored counter c inside the current write transaction. */
 bm_err bm__counter_add(struct bm__conn *c, enum bm_db_counter ctr, int64_t v, struct bm_errmsg *em);
 /* Runs the schema migrations on c up to version to (bm_db_schema_version() normally). */
-bm_err bm__migrate(struct bm_db *db, struct bm__conn *c, int to, struct bm_errmsg *em);
+bm_err bm__migrate(struct bm_db *db, int to, struct bm_errmsg *em);
 /* The interned id of string s, inserting it when new (inside a write transaction). */
 bm_err bm__intern(struct bm__conn *c, struct bm_str s, int64_t *id, struct bm_errmsg *em);
 /* Stored code of a profile type and back (stable across enum changes). */

@@ -205,7 +205,12 @@ static void test_reads_during_writes(void **state)
     (void)state;
     struct tdb t;
     tdb_init(&t);
-    struct bm_db *db = tdb_open(&t);
+    /* Three connections for four writers and two readers: writers queue for the writer lock
+     * without holding a connection, so the readers always find one. */
+    struct bm_db_options opt = {.max_connections = 3};
+    struct bm_db *db = NULL;
+    struct bm_errmsg em;
+    assert_int_equal(bm_db_open(t.path, &opt, &db, &em), BM_OK);
     struct reader rd = {.db = db};
     pthread_t th[2];
     for (int i = 0; i < 2; i++)
