@@ -7,6 +7,7 @@
 
 /* Bind positions: ?1 and ?2 the bucket range, ?3 the limit, then the filters in this order. */
 enum { F_MODEL, F_PTYPE, F_SRC, F_INF, F__COUNT };
+#define SUMS_ONLY (1u << F__COUNT) /* in the filter mask: the statement computes no min/max */
 #define P_LIMIT 3
 #define P_FILTER 4
 
@@ -81,7 +82,8 @@ static unsigned filter_mask(const struct bm_db_query *q)
 {
     return (q->model_id ? 1u << F_MODEL : 0) |
            (q->profile_type < BM_PT__COUNT ? 1u << F_PTYPE : 0) |
-           (q->source_region ? 1u << F_SRC : 0) | (q->inference_region ? 1u << F_INF : 0);
+           (q->source_region ? 1u << F_SRC : 0) | (q->inference_region ? 1u << F_INF : 0) |
+           (q->sums_only ? SUMS_ONLY : 0);
 }
 
 /* Builds the statement over table for a grouping and filter mask: grouped in SQL over integer
@@ -98,14 +100,18 @@ static bm_err build_sql(unsigned gm, unsigned fm, const char *table, struct bm_b
                                  "w_mn, w_mx FROM (SELECT ");
     for (int i = 0; e == BM_OK && i < BM_G__COUNT; i++)
         e = bm_buf_appendf(b, "%s AS g%d, ", gm & (1u << i) ? group_col[i] : "NULL", i);
+    /* Every aggregate costs per row read; sums-only queries skip the eight min/max ones. */
+    if (e == BM_OK && (fm & SUMS_ONLY))
+        e = bm_buf_append_str(b, "sum(n) AS n, sum(i_s) AS i_s, 0 AS i_mn, 0 AS i_mx, sum(o_s) AS "
+                                 "o_s, 0 AS o_mn, 0 AS o_mx, sum(r_s) AS r_s, 0 AS r_mn, 0 AS "
+                                 "r_mx, sum(w_s) AS w_s, 0 AS w_mn, 0 AS w_mx");
+    else if (e == BM_OK)
+        e = bm_buf_append_str(b, "sum(n) AS n, sum(i_s) AS i_s, min(i_mn) AS i_mn, max(i_mx) AS "
+                                 "i_mx, sum(o_s) AS o_s, min(o_mn) AS o_mn, max(o_mx) AS o_mx, "
+                                 "sum(r_s) AS r_s, min(r_mn) AS r_mn, max(r_mx) AS r_mx, "
+                                 "sum(w_s) AS w_s, min(w_mn) AS w_mn, max(w_mx) AS w_mx");
     if (e == BM_OK)
-        e = bm_buf_appendf(b,
-                           "sum(n) AS n, sum(i_s) AS i_s, min(i_mn) AS i_mn, max(i_mx) AS i_mx, "
-                           "sum(o_s) AS o_s, min(o_mn) AS o_mn, max(o_mx) AS o_mx, sum(r_s) AS "
-                           "r_s, min(r_mn) AS r_mn, max(r_mx) AS r_mx, sum(w_s) AS w_s, "
-                           "min(w_mn) AS w_mn, max(w_mx) AS w_mx FROM %s WHERE bucket >= ?1 AND "
-                           "bucket < ?2",
-                           table);
+        e = bm_buf_appendf(b, " FROM %s WHERE bucket >= ?1 AND bucket < ?2", table);
     for (int f = 0; e == BM_OK && f < F__COUNT; f++)
         if (fm & (1u << f))
             e = bm_buf_append_str(b, filter_sql[f]);
