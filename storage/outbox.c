@@ -194,6 +194,13 @@ static bm_err prune_one(struct bm_db *db, const char *sql, int64_t cutoff, uint6
     return e;
 }
 
+/* What pruning processed rows means for exactly-once: the processed row is the only memory
+ * that an object was counted. If SQS (or anyone) delivers an object again after its row was
+ * pruned, bm_db_is_processed says no, the object is fetched again and its records are counted
+ * a second time, in the aggregates and in CloudWatch. SQS keeps a message at most 14 days
+ * (redeliveries after a failed delete, a visibility timeout or a DLQ redrive all happen within
+ * that), so METRICS_RETENTION_DAYS must stay above 14 (the default is 30) for redeliveries to
+ * remain duplicates; a manual backfill of old keys after that window counts them again. */
 bm_err bm_db_prune(struct bm_db *db, int64_t cutoff, struct bm_db_prune_stats *stats,
                    struct bm_errmsg *em)
 {

@@ -127,21 +127,25 @@ static void set_filter(struct bm_db_query *q, const struct filter *f)
     q->profile_type = f->type;
 }
 
+/* Checks one query: grouping mask m, range r, filter f. */
+static void check_case(unsigned m, size_t r, size_t f)
+{
+    struct bm_group_by g = group_of(m);
+    struct bm_db_query q;
+    bm_db_query_init(&q, &g);
+    q.from = ranges[r][0];
+    q.to = ranges[r][1];
+    set_filter(&q, &filters[f]);
+    check_query(&q);
+}
+
 static void test_every_grouping(void **state)
 {
     (void)state;
-    for (unsigned m = 0; m < 1u << BM_G__COUNT; m++) {
-        struct bm_group_by g = group_of(m);
-        for (int r = 0; r < 2; r++)
-            for (int f = 0; f < 6; f += 5) {
-                struct bm_db_query q;
-                bm_db_query_init(&q, &g);
-                q.from = ranges[r][0];
-                q.to = ranges[r][1];
-                set_filter(&q, &filters[f]);
-                check_query(&q);
-            }
-    }
+    for (unsigned m = 0; m < 1u << BM_G__COUNT; m++)
+        for (size_t r = 0; r < 2; r++)
+            for (size_t f = 0; f < 6; f += 5)
+                check_case(m, r, f);
 }
 
 static void test_filters_and_ranges(void **state)
@@ -159,15 +163,8 @@ static void test_filters_and_ranges(void **state)
     };
     for (size_t m = 0; m < TU_N(masks); m++)
         for (size_t f = 0; f < TU_N(filters); f++)
-            for (size_t r = 0; r < TU_N(ranges); r++) {
-                struct bm_group_by g = group_of(masks[m]);
-                struct bm_db_query q;
-                bm_db_query_init(&q, &g);
-                q.from = ranges[r][0];
-                q.to = ranges[r][1];
-                set_filter(&q, &filters[f]);
-                check_query(&q);
-            }
+            for (size_t r = 0; r < TU_N(ranges); r++)
+                check_case(masks[m], r, f);
 }
 
 /* from includes a bucket that starts exactly there; to excludes it. */

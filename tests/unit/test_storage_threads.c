@@ -42,7 +42,9 @@ static void *commit_worker(void *arg)
     return NULL;
 }
 
-static void run_workers(struct worker *w, int n)
+/* Runs the n workers to completion; returns how many commits were COMMITTED and (when dups
+ * is not NULL) how many DUPLICATE. */
+static int run_workers(struct worker *w, int n, int *dups)
 {
     pthread_barrier_t b;
     pthread_barrier_init(&b, NULL, (unsigned)n);
@@ -56,6 +58,13 @@ static void run_workers(struct worker *w, int n)
             fail_msg("worker %d: %s", i, w[i].em.text);
     }
     pthread_barrier_destroy(&b);
+    int committed = 0;
+    for (int i = 0; i < n; i++) {
+        committed += w[i].committed;
+        if (dups != NULL)
+            *dups += w[i].duplicates;
+    }
+    return committed;
 }
 
 /* The reference: objects in [0, n) for which is_processed holds, merged in memory. */
@@ -122,12 +131,8 @@ static void test_same_object_many_threads(void **state)
     struct worker w[8] = {{0}};
     for (int i = 0; i < 8; i++)
         w[i] = (struct worker){.db = db, .first = 42, .n = i < 2 ? 7 : 6, .step = 0};
-    run_workers(w, 8); /* 2 * 7 + 6 * 6 = 50 commits of object 42 */
-    int committed = 0, duplicates = 0;
-    for (int i = 0; i < 8; i++) {
-        committed += w[i].committed;
-        duplicates += w[i].duplicates;
-    }
+    int duplicates = 0;
+    int committed = run_workers(w, 8, &duplicates); /* 2 * 7 + 6 * 6 = 50 commits of 42 */
     assert_int_equal(committed, 1);
     assert_int_equal(duplicates, 49);
     check_exact(db, 100);
@@ -150,11 +155,7 @@ static void test_many_objects_parallel(void **state)
     struct worker w[8] = {{0}};
     for (int i = 0; i < 8; i++)
         w[i] = (struct worker){.db = db, .first = (uint64_t)(i % 4), .n = 150, .step = 4};
-    run_workers(w, 8);
-    int committed = 0;
-    for (int i = 0; i < 8; i++)
-        committed += w[i].committed;
-    assert_int_equal(committed, 600);
+    assert_int_equal(run_workers(w, 8, NULL), 600);
     check_exact(db, 600);
     bm_db_close(db);
     tdb_cleanup(&t);
@@ -218,7 +219,7 @@ static void test_reads_during_writes(void **state)
     struct worker w[4] = {{0}};
     for (int i = 0; i < 4; i++)
         w[i] = (struct worker){.db = db, .first = (uint64_t)i * 250, .n = 250, .step = 1};
-    run_workers(w, 4);
+    assert_int_equal(run_workers(w, 4, NULL), 1000);
     atomic_store(&rd.stop, true);
     for (int i = 0; i < 2; i++)
         pthread_join(th[i], NULL);

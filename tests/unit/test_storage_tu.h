@@ -45,7 +45,7 @@ static inline struct bm_db *tdb_open(const struct tdb *t)
     return db;
 }
 
-/* xorshift64: deterministic, no rand() (banned). */
+/* xorshift64: deterministic, and no banned libc generator. */
 static inline uint64_t tu_rng(uint64_t *s)
 {
     *s ^= *s << 13;
