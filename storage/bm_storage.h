@@ -139,6 +139,7 @@ struct bm_db_failures {
  * *out and frees it with bm_db_failures_free. Thread-safe. */
 bm_err bm_db_quarantined(struct bm_db *db, size_t max, struct bm_db_failures **out,
                          struct bm_errmsg *em);
+/* Frees a list from bm_db_quarantined; accepts NULL. */
 void bm_db_failures_free(struct bm_db_failures *f);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -163,6 +164,7 @@ struct bm_db_outbox {
  * thread-safe. */
 bm_err bm_db_outbox_fetch(struct bm_db *db, size_t max_rows, struct bm_db_outbox **out,
                           struct bm_errmsg *em);
+/* Frees a batch from bm_db_outbox_fetch; accepts NULL. */
 void bm_db_outbox_free(struct bm_db_outbox *ob);
 /* Marks the n rows ids (still pending) as state in one transaction, to be called only after the
  * request carrying them succeeded (or was refused for good). PUBLISHED deletes the rows;

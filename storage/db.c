@@ -362,6 +362,7 @@ static bm_err db_open(const char *path, const struct bm_db_options *opt, int ver
         if (e != BM_OK)
             goto fail;
     }
+    db->is_open = true;
     *out = db;
     return BM_OK;
 fail:
@@ -387,7 +388,7 @@ void bm_db_close(struct bm_db *db)
 {
     if (db == NULL)
         return;
-    if (db->nopen > 0) {
+    if (db->is_open) {
         /* Best effort: a failure here only loses informational counts. */
         struct bm_errmsg em;
         if (bm_db_flush_counters(db, &em) != BM_OK)

@@ -41,8 +41,8 @@ bm_err bm_db_outbox_fetch(struct bm_db *db, size_t max_rows, struct bm_db_outbox
     sqlite3_stmt *st;
     int rc = SQLITE_DONE;
     bm_err e = BM_E_NOMEM;
-    if (ob == NULL ||
-        (ob->pub.rows = bm_calloc(max_rows ? max_rows : 1, sizeof(*ob->pub.rows))) == NULL) {
+    size_t cap = max_rows < 256 ? (max_rows ? max_rows : 1) : 256;
+    if (ob == NULL || (ob->pub.rows = bm_calloc(cap, sizeof(*ob->pub.rows))) == NULL) {
         bm_errmsg_set(em, e, "outbox fetch: out of memory");
         goto fail;
     }
@@ -51,8 +51,18 @@ bm_err bm_db_outbox_fetch(struct bm_db *db, size_t max_rows, struct bm_db_outbox
         goto fail;
     sqlite3_bind_int64(st, 1, (int64_t)max_rows);
     bool ok = true;
-    while (ok && ob->pub.n < max_rows && (rc = sqlite3_step(st)) == SQLITE_ROW)
+    while (ok && ob->pub.n < max_rows && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        /* Grown as rows come: a generous max_rows costs nothing when few rows are pending. */
+        if (ob->pub.n == cap) {
+            struct bm_db_outbox_row *rows = bm_realloc(ob->pub.rows, 2 * cap * sizeof *rows);
+            ok = rows != NULL;
+            if (!ok)
+                break;
+            ob->pub.rows = rows;
+            cap *= 2;
+        }
         ok = read_row(&ob->arena, st, &ob->pub.rows[ob->pub.n++]);
+    }
     sqlite3_reset(st);
     if (!ok)
         e = bm_errmsg_set(em, BM_E_NOMEM, "outbox fetch: out of memory");

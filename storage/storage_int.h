@@ -68,6 +68,7 @@ struct bm_db {
     /* Serialises this process's writers: a waiting writer sleeps on the mutex and is woken at
      * once, instead of polling SQLite's busy handler. Readers never take it. */
     pthread_mutex_t wlock;
+    bool is_open; /* opened and migrated: close then writes the deferred counters */
     _Atomic uint64_t deferred[BM_DB_C__COUNT];
     /* Aggregates before this bucket start were pruned; queries clamp their range to it. */
     _Atomic int64_t pruned_before;
