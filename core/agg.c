@@ -227,6 +227,11 @@ bm_err bm_agg_add(struct bm_agg *a, const struct bm_series_key *k, const struct 
     return BM_OK;
 }
 
+bool bm_agg_contains(const struct bm_agg *a, const struct bm_series_key *k)
+{
+    return a->nslots > 0 && a->slots[find_slot(a, key_hash(k), k)] != 0;
+}
+
 bm_err bm_agg_merge(struct bm_agg *dst, const struct bm_agg *src)
 {
     for (size_t i = 0; i < src->n; i++) {

@@ -40,7 +40,8 @@
     X(BM_E_METHOD, "BMAS-019", 405, 0, "method not allowed")                                       \
     X(BM_E_QUARANTINED, "BMAS-020", 422, 0, "object quarantined after repeated failures")          \
     X(BM_E_CONFIG, "BMAS-021", 400, 0, "invalid configuration")                                    \
-    X(BM_E_THROTTLED, "BMAS-004", 503, 1, "CloudWatch throttled the request")
+    X(BM_E_THROTTLED, "BMAS-004", 503, 1, "CloudWatch throttled the request")                      \
+    X(BM_E_NO_CREDENTIALS, "BMAS-022", 500, 1, "no AWS credentials found")
 
 typedef enum {
     BM_OK = 0,
@@ -58,7 +59,7 @@ bool bm_err_retry(bm_err e);
 const char *bm_err_str(bm_err e);
 /* The spec's wire codes in order, for counters keyed by wire code: index of e's wire code in
  * bm_err_wire_list(), and that list (BM_ERR_WIRE_N entries, "BMAS-001".."BMAS-0nn"). */
-#define BM_ERR_WIRE_N 21
+#define BM_ERR_WIRE_N 22
 int bm_err_wire_index(bm_err e);
 const char *bm_err_wire_at(int idx);
 
@@ -313,6 +314,8 @@ void bm_agg_free(struct bm_agg *a);
  * series cap, BM_E_NOMEM; on failure the aggregate is unchanged. */
 bm_err bm_agg_add(struct bm_agg *a, const struct bm_series_key *k, const struct bm_counters *c);
 bm_err bm_agg_merge(struct bm_agg *dst, const struct bm_agg *src);
+/* True when series k is in the aggregate. */
+bool bm_agg_contains(const struct bm_agg *a, const struct bm_series_key *k);
 size_t bm_agg_count(const struct bm_agg *a);
 /* Series i in insertion order (0 <= i < count). Valid until the next add or free. */
 const struct bm_series *bm_agg_at(const struct bm_agg *a, size_t i);
@@ -393,5 +396,278 @@ bm_err bm_ingest_finish(struct bm_ingest *in);
 const struct bm_ingest_stats *bm_ingest_stats(const struct bm_ingest *in);
 /* The object's delta; owned by the ingest. */
 const struct bm_agg *bm_ingest_agg(const struct bm_ingest *in);
+
+/* ------------------------------------------------------------------------------------------ */
+/* The AWS wire: HTTP transport, credentials, S3, CloudWatch. Everything talks through
+ * struct bm_http_ops so tests can swap the network for a fake (STYLE.md G8 seams). */
+
+/* Receives a response body in pieces; a non-OK return aborts the transfer and is returned
+ * by perform(). */
+typedef bm_err (*bm_http_sink_fn)(void *ctx, const char *data, size_t len);
+
+struct bm_creds {
+    char akid[128];
+    char secret[128];
+    char token[4096]; /* session token, "" if none */
+    int64_t expires;  /* epoch seconds, 0 = never */
+    char source[32];  /* "env", "profile", "container", "imds", "static" */
+};
+
+struct bm_http_req {
+    const char *method; /* GET, HEAD, POST, PUT */
+    const char *url;    /* absolute; the query already sorted and RFC 3986 encoded */
+    /* SigV4: service ("s3", "monitoring", "sqs") and region; NULL service = unsigned. */
+    const char *service;
+    const char *region;
+    const struct bm_creds *creds;
+    const char *const *headers; /* "Name: value" */
+    size_t nheaders;
+    const void *body;
+    size_t body_len;
+    /* 2xx bodies go to sink when set; other bodies (and 2xx without sink) are buffered in
+     * the response, up to max_body bytes (then BM_E_TOO_LARGE). */
+    bm_http_sink_fn sink;
+    void *sink_ctx;
+    size_t max_body;
+    long timeout_ms; /* whole request; 0 = the transport's default */
+};
+struct bm_http_resp {
+    long status;
+    struct bm_buf body;
+    char request_id[96];  /* x-amz-request-id or x-amzn-RequestId */
+    char etag[128];       /* ETag without quotes */
+    char version_id[256]; /* x-amz-version-id */
+    uint64_t content_length;
+};
+/* The caller initialises and cleans resp (bm_http_resp_init/cleanup). */
+void bm_http_resp_init(struct bm_http_resp *r);
+void bm_http_resp_cleanup(struct bm_http_resp *r);
+
+struct bm_http_ops {
+    /* BM_OK when an HTTP response arrived (any status); BM_E_UPSTREAM for transport errors
+     * (connect, timeout, reset) with em saying which; a sink's error as returned by it. */
+    bm_err (*perform)(void *impl, const struct bm_http_req *rq, struct bm_http_resp *rs,
+                      struct bm_errmsg *em);
+    void *impl;
+};
+/* libcurl transport with a pool of easy handles (connection reuse); thread-safe. Needs
+ * curl_global_init() done by main() first. Timeouts: connect_ms, low-speed (stall) seconds,
+ * default total. */
+struct bm_http_curl_opts {
+    long connect_timeout_ms;
+    long total_timeout_ms;
+    long stall_seconds;
+    size_t pool_size;
+};
+bm_err bm_http_curl_new(const struct bm_http_curl_opts *o, struct bm_http_ops *out);
+void bm_http_curl_free(struct bm_http_ops *ops);
+
+/* Clock and randomness, swappable in tests. */
+struct bm_clock_ops {
+    int64_t (*now_ms)(void *impl);            /* wall clock, epoch milliseconds */
+    void (*sleep_ms)(void *impl, int64_t ms); /* may return early on shutdown */
+    void *impl;
+};
+extern const struct bm_clock_ops bm_clock_real;
+/* xorshift64* (rand() is banned: not thread-safe, poor quality). */
+struct bm_rng {
+    uint64_t s;
+};
+void bm_rng_seed(struct bm_rng *r, uint64_t seed);
+uint64_t bm_rng_next(struct bm_rng *r);
+/* Full-jitter backoff before retry `attempt` (1-based): uniform in [0, min(cap, base*2^n)). */
+int64_t bm_backoff_ms(struct bm_rng *r, int attempt, int64_t base_ms, int64_t cap_ms);
+
+/* Credentials chain in the SDKs' order: environment, shared credentials/config files with
+ * AWS_PROFILE, container credentials (ECS/EKS), EC2 IMDSv2. Cached, refreshed five minutes
+ * before expiry; thread-safe. Secrets are never logged. */
+struct bm_creds_provider;
+/* cfg and http are borrowed and must outlive the provider. */
+bm_err bm_creds_provider_new(const struct bm_config *cfg, const struct bm_http_ops *http,
+                             const struct bm_clock_ops *clock, struct bm_creds_provider **out);
+void bm_creds_provider_free(struct bm_creds_provider *p);
+/* Copies current credentials into out; BM_E_NO_CREDENTIALS when no source has any. */
+bm_err bm_creds_get(struct bm_creds_provider *p, struct bm_creds *out, struct bm_errmsg *em);
+/* After an auth failure: forget cached credentials (at most once per minute). */
+void bm_creds_invalidate(struct bm_creds_provider *p);
+
+/* What every AWS call needs; borrowed pointers, all thread-safe. */
+struct bm_aws {
+    const struct bm_config *cfg;
+    const struct bm_http_ops *http;
+    struct bm_creds_provider *creds;
+    const struct bm_clock_ops *clock;
+};
+/* Base URL for service ("s3", "monitoring", "sqs"): AWS_ENDPOINT_URL_<SVC>, else
+ * AWS_ENDPOINT_URL, else the public endpoint. *custom tells whether it was configured. */
+bm_err bm_aws_endpoint(const struct bm_config *cfg, const char *service, struct bm_buf *out,
+                       bool *custom);
+
+/* ---- S3 ---- */
+struct bm_s3_object_info {
+    char etag[128];
+    char version_id[256];
+    uint64_t size;
+    int attempts;
+};
+/* Called before each attempt, so that a retry after a partial body starts from a clean
+ * state (a failed attempt must contribute nothing). */
+typedef bm_err (*bm_s3_reset_fn)(void *ctx);
+/* Streams bucket/key (version_id may be NULL or "") into sink, retrying 5xx, SlowDown,
+ * throttling and transport errors with capped exponential backoff and full jitter, up to
+ * MAX_RETRY_ATTEMPTS. 404 -> BM_E_S3_NOT_FOUND, 403 -> BM_E_S3_DENIED (not retried, but
+ * an expired token refreshes credentials once), retries exhausted -> BM_E_UPSTREAM. */
+bm_err bm_s3_get_object(const struct bm_aws *aws, const char *bucket, const char *key,
+                        const char *version_id, bm_s3_reset_fn reset, bm_http_sink_fn sink,
+                        void *ctx, struct bm_s3_object_info *info, struct bm_errmsg *em);
+/* One ListObjectsV2 page: keys (with size and etag) under prefix, after token (NULL for the
+ * first page). fn is called per object; *next gets the continuation token ("" when done). */
+typedef bm_err (*bm_s3_list_fn)(void *ctx, const char *key, uint64_t size, const char *etag);
+bm_err bm_s3_list_page(const struct bm_aws *aws, const char *bucket, const char *prefix,
+                       const char *token, bm_s3_list_fn fn, void *ctx, struct bm_buf *next,
+                       struct bm_errmsg *em);
+/* Fetches bucket/key into a new ingest (*out, caller frees with bm_ingest_free), retrying
+ * as bm_s3_get_object does and starting the ingest afresh on every attempt. On failure
+ * nothing is returned: the object contributes nothing. */
+bm_err bm_fetch_object(const struct bm_aws *aws, const struct bm_ingest_opts *o, const char *bucket,
+                       const char *key, const char *version_id, struct bm_ingest **out,
+                       struct bm_s3_object_info *info, struct bm_errmsg *em);
+/* Splits "s3://bucket/key" into bucket and key (key may be "" or end in '/'). */
+bool bm_s3_parse_uri(const char *uri, struct bm_buf *bucket, struct bm_buf *key);
+
+/* ---- CloudWatch publisher ---- */
+/* BMAS_DIMENSION_SETS: sets split by ';', names by ','. */
+enum bm_dim {
+    BM_DIM_PROFILE_TYPE, /* InferenceProfileType */
+    BM_DIM_MODEL_ID,     /* ModelId */
+    BM_DIM_PROFILE_ID,   /* ProfileId */
+    BM_DIM_SOURCE_REGION,
+    BM_DIM_INFERENCE_REGION,
+    BM_DIM_OPERATION,
+    BM_DIM__COUNT
+};
+#define BM_DIMSETS_MAX 32
+struct bm_dimsets {
+    int n;
+    struct {
+        int n;
+        enum bm_dim d[BM_DIM__COUNT];
+    } set[BM_DIMSETS_MAX];
+};
+/* BM_E_CONFIG naming BMAS_DIMENSION_SETS and the bad name. */
+bm_err bm_dimsets_parse(const char *spec, struct bm_dimsets *out, struct bm_errmsg *em);
+const char *bm_dim_name(enum bm_dim d);
+
+/* The publish outbox (storage implements it; tests use a fake). Rows are per-series deltas
+ * that have not been sent yet. */
+enum bm_outbox_state { BM_OUTBOX_PUBLISHED, BM_OUTBOX_DROPPED, BM_OUTBOX_REJECTED };
+struct bm_outbox_row {
+    uint64_t id;
+    struct bm_series_key key;
+    struct bm_counters c;
+};
+struct bm_outbox_ops {
+    /* Up to max pending rows with id > after, in id order (out: rows, n); valid until
+     * release(), which follows every successful fetch, even of zero rows. */
+    bm_err (*fetch)(void *impl, uint64_t after, size_t max, const struct bm_outbox_row **rows,
+                    size_t *n);
+    void (*release)(void *impl);
+    /* Marks rows (in one transaction); datums and requests: what CloudWatch accepted in the
+     * call that carried them (0 for dropped or rejected rows). */
+    bm_err (*mark)(void *impl, const uint64_t *ids, size_t n, enum bm_outbox_state st,
+                   uint64_t datums, uint64_t requests);
+    void *impl;
+};
+struct bm_publish_result {
+    uint64_t datums;   /* sent and accepted */
+    uint64_t requests; /* successful PutMetricData calls */
+    uint64_t failed_requests;
+    uint64_t rows_published, rows_dropped, rows_rejected;
+    uint64_t dimension_overflow; /* series skipped for BMAS-009 */
+    bm_err last_error;
+    struct bm_errmsg last_error_msg;
+};
+/* Largest request body sent (bytes, before gzip) and datums per request: the API's limits. */
+#define BM_CW_MAX_DATUMS 1000
+#define BM_CW_MAX_BODY 1000000
+/* Publishes every pending row: rows are packed into as few PutMetricData calls as the
+ * limits allow, each call's rows are marked only after it succeeded, and a failed call is
+ * retried alone. Stops with BM_E_PUBLISH (retries exhausted) or BM_E_THROTTLED, leaving
+ * the rest pending. now is epoch seconds (rows older than two weeks are dropped). */
+bm_err bm_cw_publish(const struct bm_aws *aws, const struct bm_dimsets *dims,
+                     const struct bm_outbox_ops *outbox, int64_t now,
+                     struct bm_publish_result *res);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Event envelopes (POST /events, the SQS consumer): Lambda SQS events, S3 notifications (also
+ * wrapped in SNS), EventBridge "Object Created", s3:TestEvent -> the objects to ingest. */
+enum bm_ref_kind {
+    BM_REF_OBJECT,     /* an ObjectCreated log object to ingest */
+    BM_REF_TEST_EVENT, /* s3:TestEvent: acknowledge */
+    BM_REF_IGNORED,    /* another event type (ObjectRemoved, ...): acknowledge */
+};
+struct bm_object_ref {
+    enum bm_ref_kind kind;
+    char *bucket;     /* decoded */
+    char *key;        /* decoded: form-URL for S3/SNS notifications, as given for EventBridge */
+    char *version_id; /* "" when absent */
+    char *etag;       /* without quotes, "" when absent */
+    uint64_t size;
+    char *event_name; /* "ObjectCreated:Put", "Object Created", "s3:TestEvent", ... */
+};
+/* One SQS message, or the single event of a bare envelope. */
+struct bm_message {
+    char *message_id; /* SQS messageId; "" for a bare event */
+    long receive_count;
+    bm_err parse_err; /* BM_E_MSG_PARSE when the body is no envelope we know */
+    struct bm_errmsg parse_msg;
+    struct bm_object_ref *refs;
+    size_t nrefs;
+};
+struct bm_event_batch {
+    bool is_sqs; /* a Lambda SQS event: answer with batchItemFailures */
+    struct bm_message *msgs;
+    size_t n;
+};
+/* Parses a POST /events body. BM_E_MSG_PARSE (with em) when the body as a whole is no known
+ * envelope; per-message problems of an SQS event land in that message's parse_err instead, so
+ * the rest of the batch still counts. Caller frees *out with bm_event_batch_free. */
+bm_err bm_envelope_parse(const char *body, size_t len, struct bm_event_batch **out,
+                         struct bm_errmsg *em);
+/* Parses one SQS message body (what a queue consumer receives) into msg (fields owned by
+ * msg, freed by bm_message_cleanup). Sets msg->parse_err rather than failing. */
+bm_err bm_message_parse_body(const char *message_id, long receive_count, const char *body,
+                             size_t len, struct bm_message *msg);
+void bm_message_cleanup(struct bm_message *m);
+void bm_event_batch_free(struct bm_event_batch *b);
+/* application/x-www-form-urlencoded decoding in one left-to-right pass: '+' is a space and
+ * %XX a byte, so a real '+' (sent as %2B) survives (FORMATS.md 4.1). Malformed escapes are
+ * kept as written. Returns a new string (bm_free) or NULL on OOM. */
+char *bm_form_decode(const char *s, size_t len);
+
+/* ---- SQS consumer side (JSON 1.0 protocol, X-Amz-Target: AmazonSQS.*) ---- */
+struct bm_sqs_msg {
+    char *id;
+    char *receipt;
+    char *body;
+    size_t body_len;
+    long receive_count; /* ApproximateReceiveCount */
+};
+struct bm_sqs_batch {
+    struct bm_sqs_msg *m;
+    size_t n;
+};
+/* Long-polls queue_url for up to max (1..10) messages, waiting up to wait_s seconds. An empty
+ * batch is success. Errors: BM_E_UPSTREAM (network, 5xx, throttling: retry later),
+ * BM_E_S3_DENIED-like auth failures are reported as BM_E_UPSTREAM with em naming the SQS
+ * error code. Caller cleans *out with bm_sqs_batch_cleanup. */
+bm_err bm_sqs_receive(const struct bm_aws *aws, const char *queue_url, int max, int wait_s,
+                      struct bm_sqs_batch *out, struct bm_errmsg *em);
+void bm_sqs_batch_cleanup(struct bm_sqs_batch *b);
+/* Deletes up to 10 messages by receipt handle (DeleteMessageBatch); *deleted counts the ones
+ * SQS confirmed. */
+bm_err bm_sqs_delete(const struct bm_aws *aws, const char *queue_url,
+                     const char *const *receipts, size_t n, size_t *deleted,
+                     struct bm_errmsg *em);
 
 #endif

@@ -90,4 +90,12 @@ struct bm__record {
  * timestamp/modelId; BM_E_TOKENS (BMAS-007) for a bad token count. em says where. */
 bm_err bm__record_parse(const char *line, size_t len, struct bm__record *r, struct bm_errmsg *em);
 
+/* ---- XML (xml.c) ---------------------------------------------------------------------------
+ * Minimal reading of AWS XML responses. */
+/* Finds <name>text</name> in [p, end): sets *text (raw, entities not decoded) and returns the
+ * position after the element, or NULL when there is none. */
+const char *bm__xml_find(const char *p, const char *end, const char *name, struct bm_str *text);
+/* Decodes entities of raw element text into out (reset first). */
+bm_err bm__xml_text(struct bm_str t, struct bm_buf *out);
+
 #endif

@@ -1,8 +1,8 @@
 /* cmd_ingest.c: `bmas ingest`, the database-free way to look at Bedrock logs (and the
- * benchmark's probe). Each source is read in chunks into its own delta, which joins the
- * totals only when the whole source was read: a truncated object counts for nothing, exactly
- * as in the service. */
-#include "server/bm_server.h"
+ * benchmark's probe). Sources are files, `-` for stdin, or s3:// URIs (backfill.c). Each
+ * object is read into its own delta, which joins the totals only when the whole object was
+ * read: a truncated or failed object counts for nothing, exactly as in the service. */
+#include "server/srv_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -50,10 +50,45 @@ static int parse_args(int argc, char **argv, struct ingest_args *a, FILE *err)
         }
     }
     if (a->nsources == 0) {
-        fprintf(err, "bmas ingest: no SOURCE given (a file, - for stdin)\n");
+        fprintf(err, "bmas ingest: no SOURCE given (a file, - for stdin, s3://bucket/key or "
+                     "s3://bucket/prefix/)\n");
         return BM_EXIT_USAGE;
     }
     return BM_EXIT_OK;
+}
+
+bm_err bm__ingest_account(struct bm__ingest_run *r, const char *name, struct bm_ingest *in,
+                          bm_err rc, const struct bm_errmsg *em)
+{
+    pthread_mutex_lock(&r->mu);
+    const char *nl = r->tty && r->objects_seen > 0 ? "\n" : ""; /* off the progress line */
+    if (rc == BM_OK && in != NULL)
+        rc = bm_agg_merge(r->all, bm_ingest_agg(in));
+    if (rc == BM_OK && in != NULL) {
+        const struct bm_ingest_stats *st = bm_ingest_stats(in);
+        r->records += st->records;
+        r->invalid += st->invalid;
+        for (int i = 0; i < BM_ERR_WIRE_N; i++)
+            r->errors[i] += st->errors[i];
+        if (st->first_error != BM_OK)
+            fprintf(r->err,
+                    "%sbmas ingest: %s: %llu record(s) skipped, first: record %llu: %s %s\n", nl,
+                    name, (unsigned long long)st->invalid,
+                    (unsigned long long)st->first_error_record, bm_err_wire(st->first_error),
+                    st->first_error_msg.text);
+    }
+    if (rc != BM_OK) {
+        const char *detail = em != NULL ? em->text : "";
+        fprintf(r->err, "%sbmas ingest: %s: %s %s%s%s; nothing from it was counted\n", nl, name,
+                bm_err_wire(rc), bm_err_str(rc), detail[0] ? ": " : "", detail);
+        r->failed++;
+        int idx = bm_err_wire_index(rc);
+        if (idx >= 0)
+            r->errors[idx]++;
+    }
+    r->sources++;
+    pthread_mutex_unlock(&r->mu);
+    return rc;
 }
 
 /* Reads fd to the end into in. BM_E_IO with em on a read error. */
@@ -73,56 +108,27 @@ static bm_err feed_fd(struct bm_ingest *in, int fd, char *chunk, struct bm_errms
     }
 }
 
-struct totals {
-    uint64_t sources, failed, ignored, records, invalid;
-    uint64_t errors[BM_ERR_WIRE_N];
-};
-
-static bm_err ingest_source(const char *src, const struct bm_ingest_opts *o, struct bm_agg *all,
-                            struct totals *t, char *chunk, FILE *err)
+static bm_err ingest_file(struct bm__ingest_run *r, const char *src, char *chunk)
 {
     struct bm_errmsg em = {{0}};
     bool is_stdin = strcmp(src, "-") == 0;
     enum bm_key_kind kind = is_stdin ? BM_KEY_LOG : bm_key_kind(src, strlen(src));
     if (kind != BM_KEY_LOG) {
-        fprintf(err, "bmas ingest: %s: skipped, not a log object (%s)\n", src,
+        fprintf(r->err, "bmas ingest: %s: skipped, not a log object (%s)\n", src,
                 bm_key_kind_name(kind));
-        t->ignored++;
+        r->ignored++;
         return BM_OK;
     }
     int fd = is_stdin ? 0 : open(src, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         bm_errmsg_set(&em, BM_E_IO, "cannot open: %s", strerror(errno));
-        fprintf(err, "bmas ingest: %s: %s %s\n", src, bm_err_wire(BM_E_IO), em.text);
-        t->failed++;
-        return BM_E_IO;
+        return bm__ingest_account(r, src, NULL, BM_E_IO, &em);
     }
-    struct bm_ingest *in = bm_ingest_new(o, is_stdin ? NULL : src);
+    struct bm_ingest *in = bm_ingest_new(&r->o, is_stdin ? NULL : src);
     bm_err rc = in ? feed_fd(in, fd, chunk, &em) : BM_E_NOMEM;
     if (!is_stdin)
         close(fd);
-    if (rc == BM_OK)
-        rc = bm_agg_merge(all, bm_ingest_agg(in));
-    if (in != NULL) {
-        const struct bm_ingest_stats *st = bm_ingest_stats(in);
-        if (rc == BM_OK) {
-            t->records += st->records;
-            t->invalid += st->invalid;
-            for (int i = 0; i < BM_ERR_WIRE_N; i++)
-                t->errors[i] += st->errors[i];
-        }
-        if (st->first_error != BM_OK && rc == BM_OK)
-            fprintf(err, "bmas ingest: %s: %llu record(s) skipped, first: record %llu: %s %s\n",
-                    src, (unsigned long long)st->invalid,
-                    (unsigned long long)st->first_error_record, bm_err_wire(st->first_error),
-                    st->first_error_msg.text);
-    }
-    if (rc != BM_OK) {
-        fprintf(err, "bmas ingest: %s: %s %s%s%s; nothing from it was counted\n", src,
-                bm_err_wire(rc), bm_err_str(rc), em.text[0] ? ": " : "", em.text);
-        t->failed++;
-    }
-    t->sources++;
+    rc = bm__ingest_account(r, src, in, rc, &em);
     bm_ingest_free(in);
     return rc;
 }
@@ -140,18 +146,18 @@ static int64_t range_of(const struct bm_agg *a, long width, bool want_max)
     return v;
 }
 
-static void print_summary(const struct totals *t, FILE *f)
+static void print_summary(const struct bm__ingest_run *r, FILE *f)
 {
     fprintf(f, "%llu source(s), %llu failed, %llu ignored; %llu records counted, %llu skipped",
-            (unsigned long long)t->sources, (unsigned long long)t->failed,
-            (unsigned long long)t->ignored, (unsigned long long)t->records,
-            (unsigned long long)t->invalid);
+            (unsigned long long)r->sources, (unsigned long long)r->failed,
+            (unsigned long long)r->ignored, (unsigned long long)r->records,
+            (unsigned long long)r->invalid);
     bool any = false;
     for (int i = 0; i < BM_ERR_WIRE_N; i++) {
-        if (t->errors[i] == 0)
+        if (r->errors[i] == 0)
             continue;
         fprintf(f, "%s%s x%llu", any ? ", " : "; ", bm_err_wire_at(i),
-                (unsigned long long)t->errors[i]);
+                (unsigned long long)r->errors[i]);
         any = true;
     }
     fputc('\n', f);
@@ -174,41 +180,54 @@ int bm_srv_cmd_ingest(const struct bm_config *cfg, int argc, char **argv, FILE *
         fprintf(err, "bmas: %s\n", em.text);
         return BM_EXIT_USAGE;
     }
-    struct bm_ingest_opts o;
-    bm_ingest_opts_init(&o, cfg, map);
+    struct bm__ingest_run r;
+    memset(&r, 0, sizeof r);
+    r.cfg = cfg;
+    r.err = err;
+    r.tty = isatty(fileno(err)) == 1;
+    pthread_mutex_init(&r.mu, NULL);
+    bm_ingest_opts_init(&r.o, cfg, map);
     /* The merged totals have no series cap: they are bounded by what the sources held. */
-    struct bm_agg *all = bm_agg_new(0);
+    r.all = bm_agg_new(0);
     struct bm_agg *grouped = NULL;
     char *chunk = bm_malloc(READ_CHUNK);
-    struct totals t = {0};
     struct bm_buf b;
     bm_buf_init(&b, (size_t)1 << 32);
     code = BM_EXIT_FAILED;
-    if (all == NULL || chunk == NULL)
+    if (r.all == NULL || chunk == NULL)
         goto fail;
-    for (int i = 0; i < a.nsources; i++)
-        ingest_source(a.sources[i], &o, all, &t, chunk, err);
-    if (bm_agg_regroup(all, &g, &grouped) != BM_OK)
+    for (int i = 0; i < a.nsources; i++) {
+        if (strncmp(a.sources[i], "s3://", 5) == 0)
+            bm__backfill(&r, a.sources[i]);
+        else
+            ingest_file(&r, a.sources[i], chunk);
+    }
+    if (bm_agg_regroup(r.all, &g, &grouped) != BM_OK)
         goto fail;
     bm_err rc = bm_agg_sort(grouped, &g);
     if (rc != BM_OK)
         goto fail;
-    rc = a.json ? bm_agg_write_json(grouped, &g, range_of(all, o.bucket_seconds, false),
-                                    range_of(all, o.bucket_seconds, true), &b)
+    rc = a.json ? bm_agg_write_json(grouped, &g, range_of(r.all, r.o.bucket_seconds, false),
+                                    range_of(r.all, r.o.bucket_seconds, true), &b)
                 : bm_agg_write_table(grouped, &g, &b);
     if (rc != BM_OK)
         goto fail;
     fwrite(b.data, 1, b.len, out);
     fputc('\n', out);
-    print_summary(&t, a.json ? err : out);
-    code = t.failed > 0 ? BM_EXIT_FAILED : BM_EXIT_OK;
+    print_summary(&r, a.json ? err : out);
+    code = r.failed > 0 ? BM_EXIT_FAILED : BM_EXIT_OK;
 fail:
-    if (code == BM_EXIT_FAILED && t.failed == 0)
+    if (code == BM_EXIT_FAILED && r.failed == 0)
         fprintf(err, "bmas ingest: out of memory\n");
     bm_buf_cleanup(&b);
     bm_free(chunk);
     bm_agg_free(grouped);
-    bm_agg_free(all);
+    bm_agg_free(r.all);
+    if (r.aws_ready) {
+        bm_creds_provider_free(r.creds);
+        bm_http_curl_free(&r.http);
+    }
+    pthread_mutex_destroy(&r.mu);
     bm_app_map_free(map);
     return code;
 }

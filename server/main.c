@@ -2,6 +2,7 @@
  * libcurl's global state before any thread exists, and dispatches to a command. */
 #include "server/bm_server.h"
 
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,8 @@ static void usage(FILE *f)
           "  serve    run the HTTP service (the default): POST /events, GET /status,\n"
           "           GET /aggregates, POST /flush, GET /healthz\n"
           "  ingest   read Bedrock invocation-log objects (gzip or plain JSON lines; FILE,\n"
-          "           - for stdin) and print their aggregates; --json gives the\n"
+          "           - for stdin, s3://bucket/key, s3://bucket/prefix/ to backfill from S3)\n"
+          "           and print their aggregates; --json gives the\n"
           "           GET /aggregates shape; --group-by takes a comma list of minute,\n"
           "           model_id, profile_type, profile_id, source_region, inference_region,\n"
           "           operation (default " BM_GROUP_BY_DEFAULT ")\n"
@@ -54,6 +56,12 @@ int main(int argc, char **argv)
         return BM_EXIT_USAGE;
     }
     bm_log_set_level(cfg.log_level);
+    /* Before any thread exists (libcurl's rule). */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "bmas: libcurl failed to initialise\n");
+        bm_config_cleanup(&cfg);
+        return BM_EXIT_FAILED;
+    }
     int rc;
     if (argc > 1 && strcmp(argv[1], "ingest") == 0) {
         rc = bm_srv_cmd_ingest(&cfg, argc - 2, argv + 2, stdout, stderr);
@@ -63,5 +71,6 @@ int main(int argc, char **argv)
         rc = BM_EXIT_USAGE;
     }
     bm_config_cleanup(&cfg);
+    curl_global_cleanup();
     return rc;
 }

@@ -19,6 +19,8 @@ for t in "$dir"/test_*; do
         echo "not ok - $(basename "$t") (exit $rc)"
     else
         echo "ok - $(basename "$t") ($(echo "$out" | grep -c '^ok') cases)"
+        # Notes a test prints for people (skips, suite coverage) stay visible.
+        echo "$out" | grep -E '^# (SKIP|[0-9]+/[0-9]+ )' | sed 's/^/  /'
     fi
 done
 echo "# unit: $n binaries, $fail failed"

@@ -1,0 +1,360 @@
+/* creds.c: the AWS credentials chain, in the order the SDKs use: environment, the shared
+ * credentials file, the shared config file (AWS_PROFILE), container credentials (ECS/EKS Pod
+ * Identity), EC2 instance metadata (IMDSv2, token first). Results are cached and refreshed
+ * five minutes before they expire. Secrets are zeroed when dropped and never logged. */
+#include "core/bm_core.h"
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define REFRESH_EARLY_S 300 /* refresh this long before expiry, as the SDKs do */
+#define INVALIDATE_WINDOW_MS 60000
+#define IMDS_TIMEOUT_MS 1000
+
+struct bm_creds_provider {
+    const struct bm_config *cfg;
+    const struct bm_http_ops *http;
+    const struct bm_clock_ops *clock;
+    pthread_mutex_t mu;
+    struct bm_creds cached;
+    bool have;
+    int64_t last_invalidate_ms;
+};
+
+static void copy_str(char *dst, size_t cap, const char *src, size_t len)
+{
+    if (len >= cap)
+        len = cap - 1;
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
+static bool from_env(const struct bm_config *cfg, struct bm_creds *c)
+{
+    if (cfg->aws_access_key_id[0] == '\0' || cfg->aws_secret_access_key[0] == '\0')
+        return false;
+    copy_str(c->akid, sizeof c->akid, cfg->aws_access_key_id, strlen(cfg->aws_access_key_id));
+    copy_str(c->secret, sizeof c->secret, cfg->aws_secret_access_key,
+             strlen(cfg->aws_secret_access_key));
+    copy_str(c->token, sizeof c->token, cfg->aws_session_token, strlen(cfg->aws_session_token));
+    copy_str(c->source, sizeof c->source, "env", 3);
+    return true;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+        *--e = '\0';
+    return s;
+}
+
+/* Reads the keys of [section] from an INI file (the shared credentials/config format). The
+ * config file names profiles "[profile NAME]" except "[default]"; in_config says which. */
+static bool from_ini(const char *path, const char *profile, bool in_config, struct bm_creds *c)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    char want[300];
+    if (in_config && strcmp(profile, "default") != 0)
+        snprintf(want, sizeof want, "profile %s", profile);
+    else
+        snprintf(want, sizeof want, "%s", profile);
+    char line[4400];
+    bool in = false;
+    struct bm_creds tmp;
+    memset(&tmp, 0, sizeof tmp);
+    while (fgets(line, sizeof line, f) != NULL) {
+        char *s = trim(line);
+        if (*s == '#' || *s == ';' || *s == '\0')
+            continue;
+        if (*s == '[') {
+            char *close = strchr(s, ']');
+            if (close != NULL) {
+                *close = '\0';
+                in = strcmp(trim(s + 1), want) == 0;
+            }
+            continue;
+        }
+        char *eq = strchr(s, '=');
+        if (!in || eq == NULL)
+            continue;
+        *eq = '\0';
+        char *k = trim(s);
+        char *v = trim(eq + 1);
+        if (strcasecmp(k, "aws_access_key_id") == 0)
+            copy_str(tmp.akid, sizeof tmp.akid, v, strlen(v));
+        else if (strcasecmp(k, "aws_secret_access_key") == 0)
+            copy_str(tmp.secret, sizeof tmp.secret, v, strlen(v));
+        else if (strcasecmp(k, "aws_session_token") == 0)
+            copy_str(tmp.token, sizeof tmp.token, v, strlen(v));
+    }
+    bm_secure_zero(line, sizeof line);
+    fclose(f);
+    bool ok = tmp.akid[0] != '\0' && tmp.secret[0] != '\0';
+    if (ok) {
+        *c = tmp;
+        copy_str(c->source, sizeof c->source, "profile", 7);
+    }
+    bm_secure_zero(&tmp, sizeof tmp);
+    return ok;
+}
+
+static void shared_path(const struct bm_config *cfg, const char *explicit_path, const char *name,
+                        char *out, size_t cap)
+{
+    if (explicit_path != NULL && *explicit_path != '\0')
+        snprintf(out, cap, "%s", explicit_path);
+    else
+        snprintf(out, cap, "%s/.aws/%s", cfg->home && *cfg->home ? cfg->home : ".", name);
+}
+
+/* The JSON both container endpoints and IMDS answer with. */
+static bool parse_creds_json(const char *body, size_t len, const char *source, struct bm_creds *c)
+{
+    cJSON *j = cJSON_ParseWithLength(body, len);
+    if (j == NULL)
+        return false;
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(j, "AccessKeyId");
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "SecretAccessKey");
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "Token");
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "Expiration");
+    bool ok = cJSON_IsString(k) && cJSON_IsString(s) && k->valuestring[0] && s->valuestring[0];
+    if (ok) {
+        memset(c, 0, sizeof *c);
+        copy_str(c->akid, sizeof c->akid, k->valuestring, strlen(k->valuestring));
+        copy_str(c->secret, sizeof c->secret, s->valuestring, strlen(s->valuestring));
+        if (cJSON_IsString(t))
+            copy_str(c->token, sizeof c->token, t->valuestring, strlen(t->valuestring));
+        int64_t exp;
+        if (cJSON_IsString(e) && bm_time_parse(e->valuestring, strlen(e->valuestring), &exp))
+            c->expires = exp;
+        copy_str(c->source, sizeof c->source, source, strlen(source));
+    }
+    if (s != NULL && cJSON_IsString(s))
+        bm_secure_zero(s->valuestring, strlen(s->valuestring));
+    cJSON_Delete(j);
+    return ok;
+}
+
+/* SDKs only talk plain HTTP to container endpoints on loopback or the ECS/EKS link-local
+ * addresses, so a mistyped URI cannot send the token elsewhere. */
+static bool container_uri_allowed(const char *uri)
+{
+    if (strncmp(uri, "https://", 8) == 0)
+        return true;
+    static const char *const hosts[] = {
+        "http://127.",          "http://localhost:",     "http://localhost/",    "http://[::1]",
+        "http://169.254.170.2", "http://169.254.170.23", "http://[fd00:ec2::23]"};
+    for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++)
+        if (strncmp(uri, hosts[i], strlen(hosts[i])) == 0)
+            return true;
+    return false;
+}
+
+static bm_err http_get(const struct bm_creds_provider *p, const char *method, const char *url,
+                       const char *const *headers, size_t nheaders, long timeout_ms,
+                       struct bm_http_resp *rs, struct bm_errmsg *em)
+{
+    struct bm_http_req rq = {.method = method,
+                             .url = url,
+                             .headers = headers,
+                             .nheaders = nheaders,
+                             .max_body = 64 * 1024,
+                             .timeout_ms = timeout_ms};
+    return p->http->perform(p->http->impl, &rq, rs, em);
+}
+
+static bm_err from_container(struct bm_creds_provider *p, struct bm_creds *c, struct bm_errmsg *em)
+{
+    const struct bm_config *cfg = p->cfg;
+    char url[2200];
+    if (cfg->aws_container_credentials_full_uri[0] != '\0') {
+        if (!container_uri_allowed(cfg->aws_container_credentials_full_uri))
+            return bm_errmsg_set(em, BM_E_NO_CREDENTIALS,
+                                 "AWS_CONTAINER_CREDENTIALS_FULL_URI must be https or a "
+                                 "loopback/ECS/EKS address");
+        snprintf(url, sizeof url, "%s", cfg->aws_container_credentials_full_uri);
+    } else if (cfg->aws_container_credentials_relative_uri[0] != '\0') {
+        snprintf(url, sizeof url, "http://169.254.170.2%s",
+                 cfg->aws_container_credentials_relative_uri);
+    } else {
+        return BM_E_NO_CREDENTIALS;
+    }
+    /* The token file (EKS Pod Identity rotates it) wins over the variable. */
+    char token[8192] = "";
+    if (cfg->aws_container_authorization_token_file[0] != '\0') {
+        FILE *f = fopen(cfg->aws_container_authorization_token_file, "r");
+        if (f != NULL) {
+            size_t n = fread(token, 1, sizeof token - 1, f);
+            token[n] = '\0';
+            fclose(f);
+            char *t = trim(token);
+            memmove(token, t, strlen(t) + 1);
+        }
+    } else {
+        snprintf(token, sizeof token, "%s", cfg->aws_container_authorization_token);
+    }
+    char header[8300];
+    const char *headers[1] = {header};
+    size_t nh = 0;
+    if (token[0] != '\0') {
+        snprintf(header, sizeof header, "Authorization: %s", token);
+        nh = 1;
+    }
+    struct bm_http_resp rs;
+    bm_http_resp_init(&rs);
+    bm_err rc = http_get(p, "GET", url, headers, nh, 5000, &rs, em);
+    bm_secure_zero(token, sizeof token);
+    bm_secure_zero(header, sizeof header);
+    if (rc == BM_OK && rs.status != 200)
+        rc = bm_errmsg_set(em, BM_E_NO_CREDENTIALS, "container credentials endpoint said %ld",
+                           rs.status);
+    if (rc == BM_OK && !parse_creds_json(rs.body.data, rs.body.len, "container", c))
+        rc = bm_errmsg_set(em, BM_E_NO_CREDENTIALS, "container credentials: unexpected body");
+    if (rs.body.data != NULL)
+        bm_secure_zero(rs.body.data, rs.body.len);
+    bm_http_resp_cleanup(&rs);
+    return rc;
+}
+
+static bm_err from_imds(struct bm_creds_provider *p, struct bm_creds *c, struct bm_errmsg *em)
+{
+    const char *base = p->cfg->aws_ec2_metadata_service_endpoint;
+    char url[2400], token[1024] = "", role[256] = "", hdr[1100];
+    const char *headers[1] = {hdr};
+    struct bm_http_resp rs;
+    bm_err rc;
+
+    /* IMDSv2: a session token first (PUT), then every read carries it. */
+    bm_http_resp_init(&rs);
+    snprintf(url, sizeof url, "%s/latest/api/token", base);
+    snprintf(hdr, sizeof hdr, "X-aws-ec2-metadata-token-ttl-seconds: 21600");
+    rc = http_get(p, "PUT", url, headers, 1, IMDS_TIMEOUT_MS, &rs, em);
+    if (rc == BM_OK && rs.status == 200 && rs.body.len > 0 && rs.body.len < sizeof token)
+        copy_str(token, sizeof token, rs.body.data, rs.body.len);
+    bm_http_resp_cleanup(&rs);
+    if (token[0] == '\0')
+        return bm_errmsg_set(em, BM_E_NO_CREDENTIALS, "no EC2 instance metadata token");
+
+    snprintf(hdr, sizeof hdr, "X-aws-ec2-metadata-token: %s", token);
+    bm_http_resp_init(&rs);
+    snprintf(url, sizeof url, "%s/latest/meta-data/iam/security-credentials/", base);
+    rc = http_get(p, "GET", url, headers, 1, IMDS_TIMEOUT_MS, &rs, em);
+    if (rc == BM_OK && rs.status == 200 && rs.body.len > 0) {
+        const char *nl = memchr(rs.body.data, '\n', rs.body.len);
+        copy_str(role, sizeof role, rs.body.data, nl ? (size_t)(nl - rs.body.data) : rs.body.len);
+    }
+    bm_http_resp_cleanup(&rs);
+    if (role[0] == '\0') {
+        rc = bm_errmsg_set(em, BM_E_NO_CREDENTIALS, "the instance has no IAM role");
+        goto done;
+    }
+    bm_http_resp_init(&rs);
+    snprintf(url, sizeof url, "%s/latest/meta-data/iam/security-credentials/%s", base, role);
+    rc = http_get(p, "GET", url, headers, 1, IMDS_TIMEOUT_MS, &rs, em);
+    if (rc == BM_OK &&
+        (rs.status != 200 || !parse_creds_json(rs.body.data, rs.body.len, "imds", c)))
+        rc = bm_errmsg_set(em, BM_E_NO_CREDENTIALS, "instance credentials: status %ld", rs.status);
+    if (rs.body.data != NULL)
+        bm_secure_zero(rs.body.data, rs.body.len);
+    bm_http_resp_cleanup(&rs);
+done:
+    bm_secure_zero(token, sizeof token);
+    bm_secure_zero(hdr, sizeof hdr);
+    return rc;
+}
+
+/* Walks the chain; the first source with credentials wins. */
+static bm_err resolve(struct bm_creds_provider *p, struct bm_creds *c, struct bm_errmsg *em)
+{
+    const struct bm_config *cfg = p->cfg;
+    char path[4200];
+    if (from_env(cfg, c))
+        return BM_OK;
+    shared_path(cfg, cfg->aws_shared_credentials_file, "credentials", path, sizeof path);
+    if (from_ini(path, cfg->aws_profile, false, c))
+        return BM_OK;
+    shared_path(cfg, cfg->aws_config_file, "config", path, sizeof path);
+    if (from_ini(path, cfg->aws_profile, true, c))
+        return BM_OK;
+    bm_err rc = BM_E_NO_CREDENTIALS;
+    if (cfg->aws_container_credentials_full_uri[0] != '\0' ||
+        cfg->aws_container_credentials_relative_uri[0] != '\0')
+        return from_container(p, c, em);
+    if (!cfg->aws_ec2_metadata_disabled) {
+        rc = from_imds(p, c, em);
+        if (rc == BM_OK)
+            return BM_OK;
+    }
+    return bm_errmsg_set(em, BM_E_NO_CREDENTIALS,
+                         "no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a "
+                         "profile in ~/.aws, or run with a container/instance role");
+}
+
+bm_err bm_creds_provider_new(const struct bm_config *cfg, const struct bm_http_ops *http,
+                             const struct bm_clock_ops *clock, struct bm_creds_provider **out)
+{
+    struct bm_creds_provider *p = bm_calloc(1, sizeof *p);
+    if (p == NULL)
+        return BM_E_NOMEM;
+    if (pthread_mutex_init(&p->mu, NULL) != 0) {
+        bm_free(p);
+        return BM_E_INTERNAL;
+    }
+    p->cfg = cfg;
+    p->http = http;
+    p->clock = clock ? clock : &bm_clock_real;
+    *out = p;
+    return BM_OK;
+}
+
+void bm_creds_provider_free(struct bm_creds_provider *p)
+{
+    if (p == NULL)
+        return;
+    bm_secure_zero(&p->cached, sizeof p->cached);
+    pthread_mutex_destroy(&p->mu);
+    bm_free(p);
+}
+
+bm_err bm_creds_get(struct bm_creds_provider *p, struct bm_creds *out, struct bm_errmsg *em)
+{
+    bm_err rc = BM_OK;
+    pthread_mutex_lock(&p->mu);
+    int64_t now = p->clock->now_ms(p->clock->impl) / 1000;
+    if (!p->have || (p->cached.expires != 0 && now >= p->cached.expires - REFRESH_EARLY_S)) {
+        struct bm_creds fresh;
+        memset(&fresh, 0, sizeof fresh);
+        rc = resolve(p, &fresh, em);
+        if (rc == BM_OK) {
+            p->cached = fresh;
+            p->have = true;
+        } else if (p->have && p->cached.expires > now) {
+            rc = BM_OK; /* refresh failed but the old ones still work: use them meanwhile */
+        }
+        bm_secure_zero(&fresh, sizeof fresh);
+    }
+    if (rc == BM_OK)
+        *out = p->cached;
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+void bm_creds_invalidate(struct bm_creds_provider *p)
+{
+    pthread_mutex_lock(&p->mu);
+    int64_t now = p->clock->now_ms(p->clock->impl);
+    if (now - p->last_invalidate_ms >= INVALIDATE_WINDOW_MS) {
+        p->last_invalidate_ms = now;
+        p->have = false;
+        bm_secure_zero(&p->cached, sizeof p->cached);
+    }
+    pthread_mutex_unlock(&p->mu);
+}

@@ -1,0 +1,313 @@
+/* s3.c: S3 GetObject (streamed, retried) and ListObjectsV2, on libcurl's SigV4. Keys are
+ * encoded segment by segment with curl_easy_escape, which keeps only A-Za-z0-9-._~ and writes
+ * uppercase hex: exactly S3's canonical URI form (TESTING.md). Custom endpoints (LocalStack,
+ * bmas-emulator) get path-style URLs; real AWS virtual-host style. */
+#include "core/core_int.h"
+
+#include <curl/curl.h>
+#include <string.h>
+
+#define S3_BACKOFF_BASE_MS 200
+#define S3_BACKOFF_CAP_MS 5000
+
+bool bm_s3_parse_uri(const char *uri, struct bm_buf *bucket, struct bm_buf *key)
+{
+    if (strncmp(uri, "s3://", 5) != 0)
+        return false;
+    const char *b = uri + 5;
+    const char *slash = strchr(b, '/');
+    size_t blen = slash ? (size_t)(slash - b) : strlen(b);
+    if (blen == 0)
+        return false;
+    bm_buf_reset(bucket);
+    bm_buf_reset(key);
+    return bm_buf_append(bucket, b, blen) == BM_OK &&
+           bm_buf_append_str(key, slash ? slash + 1 : "") == BM_OK;
+}
+
+/* Appends s RFC 3986-encoded (curl_easy_escape: only unreserved characters stay). */
+static bm_err append_escaped(struct bm_buf *b, const char *s, size_t len)
+{
+    if (len == 0)
+        return BM_OK; /* curl_easy_escape would take 0 as "use strlen" */
+    char *e = curl_easy_escape(NULL, s, (int)len);
+    if (e == NULL)
+        return BM_E_NOMEM;
+    bm_err rc = bm_buf_append_str(b, e);
+    curl_free(e);
+    return rc;
+}
+
+/* Real AWS: virtual-host style, unless the bucket name has dots (the wildcard certificate
+ * would not match) or the endpoint is custom. */
+static bm_err object_url(const struct bm_aws *aws, const char *bucket, const char *key,
+                         struct bm_buf *url)
+{
+    bool custom;
+    struct bm_buf base;
+    bm_buf_init(&base, 4096);
+    bm_err rc = bm_aws_endpoint(aws->cfg, "s3", &base, &custom);
+    bm_buf_reset(url);
+    if (rc == BM_OK && !custom && strchr(bucket, '.') == NULL) {
+        const char *host = base.data + strlen("https://");
+        rc = bm_buf_appendf(url, "https://%s.%s/", bucket, host);
+    } else if (rc == BM_OK) {
+        rc = bm_buf_appendf(url, "%s/", base.data);
+        if (rc == BM_OK)
+            rc = append_escaped(url, bucket, strlen(bucket));
+        /* Path style: "/bucket" for the bucket itself (ListObjectsV2), "/bucket/key" else. */
+        if (rc == BM_OK && *key != '\0')
+            rc = bm_buf_append_char(url, '/');
+    }
+    /* Each key segment encoded on its own, so '/' stays a separator. */
+    for (const char *p = key; rc == BM_OK && *p;) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        rc = append_escaped(url, p, n);
+        if (rc == BM_OK && slash != NULL)
+            rc = bm_buf_append_char(url, '/');
+        p += n + (slash != NULL);
+    }
+    bm_buf_cleanup(&base);
+    return rc;
+}
+
+/* The <Code> of an S3 XML error body, into code (cap bytes). */
+static void error_code(const struct bm_http_resp *rs, char *code, size_t cap)
+{
+    struct bm_str t;
+    code[0] = '\0';
+    if (rs->body.data == NULL)
+        return;
+    if (bm__xml_find(rs->body.data, rs->body.data + rs->body.len, "Code", &t) != NULL) {
+        size_t n = t.len < cap - 1 ? t.len : cap - 1;
+        memcpy(code, t.p, n);
+        code[n] = '\0';
+    }
+}
+
+static bool is_auth_refresh_code(const char *code)
+{
+    return strcmp(code, "ExpiredToken") == 0 || strcmp(code, "TokenRefreshRequired") == 0 ||
+           strcmp(code, "InvalidToken") == 0 || strcmp(code, "RequestExpired") == 0;
+}
+
+enum verdict { V_DONE, V_RETRY, V_FAIL };
+
+/* Classifies a completed HTTP exchange for the retry loop. */
+static enum verdict classify(const struct bm_http_resp *rs, bm_err *rc, bool *refresh,
+                             struct bm_errmsg *em, const char *what)
+{
+    char code[64];
+    error_code(rs, code, sizeof code);
+    *refresh = false;
+    if (rs->status >= 200 && rs->status < 300) {
+        *rc = BM_OK;
+        return V_DONE;
+    }
+    if (rs->status == 404) {
+        *rc =
+            bm_errmsg_set(em, BM_E_S3_NOT_FOUND, "%s: %s (404)", what, code[0] ? code : "NotFound");
+        return V_FAIL;
+    }
+    if (rs->status == 403) {
+        *refresh = is_auth_refresh_code(code);
+        *rc = bm_errmsg_set(em, BM_E_S3_DENIED, "%s: %s (403)", what, code[0] ? code : "Forbidden");
+        return V_FAIL;
+    }
+    /* SlowDown is a 503; RequestTimeout a 400 that AWS says to retry. */
+    if (rs->status >= 500 || rs->status == 429 || strcmp(code, "RequestTimeout") == 0 ||
+        strcmp(code, "SlowDown") == 0 || strcmp(code, "Throttling") == 0) {
+        *rc = bm_errmsg_set(em, BM_E_UPSTREAM, "%s: %s (%ld)", what, code[0] ? code : "error",
+                            rs->status);
+        return V_RETRY;
+    }
+    *rc = bm_errmsg_set(em, BM_E_UPSTREAM, "%s: %s (%ld)", what, code[0] ? code : "error",
+                        rs->status);
+    return V_FAIL;
+}
+
+struct attempt {
+    const struct bm_aws *aws;
+    const char *url;
+    bm_http_sink_fn sink;
+    void *ctx;
+    size_t max_body;
+    struct bm_http_resp *rs;
+    const char *what;
+};
+
+/* The retry loop shared by S3 calls: MAX_RETRY_ATTEMPTS attempts with full-jitter backoff;
+ * an expired-token 403 refreshes credentials once without using up an attempt. */
+static bm_err with_retries(const struct attempt *a, bm_s3_reset_fn reset, int *attempts,
+                           struct bm_errmsg *em)
+{
+    const struct bm_aws *aws = a->aws;
+    struct bm_rng rng;
+    bm_rng_seed(&rng, (uint64_t)aws->clock->now_ms(aws->clock->impl) ^ (uint64_t)(uintptr_t)a);
+    bool refreshed = false;
+    bm_err rc = BM_E_UPSTREAM;
+    int max = (int)aws->cfg->max_retry_attempts;
+    for (int n = 1; n <= max; n++) {
+        *attempts = n;
+        if (reset != NULL && (rc = reset(a->ctx)) != BM_OK)
+            return rc;
+        struct bm_creds creds;
+        rc = bm_creds_get(aws->creds, &creds, em);
+        if (rc == BM_OK) {
+            bm_http_resp_cleanup(a->rs);
+            bm_http_resp_init(a->rs);
+            struct bm_http_req rq = {.method = "GET",
+                                     .url = a->url,
+                                     .service = "s3",
+                                     .region = aws->cfg->aws_region,
+                                     .creds = &creds,
+                                     .sink = a->sink,
+                                     .sink_ctx = a->ctx,
+                                     .max_body = a->max_body};
+            rc = aws->http->perform(aws->http->impl, &rq, a->rs, em);
+            bm_secure_zero(&creds, sizeof creds);
+            if (rc == BM_OK) {
+                bool refresh;
+                enum verdict v = classify(a->rs, &rc, &refresh, em, a->what);
+                if (v == V_DONE)
+                    return BM_OK;
+                if (refresh && !refreshed) {
+                    refreshed = true;
+                    bm_creds_invalidate(aws->creds);
+                    n--; /* a refreshed token deserves a real attempt */
+                    continue;
+                }
+                if (v == V_FAIL)
+                    return rc;
+            } else if (rc != BM_E_UPSTREAM) {
+                return rc; /* the sink refused the data (bad gzip, caps): not a network issue */
+            }
+        } else if (rc != BM_E_NO_CREDENTIALS) {
+            return rc;
+        }
+        if (n < max)
+            aws->clock->sleep_ms(aws->clock->impl,
+                                 bm_backoff_ms(&rng, n, S3_BACKOFF_BASE_MS, S3_BACKOFF_CAP_MS));
+    }
+    return rc == BM_E_NO_CREDENTIALS ? rc : BM_E_UPSTREAM;
+}
+
+bm_err bm_s3_get_object(const struct bm_aws *aws, const char *bucket, const char *key,
+                        const char *version_id, bm_s3_reset_fn reset, bm_http_sink_fn sink,
+                        void *ctx, struct bm_s3_object_info *info, struct bm_errmsg *em)
+{
+    struct bm_buf url;
+    struct bm_http_resp rs;
+    bm_buf_init(&url, 16384);
+    bm_http_resp_init(&rs);
+    bm_err rc = object_url(aws, bucket, key, &url);
+    if (rc == BM_OK && version_id != NULL && *version_id != '\0') {
+        rc = bm_buf_append_str(&url, "?versionId=");
+        if (rc == BM_OK)
+            rc = append_escaped(&url, version_id, strlen(version_id));
+    }
+    int attempts = 0;
+    if (rc == BM_OK) {
+        struct attempt a = {.aws = aws,
+                            .url = url.data,
+                            .sink = sink,
+                            .ctx = ctx,
+                            .max_body = 64 * 1024,
+                            .rs = &rs,
+                            .what = "GetObject"};
+        rc = with_retries(&a, reset, &attempts, em);
+    }
+    if (info != NULL) {
+        memset(info, 0, sizeof *info);
+        info->attempts = attempts;
+        if (rc == BM_OK) {
+            memcpy(info->etag, rs.etag, sizeof info->etag);
+            memcpy(info->version_id, rs.version_id, sizeof info->version_id);
+            info->size = rs.content_length;
+        }
+    }
+    bm_http_resp_cleanup(&rs);
+    bm_buf_cleanup(&url);
+    return rc;
+}
+
+bm_err bm_s3_list_page(const struct bm_aws *aws, const char *bucket, const char *prefix,
+                       const char *token, bm_s3_list_fn fn, void *ctx, struct bm_buf *next,
+                       struct bm_errmsg *em)
+{
+    struct bm_buf url, key, etag;
+    struct bm_http_resp rs;
+    bm_buf_init(&url, 16384);
+    bm_buf_init(&key, 4096);
+    bm_buf_init(&etag, 256);
+    bm_http_resp_init(&rs);
+    /* The signed query must be sorted by name and RFC 3986-encoded (TESTING.md). */
+    bm_err rc = object_url(aws, bucket, "", &url);
+    if (rc == BM_OK && token != NULL && *token != '\0') {
+        rc = bm_buf_append_str(&url, "?continuation-token=");
+        if (rc == BM_OK)
+            rc = append_escaped(&url, token, strlen(token));
+        if (rc == BM_OK)
+            rc = bm_buf_append_str(&url, "&list-type=2");
+    } else if (rc == BM_OK) {
+        rc = bm_buf_append_str(&url, "?list-type=2");
+    }
+    if (rc == BM_OK && prefix != NULL && *prefix != '\0') {
+        rc = bm_buf_append_str(&url, "&prefix=");
+        if (rc == BM_OK)
+            rc = append_escaped(&url, prefix, strlen(prefix));
+    }
+    int attempts;
+    if (rc == BM_OK) {
+        struct attempt a = {
+            .aws = aws, .url = url.data, .max_body = 16u << 20, .rs = &rs, .what = "ListObjectsV2"};
+        rc = with_retries(&a, NULL, &attempts, em);
+    }
+    bm_buf_reset(next);
+    if (rc == BM_OK && rs.body.data != NULL) {
+        const char *p = rs.body.data;
+        const char *end = p + rs.body.len;
+        struct bm_str c, t;
+        while (rc == BM_OK && (p = bm__xml_find(p, end, "Contents", &c)) != NULL) {
+            const char *ce = c.p + c.len;
+            uint64_t size = 0;
+            if (bm__xml_find(c.p, ce, "Key", &t) == NULL) {
+                rc = bm_errmsg_set(em, BM_E_UPSTREAM, "ListObjectsV2: <Contents> without <Key>");
+                break;
+            }
+            rc = bm__xml_text(t, &key);
+            if (rc == BM_OK && bm__xml_find(c.p, ce, "Size", &t) != NULL)
+                for (size_t i = 0; i < t.len && t.p[i] >= '0' && t.p[i] <= '9'; i++)
+                    size = size * 10 + (uint64_t)(t.p[i] - '0');
+            bm_buf_reset(&etag);
+            if (rc == BM_OK && bm__xml_find(c.p, ce, "ETag", &t) != NULL)
+                rc = bm__xml_text(t, &etag);
+            if (rc == BM_OK && etag.data == NULL)
+                rc = bm_buf_append(&etag, "", 0);
+            if (rc == BM_OK) {
+                /* ETags come quoted: "\"abc\"". */
+                char *e = etag.data;
+                size_t el = etag.len;
+                if (el >= 2 && e[0] == '"' && e[el - 1] == '"') {
+                    memmove(e, e + 1, el - 2);
+                    e[el - 2] = '\0';
+                }
+                rc = fn(ctx, key.data, size, e);
+            }
+        }
+        struct bm_str trunc, nt;
+        if (rc == BM_OK && bm__xml_find(rs.body.data, end, "IsTruncated", &trunc) != NULL &&
+            trunc.len == 4 && memcmp(trunc.p, "true", 4) == 0) {
+            if (bm__xml_find(rs.body.data, end, "NextContinuationToken", &nt) == NULL)
+                rc = bm_errmsg_set(em, BM_E_UPSTREAM, "ListObjectsV2: truncated without token");
+            else
+                rc = bm__xml_text(nt, next);
+        }
+    }
+    bm_http_resp_cleanup(&rs);
+    bm_buf_cleanup(&url);
+    bm_buf_cleanup(&key);
+    bm_buf_cleanup(&etag);
+    return rc;
+}

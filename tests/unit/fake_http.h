@@ -1,0 +1,123 @@
+/* fake_http.h: a scripted struct bm_http_ops for unit tests (STYLE.md G8 seams). Each call
+ * takes the next scripted response, records the request, and streams the body to the sink the
+ * way libcurl would (in pieces), optionally failing after a partial body. */
+#ifndef BM_FAKE_HTTP_H
+#define BM_FAKE_HTTP_H
+
+#include "tu.h"
+
+#define FAKE_MAX 64
+
+struct fake_resp {
+    long status;
+    const char *body;  /* NULL: empty */
+    size_t body_len;   /* 0: strlen(body) */
+    size_t fail_after; /* >0: deliver this many body bytes, then a transport error */
+    bool transport_error;
+    const char *etag;
+};
+
+struct fake_call {
+    char method[8];
+    char url[4096];
+    char service[32];
+    char akid[128];
+    char token[256];
+    char headers[8][256];
+    size_t nheaders;
+    struct bm_buf body;
+};
+
+struct fake_http {
+    struct fake_resp script[FAKE_MAX];
+    size_t nscript, next;
+    struct fake_call calls[FAKE_MAX];
+    size_t ncalls;
+};
+
+static inline bm_err fake_perform(void *impl, const struct bm_http_req *rq, struct bm_http_resp *rs,
+                                  struct bm_errmsg *em)
+{
+    struct fake_http *f = impl;
+    assert_true(f->next < f->nscript); /* the test scripted too few responses */
+    const struct fake_resp *r = &f->script[f->next++];
+    struct fake_call *c = &f->calls[f->ncalls++];
+    snprintf(c->method, sizeof c->method, "%s", rq->method);
+    snprintf(c->url, sizeof c->url, "%s", rq->url);
+    snprintf(c->service, sizeof c->service, "%s", rq->service ? rq->service : "");
+    if (rq->creds != NULL) {
+        snprintf(c->akid, sizeof c->akid, "%s", rq->creds->akid);
+        snprintf(c->token, sizeof c->token, "%.255s", rq->creds->token);
+    }
+    c->nheaders = rq->nheaders < 8 ? rq->nheaders : 8;
+    for (size_t i = 0; i < c->nheaders; i++)
+        snprintf(c->headers[i], sizeof c->headers[i], "%s", rq->headers[i]);
+    bm_buf_init(&c->body, 1 << 24);
+    if (rq->body_len > 0)
+        bm_buf_append(&c->body, rq->body, rq->body_len);
+    if (r->transport_error && r->fail_after == 0)
+        return bm_errmsg_set(em, BM_E_UPSTREAM, "fake: connection reset");
+    rs->status = r->status;
+    if (r->etag != NULL)
+        snprintf(rs->etag, sizeof rs->etag, "%s", r->etag);
+    size_t len = r->body ? (r->body_len ? r->body_len : strlen(r->body)) : 0;
+    size_t deliver = r->fail_after > 0 && r->fail_after < len ? r->fail_after : len;
+    for (size_t off = 0; off < deliver;) {
+        size_t n = deliver - off < 7 ? deliver - off : 7; /* small pieces, like a network */
+        bm_err rc;
+        if (rs->status >= 200 && rs->status < 300 && rq->sink != NULL)
+            rc = rq->sink(rq->sink_ctx, r->body + off, n);
+        else
+            rc = bm_buf_append(&rs->body, r->body + off, n);
+        if (rc != BM_OK)
+            return rc;
+        off += n;
+    }
+    if (r->fail_after > 0)
+        return bm_errmsg_set(em, BM_E_UPSTREAM, "fake: reset after %zu bytes", deliver);
+    rs->content_length = len;
+    return BM_OK;
+}
+
+static inline void fake_push(struct fake_http *f, struct fake_resp r)
+{
+    assert_true(f->nscript < FAKE_MAX);
+    f->script[f->nscript++] = r;
+}
+
+static inline void fake_cleanup(struct fake_http *f)
+{
+    for (size_t i = 0; i < f->ncalls; i++)
+        bm_buf_cleanup(&f->calls[i].body);
+    memset(f, 0, sizeof *f);
+}
+
+/* A clock that never sleeps but remembers how long it was asked to. */
+struct fake_clock {
+    int64_t now_ms;
+    int64_t slept_ms;
+    int sleeps;
+};
+static inline int64_t fake_now(void *impl)
+{
+    return ((struct fake_clock *)impl)->now_ms;
+}
+static inline void fake_sleep(void *impl, int64_t ms)
+{
+    struct fake_clock *c = impl;
+    c->slept_ms += ms;
+    c->now_ms += ms;
+    c->sleeps++;
+}
+
+/* Test environment lookups from a NULL-terminated name/value list. */
+static const char *const *fake_env_list;
+static inline const char *fake_getenv(const char *name)
+{
+    for (size_t i = 0; fake_env_list && fake_env_list[i] != NULL; i += 2)
+        if (strcmp(fake_env_list[i], name) == 0)
+            return fake_env_list[i + 1];
+    return NULL;
+}
+
+#endif

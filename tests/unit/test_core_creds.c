@@ -1,0 +1,352 @@
+/* The credentials chain: environment, shared credentials and config files with AWS_PROFILE,
+ * container credentials (token and token file), IMDSv2 (token first), caching, refresh
+ * before expiry, invalidation once per window, and no secret in the logs. */
+#include "fake_http.h"
+
+#include <unistd.h>
+
+static char dir[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/bmas-creds-XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void write_file(const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+struct env {
+    struct bm_config cfg;
+    struct fake_http http;
+    struct bm_http_ops ops;
+    struct fake_clock clock;
+    struct bm_clock_ops clock_ops;
+    struct bm_creds_provider *p;
+};
+
+static void env_setup(struct env *e, const char *const *vars)
+{
+    memset(e, 0, sizeof *e);
+    fake_env_list = vars;
+    struct bm_errmsg em;
+    assert_int_equal(bm_config_load(&e->cfg, fake_getenv, &em), BM_OK);
+    e->ops = (struct bm_http_ops){fake_perform, &e->http};
+    e->clock.now_ms = 1776643200000LL; /* 2026-04-20T00:00:00Z */
+    e->clock_ops = (struct bm_clock_ops){fake_now, fake_sleep, &e->clock};
+    assert_int_equal(bm_creds_provider_new(&e->cfg, &e->ops, &e->clock_ops, &e->p), BM_OK);
+}
+
+static void env_teardown(struct env *e)
+{
+    bm_creds_provider_free(e->p);
+    fake_cleanup(&e->http);
+    bm_config_cleanup(&e->cfg);
+}
+
+static void test_env_first(void **state)
+{
+    (void)state;
+    char home[300];
+    snprintf(home, sizeof home, "%s", dir);
+    write_file(".aws-credentials",
+               "[default]\naws_access_key_id = FILEKEY\naws_secret_access_key = f\n");
+    const char *vars[] = {"AWS_ACCESS_KEY_ID",
+                          "ENVKEY",
+                          "AWS_SECRET_ACCESS_KEY",
+                          "envsecret",
+                          "AWS_SESSION_TOKEN",
+                          "envtoken",
+                          "HOME",
+                          home,
+                          NULL};
+    struct env e;
+    env_setup(&e, vars);
+    struct bm_creds c;
+    struct bm_errmsg em = {{0}};
+    assert_int_equal(bm_creds_get(e.p, &c, &em), BM_OK);
+    assert_string_equal(c.akid, "ENVKEY");
+    assert_string_equal(c.secret, "envsecret");
+    assert_string_equal(c.token, "envtoken");
+    assert_string_equal(c.source, "env");
+    assert_int_equal(e.http.ncalls, 0);
+    env_teardown(&e);
+}
+
+static void test_profiles(void **state)
+{
+    (void)state;
+    char cred[512], conf[512];
+    snprintf(cred, sizeof cred, "%s/credentials", dir);
+    snprintf(conf, sizeof conf, "%s/config", dir);
+    write_file("credentials", "# comment\n[default]\naws_access_key_id=DEFKEY\n"
+                              "aws_secret_access_key=defsecret\n\n[team]\r\n"
+                              "  aws_access_key_id = TEAMKEY \r\n"
+                              "aws_secret_access_key= teamsecret\r\naws_session_token =tt\r\n");
+    write_file("config", "[default]\nregion = us-east-1\n[profile ops]\n"
+                         "aws_access_key_id = OPSKEY\naws_secret_access_key = opssecret\n"
+                         "[ops]\naws_access_key_id = WRONG\naws_secret_access_key = wrong\n");
+    static const struct {
+        const char *profile, *akid, *secret, *token;
+    } cases[] = {
+        {"default", "DEFKEY", "defsecret", ""},
+        {"team", "TEAMKEY", "teamsecret", "tt"},
+        {"ops", "OPSKEY", "opssecret", ""}, /* config file: "[profile ops]", not "[ops]" */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *vars[] = {"AWS_PROFILE",
+                              cases[i].profile,
+                              "AWS_SHARED_CREDENTIALS_FILE",
+                              cred,
+                              "AWS_CONFIG_FILE",
+                              conf,
+                              "AWS_EC2_METADATA_DISABLED",
+                              "true",
+                              NULL};
+        struct env e;
+        env_setup(&e, vars);
+        struct bm_creds c;
+        assert_int_equal(bm_creds_get(e.p, &c, NULL), BM_OK);
+        assert_string_equal(c.akid, cases[i].akid);
+        assert_string_equal(c.secret, cases[i].secret);
+        assert_string_equal(c.token, cases[i].token);
+        assert_string_equal(c.source, "profile");
+        env_teardown(&e);
+    }
+    /* An unknown profile and no other source: a clear BMAS-022. */
+    const char *vars[] = {"AWS_PROFILE",
+                          "nope",
+                          "AWS_SHARED_CREDENTIALS_FILE",
+                          cred,
+                          "AWS_CONFIG_FILE",
+                          conf,
+                          "AWS_EC2_METADATA_DISABLED",
+                          "1",
+                          NULL};
+    struct env e;
+    env_setup(&e, vars);
+    struct bm_creds c;
+    struct bm_errmsg em = {{0}};
+    assert_int_equal(bm_creds_get(e.p, &c, &em), BM_E_NO_CREDENTIALS);
+    assert_string_equal(bm_err_wire(BM_E_NO_CREDENTIALS), "BMAS-022");
+    assert_non_null(strstr(em.text, "AWS_ACCESS_KEY_ID"));
+    assert_int_equal(e.http.ncalls, 0); /* IMDS disabled: not even asked */
+    env_teardown(&e);
+}
+
+/* Formats into one of a few rotating buffers, so several scripted bodies can coexist. */
+static const char *creds_json(const char *exp)
+{
+    static char bufs[4][512];
+    static int next;
+    char *buf = bufs[next++ % 4];
+    snprintf(buf, sizeof bufs[0],
+             "{\"AccessKeyId\":\"ASIACONT\",\"SecretAccessKey\":\"contsecret\",\"Token\":"
+             "\"conttoken\",\"Expiration\":\"%s\"}",
+             exp);
+    return buf;
+}
+
+static void test_container(void **state)
+{
+    (void)state;
+    char tokfile[512];
+    snprintf(tokfile, sizeof tokfile, "%s/eks-token", dir);
+    write_file("eks-token", "  eks-pod-identity-token\n");
+    const char *vars[] = {"AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                          "http://127.0.0.1:9911/creds",
+                          "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+                          "from-variable",
+                          "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                          tokfile,
+                          "AWS_SHARED_CREDENTIALS_FILE",
+                          "/nonexistent",
+                          "AWS_CONFIG_FILE",
+                          "/nonexistent",
+                          NULL};
+    struct env e;
+    env_setup(&e, vars);
+    fake_push(&e.http,
+              (struct fake_resp){.status = 200, .body = creds_json("2026-04-20T01:00:00Z")});
+    fake_push(&e.http,
+              (struct fake_resp){.status = 200, .body = creds_json("2026-04-20T02:00:00Z")});
+    struct bm_creds c;
+    assert_int_equal(bm_creds_get(e.p, &c, NULL), BM_OK);
+    assert_string_equal(c.akid, "ASIACONT");
+    assert_string_equal(c.token, "conttoken");
+    assert_string_equal(c.source, "container");
+    assert_int_equal(c.expires, 1776646800);
+    assert_string_equal(e.http.calls[0].url, "http://127.0.0.1:9911/creds");
+    /* The token file wins over the variable (EKS Pod Identity rotates the file). */
+    assert_string_equal(e.http.calls[0].headers[0], "Authorization: eks-pod-identity-token");
+    /* Cached until five minutes before expiry... */
+    e.clock.now_ms += 54 * 60 * 1000;
+    assert_int_equal(bm_creds_get(e.p, &c, NULL), BM_OK);
+    assert_int_equal(e.http.ncalls, 1);
+    /* ...then refreshed. */
+    e.clock.now_ms += 2 * 60 * 1000;
+    assert_int_equal(bm_creds_get(e.p, &c, NULL), BM_OK);
+    assert_int_equal(e.http.ncalls, 2);
+    assert_int_equal(c.expires, 1776650400);
+    env_teardown(&e);
+
+    /* A relative URI goes to the ECS agent address; a foreign plain-http host is refused. */
+    const char *rel[] = {"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                         "/v2/credentials/abc",
+                         "AWS_SHARED_CREDENTIALS_FILE",
+                         "/nonexistent",
+                         "AWS_CONFIG_FILE",
+                         "/nonexistent",
+                         NULL};
+    env_setup(&e, rel);
+    fake_push(&e.http,
+              (struct fake_resp){.status = 200, .body = creds_json("2026-04-20T01:00:00Z")});
+    assert_int_equal(bm_creds_get(e.p, &c, NULL), BM_OK);
+    assert_string_equal(e.http.calls[0].url, "http://169.254.170.2/v2/credentials/abc");
+    assert_int_equal(e.http.calls[0].nheaders, 0);
+    env_teardown(&e);
+    const char *bad[] = {"AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                         "http://evil.example/creds",
+                         "AWS_SHARED_CREDENTIALS_FILE",
+                         "/nonexistent",
+                         "AWS_CONFIG_FILE",
+                         "/nonexistent",
+                         NULL};
+    env_setup(&e, bad);
+    struct bm_errmsg em = {{0}};
+    assert_int_equal(bm_creds_get(e.p, &c, &em), BM_E_NO_CREDENTIALS);
+    assert_int_equal(e.http.ncalls, 0);
+    env_teardown(&e);
+}
+
+static void test_imds(void **state)
+{
+    (void)state;
+    const char *vars[] = {"AWS_EC2_METADATA_SERVICE_ENDPOINT",
+                          "http://127.0.0.1:9912",
+                          "AWS_SHARED_CREDENTIALS_FILE",
+                          "/nonexistent",
+                          "AWS_CONFIG_FILE",
+                          "/nonexistent",
+                          NULL};
+    struct env e;
+    env_setup(&e, vars);
+    fake_push(&e.http, (struct fake_resp){.status = 200, .body = "imds-session-token"});
+    fake_push(&e.http, (struct fake_resp){.status = 200, .body = "bmas-role\n"});
+    fake_push(&e.http,
+              (struct fake_resp){.status = 200,
+                                 .body = "{\"Code\":\"Success\",\"Type\":\"AWS-HMAC\","
+                                         "\"AccessKeyId\":\"ASIAIMDS\",\"SecretAccessKey\":"
+                                         "\"imdssecret\",\"Token\":\"imdstoken\","
+                                         "\"Expiration\":\"2026-04-20T06:00:00Z\"}"});
+    struct bm_creds c;
+    assert_int_equal(bm_creds_get(e.p, &c, NULL), BM_OK);
+    assert_string_equal(c.akid, "ASIAIMDS");
+    assert_string_equal(c.source, "imds");
+    /* IMDSv2: the PUT for a token comes first, and every read carries it. */
+    assert_string_equal(e.http.calls[0].method, "PUT");
+    assert_string_equal(e.http.calls[0].url, "http://127.0.0.1:9912/latest/api/token");
+    assert_string_equal(e.http.calls[0].headers[0], "X-aws-ec2-metadata-token-ttl-seconds: 21600");
+    assert_string_equal(e.http.calls[1].url,
+                        "http://127.0.0.1:9912/latest/meta-data/iam/security-credentials/");
+    assert_string_equal(e.http.calls[1].headers[0], "X-aws-ec2-metadata-token: imds-session-token");
+    assert_string_equal(
+        e.http.calls[2].url,
+        "http://127.0.0.1:9912/latest/meta-data/iam/security-credentials/bmas-role");
+    env_teardown(&e);
+
+    /* No token (IMDSv1-only or not on EC2): no credentials, and only one call. */
+    env_setup(&e, vars);
+    fake_push(&e.http, (struct fake_resp){.transport_error = true});
+    struct bm_errmsg em = {{0}};
+    assert_int_equal(bm_creds_get(e.p, &c, &em), BM_E_NO_CREDENTIALS);
+    assert_int_equal(e.http.ncalls, 1);
+    env_teardown(&e);
+}
+
+static void test_invalidate_and_no_secret_in_logs(void **state)
+{
+    (void)state;
+    const char *vars[] = {"AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                          "http://127.0.0.1:9911/c",
+                          "AWS_SHARED_CREDENTIALS_FILE",
+                          "/nonexistent",
+                          "AWS_CONFIG_FILE",
+                          "/nonexistent",
+                          "BMAS_AUTH_TOKEN",
+                          "bearer-secret",
+                          NULL};
+    struct env e;
+    env_setup(&e, vars);
+    for (int i = 0; i < 3; i++)
+        fake_push(&e.http,
+                  (struct fake_resp){.status = 200, .body = creds_json("2026-04-21T00:00:00Z")});
+    struct bm_creds c;
+    assert_int_equal(bm_creds_get(e.p, &c, NULL), BM_OK);
+    bm_creds_invalidate(e.p);
+    assert_int_equal(bm_creds_get(e.p, &c, NULL), BM_OK);
+    assert_int_equal(e.http.ncalls, 2);
+    /* A second invalidation within the minute is ignored: no refresh storm. */
+    bm_creds_invalidate(e.p);
+    assert_int_equal(bm_creds_get(e.p, &c, NULL), BM_OK);
+    assert_int_equal(e.http.ncalls, 2);
+    e.clock.now_ms += 61000;
+    bm_creds_invalidate(e.p);
+    assert_int_equal(bm_creds_get(e.p, &c, NULL), BM_OK);
+    assert_int_equal(e.http.ncalls, 3);
+
+    /* The start-up configuration dump never shows secrets. */
+    const char *all[] = {"AWS_ACCESS_KEY_ID",
+                         "AKID",
+                         "AWS_SECRET_ACCESS_KEY",
+                         "topsecret",
+                         "AWS_SESSION_TOKEN",
+                         "sessiontok",
+                         "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+                         "authtok",
+                         "BMAS_AUTH_TOKEN",
+                         "bearer",
+                         NULL};
+    fake_env_list = all;
+    struct bm_config cfg;
+    struct bm_errmsg em;
+    assert_int_equal(bm_config_load(&cfg, fake_getenv, &em), BM_OK);
+    struct bm_buf b;
+    bm_buf_init(&b, 1 << 20);
+    assert_int_equal(bm_config_json(&cfg, &b), BM_OK);
+    assert_null(strstr(b.data, "topsecret"));
+    assert_null(strstr(b.data, "sessiontok"));
+    assert_null(strstr(b.data, "authtok"));
+    assert_non_null(strstr(b.data, "\"AWS_ACCESS_KEY_ID\":\"AKID\""));
+    bm_buf_cleanup(&b);
+    bm_config_cleanup(&cfg);
+    env_teardown(&e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_env_first),
+        cmocka_unit_test(test_profiles),
+        cmocka_unit_test(test_container),
+        cmocka_unit_test(test_imds),
+        cmocka_unit_test(test_invalidate_and_no_secret_in_logs),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,211 @@
+/* Envelopes of POST /events: every shape in FORMATS.md 4-5 from the shared samples, the
+ * one-pass form-URL key decoding, and the per-message failures that must not spoil a batch. */
+#include "tu.h"
+
+static struct bm_event_batch *parse_ok(const char *body)
+{
+    struct bm_event_batch *b = NULL;
+    struct bm_errmsg em = {{0}};
+    bm_err rc = bm_envelope_parse(body, strlen(body), &b, &em);
+    if (rc != BM_OK)
+        fail_msg("parse failed: %s", em.text);
+    return b;
+}
+
+static void test_form_decode(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"team+a/x.json.gz", "team a/x.json.gz"},
+        {"a%2Bb", "a+b"},     /* a real '+' arrives as %2B and must survive */
+        {"a%2Bb+c", "a+b c"}, /* one pass: not "a b c" */
+        {"k%3A1%3Dv", "k:1=v"},
+        {"%C3%BC%E2%82%AC", "\xC3\xBC\xE2\x82\xAC"},
+        {"%c3%bc", "\xC3\xBC"},
+        {"100%", "100%"},
+        {"%zz%4", "%zz%4"},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *d = bm_form_decode(cases[i].in, strlen(cases[i].in));
+        assert_string_equal(d, cases[i].out);
+        bm_free(d);
+    }
+}
+
+static void test_lambda_sqs_sample(void **state)
+{
+    (void)state;
+    char *body = tu_read_file(tu_data("sqs-lambda-event.json"), NULL);
+    struct bm_event_batch *b = parse_ok(body);
+    assert_true(b->is_sqs);
+    assert_int_equal(b->n, 3);
+    /* 1: a direct S3 notification; the key's "team+a/" is "team a/". */
+    assert_string_equal(b->msgs[0].message_id, "059f36b4-87a3-44ab-83d2-661975830a7d");
+    assert_int_equal(b->msgs[0].parse_err, BM_OK);
+    assert_int_equal(b->msgs[0].nrefs, 1);
+    const struct bm_object_ref *r = &b->msgs[0].refs[0];
+    assert_int_equal(r->kind, BM_REF_OBJECT);
+    assert_string_equal(r->bucket, "my-bedrock-logs");
+    assert_string_equal(r->key,
+                        "team a/AWSLogs/123456789012/BedrockModelInvocationLogs/"
+                        "us-east-1/2026/04/20/00/20260420T002205123Z_3f9c2a7b1d4e5f60.json.gz");
+    assert_string_equal(r->etag, "d41d8cd98f00b204e9800998ecf8427e");
+    assert_string_equal(r->version_id, "");
+    assert_int_equal(r->size, 18342);
+    assert_string_equal(r->event_name, "ObjectCreated:Put");
+    /* 2: the test event. */
+    assert_int_equal(b->msgs[1].nrefs, 1);
+    assert_int_equal(b->msgs[1].refs[0].kind, BM_REF_TEST_EVENT);
+    /* 3: SNS-wrapped, third delivery. */
+    assert_int_equal(b->msgs[2].receive_count, 3);
+    assert_int_equal(b->msgs[2].nrefs, 1);
+    assert_string_equal(b->msgs[2].refs[0].key, r->key);
+    bm_event_batch_free(b);
+    bm_free(body);
+}
+
+static void test_bare_envelopes(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *file;
+        enum bm_ref_kind kind;
+        const char *key;
+    } cases[] = {
+        {"s3-event.json", BM_REF_OBJECT,
+         "team a/AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/2026/04/20/00/"
+         "20260420T002205123Z_3f9c2a7b1d4e5f60.json.gz"},
+        {"sns-wrapped-body.txt", BM_REF_OBJECT,
+         "team a/AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/2026/04/20/00/"
+         "20260420T002205123Z_3f9c2a7b1d4e5f60.json.gz"},
+        {"eventbridge-object-created.json", BM_REF_OBJECT,
+         "AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/2026/04/20/00/"
+         "20260420T002205123Z_3f9c2a7b1d4e5f60.json.gz"},
+        {"s3-test-event.json", BM_REF_TEST_EVENT, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *body = tu_read_file(tu_data(cases[i].file), NULL);
+        assert_non_null(body);
+        struct bm_event_batch *b = parse_ok(body);
+        assert_false(b->is_sqs);
+        assert_int_equal(b->n, 1);
+        assert_string_equal(b->msgs[0].message_id, "");
+        assert_int_equal(b->msgs[0].nrefs, 1);
+        assert_int_equal(b->msgs[0].refs[0].kind, cases[i].kind);
+        if (cases[i].key != NULL)
+            assert_string_equal(b->msgs[0].refs[0].key, cases[i].key);
+        bm_event_batch_free(b);
+        bm_free(body);
+    }
+    /* EventBridge keys are not form-encoded: a '+' stays a '+'. */
+    struct bm_event_batch *b = parse_ok(
+        "{\"version\":\"0\",\"detail-type\":\"Object Created\",\"source\":\"aws.s3\",\"detail\":"
+        "{\"bucket\":{\"name\":\"b\"},\"object\":{\"key\":\"a+b %41.json.gz\",\"etag\":\"e\","
+        "\"version-id\":\"v1\",\"size\":5}}}");
+    assert_string_equal(b->msgs[0].refs[0].key, "a+b %41.json.gz");
+    assert_string_equal(b->msgs[0].refs[0].version_id, "v1");
+    bm_event_batch_free(b);
+}
+
+static void test_several_records_and_other_events(void **state)
+{
+    (void)state;
+    const char *body =
+        "{\"Records\":[{\"eventVersion\":\"2.2\",\"eventSource\":\"aws:s3\",\"eventName\":"
+        "\"ObjectCreated:CompleteMultipartUpload\",\"s3\":{\"bucket\":{\"name\":\"b\"},"
+        "\"object\":{\"key\":\"k%2B1\",\"eTag\":\"\\\"q\\\"\",\"versionId\":\"v\"}}},"
+        "{\"eventVersion\":\"2.1\",\"eventSource\":\"aws:s3\",\"eventName\":\"ObjectRemoved:"
+        "Delete\",\"s3\":{\"bucket\":{\"name\":\"b\"},\"object\":{\"key\":\"k2\"}}}]}";
+    struct bm_event_batch *b = parse_ok(body);
+    assert_int_equal(b->msgs[0].nrefs, 2);
+    assert_int_equal(b->msgs[0].refs[0].kind, BM_REF_OBJECT);
+    assert_string_equal(b->msgs[0].refs[0].key, "k+1");
+    assert_string_equal(b->msgs[0].refs[0].etag, "q");
+    assert_int_equal(b->msgs[0].refs[1].kind, BM_REF_IGNORED);
+    bm_event_batch_free(b);
+}
+
+static void test_bad_messages(void **state)
+{
+    (void)state;
+    /* In an SQS batch a bad body fails that message only. */
+    const char *batch =
+        "{\"Records\":[{\"messageId\":\"m1\",\"body\":\"not json\",\"eventSource\":\"aws:sqs\"},"
+        "{\"messageId\":\"m2\",\"body\":\"{\\\"Service\\\":\\\"Amazon S3\\\",\\\"Event\\\":"
+        "\\\"s3:TestEvent\\\"}\",\"eventSource\":\"aws:sqs\"},"
+        "{\"messageId\":\"m3\",\"body\":\"{\\\"hello\\\":1}\",\"eventSource\":\"aws:sqs\"},"
+        "{\"messageId\":\"m4\",\"body\":\"{\\\"Records\\\":[{\\\"eventVersion\\\":\\\"3.0\\\","
+        "\\\"eventName\\\":\\\"ObjectCreated:Put\\\",\\\"s3\\\":{\\\"bucket\\\":{\\\"name\\\":"
+        "\\\"b\\\"},\\\"object\\\":{\\\"key\\\":\\\"k\\\"}}}]}\",\"eventSource\":\"aws:sqs\"},"
+        "{\"messageId\":\"m5\",\"eventSource\":\"aws:sqs\"}]}";
+    struct bm_event_batch *b = parse_ok(batch);
+    assert_int_equal(b->n, 5);
+    assert_int_equal(b->msgs[0].parse_err, BM_E_MSG_PARSE);
+    assert_int_equal(b->msgs[1].parse_err, BM_OK);
+    assert_int_equal(b->msgs[2].parse_err, BM_E_MSG_PARSE);
+    assert_int_equal(b->msgs[3].parse_err, BM_E_MSG_PARSE); /* eventVersion 3.x */
+    assert_non_null(strstr(b->msgs[3].parse_msg.text, "eventVersion"));
+    assert_int_equal(b->msgs[4].parse_err, BM_E_MSG_PARSE);
+    assert_string_equal(bm_err_wire(b->msgs[0].parse_err), "BMAS-005");
+    bm_event_batch_free(b);
+
+    /* Whole-body failures: 400 BMAS-005. */
+    static const char *const bad[] = {
+        "",
+        "[]",
+        "{\"x\":1}",
+        "not json",
+        "{\"Records\":[]}",
+        "{\"Records\":[{\"messageId\":\"\",\"body\":\"{}\",\"eventSource\":\"aws:sqs\"}]}",
+        "{\"Type\":\"SubscriptionConfirmation\",\"Message\":\"confirm\"}",
+        "{\"Type\":\"Notification\",\"Message\":\"not json\"}",
+        "{\"detail-type\":\"Object Created\",\"source\":\"aws.s3\",\"detail\":{}}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct bm_event_batch *x = NULL;
+        struct bm_errmsg em = {{0}};
+        assert_int_equal(bm_envelope_parse(bad[i], strlen(bad[i]), &x, &em), BM_E_MSG_PARSE);
+        assert_null(x);
+        assert_true(strlen(em.text) > 0);
+    }
+}
+
+static void test_alloc_failures(void **state)
+{
+    (void)state;
+    char *body = tu_read_file(tu_data("sqs-lambda-event.json"), NULL);
+    bool done = false;
+    for (long n = 0; n < 500 && !done; n++) {
+        bm_alloc_fail_after(n);
+        struct bm_event_batch *b = NULL;
+        bm_err rc = bm_envelope_parse(body, strlen(body), &b, NULL);
+        long failures = bm_alloc_failures();
+        bm_alloc_fail_after(-1);
+        if (failures == 0) {
+            assert_int_equal(rc, BM_OK);
+            done = true;
+        } else {
+            assert_int_equal(rc, BM_E_NOMEM);
+            assert_null(b);
+        }
+        bm_event_batch_free(b);
+    }
+    assert_true(done);
+    bm_free(body);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_form_decode),
+        cmocka_unit_test(test_lambda_sqs_sample),
+        cmocka_unit_test(test_bare_envelopes),
+        cmocka_unit_test(test_several_records_and_other_events),
+        cmocka_unit_test(test_bad_messages),
+        cmocka_unit_test(test_alloc_failures),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
