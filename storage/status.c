@@ -5,23 +5,30 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const counter_names[BM_DB_C__COUNT] = {
+static const char *const fixed_names[BM_DB_C_ERRORS] = {
     "objects.processed",   "objects.duplicates", "objects.ignored", "objects.failed",
     "objects.quarantined", "records.processed",  "records.invalid", "publish.pending",
     "publish.published",   "publish.requests",   "publish.dropped", "publish.rejected",
-    "errors.BMAS-001",     "errors.BMAS-002",    "errors.BMAS-003", "errors.BMAS-004",
-    "errors.BMAS-005",     "errors.BMAS-006",    "errors.BMAS-007", "errors.BMAS-008",
-    "errors.BMAS-009",     "errors.BMAS-010",    "errors.BMAS-011", "errors.BMAS-012",
-    "errors.BMAS-013",     "errors.BMAS-014",    "errors.BMAS-015", "errors.BMAS-016",
-    "errors.BMAS-017",     "errors.BMAS-018",    "errors.BMAS-019", "errors.BMAS-020",
-    "errors.BMAS-021",
 };
-/* A new wire code in core must get its name here: the build stops until it does. */
-_Static_assert(BM_ERR_WIRE_N == 21, "add errors.BMAS-0xx names for the new wire codes");
+/* "errors.BMAS-001" ...: built once from core's wire-code list, so a code added to the error
+ * table gets its counter without a change here. */
+static char error_names[BM_ERR_WIRE_N][24];
+static pthread_once_t error_names_once = PTHREAD_ONCE_INIT;
+
+static void make_error_names(void)
+{
+    for (int i = 0; i < BM_ERR_WIRE_N; i++)
+        snprintf(error_names[i], sizeof error_names[i], "errors.%s", bm_err_wire_at(i));
+}
 
 const char *bm_db_counter_name(enum bm_db_counter c)
 {
-    return (unsigned)c < BM_DB_C__COUNT ? counter_names[c] : "unknown";
+    if ((unsigned)c < BM_DB_C_ERRORS)
+        return fixed_names[c];
+    if ((unsigned)c >= BM_DB_C__COUNT)
+        return "unknown";
+    pthread_once(&error_names_once, make_error_names);
+    return error_names[c - BM_DB_C_ERRORS];
 }
 
 bm_err bm__counter_add(struct bm__conn *c, enum bm_db_counter ctr, int64_t v, struct bm_errmsg *em)
@@ -30,7 +37,7 @@ bm_err bm__counter_add(struct bm__conn *c, enum bm_db_counter ctr, int64_t v, st
     bm_err e = bm__stmt(c, BM__ST_CTR_ADD, &st, em);
     if (e != BM_OK)
         return e;
-    sqlite3_bind_text(st, 1, counter_names[ctr], -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, bm_db_counter_name(ctr), -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, v);
     return bm__run(c, st, "add to counter", em);
 }
@@ -69,7 +76,7 @@ bm_err bm_db_status(struct bm_db *db, struct bm_db_status *out, struct bm_errmsg
         const char *name = (const char *)sqlite3_column_text(st, 0);
         /* Names this version does not know (written by another one) are skipped. */
         for (int i = 0; name != NULL && i < BM_DB_C__COUNT; i++)
-            if (strcmp(name, counter_names[i]) == 0)
+            if (strcmp(name, bm_db_counter_name((enum bm_db_counter)i)) == 0)
                 s.c[i] = (uint64_t)sqlite3_column_int64(st, 1);
     }
     sqlite3_reset(st);
@@ -93,7 +100,7 @@ bm_err bm_db_outbox_pending(struct bm_db *db, uint64_t *out, struct bm_errmsg *e
     if (e != BM_OK)
         return e;
     if ((e = bm__stmt(c, BM__ST_CTR_GET, &st, em)) == BM_OK) {
-        sqlite3_bind_text(st, 1, counter_names[BM_DB_C_PUBLISH_PENDING], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 1, bm_db_counter_name(BM_DB_C_PUBLISH_PENDING), -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW || rc == SQLITE_DONE)
             *out = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
