@@ -159,11 +159,11 @@ struct bm_db_outbox {
     size_t n;
     struct bm_db_outbox_row *rows; /* ascending id: oldest first */
 };
-/* Up to max_rows pending rows, oldest first (an empty batch when none). On success the caller
- * owns *out and frees it with bm_db_outbox_free. Meant for the one publisher thread, but
- * thread-safe. */
-bm_err bm_db_outbox_fetch(struct bm_db *db, size_t max_rows, struct bm_db_outbox **out,
-                          struct bm_errmsg *em);
+/* Up to max_rows pending rows with id > after_id (0: from the start), oldest first (an empty
+ * batch when none). On success the caller owns *out and frees it with bm_db_outbox_free.
+ * Meant for the one publisher thread, but thread-safe. */
+bm_err bm_db_outbox_fetch(struct bm_db *db, int64_t after_id, size_t max_rows,
+                          struct bm_db_outbox **out, struct bm_errmsg *em);
 /* Frees a batch from bm_db_outbox_fetch; accepts NULL. */
 void bm_db_outbox_free(struct bm_db_outbox *ob);
 /* Marks the n rows ids (still pending) as state in one transaction, to be called only after the
@@ -174,6 +174,18 @@ void bm_db_outbox_free(struct bm_db_outbox *ob);
 bm_err bm_db_outbox_mark(struct bm_db *db, const int64_t *ids, size_t n,
                          enum bm_db_outbox_state state, uint64_t datums, uint64_t requests,
                          struct bm_errmsg *em);
+/* Core's publisher (bm_cw_publish) reads the outbox through struct bm_outbox_ops: init fills
+ * ops to read and mark this database's outbox, with p as their state (the batch handed out
+ * until release, and em, the detail of the last failure). One per publisher thread; p must
+ * outlive the use of ops; cleanup frees what is left. */
+struct bm_db_publisher {
+    struct bm_db *db;
+    struct bm_db_outbox *batch;
+    struct bm_outbox_row *rows;
+    struct bm_errmsg em;
+};
+void bm_db_publisher_init(struct bm_db_publisher *p, struct bm_db *db, struct bm_outbox_ops *ops);
+void bm_db_publisher_cleanup(struct bm_db_publisher *p);
 /* Number of pending outbox rows (a maintained counter, not a scan). Thread-safe. */
 bm_err bm_db_outbox_pending(struct bm_db *db, uint64_t *out, struct bm_errmsg *em);
 

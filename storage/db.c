@@ -55,7 +55,7 @@ static const char *const st_sql[BM__ST__COUNT] = {
         "o.i_s, o.i_mn, o.i_mx, o.o_s, o.o_mn, o.o_mx, o.r_s, o.r_mn, o.r_mx, o.w_s, o.w_mn, "
         "o.w_mx FROM outbox o JOIN str m ON m.id = o.model JOIN str p ON p.id = o.profile "
         "JOIN str sr ON sr.id = o.src JOIN str ir ON ir.id = o.inf JOIN str op ON op.id = o.op "
-        "WHERE o.state = 0 ORDER BY o.id LIMIT ?1",
+        "WHERE o.state = 0 AND o.id > ?2 ORDER BY o.id LIMIT ?1",
     [BM__ST_OUTBOX_DELETE] = "DELETE FROM outbox WHERE id = ?1 AND state = 0",
     [BM__ST_OUTBOX_SET] = "UPDATE outbox SET state = ?2 WHERE id = ?1 AND state = 0",
     [BM__ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",

@@ -33,8 +33,8 @@ static bool read_row(struct bm__arena *a, sqlite3_stmt *st, struct bm_db_outbox_
     return true;
 }
 
-bm_err bm_db_outbox_fetch(struct bm_db *db, size_t max_rows, struct bm_db_outbox **out,
-                          struct bm_errmsg *em)
+bm_err bm_db_outbox_fetch(struct bm_db *db, int64_t after_id, size_t max_rows,
+                          struct bm_db_outbox **out, struct bm_errmsg *em)
 {
     struct bm__conn *c = NULL;
     struct outbox_priv *ob = bm_calloc(1, sizeof *ob);
@@ -50,6 +50,7 @@ bm_err bm_db_outbox_fetch(struct bm_db *db, size_t max_rows, struct bm_db_outbox
         (e = bm__stmt(c, BM__ST_OUTBOX_FETCH, &st, em)) != BM_OK)
         goto fail;
     sqlite3_bind_int64(st, 1, (int64_t)max_rows);
+    sqlite3_bind_int64(st, 2, after_id);
     bool ok = true;
     while (ok && ob->pub.n < max_rows && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         /* Grown as rows come: a generous max_rows costs nothing when few rows are pending. */
@@ -128,6 +129,69 @@ bm_err bm_db_outbox_mark(struct bm_db *db, const int64_t *ids, size_t n,
     if (e == BM_OK && requests > 0)
         e = bm__counter_add(c, BM_DB_C_PUBLISH_REQUESTS, (int64_t)requests, em);
     return bm__tx_end(db, c, e, em);
+}
+
+/* ---- Adapter for core's publisher -------------------------------------------------------- */
+static void pub_release(void *impl)
+{
+    struct bm_db_publisher *p = impl;
+    bm_db_outbox_free(p->batch);
+    p->batch = NULL;
+    BM_FREE(p->rows);
+}
+
+static bm_err pub_fetch(void *impl, uint64_t after, size_t max, const struct bm_outbox_row **rows,
+                        size_t *n)
+{
+    struct bm_db_publisher *p = impl;
+    pub_release(p);
+    bm_err e = bm_db_outbox_fetch(p->db, (int64_t)after, max, &p->batch, &p->em);
+    if (e != BM_OK)
+        return e;
+    p->rows = bm_calloc(p->batch->n ? p->batch->n : 1, sizeof *p->rows);
+    if (p->rows == NULL) {
+        pub_release(p);
+        return bm_errmsg_set(&p->em, BM_E_NOMEM, "outbox fetch: out of memory");
+    }
+    for (size_t i = 0; i < p->batch->n; i++) {
+        const struct bm_db_outbox_row *r = &p->batch->rows[i];
+        p->rows[i] = (struct bm_outbox_row){(uint64_t)r->id, r->s.key, r->s.c};
+    }
+    *rows = p->rows;
+    *n = p->batch->n;
+    return BM_OK;
+}
+
+static bm_err pub_mark(void *impl, const uint64_t *ids, size_t n, enum bm_outbox_state st,
+                       uint64_t datums, uint64_t requests)
+{
+    struct bm_db_publisher *p = impl;
+    enum bm_db_outbox_state s = BM_DB_OUTBOX_PUBLISHED;
+    switch (st) {
+    case BM_OUTBOX_PUBLISHED:
+        break;
+    case BM_OUTBOX_DROPPED:
+        s = BM_DB_OUTBOX_DROPPED;
+        break;
+    case BM_OUTBOX_REJECTED:
+        s = BM_DB_OUTBOX_REJECTED;
+        break;
+    }
+    /* Row ids are SQLite rowids (positive); int64_t and uint64_t may alias (C11 6.5p7). */
+    return bm_db_outbox_mark(p->db, (const int64_t *)ids, n, s, datums, requests, &p->em);
+}
+
+void bm_db_publisher_init(struct bm_db_publisher *p, struct bm_db *db, struct bm_outbox_ops *ops)
+{
+    *p = (struct bm_db_publisher){.db = db};
+    *ops = (struct bm_outbox_ops){
+        .fetch = pub_fetch, .release = pub_release, .mark = pub_mark, .impl = p};
+}
+
+void bm_db_publisher_cleanup(struct bm_db_publisher *p)
+{
+    if (p != NULL)
+        pub_release(p);
 }
 
 /* ---- Retention ---------------------------------------------------------------------------- */

@@ -75,7 +75,7 @@ static void drain_outbox(struct bm_db *db)
     struct bm_db_outbox *ob = NULL;
     bm_err e;
     do {
-        if ((e = bm_db_outbox_fetch(db, 5000, &ob, &em)) != BM_OK)
+        if ((e = bm_db_outbox_fetch(db, 0, 5000, &ob, &em)) != BM_OK)
             die("outbox fetch", e, &em);
         int64_t *ids = malloc((ob->n + 1) * sizeof *ids);
         for (size_t i = 0; i < ob->n; i++)

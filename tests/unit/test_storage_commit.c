@@ -52,7 +52,7 @@ static void test_commit_applies_delta(void **state)
 
     /* One pending outbox row per series, in the delta's order, with the exact bucket. */
     struct bm_db_outbox *ob = NULL;
-    assert_int_equal(bm_db_outbox_fetch(db, 100, &ob, &em), BM_OK);
+    assert_int_equal(bm_db_outbox_fetch(db, 0, 100, &ob, &em), BM_OK);
     assert_int_equal(ob->n, bm_agg_count(d));
     for (size_t i = 0; i < ob->n; i++) {
         const struct bm_series *s = bm_agg_at(d, i);
@@ -314,7 +314,7 @@ static bool exercise(const char *path, struct bm_agg *d, uint64_t n)
     bm_err es[6] = {
         bm_db_commit_object(db, &o, "m", 1, d, NULL, TU_T0, &r, &em),
         bm_db_query(db, &q, &a, &em),
-        bm_db_outbox_fetch(db, 10, &ob, &em),
+        bm_db_outbox_fetch(db, 0, 10, &ob, &em),
         bm_db_status(db, &s, &em),
         bm_db_record_failure(db, &o, BM_E_S3_DENIED, "denied", TU_T0, 3, NULL, NULL, &em),
         bm_db_quarantined(db, 5, &f, &em),

@@ -105,7 +105,7 @@ static void check_exact(struct bm_db *db, uint64_t n)
     tu_assert_agg_eq(got, want);
 
     struct bm_db_outbox *ob = NULL;
-    assert_int_equal(bm_db_outbox_fetch(db, 1000000, &ob, &em), BM_OK);
+    assert_int_equal(bm_db_outbox_fetch(db, 0, 1000000, &ob, &em), BM_OK);
     struct bm_counters ot = {0}, wt;
     for (size_t i = 0; i < ob->n; i++)
         bm_counters_merge(&ot, &ob->rows[i].s.c);
