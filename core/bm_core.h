@@ -41,8 +41,9 @@
     X(BM_E_QUARANTINED, "BMAS-020", 422, 0, "object quarantined after repeated failures")          \
     X(BM_E_CONFIG, "BMAS-021", 400, 0, "invalid configuration")                                    \
     X(BM_E_THROTTLED, "BMAS-004", 503, 1, "CloudWatch throttled the request")                      \
-    X(BM_E_NO_CREDENTIALS, "BMAS-022", 500, 1, "no AWS credentials found")                        \
-    X(BM_E_SUPERSEDED, "BMAS-023", 409, 0, "object changed since the event; its newer version counts")
+    X(BM_E_NO_CREDENTIALS, "BMAS-022", 500, 1, "no AWS credentials found")                         \
+    X(BM_E_SUPERSEDED, "BMAS-023", 409, 0,                                                         \
+      "object changed since the event; its newer version counts")
 
 typedef enum {
     BM_OK = 0,
@@ -470,7 +471,7 @@ struct bm_clock_ops {
     void *impl;
 };
 extern const struct bm_clock_ops bm_clock_real;
-/* xorshift64* (rand() is banned: not thread-safe, poor quality). */
+/* xorshift64*: the C library generator is banned (not thread-safe, poor quality). */
 struct bm_rng {
     uint64_t s;
 };
@@ -671,8 +672,7 @@ bm_err bm_sqs_receive(const struct bm_aws *aws, const char *queue_url, int max, 
 void bm_sqs_batch_cleanup(struct bm_sqs_batch *b);
 /* Deletes up to 10 messages by receipt handle (DeleteMessageBatch); *deleted counts the ones
  * SQS confirmed. */
-bm_err bm_sqs_delete(const struct bm_aws *aws, const char *queue_url,
-                     const char *const *receipts, size_t n, size_t *deleted,
-                     struct bm_errmsg *em);
+bm_err bm_sqs_delete(const struct bm_aws *aws, const char *queue_url, const char *const *receipts,
+                     size_t n, size_t *deleted, struct bm_errmsg *em);
 
 #endif

@@ -32,8 +32,8 @@ static void handle_batch(struct bm__consumer *c, struct bm_sqs_batch *b)
     if (msgs == NULL || res == NULL || receipts == NULL)
         goto done; /* nothing deleted: the messages come back after their visibility timeout */
     for (size_t i = 0; i < b->n; i++) {
-        if (bm_message_parse_body(b->m[i].id, b->m[i].receive_count, b->m[i].body,
-                                  b->m[i].body_len, &msgs[i]) != BM_OK)
+        if (bm_message_parse_body(b->m[i].id, b->m[i].receive_count, b->m[i].body, b->m[i].body_len,
+                                  &msgs[i]) != BM_OK)
             msgs[i].parse_err = BM_E_NOMEM;
     }
     char req_id[32];

@@ -293,7 +293,8 @@ void bm__route_events(struct bm_srv *s, const char *body, size_t len, const char
         for (size_t i = 0; wr == BM_OK && i < b->n; i++) {
             if (!res[i].failed)
                 continue;
-            wr = bm_buf_append_str(&r->body, first ? "{\"itemIdentifier\":" : ",{\"itemIdentifier\":");
+            wr = bm_buf_append_str(&r->body,
+                                   first ? "{\"itemIdentifier\":" : ",{\"itemIdentifier\":");
             if (wr == BM_OK)
                 wr = bm_buf_append_json_str(&r->body, b->msgs[i].message_id,
                                             strlen(b->msgs[i].message_id));
@@ -318,7 +319,9 @@ void bm__route_events(struct bm_srv *s, const char *body, size_t len, const char
         bm__reply_error(r, res[0].code, res[0].em.text, d.data);
         bm_buf_cleanup(&d);
     } else {
-        const char *st = res[0].processed ? "processed" : res[0].duplicates ? "duplicate" : "ignored";
+        const char *st = res[0].processed    ? "processed"
+                         : res[0].duplicates ? "duplicate"
+                                             : "ignored";
         bm_buf_appendf(&r->body,
                        "{\"status\":\"%s\",\"objects\":{\"processed\":%u,\"duplicates\":%u,"
                        "\"ignored\":%u,\"quarantined\":%u},\"records\":{\"processed\":%llu,"

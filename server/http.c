@@ -40,8 +40,8 @@ static enum route route_of(const char *url, const char **allow)
         enum route r;
         const char *allow;
     } routes[] = {
-        {"/events", R_EVENTS, "POST"},         {"/flush", R_FLUSH, "POST"},
-        {"/status", R_STATUS, "GET, HEAD"},    {"/aggregates", R_AGGREGATES, "GET, HEAD"},
+        {"/events", R_EVENTS, "POST"},        {"/flush", R_FLUSH, "POST"},
+        {"/status", R_STATUS, "GET, HEAD"},   {"/aggregates", R_AGGREGATES, "GET, HEAD"},
         {"/healthz", R_HEALTHZ, "GET, HEAD"},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
@@ -117,8 +117,7 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
-static void dispatch(struct bm_srv *s, struct MHD_Connection *c, struct req *q,
-                     struct bm__reply *r)
+static void dispatch(struct bm_srv *s, struct MHD_Connection *c, struct req *q, struct bm__reply *r)
 {
     switch (q->route) {
     case R_EVENTS:
@@ -213,8 +212,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     enum MHD_Result ret = send_reply(c, q, &r);
     if (r.status >= 500)
         BM_LOG(BM_WARN, "server", "request_failed", "request answered with an error",
-               BM_KV_STR("req_id", q->id), BM_KV_STR("path", url),
-               BM_KV_INT("status", r.status));
+               BM_KV_STR("req_id", q->id), BM_KV_STR("path", url), BM_KV_INT("status", r.status));
     bm_buf_cleanup(&r.body);
     return ret;
 }
@@ -282,8 +280,8 @@ bm_err bm__http_start(struct bm_srv *s, struct MHD_Daemon **out, int *port, stru
     if (rc != BM_OK)
         return rc;
     /* ITC: MHD_quiesce_daemon needs it in this threading mode. */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     struct MHD_Daemon *d = MHD_start_daemon(

@@ -1,6 +1,7 @@
 /* publisher.c: the one thread that publishes the outbox to CloudWatch, every
  * BMAS_FLUSH_INTERVAL seconds or when POST /flush asks, and prunes rows older than
- * METRICS_RETENTION_DAYS once an hour. The outbox ops adapt storage/ to core's publisher. */
+ * METRICS_RETENTION_DAYS once an hour. storage/'s bm_db_publisher adapts the database to
+ * core's publisher. */
 #include "server/srv_int.h"
 
 #include <errno.h>
@@ -17,72 +18,22 @@ struct bm__publisher {
     bool stop;
     uint64_t requested, done; /* flush generations */
     struct bm__flush_report last, last_failure;
-    struct bm_db_outbox *batch; /* rows handed to the publisher, until release */
-    struct bm_outbox_row *rows;
 };
-
-static bm_err ob_fetch(void *impl, uint64_t after, size_t max, const struct bm_outbox_row **rows,
-                       size_t *n)
-{
-    struct bm__publisher *p = impl;
-    struct bm_errmsg em;
-    bm_err rc = bm_db_outbox_fetch(p->s->db, (int64_t)after, max, &p->batch, &em);
-    if (rc != BM_OK)
-        return rc;
-    p->rows = p->batch->n ? bm_calloc(p->batch->n, sizeof *p->rows) : NULL;
-    if (p->batch->n > 0 && p->rows == NULL) {
-        BM_FREE(p->batch);
-        return BM_E_NOMEM;
-    }
-    for (size_t i = 0; i < p->batch->n; i++) {
-        p->rows[i].id = (uint64_t)p->batch->rows[i].id;
-        p->rows[i].key = p->batch->rows[i].s.key;
-        p->rows[i].c = p->batch->rows[i].s.c;
-    }
-    *rows = p->rows;
-    *n = p->batch->n;
-    return BM_OK;
-}
-
-static void ob_release(void *impl)
-{
-    struct bm__publisher *p = impl;
-    bm_db_outbox_free(p->batch);
-    p->batch = NULL;
-    BM_FREE(p->rows);
-}
-
-static bm_err ob_mark(void *impl, const uint64_t *ids, size_t n, enum bm_outbox_state st,
-                      uint64_t datums, uint64_t requests)
-{
-    struct bm__publisher *p = impl;
-    enum bm_db_outbox_state dst = st == BM_OUTBOX_PUBLISHED ? BM_DB_OUTBOX_PUBLISHED
-                                  : st == BM_OUTBOX_DROPPED ? BM_DB_OUTBOX_DROPPED
-                                                            : BM_DB_OUTBOX_REJECTED;
-    int64_t *v = bm_malloc(n * sizeof *v);
-    if (v == NULL)
-        return BM_E_NOMEM;
-    for (size_t i = 0; i < n; i++)
-        v[i] = (int64_t)ids[i];
-    /* The request already succeeded: a busy database must not make us forget that, or the
-     * rows would be sent again. Retry the mark a few times before giving up. */
-    bm_err rc = BM_E_STORAGE_BUSY;
-    struct bm_errmsg em;
-    for (int i = 0; i < 5 && rc == BM_E_STORAGE_BUSY; i++)
-        rc = bm_db_outbox_mark(p->s->db, v, n, dst, datums, requests, &em);
-    bm_free(v);
-    return rc;
-}
 
 static void flush_once(struct bm__publisher *p)
 {
     struct bm_srv *s = p->s;
-    struct bm_outbox_ops ops = {ob_fetch, ob_release, ob_mark, p};
+    struct bm_db_publisher dbp;
+    struct bm_outbox_ops ops;
+    bm_db_publisher_init(&dbp, s->db, &ops);
     struct bm__flush_report rep = {.at = bm_time_now()};
     rep.rc = bm_cw_publish(&s->aws, &s->dims, &ops, rep.at, &rep.res);
+    if (rep.rc != BM_OK && dbp.em.text[0] != '\0' && rep.res.last_error_msg.text[0] == '\0')
+        rep.res.last_error_msg = dbp.em; /* a storage failure: say which */
+    bm_db_publisher_cleanup(&dbp);
     if (rep.rc != BM_OK)
-        BM_LOG(BM_ERROR, "server", "publish_failed", rep.res.last_error_msg.text,
-               BM_KV_ERR(rep.rc), BM_KV_INT("requests", (long long)rep.res.requests));
+        BM_LOG(BM_ERROR, "server", "publish_failed", rep.res.last_error_msg.text, BM_KV_ERR(rep.rc),
+               BM_KV_INT("requests", (long long)rep.res.requests));
     else if (rep.res.requests > 0)
         BM_LOG(BM_INFO, "server", "published", "metrics published to CloudWatch",
                BM_KV_INT("datums", (long long)rep.res.datums),

@@ -66,8 +66,8 @@ struct bm_srv {
 
 /* What happened to one message (an SQS message, or a bare event). */
 struct bm__msg_result {
-    bool failed;     /* list it in batchItemFailures (or answer with an error) */
-    bm_err code;     /* the first failure's code */
+    bool failed; /* list it in batchItemFailures (or answer with an error) */
+    bm_err code; /* the first failure's code */
     struct bm_errmsg em;
     unsigned processed, duplicates, ignored, quarantined;
     uint64_t records, invalid;

@@ -177,8 +177,13 @@ static bm_err pub_mark(void *impl, const uint64_t *ids, size_t n, enum bm_outbox
         s = BM_DB_OUTBOX_REJECTED;
         break;
     }
-    /* Row ids are SQLite rowids (positive); int64_t and uint64_t may alias (C11 6.5p7). */
-    return bm_db_outbox_mark(p->db, (const int64_t *)ids, n, s, datums, requests, &p->em);
+    /* The request already succeeded: a busy database must not make the publisher forget it,
+     * or the rows would be sent again. Retry a few times past the busy timeout. Row ids are
+     * SQLite rowids (positive); int64_t and uint64_t may alias (C11 6.5p7). */
+    bm_err e = BM_E_STORAGE_BUSY;
+    for (int i = 0; i < 5 && e == BM_E_STORAGE_BUSY; i++)
+        e = bm_db_outbox_mark(p->db, (const int64_t *)ids, n, s, datums, requests, &p->em);
+    return e;
 }
 
 void bm_db_publisher_init(struct bm_db_publisher *p, struct bm_db *db, struct bm_outbox_ops *ops)

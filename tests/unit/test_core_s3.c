@@ -92,8 +92,8 @@ static void test_urls(void **state)
         bm_buf_init(&c.data, 1024);
         c.resets = 0;
         struct bm_errmsg em = {{0}};
-        assert_int_equal(bm_s3_get_object(&e.aws, cases[i].bucket, cases[i].key, NULL, NULL, c_reset,
-                                          c_sink, &c, NULL, &em),
+        assert_int_equal(bm_s3_get_object(&e.aws, cases[i].bucket, cases[i].key, NULL, NULL,
+                                          c_reset, c_sink, &c, NULL, &em),
                          BM_OK);
         assert_string_equal(e.http.calls[0].url, cases[i].url);
         assert_string_equal(e.http.calls[0].service, "s3");
@@ -170,8 +170,8 @@ static void test_expired_token_refreshes_once(void **state)
     struct collect c;
     bm_buf_init(&c.data, 1024);
     c.resets = 0;
-    assert_int_equal(bm_s3_get_object(&e.aws, "b", "k", NULL, NULL, c_reset, c_sink, &c, NULL, NULL),
-                     BM_OK);
+    assert_int_equal(
+        bm_s3_get_object(&e.aws, "b", "k", NULL, NULL, c_reset, c_sink, &c, NULL, NULL), BM_OK);
     assert_int_equal(e.http.ncalls, 2);
     assert_string_equal(c.data.data, "fresh");
     bm_buf_cleanup(&c.data);
@@ -182,8 +182,9 @@ static void test_expired_token_refreshes_once(void **state)
         fake_push(&e.http, (struct fake_resp){.status = 403,
                                               .body = "<Error><Code>ExpiredToken</Code></Error>"});
     bm_buf_init(&c.data, 1024);
-    assert_int_equal(bm_s3_get_object(&e.aws, "b", "k", NULL, NULL, c_reset, c_sink, &c, NULL, NULL),
-                     BM_E_S3_DENIED);
+    assert_int_equal(
+        bm_s3_get_object(&e.aws, "b", "k", NULL, NULL, c_reset, c_sink, &c, NULL, NULL),
+        BM_E_S3_DENIED);
     assert_int_equal(e.http.ncalls, 2);
     bm_buf_cleanup(&c.data);
     env_teardown(&e);
@@ -194,8 +195,9 @@ static void test_if_match(void **state)
     (void)state;
     struct env e;
     env_setup(&e, custom_env);
-    fake_push(&e.http, (struct fake_resp){.status = 412,
-                                          .body = "<Error><Code>PreconditionFailed</Code></Error>"});
+    fake_push(&e.http,
+              (struct fake_resp){.status = 412,
+                                 .body = "<Error><Code>PreconditionFailed</Code></Error>"});
     struct collect c;
     bm_buf_init(&c.data, 1024);
     struct bm_errmsg em = {{0}};
@@ -261,8 +263,9 @@ static void test_partial_body_retry_counts_once(void **state)
     struct bm_ingest *in = NULL;
     struct bm_s3_object_info info;
     struct bm_errmsg em = {{0}};
-    assert_int_equal(bm_fetch_object(&e.aws, &o, "b", "AWSLogs/1/x.json.gz", NULL, NULL, &in, &info, &em),
-                     BM_OK);
+    assert_int_equal(
+        bm_fetch_object(&e.aws, &o, "b", "AWSLogs/1/x.json.gz", NULL, NULL, &in, &info, &em),
+        BM_OK);
     assert_int_equal(info.attempts, 4);
     assert_string_equal(info.etag, "abc");
     struct bm_counters t;
@@ -280,7 +283,8 @@ static void test_partial_body_retry_counts_once(void **state)
                   (struct fake_resp){
                       .status = 200, .body = (char *)z, .body_len = zlen, .fail_after = zlen / 3});
     in = NULL;
-    assert_int_equal(bm_fetch_object(&e.aws, &o, "b", "k", NULL, NULL, &in, &info, &em), BM_E_UPSTREAM);
+    assert_int_equal(bm_fetch_object(&e.aws, &o, "b", "k", NULL, NULL, &in, &info, &em),
+                     BM_E_UPSTREAM);
     assert_null(in);
     env_teardown(&e);
 
