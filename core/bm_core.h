@@ -41,7 +41,9 @@
     X(BM_E_QUARANTINED, "BMAS-020", 422, 0, "object quarantined after repeated failures")          \
     X(BM_E_CONFIG, "BMAS-021", 400, 0, "invalid configuration")                                    \
     X(BM_E_THROTTLED, "BMAS-004", 503, 1, "CloudWatch throttled the request")                      \
-    X(BM_E_NO_CREDENTIALS, "BMAS-022", 500, 1, "no AWS credentials found")
+    X(BM_E_NO_CREDENTIALS, "BMAS-022", 500, 1, "no AWS credentials found")                         \
+    X(BM_E_SUPERSEDED, "BMAS-023", 409, 0,                                                         \
+      "object changed since the event; its newer version counts")
 
 typedef enum {
     BM_OK = 0,
@@ -59,7 +61,7 @@ bool bm_err_retry(bm_err e);
 const char *bm_err_str(bm_err e);
 /* The spec's wire codes in order, for counters keyed by wire code: index of e's wire code in
  * bm_err_wire_list(), and that list (BM_ERR_WIRE_N entries, "BMAS-001".."BMAS-0nn"). */
-#define BM_ERR_WIRE_N 22
+#define BM_ERR_WIRE_N 23
 int bm_err_wire_index(bm_err e);
 const char *bm_err_wire_at(int idx);
 
@@ -469,7 +471,7 @@ struct bm_clock_ops {
     void *impl;
 };
 extern const struct bm_clock_ops bm_clock_real;
-/* xorshift64* (rand() is banned: not thread-safe, poor quality). */
+/* xorshift64*: the C library generator is banned (not thread-safe, poor quality). */
 struct bm_rng {
     uint64_t s;
 };
@@ -517,9 +519,12 @@ typedef bm_err (*bm_s3_reset_fn)(void *ctx);
  * throttling and transport errors with capped exponential backoff and full jitter, up to
  * MAX_RETRY_ATTEMPTS. 404 -> BM_E_S3_NOT_FOUND, 403 -> BM_E_S3_DENIED (not retried, but
  * an expired token refreshes credentials once), retries exhausted -> BM_E_UPSTREAM. */
+/* if_match (may be NULL or ""): the ETag the event named; when the object has changed since,
+ * S3 answers 412 and this returns BM_E_SUPERSEDED (the newer object's own event counts it). */
 bm_err bm_s3_get_object(const struct bm_aws *aws, const char *bucket, const char *key,
-                        const char *version_id, bm_s3_reset_fn reset, bm_http_sink_fn sink,
-                        void *ctx, struct bm_s3_object_info *info, struct bm_errmsg *em);
+                        const char *version_id, const char *if_match, bm_s3_reset_fn reset,
+                        bm_http_sink_fn sink, void *ctx, struct bm_s3_object_info *info,
+                        struct bm_errmsg *em);
 /* One ListObjectsV2 page: keys (with size and etag) under prefix, after token (NULL for the
  * first page). fn is called per object; *next gets the continuation token ("" when done). */
 typedef bm_err (*bm_s3_list_fn)(void *ctx, const char *key, uint64_t size, const char *etag);
@@ -530,8 +535,9 @@ bm_err bm_s3_list_page(const struct bm_aws *aws, const char *bucket, const char 
  * as bm_s3_get_object does and starting the ingest afresh on every attempt. On failure
  * nothing is returned: the object contributes nothing. */
 bm_err bm_fetch_object(const struct bm_aws *aws, const struct bm_ingest_opts *o, const char *bucket,
-                       const char *key, const char *version_id, struct bm_ingest **out,
-                       struct bm_s3_object_info *info, struct bm_errmsg *em);
+                       const char *key, const char *version_id, const char *if_match,
+                       struct bm_ingest **out, struct bm_s3_object_info *info,
+                       struct bm_errmsg *em);
 /* Splits "s3://bucket/key" into bucket and key (key may be "" or end in '/'). */
 bool bm_s3_parse_uri(const char *uri, struct bm_buf *bucket, struct bm_buf *key);
 
@@ -666,9 +672,8 @@ bm_err bm_sqs_receive(const struct bm_aws *aws, const char *queue_url, int max, 
 void bm_sqs_batch_cleanup(struct bm_sqs_batch *b);
 /* Deletes up to 10 messages by receipt handle (DeleteMessageBatch); *deleted counts the ones
  * SQS confirmed. */
-bm_err bm_sqs_delete(const struct bm_aws *aws, const char *queue_url,
-                     const char *const *receipts, size_t n, size_t *deleted,
-                     struct bm_errmsg *em);
+bm_err bm_sqs_delete(const struct bm_aws *aws, const char *queue_url, const char *const *receipts,
+                     size_t n, size_t *deleted, struct bm_errmsg *em);
 
 /* ------------------------------------------------------------------------------------------ */
 /* ---- Crypto, URL and SigV4 (shared by the emulator and bmas) ---- */

@@ -353,7 +353,7 @@ static bm_err flush_request(const struct bm_aws *aws, const struct bm_dimsets *d
     bm_buf_cleanup(&body);
     if (o == SENT) {
         rc = ob->mark(ob->impl, rq->row_ids, rq->nrows, BM_OUTBOX_PUBLISHED, ngroups * METRICS,
-                     ngroups > 0);
+                      ngroups > 0);
         res->requests += ngroups > 0;
         res->datums += ngroups * METRICS;
         res->rows_published += rq->nrows;

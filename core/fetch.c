@@ -26,12 +26,12 @@ static bm_err fetch_sink(void *ctx, const char *data, size_t len)
 }
 
 bm_err bm_fetch_object(const struct bm_aws *aws, const struct bm_ingest_opts *o, const char *bucket,
-                       const char *key, const char *version_id, struct bm_ingest **out,
-                       struct bm_s3_object_info *info, struct bm_errmsg *em)
+                       const char *key, const char *version_id, const char *if_match,
+                       struct bm_ingest **out, struct bm_s3_object_info *info, struct bm_errmsg *em)
 {
     struct fetch_ctx f = {.o = o, .key = key, .in = NULL};
-    bm_err rc =
-        bm_s3_get_object(aws, bucket, key, version_id, fetch_reset, fetch_sink, &f, info, em);
+    bm_err rc = bm_s3_get_object(aws, bucket, key, version_id, if_match, fetch_reset, fetch_sink,
+                                 &f, info, em);
     if (rc == BM_OK)
         rc = bm_ingest_finish(f.in);
     if (rc != BM_OK) {

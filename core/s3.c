@@ -5,6 +5,7 @@
 #include "core/core_int.h"
 
 #include <curl/curl.h>
+#include <stdio.h>
 #include <string.h>
 
 #define S3_BACKOFF_BASE_MS 200
@@ -105,6 +106,11 @@ static enum verdict classify(const struct bm_http_resp *rs, bm_err *rc, bool *re
         *rc = BM_OK;
         return V_DONE;
     }
+    if (rs->status == 412) {
+        *rc = bm_errmsg_set(em, BM_E_SUPERSEDED, "%s: the object's ETag is no longer the event's",
+                            what);
+        return V_FAIL;
+    }
     if (rs->status == 404) {
         *rc =
             bm_errmsg_set(em, BM_E_S3_NOT_FOUND, "%s: %s (404)", what, code[0] ? code : "NotFound");
@@ -130,6 +136,8 @@ static enum verdict classify(const struct bm_http_resp *rs, bm_err *rc, bool *re
 struct attempt {
     const struct bm_aws *aws;
     const char *url;
+    const char *const *headers;
+    size_t nheaders;
     bm_http_sink_fn sink;
     void *ctx;
     size_t max_body;
@@ -159,6 +167,8 @@ static bm_err with_retries(const struct attempt *a, bm_s3_reset_fn reset, int *a
             bm_http_resp_init(a->rs);
             struct bm_http_req rq = {.method = "GET",
                                      .url = a->url,
+                                     .headers = a->headers,
+                                     .nheaders = a->nheaders,
                                      .service = "s3",
                                      .region = aws->cfg->aws_region,
                                      .creds = &creds,
@@ -194,9 +204,20 @@ static bm_err with_retries(const struct attempt *a, bm_s3_reset_fn reset, int *a
 }
 
 bm_err bm_s3_get_object(const struct bm_aws *aws, const char *bucket, const char *key,
-                        const char *version_id, bm_s3_reset_fn reset, bm_http_sink_fn sink,
-                        void *ctx, struct bm_s3_object_info *info, struct bm_errmsg *em)
+                        const char *version_id, const char *if_match, bm_s3_reset_fn reset,
+                        bm_http_sink_fn sink, void *ctx, struct bm_s3_object_info *info,
+                        struct bm_errmsg *em)
 {
+    char cond[200];
+    const char *headers[1] = {cond};
+    size_t nheaders = 0;
+    /* A version id names the bytes exactly; without one, If-Match makes sure the bytes are
+     * the ones the event announced (a key overwritten since is counted by its own event). */
+    if ((version_id == NULL || *version_id == '\0') && if_match != NULL && *if_match != '\0' &&
+        strlen(if_match) < 150) {
+        snprintf(cond, sizeof cond, "If-Match: \"%s\"", if_match);
+        nheaders = 1;
+    }
     struct bm_buf url;
     struct bm_http_resp rs;
     bm_buf_init(&url, 16384);
@@ -211,6 +232,8 @@ bm_err bm_s3_get_object(const struct bm_aws *aws, const char *bucket, const char
     if (rc == BM_OK) {
         struct attempt a = {.aws = aws,
                             .url = url.data,
+                            .headers = headers,
+                            .nheaders = nheaders,
                             .sink = sink,
                             .ctx = ctx,
                             .max_body = 64 * 1024,

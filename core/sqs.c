@@ -129,9 +129,8 @@ bm_err bm_sqs_receive(const struct bm_aws *aws, const char *queue_url, int max, 
     return rc;
 }
 
-bm_err bm_sqs_delete(const struct bm_aws *aws, const char *queue_url,
-                     const char *const *receipts, size_t n, size_t *deleted,
-                     struct bm_errmsg *em)
+bm_err bm_sqs_delete(const struct bm_aws *aws, const char *queue_url, const char *const *receipts,
+                     size_t n, size_t *deleted, struct bm_errmsg *em)
 {
     *deleted = 0;
     if (n == 0)

@@ -105,7 +105,7 @@ static void *worker(void *arg)
         struct bm_errmsg em = {{0}};
         struct bm_ingest *in = NULL;
         struct bm_s3_object_info info;
-        bm_err rc = bm_fetch_object(&r->aws, &r->o, b->bucket, key, NULL, &in, &info, &em);
+        bm_err rc = bm_fetch_object(&r->aws, &r->o, b->bucket, key, NULL, NULL, &in, &info, &em);
         if (rc == BM_E_NO_CREDENTIALS || rc == BM_E_S3_DENIED) {
             /* Every other object would fail the same way: stop listing and fetching. */
             pthread_mutex_lock(&b->q.mu);

@@ -14,4 +14,8 @@ enum { BM_EXIT_OK = 0, BM_EXIT_FAILED = 1, BM_EXIT_USAGE = 2 };
 , problems on err. cfg is borrowed. Returns an exit code. */
 int bm_srv_cmd_ingest(const struct bm_config *cfg, int argc, char **argv, FILE *out, FILE *err);
 
+/* `bmas serve [--listen ADDR:PORT] [--db PATH] [--port-file FILE]`: runs the service until
+ * SIGTERM/SIGINT. cfg is updated by the flags. Returns an exit code. */
+int bm_srv_cmd_serve(struct bm_config *cfg, int argc, char **argv, FILE *err);
+
 #endif

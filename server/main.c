@@ -14,7 +14,7 @@ static const char *env_get(const char *name)
 
 static void usage(FILE *f)
 {
-    fputs("usage: bmas [serve] [--listen ADDR:PORT] [--db PATH]\n"
+    fputs("usage: bmas [serve] [--listen ADDR:PORT] [--db PATH] [--port-file FILE]\n"
           "       bmas ingest [--json] [--group-by LIST] SOURCE...\n"
           "       bmas --help | --version\n"
           "\n"
@@ -65,6 +65,10 @@ int main(int argc, char **argv)
     int rc;
     if (argc > 1 && strcmp(argv[1], "ingest") == 0) {
         rc = bm_srv_cmd_ingest(&cfg, argc - 2, argv + 2, stdout, stderr);
+    } else if (argc == 1 || strcmp(argv[1], "serve") == 0) {
+        rc = bm_srv_cmd_serve(&cfg, argc > 1 ? argc - 2 : 0, argv + 2, stderr);
+    } else if (argv[1][0] == '-') {
+        rc = bm_srv_cmd_serve(&cfg, argc - 1, argv + 1, stderr); /* serve is the default */
     } else {
         fprintf(stderr, "bmas: unknown command \"%s\" (see bmas --help)\n",
                 argc > 1 ? argv[1] : "serve");

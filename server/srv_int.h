@@ -3,8 +3,10 @@
 #define BM_SRV_INT_H
 
 #include "server/bm_server.h"
+#include "storage/bm_storage.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 /* One `bmas ingest` run: the merged totals and counters, shared by the file reader and the
  * S3 backfill workers (all updates under mu). */
@@ -36,5 +38,103 @@ bm_err bm__ingest_account(struct bm__ingest_run *r, const char *name, struct bm_
 /* Reads every object behind an s3:// URI (one key, or all keys under a prefix ending in '/')
  * with BMAS_FETCH_CONCURRENCY workers. Returns BM_OK when all were read. */
 bm_err bm__backfill(struct bm__ingest_run *r, const char *uri);
+
+/* ---- The service (`bmas serve`) ---------------------------------------------------------- */
+struct bm__pool;
+struct bm__publisher;
+struct bm__consumer;
+
+/* Everything the routes and threads share. Immutable after start except the atomics and the
+ * objects with their own locks. */
+struct bm_srv {
+    const struct bm_config *cfg;
+    struct bm_db *db;
+    struct bm_http_ops http;
+    struct bm_creds_provider *creds;
+    struct bm_aws aws;
+    struct bm_app_map *app_map;
+    struct bm_ingest_opts iopts;
+    struct bm_dimsets dims;
+    struct bm__pool *pool;
+    struct bm__publisher *pub;
+    struct bm__consumer *consumer;
+    int64_t started_ms;
+    atomic_long inflight;  /* HTTP requests being handled */
+    atomic_bool stopping;  /* SIGTERM: drain, then stop */
+    atomic_ullong next_id; /* request ids */
+};
+
+/* What happened to one message (an SQS message, or a bare event). */
+struct bm__msg_result {
+    bool failed; /* list it in batchItemFailures (or answer with an error) */
+    bm_err code; /* the first failure's code */
+    struct bm_errmsg em;
+    unsigned processed, duplicates, ignored, quarantined;
+    uint64_t records, invalid;
+};
+
+/* Processes messages (parsed envelopes) to the end: duplicates and non-logs answered from the
+ * database, the rest fetched on the worker pool and committed exactly once. results[i] is
+ * written for every message. req_id is for the logs. Thread-safe. */
+void bm__process(struct bm_srv *s, struct bm_message *msgs, size_t n,
+                 struct bm__msg_result *results, const char *req_id);
+
+/* A fixed set of worker threads running jobs (object fetches). */
+typedef void (*bm__job_fn)(void *arg);
+bm_err bm__pool_new(size_t nthreads, struct bm__pool **out);
+/* Queues fn(arg); never blocks for long (the queue is unbounded, callers are bounded by the
+ * HTTP connection limit and batch sizes). */
+bm_err bm__pool_submit(struct bm__pool *p, bm__job_fn fn, void *arg);
+/* Finishes queued jobs, then joins the threads. */
+void bm__pool_free(struct bm__pool *p);
+
+/* The CloudWatch publisher thread: flushes the outbox every BMAS_FLUSH_INTERVAL seconds (or
+ * only on demand when 0) and prunes old rows hourly. */
+struct bm__flush_report {
+    bm_err rc;
+    struct bm_publish_result res;
+    int64_t at; /* epoch seconds of the flush */
+};
+bm_err bm__publisher_start(struct bm_srv *s, struct bm__publisher **out);
+/* Asks for a flush now and waits for it (up to timeout_ms); *out gets its report. */
+bm_err bm__publisher_flush(struct bm__publisher *p, long timeout_ms, struct bm__flush_report *out);
+/* The last flush's report (rc BM_OK and at 0 before the first). */
+void bm__publisher_last(struct bm__publisher *p, struct bm__flush_report *out,
+                        struct bm__flush_report *last_failure);
+void bm__publisher_stop(struct bm__publisher *p);
+
+/* The SQS consumer thread (BMAS_SQS_QUEUE_URL). */
+struct bm__consumer_stats {
+    uint64_t received, deleted, failed, polls;
+    int64_t last_poll_at;
+    bm_err last_error;
+    struct bm_errmsg last_error_msg;
+};
+bm_err bm__consumer_start(struct bm_srv *s, struct bm__consumer **out);
+void bm__consumer_stats(struct bm__consumer *c, struct bm__consumer_stats *out);
+void bm__consumer_stop(struct bm__consumer *c);
+
+/* HTTP: starts libmicrohttpd on cfg->listen; *port gets the bound port (for port 0). */
+struct MHD_Daemon;
+bm_err bm__http_start(struct bm_srv *s, struct MHD_Daemon **out, int *port, struct bm_errmsg *em);
+void bm__http_stop(struct bm_srv *s, struct MHD_Daemon *d, long drain_ms);
+
+/* Route handlers: fill status and the JSON body b (an error body on failure). */
+struct bm__reply {
+    int status;
+    struct bm_buf body;
+    const char *content_type;
+    const char *allow; /* for 405 */
+};
+void bm__route_events(struct bm_srv *s, const char *body, size_t len, const char *req_id,
+                      struct bm__reply *r);
+void bm__route_status(struct bm_srv *s, struct bm__reply *r);
+/* query: the raw query arguments as name/value pairs (n pairs). */
+void bm__route_aggregates(struct bm_srv *s, const char *const *names, const char *const *values,
+                          size_t n, struct bm__reply *r);
+void bm__route_flush(struct bm_srv *s, struct bm__reply *r);
+/* Writes {"errorCode","message","details":{...}} with the code's HTTP status. details may be
+ * NULL or a JSON object text. */
+void bm__reply_error(struct bm__reply *r, bm_err code, const char *message, const char *details);
 
 #endif

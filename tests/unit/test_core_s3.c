@@ -92,8 +92,8 @@ static void test_urls(void **state)
         bm_buf_init(&c.data, 1024);
         c.resets = 0;
         struct bm_errmsg em = {{0}};
-        assert_int_equal(bm_s3_get_object(&e.aws, cases[i].bucket, cases[i].key, NULL, c_reset,
-                                          c_sink, &c, NULL, &em),
+        assert_int_equal(bm_s3_get_object(&e.aws, cases[i].bucket, cases[i].key, NULL, NULL,
+                                          c_reset, c_sink, &c, NULL, &em),
                          BM_OK);
         assert_string_equal(e.http.calls[0].url, cases[i].url);
         assert_string_equal(e.http.calls[0].service, "s3");
@@ -108,7 +108,7 @@ static void test_urls(void **state)
     struct collect c;
     bm_buf_init(&c.data, 1024);
     assert_int_equal(
-        bm_s3_get_object(&e.aws, "b", "k", "3/L4kqtJl+cUc", c_reset, c_sink, &c, NULL, NULL),
+        bm_s3_get_object(&e.aws, "b", "k", "3/L4kqtJl+cUc", NULL, c_reset, c_sink, &c, NULL, NULL),
         BM_OK);
     assert_string_equal(e.http.calls[0].url,
                         "http://127.0.0.1:4566/b/k?versionId=3%2FL4kqtJl%2BcUc");
@@ -145,7 +145,7 @@ static void test_error_paths(void **state)
         c.resets = 0;
         struct bm_errmsg em = {{0}};
         struct bm_s3_object_info info;
-        bm_err rc = bm_s3_get_object(&e.aws, "b", "k", NULL, c_reset, c_sink, &c, &info, &em);
+        bm_err rc = bm_s3_get_object(&e.aws, "b", "k", NULL, NULL, c_reset, c_sink, &c, &info, &em);
         assert_int_equal(rc, cases[i].rc);
         assert_int_equal(e.http.ncalls, cases[i].calls);
         assert_int_equal(info.attempts, (int)cases[i].calls);
@@ -170,8 +170,8 @@ static void test_expired_token_refreshes_once(void **state)
     struct collect c;
     bm_buf_init(&c.data, 1024);
     c.resets = 0;
-    assert_int_equal(bm_s3_get_object(&e.aws, "b", "k", NULL, c_reset, c_sink, &c, NULL, NULL),
-                     BM_OK);
+    assert_int_equal(
+        bm_s3_get_object(&e.aws, "b", "k", NULL, NULL, c_reset, c_sink, &c, NULL, NULL), BM_OK);
     assert_int_equal(e.http.ncalls, 2);
     assert_string_equal(c.data.data, "fresh");
     bm_buf_cleanup(&c.data);
@@ -182,9 +182,38 @@ static void test_expired_token_refreshes_once(void **state)
         fake_push(&e.http, (struct fake_resp){.status = 403,
                                               .body = "<Error><Code>ExpiredToken</Code></Error>"});
     bm_buf_init(&c.data, 1024);
-    assert_int_equal(bm_s3_get_object(&e.aws, "b", "k", NULL, c_reset, c_sink, &c, NULL, NULL),
-                     BM_E_S3_DENIED);
+    assert_int_equal(
+        bm_s3_get_object(&e.aws, "b", "k", NULL, NULL, c_reset, c_sink, &c, NULL, NULL),
+        BM_E_S3_DENIED);
     assert_int_equal(e.http.ncalls, 2);
+    bm_buf_cleanup(&c.data);
+    env_teardown(&e);
+}
+
+static void test_if_match(void **state)
+{
+    (void)state;
+    struct env e;
+    env_setup(&e, custom_env);
+    fake_push(&e.http,
+              (struct fake_resp){.status = 412,
+                                 .body = "<Error><Code>PreconditionFailed</Code></Error>"});
+    struct collect c;
+    bm_buf_init(&c.data, 1024);
+    struct bm_errmsg em = {{0}};
+    assert_int_equal(
+        bm_s3_get_object(&e.aws, "b", "k", NULL, "abc-2", c_reset, c_sink, &c, NULL, &em),
+        BM_E_SUPERSEDED);
+    assert_int_equal(e.http.ncalls, 1); /* not retried: the newer object has its own event */
+    assert_int_equal(e.http.calls[0].nheaders, 1);
+    assert_string_equal(e.http.calls[0].headers[0], "If-Match: \"abc-2\"");
+    env_teardown(&e);
+    /* With a version id the bytes are named exactly: no condition needed. */
+    env_setup(&e, custom_env);
+    fake_push(&e.http, (struct fake_resp){.status = 200, .body = "x"});
+    assert_int_equal(
+        bm_s3_get_object(&e.aws, "b", "k", "v1", "abc", c_reset, c_sink, &c, NULL, &em), BM_OK);
+    assert_int_equal(e.http.calls[0].nheaders, 0);
     bm_buf_cleanup(&c.data);
     env_teardown(&e);
 }
@@ -234,8 +263,9 @@ static void test_partial_body_retry_counts_once(void **state)
     struct bm_ingest *in = NULL;
     struct bm_s3_object_info info;
     struct bm_errmsg em = {{0}};
-    assert_int_equal(bm_fetch_object(&e.aws, &o, "b", "AWSLogs/1/x.json.gz", NULL, &in, &info, &em),
-                     BM_OK);
+    assert_int_equal(
+        bm_fetch_object(&e.aws, &o, "b", "AWSLogs/1/x.json.gz", NULL, NULL, &in, &info, &em),
+        BM_OK);
     assert_int_equal(info.attempts, 4);
     assert_string_equal(info.etag, "abc");
     struct bm_counters t;
@@ -253,7 +283,8 @@ static void test_partial_body_retry_counts_once(void **state)
                   (struct fake_resp){
                       .status = 200, .body = (char *)z, .body_len = zlen, .fail_after = zlen / 3});
     in = NULL;
-    assert_int_equal(bm_fetch_object(&e.aws, &o, "b", "k", NULL, &in, &info, &em), BM_E_UPSTREAM);
+    assert_int_equal(bm_fetch_object(&e.aws, &o, "b", "k", NULL, NULL, &in, &info, &em),
+                     BM_E_UPSTREAM);
     assert_null(in);
     env_teardown(&e);
 
@@ -261,7 +292,7 @@ static void test_partial_body_retry_counts_once(void **state)
     env_setup(&e, custom_env);
     z[zlen - 5] ^= 0xFF;
     fake_push(&e.http, (struct fake_resp){.status = 200, .body = (char *)z, .body_len = zlen});
-    assert_int_equal(bm_fetch_object(&e.aws, &o, "b", "k", NULL, &in, &info, &em), BM_E_GZIP);
+    assert_int_equal(bm_fetch_object(&e.aws, &o, "b", "k", NULL, NULL, &in, &info, &em), BM_E_GZIP);
     assert_int_equal(e.http.ncalls, 1);
     env_teardown(&e);
     bm_free(z);
@@ -350,6 +381,7 @@ int main(void)
         cmocka_unit_test(test_urls),
         cmocka_unit_test(test_error_paths),
         cmocka_unit_test(test_expired_token_refreshes_once),
+        cmocka_unit_test(test_if_match),
         cmocka_unit_test(test_partial_body_retry_counts_once),
         cmocka_unit_test(test_list),
         cmocka_unit_test(test_parse_uri),

@@ -1,0 +1,338 @@
+/* events.c: POST /events and the processing the SQS consumer shares. Each object named by a
+ * message is answered from the database when it can be (duplicates, non-logs, quarantined),
+ * otherwise fetched on the worker pool into an in-memory delta and committed in ONE
+ * transaction (storage/), which is what makes redeliveries count once (DESIGN.md). */
+#include "server/srv_int.h"
+
+#include <string.h>
+
+/* Waits for the tasks of one batch. */
+struct latch {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t pending;
+};
+
+struct task {
+    struct bm_srv *s;
+    const struct bm_object_ref *ref;
+    const struct bm_message *msg;
+    struct bm__msg_result *res;
+    struct latch *latch;
+    const char *req_id;
+};
+
+enum outcome { O_PROCESSED, O_DUPLICATE, O_IGNORED, O_QUARANTINED, O_FAILED };
+
+/* Folds one object's outcome into its message's result (under the latch lock when shared). */
+static void tally(struct bm__msg_result *r, enum outcome o, bm_err rc, const struct bm_errmsg *em,
+                  uint64_t records, uint64_t invalid)
+{
+    switch (o) {
+    case O_PROCESSED:
+        r->processed++;
+        r->records += records;
+        r->invalid += invalid;
+        break;
+    case O_DUPLICATE:
+        r->duplicates++;
+        break;
+    case O_IGNORED:
+        r->ignored++;
+        break;
+    case O_QUARANTINED:
+        r->quarantined++;
+        break;
+    case O_FAILED:
+        if (!r->failed) {
+            r->failed = true;
+            r->code = rc;
+            if (em != NULL)
+                r->em = *em;
+        }
+        break;
+    }
+}
+
+/* Commits with a few retries on a busy database: the transaction is short and WAL writers
+ * queue, so BUSY past the busy timeout means real contention worth a second try. */
+static bm_err commit(struct bm_srv *s, const struct bm_db_object *obj, const char *msg_id,
+                     uint64_t size, const struct bm_ingest *in, enum bm_db_commit_result *cr,
+                     struct bm_errmsg *em)
+{
+    bm_err rc = BM_E_STORAGE_BUSY;
+    for (int i = 0; i < 3 && rc == BM_E_STORAGE_BUSY; i++)
+        rc = bm_db_commit_object(s->db, obj, msg_id, size, bm_ingest_agg(in), bm_ingest_stats(in),
+                                 bm_time_now(), cr, em);
+    return rc;
+}
+
+static void log_processed(const struct task *t, const struct bm_ingest *in, int64_t dur_ms)
+{
+    if (!bm_log_enabled(BM_INFO))
+        return;
+    const struct bm_ingest_stats *st = bm_ingest_stats(in);
+    struct bm_counters tot;
+    bm_agg_totals(bm_ingest_agg(in), &tot);
+    char metrics[400];
+    /* The spec's structured log line keeps its metric names (FORMATS.md section 7). */
+    snprintf(metrics, sizeof metrics,
+             "{\"recordsProcessed\":%llu,\"recordsInvalid\":%llu,\"crossRegionInvocations\":%llu,"
+             "\"inputTokensAggregated\":%llu,\"outputTokensAggregated\":%llu,"
+             "\"processingTimeMs\":%lld}",
+             (unsigned long long)st->records, (unsigned long long)st->invalid,
+             (unsigned long long)(st->invocations_by_type[BM_PT_CROSS_REGION] +
+                                  st->invocations_by_type[BM_PT_GLOBAL]),
+             (unsigned long long)tot.input.sum, (unsigned long long)tot.output.sum,
+             (long long)dur_ms);
+    BM_LOG(BM_INFO, "server", "object_processed", "log object counted",
+           BM_KV_STR("requestId", t->req_id), BM_KV_STR("bucket", t->ref->bucket),
+           BM_KV_STR("key", t->ref->key), BM_KV_RAW("metrics", metrics));
+}
+
+/* A failed attempt: remembered, and quarantined after MAX_RETRY_ATTEMPTS. A quarantined
+ * object is acknowledged when there is no DLQ to catch it (DLQ_ENABLED=false). */
+static enum outcome failed(struct task *t, const struct bm_db_object *obj, bm_err rc,
+                           const struct bm_errmsg *em)
+{
+    struct bm_srv *s = t->s;
+    long attempts = 0;
+    bool quarantined = false;
+    struct bm_errmsg dem;
+    if (bm_db_record_failure(s->db, obj, rc, em->text, bm_time_now(), s->cfg->max_retry_attempts,
+                             &attempts, &quarantined, &dem) != BM_OK)
+        BM_LOG(BM_WARN, "server", "failure_not_recorded", dem.text, BM_KV_STR("req_id", t->req_id));
+    BM_LOG(quarantined ? BM_ERROR : BM_WARN, "server",
+           quarantined ? "object_quarantined" : "object_failed", em->text,
+           BM_KV_STR("req_id", t->req_id), BM_KV_ERR(rc), BM_KV_STR("bucket", t->ref->bucket),
+           BM_KV_STR("key", t->ref->key), BM_KV_INT("attempt", attempts));
+    return quarantined && !s->cfg->dlq_enabled ? O_QUARANTINED : O_FAILED;
+}
+
+static void run_task(void *arg)
+{
+    struct task *t = arg;
+    struct bm_srv *s = t->s;
+    const struct bm_object_ref *ref = t->ref;
+    struct bm_errmsg em = {{0}};
+    struct bm_ingest *in = NULL;
+    struct bm_s3_object_info info;
+    int64_t t0 = bm_time_mono_ms();
+    enum outcome o;
+    uint64_t records = 0, invalid = 0;
+    bm_err rc = bm_fetch_object(&s->aws, &s->iopts, ref->bucket, ref->key, ref->version_id,
+                                ref->etag, &in, &info, &em);
+    /* The identity: the event's version id or ETag, else the one S3 answered with. */
+    struct bm_db_object obj;
+    bm_db_object_init(&obj, ref->bucket, ref->key, ref->version_id,
+                      ref->etag[0] ? ref->etag : (rc == BM_OK ? info.etag : ""));
+    if (rc == BM_E_SUPERSEDED) {
+        o = O_IGNORED; /* overwritten since: the newer object's own event counts it */
+        bm_db_count_ignored(s->db);
+    } else if (rc != BM_OK) {
+        o = failed(t, &obj, rc, &em);
+    } else {
+        enum bm_db_commit_result cr;
+        rc = commit(s, &obj, t->msg->message_id, info.size, in, &cr, &em);
+        if (rc != BM_OK) {
+            o = failed(t, &obj, rc, &em);
+        } else if (cr == BM_DB_DUPLICATE) {
+            o = O_DUPLICATE; /* another delivery won the race: counted once, by it */
+        } else {
+            o = O_PROCESSED;
+            records = bm_ingest_stats(in)->records;
+            invalid = bm_ingest_stats(in)->invalid;
+            log_processed(t, in, bm_time_mono_ms() - t0);
+        }
+    }
+    bm_ingest_free(in);
+    pthread_mutex_lock(&t->latch->mu);
+    tally(t->res, o, rc, &em, records, invalid);
+    if (--t->latch->pending == 0)
+        pthread_cond_broadcast(&t->latch->cv);
+    pthread_mutex_unlock(&t->latch->mu);
+}
+
+/* Answers what the database can answer; returns true when ref needs a fetch. */
+static bool precheck(struct bm_srv *s, const struct bm_object_ref *ref, struct bm__msg_result *r,
+                     const char *req_id)
+{
+    struct bm_errmsg em = {{0}};
+    if (ref->kind != BM_REF_OBJECT || bm_key_kind(ref->key, strlen(ref->key)) != BM_KEY_LOG) {
+        bm_db_count_ignored(s->db);
+        tally(r, O_IGNORED, BM_OK, NULL, 0, 0);
+        return false;
+    }
+    if (ref->version_id[0] == '\0' && ref->etag[0] == '\0')
+        return true; /* no identity yet: the fetch learns the ETag */
+    struct bm_db_object obj;
+    bm_db_object_init(&obj, ref->bucket, ref->key, ref->version_id, ref->etag);
+    bool seen = false, quarantined = false;
+    bm_err rc = bm_db_is_processed(s->db, &obj, &seen, &em);
+    if (rc == BM_OK && seen) {
+        bm_db_count(s->db, BM_DB_C_OBJECTS_DUPLICATES, 1);
+        tally(r, O_DUPLICATE, BM_OK, NULL, 0, 0);
+        return false;
+    }
+    if (rc == BM_OK)
+        rc = bm_db_is_quarantined(s->db, &obj, &quarantined, &em);
+    if (rc != BM_OK) {
+        BM_LOG(BM_WARN, "server", "storage_read_failed", em.text, BM_KV_STR("req_id", req_id),
+               BM_KV_ERR(rc));
+        tally(r, O_FAILED, rc, &em, 0, 0);
+        return false;
+    }
+    if (quarantined) {
+        bm_errmsg_set(&em, BM_E_QUARANTINED, "s3://%s/%s failed %ld times; see /status",
+                      ref->bucket, ref->key, s->cfg->max_retry_attempts);
+        tally(r, s->cfg->dlq_enabled ? O_FAILED : O_QUARANTINED, BM_E_QUARANTINED, &em, 0, 0);
+        return false;
+    }
+    return true;
+}
+
+void bm__process(struct bm_srv *s, struct bm_message *msgs, size_t n,
+                 struct bm__msg_result *results, const char *req_id)
+{
+    struct latch latch = {.pending = 0};
+    pthread_mutex_init(&latch.mu, NULL);
+    pthread_cond_init(&latch.cv, NULL);
+    size_t ntasks = 0;
+    for (size_t i = 0; i < n; i++)
+        ntasks += msgs[i].nrefs;
+    struct task *tasks = ntasks ? bm_calloc(ntasks, sizeof *tasks) : NULL;
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct bm__msg_result *r = &results[i];
+        memset(r, 0, sizeof *r);
+        const struct bm_message *m = &msgs[i];
+        if (m->parse_err != BM_OK) {
+            /* Unparseable bodies are redelivered so they reach the DLQ; without a DLQ they
+             * would loop until the queue's retention, so give up after MAX_RETRY_ATTEMPTS. */
+            bool give_up = !s->cfg->dlq_enabled && m->receive_count >= s->cfg->max_retry_attempts;
+            tally(r, give_up ? O_QUARANTINED : O_FAILED, m->parse_err, &m->parse_msg, 0, 0);
+            bm_db_count(s->db, BM_DB_C_ERRORS + bm_err_wire_index(m->parse_err), 1);
+            BM_LOG(BM_WARN, "server", "message_unparseable", m->parse_msg.text,
+                   BM_KV_STR("req_id", req_id), BM_KV_STR("messageId", m->message_id),
+                   BM_KV_ERR(m->parse_err));
+            continue;
+        }
+        for (size_t j = 0; j < m->nrefs; j++) {
+            if (!precheck(s, &m->refs[j], r, req_id))
+                continue;
+            if (tasks == NULL) {
+                struct bm_errmsg em;
+                bm_errmsg_set(&em, BM_E_NOMEM, "out of memory");
+                tally(r, O_FAILED, BM_E_NOMEM, &em, 0, 0);
+                continue;
+            }
+            struct task *t = &tasks[used++];
+            *t = (struct task){s, &m->refs[j], m, r, &latch, req_id};
+            pthread_mutex_lock(&latch.mu);
+            latch.pending++;
+            pthread_mutex_unlock(&latch.mu);
+            if (bm__pool_submit(s->pool, run_task, t) != BM_OK) {
+                struct bm_errmsg em;
+                bm_errmsg_set(&em, BM_E_NOMEM, "out of memory");
+                pthread_mutex_lock(&latch.mu);
+                latch.pending--;
+                tally(r, O_FAILED, BM_E_NOMEM, &em, 0, 0);
+                pthread_mutex_unlock(&latch.mu);
+            }
+        }
+    }
+    pthread_mutex_lock(&latch.mu);
+    while (latch.pending > 0)
+        pthread_cond_wait(&latch.cv, &latch.mu);
+    pthread_mutex_unlock(&latch.mu);
+    pthread_cond_destroy(&latch.cv);
+    pthread_mutex_destroy(&latch.mu);
+    bm_free(tasks);
+}
+
+void bm__route_events(struct bm_srv *s, const char *body, size_t len, const char *req_id,
+                      struct bm__reply *r)
+{
+    struct bm_errmsg em = {{0}};
+    struct bm_event_batch *b = NULL;
+    bm_err rc = bm_envelope_parse(body, len, &b, &em);
+    if (rc != BM_OK) {
+        bm_db_count(s->db, BM_DB_C_ERRORS + bm_err_wire_index(rc), 1);
+        bm__reply_error(r, rc, em.text, NULL);
+        return;
+    }
+    if (b->n > (size_t)s->cfg->batch_size) {
+        bm_errmsg_set(&em, BM_E_TOO_LARGE, "batch of %zu messages is over BATCH_SIZE (%ld)", b->n,
+                      s->cfg->batch_size);
+        bm__reply_error(r, BM_E_TOO_LARGE, em.text, NULL);
+        bm_event_batch_free(b);
+        return;
+    }
+    struct bm__msg_result *res = bm_calloc(b->n, sizeof *res);
+    if (res == NULL) {
+        bm__reply_error(r, BM_E_NOMEM, "out of memory", NULL);
+        bm_event_batch_free(b);
+        return;
+    }
+    int64_t t0 = bm_time_mono_ms();
+    bm__process(s, b->msgs, b->n, res, req_id);
+    unsigned processed = 0, dup = 0, ign = 0, quar = 0, failed = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        processed += res[i].processed;
+        dup += res[i].duplicates;
+        ign += res[i].ignored;
+        quar += res[i].quarantined;
+        failed += res[i].failed;
+    }
+    r->status = 200;
+    if (b->is_sqs) {
+        /* The partial-batch contract (FORMATS.md 5): only failed messages, each by its own
+         * messageId; an empty list is complete success. */
+        bm_err wr = bm_buf_append_str(&r->body, "{\"batchItemFailures\":[");
+        bool first = true;
+        for (size_t i = 0; wr == BM_OK && i < b->n; i++) {
+            if (!res[i].failed)
+                continue;
+            wr = bm_buf_append_str(&r->body,
+                                   first ? "{\"itemIdentifier\":" : ",{\"itemIdentifier\":");
+            if (wr == BM_OK)
+                wr = bm_buf_append_json_str(&r->body, b->msgs[i].message_id,
+                                            strlen(b->msgs[i].message_id));
+            if (wr == BM_OK)
+                wr = bm_buf_append_char(&r->body, '}');
+            first = false;
+        }
+        if (wr == BM_OK)
+            wr = bm_buf_append_str(&r->body, "]}");
+        if (wr != BM_OK)
+            bm__reply_error(r, wr, "response too large", NULL);
+    } else if (res[0].failed) {
+        const struct bm_object_ref *ref = b->msgs[0].nrefs ? &b->msgs[0].refs[0] : NULL;
+        struct bm_buf d;
+        bm_buf_init(&d, 16384);
+        bm_buf_append_str(&d, "{\"bucket\":");
+        bm_buf_append_json_str(&d, ref ? ref->bucket : "", ref ? strlen(ref->bucket) : 0);
+        bm_buf_append_str(&d, ",\"key\":");
+        bm_buf_append_json_str(&d, ref && ref->key ? ref->key : "",
+                               ref && ref->key ? strlen(ref->key) : 0);
+        bm_buf_appendf(&d, ",\"requestId\":\"%s\"}", req_id);
+        bm__reply_error(r, res[0].code, res[0].em.text, d.data);
+        bm_buf_cleanup(&d);
+    } else {
+        const char *st = res[0].processed    ? "processed"
+                         : res[0].duplicates ? "duplicate"
+                                             : "ignored";
+        bm_buf_appendf(&r->body,
+                       "{\"status\":\"%s\",\"objects\":{\"processed\":%u,\"duplicates\":%u,"
+                       "\"ignored\":%u,\"quarantined\":%u},\"records\":{\"processed\":%llu,"
+                       "\"invalid\":%llu}}",
+                       st, res[0].processed, res[0].duplicates, res[0].ignored, res[0].quarantined,
+                       (unsigned long long)res[0].records, (unsigned long long)res[0].invalid);
+    }
+    BM_LOG(BM_INFO, "server", "events_done", "batch handled", BM_KV_STR("req_id", req_id),
+           BM_KV_INT("messages", (long long)b->n), BM_KV_INT("processed", processed),
+           BM_KV_INT("duplicates", dup), BM_KV_INT("ignored", ign), BM_KV_INT("quarantined", quar),
+           BM_KV_INT("failed", failed), BM_KV_INT("dur_ms", bm_time_mono_ms() - t0));
+    bm_free(res);
+    bm_event_batch_free(b);
+}

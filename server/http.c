@@ -1,0 +1,311 @@
+/* http.c: libmicrohttpd glue: routing, bearer auth, body limits, request ids, responses.
+ * MHD runs one thread per connection (MHD_USE_THREAD_PER_CONNECTION): a POST /events waits
+ * for its objects without holding up anyone else, so GET /status never queues behind ingest.
+ * The connection limit bounds the threads. */
+#include "server/srv_int.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CONNECTION_LIMIT 512
+#define CONNECTION_TIMEOUT_S 120
+
+enum route { R_NONE, R_EVENTS, R_FLUSH, R_STATUS, R_AGGREGATES, R_HEALTHZ };
+
+/* Per-request state, freed by the completion callback (STYLE.md G4). */
+struct req {
+    enum route route;
+    bool counted;
+    bool rejected; /* a response was queued before the body: ignore the rest */
+    struct bm_buf body;
+    char id[24];
+};
+
+void bm__reply_error(struct bm__reply *r, bm_err code, const char *message, const char *details)
+{
+    bm_buf_reset(&r->body);
+    r->status = bm_err_http(code);
+    bm_buf_appendf(&r->body, "{\"errorCode\":\"%s\",\"message\":", bm_err_wire(code));
+    const char *m = message && *message ? message : bm_err_str(code);
+    bm_buf_append_json_str(&r->body, m, strlen(m));
+    bm_buf_appendf(&r->body, ",\"details\":%s}", details ? details : "{}");
+}
+
+static enum route route_of(const char *url, const char **allow)
+{
+    static const struct {
+        const char *path;
+        enum route r;
+        const char *allow;
+    } routes[] = {
+        {"/events", R_EVENTS, "POST"},        {"/flush", R_FLUSH, "POST"},
+        {"/status", R_STATUS, "GET, HEAD"},   {"/aggregates", R_AGGREGATES, "GET, HEAD"},
+        {"/healthz", R_HEALTHZ, "GET, HEAD"},
+    };
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (strcmp(url, routes[i].path) == 0) {
+            *allow = routes[i].allow;
+            return routes[i].r;
+        }
+    }
+    return R_NONE;
+}
+
+/* Compares in time independent of where the strings differ (and of the secret's length). */
+static bool token_ok(const char *got, const char *want)
+{
+    size_t gl = strlen(got), wl = strlen(want);
+    unsigned char diff = (unsigned char)(gl != wl);
+    for (size_t i = 0; i < wl; i++)
+        diff |= (unsigned char)(want[i] ^ (i < gl ? got[i] : 0));
+    return diff == 0;
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *c, const struct req *q,
+                                  struct bm__reply *r)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        r->body.len, r->body.data ? r->body.data : (void *)"", MHD_RESPMEM_MUST_COPY);
+    if (resp == NULL)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            r->content_type ? r->content_type : "application/json");
+    MHD_add_response_header(resp, "X-Request-Id", q->id);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (r->allow != NULL)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->status == 401)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result reply_now(struct MHD_Connection *c, struct req *q, bm_err code,
+                                 const char *msg, const char *allow)
+{
+    struct bm__reply r = {.allow = allow};
+    bm_buf_init(&r.body, 64 * 1024);
+    bm__reply_error(&r, code, msg, NULL);
+    enum MHD_Result ret = send_reply(c, q, &r);
+    bm_buf_cleanup(&r.body);
+    q->rejected = true;
+    return ret;
+}
+
+struct args {
+    const char *names[32];
+    const char *values[32];
+    size_t n;
+    bool overflow;
+};
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)kind;
+    struct args *a = cls;
+    if (a->n == 32) {
+        a->overflow = true;
+        return MHD_NO;
+    }
+    a->names[a->n] = key;
+    a->values[a->n] = value ? value : "";
+    a->n++;
+    return MHD_YES;
+}
+
+static void dispatch(struct bm_srv *s, struct MHD_Connection *c, struct req *q, struct bm__reply *r)
+{
+    switch (q->route) {
+    case R_EVENTS:
+        bm__route_events(s, q->body.data ? q->body.data : "", q->body.len, q->id, r);
+        return;
+    case R_FLUSH:
+        bm__route_flush(s, r);
+        return;
+    case R_STATUS:
+        bm__route_status(s, r);
+        return;
+    case R_AGGREGATES: {
+        struct args a = {.n = 0};
+        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &a);
+        if (a.overflow)
+            bm__reply_error(r, BM_E_BAD_REQUEST, "too many query parameters", NULL);
+        else
+            bm__route_aggregates(s, a.names, a.values, a.n, r);
+        return;
+    }
+    case R_HEALTHZ:
+        r->status = 200;
+        r->content_type = "text/plain";
+        bm_buf_append_str(&r->body, "ok\n");
+        return;
+    case R_NONE:
+        break;
+    }
+    bm__reply_error(r, BM_E_NO_ROUTE, "no such route", NULL);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    struct bm_srv *s = cls;
+    struct req *q = *con_cls;
+    if (q == NULL) {
+        /* First call: headers only. Decide everything that does not need the body now. */
+        q = bm_calloc(1, sizeof *q);
+        if (q == NULL)
+            return MHD_NO;
+        *con_cls = q;
+        atomic_fetch_add(&s->inflight, 1);
+        q->counted = true;
+        snprintf(q->id, sizeof q->id, "%016llx",
+                 (unsigned long long)atomic_fetch_add(&s->next_id, 1) * 0x9E3779B97F4A7C15ULL);
+        bm_buf_init(&q->body, (size_t)s->cfg->max_body_bytes);
+        const char *allow = NULL;
+        q->route = route_of(url, &allow);
+        if (q->route == R_NONE)
+            return reply_now(c, q, BM_E_NO_ROUTE, "no such route", NULL);
+        bool is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+        bool is_post = strcmp(method, "POST") == 0;
+        if ((strcmp(allow, "POST") == 0 && !is_post) || (strcmp(allow, "POST") != 0 && !is_get))
+            return reply_now(c, q, BM_E_METHOD, "method not allowed", allow);
+        if (q->route != R_HEALTHZ && s->cfg->auth_token[0] != '\0') {
+            const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+            if (h == NULL || strncmp(h, "Bearer ", 7) != 0 || !token_ok(h + 7, s->cfg->auth_token))
+                return reply_now(c, q, BM_E_UNAUTHORIZED,
+                                 "missing or wrong Authorization: Bearer token", NULL);
+        }
+        if (atomic_load(&s->stopping))
+            return reply_now(c, q, BM_E_STORAGE_BUSY, "shutting down; retry", NULL);
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl != NULL && strtoull(cl, NULL, 10) > s->cfg->max_body_bytes) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "body over BMAS_MAX_BODY_BYTES (%llu)",
+                     (unsigned long long)s->cfg->max_body_bytes);
+            return reply_now(c, q, BM_E_TOO_LARGE, msg, NULL);
+        }
+        return MHD_YES;
+    }
+    if (*upload_size > 0) {
+        if (!q->rejected && bm_buf_append(&q->body, upload, *upload_size) != BM_OK) {
+            /* Chunked bodies have no Content-Length to check up front. */
+            *upload_size = 0;
+            char msg[128];
+            snprintf(msg, sizeof msg, "body over BMAS_MAX_BODY_BYTES (%llu)",
+                     (unsigned long long)s->cfg->max_body_bytes);
+            return reply_now(c, q, BM_E_TOO_LARGE, msg, NULL);
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (q->rejected)
+        return MHD_YES;
+    struct bm__reply r = {.status = 200};
+    bm_buf_init(&r.body, (size_t)1 << 30);
+    dispatch(s, c, q, &r);
+    enum MHD_Result ret = send_reply(c, q, &r);
+    if (r.status >= 500)
+        BM_LOG(BM_WARN, "server", "request_failed", "request answered with an error",
+               BM_KV_STR("req_id", q->id), BM_KV_STR("path", url), BM_KV_INT("status", r.status));
+    bm_buf_cleanup(&r.body);
+    return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)c;
+    (void)toe;
+    struct bm_srv *s = cls;
+    struct req *q = *con_cls;
+    if (q == NULL)
+        return;
+    if (q->counted)
+        atomic_fetch_sub(&s->inflight, 1);
+    bm_buf_cleanup(&q->body);
+    bm_free(q);
+    *con_cls = NULL;
+}
+
+/* "ADDR:PORT", "[v6]:PORT" or ":PORT". */
+static bm_err parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len,
+                           struct bm_errmsg *em)
+{
+    char host[256];
+    const char *colon = strrchr(spec, ':');
+    if (colon == NULL || colon - spec >= (long)sizeof host)
+        return bm_errmsg_set(em, BM_E_CONFIG, "BMAS_LISTEN: expected ADDR:PORT, got \"%s\"", spec);
+    memcpy(host, spec, (size_t)(colon - spec));
+    host[colon - spec] = '\0';
+    char *end = NULL;
+    long port = strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || *end != '\0' || port < 0 || port > 65535)
+        return bm_errmsg_set(em, BM_E_CONFIG, "BMAS_LISTEN: bad port in \"%s\"", spec);
+    memset(ss, 0, sizeof *ss);
+    size_t hl = strlen(host);
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+        host[hl - 1] = '\0';
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1)
+            return bm_errmsg_set(em, BM_E_CONFIG, "BMAS_LISTEN: bad IPv6 address in \"%s\"", spec);
+        *len = sizeof *a6;
+        return BM_OK;
+    }
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons((uint16_t)port);
+    if (hl == 0 || strcmp(host, "0.0.0.0") == 0)
+        a4->sin_addr.s_addr = htonl(INADDR_ANY);
+    else if (strcmp(host, "localhost") == 0)
+        a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    else if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
+        return bm_errmsg_set(em, BM_E_CONFIG, "BMAS_LISTEN: bad IPv4 address in \"%s\"", spec);
+    *len = sizeof *a4;
+    return BM_OK;
+}
+
+bm_err bm__http_start(struct bm_srv *s, struct MHD_Daemon **out, int *port, struct bm_errmsg *em)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    bm_err rc = parse_listen(s->cfg->listen, &ss, &sl, em);
+    if (rc != BM_OK)
+        return rc;
+    /* ITC: MHD_quiesce_daemon needs it in this threading mode. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
+        MHD_OPTION_END);
+    if (d == NULL)
+        return bm_errmsg_set(em, BM_E_CONFIG, "cannot listen on %s (in use, or not allowed)",
+                             s->cfg->listen);
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    *port = info ? (int)info->port : 0;
+    *out = d;
+    return BM_OK;
+}
+
+void bm__http_stop(struct bm_srv *s, struct MHD_Daemon *d, long drain_ms)
+{
+    if (d == NULL)
+        return;
+    /* Stop accepting, let requests in flight finish (up to drain_ms), then close. */
+    MHD_quiesce_daemon(d);
+    int64_t deadline = bm_time_mono_ms() + drain_ms;
+    while (atomic_load(&s->inflight) > 0 && bm_time_mono_ms() < deadline)
+        bm_clock_real.sleep_ms(NULL, 20);
+    MHD_stop_daemon(d);
+}

@@ -1,0 +1,227 @@
+/* routes.c: GET /status, GET /aggregates and POST /flush (CONTRACT.md shapes; openapi.yaml
+ * describes them). /status reads persistent counters, so it tells the truth across restarts;
+ * both read routes only read, and never wait behind ingest (SQLite WAL). */
+#include "server/srv_int.h"
+
+#include <string.h>
+
+#define STATUS_QUARANTINED_MAX 20
+
+static void write_error_obj(struct bm_buf *b, bm_err code, const char *msg, int64_t at)
+{
+    char ts[21];
+    bm_time_format(at, ts);
+    bm_buf_appendf(b, "{\"errorCode\":\"%s\",\"message\":", bm_err_wire(code));
+    bm_buf_append_json_str(b, msg, strlen(msg));
+    bm_buf_appendf(b, ",\"at\":\"%s\"}", ts);
+}
+
+void bm__route_status(struct bm_srv *s, struct bm__reply *r)
+{
+    struct bm_errmsg em = {{0}};
+    struct bm_db_status st;
+    uint64_t pending = 0;
+    bm_err rc = bm_db_status(s->db, &st, &em);
+    if (rc == BM_OK)
+        rc = bm_db_outbox_pending(s->db, &pending, &em);
+    if (rc != BM_OK) {
+        bm__reply_error(r, rc, em.text, NULL);
+        return;
+    }
+    struct bm__flush_report last, last_fail;
+    bm__publisher_last(s->pub, &last, &last_fail);
+    struct bm__consumer_stats cs = {0};
+    if (s->consumer != NULL)
+        bm__consumer_stats(s->consumer, &cs);
+    /* Degraded: the last flush failed, or the consumer cannot reach its queue. */
+    bool degraded = last.rc != BM_OK || (s->consumer != NULL && cs.last_error != BM_OK);
+    struct bm_buf *b = &r->body;
+    r->status = 200;
+    bm_buf_appendf(b,
+                   "{\"status\":\"%s\",\"version\":\"%s\",\"uptime_s\":%lld,"
+                   "\"objects\":{\"processed\":%llu,\"duplicates\":%llu,\"ignored\":%llu,"
+                   "\"failed\":%llu,\"quarantined\":%llu},"
+                   "\"records\":{\"processed\":%llu,\"invalid\":%llu},"
+                   "\"publish\":{\"pending\":%llu,\"published\":%llu,\"requests\":%llu,"
+                   "\"dropped\":%llu,\"rejected\":%llu,\"last_flush\":",
+                   degraded ? "degraded" : "ok", BM_VERSION,
+                   (long long)((bm_time_mono_ms() - s->started_ms) / 1000),
+                   (unsigned long long)st.c[BM_DB_C_OBJECTS_PROCESSED],
+                   (unsigned long long)st.c[BM_DB_C_OBJECTS_DUPLICATES],
+                   (unsigned long long)st.c[BM_DB_C_OBJECTS_IGNORED],
+                   (unsigned long long)st.c[BM_DB_C_OBJECTS_FAILED],
+                   (unsigned long long)st.c[BM_DB_C_OBJECTS_QUARANTINED],
+                   (unsigned long long)st.c[BM_DB_C_RECORDS_PROCESSED],
+                   (unsigned long long)st.c[BM_DB_C_RECORDS_INVALID], (unsigned long long)pending,
+                   (unsigned long long)st.c[BM_DB_C_PUBLISH_PUBLISHED],
+                   (unsigned long long)st.c[BM_DB_C_PUBLISH_REQUESTS],
+                   (unsigned long long)st.c[BM_DB_C_PUBLISH_DROPPED],
+                   (unsigned long long)st.c[BM_DB_C_PUBLISH_REJECTED]);
+    if (last.at == 0) {
+        bm_buf_append_str(b, "null");
+    } else {
+        char ts[21];
+        bm_time_format(last.at, ts);
+        bm_buf_appendf(b, "\"%s\"", ts);
+    }
+    bm_buf_append_str(b, ",\"last_error\":");
+    if (last_fail.at == 0)
+        bm_buf_append_str(b, "null");
+    else
+        write_error_obj(b, last_fail.rc, last_fail.res.last_error_msg.text, last_fail.at);
+    bm_buf_append_str(b, "},\"errors\":{");
+    bool first = true;
+    for (int i = 0; i < BM_ERR_WIRE_N; i++) {
+        uint64_t v = st.c[BM_DB_C_ERRORS + i];
+        if (v == 0)
+            continue;
+        bm_buf_appendf(b, "%s\"%s\":%llu", first ? "" : ",", bm_err_wire_at(i),
+                       (unsigned long long)v);
+        first = false;
+    }
+    bm_buf_append_str(b, "},\"quarantined\":[");
+    struct bm_db_failures *q = NULL;
+    if (bm_db_quarantined(s->db, STATUS_QUARANTINED_MAX, &q, &em) == BM_OK) {
+        for (size_t i = 0; i < q->n; i++) {
+            const struct bm_db_failure *f = &q->v[i];
+            char ts[21];
+            bm_time_format(f->last_at, ts);
+            bm_buf_append_str(b, i ? ",{\"bucket\":" : "{\"bucket\":");
+            bm_buf_append_json_str(b, f->obj.bucket.p, f->obj.bucket.len);
+            bm_buf_append_str(b, ",\"key\":");
+            bm_buf_append_json_str(b, f->obj.key.p, f->obj.key.len);
+            bm_buf_append_str(b, ",\"version\":");
+            bm_buf_append_json_str(b, f->obj.version.p, f->obj.version.len);
+            bm_buf_appendf(b, ",\"attempts\":%ld,\"errorCode\":\"%s\",\"message\":", f->attempts,
+                           f->code);
+            const char *m = f->message ? f->message : "";
+            bm_buf_append_json_str(b, m, strlen(m));
+            bm_buf_appendf(b, ",\"last_at\":\"%s\"}", ts);
+        }
+        bm_db_failures_free(q);
+    }
+    bm_buf_append_str(b, "],\"consumer\":");
+    if (s->consumer == NULL) {
+        bm_buf_append_str(b, "null");
+    } else {
+        bm_buf_append_str(b, "{\"queue_url\":");
+        bm_buf_append_json_str(b, s->cfg->sqs_queue_url, strlen(s->cfg->sqs_queue_url));
+        bm_buf_appendf(b,
+                       ",\"polls\":%llu,\"received\":%llu,\"deleted\":%llu,\"failed\":%llu,"
+                       "\"last_error\":",
+                       (unsigned long long)cs.polls, (unsigned long long)cs.received,
+                       (unsigned long long)cs.deleted, (unsigned long long)cs.failed);
+        if (cs.last_error == BM_OK)
+            bm_buf_append_str(b, "null");
+        else
+            write_error_obj(b, cs.last_error, cs.last_error_msg.text, cs.last_poll_at);
+        bm_buf_append_char(b, '}');
+    }
+    bm_buf_append_char(b, '}');
+}
+
+static bool parse_time_arg(const char *v, int64_t *out)
+{
+    return bm_time_parse(v, strlen(v), out);
+}
+
+void bm__route_aggregates(struct bm_srv *s, const char *const *names, const char *const *values,
+                          size_t n, struct bm__reply *r)
+{
+    struct bm_errmsg em = {{0}};
+    struct bm_group_by g;
+    const char *group_by = BM_GROUP_BY_DEFAULT;
+    struct bm_db_query q;
+    int64_t from = BM_NO_BUCKET, to = BM_NO_BUCKET;
+    const char *model = NULL, *src = NULL, *inf = NULL, *ptype = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *k = names[i], *v = values[i];
+        if (strcmp(k, "from") == 0 || strcmp(k, "to") == 0) {
+            int64_t t;
+            if (!parse_time_arg(v, &t)) {
+                bm_errmsg_set(&em, BM_E_BAD_REQUEST,
+                              "%s: expected RFC 3339, e.g. "
+                              "2026-04-20T00:00:00Z, got \"%.64s\"",
+                              k, v);
+                bm__reply_error(r, BM_E_BAD_REQUEST, em.text, NULL);
+                return;
+            }
+            *(k[0] == 'f' ? &from : &to) = t;
+        } else if (strcmp(k, "group_by") == 0) {
+            group_by = v;
+        } else if (strcmp(k, "model_id") == 0) {
+            model = v;
+        } else if (strcmp(k, "source_region") == 0) {
+            src = v;
+        } else if (strcmp(k, "inference_region") == 0) {
+            inf = v;
+        } else if (strcmp(k, "profile_type") == 0) {
+            ptype = v;
+        } else {
+            /* A typo'd filter silently ignored would return the wrong numbers. */
+            bm_errmsg_set(&em, BM_E_BAD_REQUEST,
+                          "unknown parameter \"%.64s\" (from, to, model_id, "
+                          "profile_type, source_region, inference_region, group_by)",
+                          k);
+            bm__reply_error(r, BM_E_BAD_REQUEST, em.text, NULL);
+            return;
+        }
+    }
+    if (bm_group_by_parse(group_by, &g, &em) != BM_OK) {
+        bm__reply_error(r, BM_E_BAD_REQUEST, em.text, NULL);
+        return;
+    }
+    if (from != BM_NO_BUCKET && to != BM_NO_BUCKET && to < from) {
+        bm__reply_error(r, BM_E_BAD_REQUEST, "to is before from", NULL);
+        return;
+    }
+    bm_db_query_init(&q, &g);
+    q.sums_only = true; /* the document shows sums; min/max double the query's cost */
+    q.from = from;
+    q.to = to;
+    q.model_id = model;
+    q.source_region = src;
+    q.inference_region = inf;
+    if (ptype != NULL && !bm_profile_type_parse(ptype, strlen(ptype), &q.profile_type)) {
+        bm_errmsg_set(&em, BM_E_BAD_REQUEST,
+                      "profile_type: \"%.64s\" is none of OnDemand, "
+                      "CrossRegion, GlobalCrossRegion, Application, Provisioned",
+                      ptype);
+        bm__reply_error(r, BM_E_BAD_REQUEST, em.text, NULL);
+        return;
+    }
+    struct bm_agg *a = NULL;
+    bm_err rc = bm_db_query(s->db, &q, &a, &em);
+    if (rc != BM_OK) {
+        bm__reply_error(r, rc, em.text, NULL);
+        return;
+    }
+    rc = bm_agg_write_json(a, &g, from, to, &r->body);
+    bm_agg_free(a);
+    if (rc != BM_OK)
+        bm__reply_error(r, rc, "response too large", NULL);
+    else
+        r->status = 200;
+}
+
+void bm__route_flush(struct bm_srv *s, struct bm__reply *r)
+{
+    struct bm__flush_report rep;
+    bm_err rc = bm__publisher_flush(s->pub, 120000, &rep);
+    if (rc == BM_OK)
+        rc = rep.rc;
+    if (rc != BM_OK) {
+        bm__reply_error(
+            r, rc == BM_E_PUBLISH || rc == BM_E_THROTTLED ? BM_E_PUBLISH : rc,
+            rep.res.last_error_msg.text[0] ? rep.res.last_error_msg.text : bm_err_str(rc), NULL);
+        return;
+    }
+    r->status = 200;
+    bm_buf_appendf(
+        &r->body,
+        "{\"published\":%llu,\"requests\":%llu,\"rows\":{\"published\":%llu,"
+        "\"dropped\":%llu,\"rejected\":%llu},\"dimension_overflow\":%llu}",
+        (unsigned long long)rep.res.datums, (unsigned long long)rep.res.requests,
+        (unsigned long long)rep.res.rows_published, (unsigned long long)rep.res.rows_dropped,
+        (unsigned long long)rep.res.rows_rejected, (unsigned long long)rep.res.dimension_overflow);
+}

@@ -1,0 +1,228 @@
+/* bm_storage.h: the one public header of libbm_storage, the SQLite layer behind bmas:
+ * exactly-once accounting of log objects, the CloudWatch publish outbox, failure and quarantine
+ * bookkeeping, persistent counters and the GET /aggregates queries. No SQL or sqlite3 type
+ * crosses this header; every function returns a bm_err (BM_E_STORAGE_BUSY, BM_E_STORAGE,
+ * BM_E_NOMEM, ...) and fills an optional struct bm_errmsg with SQLite's own message. */
+#ifndef BM_STORAGE_H
+#define BM_STORAGE_H
+
+#include "core/bm_core.h"
+
+/* Thread-safety of everything below: one struct bm_db may be used by any number of threads at
+ * once (HTTP thread pool, fetch workers, the publisher). Each call borrows one of a bounded pool
+ * of SQLite connections for its duration. Writers are serialised; readers never wait for them
+ * (WAL). Only bm_db_open and bm_db_close must not race with other calls on the same handle. */
+struct bm_db;
+
+struct bm_db_options {
+    int max_connections; /* pool bound; 0 = 16. A call waits when all are in use. */
+    int busy_timeout_ms; /* wait for a lock held by another process; 0 = 5000 */
+    bool sync_full;      /* synchronous=FULL: durable across power loss (see db.c), slower */
+};
+
+/* Opens (creating if needed) the database at path, in WAL mode, and migrates its schema to the
+ * current version, each step in its own transaction. opt may be NULL for the defaults. A
+ * database written by a newer bmas (a higher schema version) is refused with BM_E_STORAGE and a
+ * message saying so. On success the caller owns *out and releases it with bm_db_close. */
+bm_err bm_db_open(const char *path, const struct bm_db_options *opt, struct bm_db **out,
+                  struct bm_errmsg *em);
+/* Flushes deferred counters, finalises every statement and closes every connection. Accepts
+ * NULL. No other call on db may be running or start afterwards. */
+void bm_db_close(struct bm_db *db);
+/* The schema version this code writes (PRAGMA user_version). */
+int bm_db_schema_version(void);
+
+/* ------------------------------------------------------------------------------------------ */
+/* An S3 object: (bucket, key, version). version is the S3 versionId when present, else the ETag
+ * without quotes, else "": the same key with a new version or ETag is a new object. Borrowed
+ * byte strings; bm_db_object_init fills one from notification fields. */
+struct bm_db_object {
+    struct bm_str bucket, key, version;
+};
+/* Slices bucket, key and the version rule above (version_id and etag may be NULL or ""). The
+ * struct borrows the arguments, which must outlive its use. */
+void bm_db_object_init(struct bm_db_object *o, const char *bucket, const char *key,
+                       const char *version_id, const char *etag);
+
+enum bm_db_commit_result {
+    BM_DB_COMMITTED, /* first commit of this object: its delta was applied */
+    BM_DB_DUPLICATE  /* already processed: nothing changed but objects.duplicates */
+};
+
+/* Exactly-once commit of one ingested object, in ONE transaction: records the object as
+ * processed and, only if it was not already, adds delta to the aggregates (sums add, min/max
+ * combine), appends one pending outbox row per series of delta, clears the object's failure
+ * row and adds stats to the persistent counters (objects.processed, records.processed/invalid,
+ * errors.BMAS-0xx). If the object was already processed, only objects.duplicates grows and
+ * *result is BM_DB_DUPLICATE. Concurrent commits of one object: exactly one is COMMITTED. A
+ * crash at any point leaves all of the object's effect or none. message_id (may be NULL) and
+ * size are kept for diagnostics; stats may be NULL; now is epoch seconds. Retry on
+ * BM_E_STORAGE_BUSY. *result is written only on success. Thread-safe. */
+bm_err bm_db_commit_object(struct bm_db *db, const struct bm_db_object *obj, const char *message_id,
+                           uint64_t size, const struct bm_agg *delta,
+                           const struct bm_ingest_stats *stats, int64_t now,
+                           enum bm_db_commit_result *result, struct bm_errmsg *em);
+/* Sets *out to whether obj has a processed row: one indexed point lookup on a prepared
+ * statement (microseconds), meant to run before fetching so duplicate deliveries never reach
+ * S3. Thread-safe; never waits for writers. */
+bm_err bm_db_is_processed(struct bm_db *db, const struct bm_db_object *obj, bool *out,
+                          struct bm_errmsg *em);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Persistent counters, reported by GET /status across restarts. Stored by name (the names
+ * below, which are the /status JSON paths); errors are one counter per wire code,
+ * "errors.BMAS-001" .. at BM_DB_C_ERRORS + bm_err_wire_index(code). */
+enum bm_db_counter {
+    BM_DB_C_OBJECTS_PROCESSED,   /* "objects.processed": committed objects */
+    BM_DB_C_OBJECTS_DUPLICATES,  /* "objects.duplicates": deliveries of processed objects */
+    BM_DB_C_OBJECTS_IGNORED,     /* "objects.ignored": TestEvent, non-log keys */
+    BM_DB_C_OBJECTS_FAILED,      /* "objects.failed": failed attempts (bm_db_record_failure) */
+    BM_DB_C_OBJECTS_QUARANTINED, /* "objects.quarantined": objects that reached the maximum */
+    BM_DB_C_RECORDS_PROCESSED,   /* "records.processed": records aggregated */
+    BM_DB_C_RECORDS_INVALID,     /* "records.invalid": records skipped */
+    BM_DB_C_PUBLISH_PENDING,     /* "publish.pending": outbox rows not yet marked */
+    BM_DB_C_PUBLISH_PUBLISHED,   /* "publish.published": datums CloudWatch accepted */
+    BM_DB_C_PUBLISH_REQUESTS,    /* "publish.requests": PutMetricData calls that succeeded */
+    BM_DB_C_PUBLISH_DROPPED,     /* "publish.dropped": outbox rows too old for CloudWatch */
+    BM_DB_C_PUBLISH_REJECTED,    /* "publish.rejected": outbox rows CloudWatch refused */
+    BM_DB_C_ERRORS,              /* first of BM_ERR_WIRE_N: "errors.BMAS-001", ... */
+    BM_DB_C__COUNT = BM_DB_C_ERRORS + BM_ERR_WIRE_N
+};
+/* The stored name of counter c ("objects.processed", "errors.BMAS-007"); static storage. */
+const char *bm_db_counter_name(enum bm_db_counter c);
+
+/* Adds n to counter c in memory, cheaply (one atomic add, no I/O), for hot paths such as
+ * duplicate deliveries caught by bm_db_is_processed at 10k/s. Deferred counts are written by
+ * the next write transaction of any kind, by bm_db_flush_counters and by bm_db_close, and are
+ * included in bm_db_status meanwhile; a crash loses at most the unwritten ones. Thread-safe. */
+void bm_db_count(struct bm_db *db, enum bm_db_counter c, uint64_t n);
+/* bm_db_count(db, BM_DB_C_OBJECTS_IGNORED, 1): an object acknowledged without ingest
+ * (s3:TestEvent, a key that is no log). Thread-safe. */
+void bm_db_count_ignored(struct bm_db *db);
+/* Writes the deferred counts now (one transaction). Thread-safe. */
+bm_err bm_db_flush_counters(struct bm_db *db, struct bm_errmsg *em);
+
+struct bm_db_status {
+    uint64_t c[BM_DB_C__COUNT]; /* by enum bm_db_counter: stored plus deferred */
+};
+/* Reads every counter: one scan of a table of a few dozen rows, no big table touched.
+ * Thread-safe; never waits for writers. */
+bm_err bm_db_status(struct bm_db *db, struct bm_db_status *out, struct bm_errmsg *em);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Failures and quarantine. */
+/* Records a failed attempt at obj: increments its attempt count, keeps code's wire code and
+ * message (may be NULL) as the last error, and quarantines it when attempts reach max_attempts
+ * (MAX_RETRY_ATTEMPTS; <= 0 means never). Counts objects.failed and errors.<wire code>, and
+ * objects.quarantined when this attempt quarantined it. *attempts and *quarantined (each may
+ * be NULL) get the new state. A later successful commit deletes the failure row. Thread-safe. */
+bm_err bm_db_record_failure(struct bm_db *db, const struct bm_db_object *obj, bm_err code,
+                            const char *message, int64_t now, long max_attempts, long *attempts,
+                            bool *quarantined, struct bm_errmsg *em);
+/* Sets *out to whether obj is quarantined (point lookup). Thread-safe. */
+bm_err bm_db_is_quarantined(struct bm_db *db, const struct bm_db_object *obj, bool *out,
+                            struct bm_errmsg *em);
+
+struct bm_db_failure {
+    struct bm_db_object obj; /* strings owned by the list, NUL-terminated */
+    long attempts;
+    bool quarantined;
+    char code[12]; /* last wire code, "BMAS-001" */
+    const char *message;
+    int64_t first_at, last_at;
+};
+struct bm_db_failures {
+    size_t n;
+    struct bm_db_failure *v; /* most recent last_at first */
+};
+/* The max most recently failed quarantined objects, for /status. On success the caller owns
+ * *out and frees it with bm_db_failures_free. Thread-safe. */
+bm_err bm_db_quarantined(struct bm_db *db, size_t max, struct bm_db_failures **out,
+                         struct bm_errmsg *em);
+/* Frees a list from bm_db_quarantined; accepts NULL. */
+void bm_db_failures_free(struct bm_db_failures *f);
+
+/* ------------------------------------------------------------------------------------------ */
+/* The publish outbox: one row per series of each committed object's delta, oldest first. */
+enum bm_db_outbox_state {
+    BM_DB_OUTBOX_PENDING,
+    BM_DB_OUTBOX_PUBLISHED, /* CloudWatch accepted it: the row is deleted */
+    BM_DB_OUTBOX_DROPPED,   /* too old for CloudWatch: kept for inspection until pruned */
+    BM_DB_OUTBOX_REJECTED   /* CloudWatch refused it for good: kept until pruned */
+};
+struct bm_db_outbox_row {
+    int64_t id;
+    int64_t created_at;
+    struct bm_series s; /* key strings owned by the batch, NUL-terminated */
+};
+struct bm_db_outbox {
+    size_t n;
+    struct bm_db_outbox_row *rows; /* ascending id: oldest first */
+};
+/* Up to max_rows pending rows with id > after_id (0: from the start), oldest first (an empty
+ * batch when none). On success the caller owns *out and frees it with bm_db_outbox_free.
+ * Meant for the one publisher thread, but thread-safe. */
+bm_err bm_db_outbox_fetch(struct bm_db *db, int64_t after_id, size_t max_rows,
+                          struct bm_db_outbox **out, struct bm_errmsg *em);
+/* Frees a batch from bm_db_outbox_fetch; accepts NULL. */
+void bm_db_outbox_free(struct bm_db_outbox *ob);
+/* Marks the n rows ids (still pending) as state in one transaction, to be called only after the
+ * request carrying them succeeded (or was refused for good). PUBLISHED deletes the rows;
+ * DROPPED and REJECTED keep them and count them in publish.dropped/rejected. datums and
+ * requests are added to publish.published and publish.requests. Ids that are no longer pending
+ * are skipped. Rows never marked stay pending across restarts. Thread-safe. */
+bm_err bm_db_outbox_mark(struct bm_db *db, const int64_t *ids, size_t n,
+                         enum bm_db_outbox_state state, uint64_t datums, uint64_t requests,
+                         struct bm_errmsg *em);
+/* Core's publisher (bm_cw_publish) reads the outbox through struct bm_outbox_ops: init fills
+ * ops to read and mark this database's outbox, with p as their state (the batch handed out
+ * until release, and em, the detail of the last failure). One per publisher thread; p must
+ * outlive the use of ops; cleanup frees what is left. */
+struct bm_db_publisher {
+    struct bm_db *db;
+    struct bm_db_outbox *batch;
+    struct bm_outbox_row *rows;
+    struct bm_errmsg em;
+};
+void bm_db_publisher_init(struct bm_db_publisher *p, struct bm_db *db, struct bm_outbox_ops *ops);
+void bm_db_publisher_cleanup(struct bm_db_publisher *p);
+/* Number of pending outbox rows (a maintained counter, not a scan). Thread-safe. */
+bm_err bm_db_outbox_pending(struct bm_db *db, uint64_t *out, struct bm_errmsg *em);
+
+/* ------------------------------------------------------------------------------------------ */
+/* GET /aggregates. */
+#define BM_DB_QUERY_MAX_ROWS 20000 /* default row cap: two weeks of minutes of one series */
+struct bm_db_query {
+    int64_t from, to; /* half-open [from, to) on bucket start; BM_NO_BUCKET = unbounded */
+    const char *model_id, *source_region, *inference_region; /* exact match; NULL = any */
+    enum bm_profile_type profile_type;                       /* BM_PT__COUNT = any */
+    struct bm_group_by group_by;
+    size_t max_rows; /* 0 = BM_DB_QUERY_MAX_ROWS */
+    bool sums_only;  /* skip min/max (left 0): GET /aggregates shows sums only; ~2x faster */
+};
+/* Sets q to "everything, no filter" with the given grouping. */
+void bm_db_query_init(struct bm_db_query *q, const struct bm_group_by *g);
+/* Aggregates matching q, grouped in SQL the way bm_agg_regroup would group them (fields not in
+ * group_by empty, bucket truncated to the minute or BM_NO_BUCKET, type BM_PT__COUNT when not
+ * grouped by profile_type) and sorted by bm_agg_sort, ready for bm_agg_write_json. More than
+ * max_rows result rows fail with BM_E_BAD_REQUEST and a message naming the cap (no truncated
+ * totals). On success the caller owns *out (bm_agg_free). Thread-safe; never waits for
+ * writers. */
+bm_err bm_db_query(struct bm_db *db, const struct bm_db_query *q, struct bm_agg **out,
+                   struct bm_errmsg *em);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Retention (METRICS_RETENTION_DAYS). */
+struct bm_db_prune_stats {
+    uint64_t aggregates, processed, outbox, failures; /* rows deleted */
+};
+/* Deletes aggregate rows with bucket start < cutoff (queries then never count anything before
+ * cutoff), processed-object and failure rows last touched before cutoff, and finished
+ * (dropped/rejected) outbox rows marked before cutoff. Works in small batches, each its own
+ * short transaction, so ingest is never blocked for long. stats may be NULL. Thread-safe.
+ * A redelivery of an object whose processed row was pruned counts it again: keep the
+ * retention longer than the queue's (SQS keeps messages at most 14 days). */
+bm_err bm_db_prune(struct bm_db *db, int64_t cutoff, struct bm_db_prune_stats *stats,
+                   struct bm_errmsg *em);
+
+#endif

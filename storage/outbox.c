@@ -1,0 +1,300 @@
+/* outbox.c: the CloudWatch publish outbox (deltas not yet sent, oldest first, marked only after
+ * the request carrying them succeeded) and retention pruning in short batches. */
+#include "storage/storage_int.h"
+
+struct outbox_priv {
+    struct bm_db_outbox pub; /* first, so the public pointer is the allocation */
+    struct bm__arena arena;
+};
+
+/* Reads the key strings and counters of a fetched row (columns 2..21 of BM__ST_OUTBOX_FETCH). */
+static bool read_row(struct bm__arena *a, sqlite3_stmt *st, struct bm_db_outbox_row *r)
+{
+    struct bm_str *strs[5] = {&r->s.key.model_id, &r->s.key.profile_id, &r->s.key.source_region,
+                              &r->s.key.inference_region, &r->s.key.operation};
+    struct bm_stat *stats[4] = {&r->s.c.input, &r->s.c.output, &r->s.c.cache_read,
+                                &r->s.c.cache_write};
+    r->id = sqlite3_column_int64(st, 0);
+    r->created_at = sqlite3_column_int64(st, 1);
+    r->s.key.bucket = sqlite3_column_int64(st, 2);
+    r->s.key.type = bm__ptype_from_code(sqlite3_column_int64(st, 3));
+    for (int i = 0; i < 5; i++) {
+        strs[i]->len = (size_t)sqlite3_column_bytes(st, 4 + i);
+        strs[i]->p = bm__arena_copy(a, sqlite3_column_text(st, 4 + i), strs[i]->len);
+        if (strs[i]->p == NULL)
+            return false;
+    }
+    r->s.c.invocations = (uint64_t)sqlite3_column_int64(st, 9);
+    for (int i = 0; i < 4; i++) {
+        stats[i]->sum = (uint64_t)sqlite3_column_int64(st, 10 + 3 * i);
+        stats[i]->min = (uint64_t)sqlite3_column_int64(st, 11 + 3 * i);
+        stats[i]->max = (uint64_t)sqlite3_column_int64(st, 12 + 3 * i);
+    }
+    return true;
+}
+
+bm_err bm_db_outbox_fetch(struct bm_db *db, int64_t after_id, size_t max_rows,
+                          struct bm_db_outbox **out, struct bm_errmsg *em)
+{
+    struct bm__conn *c = NULL;
+    struct outbox_priv *ob = bm_calloc(1, sizeof *ob);
+    sqlite3_stmt *st;
+    int rc = SQLITE_DONE;
+    bm_err e = BM_E_NOMEM;
+    size_t cap = max_rows < 256 ? (max_rows ? max_rows : 1) : 256;
+    if (ob == NULL || (ob->pub.rows = bm_calloc(cap, sizeof(*ob->pub.rows))) == NULL) {
+        bm_errmsg_set(em, e, "outbox fetch: out of memory");
+        goto fail;
+    }
+    if ((e = bm__conn_get(db, &c, em)) != BM_OK ||
+        (e = bm__stmt(c, BM__ST_OUTBOX_FETCH, &st, em)) != BM_OK)
+        goto fail;
+    sqlite3_bind_int64(st, 1, (int64_t)max_rows);
+    sqlite3_bind_int64(st, 2, after_id);
+    bool ok = true;
+    while (ok && ob->pub.n < max_rows && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        /* Grown as rows come: a generous max_rows costs nothing when few rows are pending. */
+        if (ob->pub.n == cap) {
+            struct bm_db_outbox_row *rows = bm_realloc(ob->pub.rows, 2 * cap * sizeof *rows);
+            ok = rows != NULL;
+            if (!ok)
+                break;
+            ob->pub.rows = rows;
+            cap *= 2;
+        }
+        ok = read_row(&ob->arena, st, &ob->pub.rows[ob->pub.n++]);
+    }
+    sqlite3_reset(st);
+    if (!ok)
+        e = bm_errmsg_set(em, BM_E_NOMEM, "outbox fetch: out of memory");
+    else if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        e = bm__sql_err(c, rc, "outbox fetch", em);
+fail:
+    bm__conn_put(db, c);
+    if (e != BM_OK) {
+        bm_db_outbox_free(ob ? &ob->pub : NULL);
+        return e;
+    }
+    *out = &ob->pub;
+    return BM_OK;
+}
+
+void bm_db_outbox_free(struct bm_db_outbox *pub)
+{
+    if (pub == NULL)
+        return;
+    struct outbox_priv *ob = (struct outbox_priv *)pub;
+    bm__arena_free(&ob->arena);
+    bm_free(ob->pub.rows);
+    bm_free(ob);
+}
+
+bm_err bm_db_outbox_mark(struct bm_db *db, const int64_t *ids, size_t n,
+                         enum bm_db_outbox_state state, uint64_t datums, uint64_t requests,
+                         struct bm_errmsg *em)
+{
+    struct bm__conn *c = NULL;
+    sqlite3_stmt *st;
+    int64_t changed = 0;
+    enum bm_db_counter ctr = BM_DB_C_PUBLISH_PUBLISHED;
+    if (state == BM_DB_OUTBOX_DROPPED)
+        ctr = BM_DB_C_PUBLISH_DROPPED;
+    else if (state == BM_DB_OUTBOX_REJECTED)
+        ctr = BM_DB_C_PUBLISH_REJECTED;
+    else if (state != BM_DB_OUTBOX_PUBLISHED)
+        return bm_errmsg_set(em, BM_E_INTERNAL, "outbox mark: state %d is no final state",
+                             (int)state);
+    bm_err e = bm__tx_begin(db, &c, em);
+    if (e != BM_OK)
+        return e;
+    /* Published rows are deleted: CloudWatch has them, and keeping them would grow the table by
+     * a row per series per object for the whole retention. Dropped and rejected rows are rare
+     * and worth a look, so they stay (state set) until bm_db_prune. */
+    enum bm__st id = state == BM_DB_OUTBOX_PUBLISHED ? BM__ST_OUTBOX_DELETE : BM__ST_OUTBOX_SET;
+    for (size_t i = 0; i < n && e == BM_OK; i++) {
+        if ((e = bm__stmt(c, id, &st, em)) != BM_OK)
+            break;
+        sqlite3_bind_int64(st, 1, ids[i]);
+        if (id == BM__ST_OUTBOX_SET)
+            sqlite3_bind_int(st, 2, (int)state);
+        if ((e = bm__run(c, st, "outbox mark", em)) == BM_OK)
+            changed += sqlite3_changes(c->h);
+    }
+    if (e == BM_OK && changed > 0)
+        e = bm__counter_add(c, BM_DB_C_PUBLISH_PENDING, -changed, em);
+    if (e == BM_OK && changed > 0 && ctr != BM_DB_C_PUBLISH_PUBLISHED)
+        e = bm__counter_add(c, ctr, changed, em);
+    if (e == BM_OK && datums > 0)
+        e = bm__counter_add(c, BM_DB_C_PUBLISH_PUBLISHED, (int64_t)datums, em);
+    if (e == BM_OK && requests > 0)
+        e = bm__counter_add(c, BM_DB_C_PUBLISH_REQUESTS, (int64_t)requests, em);
+    return bm__tx_end(db, c, e, em);
+}
+
+/* ---- Adapter for core's publisher -------------------------------------------------------- */
+static void pub_release(void *impl)
+{
+    struct bm_db_publisher *p = impl;
+    bm_db_outbox_free(p->batch);
+    p->batch = NULL;
+    BM_FREE(p->rows);
+}
+
+static bm_err pub_fetch(void *impl, uint64_t after, size_t max, const struct bm_outbox_row **rows,
+                        size_t *n)
+{
+    struct bm_db_publisher *p = impl;
+    pub_release(p);
+    bm_err e = bm_db_outbox_fetch(p->db, (int64_t)after, max, &p->batch, &p->em);
+    if (e != BM_OK)
+        return e;
+    p->rows = bm_calloc(p->batch->n ? p->batch->n : 1, sizeof *p->rows);
+    if (p->rows == NULL) {
+        pub_release(p);
+        return bm_errmsg_set(&p->em, BM_E_NOMEM, "outbox fetch: out of memory");
+    }
+    for (size_t i = 0; i < p->batch->n; i++) {
+        const struct bm_db_outbox_row *r = &p->batch->rows[i];
+        p->rows[i] = (struct bm_outbox_row){(uint64_t)r->id, r->s.key, r->s.c};
+    }
+    *rows = p->rows;
+    *n = p->batch->n;
+    return BM_OK;
+}
+
+static bm_err pub_mark(void *impl, const uint64_t *ids, size_t n, enum bm_outbox_state st,
+                       uint64_t datums, uint64_t requests)
+{
+    struct bm_db_publisher *p = impl;
+    enum bm_db_outbox_state s = BM_DB_OUTBOX_PUBLISHED;
+    switch (st) {
+    case BM_OUTBOX_PUBLISHED:
+        break;
+    case BM_OUTBOX_DROPPED:
+        s = BM_DB_OUTBOX_DROPPED;
+        break;
+    case BM_OUTBOX_REJECTED:
+        s = BM_DB_OUTBOX_REJECTED;
+        break;
+    }
+    /* The request already succeeded: a busy database must not make the publisher forget it,
+     * or the rows would be sent again. Retry a few times past the busy timeout. Row ids are
+     * SQLite rowids (positive); int64_t and uint64_t may alias (C11 6.5p7). */
+    bm_err e = BM_E_STORAGE_BUSY;
+    for (int i = 0; i < 5 && e == BM_E_STORAGE_BUSY; i++)
+        e = bm_db_outbox_mark(p->db, (const int64_t *)ids, n, s, datums, requests, &p->em);
+    return e;
+}
+
+void bm_db_publisher_init(struct bm_db_publisher *p, struct bm_db *db, struct bm_outbox_ops *ops)
+{
+    *p = (struct bm_db_publisher){.db = db};
+    *ops = (struct bm_outbox_ops){
+        .fetch = pub_fetch, .release = pub_release, .mark = pub_mark, .impl = p};
+}
+
+void bm_db_publisher_cleanup(struct bm_db_publisher *p)
+{
+    if (p != NULL)
+        pub_release(p);
+}
+
+/* ---- Retention ---------------------------------------------------------------------------- */
+/* Each statement deletes at most ?2 rows older than ?1; a batch is its own transaction. */
+static const char *const prune_sql[] = {
+    "DELETE FROM agg WHERE (bucket, model, ptype, profile, src, inf, op) IN (SELECT bucket, "
+    "model, ptype, profile, src, inf, op FROM agg WHERE bucket < ?1 LIMIT ?2)",
+    "DELETE FROM agg_hour WHERE (bucket, model, ptype, profile, src, inf, op) IN (SELECT bucket, "
+    "model, ptype, profile, src, inf, op FROM agg_hour WHERE bucket < ?1 LIMIT ?2)",
+    "DELETE FROM agg_day WHERE (bucket, model, ptype, profile, src, inf, op) IN (SELECT bucket, "
+    "model, ptype, profile, src, inf, op FROM agg_day WHERE bucket < ?1 LIMIT ?2)",
+    "DELETE FROM processed WHERE (bucket, key, version) IN (SELECT bucket, key, version FROM "
+    "processed WHERE processed_at < ?1 LIMIT ?2)",
+    "DELETE FROM failure WHERE (bucket, key, version) IN (SELECT bucket, key, version FROM "
+    "failure WHERE last_at < ?1 LIMIT ?2)",
+    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE state <> 0 AND "
+    "created_at < ?1 LIMIT ?2)",
+};
+#define N_PRUNE ((int)(sizeof prune_sql / sizeof prune_sql[0]))
+/* Rows per transaction: a few milliseconds of work, so a commit waits at most that long. */
+#define PRUNE_BATCH 2000
+
+static int64_t floor_to(int64_t t, int64_t width)
+{
+    return t - ((t % width) + width) % width;
+}
+
+/* Records the cutoff first, in its own transaction: queries clamp to it from then on, so none
+ * sees a half-pruned window. */
+static bm_err set_pruned_before(struct bm_db *db, int64_t cutoff, struct bm_errmsg *em)
+{
+    struct bm__conn *c = NULL;
+    sqlite3_stmt *st;
+    if (cutoff <= atomic_load(&db->pruned_before))
+        return BM_OK;
+    bm_err e = bm__tx_begin(db, &c, em);
+    if (e != BM_OK)
+        return e;
+    if ((e = bm__stmt(c, BM__ST_META_SET, &st, em)) == BM_OK) {
+        sqlite3_bind_text(st, 1, "pruned_before", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, cutoff);
+        e = bm__run(c, st, "record prune cutoff", em);
+    }
+    if ((e = bm__tx_end(db, c, e, em)) == BM_OK)
+        atomic_store(&db->pruned_before, cutoff);
+    return e;
+}
+
+/* Runs one prune statement in batches, each its own transaction (the writer lock is released
+ * between them so commits interleave), until a batch comes back short. Pruning is rare, so the
+ * statement is prepared per batch rather than kept on every connection. */
+static bm_err prune_one(struct bm_db *db, const char *sql, int64_t cutoff, uint64_t *deleted,
+                        struct bm_errmsg *em)
+{
+    int changed = PRUNE_BATCH;
+    bm_err e = BM_OK;
+    while (e == BM_OK && changed >= PRUNE_BATCH) {
+        struct bm__conn *c = NULL;
+        sqlite3_stmt *st = NULL;
+        if ((e = bm__tx_begin(db, &c, em)) != BM_OK)
+            break;
+        int rc = sqlite3_prepare_v2(c->h, sql, -1, &st, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_int64(st, 1, cutoff);
+            sqlite3_bind_int(st, 2, PRUNE_BATCH);
+            rc = sqlite3_step(st);
+        }
+        e = rc == SQLITE_DONE ? BM_OK : bm__sql_err(c, rc, "prune", em);
+        changed = e == BM_OK ? sqlite3_changes(c->h) : 0;
+        sqlite3_finalize(st);
+        if ((e = bm__tx_end(db, c, e, em)) == BM_OK)
+            *deleted += (uint64_t)changed;
+    }
+    return e;
+}
+
+/* What pruning processed rows means for exactly-once: the processed row is the only memory
+ * that an object was counted. If SQS (or anyone) delivers an object again after its row was
+ * pruned, bm_db_is_processed says no, the object is fetched again and its records are counted
+ * a second time, in the aggregates and in CloudWatch. SQS keeps a message at most 14 days
+ * (redeliveries after a failed delete, a visibility timeout or a DLQ redrive all happen within
+ * that), so METRICS_RETENTION_DAYS must stay above 14 (the default is 30) for redeliveries to
+ * remain duplicates; a manual backfill of old keys after that window counts them again. */
+bm_err bm_db_prune(struct bm_db *db, int64_t cutoff, struct bm_db_prune_stats *stats,
+                   struct bm_errmsg *em)
+{
+    struct bm_db_prune_stats s = {0};
+    /* Rollup rows go only once their whole hour or day is before the cutoff; the clamp keeps
+     * queries from reading the older part of the one that straddles it. */
+    const int64_t cut[N_PRUNE] = {
+        cutoff, floor_to(cutoff, 3600), floor_to(cutoff, 86400), cutoff, cutoff, cutoff};
+    uint64_t rollups = 0; /* not reported: the minute rows are what was kept */
+    uint64_t *count[N_PRUNE] = {&s.aggregates, &rollups,    &rollups,
+                                &s.processed,  &s.failures, &s.outbox};
+    bm_err e = set_pruned_before(db, cutoff, em);
+    for (int i = 0; i < N_PRUNE && e == BM_OK; i++)
+        e = prune_one(db, prune_sql[i], cut[i], count[i], em);
+    if (stats != NULL)
+        *stats = s;
+    return e;
+}

@@ -1,0 +1,131 @@
+/* schema.c: the schema as a list of forward migrations, versioned by PRAGMA user_version. Each
+ * step runs in its own transaction; a database newer than this code is refused. Steps are only
+ * ever appended: a released step never changes, since databases in the field already ran it. */
+#include "storage/storage_int.h"
+
+#include <stdio.h>
+
+/* The columns of one aggregate table: the series key as integers (strings are interned in
+ * `str`: model, profile and region names repeat in every row and every index entry, and
+ * integer keys make the rows about a third as large and GROUP BY compare integers), then
+ * invocations and per token count the sum, minimum and maximum per invocation. WITHOUT ROWID
+ * with the bucket first keeps each time window one contiguous range of the table. */
+#define SERIES_DEF                                                                                 \
+    "bucket INTEGER NOT NULL, model INTEGER NOT NULL, ptype INTEGER NOT NULL, "                    \
+    "profile INTEGER NOT NULL, src INTEGER NOT NULL, inf INTEGER NOT NULL, op INTEGER NOT NULL, "  \
+    "n INTEGER NOT NULL, i_s INTEGER NOT NULL, i_mn INTEGER NOT NULL, i_mx INTEGER NOT NULL, "     \
+    "o_s INTEGER NOT NULL, o_mn INTEGER NOT NULL, o_mx INTEGER NOT NULL, "                         \
+    "r_s INTEGER NOT NULL, r_mn INTEGER NOT NULL, r_mx INTEGER NOT NULL, "                         \
+    "w_s INTEGER NOT NULL, w_mn INTEGER NOT NULL, w_mx INTEGER NOT NULL"
+#define SERIES_PK "PRIMARY KEY (bucket, model, ptype, profile, src, inf, op)"
+#define ROLLUP_FROM(width, src)                                                                    \
+    "SELECT bucket - ((bucket % " width ") + " width ") % " width                                  \
+    ", model, ptype, profile, src, inf, op, sum(n), sum(i_s), min(i_mn), max(i_mx), sum(o_s), "    \
+    "min(o_mn), max(o_mx), sum(r_s), min(r_mn), max(r_mx), sum(w_s), min(w_mn), max(w_mx) "        \
+    "FROM " src " GROUP BY 1, 2, 3, 4, 5, 6, 7"
+
+static const char *const migrations[] = {
+    /* Version 1: processed objects, aggregates per bucket, the outbox, failures, counters. */
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER) WITHOUT ROWID;"
+    "CREATE TABLE str (id INTEGER PRIMARY KEY, s TEXT NOT NULL UNIQUE);"
+    "CREATE TABLE processed (bucket TEXT NOT NULL, key TEXT NOT NULL, version TEXT NOT NULL, "
+    "  size INTEGER NOT NULL, records INTEGER NOT NULL, invalid INTEGER NOT NULL, "
+    "  processed_at INTEGER NOT NULL, message_id TEXT, "
+    "  PRIMARY KEY (bucket, key, version)) WITHOUT ROWID;"
+    "CREATE INDEX processed_at ON processed (processed_at);"
+    "CREATE TABLE agg (" SERIES_DEF ", " SERIES_PK ") WITHOUT ROWID;"
+    /* A model over a long window (a week by minute) reads only that model's rows, and the
+     * counters are in the index so no row is looked up (8,000 lookups took 40 ms). */
+    "CREATE INDEX agg_model ON agg (model, bucket, n, i_s, i_mn, i_mx, o_s, o_mn, o_mx, r_s, "
+    "  r_mn, r_mx, w_s, w_mn, w_mx);"
+    "CREATE TABLE outbox (id INTEGER PRIMARY KEY, state INTEGER NOT NULL DEFAULT 0, "
+    "  created_at INTEGER NOT NULL, " SERIES_DEF ");"
+    "CREATE INDEX outbox_pending ON outbox (id) WHERE state = 0;"
+    "CREATE INDEX outbox_done ON outbox (created_at) WHERE state <> 0;"
+    "CREATE TABLE failure (bucket TEXT NOT NULL, key TEXT NOT NULL, version TEXT NOT NULL, "
+    "  attempts INTEGER NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL, "
+    "  first_at INTEGER NOT NULL, last_at INTEGER NOT NULL, quarantined INTEGER NOT NULL, "
+    "  PRIMARY KEY (bucket, key, version)) WITHOUT ROWID;"
+    "CREATE INDEX failure_last ON failure (last_at);"
+    "CREATE INDEX failure_quarantined ON failure (last_at) WHERE quarantined = 1;"
+    "CREATE TABLE counter (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;",
+
+    /* Version 2: hourly and daily rollups, maintained by the commit, so that queries that are
+     * not grouped by minute read a few thousand rows even over all time (a million minute rows
+     * take about 100 ms to sum). Filled from the existing minute rows. */
+    "CREATE TABLE agg_hour (" SERIES_DEF ", " SERIES_PK ") WITHOUT ROWID;"
+    "CREATE TABLE agg_day (" SERIES_DEF ", " SERIES_PK ") WITHOUT ROWID;"
+    "INSERT INTO agg_hour " ROLLUP_FROM("3600", "agg") ";"
+                                                       "INSERT INTO agg_day " ROLLUP_FROM(
+                                                           "86400", "agg_hour") ";",
+};
+#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+int bm_db_schema_version(void)
+{
+    return N_MIGRATIONS;
+}
+
+static bm_err user_version(struct bm__conn *c, int *out, struct bm_errmsg *em)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->h, "PRAGMA user_version", -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        *out = sqlite3_column_int(st, 0);
+    bm_err e = rc == SQLITE_ROW ? BM_OK : bm__sql_err(c, rc, "read schema version", em);
+    sqlite3_finalize(st);
+    return e;
+}
+
+/* Applies step v (to version v + 1) in one write transaction, unless another process did. */
+static bm_err migrate_step(struct bm_db *db, int v, struct bm_errmsg *em)
+{
+    struct bm__conn *c = NULL;
+    char sql[64];
+    int now = 0;
+    bm_err e = bm__tx_begin(db, &c, em);
+    if (e != BM_OK)
+        return e;
+    if ((e = user_version(c, &now, em)) != BM_OK || now > v)
+        goto done;
+    int rc = sqlite3_exec(c->h, migrations[v], NULL, NULL, NULL);
+    if (rc == SQLITE_OK) {
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
+        rc = sqlite3_exec(c->h, sql, NULL, NULL, NULL);
+    }
+    if (rc != SQLITE_OK) {
+        e = bm__sql_err(c, rc, "schema migration", em);
+        if (e == BM_E_STORAGE)
+            bm_errmsg_set(em, e, "schema migration to version %d: %s", v + 1, sqlite3_errmsg(c->h));
+    }
+done:
+    return bm__tx_end(db, c, e, em);
+}
+
+bm_err bm__migrate(struct bm_db *db, int to, struct bm_errmsg *em)
+{
+    struct bm__conn *c = NULL;
+    int v = 0;
+    bm_err e = bm__conn_get(db, &c, em);
+    if (e == BM_OK)
+        e = user_version(c, &v, em);
+    bm__conn_put(db, c);
+    if (e != BM_OK)
+        return e;
+    if (v > N_MIGRATIONS)
+        return bm_errmsg_set(em, BM_E_STORAGE,
+                             "database %s has schema version %d, newer than this bmas knows "
+                             "(%d): run a newer bmas or use another database",
+                             db->path, v, N_MIGRATIONS);
+    for (; v < to && v < N_MIGRATIONS; v++) {
+        if ((e = migrate_step(db, v, em)) != BM_OK)
+            return e;
+        if (v == 0)
+            BM_LOG(BM_INFO, "storage", "schema_created", "created database",
+                   BM_KV_STR("path", db->path));
+        else
+            BM_LOG(BM_INFO, "storage", "schema_migrated", "migrated database schema",
+                   BM_KV_STR("path", db->path), BM_KV_INT("version", v + 1));
+    }
+    return BM_OK;
+}

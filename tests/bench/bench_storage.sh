@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# bench_storage.sh: builds and runs the storage benchmark (tests/bench/bench_storage.c) against
+# a database of about a million aggregate rows. The filled database is cached in build/bench/
+# (the fill takes a while); BENCH_STORAGE_REFILL=1 starts from scratch. Prints a table; the
+# targets are reported by the caller, never asserted here.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+B=build/bench
+mkdir -p "$B"
+make -s --no-print-directory build/rel/libbm_storage.a build/rel/libbm_core.a
+CC=${CC:-cc}
+bin="$B/bench_storage"
+if [ ! -x "$bin" ] || [ tests/bench/bench_storage.c -nt "$bin" ] ||
+   [ build/rel/libbm_storage.a -nt "$bin" ] || [ build/rel/libbm_core.a -nt "$bin" ]; then
+    $CC -O2 -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -I. \
+        -o "$bin" tests/bench/bench_storage.c build/rel/libbm_storage.a build/rel/libbm_core.a \
+        $(pkg-config --libs sqlite3 libcjson zlib libcrypto) -lm -pthread
+fi
+db="$B/storage-1m.db"
+if [ "${BENCH_STORAGE_REFILL:-0}" = 1 ]; then
+    rm -f "$db" "$db-wal" "$db-shm"
+fi
+"$bin" "$db"

@@ -1,0 +1,266 @@
+/* Storage outbox and retention: pending rows oldest first, marks (published rows go, dropped
+ * and rejected stay out of the pending set), survival across reopen, publish counters; and
+ * bm_db_prune removing exactly what is older than the cutoff, in every table. */
+#include "test_storage_tu.h"
+
+static struct bm_db_status status(struct bm_db *db)
+{
+    struct bm_db_status s;
+    struct bm_errmsg em;
+    assert_int_equal(bm_db_status(db, &s, &em), BM_OK);
+    return s;
+}
+
+static struct bm_db_outbox *fetch(struct bm_db *db, size_t max)
+{
+    struct bm_db_outbox *ob = NULL;
+    struct bm_errmsg em;
+    assert_int_equal(bm_db_outbox_fetch(db, 0, max, &ob, &em), BM_OK);
+    return ob;
+}
+
+static void test_outbox(void **state)
+{
+    (void)state;
+    struct tdb t;
+    tdb_init(&t);
+    struct bm_db *db = tdb_open(&t);
+    struct bm_errmsg em;
+    size_t total = 0;
+    for (uint64_t i = 0; i < 20; i++) {
+        struct bm_agg *d = tu_delta(i);
+        total += bm_agg_count(d);
+        bm_agg_free(d);
+        tu_commit(db, i);
+    }
+    uint64_t pending = 0;
+    assert_int_equal(bm_db_outbox_pending(db, &pending, &em), BM_OK);
+    assert_int_equal(pending, total);
+
+    /* Oldest first, limited, stable until marked. */
+    struct bm_db_outbox *a = fetch(db, 5), *b = fetch(db, 1000);
+    assert_int_equal(a->n, 5);
+    assert_int_equal(b->n, total);
+    for (size_t i = 0; i < b->n; i++) {
+        assert_true(i == 0 || b->rows[i].id > b->rows[i - 1].id);
+        assert_true(b->rows[i].s.c.invocations > 0);
+        assert_int_equal(b->rows[i].created_at, TU_T0);
+    }
+    for (size_t i = 0; i < a->n; i++)
+        assert_true(a->rows[i].id == b->rows[i].id);
+    /* The first row is object 0's first series. */
+    struct bm_agg *d0 = tu_delta(0);
+    tu_assert_counters_eq(&b->rows[0].s.c, &bm_agg_at(d0, 0)->c);
+    assert_string_equal(b->rows[0].s.key.model_id.p, bm_agg_at(d0, 0)->key.model_id.p);
+    bm_agg_free(d0);
+
+    /* Publish the first 5 (2 requests, 12 datums), drop 2, reject 1, and mark the published
+     * ones again (a no-op: they are gone). */
+    int64_t ids[8];
+    for (int i = 0; i < 8; i++)
+        ids[i] = b->rows[i].id;
+    assert_int_equal(bm_db_outbox_mark(db, ids, 5, BM_DB_OUTBOX_PUBLISHED, 12, 2, &em), BM_OK);
+    assert_int_equal(bm_db_outbox_mark(db, ids + 5, 2, BM_DB_OUTBOX_DROPPED, 0, 0, &em), BM_OK);
+    assert_int_equal(bm_db_outbox_mark(db, ids + 7, 1, BM_DB_OUTBOX_REJECTED, 0, 1, &em), BM_OK);
+    assert_int_equal(bm_db_outbox_mark(db, ids, 8, BM_DB_OUTBOX_PUBLISHED, 0, 0, &em), BM_OK);
+    assert_int_equal(bm_db_outbox_mark(db, ids, 1, BM_DB_OUTBOX_PENDING, 0, 0, &em), BM_E_INTERNAL);
+    bm_db_outbox_free(a);
+
+    /* Unmarked rows survive a restart, in order, and the counters with them. */
+    bm_db_close(db);
+    db = tdb_open(&t);
+    a = fetch(db, 1000);
+    assert_int_equal(a->n, total - 8);
+    for (size_t i = 0; i < a->n; i++)
+        assert_true(a->rows[i].id == b->rows[i + 8].id);
+    struct bm_db_status s = status(db);
+    assert_int_equal(s.c[BM_DB_C_PUBLISH_PENDING], total - 8);
+    assert_int_equal(s.c[BM_DB_C_PUBLISH_PUBLISHED], 12);
+    assert_int_equal(s.c[BM_DB_C_PUBLISH_REQUESTS], 3);
+    assert_int_equal(s.c[BM_DB_C_PUBLISH_DROPPED], 2);
+    assert_int_equal(s.c[BM_DB_C_PUBLISH_REJECTED], 1);
+    /* Publishing everything empties the outbox. */
+    int64_t *all = bm_calloc(a->n, sizeof *all);
+    for (size_t i = 0; i < a->n; i++)
+        all[i] = a->rows[i].id;
+    assert_int_equal(bm_db_outbox_mark(db, all, a->n, BM_DB_OUTBOX_PUBLISHED, a->n, 1, &em), BM_OK);
+    bm_free(all);
+    bm_db_outbox_free(a);
+    bm_db_outbox_free(b);
+    a = fetch(db, 1000);
+    assert_int_equal(a->n, 0);
+    bm_db_outbox_free(a);
+    assert_int_equal(bm_db_outbox_pending(db, &pending, &em), BM_OK);
+    assert_int_equal(pending, 0);
+    bm_db_close(db);
+    tdb_cleanup(&t);
+}
+
+/* Number of stored minute rows (distinct full series keys) with bucket < cutoff. */
+static uint64_t rows_before(const struct bm_agg *all, int64_t cutoff)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < bm_agg_count(all); i++)
+        n += bm_agg_at(all, i)->key.bucket < cutoff;
+    return n;
+}
+
+static void commit_at(struct bm_db *db, uint64_t i, int64_t now)
+{
+    char key[128];
+    struct bm_db_object o;
+    enum bm_db_commit_result r;
+    struct bm_errmsg em;
+    struct bm_agg *d = tu_delta(i);
+    tu_object(&o, key, sizeof key, i);
+    assert_int_equal(bm_db_commit_object(db, &o, NULL, 1, d, NULL, now, &r, &em), BM_OK);
+    bm_agg_free(d);
+}
+
+static bool processed(struct bm_db *db, uint64_t i)
+{
+    char key[128];
+    struct bm_db_object o;
+    struct bm_errmsg em;
+    bool seen = false;
+    tu_object(&o, key, sizeof key, i);
+    assert_int_equal(bm_db_is_processed(db, &o, &seen, &em), BM_OK);
+    return seen;
+}
+
+static void test_prune(void **state)
+{
+    (void)state;
+    struct tdb t;
+    tdb_init(&t);
+    struct bm_db *db = tdb_open(&t);
+    struct bm_errmsg em;
+    struct bm_agg *all = bm_agg_new(0);
+    /* Objects 0..1199 processed on day 0, 1200..2399 on day 3; their buckets spread over
+     * three days give the minute table more rows before the cutoff than one prune batch. */
+    for (uint64_t i = 0; i < 2400; i++) {
+        struct bm_agg *d = tu_delta(i);
+        assert_int_equal(bm_agg_merge(all, d), BM_OK);
+        bm_agg_free(d);
+        commit_at(db, i, i < 1200 ? TU_T0 : TU_T0 + 3 * 86400);
+    }
+    /* One dropped outbox row from each day; failures on each day. */
+    struct bm_db_outbox *ob = fetch(db, 100000);
+    int64_t ids[2] = {ob->rows[0].id, ob->rows[ob->n - 1].id};
+    assert_int_equal(bm_db_outbox_mark(db, ids, 2, BM_DB_OUTBOX_DROPPED, 0, 0, &em), BM_OK);
+    size_t pending = ob->n - 2;
+    bm_db_outbox_free(ob);
+    struct bm_db_object f1, f2;
+    bm_db_object_init(&f1, "b", "old", NULL, "e");
+    bm_db_object_init(&f2, "b", "new", NULL, "e");
+    assert_int_equal(bm_db_record_failure(db, &f1, BM_E_S3_DENIED, NULL, TU_T0, 3, NULL, NULL, &em),
+                     BM_OK);
+    assert_int_equal(
+        bm_db_record_failure(db, &f2, BM_E_S3_DENIED, NULL, TU_T0 + 4 * 86400, 1, NULL, NULL, &em),
+        BM_OK);
+
+    /* A ragged cutoff: inside day 1, inside an hour, between two 30-second buckets. */
+    const int64_t cutoff = TU_T0 + 86400 + 5 * 3600 + 1215;
+    struct bm_db_prune_stats ps;
+    assert_int_equal(bm_db_prune(db, cutoff, &ps, &em), BM_OK);
+    assert_int_equal(ps.aggregates, rows_before(all, cutoff));
+    assert_int_equal(ps.processed, 1200);
+    assert_true(ps.aggregates > 2000);
+    assert_int_equal(ps.outbox, 1);
+    assert_int_equal(ps.failures, 1);
+    for (uint64_t i = 0; i < 2400; i += 7)
+        assert_int_equal(processed(db, i), i >= 1200);
+    bool q = false;
+    assert_int_equal(bm_db_is_quarantined(db, &f2, &q, &em), BM_OK);
+    assert_true(q);
+
+    /* Every grouping sees exactly the series at or after the cutoff, even though the rollup
+     * rows of the straddling hour and day are still there. */
+    struct bm_agg *kept = bm_agg_new(0);
+    for (size_t i = 0; i < bm_agg_count(all); i++)
+        if (bm_agg_at(all, i)->key.bucket >= cutoff)
+            assert_int_equal(bm_agg_add(kept, &bm_agg_at(all, i)->key, &bm_agg_at(all, i)->c),
+                             BM_OK);
+    static const struct bm_group_by groups[] = {{0, {0}},
+                                                {1, {BM_G_MODEL_ID}},
+                                                {1, {BM_G_MINUTE}},
+                                                {2, {BM_G_PROFILE_TYPE, BM_G_OPERATION}}};
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t g = 0; g < TU_N(groups); g++) {
+            struct bm_db_query qy;
+            struct bm_agg *got = NULL, *want = NULL;
+            bm_db_query_init(&qy, &groups[g]);
+            assert_int_equal(bm_db_query(db, &qy, &got, &em), BM_OK);
+            assert_int_equal(bm_agg_regroup(kept, &groups[g], &want), BM_OK);
+            assert_int_equal(bm_agg_sort(want, &groups[g]), BM_OK);
+            tu_assert_agg_eq(got, want);
+            bm_agg_free(got);
+            bm_agg_free(want);
+        }
+        /* The cutoff is remembered across a restart. */
+        bm_db_close(db);
+        db = tdb_open(&t);
+    }
+    assert_int_equal(status(db).c[BM_DB_C_PUBLISH_PENDING], pending);
+    /* An earlier cutoff changes nothing; pruning again finds nothing. */
+    assert_int_equal(bm_db_prune(db, TU_T0, &ps, &em), BM_OK);
+    assert_int_equal(ps.aggregates + ps.processed + ps.outbox + ps.failures, 0);
+    bm_agg_free(kept);
+    bm_agg_free(all);
+    bm_db_close(db);
+    tdb_cleanup(&t);
+}
+
+/* Core's publisher reads and marks through struct bm_outbox_ops. */
+static void test_publisher_adapter(void **state)
+{
+    (void)state;
+    struct tdb t;
+    tdb_init(&t);
+    struct bm_db *db = tdb_open(&t);
+    for (uint64_t i = 0; i < 10; i++)
+        tu_commit(db, i);
+    struct bm_db_outbox *all = fetch(db, 1000);
+    struct bm_db_publisher p;
+    struct bm_outbox_ops ops;
+    bm_db_publisher_init(&p, db, &ops);
+    const struct bm_outbox_row *rows = NULL;
+    size_t n = 0;
+    assert_int_equal(ops.fetch(ops.impl, 0, 3, &rows, &n), BM_OK);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(rows[i].id == (uint64_t)all->rows[i].id);
+        assert_true(rows[i].key.bucket == all->rows[i].s.key.bucket);
+        tu_assert_counters_eq(&rows[i].c, &all->rows[i].s.c);
+    }
+    uint64_t ids[3] = {rows[0].id, rows[1].id, rows[2].id};
+    ops.release(ops.impl);
+    /* The next page starts after the last id seen, marked or not. */
+    assert_int_equal(ops.fetch(ops.impl, ids[2], 2, &rows, &n), BM_OK);
+    assert_int_equal(n, 2);
+    assert_true(rows[0].id == (uint64_t)all->rows[3].id);
+    ops.release(ops.impl);
+    assert_int_equal(ops.mark(ops.impl, ids, 2, BM_OUTBOX_PUBLISHED, 7, 1), BM_OK);
+    assert_int_equal(ops.mark(ops.impl, ids + 2, 1, BM_OUTBOX_REJECTED, 0, 0), BM_OK);
+    struct bm_db_status s = status(db);
+    assert_int_equal(s.c[BM_DB_C_PUBLISH_PENDING], all->n - 3);
+    assert_int_equal(s.c[BM_DB_C_PUBLISH_PUBLISHED], 7);
+    assert_int_equal(s.c[BM_DB_C_PUBLISH_REJECTED], 1);
+    assert_int_equal(ops.fetch(ops.impl, 0, 1000, &rows, &n), BM_OK);
+    assert_int_equal(n, all->n - 3);
+    bm_db_publisher_cleanup(&p); /* frees the batch still handed out */
+    bm_db_outbox_free(all);
+    bm_db_close(db);
+    tdb_cleanup(&t);
+}
+
+int main(void)
+{
+    bm_log_set_level(BM_LOG_OFF);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_outbox),
+        cmocka_unit_test(test_prune),
+        cmocka_unit_test(test_publisher_adapter),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,177 @@
+/* test_storage_tu.h: helpers shared by the storage unit tests: throw-away database files,
+ * deterministic deltas (each a known function of its object number) and aggregate comparison. */
+#ifndef BM_TEST_STORAGE_TU_H
+#define BM_TEST_STORAGE_TU_H
+
+#include "tu.h"
+
+#include "storage/storage_int.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+/* A fresh database path in its own temporary folder. */
+struct tdb {
+    char dir[256];
+    char path[300];
+};
+
+static inline void tdb_init(struct tdb *t)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(t->dir, sizeof t->dir, "%s/bmas-storage-XXXXXX", tmp ? tmp : "/tmp");
+    assert_non_null(mkdtemp(t->dir));
+    snprintf(t->path, sizeof t->path, "%s/t.db", t->dir);
+}
+
+static inline void tdb_cleanup(struct tdb *t)
+{
+    static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
+    char p[320];
+    for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+        snprintf(p, sizeof p, "%s%s", t->path, suffix[i]);
+        unlink(p);
+    }
+    rmdir(t->dir);
+}
+
+static inline struct bm_db *tdb_open(const struct tdb *t)
+{
+    struct bm_db *db = NULL;
+    struct bm_errmsg em = {{0}};
+    bm_err e = bm_db_open(t->path, NULL, &db, &em);
+    if (e != BM_OK)
+        fail_msg("bm_db_open: %s", em.text);
+    return db;
+}
+
+/* xorshift64: deterministic, and no banned libc generator. */
+static inline uint64_t tu_rng(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static inline struct bm_str tu_s(const char *s)
+{
+    return (struct bm_str){s, strlen(s)};
+}
+
+static const char *const tu_models[] = {"anthropic.claude-a", "amazon.nova-lite", "meta.llama-x",
+                                        "cohere.embed"};
+static const char *const tu_regions[] = {"us-east-1", "us-west-2", "eu-west-1"};
+static const char *const tu_ops[] = {"Converse", "InvokeModel"};
+#define TU_N(a) (sizeof(a) / sizeof((a)[0]))
+/* 2026-04-20T00:00:00Z, a Monday: day- and hour-aligned. */
+#define TU_T0 1776643200
+
+/* The delta of object i: 1..4 series spread over about three days, with bucket starts on
+ * 30-second steps (so grouping by minute has to truncate) and per-invocation token counts. */
+static inline struct bm_agg *tu_delta(uint64_t i)
+{
+    uint64_t s = i * 0x9E3779B97F4A7C15ULL + 1;
+    struct bm_agg *a = bm_agg_new(0);
+    assert_non_null(a);
+    int n = 1 + (int)(tu_rng(&s) % 4);
+    for (int j = 0; j < n; j++) {
+        uint64_t r = tu_rng(&s);
+        const char *m = tu_models[r % TU_N(tu_models)];
+        const char *src = tu_regions[(r >> 8) % TU_N(tu_regions)];
+        const char *inf = tu_regions[(r >> 12) % TU_N(tu_regions)];
+        enum bm_profile_type t = (enum bm_profile_type)((r >> 16) % BM_PT__COUNT);
+        char profile[64];
+        snprintf(profile, sizeof profile, "%s%s", t == BM_PT_CROSS_REGION ? "us." : "", m);
+        struct bm_series_key k = {
+            .bucket = TU_T0 + (int64_t)((r >> 20) % (3 * 24 * 120)) * 30,
+            .type = t,
+            .model_id = tu_s(m),
+            .profile_id = tu_s(profile),
+            .source_region = tu_s(src),
+            .inference_region = tu_s(inf),
+            .operation = tu_s(tu_ops[(r >> 40) % TU_N(tu_ops)]),
+        };
+        int calls = 1 + (int)((r >> 44) % 3);
+        for (int c = 0; c < calls; c++) {
+            uint64_t x = tu_rng(&s);
+            struct bm_counters cn;
+            bm_counters_one(&cn, x % 5000, (x >> 16) % 900, (x >> 32) % 50, (x >> 40) % 7);
+            assert_int_equal(bm_agg_add(a, &k, &cn), BM_OK);
+        }
+    }
+    return a;
+}
+
+static inline void tu_object(struct bm_db_object *o, char *buf, size_t cap, uint64_t i)
+{
+    snprintf(buf, cap, "AWSLogs/1/BedrockModelInvocationLogs/us-east-1/obj-%llu.json.gz",
+             (unsigned long long)i);
+    bm_db_object_init(o, "logs", buf, NULL, "\"etag-1\"");
+}
+
+/* Commits object i with its delta; returns the result. */
+static inline enum bm_db_commit_result tu_commit(struct bm_db *db, uint64_t i)
+{
+    char key[128];
+    struct bm_db_object o;
+    struct bm_errmsg em = {{0}};
+    enum bm_db_commit_result r = BM_DB_DUPLICATE;
+    struct bm_agg *d = tu_delta(i);
+    struct bm_ingest_stats st = {.records = bm_agg_count(d), .invalid = i % 2};
+    tu_object(&o, key, sizeof key, i);
+    bm_err e = bm_db_commit_object(db, &o, "msg", 1000, d, &st, TU_T0, &r, &em);
+    bm_agg_free(d);
+    if (e != BM_OK)
+        fail_msg("commit %llu: %s", (unsigned long long)i, em.text);
+    return r;
+}
+
+static inline void tu_assert_counters_eq(const struct bm_counters *a, const struct bm_counters *b)
+{
+    assert_int_equal(a->invocations, b->invocations);
+    const struct bm_stat *x[4] = {&a->input, &a->output, &a->cache_read, &a->cache_write};
+    const struct bm_stat *y[4] = {&b->input, &b->output, &b->cache_read, &b->cache_write};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(x[i]->sum, y[i]->sum);
+        assert_int_equal(x[i]->min, y[i]->min);
+        assert_int_equal(x[i]->max, y[i]->max);
+    }
+}
+
+static inline bool tu_str_eq(struct bm_str a, struct bm_str b)
+{
+    return a.len == b.len && memcmp(a.p, b.p, a.len) == 0;
+}
+
+/* Both aggregates sorted by the same group_by: same series in the same order. */
+static inline void tu_assert_agg_eq(const struct bm_agg *got, const struct bm_agg *want)
+{
+    assert_int_equal(bm_agg_count(got), bm_agg_count(want));
+    for (size_t i = 0; i < bm_agg_count(got); i++) {
+        const struct bm_series *g = bm_agg_at(got, i), *w = bm_agg_at(want, i);
+        assert_true(g->key.bucket == w->key.bucket);
+        assert_int_equal(g->key.type, w->key.type);
+        assert_true(tu_str_eq(g->key.model_id, w->key.model_id));
+        assert_true(tu_str_eq(g->key.profile_id, w->key.profile_id));
+        assert_true(tu_str_eq(g->key.source_region, w->key.source_region));
+        assert_true(tu_str_eq(g->key.inference_region, w->key.inference_region));
+        assert_true(tu_str_eq(g->key.operation, w->key.operation));
+        tu_assert_counters_eq(&g->c, &w->c);
+    }
+}
+
+/* All-time totals of db (one ungrouped query). */
+static inline void tu_totals(struct bm_db *db, struct bm_counters *out)
+{
+    struct bm_db_query q;
+    struct bm_agg *a = NULL;
+    struct bm_errmsg em = {{0}};
+    bm_db_query_init(&q, NULL);
+    if (bm_db_query(db, &q, &a, &em) != BM_OK)
+        fail_msg("query: %s", em.text);
+    bm_agg_totals(a, out);
+    bm_agg_free(a);
+}
+
+#endif
