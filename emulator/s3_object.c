@@ -301,6 +301,18 @@ bm_err bm__emu_s3_get_object(struct emu_req *rq, struct emu_resp *rs, const stru
             snprintf(rq->err.res_name, sizeof rq->err.res_name, "BucketName");
         goto unlock;
     }
+    /* If-Match as S3 does it (RFC 7232 3.1): "*" or a list of quoted ETags; no match -> 412.
+     * bmas sends the event's ETag so that an overwritten key is not counted twice. */
+    const char *im = bm__emu_header(rq, "If-Match");
+    if (im != NULL && strcmp(im, "*") != 0) {
+        char want[80];
+        snprintf(want, sizeof want, "\"%s\"", o->etag);
+        if (strstr(im, want) == NULL && strcmp(im, o->etag) != 0) {
+            rc = bm__emu_fail(rq, "PreconditionFailed",
+                              "At least one of the pre-conditions you specified did not hold");
+            goto unlock;
+        }
+    }
     size_t from = 0, to = o->len ? o->len - 1 : 0, n = o->len;
     const char *range = bm__emu_header(rq, "Range");
     int r = range ? parse_range(range, o->len, &from, &to) : 0;

@@ -65,6 +65,7 @@ static const struct errdef {
     {"BucketNotEmpty", 409, NULL, NULL},
     {"InvalidBucketName", 400, NULL, NULL},
     {"InvalidRange", 416, NULL, NULL},
+    {"PreconditionFailed", 412, NULL, NULL},
     {"EntityTooLarge", 400, NULL, NULL},
     {"BadDigest", 400, NULL, NULL},
     {"InvalidDigest", 400, NULL, NULL},
