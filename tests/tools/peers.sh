@@ -3,8 +3,18 @@
 # calls it first and skips its peer-based checks when Node.js or npm is missing.
 peers_install() {
     command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || return 1
-    [ -d tests/peers/node_modules/s3rver ] && return 0
-    (cd tests/peers && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1) || {
+    # Reinstall whenever the lockfile changed since the last install (a stamp holds its hash).
+    want=$(cksum < tests/peers/package-lock.json)
+    [ -f tests/peers/node_modules/.bmas-stamp ] &&
+        [ "$(cat tests/peers/node_modules/.bmas-stamp)" = "$want" ] && return 0
+    # Parallel test scripts may all arrive here: one installs, the others wait for it.
+    (
+        flock 9
+        [ -f tests/peers/node_modules/.bmas-stamp ] &&
+            [ "$(cat tests/peers/node_modules/.bmas-stamp)" = "$want" ] && exit 0
+        cd tests/peers && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1 &&
+            echo "$want" > node_modules/.bmas-stamp
+    ) 9>"${TMPDIR:-/tmp}/bmas-peers.lock" || {
         echo "peers: npm ci in tests/peers failed" >&2
         return 1
     }
