@@ -1,0 +1,55 @@
+#!/bin/bash
+# Exactly-once across crashes: 40 objects are POSTed 4 at a time while S3 answers slowly, bmas
+# is killed with SIGKILL in the middle, restarted on the same database, and every event is
+# delivered again (as SQS would). Three rounds, killed at different moments; each must end
+# with every object counted exactly once: no loss, no double count.
+set -u
+. tests/tools/itest-lib.sh
+. tests/tools/bmas.sh
+. tests/tools/svc-lib.sh
+itest_setup
+trap 'bmas_stop; emu_stop; itest_cleanup' EXIT
+
+aws_q s3api create-bucket --bucket logs >/dev/null
+fresh_log "$W/a.json.gz"
+P="AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/$(date -u -d '1 hour ago' +%Y/%m/%d/%H)"
+mkdir -p "$W/up/k"
+for i in $(seq -w 1 40); do cp "$W/a.json.gz" "$W/up/k/obj-$i.json.gz"; done
+aws_q s3 cp --recursive --quiet "$W/up/k" "s3://logs/$P/" >/dev/null
+ETAG=$(md5sum "$W/a.json.gz" | cut -d' ' -f1)
+mkdir -p "$W/ev"
+for i in $(seq -w 1 40); do
+    jq -c --arg k "$(form_key "$P/obj-$i.json.gz")" --arg e "$ETAG" '.Records[0].s3.bucket.name = "logs"
+        | .Records[0].s3.object.key = $k | .Records[0].s3.object.eTag = $e' \
+        "$BM_TEST_DATA/s3-event.json" > "$W/ev/$i.json"
+done
+post_all() { ls "$W/ev"/*.json | xargs -P 4 -I{} curl -sS -o /dev/null -m 30 --data @{} "$BMAS_URL/events"; }
+
+# S3 takes 40 ms per request, so kills land while fetches and commits are in flight.
+curl -sS -o /dev/null --data '{"service":"s3","operation":"GetObject","latency_ms":40}' "$EMU_URL/_emulator/faults"
+BMAS_ENV="AWS_ENDPOINT_URL=$EMU_URL AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test BMAS_FLUSH_INTERVAL=0 LOG_LEVEL=WARN AWS_EC2_METADATA_DISABLED=true"
+for round in 1 2 3; do
+    BMAS_DB=$W/crash-$round.db
+    bmas_start || exit 1
+    post_all 2>/dev/null &
+    poster=$!
+    # Kill after a share of the objects is in: 5, 15, 30 of 40.
+    want=$(( round == 1 ? 5 : round == 2 ? 15 : 30 ))
+    wait_for 30 bash -c "[ \$(curl -sS $BMAS_URL/status | jq .objects.processed) -ge $want ]"
+    kill -KILL "$BMAS_PID"
+    wait "$BMAS_PID" 2>/dev/null
+    wait "$poster" 2>/dev/null
+    BMAS_PID=
+    bmas_start || exit 1
+    post_all # the redelivery of every message
+    call "agg-$round" GET "/aggregates?group_by="
+    t_eq "round $round (killed after >= $want): 40 objects counted once" \
+        '{"invocations":160,"input_tokens":10760,"cache_write_input_tokens":9036520}' \
+        "$(echo "$BODY" | jq -c '.totals | {invocations,input_tokens,cache_write_input_tokens}')"
+    call "st-$round" GET /status
+    t_eq "round $round: processed 40, records 160" '[40,160]' \
+        "$(echo "$BODY" | jq -c '[.objects.processed,.records.processed]')"
+    bmas_stop
+    unset BMAS_DB
+done
+t_done
