@@ -43,6 +43,10 @@ bench: all
 lint:
 	@tests/tools/lint.sh
 
+# The README's first command: bmas with the emulator as AWS and sample logs flowing.
+run: all
+	@tests/tools/run-local.sh $(BINDIR)
+
 # libFuzzer targets: tests/fuzz/fuzz_<target>.c, corpora in tests/fuzz/corpus/<target>/.
 # `make fuzz` runs each for FUZZ_SECONDS (default 60); crashes land in build/fuzz/.
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)

@@ -2,12 +2,15 @@
  * JSON lines of 2-4 KB records with long prompt and response text (ASCII prose, UTF-8 in
  * several scripts, JSON escapes), every operation and modelId shape, gzip-compressed by zlib.
  * Prints the exact totals it wrote as JSON on stderr so the benchmark can check bmas's sums.
- * usage: gen_logs [--mb N] [--seed S] [--plain] > out.json.gz */
+ * usage: gen_logs [--mb N | --kb N] [--seed S] [--plain] [--start EPOCH] [--span SECONDS]
+ *        > out.json.gz   (timestamps spread over [start, start + span), default the hour
+ *        from 2026-04-20T00:00:00Z) */
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zlib.h>
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
@@ -116,35 +119,44 @@ static const char *const inf_regions[] = {"us-east-1", "us-east-2", "us-west-2",
 
 int main(int argc, char **argv)
 {
-    size_t mb = 200;
+    uint64_t target = 200ULL << 20;
     int plain = 0;
+    int64_t t0 = 1776643200; /* 2026-04-20T00:00:00Z */
+    int64_t span = 3600;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--mb") == 0 && i + 1 < argc)
-            mb = strtoul(argv[++i], NULL, 10);
+            target = strtoull(argv[++i], NULL, 10) << 20;
+        else if (strcmp(argv[i], "--kb") == 0 && i + 1 < argc)
+            target = strtoull(argv[++i], NULL, 10) << 10;
+        else if (strcmp(argv[i], "--start") == 0 && i + 1 < argc)
+            t0 = strtoll(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--span") == 0 && i + 1 < argc)
+            span = strtoll(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
             rng_state ^= strtoull(argv[++i], NULL, 10) * 0x100000001B3ULL;
         else if (strcmp(argv[i], "--plain") == 0)
             plain = 1;
         else {
-            fprintf(stderr, "usage: gen_logs [--mb N] [--seed S] [--plain]\n");
+            fprintf(stderr, "usage: gen_logs [--mb N | --kb N] [--seed S] [--plain] [--start EPOCH] "
+                            "[--span SECONDS]\n");
             return 2;
         }
     }
     gzFile gz = plain ? NULL : gzdopen(1, "wb6");
     struct out o = {0};
     uint64_t records = 0, in_sum = 0, out_sum = 0, cr_sum = 0, cw_sum = 0, total = 0;
-    const uint64_t target = (uint64_t)mb << 20;
-    const int64_t t0 = 1776643200; /* 2026-04-20T00:00:00Z */
     while (total < target) {
         o.len = 0;
         unsigned m = pick(sizeof models / sizeof models[0]);
         unsigned op = pick(4);
         uint64_t in = 1 + pick(4000), out = pick(1500), cr = pick(3) ? 0 : pick(30000),
                  cw = pick(4) ? 0 : pick(20000);
-        int64_t ts = t0 + (int64_t)(records * 3600 / 80000 % 3600);
+        /* Spread over the span by bytes written, so time moves evenly through the object. */
+        time_t ts = (time_t)(t0 + (int64_t)((double)total / (double)target * (double)span));
+        struct tm tm;
         char when[32];
-        snprintf(when, sizeof when, "2026-04-20T00:%02d:%02dZ", (int)((ts - t0) / 60 % 60),
-                 (int)((ts - t0) % 60));
+        gmtime_r(&ts, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
         putf(&o,
              "{\"timestamp\":\"%s\",\"accountId\":\"123456789012\",\"identity\":{\"arn\":"
              "\"arn:aws:sts::123456789012:assumed-role/app-invoker/s-%u\"},\"region\":"

@@ -1,0 +1,19 @@
+#!/bin/bash
+# The README's run command works on this machine: `make run` (tests/tools/run-local.sh) brings
+# up bmas-emulator and bmas, uploads sample logs, and bmas counts and publishes them.
+set -u
+. tests/tools/itest-lib.sh
+D=$(mktemp -d "${TMPDIR:-/tmp}/bmas-run.XXXXXX")
+trap 'rm -rf "$D" "$ITEST_HOME"' EXIT
+out=$(RUN_ONCE=1 RUN_DIR="$D" BMAS_LISTEN=127.0.0.1:0 EMU_PORT=0 BMAS_FLUSH_INTERVAL=0 \
+    timeout 120 tests/tools/run-local.sh "$BINDIR" 2>&1)
+t_eq "run command exits 0" "0" "$?"
+t_ok "tells where to look" grep -q "bmas is up: http://127.0.0.1:" <<<"$out"
+total=$(awk '$1 == "TOTAL" { print $2 }' <<<"$out")
+t_ok "logs were counted ($total invocations)" test "${total:-0}" -gt 100
+t_ok "every uploaded object was processed" grep -q '"event":"object_processed"' "$D/bmas.log"
+n=$(grep -c '"event":"object_processed"' "$D/bmas.log")
+t_eq "twelve objects" "12" "$n"
+t_ok "metrics were published to the emulator's CloudWatch" grep -q '"event":"published"' "$D/bmas.log"
+t_ok "bmas stopped cleanly" grep -q '"event":"stopped"' "$D/bmas.log"
+t_done
