@@ -4,9 +4,11 @@
 set -eu
 
 # Build libraries (pkg-config names in the Makefile) and the test peers that come from Debian:
-# awscli is the Query-protocol AWS CLI (/usr/bin/aws 2.9), wrk and hyperfine drive `make bench`.
+# awscli is the Query-protocol AWS CLI (/usr/bin/aws 2.9); docker-compose (v1, Python) checks
+# docker-compose.yml against the Compose schema without a Docker engine; python3 for the
+# emulator's independent SigV4 test client; wrk and hyperfine drive `make bench`.
 PKGS="build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev zlib1g-dev
-libsqlite3-dev libcmocka-dev libssl-dev awscli jq curl time nodejs npm"
+libsqlite3-dev libcmocka-dev libssl-dev awscli docker-compose python3 jq curl time nodejs npm"
 if [ "${1:-}" = "--bench" ]; then
     PKGS="$PKGS wrk hyperfine"
 fi
