@@ -646,10 +646,6 @@ bm_err bm_message_parse_body(const char *message_id, long receive_count, const c
                              size_t len, struct bm_message *msg);
 void bm_message_cleanup(struct bm_message *m);
 void bm_event_batch_free(struct bm_event_batch *b);
-/* application/x-www-form-urlencoded decoding in one left-to-right pass: '+' is a space and
- * %XX a byte, so a real '+' (sent as %2B) survives (FORMATS.md 4.1). Malformed escapes are
- * kept as written. Returns a new string (bm_free) or NULL on OOM. */
-char *bm_form_decode(const char *s, size_t len);
 
 /* ---- SQS consumer side (JSON 1.0 protocol, X-Amz-Target: AmazonSQS.*) ---- */
 struct bm_sqs_msg {

@@ -5,6 +5,9 @@
 
 #include "core/bm_core.h"
 
+/* Value of a hex digit (either case), or -1 (url.c; shared by the JSON and URL decoders). */
+int bm__hex_value(unsigned char c);
+
 /* ---- JSON scanning (json_scan.c) -----------------------------------------------------------
  * A validating skipper for the parts of a record we do not keep. Strings are skipped with
  * memchr, which is what lets ingest run near zlib's speed on prompt-heavy records. Skipped

@@ -9,35 +9,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int hexval(char c)
+/* S3 and SNS notifications carry form-URL-encoded keys; decoded in one pass (FORMATS.md 4.1).
+ * NULL on OOM; "" plus a parse error when the key is not valid form encoding. */
+static char *form_decode(const char *key)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-char *bm_form_decode(const char *s, size_t len)
-{
-    char *out = bm_malloc(len + 1);
-    if (out == NULL)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '+') {
-            out[o++] = ' ';
-        } else if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            out[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-            i += 2;
-        } else {
-            out[o++] = s[i];
-        }
+    struct bm_buf b;
+    bm_buf_init(&b, strlen(key) + 1);
+    bm_err rc = bm_url_decode(key, strlen(key), true, &b);
+    if (rc == BM_OK && b.data == NULL)
+        rc = bm_buf_append(&b, "", 0);
+    if (rc != BM_OK) {
+        bm_buf_cleanup(&b);
+        return rc == BM_E_NOMEM ? NULL : bm_strdup("");
     }
-    out[o] = '\0';
-    return out;
+    return bm_buf_steal(&b);
 }
 
 static const char *str_item(const cJSON *obj, const char *name)
@@ -134,13 +119,15 @@ static bm_err parse_s3_records(const cJSON *records, struct bm_message *m)
             return BM_E_NOMEM;
         r->kind = strncmp(name, "ObjectCreated:", 14) == 0 ? BM_REF_OBJECT : BM_REF_IGNORED;
         r->bucket = bm_strdup(bname);
-        r->key = bm_form_decode(key, strlen(key));
+        r->key = form_decode(key);
         r->version_id = dup_or_empty(str_item(obj, "versionId"), false);
         r->etag = dup_or_empty(str_item(obj, "eTag"), true);
         r->event_name = bm_strdup(name);
         r->size = size_item(obj);
         if (!r->bucket || !r->key || !r->version_id || !r->etag || !r->event_name)
             return BM_E_NOMEM;
+        if (r->key[0] == '\0')
+            return fail(m, "S3 record whose object key is empty or not URL-encoded");
     }
     return BM_OK;
 }

@@ -20,22 +20,11 @@ void bm__scan_ws(struct bm__scan *s)
     s->p = p;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static bool hex4(const char *p, unsigned *out)
 {
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hexval(p[i]);
+        int h = bm__hex_value((unsigned char)p[i]);
         if (h < 0)
             return false;
         v = (v << 4) | (unsigned)h;
@@ -280,8 +269,9 @@ bm_err bm__scan_string(struct bm__scan *s, char *scratch, size_t cap, const char
             p += 2;
             continue;
         }
-        unsigned cp, lo;
-        hex4(p + 2, &cp);
+        unsigned cp = 0xFFFD, lo;
+        if (!hex4(p + 2, &cp)) /* cannot happen: skip_string validated every escape */
+            cp = 0xFFFD;
         p += 6;
         if (cp >= 0xD800 && cp <= 0xDBFF && stop - p >= 6 && p[0] == '\\' && p[1] == 'u' &&
             hex4(p + 2, &lo) && lo >= 0xDC00 && lo <= 0xDFFF) {

@@ -1,10 +1,10 @@
 /* url.c: percent-encoding as SigV4, S3 keys and form bodies need it (RFC 3986 section 2,
  * application/x-www-form-urlencoded). Pure functions over caller buffers; thread-safe. */
-#include "core/bm_core.h"
+#include "core/core_int.h"
 
 #include <string.h>
 
-static int hex_value(unsigned char c)
+int bm__hex_value(unsigned char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -27,8 +27,8 @@ bm_err bm_url_decode(const char *s, size_t len, bool form, struct bm_buf *out)
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '%') {
-            int hi = i + 2 < len ? hex_value((unsigned char)s[i + 1]) : -1;
-            int lo = hi >= 0 ? hex_value((unsigned char)s[i + 2]) : -1;
+            int hi = i + 2 < len ? bm__hex_value((unsigned char)s[i + 1]) : -1;
+            int lo = hi >= 0 ? bm__hex_value((unsigned char)s[i + 2]) : -1;
             if (lo < 0) {
                 out->len = old_len;
                 out->data[old_len] = '\0';

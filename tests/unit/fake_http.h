@@ -120,4 +120,36 @@ static inline const char *fake_getenv(const char *name)
     return NULL;
 }
 
+/* A whole AWS side on the fakes: configuration from a variable list, the scripted transport,
+ * a clock that never sleeps, and a credentials provider over them. */
+struct fake_aws {
+    struct bm_config cfg;
+    struct fake_http http;
+    struct bm_http_ops ops;
+    struct fake_clock clock;
+    struct bm_clock_ops clock_ops;
+    struct bm_creds_provider *creds;
+    struct bm_aws aws;
+};
+
+static inline void fake_aws_setup(struct fake_aws *e, const char *const *vars, int64_t now_s)
+{
+    memset(e, 0, sizeof *e);
+    fake_env_list = vars;
+    struct bm_errmsg em;
+    assert_int_equal(bm_config_load(&e->cfg, fake_getenv, &em), BM_OK);
+    e->ops = (struct bm_http_ops){fake_perform, &e->http};
+    e->clock.now_ms = now_s * 1000;
+    e->clock_ops = (struct bm_clock_ops){fake_now, fake_sleep, &e->clock};
+    assert_int_equal(bm_creds_provider_new(&e->cfg, &e->ops, &e->clock_ops, &e->creds), BM_OK);
+    e->aws = (struct bm_aws){&e->cfg, &e->ops, e->creds, &e->clock_ops};
+}
+
+static inline void fake_aws_teardown(struct fake_aws *e)
+{
+    bm_creds_provider_free(e->creds);
+    fake_cleanup(&e->http);
+    bm_config_cleanup(&e->cfg);
+}
+
 #endif

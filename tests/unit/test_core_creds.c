@@ -32,32 +32,9 @@ static void write_file(const char *name, const char *text)
     fclose(f);
 }
 
-struct env {
-    struct bm_config cfg;
-    struct fake_http http;
-    struct bm_http_ops ops;
-    struct fake_clock clock;
-    struct bm_clock_ops clock_ops;
-    struct bm_creds_provider *p;
-};
-
-static void env_setup(struct env *e, const char *const *vars)
+static void env_setup(struct fake_aws *e, const char *const *vars)
 {
-    memset(e, 0, sizeof *e);
-    fake_env_list = vars;
-    struct bm_errmsg em;
-    assert_int_equal(bm_config_load(&e->cfg, fake_getenv, &em), BM_OK);
-    e->ops = (struct bm_http_ops){fake_perform, &e->http};
-    e->clock.now_ms = 1776643200000LL; /* 2026-04-20T00:00:00Z */
-    e->clock_ops = (struct bm_clock_ops){fake_now, fake_sleep, &e->clock};
-    assert_int_equal(bm_creds_provider_new(&e->cfg, &e->ops, &e->clock_ops, &e->p), BM_OK);
-}
-
-static void env_teardown(struct env *e)
-{
-    bm_creds_provider_free(e->p);
-    fake_cleanup(&e->http);
-    bm_config_cleanup(&e->cfg);
+    fake_aws_setup(e, vars, 1776643200); /* 2026-04-20T00:00:00Z */
 }
 
 static void test_env_first(void **state)
@@ -76,17 +53,17 @@ static void test_env_first(void **state)
                           "HOME",
                           home,
                           NULL};
-    struct env e;
+    struct fake_aws e;
     env_setup(&e, vars);
     struct bm_creds c;
     struct bm_errmsg em = {{0}};
-    assert_int_equal(bm_creds_get(e.p, &c, &em), BM_OK);
+    assert_int_equal(bm_creds_get(e.creds, &c, &em), BM_OK);
     assert_string_equal(c.akid, "ENVKEY");
     assert_string_equal(c.secret, "envsecret");
     assert_string_equal(c.token, "envtoken");
     assert_string_equal(c.source, "env");
     assert_int_equal(e.http.ncalls, 0);
-    env_teardown(&e);
+    fake_aws_teardown(&e);
 }
 
 static void test_profiles(void **state)
@@ -119,15 +96,15 @@ static void test_profiles(void **state)
                               "AWS_EC2_METADATA_DISABLED",
                               "true",
                               NULL};
-        struct env e;
+        struct fake_aws e;
         env_setup(&e, vars);
         struct bm_creds c;
-        assert_int_equal(bm_creds_get(e.p, &c, NULL), BM_OK);
+        assert_int_equal(bm_creds_get(e.creds, &c, NULL), BM_OK);
         assert_string_equal(c.akid, cases[i].akid);
         assert_string_equal(c.secret, cases[i].secret);
         assert_string_equal(c.token, cases[i].token);
         assert_string_equal(c.source, "profile");
-        env_teardown(&e);
+        fake_aws_teardown(&e);
     }
     /* An unknown profile and no other source: a clear BMAS-022. */
     const char *vars[] = {"AWS_PROFILE",
@@ -139,15 +116,15 @@ static void test_profiles(void **state)
                           "AWS_EC2_METADATA_DISABLED",
                           "1",
                           NULL};
-    struct env e;
+    struct fake_aws e;
     env_setup(&e, vars);
     struct bm_creds c;
     struct bm_errmsg em = {{0}};
-    assert_int_equal(bm_creds_get(e.p, &c, &em), BM_E_NO_CREDENTIALS);
+    assert_int_equal(bm_creds_get(e.creds, &c, &em), BM_E_NO_CREDENTIALS);
     assert_string_equal(bm_err_wire(BM_E_NO_CREDENTIALS), "BMAS-022");
     assert_non_null(strstr(em.text, "AWS_ACCESS_KEY_ID"));
     assert_int_equal(e.http.ncalls, 0); /* IMDS disabled: not even asked */
-    env_teardown(&e);
+    fake_aws_teardown(&e);
 }
 
 /* Formats into one of a few rotating buffers, so several scripted bodies can coexist. */
@@ -180,14 +157,14 @@ static void test_container(void **state)
                           "AWS_CONFIG_FILE",
                           "/nonexistent",
                           NULL};
-    struct env e;
+    struct fake_aws e;
     env_setup(&e, vars);
     fake_push(&e.http,
               (struct fake_resp){.status = 200, .body = creds_json("2026-04-20T01:00:00Z")});
     fake_push(&e.http,
               (struct fake_resp){.status = 200, .body = creds_json("2026-04-20T02:00:00Z")});
     struct bm_creds c;
-    assert_int_equal(bm_creds_get(e.p, &c, NULL), BM_OK);
+    assert_int_equal(bm_creds_get(e.creds, &c, NULL), BM_OK);
     assert_string_equal(c.akid, "ASIACONT");
     assert_string_equal(c.token, "conttoken");
     assert_string_equal(c.source, "container");
@@ -197,14 +174,14 @@ static void test_container(void **state)
     assert_string_equal(e.http.calls[0].headers[0], "Authorization: eks-pod-identity-token");
     /* Cached until five minutes before expiry... */
     e.clock.now_ms += 54 * 60 * 1000;
-    assert_int_equal(bm_creds_get(e.p, &c, NULL), BM_OK);
+    assert_int_equal(bm_creds_get(e.creds, &c, NULL), BM_OK);
     assert_int_equal(e.http.ncalls, 1);
     /* ...then refreshed. */
     e.clock.now_ms += 2 * 60 * 1000;
-    assert_int_equal(bm_creds_get(e.p, &c, NULL), BM_OK);
+    assert_int_equal(bm_creds_get(e.creds, &c, NULL), BM_OK);
     assert_int_equal(e.http.ncalls, 2);
     assert_int_equal(c.expires, 1776650400);
-    env_teardown(&e);
+    fake_aws_teardown(&e);
 
     /* A relative URI goes to the ECS agent address; a foreign plain-http host is refused. */
     const char *rel[] = {"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
@@ -217,10 +194,10 @@ static void test_container(void **state)
     env_setup(&e, rel);
     fake_push(&e.http,
               (struct fake_resp){.status = 200, .body = creds_json("2026-04-20T01:00:00Z")});
-    assert_int_equal(bm_creds_get(e.p, &c, NULL), BM_OK);
+    assert_int_equal(bm_creds_get(e.creds, &c, NULL), BM_OK);
     assert_string_equal(e.http.calls[0].url, "http://169.254.170.2/v2/credentials/abc");
     assert_int_equal(e.http.calls[0].nheaders, 0);
-    env_teardown(&e);
+    fake_aws_teardown(&e);
     const char *bad[] = {"AWS_CONTAINER_CREDENTIALS_FULL_URI",
                          "http://evil.example/creds",
                          "AWS_SHARED_CREDENTIALS_FILE",
@@ -230,9 +207,9 @@ static void test_container(void **state)
                          NULL};
     env_setup(&e, bad);
     struct bm_errmsg em = {{0}};
-    assert_int_equal(bm_creds_get(e.p, &c, &em), BM_E_NO_CREDENTIALS);
+    assert_int_equal(bm_creds_get(e.creds, &c, &em), BM_E_NO_CREDENTIALS);
     assert_int_equal(e.http.ncalls, 0);
-    env_teardown(&e);
+    fake_aws_teardown(&e);
 }
 
 static void test_imds(void **state)
@@ -245,7 +222,7 @@ static void test_imds(void **state)
                           "AWS_CONFIG_FILE",
                           "/nonexistent",
                           NULL};
-    struct env e;
+    struct fake_aws e;
     env_setup(&e, vars);
     fake_push(&e.http, (struct fake_resp){.status = 200, .body = "imds-session-token"});
     fake_push(&e.http, (struct fake_resp){.status = 200, .body = "bmas-role\n"});
@@ -256,7 +233,7 @@ static void test_imds(void **state)
                                          "\"imdssecret\",\"Token\":\"imdstoken\","
                                          "\"Expiration\":\"2026-04-20T06:00:00Z\"}"});
     struct bm_creds c;
-    assert_int_equal(bm_creds_get(e.p, &c, NULL), BM_OK);
+    assert_int_equal(bm_creds_get(e.creds, &c, NULL), BM_OK);
     assert_string_equal(c.akid, "ASIAIMDS");
     assert_string_equal(c.source, "imds");
     /* IMDSv2: the PUT for a token comes first, and every read carries it. */
@@ -269,15 +246,15 @@ static void test_imds(void **state)
     assert_string_equal(
         e.http.calls[2].url,
         "http://127.0.0.1:9912/latest/meta-data/iam/security-credentials/bmas-role");
-    env_teardown(&e);
+    fake_aws_teardown(&e);
 
     /* No token (IMDSv1-only or not on EC2): no credentials, and only one call. */
     env_setup(&e, vars);
     fake_push(&e.http, (struct fake_resp){.transport_error = true});
     struct bm_errmsg em = {{0}};
-    assert_int_equal(bm_creds_get(e.p, &c, &em), BM_E_NO_CREDENTIALS);
+    assert_int_equal(bm_creds_get(e.creds, &c, &em), BM_E_NO_CREDENTIALS);
     assert_int_equal(e.http.ncalls, 1);
-    env_teardown(&e);
+    fake_aws_teardown(&e);
 }
 
 static void test_invalidate_and_no_secret_in_logs(void **state)
@@ -292,23 +269,23 @@ static void test_invalidate_and_no_secret_in_logs(void **state)
                           "BMAS_AUTH_TOKEN",
                           "bearer-secret",
                           NULL};
-    struct env e;
+    struct fake_aws e;
     env_setup(&e, vars);
     for (int i = 0; i < 3; i++)
         fake_push(&e.http,
                   (struct fake_resp){.status = 200, .body = creds_json("2026-04-21T00:00:00Z")});
     struct bm_creds c;
-    assert_int_equal(bm_creds_get(e.p, &c, NULL), BM_OK);
-    bm_creds_invalidate(e.p);
-    assert_int_equal(bm_creds_get(e.p, &c, NULL), BM_OK);
+    assert_int_equal(bm_creds_get(e.creds, &c, NULL), BM_OK);
+    bm_creds_invalidate(e.creds);
+    assert_int_equal(bm_creds_get(e.creds, &c, NULL), BM_OK);
     assert_int_equal(e.http.ncalls, 2);
     /* A second invalidation within the minute is ignored: no refresh storm. */
-    bm_creds_invalidate(e.p);
-    assert_int_equal(bm_creds_get(e.p, &c, NULL), BM_OK);
+    bm_creds_invalidate(e.creds);
+    assert_int_equal(bm_creds_get(e.creds, &c, NULL), BM_OK);
     assert_int_equal(e.http.ncalls, 2);
     e.clock.now_ms += 61000;
-    bm_creds_invalidate(e.p);
-    assert_int_equal(bm_creds_get(e.p, &c, NULL), BM_OK);
+    bm_creds_invalidate(e.creds);
+    assert_int_equal(bm_creds_get(e.creds, &c, NULL), BM_OK);
     assert_int_equal(e.http.ncalls, 3);
 
     /* The start-up configuration dump never shows secrets. */
@@ -336,7 +313,7 @@ static void test_invalidate_and_no_secret_in_logs(void **state)
     assert_non_null(strstr(b.data, "\"AWS_ACCESS_KEY_ID\":\"AKID\""));
     bm_buf_cleanup(&b);
     bm_config_cleanup(&cfg);
-    env_teardown(&e);
+    fake_aws_teardown(&e);
 }
 
 int main(void)

@@ -99,13 +99,7 @@ static size_t count_state(const struct outbox *o, int st)
 
 /* ---- environment ---- */
 struct env {
-    struct bm_config cfg;
-    struct fake_http http;
-    struct bm_http_ops ops;
-    struct fake_clock clock;
-    struct bm_clock_ops clock_ops;
-    struct bm_creds_provider *creds;
-    struct bm_aws aws;
+    struct fake_aws a;
     struct outbox ob;
     struct bm_outbox_ops obops;
     struct bm_dimsets dims;
@@ -127,23 +121,15 @@ static const int64_t NOW = 1776643200 + 3600; /* 2026-04-20T01:00:00Z */
 static void env_setup(struct env *e, const char *dimsets)
 {
     memset(e, 0, sizeof *e);
-    fake_env_list = cw_env;
+    fake_aws_setup(&e->a, cw_env, NOW);
     struct bm_errmsg em;
-    assert_int_equal(bm_config_load(&e->cfg, fake_getenv, &em), BM_OK);
-    e->ops = (struct bm_http_ops){fake_perform, &e->http};
-    e->clock.now_ms = NOW * 1000;
-    e->clock_ops = (struct bm_clock_ops){fake_now, fake_sleep, &e->clock};
-    assert_int_equal(bm_creds_provider_new(&e->cfg, &e->ops, &e->clock_ops, &e->creds), BM_OK);
-    e->aws = (struct bm_aws){&e->cfg, &e->ops, e->creds, &e->clock_ops};
     e->obops = (struct bm_outbox_ops){ob_fetch, ob_release, ob_mark, &e->ob};
     assert_int_equal(bm_dimsets_parse(dimsets, &e->dims, &em), BM_OK);
 }
 
 static void env_teardown(struct env *e)
 {
-    bm_creds_provider_free(e->creds);
-    fake_cleanup(&e->http);
-    bm_config_cleanup(&e->cfg);
+    fake_aws_teardown(&e->a);
     ob_free(&e->ob);
 }
 
@@ -244,14 +230,14 @@ static void run_groups(int groups, int want_requests, int want_first)
         ob_add(&e.ob, NOW - 600, BM_PT_ON_DEMAND, m, 1, 10, 10, 10);
     }
     for (int i = 0; i < want_requests; i++)
-        fake_push(&e.http, (struct fake_resp){.status = 200, .body = "<PutMetricDataResponse/>"});
+        fake_push(&e.a.http, (struct fake_resp){.status = 200, .body = "<PutMetricDataResponse/>"});
     struct bm_publish_result res;
-    assert_int_equal(bm_cw_publish(&e.aws, &e.dims, &e.obops, NOW, &res), BM_OK);
-    assert_int_equal(e.http.ncalls, want_requests);
+    assert_int_equal(bm_cw_publish(&e.a.aws, &e.dims, &e.obops, NOW, &res), BM_OK);
+    assert_int_equal(e.a.http.ncalls, want_requests);
     assert_int_equal(res.requests, want_requests);
     assert_int_equal(res.datums, groups * 5);
     struct bm_buf b;
-    form_body(&e.http.calls[0], &b);
+    form_body(&e.a.http.calls[0], &b);
     assert_int_equal(datums_in(b.data), want_first);
     assert_non_null(
         strstr(b.data, "Action=PutMetricData&Version=2010-08-01&Namespace=Team%2FBedrock%20Usage"));
@@ -283,16 +269,16 @@ static void test_exact_statistics(void **state)
     ob_add(&e.ob, NOW - 600, BM_PT_CROSS_REGION, "anthropic.a", 2, 40, 10, 30);
     ob_add(&e.ob, NOW - 600, BM_PT_CROSS_REGION, "anthropic.b", 1, 5, 5, 5);
     ob_add(&e.ob, NOW - 600, BM_PT_GLOBAL, "anthropic.a", 4, 4000, 500, 2000);
-    fake_push(&e.http, (struct fake_resp){.status = 200, .body = ""});
+    fake_push(&e.a.http, (struct fake_resp){.status = 200, .body = ""});
     struct bm_publish_result res;
-    assert_int_equal(bm_cw_publish(&e.aws, &e.dims, &e.obops, NOW, &res), BM_OK);
-    assert_int_equal(e.http.ncalls, 1);
+    assert_int_equal(bm_cw_publish(&e.a.aws, &e.dims, &e.obops, NOW, &res), BM_OK);
+    assert_int_equal(e.a.http.ncalls, 1);
     /* Groups: {CrossRegion}, {GlobalCrossRegion}, {CrossRegion,a}, {CrossRegion,b}, {Global,a} */
     assert_int_equal(res.datums, 25);
     struct bm_buf b;
-    form_body(&e.http.calls[0], &b);
-    assert_string_equal(e.http.calls[0].service, "monitoring");
-    assert_string_equal(e.http.calls[0].url, "http://cw.local:4566/");
+    form_body(&e.a.http.calls[0], &b);
+    assert_string_equal(e.a.http.calls[0].service, "monitoring");
+    assert_string_equal(e.a.http.calls[0].url, "http://cw.local:4566/");
     assert_int_equal(stat_sum(b.data, "InputTokens", "Sum", "CrossRegion"), 300 + 40 + 5);
     assert_int_equal(stat_sum(b.data, "InputTokens", "SampleCount", "CrossRegion"), 6);
     assert_int_equal(stat_sum(b.data, "InvocationCount", "Sum", "CrossRegion"), 6);
@@ -320,28 +306,28 @@ static void test_throttled_request_retried_alone(void **state)
         snprintf(m, sizeof m, "p.m%d", i);
         ob_add(&e.ob, NOW - 600, BM_PT_ON_DEMAND, m, 1, 1, 1, 1);
     }
-    fake_push(&e.http, (struct fake_resp){.status = 200, .body = ""});
-    fake_push(&e.http,
+    fake_push(&e.a.http, (struct fake_resp){.status = 200, .body = ""});
+    fake_push(&e.a.http,
               (struct fake_resp){.status = 400,
                                  .body = "<ErrorResponse><Error><Type>Sender</Type><Code>"
                                          "Throttling</Code><Message>Rate exceeded</Message>"
                                          "</Error></ErrorResponse>"});
-    fake_push(&e.http, (struct fake_resp){.status = 200, .body = ""});
+    fake_push(&e.a.http, (struct fake_resp){.status = 200, .body = ""});
     struct bm_publish_result res;
-    assert_int_equal(bm_cw_publish(&e.aws, &e.dims, &e.obops, NOW, &res), BM_OK);
-    assert_int_equal(e.http.ncalls, 3);
+    assert_int_equal(bm_cw_publish(&e.a.aws, &e.dims, &e.obops, NOW, &res), BM_OK);
+    assert_int_equal(e.a.http.ncalls, 3);
     assert_int_equal(res.requests, 2);
     assert_int_equal(res.failed_requests, 1);
     /* The retry re-sent the second request, byte for byte, and not the first. */
-    assert_int_equal(e.http.calls[1].body.len, e.http.calls[2].body.len);
-    assert_memory_equal(e.http.calls[1].body.data, e.http.calls[2].body.data,
-                        e.http.calls[1].body.len);
-    assert_true(e.http.calls[0].body.len != e.http.calls[1].body.len ||
-                memcmp(e.http.calls[0].body.data, e.http.calls[1].body.data,
-                       e.http.calls[0].body.len) != 0);
+    assert_int_equal(e.a.http.calls[1].body.len, e.a.http.calls[2].body.len);
+    assert_memory_equal(e.a.http.calls[1].body.data, e.a.http.calls[2].body.data,
+                        e.a.http.calls[1].body.len);
+    assert_true(e.a.http.calls[0].body.len != e.a.http.calls[1].body.len ||
+                memcmp(e.a.http.calls[0].body.data, e.a.http.calls[1].body.data,
+                       e.a.http.calls[0].body.len) != 0);
     assert_int_equal(count_state(&e.ob, BM_OUTBOX_PUBLISHED), 250);
     assert_int_equal(e.ob.marks, 2);
-    assert_int_equal(e.clock.sleeps, 1);
+    assert_int_equal(e.a.clock.sleeps, 1);
     env_teardown(&e);
 }
 
@@ -355,21 +341,21 @@ static void test_retries_exhausted_keep_rows_pending(void **state)
         snprintf(m, sizeof m, "p.m%d", i);
         ob_add(&e.ob, NOW - 600, BM_PT_ON_DEMAND, m, 1, 1, 1, 1);
     }
-    fake_push(&e.http, (struct fake_resp){.status = 200, .body = ""});
+    fake_push(&e.a.http, (struct fake_resp){.status = 200, .body = ""});
     for (int i = 0; i < 4; i++)
-        fake_push(&e.http,
+        fake_push(&e.a.http,
                   (struct fake_resp){.status = 503,
                                      .body = "<Error><Code>ServiceUnavailable</Code></Error>"});
     struct bm_publish_result res;
-    assert_int_equal(bm_cw_publish(&e.aws, &e.dims, &e.obops, NOW, &res), BM_E_PUBLISH);
+    assert_int_equal(bm_cw_publish(&e.a.aws, &e.dims, &e.obops, NOW, &res), BM_E_PUBLISH);
     assert_string_equal(bm_err_wire(res.last_error), "BMAS-004");
-    assert_int_equal(e.http.ncalls, 5);
+    assert_int_equal(e.a.http.ncalls, 5);
     assert_int_equal(count_state(&e.ob, BM_OUTBOX_PUBLISHED), 200);
     assert_int_equal(count_state(&e.ob, -1), 50); /* pending, for the next flush */
     assert_non_null(strstr(res.last_error_msg.text, "ServiceUnavailable"));
     /* The next flush sends only what is left. */
-    fake_push(&e.http, (struct fake_resp){.status = 200, .body = ""});
-    assert_int_equal(bm_cw_publish(&e.aws, &e.dims, &e.obops, NOW, &res), BM_OK);
+    fake_push(&e.a.http, (struct fake_resp){.status = 200, .body = ""});
+    assert_int_equal(bm_cw_publish(&e.a.aws, &e.dims, &e.obops, NOW, &res), BM_OK);
     assert_int_equal(res.datums, 250);
     assert_int_equal(count_state(&e.ob, BM_OUTBOX_PUBLISHED), 250);
     env_teardown(&e);
@@ -387,16 +373,16 @@ static void test_rejected_old_future_and_overflow(void **state)
     ob_add(&e.ob, NOW + 3 * 3600, BM_PT_ON_DEMAND, "p.future", 1, 1, 1, 1); /* waits */
     ob_add(&e.ob, NOW - 60, BM_PT_ON_DEMAND, longid, 1, 1, 1, 1);           /* ModelId overflows */
     ob_add(&e.ob, NOW - 60, BM_PT_ON_DEMAND, "p.ok", 1, 1, 1, 1);
-    fake_push(&e.http, (struct fake_resp){.status = 200, .body = ""});
+    fake_push(&e.a.http, (struct fake_resp){.status = 200, .body = ""});
     struct bm_publish_result res;
-    assert_int_equal(bm_cw_publish(&e.aws, &e.dims, &e.obops, NOW, &res), BM_OK);
+    assert_int_equal(bm_cw_publish(&e.a.aws, &e.dims, &e.obops, NOW, &res), BM_OK);
     assert_int_equal(res.rows_dropped, 1);
     assert_int_equal(res.dimension_overflow, 1);
     assert_int_equal(e.ob.rows[0].state, BM_OUTBOX_DROPPED);
     assert_int_equal(e.ob.rows[1].state, -1);
     assert_int_equal(e.ob.rows[2].state, BM_OUTBOX_PUBLISHED); /* under InferenceProfileType */
     struct bm_buf b;
-    form_body(&e.http.calls[0], &b);
+    form_body(&e.a.http.calls[0], &b);
     assert_null(strstr(b.data, "xxxxxxxxxx"));
     bm_buf_cleanup(&b);
     env_teardown(&e);
@@ -405,12 +391,12 @@ static void test_rejected_old_future_and_overflow(void **state)
      * retried, not left to wedge the outbox. */
     env_setup(&e, "ModelId");
     ob_add(&e.ob, NOW - 60, BM_PT_ON_DEMAND, "p.a", 1, 1, 1, 1);
-    fake_push(&e.http, (struct fake_resp){.status = 400,
-                                          .body = "<ErrorResponse><Error><Code>"
-                                                  "InvalidParameterValue</Code></Error>"
-                                                  "</ErrorResponse>"});
-    assert_int_equal(bm_cw_publish(&e.aws, &e.dims, &e.obops, NOW, &res), BM_OK);
-    assert_int_equal(e.http.ncalls, 1);
+    fake_push(&e.a.http, (struct fake_resp){.status = 400,
+                                            .body = "<ErrorResponse><Error><Code>"
+                                                    "InvalidParameterValue</Code></Error>"
+                                                    "</ErrorResponse>"});
+    assert_int_equal(bm_cw_publish(&e.a.aws, &e.dims, &e.obops, NOW, &res), BM_OK);
+    assert_int_equal(e.a.http.ncalls, 1);
     assert_int_equal(res.rows_rejected, 1);
     assert_int_equal(e.ob.rows[0].state, BM_OUTBOX_REJECTED);
     env_teardown(&e);
@@ -429,20 +415,20 @@ static void test_size_limit_and_gzip(void **state)
         ob_add(&e.ob, NOW - 600, BM_PT_CROSS_REGION, m, 1, 1, 1, 1);
     }
     for (int i = 0; i < 10; i++)
-        fake_push(&e.http, (struct fake_resp){.status = 200, .body = ""});
+        fake_push(&e.a.http, (struct fake_resp){.status = 200, .body = ""});
     struct bm_publish_result res;
-    assert_int_equal(bm_cw_publish(&e.aws, &e.dims, &e.obops, NOW, &res), BM_OK);
+    assert_int_equal(bm_cw_publish(&e.a.aws, &e.dims, &e.obops, NOW, &res), BM_OK);
     size_t total = 0;
-    assert_true(e.http.ncalls >= 3);
-    for (size_t i = 0; i < e.http.ncalls; i++) {
+    assert_true(e.a.http.ncalls >= 3);
+    for (size_t i = 0; i < e.a.http.ncalls; i++) {
         struct bm_buf b;
-        form_body(&e.http.calls[i], &b);
+        form_body(&e.a.http.calls[i], &b);
         assert_true(b.len <= BM_CW_MAX_BODY);
         assert_true(datums_in(b.data) < 1000);
         /* Each body but the last is well filled: no needless calls. */
-        if (i + 1 < e.http.ncalls)
+        if (i + 1 < e.a.http.ncalls)
             assert_true(b.len > BM_CW_MAX_BODY * 9 / 10);
-        assert_true(e.http.calls[i].body.len < b.len / 4); /* gzipped on the wire */
+        assert_true(e.a.http.calls[i].body.len < b.len / 4); /* gzipped on the wire */
         total += (size_t)datums_in(b.data);
         bm_buf_cleanup(&b);
     }

@@ -3,8 +3,6 @@
  * allocation failure at every step. */
 #include "tu.h"
 
-#include <zlib.h>
-
 static char *sample;
 static size_t sample_len;
 
@@ -20,26 +18,6 @@ static int teardown(void **state)
     (void)state;
     bm_free(sample);
     return 0;
-}
-
-/* gzip-compresses in into a new buffer (one member). */
-static unsigned char *gz(const void *in, size_t len, size_t *out_len, int level)
-{
-    z_stream zs;
-    memset(&zs, 0, sizeof zs);
-    assert_int_equal(deflateInit2(&zs, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY),
-                     Z_OK);
-    size_t cap = deflateBound(&zs, (uLong)len) + 64;
-    unsigned char *out = bm_malloc(cap);
-    assert_non_null(out);
-    zs.next_in = (unsigned char *)in;
-    zs.avail_in = (uInt)len;
-    zs.next_out = out;
-    zs.avail_out = (uInt)cap;
-    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
-    *out_len = cap - zs.avail_out;
-    deflateEnd(&zs);
-    return out;
 }
 
 static struct bm_ingest_opts opts(void)
@@ -116,7 +94,7 @@ static void test_sample_gzip_every_split(void **state)
     (void)state;
     struct bm_ingest_opts o = opts();
     size_t zlen;
-    unsigned char *z = gz(sample, sample_len, &zlen, 6);
+    unsigned char *z = tu_gzip(sample, sample_len, &zlen, 6);
     for (size_t at = 0; at <= zlen; at++) {
         struct bm_ingest *in = run(&o, z, zlen, at, 0, BM_OK);
         assert_sample_totals(in, 1);
@@ -137,7 +115,7 @@ static void test_multi_member_and_padding(void **state)
     (void)state;
     struct bm_ingest_opts o = opts();
     size_t zlen;
-    unsigned char *z = gz(sample, sample_len, &zlen, 1);
+    unsigned char *z = tu_gzip(sample, sample_len, &zlen, 1);
     /* Three members back to back (cat a.gz b.gz c.gz), then zero padding. */
     unsigned char *cat = bm_malloc(zlen * 3 + 16);
     for (int i = 0; i < 3; i++)
@@ -151,8 +129,8 @@ static void test_multi_member_and_padding(void **state)
     /* A member split in the middle of a record: the record still joins up. */
     size_t half = sample_len / 2 + 3;
     size_t l1, l2;
-    unsigned char *z1 = gz(sample, half, &l1, 6);
-    unsigned char *z2 = gz(sample + half, sample_len - half, &l2, 6);
+    unsigned char *z1 = tu_gzip(sample, half, &l1, 6);
+    unsigned char *z2 = tu_gzip(sample + half, sample_len - half, &l2, 6);
     unsigned char *two = bm_malloc(l1 + l2);
     memcpy(two, z1, l1);
     memcpy(two + l1, z2, l2);
@@ -175,7 +153,7 @@ static void test_truncated_and_corrupt_gzip(void **state)
     (void)state;
     struct bm_ingest_opts o = opts();
     size_t zlen;
-    unsigned char *z = gz(sample, sample_len, &zlen, 6);
+    unsigned char *z = tu_gzip(sample, sample_len, &zlen, 6);
     /* Every truncation point fails the object (the CRC/length trailer is missing). */
     for (size_t cut = 2; cut < zlen; cut++) {
         struct bm_ingest *in = run(&o, z, cut, 0, 4096, BM_E_GZIP);
@@ -198,7 +176,7 @@ static void test_gzip_bomb(void **state)
     char *nl = bm_malloc(big);
     memset(nl, '\n', big);
     size_t zlen;
-    unsigned char *z = gz(nl, big, &zlen, 9);
+    unsigned char *z = tu_gzip(nl, big, &zlen, 9);
     bm_free(nl);
     assert_true(zlen < big / 500);
     struct bm_ingest_opts o = opts();
@@ -212,7 +190,7 @@ static void test_gzip_bomb(void **state)
      * memory stays at the cap. */
     char *as = bm_malloc(8u << 20);
     memset(as, 'a', 8u << 20);
-    unsigned char *za = gz(as, 8u << 20, &zlen, 9);
+    unsigned char *za = tu_gzip(as, 8u << 20, &zlen, 9);
     bm_free(as);
     o.max_object_bytes = 1ULL << 32;
     o.max_line_bytes = 4096;
@@ -398,7 +376,7 @@ static void test_alloc_failures(void **state)
      * (ASan's leak checker runs this in `make asan`). */
     struct bm_ingest_opts o = opts();
     size_t zlen;
-    unsigned char *z = gz(sample, sample_len, &zlen, 6);
+    unsigned char *z = tu_gzip(sample, sample_len, &zlen, 6);
     bool completed = false;
     for (long n = 0; n < 1000 && !completed; n++) {
         bm_alloc_fail_after(n);

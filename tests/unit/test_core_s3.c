@@ -2,36 +2,12 @@
  * backoff, a retry after a partial body counting nothing twice, and ListObjectsV2 parsing. */
 #include "fake_http.h"
 
-#include <zlib.h>
+/* 2026-04-20T00:00:00Z */
+#define NOW_S 1776643200
 
-struct env {
-    struct bm_config cfg;
-    struct fake_http http;
-    struct bm_http_ops ops;
-    struct fake_clock clock;
-    struct bm_clock_ops clock_ops;
-    struct bm_creds_provider *creds;
-    struct bm_aws aws;
-};
-
-static void env_setup(struct env *e, const char *const *vars)
+static void env_setup(struct fake_aws *e, const char *const *vars)
 {
-    memset(e, 0, sizeof *e);
-    fake_env_list = vars;
-    struct bm_errmsg em;
-    assert_int_equal(bm_config_load(&e->cfg, fake_getenv, &em), BM_OK);
-    e->ops = (struct bm_http_ops){fake_perform, &e->http};
-    e->clock.now_ms = 1776643200000LL;
-    e->clock_ops = (struct bm_clock_ops){fake_now, fake_sleep, &e->clock};
-    assert_int_equal(bm_creds_provider_new(&e->cfg, &e->ops, &e->clock_ops, &e->creds), BM_OK);
-    e->aws = (struct bm_aws){&e->cfg, &e->ops, e->creds, &e->clock_ops};
-}
-
-static void env_teardown(struct env *e)
-{
-    bm_creds_provider_free(e->creds);
-    fake_cleanup(&e->http);
-    bm_config_cleanup(&e->cfg);
+    fake_aws_setup(e, vars, NOW_S);
 }
 
 static const char *const custom_env[] = {"AWS_ACCESS_KEY_ID",
@@ -85,7 +61,7 @@ static void test_urls(void **state)
     static const char *const aws_env[] = {
         "AWS_ACCESS_KEY_ID", "A", "AWS_SECRET_ACCESS_KEY", "S", "AWS_REGION", "eu-central-1", NULL};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct env e;
+        struct fake_aws e;
         env_setup(&e, cases[i].env ? cases[i].env : aws_env);
         fake_push(&e.http, (struct fake_resp){.status = 200, .body = "x"});
         struct collect c;
@@ -99,10 +75,10 @@ static void test_urls(void **state)
         assert_string_equal(e.http.calls[0].service, "s3");
         assert_string_equal(e.http.calls[0].method, "GET");
         bm_buf_cleanup(&c.data);
-        env_teardown(&e);
+        fake_aws_teardown(&e);
     }
     /* A version id goes in the (signed, encoded) query. */
-    struct env e;
+    struct fake_aws e;
     env_setup(&e, custom_env);
     fake_push(&e.http, (struct fake_resp){.status = 200, .body = "x"});
     struct collect c;
@@ -114,7 +90,7 @@ static void test_urls(void **state)
                         "http://127.0.0.1:4566/b/k?versionId=3%2FL4kqtJl%2BcUc");
     assert_string_equal(e.http.calls[0].token, "tok"); /* session token travels with creds */
     bm_buf_cleanup(&c.data);
-    env_teardown(&e);
+    fake_aws_teardown(&e);
 }
 
 static void test_error_paths(void **state)
@@ -135,7 +111,7 @@ static void test_error_paths(void **state)
         {500, "<Error><Code>InternalError</Code></Error>", BM_E_UPSTREAM, 4},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct env e;
+        struct fake_aws e;
         env_setup(&e, custom_env);
         for (int k = 0; k < 4; k++)
             fake_push(&e.http,
@@ -155,14 +131,14 @@ static void test_error_paths(void **state)
         assert_true(e.clock.slept_ms < 200 + 400 + 800);
         assert_true(strlen(em.text) > 0);
         bm_buf_cleanup(&c.data);
-        env_teardown(&e);
+        fake_aws_teardown(&e);
     }
 }
 
 static void test_expired_token_refreshes_once(void **state)
 {
     (void)state;
-    struct env e;
+    struct fake_aws e;
     env_setup(&e, custom_env);
     fake_push(&e.http, (struct fake_resp){.status = 403,
                                           .body = "<Error><Code>ExpiredToken</Code></Error>"});
@@ -175,7 +151,7 @@ static void test_expired_token_refreshes_once(void **state)
     assert_int_equal(e.http.ncalls, 2);
     assert_string_equal(c.data.data, "fresh");
     bm_buf_cleanup(&c.data);
-    env_teardown(&e);
+    fake_aws_teardown(&e);
     /* Twice expired: the second 403 is final. */
     env_setup(&e, custom_env);
     for (int i = 0; i < 3; i++)
@@ -187,13 +163,13 @@ static void test_expired_token_refreshes_once(void **state)
         BM_E_S3_DENIED);
     assert_int_equal(e.http.ncalls, 2);
     bm_buf_cleanup(&c.data);
-    env_teardown(&e);
+    fake_aws_teardown(&e);
 }
 
 static void test_if_match(void **state)
 {
     (void)state;
-    struct env e;
+    struct fake_aws e;
     env_setup(&e, custom_env);
     fake_push(&e.http,
               (struct fake_resp){.status = 412,
@@ -207,7 +183,7 @@ static void test_if_match(void **state)
     assert_int_equal(e.http.ncalls, 1); /* not retried: the newer object has its own event */
     assert_int_equal(e.http.calls[0].nheaders, 1);
     assert_string_equal(e.http.calls[0].headers[0], "If-Match: \"abc-2\"");
-    env_teardown(&e);
+    fake_aws_teardown(&e);
     /* With a version id the bytes are named exactly: no condition needed. */
     env_setup(&e, custom_env);
     fake_push(&e.http, (struct fake_resp){.status = 200, .body = "x"});
@@ -215,24 +191,7 @@ static void test_if_match(void **state)
         bm_s3_get_object(&e.aws, "b", "k", "v1", "abc", c_reset, c_sink, &c, NULL, &em), BM_OK);
     assert_int_equal(e.http.calls[0].nheaders, 0);
     bm_buf_cleanup(&c.data);
-    env_teardown(&e);
-}
-
-static unsigned char *gz(const char *in, size_t len, size_t *out_len)
-{
-    uLongf cap = compressBound((uLong)len) + 64;
-    unsigned char *out = bm_malloc(cap);
-    z_stream zs;
-    memset(&zs, 0, sizeof zs);
-    deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
-    zs.next_in = (unsigned char *)in;
-    zs.avail_in = (uInt)len;
-    zs.next_out = out;
-    zs.avail_out = (uInt)cap;
-    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
-    *out_len = cap - zs.avail_out;
-    deflateEnd(&zs);
-    return out;
+    fake_aws_teardown(&e);
 }
 
 static void test_partial_body_retry_counts_once(void **state)
@@ -241,8 +200,8 @@ static void test_partial_body_retry_counts_once(void **state)
     size_t slen = 0, zlen = 0;
     char *sample = tu_read_file(tu_data("bedrock-log-sample.jsonl"), &slen);
     assert_non_null(sample);
-    unsigned char *z = gz(sample, slen, &zlen);
-    struct env e;
+    unsigned char *z = tu_gzip(sample, slen, &zlen, 6);
+    struct fake_aws e;
     env_setup(&e, custom_env);
     /* Half the object, then the connection drops; a 503; a 500 with half again; then whole. */
     fake_push(&e.http,
@@ -274,7 +233,7 @@ static void test_partial_body_retry_counts_once(void **state)
     assert_int_equal(t.input.sum, 269);
     assert_int_equal(t.cache_write.sum, 225913);
     bm_ingest_free(in);
-    env_teardown(&e);
+    fake_aws_teardown(&e);
 
     /* All attempts fail: nothing is returned. */
     env_setup(&e, custom_env);
@@ -286,7 +245,7 @@ static void test_partial_body_retry_counts_once(void **state)
     assert_int_equal(bm_fetch_object(&e.aws, &o, "b", "k", NULL, NULL, &in, &info, &em),
                      BM_E_UPSTREAM);
     assert_null(in);
-    env_teardown(&e);
+    fake_aws_teardown(&e);
 
     /* A corrupt object is not retried: the data, not the network, is wrong. */
     env_setup(&e, custom_env);
@@ -294,7 +253,7 @@ static void test_partial_body_retry_counts_once(void **state)
     fake_push(&e.http, (struct fake_resp){.status = 200, .body = (char *)z, .body_len = zlen});
     assert_int_equal(bm_fetch_object(&e.aws, &o, "b", "k", NULL, NULL, &in, &info, &em), BM_E_GZIP);
     assert_int_equal(e.http.ncalls, 1);
-    env_teardown(&e);
+    fake_aws_teardown(&e);
     bm_free(z);
     bm_free(sample);
 }
@@ -318,7 +277,7 @@ static bm_err on_key(void *ctx, const char *key, uint64_t size, const char *etag
 static void test_list(void **state)
 {
     (void)state;
-    struct env e;
+    struct fake_aws e;
     env_setup(&e, custom_env);
     fake_push(&e.http,
               (struct fake_resp){
@@ -355,7 +314,7 @@ static void test_list(void **state)
                                              "1%2Fx%2By%3D%3D&list-type=2&prefix=a%20b%2F");
     assert_int_equal(next.len, 0);
     bm_buf_cleanup(&next);
-    env_teardown(&e);
+    fake_aws_teardown(&e);
 }
 
 static void test_parse_uri(void **state)

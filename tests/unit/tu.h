@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "core/bm_core.h"
 
@@ -46,6 +47,26 @@ static inline const char *tu_data(const char *name)
     const char *dir = getenv("BM_TEST_DATA");
     snprintf(path, sizeof path, "%s/%s", dir ? dir : "tests/data", name);
     return path;
+}
+
+/* gzip-compresses in into a new bm_malloc'd buffer (one member) at zlib level `level`. */
+static inline unsigned char *tu_gzip(const void *in, size_t len, size_t *out_len, int level)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    assert_int_equal(deflateInit2(&zs, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY),
+                     Z_OK);
+    size_t cap = deflateBound(&zs, (uLong)len) + 64;
+    unsigned char *out = bm_malloc(cap);
+    assert_non_null(out);
+    zs.next_in = (unsigned char *)in;
+    zs.avail_in = (uInt)len;
+    zs.next_out = out;
+    zs.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    *out_len = cap - zs.avail_out;
+    deflateEnd(&zs);
+    return out;
 }
 
 #endif
