@@ -96,3 +96,8 @@ fi
 rss_mb=$(awk -v k="$rss_kb" 'BEGIN {printf "%.1f", k / 1024}')
 printf '%-44s %8s   target <  64 MB %s\n' "peak RSS, bmas ingest of a $((raw * 5 / 1000000)) MB object" \
     "${rss_mb} MB" "$(awk -v m="$rss_mb" 'BEGIN {print (m < 64) ? "met" : "MISSED"}')"
+
+# The storage layer and the service (issue 5): a million aggregate rows.
+echo
+tests/bench/bench_storage.sh
+tests/bench/service.sh "$BINDIR"
