@@ -22,14 +22,18 @@ $(B)/stamp-all: $(BINS)
 unit: deps $(UNIT_BINS) $(BINS)
 	@tests/tools/run-unit.sh $(B)/tests
 
+# ASan+UBSan: the unit tests, then the integration tests against the sanitized binaries (a
+# leak or an error makes a binary exit non-zero, which the tests check on shutdown).
 asan:
 	@$(MAKE) --no-print-directory VARIANT=asan unit
+	@$(MAKE) --no-print-directory VARIANT=asan build/asan/stamp-all
+	@ASAN_OPTIONS=detect_leaks=1 tests/tools/run-itest.sh build/asan/bin
 
 itest: all
 	@tests/tools/run-itest.sh $(BINDIR)
 
-# What CI runs: lint, unit tests, integration tests against the real binaries, then the unit
-# tests again under ASan+UBSan.
+# What CI runs: lint, unit tests, integration tests against the release binaries, then both
+# again under ASan+UBSan.
 test: all
 	@tests/tools/lint.sh
 	@$(MAKE) --no-print-directory unit
