@@ -153,14 +153,24 @@ static void run_task(void *arg)
     pthread_mutex_unlock(&t->latch->mu);
 }
 
+/* Folds an outcome into r under the batch's lock: workers may be tallying other objects of
+ * the same message at the same time. */
+static void tally_locked(struct latch *l, struct bm__msg_result *r, enum outcome o, bm_err rc,
+                         const struct bm_errmsg *em)
+{
+    pthread_mutex_lock(&l->mu);
+    tally(r, o, rc, em, 0, 0);
+    pthread_mutex_unlock(&l->mu);
+}
+
 /* Answers what the database can answer; returns true when ref needs a fetch. */
 static bool precheck(struct bm_srv *s, const struct bm_object_ref *ref, struct bm__msg_result *r,
-                     const char *req_id)
+                     struct latch *l, const char *req_id)
 {
     struct bm_errmsg em = {{0}};
     if (ref->kind != BM_REF_OBJECT || bm_key_kind(ref->key, strlen(ref->key)) != BM_KEY_LOG) {
         bm_db_count_ignored(s->db);
-        tally(r, O_IGNORED, BM_OK, NULL, 0, 0);
+        tally_locked(l, r, O_IGNORED, BM_OK, NULL);
         return false;
     }
     if (ref->version_id[0] == '\0' && ref->etag[0] == '\0')
@@ -171,7 +181,7 @@ static bool precheck(struct bm_srv *s, const struct bm_object_ref *ref, struct b
     bm_err rc = bm_db_is_processed(s->db, &obj, &seen, &em);
     if (rc == BM_OK && seen) {
         bm_db_count(s->db, BM_DB_C_OBJECTS_DUPLICATES, 1);
-        tally(r, O_DUPLICATE, BM_OK, NULL, 0, 0);
+        tally_locked(l, r, O_DUPLICATE, BM_OK, NULL);
         return false;
     }
     if (rc == BM_OK)
@@ -179,13 +189,13 @@ static bool precheck(struct bm_srv *s, const struct bm_object_ref *ref, struct b
     if (rc != BM_OK) {
         BM_LOG(BM_WARN, "server", "storage_read_failed", em.text, BM_KV_STR("req_id", req_id),
                BM_KV_ERR(rc));
-        tally(r, O_FAILED, rc, &em, 0, 0);
+        tally_locked(l, r, O_FAILED, rc, &em);
         return false;
     }
     if (quarantined) {
         bm_errmsg_set(&em, BM_E_QUARANTINED, "s3://%s/%s failed %ld times; see /status",
                       ref->bucket, ref->key, s->cfg->max_retry_attempts);
-        tally(r, s->cfg->dlq_enabled ? O_FAILED : O_QUARANTINED, BM_E_QUARANTINED, &em, 0, 0);
+        tally_locked(l, r, s->cfg->dlq_enabled ? O_FAILED : O_QUARANTINED, BM_E_QUARANTINED, &em);
         return false;
     }
     return true;
@@ -218,12 +228,12 @@ void bm__process(struct bm_srv *s, struct bm_message *msgs, size_t n,
             continue;
         }
         for (size_t j = 0; j < m->nrefs; j++) {
-            if (!precheck(s, &m->refs[j], r, req_id))
+            if (!precheck(s, &m->refs[j], r, &latch, req_id))
                 continue;
             if (tasks == NULL) {
                 struct bm_errmsg em;
                 bm_errmsg_set(&em, BM_E_NOMEM, "out of memory");
-                tally(r, O_FAILED, BM_E_NOMEM, &em, 0, 0);
+                tally_locked(&latch, r, O_FAILED, BM_E_NOMEM, &em);
                 continue;
             }
             struct task *t = &tasks[used++];
