@@ -235,6 +235,16 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* "ADDR:PORT", "[v6]:PORT" or ":PORT". */
 static bm_err parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len,
+                           struct bm_errmsg *em);
+
+bm_err bm__http_check_listen(const char *spec, struct bm_errmsg *em)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    return parse_listen(spec, &ss, &len, em);
+}
+
+static bm_err parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len,
                            struct bm_errmsg *em)
 {
     char host[256];

@@ -46,7 +46,10 @@ static int parse_flags(struct bm_config *cfg, int argc, char **argv, const char 
 static bm_err setup(struct bm_srv *s, struct bm_errmsg *em)
 {
     const struct bm_config *cfg = s->cfg;
-    bm_err rc = bm_app_map_parse(cfg->app_profile_map, &s->app_map, em);
+    /* Every configuration error before anything is created (no stray database file). */
+    bm_err rc = bm__http_check_listen(cfg->listen, em);
+    if (rc == BM_OK)
+        rc = bm_app_map_parse(cfg->app_profile_map, &s->app_map, em);
     if (rc == BM_OK)
         rc = bm_dimsets_parse(cfg->dimension_sets, &s->dims, em);
     if (rc != BM_OK)

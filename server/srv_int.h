@@ -114,6 +114,8 @@ bm_err bm__consumer_start(struct bm_srv *s, struct bm__consumer **out);
 void bm__consumer_stats(struct bm__consumer *c, struct bm__consumer_stats *out);
 void bm__consumer_stop(struct bm__consumer *c);
 
+/* BM_E_CONFIG naming BMAS_LISTEN unless spec is ADDR:PORT (checked before anything starts). */
+bm_err bm__http_check_listen(const char *spec, struct bm_errmsg *em);
 /* HTTP: starts libmicrohttpd on cfg->listen; *port gets the bound port (for port 0). */
 struct MHD_Daemon;
 bm_err bm__http_start(struct bm_srv *s, struct MHD_Daemon **out, int *port, struct bm_errmsg *em);
