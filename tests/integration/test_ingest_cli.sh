@@ -76,4 +76,12 @@ BMAS_APP_PROFILE_MAP=oops "$BMAS" ingest "$S" >/dev/null 2>"$T/err"; expect_eq "
 "$BMAS" frobnicate >/dev/null 2>&1; expect_eq "unknown command exit 2" "$?" "2"
 "$BMAS" --version | grep -q "^bmas [0-9]"; expect_eq "--version" "$?" "0"
 "$BMAS" --help | grep -q "ENABLE_CROSS_REGION_DETECTION"; expect_eq "--help lists env" "$?" "0"
+# bmas serve refuses bad configuration before creating anything, exit 2 naming the culprit.
+(cd "$T" && BMAS_LISTEN=nonsense "$BMAS" serve >/dev/null 2>"$T/err"); expect_eq "serve bad listen exit 2" "$?" "2"
+expect_contains "serve names BMAS_LISTEN" "$(cat "$T/err")" "BMAS_LISTEN"
+(cd "$T" && BMAS_DIMENSION_SETS="ModelId;Bogus" "$BMAS" serve >/dev/null 2>"$T/err"); expect_eq "serve bad dimension set exit 2" "$?" "2"
+expect_contains "serve names BMAS_DIMENSION_SETS" "$(cat "$T/err")" "BMAS_DIMENSION_SETS"
+(cd "$T" && MAX_RETRY_ATTEMPTS=0 "$BMAS" serve >/dev/null 2>"$T/err"); expect_eq "serve bad number exit 2" "$?" "2"
+"$BMAS" serve --listen >/dev/null 2>&1; expect_eq "serve flag without value exit 2" "$?" "2"
+expect_eq "nothing was created" "$(ls "$T" | grep -c 'bmas.db')" "0"
 tap_done
