@@ -33,6 +33,10 @@ static const char *const st_sql[BM__ST__COUNT] = {
     [BM__ST_AGG_MIN] = AGG_UPSERT("agg"),
     [BM__ST_AGG_HOUR] = AGG_UPSERT("agg_hour"),
     [BM__ST_AGG_DAY] = AGG_UPSERT("agg_day"),
+    [BM__ST_AGG_ALL] = "INSERT INTO agg_all(model, ptype, profile, src, inf, op, n, i_s, o_s, r_s, "
+                       "w_s) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11) ON CONFLICT DO UPDATE SET "
+                       "n = n + excluded.n, i_s = i_s + excluded.i_s, o_s = o_s + excluded.o_s, "
+                       "r_s = r_s + excluded.r_s, w_s = w_s + excluded.w_s",
     [BM__ST_OUTBOX_PUT] =
         "INSERT INTO outbox(created_at, " SERIES_COLS ") VALUES(?21, " SERIES_PARAMS ")",
     [BM__ST_FAIL_DELETE] = "DELETE FROM failure WHERE bucket = ?1 AND key = ?2 AND version = ?3",

@@ -105,12 +105,26 @@ static void bind_series(sqlite3_stmt *st, int64_t bucket, int ptype, const int64
     }
 }
 
+/* Binds a series' key and sums at positions 1..11 of BM__ST_AGG_ALL (no bucket, no min/max). */
+static void bind_all(sqlite3_stmt *st, int ptype, const int64_t ids[5], const struct bm_counters *k)
+{
+    sqlite3_bind_int64(st, 1, ids[0]);
+    sqlite3_bind_int(st, 2, ptype);
+    for (int i = 1; i < 5; i++)
+        sqlite3_bind_int64(st, 2 + i, ids[i]);
+    sqlite3_bind_int64(st, 7, (int64_t)k->invocations);
+    sqlite3_bind_int64(st, 8, (int64_t)k->input.sum);
+    sqlite3_bind_int64(st, 9, (int64_t)k->output.sum);
+    sqlite3_bind_int64(st, 10, (int64_t)k->cache_read.sum);
+    sqlite3_bind_int64(st, 11, (int64_t)k->cache_write.sum);
+}
+
 static int64_t floor_to(int64_t t, int64_t width)
 {
     return t - ((t % width) + width) % width;
 }
 
-/* Adds one series to the minute table, both rollups and the outbox. */
+/* Adds one series to the minute table, the three rollups and the outbox. */
 static bm_err apply_series(struct bm__conn *c, const struct bm_series *s, int64_t now,
                            struct bm_errmsg *em)
 {
@@ -131,6 +145,10 @@ static bm_err apply_series(struct bm__conn *c, const struct bm_series *s, int64_
             break;
         bind_series(st, floor_to(s->key.bucket, widths[t]), ptype, ids, &s->c);
         e = bm__run(c, st, "add to aggregates", em);
+    }
+    if (e == BM_OK && (e = bm__stmt(c, BM__ST_AGG_ALL, &st, em)) == BM_OK) {
+        bind_all(st, ptype, ids, &s->c);
+        e = bm__run(c, st, "add to all-time aggregates", em);
     }
     if (e == BM_OK && (e = bm__stmt(c, BM__ST_OUTBOX_PUT, &st, em)) == BM_OK) {
         bind_series(st, s->key.bucket, ptype, ids, &s->c);

@@ -23,6 +23,7 @@ enum bm__st {
     BM__ST_AGG_MIN,
     BM__ST_AGG_HOUR,
     BM__ST_AGG_DAY,
+    BM__ST_AGG_ALL,
     BM__ST_OUTBOX_PUT,
     BM__ST_FAIL_DELETE,
     BM__ST_FAIL_GET,

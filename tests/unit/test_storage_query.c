@@ -21,6 +21,7 @@ static int setup(void **state)
         assert_int_equal(bm_agg_merge(g_all, d), BM_OK);
         bm_agg_free(d);
     }
+    tu_assert_rollups(g_t.path, INT64_MIN);
     return 0;
 }
 
