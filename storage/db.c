@@ -303,6 +303,7 @@ bm_err bm__tx_end(struct bm_db *db, struct bm__conn *c, bm_err rc, struct bm_err
     }
     if (rc == BM_OK && (rc = bm__stmt(c, BM__ST_COMMIT, &st, em)) == BM_OK)
         rc = bm__run(c, st, "commit", em);
+    bm__interns_end(&db->interns, rc == BM_OK);
     if (rc != BM_OK) {
         /* Some errors (NOMEM, IOERR, FULL) already rolled back; ROLLBACK only what is open. */
         if (!sqlite3_get_autocommit(c->h))
@@ -406,6 +407,7 @@ void bm_db_close(struct bm_db *db)
             sqlite3_finalize(c->st[j]);
         conn_free(c);
     }
+    bm__interns_cleanup(&db->interns);
     pthread_cond_destroy(&db->cond);
     pthread_mutex_destroy(&db->wlock);
     pthread_mutex_destroy(&db->lock);

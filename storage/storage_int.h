@@ -57,6 +57,26 @@ struct bm__conn {
     struct bm__conn *next; /* free list */
 };
 
+/* Strings `str` holds, by name: committed ones in an open-addressing table (slots with s NULL
+ * are empty), and those met by the current write transaction, whose names the caller's delta
+ * owns until bm__interns_end publishes them (commit) or forgets them (rollback). */
+struct bm__intern_slot {
+    uint64_t hash;
+    int64_t id;
+    const char *s;
+    size_t len;
+};
+struct bm__arena {
+    struct bm__arena_chunk *head;
+};
+struct bm__interns {
+    struct bm__intern_slot *slots;
+    size_t nslots, n;
+    struct bm__intern_slot *pending;
+    size_t npending, cap_pending;
+    struct bm__arena arena; /* the names of slots */
+};
+
 struct bm_db {
     char *path;
     struct bm_db_options opt;
@@ -71,6 +91,7 @@ struct bm_db {
     pthread_mutex_t wlock;
     bool is_open; /* opened and migrated: close then writes the deferred counters */
     _Atomic uint64_t deferred[BM_DB_C__COUNT];
+    struct bm__interns interns; /* used only by writers, under wlock */
     /* Aggregates before this bucket start were pruned; queries clamp their range to it. */
     _Atomic int64_t pruned_before;
 };
@@ -97,16 +118,20 @@ bm_err bm__tx_end(struct bm_db *db, struct bm__conn *c, bm_err rc, struct bm_err
 bm_err bm__counter_add(struct bm__conn *c, enum bm_db_counter ctr, int64_t v, struct bm_errmsg *em);
 /* Runs the schema migrations on c up to version to (bm_db_schema_version() normally). */
 bm_err bm__migrate(struct bm_db *db, int to, struct bm_errmsg *em);
-/* The interned id of string s, inserting it when new (inside a write transaction). */
-bm_err bm__intern(struct bm__conn *c, struct bm_str s, int64_t *id, struct bm_errmsg *em);
+/* The interned id of string s, inserting it when new (inside a write transaction, on the
+ * connection c that holds it). s must stay valid until the transaction ends. */
+bm_err bm__intern(struct bm_db *db, struct bm__conn *c, struct bm_str s, int64_t *id,
+                  struct bm_errmsg *em);
+/* Ends the current write transaction's use of the cache: committed publishes the ids it met,
+ * otherwise they are forgotten. Called by bm__tx_end under the writer lock. */
+void bm__interns_end(struct bm__interns *t, bool committed);
+void bm__interns_cleanup(struct bm__interns *t);
 /* Stored code of a profile type and back (stable across enum changes). */
 int bm__ptype_code(enum bm_profile_type t);
 enum bm_profile_type bm__ptype_from_code(int64_t code);
 
-/* Strings copied into chunks that never move, for results that point at them. */
-struct bm__arena {
-    struct bm__arena_chunk *head;
-};
+/* Strings copied into chunks that never move (struct bm__arena above), for results that
+ * point at them. */
 const char *bm__arena_copy(struct bm__arena *a, const void *p, size_t len);
 void bm__arena_free(struct bm__arena *a);
 

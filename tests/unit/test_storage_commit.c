@@ -292,6 +292,51 @@ static void test_migrations(void **state)
     tdb_cleanup(&t);
 }
 
+/* A commit that fails after interning new names (an injected SQLite allocation failure at each
+ * step in turn) must not leave their ids in the in-memory cache: the rollback frees the ids,
+ * and the next commit, which interns another new name first, gets them for other names. */
+static void test_intern_rollback(void **state)
+{
+    (void)state;
+    struct bm_agg *d = tu_delta(11);
+    struct bm_agg *d2 = bm_agg_new(0);
+    struct bm_series_key k = bm_agg_at(d, 0)->key;
+    k.model_id = tu_s("zz.first-new-model");
+    assert_int_equal(bm_agg_add(d2, &k, &bm_agg_at(d, 0)->c), BM_OK);
+    assert_int_equal(bm_agg_merge(d2, d), BM_OK);
+    bm_err e = BM_E_NOMEM;
+    for (long n = 0; e != BM_OK; n++) {
+        struct tdb t;
+        struct bm_errmsg em;
+        enum bm_db_commit_result r;
+        struct bm_db_object o1, o2;
+        tdb_init(&t);
+        struct bm_db *db = tdb_open(&t);
+        bm_db_object_init(&o1, "b", "first", NULL, "e");
+        bm_db_object_init(&o2, "b", "second", NULL, "e");
+        bm__db_fault_after(n);
+        e = bm_db_commit_object(db, &o1, NULL, 0, d, NULL, TU_T0, &r, &em);
+        bm__db_fault_after(-1);
+        assert_int_equal(bm_db_commit_object(db, &o2, NULL, 0, d2, NULL, TU_T0, &r, &em), BM_OK);
+        struct bm_agg *all = bm_agg_new(0), *want = NULL;
+        assert_int_equal(bm_agg_merge(all, d2), BM_OK);
+        if (e == BM_OK)
+            assert_int_equal(bm_agg_merge(all, d), BM_OK);
+        assert_int_equal(bm_agg_regroup(all, &all_fields, &want), BM_OK);
+        assert_int_equal(bm_agg_sort(want, &all_fields), BM_OK);
+        struct bm_agg *got = query_all(db, &all_fields);
+        tu_assert_agg_eq(got, want);
+        bm_agg_free(got);
+        bm_agg_free(want);
+        bm_agg_free(all);
+        bm_db_close(db);
+        tdb_cleanup(&t);
+        assert_true(n < 100000);
+    }
+    bm_agg_free(d2);
+    bm_agg_free(d);
+}
+
 /* A version-2 database (hourly and daily rollups, no all-time one) written by that version's
  * commits gets its all-time rollup from the minute rows, and all-time queries read it. */
 static void test_migration_from_v2(void **state)
@@ -456,6 +501,7 @@ int main(void)
         cmocka_unit_test(test_deferred_counters_persist),
         cmocka_unit_test(test_migrations),
         cmocka_unit_test(test_migration_from_v2),
+        cmocka_unit_test(test_intern_rollback),
         cmocka_unit_test(test_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
