@@ -65,6 +65,11 @@ static const char *const st_sql[BM__ST__COUNT] = {
     [BM__ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
     [BM__ST_META_SET] = "INSERT INTO meta(key, value) VALUES(?1, ?2) "
                         "ON CONFLICT DO UPDATE SET value = excluded.value",
+    /* What a query plan needs from its snapshot: the prune cutoff and the span of the minute
+     * rows (each subquery one index seek). */
+    [BM__ST_QUERY_STATE] = "SELECT (SELECT value FROM meta WHERE key = 'pruned_before'), "
+                           "(SELECT min(bucket) FROM agg), (SELECT max(bucket) FROM agg)",
+    [BM__ST_STR_NAME] = "SELECT s FROM str WHERE id = ?1",
 };
 
 bm_err bm__sql_err(struct bm__conn *c, int rc, const char *what, struct bm_errmsg *em)
@@ -134,6 +139,7 @@ static void conn_free(struct bm__conn *c)
     while (c->h != NULL && (st = sqlite3_next_stmt(c->h, NULL)) != NULL)
         sqlite3_finalize(st);
     sqlite3_close(c->h);
+    bm__names_cleanup(&c->names);
     bm_free(c);
 }
 

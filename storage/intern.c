@@ -1,6 +1,7 @@
 /* intern.c: interned strings. Model, profile, region and operation names are stored once in
  * `str` and referenced by id; a commit interns five names per series, so the ids it has seen
- * committed are cached in memory and most commits run no lookup at all. */
+ * committed are cached in memory and most commits run no lookup at all, and query results
+ * turn ids back into names through a small cache per connection. */
 #include "storage/storage_int.h"
 
 #include <string.h>
@@ -126,4 +127,59 @@ void bm__interns_cleanup(struct bm__interns *t)
     bm_free(t->pending);
     bm__arena_free(&t->arena);
     *t = (struct bm__interns){0};
+}
+
+/* ---- Names by id, for query results ------------------------------------------------------ */
+#define NAMES_MAX 1024 /* per connection; a fleet's models, profiles and regions fit */
+#define NAME_SLOTS (2 * NAMES_MAX)
+
+void bm__names_room(struct bm__names *t, size_t n)
+{
+    if (t->n + n <= NAMES_MAX)
+        return;
+    memset(t->slots, 0, NAME_SLOTS * sizeof *t->slots);
+    bm__arena_free(&t->arena);
+    t->n = 0;
+}
+
+void bm__names_cleanup(struct bm__names *t)
+{
+    bm_free(t->slots);
+    bm__arena_free(&t->arena);
+    *t = (struct bm__names){0};
+}
+
+bm_err bm__name_of(struct bm__conn *c, int64_t id, struct bm_str *out, struct bm_errmsg *em)
+{
+    struct bm__names *t = &c->names;
+    if (t->slots == NULL && (t->slots = bm_calloc(NAME_SLOTS, sizeof *t->slots)) == NULL)
+        return bm_errmsg_set(em, BM_E_NOMEM, "aggregates query: out of memory");
+    size_t i = (size_t)((uint64_t)id * 0x9E3779B97F4A7C15ULL >> 32) & (NAME_SLOTS - 1);
+    for (; t->slots[i].id != 0; i = (i + 1) & (NAME_SLOTS - 1))
+        if (t->slots[i].id == id) {
+            *out = (struct bm_str){t->slots[i].s, t->slots[i].len};
+            return BM_OK;
+        }
+    sqlite3_stmt *st;
+    bm_err e = bm__stmt(c, BM__ST_STR_NAME, &st, em);
+    if (e != BM_OK)
+        return e;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    const char *p = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : "";
+    size_t len = rc == SQLITE_ROW ? (size_t)sqlite3_column_bytes(st, 0) : 0;
+    const char *copy = p != NULL ? bm__arena_copy(&t->arena, p, len) : NULL;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return bm__sql_err(c, rc, "look up name", em);
+    if (copy == NULL)
+        return bm_errmsg_set(em, BM_E_NOMEM, "aggregates query: out of memory");
+    /* Past NAMES_MAX entries (a caller that did not make room) the name is kept in the arena
+     * but not indexed, so the table never fills. */
+    if (t->n < NAMES_MAX) {
+        t->slots[i] = (struct bm__name_slot){id, copy, len};
+        t->n++;
+    }
+    *out = (struct bm_str){copy, len};
+    return BM_OK;
 }
