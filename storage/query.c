@@ -48,22 +48,21 @@ static unsigned filter_mask(const struct bm_db_query *q)
            (q->sums_only ? SUMS_ONLY : 0);
 }
 
-/* Whether SQLite should sum the groups itself: only when it can do so as it reads, that is
- * when the grouped columns are a prefix of the order the rows come in (each table's key is the
- * bucket, then the series fields in enum bm_group order; agg_all's starts at the model). Any
- * other grouping makes SQLite sort every row first, which measured twice the cost of reading
- * the rows and summing them in the hash table below. */
-static bool sql_groups(enum bm__qtable t, unsigned gm)
+/* Whether SQLite sums the part itself: only when ungrouped (one row out, and sum() beats
+ * handing every row over: 0.47 against 0.72 ms for 2,250 rows). Grouped parts hand their rows
+ * to the hash table below: SQLite's GROUP BY sorts every row first unless the grouped columns
+ * are a prefix of the table's key, and even then it costs about 1 us per group out (12 ms for
+ * a week of minutes, 8,064 groups, against 3.4 ms to read the rows). */
+static bool sql_groups(unsigned gm)
 {
-    unsigned first = t == BM__QT_ALL ? 1u << BM_G_MODEL_ID : 1u << BM_G_MINUTE;
-    return gm == 0 || ((gm & first) != 0 && ((gm + first) & gm) == 0);
+    return gm == 0;
 }
 
 /* The statement for one part: the grouped columns in enum order, then n and the four sums (and
  * the eight min/max unless sums only), summed per group in SQL or one row per table row. */
 static bm_err build_sql(enum bm__qtable t, unsigned gm, unsigned fm, struct bm_buf *b)
 {
-    int grouped = sql_groups(t, gm);
+    int grouped = sql_groups(gm);
     const char *sep = "SELECT ";
     bm_err e = BM_OK;
     for (int i = 0; e == BM_OK && i < BM_G__COUNT; i++)
