@@ -137,8 +137,9 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--plain") == 0)
             plain = 1;
         else {
-            fprintf(stderr, "usage: gen_logs [--mb N | --kb N] [--seed S] [--plain] [--start EPOCH] "
-                            "[--span SECONDS]\n");
+            fprintf(stderr,
+                    "usage: gen_logs [--mb N | --kb N] [--seed S] [--plain] [--start EPOCH] "
+                    "[--span SECONDS]\n");
             return 2;
         }
     }
