@@ -146,7 +146,10 @@ static void bind_part(sqlite3_stmt *st, const struct bm_db_query *q, const struc
 /* ---- Groups: signed sums by integer key ---------------------------------------------------- */
 struct group {
     int64_t k[BM_G__COUNT]; /* grouped fields (minute start, type code, string ids); others 0 */
-    int64_t n, s[4], mn[4], mx[4];
+    /* Invocations and sums, added and subtracted modulo 2^64 (defined, unlike signed
+     * overflow): exact whenever the true sums fit, which to_series checks. */
+    uint64_t n, s[4];
+    int64_t mn[4], mx[4];
 };
 struct groups {
     struct group *v;
@@ -236,9 +239,11 @@ static bm_err add_row(struct groups *g, sqlite3_stmt *st, unsigned gm, int sign,
     if (x == NULL)
         return BM_E_NOMEM;
     bool first = x->n == 0;
-    x->n += sign * n;
-    for (int i = 0; i < 4; i++)
-        x->s[i] += sign * sqlite3_column_int64(st, col + 1 + i);
+    x->n = sign > 0 ? x->n + (uint64_t)n : x->n - (uint64_t)n;
+    for (int i = 0; i < 4; i++) {
+        uint64_t v = (uint64_t)sqlite3_column_int64(st, col + 1 + i);
+        x->s[i] = sign > 0 ? x->s[i] + v : x->s[i] - v;
+    }
     /* Only positive plans read min/max: a minimum cannot be subtracted. */
     for (int i = 0; minmax && i < 4; i++) {
         int64_t mn = sqlite3_column_int64(st, col + 5 + 2 * i);
@@ -287,8 +292,10 @@ static bm_err to_series(struct bm__conn *c, const struct groups *g, unsigned gm,
     for (size_t i = 0; i < g->n && e == BM_OK; i++) {
         const struct group *x = &g->v[i];
         bm__names_room(&c->names, 5); /* the row's names stay valid until bm_agg_add copies */
-        if (x->n < 0 || (x->n == 0 && (x->s[0] | x->s[1] | x->s[2] | x->s[3]) != 0) ||
-            x->s[0] < 0 || x->s[1] < 0 || x->s[2] < 0 || x->s[3] < 0)
+        bool negative = x->n > INT64_MAX;
+        for (int j = 0; j < 4; j++)
+            negative = negative || x->s[j] > INT64_MAX;
+        if (negative || (x->n == 0 && (x->s[0] | x->s[1] | x->s[2] | x->s[3]) != 0))
             return bm_errmsg_set(em, BM_E_INTERNAL,
                                  "aggregates query: the rollups disagree with the minute rows");
         if (x->n == 0)
@@ -303,10 +310,10 @@ static bm_err to_series(struct bm__conn *c, const struct groups *g, unsigned gm,
         for (int j = 0; j < 5 && e == BM_OK; j++)
             if (gm & (1u << str_field[j]))
                 e = bm__name_of(c, x->k[str_field[j]], strs[j], em);
-        struct bm_counters cn = {.invocations = (uint64_t)x->n};
+        struct bm_counters cn = {.invocations = x->n};
         struct bm_stat *stats[4] = {&cn.input, &cn.output, &cn.cache_read, &cn.cache_write};
         for (int j = 0; j < 4; j++)
-            *stats[j] = (struct bm_stat){(uint64_t)x->s[j], minmax ? (uint64_t)x->mn[j] : 0,
+            *stats[j] = (struct bm_stat){x->s[j], minmax ? (uint64_t)x->mn[j] : 0,
                                          minmax ? (uint64_t)x->mx[j] : 0};
         if (e == BM_OK && (e = bm_agg_add(a, &k, &cn)) != BM_OK)
             bm_errmsg_set(em, e, "aggregates query: out of memory");
@@ -371,7 +378,7 @@ static bm_err run_plan(struct bm__conn *c, const struct bm_db_query *q, struct g
             e = run_part(c, q, &p.p[i], g, cap, em);
         if (e != BM_E_BAD_REQUEST || !subtracts)
             break;
-        g->n = 0;
+        g->n = 0; /* over the cap: slots were allocated */
         memset(g->slots, 0, g->nslots * sizeof *g->slots);
     }
     return e;
