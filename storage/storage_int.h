@@ -197,7 +197,8 @@ bm_err bm__db_exec(const char *path, const char *sql, struct bm_errmsg *em);
  * install must run before any other SQLite use in the process. */
 void bm__db_fault_install(void);
 void bm__db_fault_after(long n);
-/* The query plan (EXPLAIN QUERY PLAN details joined by "; ") of q, in b. */
+/* The plan of q as bm_db_query would run it now, in b: per part, "+" or "-" (added or
+ * subtracted) and its EXPLAIN QUERY PLAN details; parts joined by "; ". */
 bm_err bm__db_query_plan(struct bm_db *db, const struct bm_db_query *q, struct bm_buf *b,
                          struct bm_errmsg *em);
 
