@@ -5,8 +5,6 @@
  * arithmetic over bucket starts; query.c runs the parts. */
 #include "storage/storage_int.h"
 
-#include <string.h>
-
 /* Unit widths in seconds of the bucketed tables. A minute-table part may hold buckets of any
  * width (BMAS_BUCKET_SECONDS); its cost counts nominal minutes. */
 static const int64_t unit_len[BM__QT_ALL] = {60, 3600, 86400};
