@@ -297,8 +297,10 @@ static int series_cmp(const struct bm_series *sa, const struct bm_series *sb,
     return 0;
 }
 
-/* Bottom-up merge sort: qsort has no context argument in C11, and the order depends on g. */
-static void merge_sort(struct bm_series *v, struct bm_series *tmp, size_t n,
+/* Bottom-up merge sort of the indices ix (tmp: scratch of n) by the series they name: qsort has
+ * no context argument in C11, and the order depends on g. Indices, not the ~200-byte series,
+ * move: sorting a week of minutes (8,064 series) had spent most of its time in memcpy. */
+static void merge_sort(const struct bm_series *v, uint32_t *ix, uint32_t *tmp, size_t n,
                        const struct bm_group_by *g)
 {
     for (size_t width = 1; width < n; width *= 2) {
@@ -307,13 +309,13 @@ static void merge_sort(struct bm_series *v, struct bm_series *tmp, size_t n,
             size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
             size_t i = lo, j = mid, k = lo;
             while (i < mid && j < hi)
-                tmp[k++] = series_cmp(&v[j], &v[i], g) < 0 ? v[j++] : v[i++];
+                tmp[k++] = series_cmp(&v[ix[j]], &v[ix[i]], g) < 0 ? ix[j++] : ix[i++];
             while (i < mid)
-                tmp[k++] = v[i++];
+                tmp[k++] = ix[i++];
             while (j < hi)
-                tmp[k++] = v[j++];
+                tmp[k++] = ix[j++];
         }
-        memcpy(v, tmp, n * sizeof *v);
+        memcpy(ix, tmp, n * sizeof *ix);
     }
 }
 
@@ -321,13 +323,28 @@ bm_err bm_agg_sort(struct bm_agg *a, const struct bm_group_by *g)
 {
     if (a->n < 2)
         return BM_OK;
-    struct bm_series *tmp = bm_malloc(a->n * sizeof *tmp);
-    if (tmp == NULL)
+    /* n fits in 32 bits: the slots hold index + 1 as uint32_t. */
+    uint32_t *ix = bm_malloc(2 * a->n * sizeof *ix);
+    struct bm_series *items = bm_malloc(a->cap * sizeof *items);
+    uint64_t *hashes = bm_malloc(a->cap * sizeof *hashes);
+    if (ix == NULL || items == NULL || hashes == NULL) {
+        bm_free(ix);
+        bm_free(items);
+        bm_free(hashes);
         return BM_E_NOMEM;
-    merge_sort(a->items, tmp, a->n, g);
-    bm_free(tmp);
+    }
     for (size_t i = 0; i < a->n; i++)
-        a->hashes[i] = key_hash(&a->items[i].key);
+        ix[i] = (uint32_t)i;
+    merge_sort(a->items, ix, ix + a->n, a->n, g);
+    for (size_t i = 0; i < a->n; i++) {
+        items[i] = a->items[ix[i]];
+        hashes[i] = a->hashes[ix[i]];
+    }
+    bm_free(ix);
+    bm_free(a->items);
+    bm_free(a->hashes);
+    a->items = items;
+    a->hashes = hashes;
     /* Same table size, so rehashing cannot need more memory than we hold: rebuild in place. */
     memset(a->slots, 0, a->nslots * sizeof a->slots[0]);
     for (size_t i = 0; i < a->n; i++)

@@ -198,13 +198,19 @@ struct bm_db_query {
     enum bm_profile_type profile_type;                       /* BM_PT__COUNT = any */
     struct bm_group_by group_by;
     size_t max_rows; /* 0 = BM_DB_QUERY_MAX_ROWS */
-    bool sums_only;  /* skip min/max (left 0): GET /aggregates shows sums only; ~2x faster */
+    /* Skip min/max (left 0): GET /aggregates shows sums only. Besides reading less, sums can
+     * be subtracted, so a range may be read as a rollup minus its outside (all time from the
+     * all-time table, a day ragged by an hour as the day minus that hour): often 10x fewer
+     * rows. Min/max queries read only whole units inside the range. */
+    bool sums_only;
 };
 /* Sets q to "everything, no filter" with the given grouping. */
 void bm_db_query_init(struct bm_db_query *q, const struct bm_group_by *g);
-/* Aggregates matching q, grouped in SQL the way bm_agg_regroup would group them (fields not in
- * group_by empty, bucket truncated to the minute or BM_NO_BUCKET, type BM_PT__COUNT when not
- * grouped by profile_type) and sorted by bm_agg_sort, ready for bm_agg_write_json. More than
+/* Aggregates matching q: exactly what the minute rows at or after the prune cutoff give, read
+ * from the coarsest tables that answer exactly, grouped the way bm_agg_regroup would group them
+ * (fields not in group_by empty, bucket truncated to the minute or BM_NO_BUCKET, type
+ * BM_PT__COUNT when not grouped by profile_type) and sorted by bm_agg_sort, ready for
+ * bm_agg_write_json. More than
  * max_rows result rows fail with BM_E_BAD_REQUEST and a message naming the cap (no truncated
  * totals). On success the caller owns *out (bm_agg_free). Thread-safe; never waits for
  * writers. */

@@ -33,6 +33,10 @@ static const char *const st_sql[BM__ST__COUNT] = {
     [BM__ST_AGG_MIN] = AGG_UPSERT("agg"),
     [BM__ST_AGG_HOUR] = AGG_UPSERT("agg_hour"),
     [BM__ST_AGG_DAY] = AGG_UPSERT("agg_day"),
+    [BM__ST_AGG_ALL] = "INSERT INTO agg_all(model, ptype, profile, src, inf, op, n, i_s, o_s, r_s, "
+                       "w_s) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11) ON CONFLICT DO UPDATE SET "
+                       "n = n + excluded.n, i_s = i_s + excluded.i_s, o_s = o_s + excluded.o_s, "
+                       "r_s = r_s + excluded.r_s, w_s = w_s + excluded.w_s",
     [BM__ST_OUTBOX_PUT] =
         "INSERT INTO outbox(created_at, " SERIES_COLS ") VALUES(?21, " SERIES_PARAMS ")",
     [BM__ST_FAIL_DELETE] = "DELETE FROM failure WHERE bucket = ?1 AND key = ?2 AND version = ?3",
@@ -61,6 +65,11 @@ static const char *const st_sql[BM__ST__COUNT] = {
     [BM__ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
     [BM__ST_META_SET] = "INSERT INTO meta(key, value) VALUES(?1, ?2) "
                         "ON CONFLICT DO UPDATE SET value = excluded.value",
+    /* What a query plan needs from its snapshot: the prune cutoff and the span of the minute
+     * rows (each subquery one index seek). */
+    [BM__ST_QUERY_STATE] = "SELECT (SELECT value FROM meta WHERE key = 'pruned_before'), "
+                           "(SELECT min(bucket) FROM agg), (SELECT max(bucket) FROM agg)",
+    [BM__ST_STR_NAME] = "SELECT s FROM str WHERE id = ?1",
 };
 
 bm_err bm__sql_err(struct bm__conn *c, int rc, const char *what, struct bm_errmsg *em)
@@ -130,6 +139,7 @@ static void conn_free(struct bm__conn *c)
     while (c->h != NULL && (st = sqlite3_next_stmt(c->h, NULL)) != NULL)
         sqlite3_finalize(st);
     sqlite3_close(c->h);
+    bm__names_cleanup(&c->names);
     bm_free(c);
 }
 
@@ -299,6 +309,7 @@ bm_err bm__tx_end(struct bm_db *db, struct bm__conn *c, bm_err rc, struct bm_err
     }
     if (rc == BM_OK && (rc = bm__stmt(c, BM__ST_COMMIT, &st, em)) == BM_OK)
         rc = bm__run(c, st, "commit", em);
+    bm__interns_end(&db->interns, rc == BM_OK);
     if (rc != BM_OK) {
         /* Some errors (NOMEM, IOERR, FULL) already rolled back; ROLLBACK only what is open. */
         if (!sqlite3_get_autocommit(c->h))
@@ -402,6 +413,7 @@ void bm_db_close(struct bm_db *db)
             sqlite3_finalize(c->st[j]);
         conn_free(c);
     }
+    bm__interns_cleanup(&db->interns);
     pthread_cond_destroy(&db->cond);
     pthread_mutex_destroy(&db->wlock);
     pthread_mutex_destroy(&db->lock);

@@ -63,30 +63,6 @@ enum bm_profile_type bm__ptype_from_code(int64_t code)
     return BM_PT__COUNT;
 }
 
-bm_err bm__intern(struct bm__conn *c, struct bm_str s, int64_t *id, struct bm_errmsg *em)
-{
-    sqlite3_stmt *st;
-    bm_err e = bm__stmt(c, BM__ST_STR_GET, &st, em);
-    if (e != BM_OK)
-        return e;
-    bm__bind_str(st, 1, s);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *id = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
-        return BM_OK;
-    if (rc != SQLITE_DONE)
-        return bm__sql_err(c, rc, "look up string", em);
-    if ((e = bm__stmt(c, BM__ST_STR_PUT, &st, em)) != BM_OK)
-        return e;
-    bm__bind_str(st, 1, s);
-    if ((e = bm__run(c, st, "intern string", em)) != BM_OK)
-        return e;
-    *id = sqlite3_last_insert_rowid(c->h);
-    return BM_OK;
-}
-
 /* Binds a series at positions 1..20 (the column order of SERIES_COLS in db.c). */
 static void bind_series(sqlite3_stmt *st, int64_t bucket, int ptype, const int64_t ids[5],
                         const struct bm_counters *k)
@@ -105,14 +81,28 @@ static void bind_series(sqlite3_stmt *st, int64_t bucket, int ptype, const int64
     }
 }
 
+/* Binds a series' key and sums at positions 1..11 of BM__ST_AGG_ALL (no bucket, no min/max). */
+static void bind_all(sqlite3_stmt *st, int ptype, const int64_t ids[5], const struct bm_counters *k)
+{
+    sqlite3_bind_int64(st, 1, ids[0]);
+    sqlite3_bind_int(st, 2, ptype);
+    for (int i = 1; i < 5; i++)
+        sqlite3_bind_int64(st, 2 + i, ids[i]);
+    sqlite3_bind_int64(st, 7, (int64_t)k->invocations);
+    sqlite3_bind_int64(st, 8, (int64_t)k->input.sum);
+    sqlite3_bind_int64(st, 9, (int64_t)k->output.sum);
+    sqlite3_bind_int64(st, 10, (int64_t)k->cache_read.sum);
+    sqlite3_bind_int64(st, 11, (int64_t)k->cache_write.sum);
+}
+
 static int64_t floor_to(int64_t t, int64_t width)
 {
     return t - ((t % width) + width) % width;
 }
 
-/* Adds one series to the minute table, both rollups and the outbox. */
-static bm_err apply_series(struct bm__conn *c, const struct bm_series *s, int64_t now,
-                           struct bm_errmsg *em)
+/* Adds one series to the minute table, the three rollups and the outbox. */
+static bm_err apply_series(struct bm_db *db, struct bm__conn *c, const struct bm_series *s,
+                           int64_t now, struct bm_errmsg *em)
 {
     static const enum bm__st tables[3] = {BM__ST_AGG_MIN, BM__ST_AGG_HOUR, BM__ST_AGG_DAY};
     static const int64_t widths[3] = {1, 3600, 86400};
@@ -125,12 +115,16 @@ static bm_err apply_series(struct bm__conn *c, const struct bm_series *s, int64_
     if (ptype < 0 || s->key.bucket < INT64_MIN / 2 || s->key.bucket > INT64_MAX / 2)
         return bm_errmsg_set(em, BM_E_INTERNAL, "commit: series without bucket or profile type");
     for (int i = 0; i < 5 && e == BM_OK; i++)
-        e = bm__intern(c, *strs[i], &ids[i], em);
+        e = bm__intern(db, c, *strs[i], &ids[i], em);
     for (int t = 0; t < 3 && e == BM_OK; t++) {
         if ((e = bm__stmt(c, tables[t], &st, em)) != BM_OK)
             break;
         bind_series(st, floor_to(s->key.bucket, widths[t]), ptype, ids, &s->c);
         e = bm__run(c, st, "add to aggregates", em);
+    }
+    if (e == BM_OK && (e = bm__stmt(c, BM__ST_AGG_ALL, &st, em)) == BM_OK) {
+        bind_all(st, ptype, ids, &s->c);
+        e = bm__run(c, st, "add to all-time aggregates", em);
     }
     if (e == BM_OK && (e = bm__stmt(c, BM__ST_OUTBOX_PUT, &st, em)) == BM_OK) {
         bind_series(st, s->key.bucket, ptype, ids, &s->c);
@@ -141,8 +135,9 @@ static bm_err apply_series(struct bm__conn *c, const struct bm_series *s, int64_
 }
 
 /* The effect of a newly processed object, inside the commit's transaction. */
-static bm_err apply(struct bm__conn *c, const struct bm_db_object *obj, const struct bm_agg *delta,
-                    const struct bm_ingest_stats *stats, int64_t now, struct bm_errmsg *em)
+static bm_err apply(struct bm_db *db, struct bm__conn *c, const struct bm_db_object *obj,
+                    const struct bm_agg *delta, const struct bm_ingest_stats *stats, int64_t now,
+                    struct bm_errmsg *em)
 {
     sqlite3_stmt *st;
     int64_t rows = 0;
@@ -153,7 +148,7 @@ static bm_err apply(struct bm__conn *c, const struct bm_db_object *obj, const st
         /* A series with no invocation has no min/max to combine and nothing to publish. */
         if (s->c.invocations == 0)
             continue;
-        e = apply_series(c, s, now, em);
+        e = apply_series(db, c, s, now, em);
         rows++;
     }
     if (e == BM_OK && (e = bm__stmt(c, BM__ST_FAIL_DELETE, &st, em)) == BM_OK) {
@@ -202,7 +197,7 @@ bm_err bm_db_commit_object(struct bm_db *db, const struct bm_db_object *obj, con
     }
     if (e == BM_OK) {
         inserted = sqlite3_changes(c->h) > 0;
-        e = inserted ? apply(c, obj, delta, stats, now, em)
+        e = inserted ? apply(db, c, obj, delta, stats, now, em)
                      : bm__counter_add(c, BM_DB_C_OBJECTS_DUPLICATES, 1, em);
     }
     e = bm__tx_end(db, c, e, em);

@@ -202,8 +202,6 @@ void bm_db_publisher_cleanup(struct bm_db_publisher *p)
 /* ---- Retention ---------------------------------------------------------------------------- */
 /* Each statement deletes at most ?2 rows older than ?1; a batch is its own transaction. */
 static const char *const prune_sql[] = {
-    "DELETE FROM agg WHERE (bucket, model, ptype, profile, src, inf, op) IN (SELECT bucket, "
-    "model, ptype, profile, src, inf, op FROM agg WHERE bucket < ?1 LIMIT ?2)",
     "DELETE FROM agg_hour WHERE (bucket, model, ptype, profile, src, inf, op) IN (SELECT bucket, "
     "model, ptype, profile, src, inf, op FROM agg_hour WHERE bucket < ?1 LIMIT ?2)",
     "DELETE FROM agg_day WHERE (bucket, model, ptype, profile, src, inf, op) IN (SELECT bucket, "
@@ -218,6 +216,26 @@ static const char *const prune_sql[] = {
 #define N_PRUNE ((int)(sizeof prune_sql / sizeof prune_sql[0]))
 /* Rows per transaction: a few milliseconds of work, so a commit waits at most that long. */
 #define PRUNE_BATCH 2000
+
+/* The minute table's batch: the bucket at which a batch of at least ?2 + 1 rows before ?1
+ * ends; then, for the rows before ?1 (the batch's end), their subtraction from the all-time
+ * rollup (UPDATE ... FROM, SQLite 3.33) and their deletion; last, the rollup rows of series
+ * that have no minute row left. The unary plus in GROUP BY +model keeps the planner, which has
+ * no statistics, from choosing a scan of all of agg_model for its order over the bucket range
+ * (EXPLAIN QUERY PLAN showed it for a one-sided range). */
+static const char *const prune_min_sql[] = {
+    "SELECT bucket FROM agg WHERE bucket < ?1 ORDER BY bucket LIMIT 1 OFFSET ?2",
+    "UPDATE agg_all SET n = agg_all.n - d.n, i_s = agg_all.i_s - d.i_s, "
+    "o_s = agg_all.o_s - d.o_s, r_s = agg_all.r_s - d.r_s, w_s = agg_all.w_s - d.w_s "
+    "FROM (SELECT model, ptype, profile, src, inf, op, sum(n) AS n, sum(i_s) AS i_s, "
+    "sum(o_s) AS o_s, sum(r_s) AS r_s, sum(w_s) AS w_s FROM agg WHERE bucket < ?1 "
+    "GROUP BY +model, 2, 3, 4, 5, 6) AS d WHERE agg_all.model = d.model AND agg_all.ptype = "
+    "d.ptype "
+    "AND agg_all.profile = d.profile AND agg_all.src = d.src AND agg_all.inf = d.inf "
+    "AND agg_all.op = d.op",
+    "DELETE FROM agg WHERE bucket < ?1",
+    "DELETE FROM agg_all WHERE n = 0",
+};
 
 static int64_t floor_to(int64_t t, int64_t width)
 {
@@ -245,9 +263,34 @@ static bm_err set_pruned_before(struct bm_db *db, int64_t cutoff, struct bm_errm
     return e;
 }
 
+/* Runs sql once on c with ?1 = a and ?2 = b where the statement has them. When col0 is given,
+ * *has_row tells whether a row came back and *col0 gets its first column. Pruning is rare, so
+ * statements are prepared per batch rather than kept on every connection. */
+static bm_err run_once(struct bm__conn *c, const char *sql, int64_t a, int64_t b, bool *has_row,
+                       int64_t *col0, struct bm_errmsg *em)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->h, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        int np = sqlite3_bind_parameter_count(st);
+        if (np >= 1)
+            sqlite3_bind_int64(st, 1, a);
+        if (np >= 2)
+            sqlite3_bind_int64(st, 2, b);
+        rc = sqlite3_step(st);
+    }
+    if (col0 != NULL) {
+        *has_row = rc == SQLITE_ROW;
+        if (*has_row)
+            *col0 = sqlite3_column_int64(st, 0);
+    }
+    bm_err e = rc == SQLITE_ROW || rc == SQLITE_DONE ? BM_OK : bm__sql_err(c, rc, "prune", em);
+    sqlite3_finalize(st);
+    return e;
+}
+
 /* Runs one prune statement in batches, each its own transaction (the writer lock is released
- * between them so commits interleave), until a batch comes back short. Pruning is rare, so the
- * statement is prepared per batch rather than kept on every connection. */
+ * between them so commits interleave), until a batch comes back short. */
 static bm_err prune_one(struct bm_db *db, const char *sql, int64_t cutoff, uint64_t *deleted,
                         struct bm_errmsg *em)
 {
@@ -255,18 +298,40 @@ static bm_err prune_one(struct bm_db *db, const char *sql, int64_t cutoff, uint6
     bm_err e = BM_OK;
     while (e == BM_OK && changed >= PRUNE_BATCH) {
         struct bm__conn *c = NULL;
-        sqlite3_stmt *st = NULL;
         if ((e = bm__tx_begin(db, &c, em)) != BM_OK)
             break;
-        int rc = sqlite3_prepare_v2(c->h, sql, -1, &st, NULL);
-        if (rc == SQLITE_OK) {
-            sqlite3_bind_int64(st, 1, cutoff);
-            sqlite3_bind_int(st, 2, PRUNE_BATCH);
-            rc = sqlite3_step(st);
-        }
-        e = rc == SQLITE_DONE ? BM_OK : bm__sql_err(c, rc, "prune", em);
+        e = run_once(c, sql, cutoff, PRUNE_BATCH, NULL, NULL, em);
         changed = e == BM_OK ? sqlite3_changes(c->h) : 0;
-        sqlite3_finalize(st);
+        if ((e = bm__tx_end(db, c, e, em)) == BM_OK)
+            *deleted += (uint64_t)changed;
+    }
+    return e;
+}
+
+/* Deletes the minute rows before cutoff in batches that end after a whole bucket, each batch
+ * subtracting exactly what it deletes from agg_all in its own transaction, so that the
+ * all-time rollup equals the sum of the stored minute rows after every commit, a crash
+ * included. The last batch also drops the rollup rows left at zero. */
+static bm_err prune_minutes(struct bm_db *db, int64_t cutoff, uint64_t *deleted,
+                            struct bm_errmsg *em)
+{
+    bool more = true;
+    bm_err e = BM_OK;
+    while (e == BM_OK && more) {
+        struct bm__conn *c = NULL;
+        int64_t end = cutoff;
+        int changed = 0;
+        if ((e = bm__tx_begin(db, &c, em)) != BM_OK)
+            break;
+        e = run_once(c, prune_min_sql[0], cutoff, PRUNE_BATCH - 1, &more, &end, em);
+        if (e == BM_OK && more)
+            end++; /* the batch takes that bucket whole: before cutoff, so no overflow */
+        if (e == BM_OK)
+            e = run_once(c, prune_min_sql[1], end, 0, NULL, NULL, em);
+        if (e == BM_OK && (e = run_once(c, prune_min_sql[2], end, 0, NULL, NULL, em)) == BM_OK)
+            changed = sqlite3_changes(c->h);
+        if (e == BM_OK && !more)
+            e = run_once(c, prune_min_sql[3], 0, 0, NULL, NULL, em);
         if ((e = bm__tx_end(db, c, e, em)) == BM_OK)
             *deleted += (uint64_t)changed;
     }
@@ -286,12 +351,13 @@ bm_err bm_db_prune(struct bm_db *db, int64_t cutoff, struct bm_db_prune_stats *s
     struct bm_db_prune_stats s = {0};
     /* Rollup rows go only once their whole hour or day is before the cutoff; the clamp keeps
      * queries from reading the older part of the one that straddles it. */
-    const int64_t cut[N_PRUNE] = {
-        cutoff, floor_to(cutoff, 3600), floor_to(cutoff, 86400), cutoff, cutoff, cutoff};
+    const int64_t cut[N_PRUNE] = {floor_to(cutoff, 3600), floor_to(cutoff, 86400), cutoff, cutoff,
+                                  cutoff};
     uint64_t rollups = 0; /* not reported: the minute rows are what was kept */
-    uint64_t *count[N_PRUNE] = {&s.aggregates, &rollups,    &rollups,
-                                &s.processed,  &s.failures, &s.outbox};
+    uint64_t *count[N_PRUNE] = {&rollups, &rollups, &s.processed, &s.failures, &s.outbox};
     bm_err e = set_pruned_before(db, cutoff, em);
+    if (e == BM_OK)
+        e = prune_minutes(db, cutoff, &s.aggregates, em);
     for (int i = 0; i < N_PRUNE && e == BM_OK; i++)
         e = prune_one(db, prune_sql[i], cut[i], count[i], em);
     if (stats != NULL)

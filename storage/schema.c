@@ -18,6 +18,11 @@
     "r_s INTEGER NOT NULL, r_mn INTEGER NOT NULL, r_mx INTEGER NOT NULL, "                         \
     "w_s INTEGER NOT NULL, w_mn INTEGER NOT NULL, w_mx INTEGER NOT NULL"
 #define SERIES_PK "PRIMARY KEY (bucket, model, ptype, profile, src, inf, op)"
+/* The all-time rollup's columns: the series key without a bucket, invocations and sums. */
+#define ALL_DEF                                                                                    \
+    "model INTEGER NOT NULL, ptype INTEGER NOT NULL, profile INTEGER NOT NULL, "                   \
+    "src INTEGER NOT NULL, inf INTEGER NOT NULL, op INTEGER NOT NULL, n INTEGER NOT NULL, "        \
+    "i_s INTEGER NOT NULL, o_s INTEGER NOT NULL, r_s INTEGER NOT NULL, w_s INTEGER NOT NULL"
 #define ROLLUP_FROM(width, src)                                                                    \
     "SELECT bucket - ((bucket % " width ") + " width ") % " width                                  \
     ", model, ptype, profile, src, inf, op, sum(n), sum(i_s), min(i_mn), max(i_mx), sum(o_s), "    \
@@ -58,6 +63,18 @@ static const char *const migrations[] = {
     "INSERT INTO agg_hour " ROLLUP_FROM("3600", "agg") ";"
                                                        "INSERT INTO agg_day " ROLLUP_FROM(
                                                            "86400", "agg_hour") ";",
+
+    /* Version 3: the all-time rollup, one row per series, so that a query over all the data
+     * reads a row per series instead of one per series and day (30 days of 300 series took
+     * 2 ms to sum and 6 ms to group). It holds exactly the sum of the stored minute rows: the
+     * commit adds to it, and bm_db_prune subtracts every minute row it deletes, in the same
+     * transaction. Sums only: a minimum or maximum cannot be taken back out when pruning
+     * removes the invocation that set it, and GET /aggregates shows sums; queries that want
+     * min/max read the bucketed tables. Filled from the minute rows, the source of truth. */
+    "CREATE TABLE agg_all (" ALL_DEF ", PRIMARY KEY (model, ptype, profile, src, inf, op)) "
+    "  WITHOUT ROWID;"
+    "INSERT INTO agg_all SELECT model, ptype, profile, src, inf, op, sum(n), sum(i_s), sum(o_s), "
+    "  sum(r_s), sum(w_s) FROM agg GROUP BY 1, 2, 3, 4, 5, 6;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -1,11 +1,13 @@
 /* bench_storage.c: storage benchmark (not a test). Fills a database through the real API with
  * about a million aggregate rows (30 days of minute buckets x 24 active series out of 300 =
  * 30 models x 5 profile types x 2 operations over 4 regions), then measures duplicate lookups,
- * small commits and the latency of typical GET /aggregates queries (SQL plus JSON rendering).
+ * small commits and the latency of typical GET /aggregates queries (SQL plus JSON rendering),
+ * alone and again while another thread commits (steady ingest).
  * Usage: bench_storage DB_PATH [--fill-only]; an existing filled DB is reused. */
 #include "storage/bm_storage.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,27 +156,47 @@ static double bench_lookups(struct bm_db *db, int threads, long per_thread)
     return (double)threads * (double)per_thread / (now_s() - t0);
 }
 
+/* Commits object base + i, 3 series in the last hour of the data. */
+static void commit_one(struct bm_db *db, long i, long base)
+{
+    struct bm_errmsg em;
+    struct bm_agg *d = bm_agg_new(0);
+    for (int k = 0; k < 3; k++)
+        add_series(d, (int)((i * 7 + k * 101) % POOL), T_END - 3600 + (i % 60) * 60);
+    char key[160];
+    struct bm_db_object o;
+    enum bm_db_commit_result r;
+    object_of(&o, key, sizeof key, "new", base + i);
+    bm_err e = bm_db_commit_object(db, &o, "m", 1, d, NULL, T_END, &r, &em);
+    if (e != BM_OK || r != BM_DB_COMMITTED)
+        die("commit", e, &em);
+    bm_agg_free(d);
+}
+
 /* Commits n new objects of 3 series each in the last hour of the data. */
 static double bench_commits(struct bm_db *db, long n, long base)
 {
-    struct bm_errmsg em;
     double t0 = now_s();
-    for (long i = 0; i < n; i++) {
-        struct bm_agg *d = bm_agg_new(0);
-        for (int k = 0; k < 3; k++)
-            add_series(d, (int)((i * 7 + k * 101) % POOL), T_END - 3600 + (i % 60) * 60);
-        char key[160];
-        struct bm_db_object o;
-        enum bm_db_commit_result r;
-        object_of(&o, key, sizeof key, "new", base + i);
-        bm_err e = bm_db_commit_object(db, &o, "m", 1, d, NULL, T_END, &r, &em);
-        if (e != BM_OK || r != BM_DB_COMMITTED)
-            die("commit", e, &em);
-        bm_agg_free(d);
-    }
+    for (long i = 0; i < n; i++)
+        commit_one(db, i, base);
     double rate = (double)n / (now_s() - t0);
     drain_outbox(db);
     return rate;
+}
+
+/* Steady ingest: commits new objects until told to stop, as a worker would. */
+struct ingest {
+    struct bm_db *db;
+    long base, done;
+    atomic_bool stop;
+};
+
+static void *ingest_loop(void *arg)
+{
+    struct ingest *in = arg;
+    while (!atomic_load(&in->stop))
+        commit_one(in->db, in->done++, in->base);
+    return NULL;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -188,7 +210,8 @@ struct qcase {
     const char *group_by;
     int64_t from, to;
     const char *model;
-    bool minmax; /* also min/max (what the publisher needs, not GET /aggregates) */
+    bool minmax;      /* also min/max (what the publisher needs, not GET /aggregates) */
+    const char *type; /* profile_type filter, NULL = any */
 };
 
 static void bench_query(struct bm_db *db, const struct qcase *c, int runs)
@@ -205,6 +228,8 @@ static void bench_query(struct bm_db *db, const struct qcase *c, int runs)
     q.to = c->to;
     q.model_id = c->model;
     q.sums_only = !c->minmax;
+    if (c->type != NULL && !bm_profile_type_parse(c->type, strlen(c->type), &q.profile_type))
+        die("profile_type", BM_E_BAD_REQUEST, NULL);
     for (int i = 0; i < runs; i++) {
         struct bm_agg *a = NULL;
         struct bm_buf b;
@@ -268,23 +293,49 @@ int main(int argc, char **argv)
     printf("\n%-44s %7s %9s %8s %8s %8s\n", "GET /aggregates (SQL + JSON, sums only)", "rows",
            "bytes", "p50 ms", "p99 ms", "max ms");
     const struct qcase cases[] = {
-        {"last hour by model_id", "model_id", T_END - 3600, T_END, NULL, false},
+        {"last hour by model_id", "model_id", T_END - 3600, T_END, NULL, false, NULL},
+        {"last hour by minute, one type", "minute", T_END - 3600, T_END, NULL, false,
+         "CrossRegion"},
         {"last day by profile_type", "profile_type", T_END - 86400 - 1800, T_END - 1800, NULL,
-         false},
-        {"one model, last week, by minute", "minute", T_END - 7 * 86400, T_END, models[3], false},
+         false, NULL},
+        {"last 24 hours (ragged) by model_id", "model_id", T_END - 86400 - 1234, T_END - 1234, NULL,
+         false, NULL},
+        {"last 7 days (ragged) by model_id", "model_id", T_END - 7 * 86400 - 1234, T_END - 1234,
+         NULL, false, NULL},
+        {"one model, last week, by minute", "minute", T_END - 7 * 86400, T_END, models[3], false,
+         NULL},
         {"one model, last week, by profile_type", "profile_type", T_END - 7 * 86400 + 120, T_END,
-         models[3], false},
-        {"all time, no group_by", "", BM_NO_BUCKET, BM_NO_BUCKET, NULL, false},
+         models[3], false, NULL},
+        {"all time, no group_by", "", BM_NO_BUCKET, BM_NO_BUCKET, NULL, false, NULL},
         {"all time by model_id,profile_type", "model_id,profile_type", BM_NO_BUCKET, BM_NO_BUCKET,
-         NULL, false},
-        {"last 30 days (ragged) by model_id", "model_id", T_START + 1234, T_END - 4321, NULL,
-         false},
+         NULL, false, NULL},
+        {"last 30 days (ragged) by model_id", "model_id", T_START + 1234, T_END - 4321, NULL, false,
+         NULL},
         {"last day by profile_type, with min/max", "profile_type", T_END - 86400 - 1800,
-         T_END - 1800, NULL, true},
-        {"all time, no group_by, with min/max", "", BM_NO_BUCKET, BM_NO_BUCKET, NULL, true},
+         T_END - 1800, NULL, true, NULL},
+        {"all time, no group_by, with min/max", "", BM_NO_BUCKET, BM_NO_BUCKET, NULL, true, NULL},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        bench_query(db, &cases[i], i == 2 ? 100 : 300);
+    const size_t n_cases = sizeof cases / sizeof cases[0];
+    for (size_t i = 0; i < n_cases; i++)
+        bench_query(db, &cases[i], i == 5 ? 100 : 300);
+
+    /* The same dashboard queries while a writer commits as fast as it can: the answers come
+     * from tables the commits keep changing, so no cached result could serve them. */
+    printf("\n%-44s %7s %9s %8s %8s %8s\n", "... while another thread commits", "rows", "bytes",
+           "p50 ms", "p99 ms", "max ms");
+    struct ingest in = {.db = db, .base = base + 5000};
+    atomic_init(&in.stop, false);
+    pthread_t th;
+    double t0 = now_s();
+    pthread_create(&th, NULL, ingest_loop, &in);
+    static const size_t busy[] = {0, 1, 3, 7, 8, 9};
+    for (size_t i = 0; i < sizeof busy / sizeof busy[0]; i++)
+        bench_query(db, &cases[busy[i]], 300);
+    atomic_store(&in.stop, true);
+    pthread_join(th, NULL);
+    printf("%-44s %12.0f\n", "(commit_object meanwhile, per second)",
+           (double)in.done / (now_s() - t0));
+    drain_outbox(db);
     bm_db_close(db);
     return 0;
 }

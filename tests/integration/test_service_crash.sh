@@ -46,6 +46,11 @@ for round in 1 2 3; do
     t_eq "round $round (killed after >= $want): 40 objects counted once" \
         '{"invocations":160,"input_tokens":10760,"cache_write_input_tokens":9036520}' \
         "$(echo "$BODY" | jq -c '.totals | {invocations,input_tokens,cache_write_input_tokens}')"
+    # All time reads the all-time rollup; by minute reads the minute rows: the same numbers.
+    totals=$(echo "$BODY" | jq -c .totals)
+    call "aggm-$round" GET "/aggregates?group_by=minute"
+    t_eq "round $round: the all-time rollup equals the minute rows" "$totals" \
+        "$(echo "$BODY" | jq -c .totals)"
     call "st-$round" GET /status
     t_eq "round $round: processed 40, records 160" '[40,160]' \
         "$(echo "$BODY" | jq -c '[.objects.processed,.records.processed]')"

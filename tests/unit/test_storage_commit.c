@@ -269,8 +269,9 @@ static void test_migrations(void **state)
     assert_int_equal(bm_agg_at(a, 0)->c.input.max, 20);
     assert_int_equal(bm_agg_at(a, 1)->c.input.sum, 3);
     bm_agg_free(a);
-    /* The migrated database takes new commits into all three tables. */
+    /* The migrated database takes new commits into every table. */
     assert_int_equal(tu_commit(db, 5), BM_DB_COMMITTED);
+    tu_assert_rollups(t.path, INT64_MIN);
     bm_db_close(db);
 
     /* A database from the future is refused, and says why. */
@@ -288,6 +289,104 @@ static void test_migrations(void **state)
     fputs("this is not an SQLite database, not even close to one, but long enough to be read", f);
     fclose(f);
     assert_int_equal(bm_db_open(t.path, NULL, &db, &em), BM_E_STORAGE);
+    tdb_cleanup(&t);
+}
+
+/* A commit that fails after interning new names (an injected SQLite allocation failure at each
+ * step in turn) must not leave their ids in the in-memory cache: the rollback frees the ids,
+ * and the next commit, which interns another new name first, gets them for other names. */
+static void test_intern_rollback(void **state)
+{
+    (void)state;
+    struct bm_agg *d = tu_delta(11);
+    struct bm_agg *d2 = bm_agg_new(0);
+    struct bm_series_key k = bm_agg_at(d, 0)->key;
+    k.model_id = tu_s("zz.first-new-model");
+    assert_int_equal(bm_agg_add(d2, &k, &bm_agg_at(d, 0)->c), BM_OK);
+    assert_int_equal(bm_agg_merge(d2, d), BM_OK);
+    bm_err e = BM_E_NOMEM;
+    for (long n = 0; e != BM_OK; n++) {
+        struct tdb t;
+        struct bm_errmsg em;
+        enum bm_db_commit_result r;
+        struct bm_db_object o1, o2;
+        tdb_init(&t);
+        struct bm_db *db = tdb_open(&t);
+        bm_db_object_init(&o1, "b", "first", NULL, "e");
+        bm_db_object_init(&o2, "b", "second", NULL, "e");
+        bm__db_fault_after(n);
+        e = bm_db_commit_object(db, &o1, NULL, 0, d, NULL, TU_T0, &r, &em);
+        bm__db_fault_after(-1);
+        assert_int_equal(bm_db_commit_object(db, &o2, NULL, 0, d2, NULL, TU_T0, &r, &em), BM_OK);
+        struct bm_agg *all = bm_agg_new(0), *want = NULL;
+        assert_int_equal(bm_agg_merge(all, d2), BM_OK);
+        if (e == BM_OK)
+            assert_int_equal(bm_agg_merge(all, d), BM_OK);
+        assert_int_equal(bm_agg_regroup(all, &all_fields, &want), BM_OK);
+        assert_int_equal(bm_agg_sort(want, &all_fields), BM_OK);
+        struct bm_agg *got = query_all(db, &all_fields);
+        tu_assert_agg_eq(got, want);
+        bm_agg_free(got);
+        bm_agg_free(want);
+        bm_agg_free(all);
+        bm_db_close(db);
+        tdb_cleanup(&t);
+        assert_true(n < 100000);
+    }
+    bm_agg_free(d2);
+    bm_agg_free(d);
+}
+
+/* A version-2 database (hourly and daily rollups, no all-time one) written by that version's
+ * commits gets its all-time rollup from the minute rows, and all-time queries read it. */
+static void test_migration_from_v2(void **state)
+{
+    (void)state;
+    struct tdb t;
+    tdb_init(&t);
+    struct bm_errmsg em;
+    assert_int_equal(bm__db_create_at(t.path, 2, &em), BM_OK);
+    /* Minute rows over two days, a series with two rows, then the rollups as the version-2
+     * commit kept them. */
+    assert_int_equal(
+        bm__db_exec(
+            t.path,
+            "INSERT INTO str(id, s) VALUES(1, 'm1'), (2, 'm2'), (3, 'us-east-1'), (4, 'op');"
+            "INSERT INTO agg VALUES(1776643200, 1, 1, 1, 3, 3, 4, 2, 10, 4, 6, 1, 0, 1, 0, "
+            "0, 0, 5, 2, 3);"
+            "INSERT INTO agg VALUES(1776733260, 1, 1, 1, 3, 3, 4, 1, 20, 20, 20, 0, 0, 0, "
+            "0, 0, 0, 0, 0, 0);"
+            "INSERT INTO agg VALUES(1776733200, 2, 0, 2, 3, 3, 4, 1, 3, 3, 3, 7, 7, 7, 0, "
+            "0, 0, 0, 0, 0);",
+            &em),
+        BM_OK);
+    static const char *const rollups[] = {
+        "INSERT INTO agg_hour " TU_STATS_FROM("3600"),
+        "INSERT INTO agg_day " TU_STATS_FROM("86400"),
+    };
+    for (size_t i = 0; i < TU_N(rollups); i++)
+        assert_int_equal(bm__db_exec(t.path, rollups[i], &em), BM_OK);
+    struct bm_db *db = tdb_open(&t);
+    tu_assert_rollups(t.path, INT64_MIN);
+    struct bm_group_by g = {1, {BM_G_MODEL_ID}};
+    struct bm_db_query q;
+    struct bm_agg *a = NULL;
+    bm_db_query_init(&q, &g);
+    q.sums_only = true;
+    assert_int_equal(bm_db_query(db, &q, &a, &em), BM_OK);
+    assert_int_equal(bm_agg_count(a), 2);
+    assert_string_equal(bm_agg_at(a, 0)->key.model_id.p, "m1");
+    assert_int_equal(bm_agg_at(a, 0)->c.invocations, 3);
+    assert_int_equal(bm_agg_at(a, 0)->c.input.sum, 30);
+    assert_int_equal(bm_agg_at(a, 0)->c.output.sum, 1);
+    assert_int_equal(bm_agg_at(a, 0)->c.cache_write.sum, 5);
+    assert_int_equal(bm_agg_at(a, 1)->c.output.sum, 7);
+    bm_agg_free(a);
+    /* Commits after the migration keep all four tables in step. */
+    for (uint64_t i = 0; i < 20; i++)
+        assert_int_equal(tu_commit(db, i), BM_DB_COMMITTED);
+    tu_assert_rollups(t.path, INT64_MIN);
+    bm_db_close(db);
     tdb_cleanup(&t);
 }
 
@@ -355,6 +454,7 @@ static void check_consistent(const char *path, const struct bm_agg *d, uint64_t 
     assert_int_equal(all.output.sum, processed * one.output.sum);
     assert_int_equal(status(db).c[BM_DB_C_OBJECTS_PROCESSED], processed);
     assert_int_equal(status(db).c[BM_DB_C_PUBLISH_PENDING], processed * bm_agg_count(d));
+    tu_assert_rollups(path, INT64_MIN);
     bm_db_close(db);
 }
 
@@ -400,6 +500,8 @@ int main(void)
         cmocka_unit_test(test_failures_and_quarantine),
         cmocka_unit_test(test_deferred_counters_persist),
         cmocka_unit_test(test_migrations),
+        cmocka_unit_test(test_migration_from_v2),
+        cmocka_unit_test(test_intern_rollback),
         cmocka_unit_test(test_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -168,6 +168,7 @@ static void test_prune(void **state)
     assert_true(ps.aggregates > 2000);
     assert_int_equal(ps.outbox, 1);
     assert_int_equal(ps.failures, 1);
+    tu_assert_rollups(t.path, cutoff);
     for (uint64_t i = 0; i < 2400; i += 7)
         assert_int_equal(processed(db, i), i >= 1200);
     bool q = false;

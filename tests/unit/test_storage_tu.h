@@ -161,6 +161,61 @@ static inline void tu_assert_agg_eq(const struct bm_agg *got, const struct bm_ag
     }
 }
 
+#define TU_STATS_FROM(w)                                                                           \
+    "SELECT bucket - ((bucket % " w ") + " w ") % " w " AS b, model, ptype, profile, src, inf, "   \
+    "op, sum(n), sum(i_s), min(i_mn), max(i_mx), sum(o_s), min(o_mn), max(o_mx), sum(r_s), "       \
+    "min(r_mn), max(r_mx), sum(w_s), min(w_mn), max(w_mx) FROM agg GROUP BY 1, 2, 3, 4, 5, 6, 7"
+#define TU_ALL_FROM_AGG                                                                            \
+    "SELECT model, ptype, profile, src, inf, op, sum(n), sum(i_s), sum(o_s), sum(r_s), sum(w_s) "  \
+    "FROM agg GROUP BY 1, 2, 3, 4, 5, 6"
+
+/* Asserts that every rollup agrees with the minute rows stored in the database at path: the
+ * all-time rollup holds exactly their sums per series (and no other row), and the hourly and
+ * daily rows of units starting at or after from (pruning leaves the older part of a
+ * straddling unit) equal the minute rows they sum. Uses a private read-only connection. */
+static inline void tu_assert_rollups(const char *path, int64_t from)
+{
+    static const char *const sql[] = {
+        "SELECT count(*) FROM (" TU_ALL_FROM_AGG " EXCEPT SELECT * FROM agg_all)",
+        "SELECT count(*) FROM (SELECT * FROM agg_all EXCEPT " TU_ALL_FROM_AGG ")",
+        "SELECT count(*) FROM (SELECT * FROM (" TU_STATS_FROM(
+            "3600") ") WHERE b >= ?1 "
+                    "EXCEPT SELECT * FROM agg_hour WHERE bucket >= ?1)",
+        "SELECT count(*) FROM (SELECT * FROM agg_hour WHERE bucket >= ?1 EXCEPT "
+        "SELECT * FROM (" TU_STATS_FROM("3600") ") WHERE b >= ?1)",
+        "SELECT count(*) FROM (SELECT * FROM (" TU_STATS_FROM(
+            "86400") ") WHERE b >= ?2 "
+                     "EXCEPT SELECT * FROM agg_day WHERE bucket >= ?2)",
+        "SELECT count(*) FROM (SELECT * FROM agg_day WHERE bucket >= ?2 EXCEPT "
+        "SELECT * FROM (" TU_STATS_FROM("86400") ") WHERE b >= ?2)",
+    };
+    /* The first whole hour and day at or after from. */
+    int64_t h = from, d = from;
+    if (from != INT64_MIN) {
+        h = from - ((from % 3600) + 3600) % 3600;
+        d = from - ((from % 86400) + 86400) % 86400;
+        h += h < from ? 3600 : 0;
+        d += d < from ? 86400 : 0;
+    }
+    sqlite3 *c = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &c, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(c, sql[i], -1, &st, NULL) != SQLITE_OK)
+            fail_msg("rollup check %zu: %s", i, sqlite3_errmsg(c));
+        if (sqlite3_bind_parameter_count(st) >= 1)
+            sqlite3_bind_int64(st, 1, h);
+        if (sqlite3_bind_parameter_count(st) >= 2)
+            sqlite3_bind_int64(st, 2, d);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        if (sqlite3_column_int64(st, 0) != 0)
+            fail_msg("rollup check %zu: %lld rows differ", i,
+                     (long long)sqlite3_column_int64(st, 0));
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(c);
+}
+
 /* All-time totals of db (one ungrouped query). */
 static inline void tu_totals(struct bm_db *db, struct bm_counters *out)
 {
