@@ -4,15 +4,9 @@
 # BMAS_FETCH_CONCURRENCY), and GET /status and /aggregates answer at once meanwhile. Also: a
 # wrong secret against the emulator's SigV4 check is BMAS-002, for the service and the CLI.
 set -u
-. tests/tools/itest-lib.sh
-. tests/tools/bmas.sh
 . tests/tools/svc-lib.sh
-itest_setup
-trap 'bmas_stop; emu_stop; itest_cleanup' EXIT
+svc_setup
 
-aws_q s3api create-bucket --bucket logs >/dev/null
-fresh_log "$W/a.json.gz"
-P="AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/$(date -u -d '1 hour ago' +%Y/%m/%d/%H)"
 ETAG=$(md5sum "$W/a.json.gz" | cut -d' ' -f1)
 recs=()
 for i in 1 2 3 4; do

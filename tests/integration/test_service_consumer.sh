@@ -4,21 +4,15 @@
 # is retried; a corrupt object's message is redelivered until the queue's redrive policy moves
 # it to the DLQ. Plus bmas ingest s3:// backfill over the same bucket with the same numbers.
 set -u
-. tests/tools/itest-lib.sh
-. tests/tools/bmas.sh
 . tests/tools/svc-lib.sh
-itest_setup
-trap 'bmas_stop; emu_stop; itest_cleanup' EXIT
+svc_setup
 
-aws_q s3api create-bucket --bucket logs >/dev/null
 aws_q sqs create-queue --queue-name logs-dlq >/dev/null
 aws_q sqs create-queue --queue-name logs-q --attributes '{"VisibilityTimeout":"1","RedrivePolicy":"{\"deadLetterTargetArn\":\"arn:aws:sqs:us-east-1:000000000000:logs-dlq\",\"maxReceiveCount\":\"3\"}"}' >/dev/null
 aws_q s3api put-bucket-notification-configuration --bucket logs --notification-configuration \
     '{"QueueConfigurations":[{"QueueArn":"arn:aws:sqs:us-east-1:000000000000:logs-q","Events":["s3:ObjectCreated:*"],"Filter":{"Key":{"FilterRules":[{"Name":"suffix","Value":".json.gz"}]}}}]}'
 Q="$EMU_URL/000000000000/logs-q"
 DLQ="$EMU_URL/000000000000/logs-dlq"
-fresh_log "$W/a.json.gz"
-P="AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/$(date -u -d '1 hour ago' +%Y/%m/%d/%H)"
 
 BMAS_ENV="AWS_ENDPOINT_URL=$EMU_URL AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test BMAS_SQS_QUEUE_URL=$Q BMAS_SQS_WAIT_SECONDS=1 BMAS_FLUSH_INTERVAL=0 MAX_RETRY_ATTEMPTS=5 AWS_EC2_METADATA_DISABLED=true"
 bmas_start || exit 1

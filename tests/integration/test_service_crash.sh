@@ -4,15 +4,9 @@
 # delivered again (as SQS would). Three rounds, killed at different moments; each must end
 # with every object counted exactly once: no loss, no double count.
 set -u
-. tests/tools/itest-lib.sh
-. tests/tools/bmas.sh
 . tests/tools/svc-lib.sh
-itest_setup
-trap 'bmas_stop; emu_stop; itest_cleanup' EXIT
+svc_setup
 
-aws_q s3api create-bucket --bucket logs >/dev/null
-fresh_log "$W/a.json.gz"
-P="AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/$(date -u -d '1 hour ago' +%Y/%m/%d/%H)"
 mkdir -p "$W/up/k"
 for i in $(seq -w 1 40); do cp "$W/a.json.gz" "$W/up/k/obj-$i.json.gz"; done
 aws_q s3 cp --recursive --quiet "$W/up/k" "s3://logs/$P/" >/dev/null

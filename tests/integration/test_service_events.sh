@@ -6,24 +6,17 @@
 # group_by; a corrupt object quarantined; a restart keeps everything; every response checked
 # against openapi.yaml.
 set -u
-. tests/tools/itest-lib.sh
-. tests/tools/bmas.sh
-. tests/tools/peers.sh
 . tests/tools/svc-lib.sh
-itest_setup
-trap 'bmas_stop; emu_stop; itest_cleanup' EXIT
+svc_setup
 TOKEN=t0ken-$$
 A=(-H "Authorization: Bearer $TOKEN")
 
-aws_q s3api create-bucket --bucket logs >/dev/null
 aws_q s3api create-bucket --bucket quiet >/dev/null
 aws_q sqs create-queue --queue-name events >/dev/null
 aws_q s3api put-bucket-notification-configuration --bucket logs --notification-configuration \
     '{"QueueConfigurations":[{"QueueArn":"arn:aws:sqs:us-east-1:000000000000:events","Events":["s3:ObjectCreated:*"]}]}'
 QURL="$EMU_URL/000000000000/events"
 
-fresh_log "$W/a.json.gz"
-P="AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/$(date -u -d '1 hour ago' +%Y/%m/%d/%H)"
 K1="$P/20260420T001731Z_a1.json.gz"
 K2="team a/$P/$(printf '\303\274')+x%2B (1).json.gz"
 KD="$P/data/f3ae32b1_input.json.gz"

@@ -1,20 +1,13 @@
 #!/bin/bash
 # Publishing to CloudWatch (bmas-emulator) end to end: POST /flush, read back with the AWS CLI
 # (get-metric-statistics) and compared with /aggregates exactly; as few calls as the limits
-# allow (2,010 datums -> 3 calls); a throttled call retried alone (the emulator counts calls);
+# allow (2,030 datums -> 3 calls); a throttled call retried alone (the emulator counts calls);
 # an outage leaves deltas pending across a restart, then publishes them once.
 set -u
-. tests/tools/itest-lib.sh
-. tests/tools/bmas.sh
-. tests/tools/peers.sh
 . tests/tools/svc-lib.sh
-itest_setup
-trap 'bmas_stop; emu_stop; itest_cleanup' EXIT
+svc_setup
 
-aws_q s3api create-bucket --bucket logs >/dev/null
 H=$(date -u -d '1 hour ago' +%Y-%m-%dT%H)
-P="AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/$(date -u -d '1 hour ago' +%Y/%m/%d/%H)"
-fresh_log "$W/a.json.gz"
 put_and_post() { # KEY FILE: uploads, then POSTs its S3 event; prints the HTTP status
     local etag ev
     etag=$(aws_q s3api put-object --bucket logs --key "$1" --body "$2" | jq -r .ETag | tr -d '"')

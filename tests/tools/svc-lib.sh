@@ -1,11 +1,28 @@
-# svc-lib.sh: helpers for the service tests (sourced after itest-lib.sh and bmas.sh).
+# svc-lib.sh: helpers for the service tests. Sourcing it brings in itest-lib.sh (emulator,
+# CLIs, TAP), bmas.sh and peers.sh.
 #
+#   svc_setup                              scratch folder $W, the emulator, bucket "logs", a
+#                                          fresh sample log $W/a.json.gz, its key prefix $P for
+#                                          the last hour, and cleanup of everything on EXIT
 #   call NAME METHOD PATH [curl args...]   requests $BMAS_URL$PATH; sets $STATUS and $BODY, and
 #                                          keeps the response under $W/resp for the OpenAPI check
 #   fresh_log OUT.gz [HOURS_AGO]           the shared sample with timestamps moved to the hour
 #                                          HOURS_AGO back (default 1), so CloudWatch takes them
 #   form_key KEY                           KEY form-URL-encoded as S3 writes it in events
 #   openapi_check                          validates every kept response against openapi.yaml
+
+_svc_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$_svc_dir/itest-lib.sh"
+. "$_svc_dir/bmas.sh"
+. "$_svc_dir/peers.sh"
+
+svc_setup() {
+    itest_setup "$@"
+    trap 'bmas_stop; emu_stop; itest_cleanup' EXIT
+    aws_q s3api create-bucket --bucket logs >/dev/null
+    fresh_log "$W/a.json.gz"
+    P="AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/$(date -u -d '1 hour ago' +%Y/%m/%d/%H)"
+}
 
 call() {
     local name=$1 method=$2 path=$3

@@ -296,16 +296,23 @@ static void test_exact_statistics(void **state)
     env_teardown(&e);
 }
 
+/* n on-demand models in one minute, one invocation each: with the ModelId dimension set, n
+ * groups of five datums. */
+static void add_models(struct outbox *ob, int n)
+{
+    char m[64];
+    for (int i = 0; i < n; i++) {
+        snprintf(m, sizeof m, "p.m%d", i);
+        ob_add(ob, NOW - 600, BM_PT_ON_DEMAND, m, 1, 1, 1, 1);
+    }
+}
+
 static void test_throttled_request_retried_alone(void **state)
 {
     (void)state;
     struct env e;
     env_setup(&e, "ModelId");
-    char m[64];
-    for (int i = 0; i < 250; i++) {
-        snprintf(m, sizeof m, "p.m%d", i);
-        ob_add(&e.ob, NOW - 600, BM_PT_ON_DEMAND, m, 1, 1, 1, 1);
-    }
+    add_models(&e.ob, 250); /* 250 series: two requests (200 + 50) */
     fake_push(&e.a.http, (struct fake_resp){.status = 200, .body = ""});
     fake_push(&e.a.http,
               (struct fake_resp){.status = 400,
@@ -336,11 +343,7 @@ static void test_retries_exhausted_keep_rows_pending(void **state)
     (void)state;
     struct env e;
     env_setup(&e, "ModelId");
-    char m[64];
-    for (int i = 0; i < 250; i++) {
-        snprintf(m, sizeof m, "p.m%d", i);
-        ob_add(&e.ob, NOW - 600, BM_PT_ON_DEMAND, m, 1, 1, 1, 1);
-    }
+    add_models(&e.ob, 250); /* 250 series: two requests (200 + 50) */
     fake_push(&e.a.http, (struct fake_resp){.status = 200, .body = ""});
     for (int i = 0; i < 4; i++)
         fake_push(&e.a.http,
