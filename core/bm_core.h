@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 /* ------------------------------------------------------------------------------------------ */
 /* Errors (STYLE.md G3). Codes are only ever appended; the wire codes BMAS-001..010 come from the
@@ -169,6 +170,12 @@ void bm_time_format_compact(int64_t t, char out[17]);
 /* Wall clock and a monotonic clock in milliseconds. */
 int64_t bm_time_now(void);
 int64_t bm_time_mono_ms(void);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Listen addresses: "ADDR:PORT", "[v6]:PORT" or ":PORT" (numeric, or "localhost"; port 0 =
+ * any free port) into a socket address. BM_E_CONFIG with em naming `what` (the setting). */
+bm_err bm_listen_parse(const char *spec, const char *what, struct sockaddr_storage *out,
+                       socklen_t *len, struct bm_errmsg *em);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Configuration (STYLE.md G6): one table drives parsing, validation, --help and the start-up

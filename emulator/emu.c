@@ -103,25 +103,14 @@ static bm_err parse_creds(struct bm_emu *emu, const char *list, struct bm_errmsg
     return BM_OK;
 }
 
-/* "127.0.0.1:4566", "[::1]:0" */
+/* "127.0.0.1:4566", "[::1]:0": kept as given for messages, parsed by core. */
 static bm_err parse_listen(struct bm_emu *emu, const char *s, struct bm_errmsg *em)
 {
-    const char *colon = strrchr(s, ':');
-    const char *host = s;
-    size_t hlen = colon ? (size_t)(colon - s) : 0;
-    if (colon == NULL || hlen == 0)
-        return bm_errmsg_set(em, BM_E_CONFIG, "--listen: expected ADDR:PORT, got \"%s\"", s);
-    if (host[0] == '[' && hlen >= 2 && host[hlen - 1] == ']') {
-        host++;
-        hlen -= 2;
-    }
-    char *end = NULL;
-    long port = strtol(colon + 1, &end, 10);
-    if (end == colon + 1 || *end != '\0' || port < 0 || port > 65535)
-        return bm_errmsg_set(em, BM_E_CONFIG, "--listen: bad port in \"%s\"", s);
-    emu->listen_port = (uint16_t)port;
-    emu->listen_host = bm_strndup(host, hlen);
-    return emu->listen_host ? BM_OK : BM_E_NOMEM;
+    bm_err rc = bm_listen_parse(s, "--listen", &emu->listen_addr, &emu->listen_len, em);
+    if (rc != BM_OK)
+        return rc;
+    emu->listen_spec = bm_strdup(s);
+    return emu->listen_spec ? BM_OK : BM_E_NOMEM;
 }
 
 bm_err bm_emu_new(const struct bm_emu_opts *opts, struct bm_emu **out, struct bm_errmsg *em)
@@ -182,7 +171,7 @@ void bm_emu_free(struct bm_emu *emu)
     bm_free(emu->series);
     bm_free(emu->faults);
     bm_free(emu->counters);
-    bm_free(emu->listen_host);
+    bm_free(emu->listen_spec);
     bm_free(emu->data_dir);
     bm_free(emu->region);
     pthread_mutex_destroy(&emu->mu);

@@ -117,8 +117,9 @@ struct emu_cred {
 
 struct bm_emu {
     /* Options, fixed after bm_emu_new. */
-    char *listen_host;
-    uint16_t listen_port;
+    char *listen_spec; /* --listen as given */
+    struct sockaddr_storage listen_addr;
+    socklen_t listen_len;
     char *data_dir;
     char *region;
     long skew_s;

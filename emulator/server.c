@@ -566,34 +566,23 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 bm_err bm_emu_start(struct bm_emu *emu, struct bm_errmsg *em)
 {
-    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
-                             .ai_socktype = SOCK_STREAM};
-    struct addrinfo *ai = NULL;
-    char port[8];
-    snprintf(port, sizeof port, "%u", emu->listen_port);
-    int gai = getaddrinfo(emu->listen_host, port, &hints, &ai);
-    if (gai != 0)
-        return bm_errmsg_set(em, BM_E_CONFIG, "--listen %s: %s", emu->listen_host,
-                             gai_strerror(gai));
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_POLL | MHD_USE_ERROR_LOG;
-    if (ai->ai_family == AF_INET6)
+    if (emu->listen_addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     /* One thread per connection: a ReceiveMessage long poll blocks its own thread for up to
      * 20 s, and with a thread pool it would stall every connection sharing that worker.
      * Suspend/resume would avoid the threads but needs timers and resumption bookkeeping;
      * an emulator serves tens of connections, so plain threads are the simpler correct choice. */
     emu->mhd = MHD_start_daemon(
-        flags, emu->listen_port, NULL, NULL, on_request, emu, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-        emu, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_URI_LOG_CALLBACK, on_uri, emu,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, emu, MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300, MHD_OPTION_END);
-    freeaddrinfo(ai);
+        flags, 0, NULL, NULL, on_request, emu, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, emu,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&emu->listen_addr, MHD_OPTION_URI_LOG_CALLBACK,
+        on_uri, emu, MHD_OPTION_NOTIFY_COMPLETED, on_completed, emu, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)512, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300, MHD_OPTION_END);
     if (emu->mhd == NULL)
-        return bm_errmsg_set(em, BM_E_IO, "cannot listen on %s:%u", emu->listen_host,
-                             emu->listen_port);
+        return bm_errmsg_set(em, BM_E_IO, "cannot listen on %s", emu->listen_spec);
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(emu->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    emu->port = info ? info->port : emu->listen_port;
+    emu->port = info ? info->port : 0;
     return bm__emu_store_start(emu);
 }
 

@@ -4,7 +4,6 @@
  * The connection limit bounds the threads. */
 #include "server/srv_int.h"
 
-#include <arpa/inet.h>
 #include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,60 +232,18 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
-/* "ADDR:PORT", "[v6]:PORT" or ":PORT". */
-static bm_err parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len,
-                           struct bm_errmsg *em);
-
 bm_err bm__http_check_listen(const char *spec, struct bm_errmsg *em)
 {
     struct sockaddr_storage ss;
     socklen_t len;
-    return parse_listen(spec, &ss, &len, em);
-}
-
-static bm_err parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len,
-                           struct bm_errmsg *em)
-{
-    char host[256];
-    const char *colon = strrchr(spec, ':');
-    if (colon == NULL || colon - spec >= (long)sizeof host)
-        return bm_errmsg_set(em, BM_E_CONFIG, "BMAS_LISTEN: expected ADDR:PORT, got \"%s\"", spec);
-    memcpy(host, spec, (size_t)(colon - spec));
-    host[colon - spec] = '\0';
-    char *end = NULL;
-    long port = strtol(colon + 1, &end, 10);
-    if (end == colon + 1 || *end != '\0' || port < 0 || port > 65535)
-        return bm_errmsg_set(em, BM_E_CONFIG, "BMAS_LISTEN: bad port in \"%s\"", spec);
-    memset(ss, 0, sizeof *ss);
-    size_t hl = strlen(host);
-    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-        host[hl - 1] = '\0';
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)port);
-        if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1)
-            return bm_errmsg_set(em, BM_E_CONFIG, "BMAS_LISTEN: bad IPv6 address in \"%s\"", spec);
-        *len = sizeof *a6;
-        return BM_OK;
-    }
-    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-    a4->sin_family = AF_INET;
-    a4->sin_port = htons((uint16_t)port);
-    if (hl == 0 || strcmp(host, "0.0.0.0") == 0)
-        a4->sin_addr.s_addr = htonl(INADDR_ANY);
-    else if (strcmp(host, "localhost") == 0)
-        a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    else if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
-        return bm_errmsg_set(em, BM_E_CONFIG, "BMAS_LISTEN: bad IPv4 address in \"%s\"", spec);
-    *len = sizeof *a4;
-    return BM_OK;
+    return bm_listen_parse(spec, "BMAS_LISTEN", &ss, &len, em);
 }
 
 bm_err bm__http_start(struct bm_srv *s, struct MHD_Daemon **out, int *port, struct bm_errmsg *em)
 {
     struct sockaddr_storage ss;
     socklen_t sl;
-    bm_err rc = parse_listen(s->cfg->listen, &ss, &sl, em);
+    bm_err rc = bm_listen_parse(s->cfg->listen, "BMAS_LISTEN", &ss, &sl, em);
     if (rc != BM_OK)
         return rc;
     /* ITC: MHD_quiesce_daemon needs it in this threading mode. */

@@ -1,6 +1,8 @@
 /* Unit tests for core's foundation: error table, buffers and JSON escaping, time, config. */
 #include "tu.h"
 
+#include <netinet/in.h>
+
 static void test_err_table(void **state)
 {
     (void)state;
@@ -237,6 +239,44 @@ static void test_config_bad_values(void **state)
     }
 }
 
+static void test_listen_parse(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *spec;
+        int family; /* 0: refused */
+        int port;
+    } cases[] = {
+        {"127.0.0.1:8080", AF_INET, 8080},
+        {"0.0.0.0:0", AF_INET, 0},
+        {"localhost:4566", AF_INET, 4566},
+        {"[::1]:9000", AF_INET6, 9000},
+        {":8080", AF_INET, 8080},
+        {"nonsense", 0, 0},
+        {"127.0.0.1:", 0, 0},
+        {"127.0.0.1:70000", 0, 0},
+        {"example.com:80", 0, 0}, /* numeric only: a typo never becomes a DNS lookup */
+        {"1.2.3:80", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = 0;
+        struct bm_errmsg em = {{0}};
+        bm_err rc = bm_listen_parse(cases[i].spec, "BMAS_LISTEN", &ss, &len, &em);
+        if (cases[i].family == 0) {
+            assert_int_equal(rc, BM_E_CONFIG);
+            assert_non_null(strstr(em.text, "BMAS_LISTEN"));
+            continue;
+        }
+        assert_int_equal(rc, BM_OK);
+        assert_int_equal(ss.ss_family, cases[i].family);
+        unsigned char *pp = ss.ss_family == AF_INET
+                                ? (unsigned char *)&((struct sockaddr_in *)&ss)->sin_port
+                                : (unsigned char *)&((struct sockaddr_in6 *)&ss)->sin6_port;
+        assert_int_equal(pp[0] * 256 + pp[1], cases[i].port); /* network byte order */
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -246,6 +286,7 @@ int main(void)
         cmocka_unit_test(test_time),
         cmocka_unit_test(test_config_defaults_and_env),
         cmocka_unit_test(test_config_bad_values),
+        cmocka_unit_test(test_listen_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
