@@ -8,9 +8,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bm_err sqs_call(const struct bm_aws *aws, const char *target, const char *json,
-                       long timeout_ms, struct bm_http_resp *rs, struct bm_errmsg *em)
+/* A request body naming the queue; the callers add their members. cJSON calls accept NULL, so
+ * an allocation failure anywhere surfaces once, when sqs_call prints the body. */
+static cJSON *new_request(const char *queue_url)
 {
+    cJSON *req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "QueueUrl", queue_url);
+    return req;
+}
+
+/* Sends req (takes ownership, deleted even on failure) as AmazonSQS.<target>. */
+static bm_err sqs_call(const struct bm_aws *aws, const char *target, cJSON *req, long timeout_ms,
+                       struct bm_http_resp *rs, struct bm_errmsg *em)
+{
+    char *json = cJSON_PrintUnformatted(req);
+    cJSON_Delete(req);
+    if (json == NULL)
+        return BM_E_NOMEM;
     struct bm_buf url;
     bm_buf_init(&url, 4096);
     bool custom;
@@ -51,6 +65,7 @@ static bm_err sqs_call(const struct bm_aws *aws, const char *target, const char 
         cJSON_Delete(j);
     }
     bm_buf_cleanup(&url);
+    cJSON_free(json);
     return rc;
 }
 
@@ -70,27 +85,19 @@ bm_err bm_sqs_receive(const struct bm_aws *aws, const char *queue_url, int max, 
                       struct bm_sqs_batch *out, struct bm_errmsg *em)
 {
     memset(out, 0, sizeof *out);
-    cJSON *req = cJSON_CreateObject();
-    cJSON *names = cJSON_CreateArray();
-    if (req == NULL || names == NULL) {
-        cJSON_Delete(req);
-        cJSON_Delete(names);
-        return BM_E_NOMEM;
-    }
-    cJSON_AddStringToObject(req, "QueueUrl", queue_url);
+    cJSON *req = new_request(queue_url);
     cJSON_AddNumberToObject(req, "MaxNumberOfMessages", max < 1 ? 1 : max > 10 ? 10 : max);
     cJSON_AddNumberToObject(req, "WaitTimeSeconds", wait_s);
-    cJSON_AddItemToArray(names, cJSON_CreateString("ApproximateReceiveCount"));
-    cJSON_AddItemToObject(req, "AttributeNames", names);
-    char *json = cJSON_PrintUnformatted(req);
-    cJSON_Delete(req);
-    if (json == NULL)
+    cJSON *name = cJSON_CreateString("ApproximateReceiveCount");
+    if (!cJSON_AddItemToArray(cJSON_AddArrayToObject(req, "AttributeNames"), name)) {
+        cJSON_Delete(name);
+        cJSON_Delete(req);
         return BM_E_NOMEM;
+    }
     struct bm_http_resp rs;
     bm_http_resp_init(&rs);
     /* The HTTP timeout must outlast the long poll. */
-    bm_err rc = sqs_call(aws, "ReceiveMessage", json, (wait_s + 15) * 1000L, &rs, em);
-    cJSON_free(json);
+    bm_err rc = sqs_call(aws, "ReceiveMessage", req, (wait_s + 15) * 1000L, &rs, em);
     cJSON *j = rc == BM_OK ? cJSON_ParseWithLength(rs.body.data ? rs.body.data : "{}",
                                                    rs.body.data ? rs.body.len : 2)
                            : NULL;
@@ -135,31 +142,23 @@ bm_err bm_sqs_delete(const struct bm_aws *aws, const char *queue_url, const char
     *deleted = 0;
     if (n == 0)
         return BM_OK;
-    cJSON *req = cJSON_CreateObject();
-    cJSON *entries = cJSON_CreateArray();
-    if (req == NULL || entries == NULL) {
-        cJSON_Delete(req);
-        cJSON_Delete(entries);
-        return BM_E_NOMEM;
-    }
-    cJSON_AddStringToObject(req, "QueueUrl", queue_url);
+    cJSON *req = new_request(queue_url);
+    cJSON *entries = cJSON_AddArrayToObject(req, "Entries");
     for (size_t i = 0; i < n && i < 10; i++) {
         cJSON *e = cJSON_CreateObject();
         char id[16];
         snprintf(id, sizeof id, "m%zu", i);
         cJSON_AddStringToObject(e, "Id", id);
         cJSON_AddStringToObject(e, "ReceiptHandle", receipts[i]);
-        cJSON_AddItemToArray(entries, e);
+        if (!cJSON_AddItemToArray(entries, e)) {
+            cJSON_Delete(e);
+            cJSON_Delete(req);
+            return BM_E_NOMEM;
+        }
     }
-    cJSON_AddItemToObject(req, "Entries", entries);
-    char *json = cJSON_PrintUnformatted(req);
-    cJSON_Delete(req);
-    if (json == NULL)
-        return BM_E_NOMEM;
     struct bm_http_resp rs;
     bm_http_resp_init(&rs);
-    bm_err rc = sqs_call(aws, "DeleteMessageBatch", json, 30000, &rs, em);
-    cJSON_free(json);
+    bm_err rc = sqs_call(aws, "DeleteMessageBatch", req, 30000, &rs, em);
     if (rc == BM_OK) {
         cJSON *j = cJSON_ParseWithLength(rs.body.data ? rs.body.data : "{}",
                                          rs.body.data ? rs.body.len : 2);
