@@ -371,14 +371,28 @@ static bm_err flush_request(const struct bm_aws *aws, const struct bm_dimsets *d
 }
 
 /* Adds row r to the request, flushing first when it would not fit. */
+/* Encoded size of group g's five datums at the widest member numbers: an upper bound on what
+ * it adds to a request body. */
+static bm_err group_bytes(const struct bm_dimsets *dims, const struct bm_series_key *g,
+                          const struct bm_counters *c, struct bm_buf *probe, size_t *out)
+{
+    struct bm_series s = {.key = *g, .c = *c};
+    bm_buf_reset(probe);
+    bm_err rc = encode_group(probe, dims, &s, BM_CW_MAX_DATUMS - METRICS + 1);
+    *out = probe->len;
+    return rc;
+}
+
+/* Adds row r to the request, flushing first when it would not fit. Only groups new to the
+ * request are measured: the rest merge into datums already counted. */
 static bm_err add_row(const struct bm_aws *aws, const struct bm_dimsets *dims,
                       const struct bm_outbox_ops *ob, struct request *rq,
                       const struct bm_outbox_row *r, struct bm_publish_result *res)
 {
     struct bm_series_key gk[BM_DIMSETS_MAX];
-    size_t gbytes[BM_DIMSETS_MAX];
-    bool ok[BM_DIMSETS_MAX];
-    size_t usable = 0;
+    size_t gbytes[BM_DIMSETS_MAX] = {0};
+    bool ok[BM_DIMSETS_MAX], is_new[BM_DIMSETS_MAX];
+    size_t usable = 0, add_groups = 0, add_bytes = 0;
     struct bm_buf probe;
     bm_buf_init(&probe, 1 << 20);
     bm_err rc = BM_OK;
@@ -389,52 +403,56 @@ static bm_err add_row(const struct bm_aws *aws, const struct bm_dimsets *dims,
             continue;
         }
         usable++;
-        /* The group's encoded size at the widest member numbers: an upper bound. */
-        struct bm_series g = {.key = gk[s], .c = r->c};
-        bm_buf_reset(&probe);
-        rc = encode_group(&probe, dims, &g, BM_CW_MAX_DATUMS - METRICS + 1);
-        gbytes[s] = probe.len;
-    }
-    bm_buf_cleanup(&probe);
-    if (rc != BM_OK)
-        return rc;
-    if (usable == 0)
-        return ob->mark(ob->impl, &r->id, 1, BM_OUTBOX_REJECTED, 0, 0);
-    /* Exactly the groups (and bytes) this row would add; the rest merge into existing ones. */
-    size_t add_groups = 0, add_bytes = 0;
-    for (int s = 0; s < dims->n; s++) {
-        if (ok[s] && (rq->groups == NULL || !bm_agg_contains(rq->groups, &gk[s]))) {
+        is_new[s] = rq->groups == NULL || !bm_agg_contains(rq->groups, &gk[s]);
+        if (is_new[s]) {
+            rc = group_bytes(dims, &gk[s], &r->c, &probe, &gbytes[s]);
             add_groups++;
             add_bytes += gbytes[s];
         }
     }
+    if (rc == BM_OK && usable == 0)
+        rc = ob->mark(ob->impl, &r->id, 1, BM_OUTBOX_REJECTED, 0, 0);
+    if (rc != BM_OK || usable == 0)
+        goto done;
     size_t have = rq->groups ? bm_agg_count(rq->groups) : 0;
     if (rq->nrows > 0 && ((have + add_groups) * DATUMS_PER_GROUP > BM_CW_MAX_DATUMS ||
                           rq->est_bytes + add_bytes > BM_CW_MAX_BODY - 256)) {
-        rc = flush_request(aws, dims, ob, rq, res);
+        if ((rc = flush_request(aws, dims, ob, rq, res)) != BM_OK)
+            goto done;
+        /* A fresh request: every group of this row is new to it. */
+        for (int s = 0; rc == BM_OK && s < dims->n; s++) {
+            if (ok[s] && !is_new[s]) {
+                rc = group_bytes(dims, &gk[s], &r->c, &probe, &gbytes[s]);
+                add_bytes += gbytes[s];
+            }
+        }
         if (rc != BM_OK)
-            return rc;
-        add_bytes = 0;
-        for (int s = 0; s < dims->n; s++)
-            add_bytes += ok[s] ? gbytes[s] : 0;
+            goto done;
     }
-    if (rq->groups == NULL && (rq->groups = bm_agg_new(0)) == NULL)
-        return BM_E_NOMEM;
+    if (rq->groups == NULL && (rq->groups = bm_agg_new(0)) == NULL) {
+        rc = BM_E_NOMEM;
+        goto done;
+    }
     if (rq->nrows == rq->cap_rows) {
         size_t cap = rq->cap_rows ? rq->cap_rows * 2 : 256;
         uint64_t *ids = bm_realloc(rq->row_ids, cap * sizeof *ids);
-        if (ids == NULL)
-            return BM_E_NOMEM;
+        if (ids == NULL) {
+            rc = BM_E_NOMEM;
+            goto done;
+        }
         rq->row_ids = ids;
         rq->cap_rows = cap;
     }
-    for (int s = 0; s < dims->n; s++) {
-        if (ok[s] && (rc = bm_agg_add(rq->groups, &gk[s], &r->c)) != BM_OK)
-            return rc;
+    for (int s = 0; rc == BM_OK && s < dims->n; s++)
+        if (ok[s])
+            rc = bm_agg_add(rq->groups, &gk[s], &r->c);
+    if (rc == BM_OK) {
+        rq->est_bytes += add_bytes;
+        rq->row_ids[rq->nrows++] = r->id;
     }
-    rq->est_bytes += add_bytes;
-    rq->row_ids[rq->nrows++] = r->id;
-    return BM_OK;
+done:
+    bm_buf_cleanup(&probe);
+    return rc;
 }
 
 bm_err bm_cw_publish(const struct bm_aws *aws, const struct bm_dimsets *dims,
