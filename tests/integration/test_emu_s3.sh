@@ -66,7 +66,11 @@ t_ok "copy-object copies the bytes" cmp -s "$W/obj.gz" "$W/copy"
 url=$(aws_q s3 presign "s3://$B/$KEY" --expires-in 300)
 t_ok "presigned GET URL (query auth) returns the object" \
     eval 'curl -fsS "$url" -o "$W/presigned" && cmp -s "$W/obj.gz" "$W/presigned"'
-bad=$(echo "$url" | sed 's/X-Amz-Signature=./X-Amz-Signature=0/')
+# Flip the signature's first hex digit to a different one (a fixed
+# replacement would be a no-op whenever the digit already matched it).
+bad=$(echo "$url" | sed 's/X-Amz-Signature=0/X-Amz-Signature=@/;
+    s/X-Amz-Signature=[1-9a-f]/X-Amz-Signature=0/; s/X-Amz-Signature=@/X-Amz-Signature=1/')
+t_ok "tampered presigned URL differs from the signed one" test "$bad" != "$url"
 code=$(curl -sS -o "$W/err.xml" -w '%{http_code}' "$bad")
 t_eq "tampered presigned URL: 403" 403 "$code"
 t_eq "tampered presigned URL: SignatureDoesNotMatch" SignatureDoesNotMatch \
