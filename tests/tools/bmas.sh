@@ -20,7 +20,7 @@ bmas_start() {
     env ${BMAS_ENV:-} "$BINDIR/bmas" serve --listen 127.0.0.1:0 --db "$BMAS_DB" \
         --port-file "$BMAS_TMP/port" "$@" >"$BMAS_LOG" 2>&1 &
     BMAS_PID=$!
-    local deadline=$(( $(bmas__now_ms) + ${BMAS_START_TIMEOUT:-10} * 1000 ))
+    local deadline=$(( $(bmas__now_ms) + ${BMAS_START_TIMEOUT:-30} * 1000 ))
     while [ "$(bmas__now_ms)" -lt "$deadline" ]; do
         if ! kill -0 "$BMAS_PID" 2>/dev/null; then
             echo "bmas_start: bmas exited; its log:" >&2
@@ -36,7 +36,7 @@ bmas_start() {
         fi
         sleep 0.05 # polling step of the deadline loop above
     done
-    echo "bmas_start: no /healthz within ${BMAS_START_TIMEOUT:-10} s; log:" >&2
+    echo "bmas_start: no /healthz within ${BMAS_START_TIMEOUT:-30} s; log:" >&2
     cat "$BMAS_LOG" >&2
     return 1
 }

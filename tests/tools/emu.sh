@@ -29,7 +29,7 @@ emu_start() {
     fi
     "$BINDIR/bmas-emulator" "$@" >"$EMU_LOG" 2>&1 &
     EMU_PID=$!
-    local deadline=$(( $(emu__now_ms) + ${EMU_START_TIMEOUT:-10} * 1000 ))
+    local deadline=$(( $(emu__now_ms) + ${EMU_START_TIMEOUT:-30} * 1000 ))
     EMU_PORT=""
     while [ "$(emu__now_ms)" -lt "$deadline" ]; do
         if ! kill -0 "$EMU_PID" 2>/dev/null; then
@@ -49,7 +49,7 @@ emu_start() {
         fi
         sleep 0.05 # polling step of the deadline loop above
     done
-    echo "emu_start: no health answer within ${EMU_START_TIMEOUT:-10} s; log:" >&2
+    echo "emu_start: no health answer within ${EMU_START_TIMEOUT:-30} s; log:" >&2
     cat "$EMU_LOG" >&2
     emu_stop
     return 1
