@@ -1,6 +1,7 @@
 /* s3.c: the S3 REST-XML API, path-style: routing of method, path and subresource to an
  * operation, the bucket operations and ListObjects(V2). Object operations live in
- * s3_object.c, notification configurations and events in s3_notify.c. */
+ * s3_object.c, multipart uploads in s3_multipart.c, notification configurations and events in
+ * s3_notify.c. */
 #include "emulator/emu_int.h"
 
 #include <stdio.h>
@@ -98,6 +99,7 @@ void bm__emu_s3_resolve(struct emu_req *rq)
                                                  : NULL;
         else if (strcmp(m, "GET") == 0)
             rq->op = has_sub(rq, "notification") ? "GetBucketNotificationConfiguration"
+                     : has_sub(rq, "uploads")    ? "ListMultipartUploads"
                      : has_sub(rq, "location")   ? "GetBucketLocation"
                      : has_sub(rq, "list-type")  ? "ListObjectsV2"
                                                  : "ListObjects";
@@ -107,6 +109,18 @@ void bm__emu_s3_resolve(struct emu_req *rq)
             rq->op = plain_object_query(rq) ? "DeleteBucket" : NULL;
         else if (strcmp(m, "POST") == 0)
             rq->op = has_sub(rq, "delete") ? "DeleteObjects" : NULL;
+    } else if (has_sub(rq, "uploadId")) {
+        /* UploadPartCopy (a PUT with x-amz-copy-source) is not emulated. */
+        if (strcmp(m, "PUT") == 0)
+            rq->op = bm__emu_header(rq, "x-amz-copy-source") ? NULL : "UploadPart";
+        else if (strcmp(m, "POST") == 0)
+            rq->op = "CompleteMultipartUpload";
+        else if (strcmp(m, "DELETE") == 0)
+            rq->op = "AbortMultipartUpload";
+        else if (strcmp(m, "GET") == 0)
+            rq->op = "ListParts";
+    } else if (has_sub(rq, "uploads")) {
+        rq->op = strcmp(m, "POST") == 0 ? "CreateMultipartUpload" : NULL;
     } else {
         if (!plain_object_query(rq))
             rq->op = NULL;
@@ -506,6 +520,8 @@ bm_err bm__emu_s3_handle(struct emu_req *rq, struct emu_resp *rs)
         rc = bm__emu_s3_get_object(rq, rs, &t, strcmp(op, "HeadObject") == 0);
     } else if (strcmp(op, "DeleteObject") == 0) {
         rc = bm__emu_s3_delete_object(rq, rs, &t);
+    } else if (bm__emu_s3_is_multipart(op)) {
+        rc = bm__emu_s3_multipart(rq, rs, &t);
     } else {
         rc = BM_E_INTERNAL;
     }
