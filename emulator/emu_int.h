@@ -439,6 +439,8 @@ struct emu_object *bm__emu_object_find(const struct emu_bucket *b, const char *k
                                        size_t *idx);
 /* A decoded query parameter of the request into out (cap bytes); false when absent. */
 bool bm__emu_s3_param(const struct emu_req *rq, const char *name, char *out, size_t cap);
+/* <name>s</name>, URL-encoded (form style, '/' kept) when enc (EncodingType=url). */
+bm_err bm__emu_s3_key_elem(struct bm_buf *b, const char *name, const char *s, size_t len, bool enc);
 /* NoSuchBucket naming the bucket; returns BM_E_BAD_REQUEST. */
 bm_err bm__emu_s3_no_bucket(struct emu_req *rq, const char *name);
 /* Put/GetBucketNotificationConfiguration (s3_notify.c); they lock mu themselves. */
@@ -472,10 +474,8 @@ bm_err bm__emu_s3_copy_object(struct emu_req *rq, struct emu_resp *rs,
                               const struct emu_s3_target *t);
 /* Multipart uploads (s3_multipart.c): CreateMultipartUpload, UploadPart,
  * CompleteMultipartUpload, AbortMultipartUpload, ListParts and ListMultipartUploads, chosen by
- * rq->op. They lock mu themselves. */
+ * rq->op (BM_E_INTERNAL for any other). They lock mu themselves. */
 bm_err bm__emu_s3_multipart(struct emu_req *rq, struct emu_resp *rs, const struct emu_s3_target *t);
-/* Whether op is one of those operations. */
-bool bm__emu_s3_is_multipart(const char *op);
 void bm__emu_upload_free(struct emu_upload *u);
 
 /* S3 event JSON for an object event (keys form-URL-encoded as S3 does); appended to b. */

@@ -295,7 +295,7 @@ struct list_args {
 
 /* Appends <name>value</name>, URL-encoded as S3 does for EncodingType=url (form style, '/'
  * kept, which botocore decodes with unquote_plus). */
-static bm_err key_elem(struct bm_buf *b, const char *name, const char *s, size_t len, bool enc)
+bm_err bm__emu_s3_key_elem(struct bm_buf *b, const char *name, const char *s, size_t len, bool enc)
 {
     if (!enc)
         return bm__emu_xml_elem(b, name, s, len);
@@ -407,7 +407,7 @@ static bm_err list_objects(struct emu_req *rq, struct emu_resp *rs, const char *
             last_prefix_len = cp_len;
             last = NULL;
             if ((rc = bm_buf_append_str(&items, "<CommonPrefixes>")) == BM_OK &&
-                (rc = key_elem(&items, "Prefix", o->key, cp_len, a.url_encode)) == BM_OK)
+                (rc = bm__emu_s3_key_elem(&items, "Prefix", o->key, cp_len, a.url_encode)) == BM_OK)
                 rc = bm_buf_append_str(&items, "</CommonPrefixes>");
             continue;
         }
@@ -416,7 +416,7 @@ static bm_err list_objects(struct emu_req *rq, struct emu_resp *rs, const char *
         last_len = o->key_len;
         bm__emu_iso_ms(o->mtime_ms, when);
         if ((rc = bm_buf_append_str(&items, "<Contents>")) == BM_OK &&
-            (rc = key_elem(&items, "Key", o->key, o->key_len, a.url_encode)) == BM_OK)
+            (rc = bm__emu_s3_key_elem(&items, "Key", o->key, o->key_len, a.url_encode)) == BM_OK)
             rc = bm_buf_appendf(&items,
                                 "<LastModified>%s</LastModified><ETag>&quot;%s&quot;</ETag>"
                                 "<Size>%zu</Size><StorageClass>STANDARD</StorageClass>"
@@ -430,9 +430,9 @@ static bm_err list_objects(struct emu_req *rq, struct emu_resp *rs, const char *
     if (rc == BM_OK)
         rc = bm__emu_xml_elem(out, "Name", name, strlen(name));
     if (rc == BM_OK)
-        rc = key_elem(out, "Prefix", a.prefix, plen, a.url_encode);
+        rc = bm__emu_s3_key_elem(out, "Prefix", a.prefix, plen, a.url_encode);
     if (rc == BM_OK && dlen > 0)
-        rc = key_elem(out, "Delimiter", a.delim, dlen, a.url_encode);
+        rc = bm__emu_s3_key_elem(out, "Delimiter", a.delim, dlen, a.url_encode);
     if (rc == BM_OK)
         rc = bm_buf_appendf(out, "<MaxKeys>%ld</MaxKeys>%s<IsTruncated>%s</IsTruncated>",
                             a.max_keys, a.url_encode ? "<EncodingType>url</EncodingType>" : "",
@@ -442,15 +442,17 @@ static bm_err list_objects(struct emu_req *rq, struct emu_resp *rs, const char *
         if (rc == BM_OK && a.token[0] != '\0')
             rc = bm__emu_xml_elem(out, "ContinuationToken", a.token, strlen(a.token));
         if (rc == BM_OK && a.start_after[0] != '\0')
-            rc = key_elem(out, "StartAfter", a.start_after, strlen(a.start_after), a.url_encode);
+            rc = bm__emu_s3_key_elem(out, "StartAfter", a.start_after, strlen(a.start_after),
+                                     a.url_encode);
         if (rc == BM_OK && truncated)
             rc = last ? make_token(out, 'K', last, last_len)
                       : make_token(out, 'P', last_prefix, last_prefix_len);
     } else if (rc == BM_OK) {
-        rc = key_elem(out, "Marker", a.marker, strlen(a.marker), a.url_encode);
+        rc = bm__emu_s3_key_elem(out, "Marker", a.marker, strlen(a.marker), a.url_encode);
         if (rc == BM_OK && truncated && dlen > 0)
-            rc = last ? key_elem(out, "NextMarker", last, last_len, a.url_encode)
-                      : key_elem(out, "NextMarker", last_prefix, last_prefix_len, a.url_encode);
+            rc = last ? bm__emu_s3_key_elem(out, "NextMarker", last, last_len, a.url_encode)
+                      : bm__emu_s3_key_elem(out, "NextMarker", last_prefix, last_prefix_len,
+                                            a.url_encode);
     }
     if (rc == BM_OK)
         rc = bm_buf_append(out, items.data ? items.data : "", items.len);
@@ -520,10 +522,8 @@ bm_err bm__emu_s3_handle(struct emu_req *rq, struct emu_resp *rs)
         rc = bm__emu_s3_get_object(rq, rs, &t, strcmp(op, "HeadObject") == 0);
     } else if (strcmp(op, "DeleteObject") == 0) {
         rc = bm__emu_s3_delete_object(rq, rs, &t);
-    } else if (bm__emu_s3_is_multipart(op)) {
-        rc = bm__emu_s3_multipart(rq, rs, &t);
     } else {
-        rc = BM_E_INTERNAL;
+        rc = bm__emu_s3_multipart(rq, rs, &t); /* BM_E_INTERNAL for an op it lacks too */
     }
     bm_free(t.bucket);
     bm_free(t.key);

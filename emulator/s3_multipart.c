@@ -26,18 +26,6 @@ void bm__emu_upload_free(struct emu_upload *u)
     bm_free(u);
 }
 
-bool bm__emu_s3_is_multipart(const char *op)
-{
-    static const char *const ops[] = {
-        "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
-        "AbortMultipartUpload",  "ListParts",  "ListMultipartUploads"};
-    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
-        if (strcmp(op, ops[i]) == 0)
-            return true;
-    }
-    return false;
-}
-
 /* ---- lookups -------------------------------------------------------------------------- */
 static bm_err no_upload(struct emu_req *rq, const char *id)
 {
@@ -528,21 +516,6 @@ static int listed_cmp(const void *pa, const void *pb)
     return c != 0 ? c : (a->seq < b->seq ? -1 : a->seq > b->seq);
 }
 
-/* <name>s</name>, URL-encoded (form style, '/' kept) when the request asked for
- * encoding-type=url, as ListObjects does. */
-static bm_err key_elem(struct bm_buf *b, const char *name, const char *s, size_t len, bool enc)
-{
-    if (!enc)
-        return bm__emu_xml_elem(b, name, s, len);
-    struct bm_buf e;
-    bm_buf_init(&e, 64 * 1024);
-    bm_err rc = bm_url_encode(s, len, "/", true, &e);
-    if (rc == BM_OK)
-        rc = bm__emu_xml_elem(b, name, e.data ? e.data : "", e.len);
-    bm_buf_cleanup(&e);
-    return rc;
-}
-
 static bm_err list_uploads(struct emu_req *rq, struct emu_resp *rs, const char *name)
 {
     char prefix[1024] = "", kmark[1024] = "", umark[ID_CAP] = "", enc[8] = "", delim[8];
@@ -592,11 +565,11 @@ static bm_err list_uploads(struct emu_req *rq, struct emu_resp *rs, const char *
     if (rc == BM_OK)
         rc = bm__emu_xml_elem(o, "Bucket", name, strlen(name));
     if (rc == BM_OK)
-        rc = key_elem(o, "KeyMarker", kmark, klen, url);
+        rc = bm__emu_s3_key_elem(o, "KeyMarker", kmark, klen, url);
     if (rc == BM_OK)
         rc = bm__emu_xml_elem(o, "UploadIdMarker", umark, strlen(umark));
     if (rc == BM_OK)
-        rc = key_elem(o, "Prefix", prefix, plen, url);
+        rc = bm__emu_s3_key_elem(o, "Prefix", prefix, plen, url);
     if (rc == BM_OK && url)
         rc = bm_buf_append_str(o, "<EncodingType>url</EncodingType>");
     if (rc == BM_OK)
@@ -617,13 +590,14 @@ static bm_err list_uploads(struct emu_req *rq, struct emu_resp *rs, const char *
         count++;
         last = u;
         if ((rc = bm_buf_append_str(o, "<Upload>")) == BM_OK &&
-            (rc = key_elem(o, "Key", u->tmpl->key, u->tmpl->key_len, url)) == BM_OK &&
+            (rc = bm__emu_s3_key_elem(o, "Key", u->tmpl->key, u->tmpl->key_len, url)) == BM_OK &&
             (rc = bm_buf_appendf(o, "<UploadId>%s</UploadId>", u->id)) == BM_OK &&
             (rc = owner_xml(o)) == BM_OK)
             rc = bm_buf_appendf(o, "<Initiated>%s</Initiated></Upload>", when);
     }
     if (rc == BM_OK && truncated && last != NULL &&
-        (rc = key_elem(o, "NextKeyMarker", last->tmpl->key, last->tmpl->key_len, url)) == BM_OK)
+        (rc = bm__emu_s3_key_elem(o, "NextKeyMarker", last->tmpl->key, last->tmpl->key_len, url)) ==
+            BM_OK)
         rc = bm_buf_appendf(o, "<NextUploadIdMarker>%s</NextUploadIdMarker>", last->id);
     if (rc == BM_OK)
         rc = bm_buf_appendf(o, "<IsTruncated>%s</IsTruncated></ListMultipartUploadsResult>",
