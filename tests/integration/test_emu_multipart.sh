@@ -3,7 +3,8 @@
 # switch to multipart over 8 MB), S3's "-N" ETag checked against an independent computation,
 # the ObjectCreated:CompleteMultipartUpload event, the s3api steps one by one with S3's errors
 # (InvalidPart, InvalidPartOrder, EntityTooSmall, NoSuchUpload), the --max-object-bytes bound on
-# pending parts, and the assembled object surviving a restart with --data.
+# pending parts, and the assembled object surviving a restart with --data (pending uploads do
+# not).
 set -u
 . "$(dirname "$0")/../tools/itest-lib.sh"
 EMU_DATA=$ITEST_HOME/data # kept across the restart below
@@ -109,10 +110,13 @@ t_aws_err "an unknown upload id: NoSuchUpload" NoSuchUpload \
 t_eq "no upload pending any more" 0 \
     "$(aws_q s3api list-multipart-uploads --bucket "$B" | jq -rs '[.[].Uploads // [] | .[]] | length')"
 
+pending=$(aws_q s3api create-multipart-upload --bucket "$B" --key pending | jq -r .UploadId)
 emu_stop
 t_eq "SIGTERM: clean exit" 0 "$EMU_STOP_STATUS"
 emu_start || exit 1
 trap 'emu_stop; itest_cleanup' EXIT # emu_start installed its own
+t_aws_err "pending uploads do not survive a restart (documented): NoSuchUpload" NoSuchUpload \
+    aws_q s3api list-parts --bucket "$B" --key pending --upload-id "$pending"
 rm -f "$W/got"
 t_ok "the multipart object survives a restart (--data)" \
     eval 'aws_q s3 cp --only-show-errors "s3://$B/big-aws_q" "$W/got" && cmp -s "$W/big" "$W/got"'
