@@ -24,12 +24,16 @@ struct emu_kv {
     char *v;
 };
 
+/* An ETag without quotes: the body's MD5 in hex, or for an object assembled by
+ * CompleteMultipartUpload "<hex MD5 of the parts' MD5s>-<number of parts>" (up to 10000). */
+#define EMU_ETAG_MAX 48
+
 struct emu_object {
     char *key; /* raw bytes, NUL-terminated for convenience */
     size_t key_len;
     char *data;
     size_t len;
-    char etag[BM_MD5_HEX_LEN + 1];
+    char etag[EMU_ETAG_MAX];
     char *content_type, *content_encoding, *cache_control, *content_disposition;
     struct emu_kv *meta; /* x-amz-meta-* headers, names lowercase without the prefix */
     size_t n_meta;
@@ -46,6 +50,26 @@ struct emu_qconf {
     char *prefix, *suffix; /* NULL when no such FilterRule */
 };
 
+/* One uploaded part of a pending multipart upload. */
+struct emu_part {
+    int number; /* 1..10000 */
+    char *data; /* NULL when empty */
+    size_t len;
+    unsigned char md5[BM_MD5_LEN];
+    int64_t mtime_ms;
+};
+
+/* A multipart upload between CreateMultipartUpload and Complete/Abort. Memory only: pending
+ * uploads do not survive a restart (store.c never writes them). */
+struct emu_upload {
+    char id[37];
+    struct emu_object *tmpl; /* key and the headers given at creation; no body yet */
+    int64_t created_ms;
+    struct emu_part *parts; /* sorted by number */
+    size_t n_parts, cap_parts;
+    uint64_t bytes; /* sum of the parts' sizes, bounded by --max-object-bytes */
+};
+
 struct emu_bucket {
     char *name;
     int64_t created_ms;
@@ -53,7 +77,9 @@ struct emu_bucket {
     size_t n_objs, cap_objs;
     struct emu_qconf *qconf;
     size_t n_qconf;
-    uint64_t sequencer; /* grows with every event of this bucket */
+    uint64_t sequencer;          /* grows with every event of this bucket */
+    struct emu_upload **uploads; /* in creation order */
+    size_t n_uploads, cap_uploads;
 };
 
 struct emu_msg {
@@ -413,6 +439,8 @@ struct emu_object *bm__emu_object_find(const struct emu_bucket *b, const char *k
                                        size_t *idx);
 /* A decoded query parameter of the request into out (cap bytes); false when absent. */
 bool bm__emu_s3_param(const struct emu_req *rq, const char *name, char *out, size_t cap);
+/* <name>s</name>, URL-encoded (form style, '/' kept) when enc (EncodingType=url). */
+bm_err bm__emu_s3_key_elem(struct bm_buf *b, const char *name, const char *s, size_t len, bool enc);
 /* NoSuchBucket naming the bucket; returns BM_E_BAD_REQUEST. */
 bm_err bm__emu_s3_no_bucket(struct emu_req *rq, const char *name);
 /* Put/GetBucketNotificationConfiguration (s3_notify.c); they lock mu themselves. */
@@ -421,6 +449,18 @@ bm_err bm__emu_s3_get_notification(struct emu_req *rq, struct emu_resp *rs, cons
 /* Sends the event to every queue whose configuration matches (callers hold mu). */
 bm_err bm__emu_s3_notify(struct emu_req *rq, struct emu_bucket *b, const char *event_name,
                          const struct emu_object *o, const char *key, size_t key_len);
+/* Object helpers (s3_object.c) shared with s3_multipart.c. check_digests validates
+ * Content-MD5 and x-amz-checksum-crc32/-sha256 against data and echoes the checked ones. */
+bm_err bm__emu_s3_check_digests(struct emu_req *rq, struct emu_resp *rs, const char *data,
+                                size_t len);
+/* A new object named by t's key with mtime now_ms (NULL when out of memory). */
+struct emu_object *bm__emu_s3_object_new(const struct emu_s3_target *t, int64_t now_ms);
+/* Content-* and x-amz-meta-* request headers into o. */
+bm_err bm__emu_s3_take_headers(const struct emu_req *rq, struct emu_object *o);
+/* Writes o's body file and inserts o (ownership taken, freed on failure) into t's bucket,
+ * replacing an older version, then sends event_name notifications. Locks mu. */
+bm_err bm__emu_s3_store_object(struct emu_req *rq, const struct emu_s3_target *t,
+                               struct emu_object *o, const char *event_name);
 /* Object operations (s3_object.c); they lock mu themselves. */
 bm_err bm__emu_s3_put_object(struct emu_req *rq, struct emu_resp *rs,
                              const struct emu_s3_target *t);
@@ -432,6 +472,11 @@ bm_err bm__emu_s3_delete_objects(struct emu_req *rq, struct emu_resp *rs,
                                  const struct emu_s3_target *t);
 bm_err bm__emu_s3_copy_object(struct emu_req *rq, struct emu_resp *rs,
                               const struct emu_s3_target *t);
+/* Multipart uploads (s3_multipart.c): CreateMultipartUpload, UploadPart,
+ * CompleteMultipartUpload, AbortMultipartUpload, ListParts and ListMultipartUploads, chosen by
+ * rq->op (BM_E_INTERNAL for any other). They lock mu themselves. */
+bm_err bm__emu_s3_multipart(struct emu_req *rq, struct emu_resp *rs, const struct emu_s3_target *t);
+void bm__emu_upload_free(struct emu_upload *u);
 
 /* S3 event JSON for an object event (keys form-URL-encoded as S3 does); appended to b. */
 struct emu_event {

@@ -1,6 +1,7 @@
 /* s3.c: the S3 REST-XML API, path-style: routing of method, path and subresource to an
  * operation, the bucket operations and ListObjects(V2). Object operations live in
- * s3_object.c, notification configurations and events in s3_notify.c. */
+ * s3_object.c, multipart uploads in s3_multipart.c, notification configurations and events in
+ * s3_notify.c. */
 #include "emulator/emu_int.h"
 
 #include <stdio.h>
@@ -98,6 +99,7 @@ void bm__emu_s3_resolve(struct emu_req *rq)
                                                  : NULL;
         else if (strcmp(m, "GET") == 0)
             rq->op = has_sub(rq, "notification") ? "GetBucketNotificationConfiguration"
+                     : has_sub(rq, "uploads")    ? "ListMultipartUploads"
                      : has_sub(rq, "location")   ? "GetBucketLocation"
                      : has_sub(rq, "list-type")  ? "ListObjectsV2"
                                                  : "ListObjects";
@@ -107,6 +109,18 @@ void bm__emu_s3_resolve(struct emu_req *rq)
             rq->op = plain_object_query(rq) ? "DeleteBucket" : NULL;
         else if (strcmp(m, "POST") == 0)
             rq->op = has_sub(rq, "delete") ? "DeleteObjects" : NULL;
+    } else if (has_sub(rq, "uploadId")) {
+        /* UploadPartCopy (a PUT with x-amz-copy-source) is not emulated. */
+        if (strcmp(m, "PUT") == 0)
+            rq->op = bm__emu_header(rq, "x-amz-copy-source") ? NULL : "UploadPart";
+        else if (strcmp(m, "POST") == 0)
+            rq->op = "CompleteMultipartUpload";
+        else if (strcmp(m, "DELETE") == 0)
+            rq->op = "AbortMultipartUpload";
+        else if (strcmp(m, "GET") == 0)
+            rq->op = "ListParts";
+    } else if (has_sub(rq, "uploads")) {
+        rq->op = strcmp(m, "POST") == 0 ? "CreateMultipartUpload" : NULL;
     } else {
         if (!plain_object_query(rq))
             rq->op = NULL;
@@ -281,7 +295,7 @@ struct list_args {
 
 /* Appends <name>value</name>, URL-encoded as S3 does for EncodingType=url (form style, '/'
  * kept, which botocore decodes with unquote_plus). */
-static bm_err key_elem(struct bm_buf *b, const char *name, const char *s, size_t len, bool enc)
+bm_err bm__emu_s3_key_elem(struct bm_buf *b, const char *name, const char *s, size_t len, bool enc)
 {
     if (!enc)
         return bm__emu_xml_elem(b, name, s, len);
@@ -393,7 +407,7 @@ static bm_err list_objects(struct emu_req *rq, struct emu_resp *rs, const char *
             last_prefix_len = cp_len;
             last = NULL;
             if ((rc = bm_buf_append_str(&items, "<CommonPrefixes>")) == BM_OK &&
-                (rc = key_elem(&items, "Prefix", o->key, cp_len, a.url_encode)) == BM_OK)
+                (rc = bm__emu_s3_key_elem(&items, "Prefix", o->key, cp_len, a.url_encode)) == BM_OK)
                 rc = bm_buf_append_str(&items, "</CommonPrefixes>");
             continue;
         }
@@ -402,7 +416,7 @@ static bm_err list_objects(struct emu_req *rq, struct emu_resp *rs, const char *
         last_len = o->key_len;
         bm__emu_iso_ms(o->mtime_ms, when);
         if ((rc = bm_buf_append_str(&items, "<Contents>")) == BM_OK &&
-            (rc = key_elem(&items, "Key", o->key, o->key_len, a.url_encode)) == BM_OK)
+            (rc = bm__emu_s3_key_elem(&items, "Key", o->key, o->key_len, a.url_encode)) == BM_OK)
             rc = bm_buf_appendf(&items,
                                 "<LastModified>%s</LastModified><ETag>&quot;%s&quot;</ETag>"
                                 "<Size>%zu</Size><StorageClass>STANDARD</StorageClass>"
@@ -416,9 +430,9 @@ static bm_err list_objects(struct emu_req *rq, struct emu_resp *rs, const char *
     if (rc == BM_OK)
         rc = bm__emu_xml_elem(out, "Name", name, strlen(name));
     if (rc == BM_OK)
-        rc = key_elem(out, "Prefix", a.prefix, plen, a.url_encode);
+        rc = bm__emu_s3_key_elem(out, "Prefix", a.prefix, plen, a.url_encode);
     if (rc == BM_OK && dlen > 0)
-        rc = key_elem(out, "Delimiter", a.delim, dlen, a.url_encode);
+        rc = bm__emu_s3_key_elem(out, "Delimiter", a.delim, dlen, a.url_encode);
     if (rc == BM_OK)
         rc = bm_buf_appendf(out, "<MaxKeys>%ld</MaxKeys>%s<IsTruncated>%s</IsTruncated>",
                             a.max_keys, a.url_encode ? "<EncodingType>url</EncodingType>" : "",
@@ -428,15 +442,17 @@ static bm_err list_objects(struct emu_req *rq, struct emu_resp *rs, const char *
         if (rc == BM_OK && a.token[0] != '\0')
             rc = bm__emu_xml_elem(out, "ContinuationToken", a.token, strlen(a.token));
         if (rc == BM_OK && a.start_after[0] != '\0')
-            rc = key_elem(out, "StartAfter", a.start_after, strlen(a.start_after), a.url_encode);
+            rc = bm__emu_s3_key_elem(out, "StartAfter", a.start_after, strlen(a.start_after),
+                                     a.url_encode);
         if (rc == BM_OK && truncated)
             rc = last ? make_token(out, 'K', last, last_len)
                       : make_token(out, 'P', last_prefix, last_prefix_len);
     } else if (rc == BM_OK) {
-        rc = key_elem(out, "Marker", a.marker, strlen(a.marker), a.url_encode);
+        rc = bm__emu_s3_key_elem(out, "Marker", a.marker, strlen(a.marker), a.url_encode);
         if (rc == BM_OK && truncated && dlen > 0)
-            rc = last ? key_elem(out, "NextMarker", last, last_len, a.url_encode)
-                      : key_elem(out, "NextMarker", last_prefix, last_prefix_len, a.url_encode);
+            rc = last ? bm__emu_s3_key_elem(out, "NextMarker", last, last_len, a.url_encode)
+                      : bm__emu_s3_key_elem(out, "NextMarker", last_prefix, last_prefix_len,
+                                            a.url_encode);
     }
     if (rc == BM_OK)
         rc = bm_buf_append(out, items.data ? items.data : "", items.len);
@@ -507,7 +523,7 @@ bm_err bm__emu_s3_handle(struct emu_req *rq, struct emu_resp *rs)
     } else if (strcmp(op, "DeleteObject") == 0) {
         rc = bm__emu_s3_delete_object(rq, rs, &t);
     } else {
-        rc = BM_E_INTERNAL;
+        rc = bm__emu_s3_multipart(rq, rs, &t); /* BM_E_INTERNAL for an op it lacks too */
     }
     bm_free(t.bucket);
     bm_free(t.key);

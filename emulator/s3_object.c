@@ -38,6 +38,10 @@ void bm__emu_bucket_free(struct emu_bucket *b)
     for (size_t i = 0; i < b->n_qconf; i++)
         bm__emu_qconf_cleanup(&b->qconf[i]);
     bm_free(b->qconf);
+    /* Pending uploads go with their bucket (S3 aborts them when it deletes one). */
+    for (size_t i = 0; i < b->n_uploads; i++)
+        bm__emu_upload_free(b->uploads[i]);
+    bm_free(b->uploads);
     bm_free(b->name);
     bm_free(b);
 }
@@ -68,7 +72,8 @@ static bm_err s3_error_key(struct emu_req *rq, const char *code, const char *key
 
 /* Validates Content-MD5 and the x-amz-checksum-* headers S3 checks (CRC32, SHA256); others
  * (CRC32C, SHA1, CRC64NVME) are accepted unverified. Echoes checked checksums back. */
-static bm_err check_digests(struct emu_req *rq, struct emu_resp *rs, const char *data, size_t len)
+bm_err bm__emu_s3_check_digests(struct emu_req *rq, struct emu_resp *rs, const char *data,
+                                size_t len)
 {
     struct bm_buf want, got;
     bm_err rc = BM_OK;
@@ -124,8 +129,9 @@ static bm_err dup_header(const struct emu_req *rq, const char *name, char **out)
     return *out ? BM_OK : BM_E_NOMEM;
 }
 
-/* Content-* headers and x-amz-meta-* from the request (PutObject, CopyObject REPLACE). */
-static bm_err take_headers(const struct emu_req *rq, struct emu_object *o)
+/* Content-* headers and x-amz-meta-* from the request (PutObject, CopyObject REPLACE,
+ * CreateMultipartUpload). */
+bm_err bm__emu_s3_take_headers(const struct emu_req *rq, struct emu_object *o)
 {
     bm_err rc;
     if ((rc = dup_header(rq, "Content-Type", &o->content_type)) != BM_OK ||
@@ -168,8 +174,8 @@ static bm_err take_headers(const struct emu_req *rq, struct emu_object *o)
 
 /* Writes the body file, then inserts o (ownership taken, freed on failure) into the target
  * bucket, replacing an older version, and sends event_name notifications. */
-static bm_err store_object(struct emu_req *rq, const struct emu_s3_target *t, struct emu_object *o,
-                           const char *event_name)
+bm_err bm__emu_s3_store_object(struct emu_req *rq, const struct emu_s3_target *t,
+                               struct emu_object *o, const char *event_name)
 {
     struct bm_emu *emu = rq->emu;
     bm_err rc = bm__emu_store_put_body(emu, o->data, o->len, &o->file);
@@ -205,7 +211,7 @@ static bm_err store_object(struct emu_req *rq, const struct emu_s3_target *t, st
     return rc;
 }
 
-static struct emu_object *object_new(const struct emu_s3_target *t, int64_t now_ms)
+struct emu_object *bm__emu_s3_object_new(const struct emu_s3_target *t, int64_t now_ms)
 {
     struct emu_object *o = bm_calloc(1, sizeof *o);
     if (o == NULL)
@@ -227,12 +233,12 @@ bm_err bm__emu_s3_put_object(struct emu_req *rq, struct emu_resp *rs, const stru
         return bm__emu_fail(rq, "EntityTooLarge",
                             "Your proposed upload exceeds the maximum allowed size");
     const char *data = rq->body.data ? rq->body.data : "";
-    bm_err rc = check_digests(rq, rs, data, rq->body.len);
+    bm_err rc = bm__emu_s3_check_digests(rq, rs, data, rq->body.len);
     if (rc != BM_OK)
         return rc;
-    struct emu_object *o = object_new(t, rq->now_ms);
+    struct emu_object *o = bm__emu_s3_object_new(t, rq->now_ms);
     if (o == NULL || (rc = bm_md5_hex(data, rq->body.len, o->etag)) != BM_OK ||
-        (rc = take_headers(rq, o)) != BM_OK) {
+        (rc = bm__emu_s3_take_headers(rq, o)) != BM_OK) {
         bm__emu_object_free(o);
         return rc != BM_OK ? rc : BM_E_NOMEM;
     }
@@ -243,9 +249,9 @@ bm_err bm__emu_s3_put_object(struct emu_req *rq, struct emu_resp *rs, const stru
         bm__emu_object_free(o);
         return BM_E_NOMEM;
     }
-    char etag[BM_MD5_HEX_LEN + 1];
+    char etag[EMU_ETAG_MAX];
     memcpy(etag, o->etag, sizeof etag);
-    rc = store_object(rq, t, o, "ObjectCreated:Put");
+    rc = bm__emu_s3_store_object(rq, t, o, "ObjectCreated:Put");
     if (rc == BM_OK)
         rc = bm__emu_resp_header(rs, "ETag", "\"%s\"", etag);
     return rc;
@@ -468,7 +474,7 @@ bm_err bm__emu_s3_copy_object(struct emu_req *rq, struct emu_resp *rs,
     size_t skey_len = dec.len - (size_t)(skey - dec.data);
     const char *directive = bm__emu_header(rq, "x-amz-metadata-directive");
     bool replace = directive && strcasecmp(directive, "REPLACE") == 0;
-    struct emu_object *o = object_new(t, rq->now_ms);
+    struct emu_object *o = bm__emu_s3_object_new(t, rq->now_ms);
     rc = o ? BM_OK : BM_E_NOMEM;
 
     pthread_mutex_lock(&emu->mu);
@@ -509,15 +515,18 @@ bm_err bm__emu_s3_copy_object(struct emu_req *rq, struct emu_resp *rs,
     pthread_mutex_unlock(&emu->mu);
     bm_buf_cleanup(&dec);
     if (rc == BM_OK && replace)
-        rc = take_headers(rq, o);
+        rc = bm__emu_s3_take_headers(rq, o);
+    /* A copy is written in one piece: a multipart source's "-N" ETag becomes the MD5. */
+    if (rc == BM_OK && strchr(o->etag, '-') != NULL)
+        rc = bm_md5_hex(o->data, o->len, o->etag);
     if (rc != BM_OK) {
         bm__emu_object_free(o);
         return rc;
     }
-    char etag[BM_MD5_HEX_LEN + 1], when[25];
+    char etag[EMU_ETAG_MAX], when[25];
     memcpy(etag, o->etag, sizeof etag);
     bm__emu_iso_ms(o->mtime_ms, when);
-    rc = store_object(rq, t, o, "ObjectCreated:Copy");
+    rc = bm__emu_s3_store_object(rq, t, o, "ObjectCreated:Copy");
     rs->content_type = "application/xml";
     if (rc == BM_OK)
         rc = bm_buf_appendf(&rs->body,

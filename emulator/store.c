@@ -290,6 +290,18 @@ static bm_err read_body(const struct bm_emu *emu, const char *file, size_t len, 
     return BM_OK;
 }
 
+/* An MD5 in hex, or a multipart ETag: that followed by "-" and the number of parts. */
+static bool etag_ok(const char *etag)
+{
+    size_t n = etag ? strlen(etag) : 0;
+    if (n < BM_MD5_HEX_LEN || n >= EMU_ETAG_MAX ||
+        strspn(etag, "0123456789abcdef") != BM_MD5_HEX_LEN)
+        return false;
+    return n == BM_MD5_HEX_LEN ||
+           (etag[BM_MD5_HEX_LEN] == '-' && n > BM_MD5_HEX_LEN + 1 &&
+            strspn(etag + BM_MD5_HEX_LEN + 1, "0123456789") == n - BM_MD5_HEX_LEN - 1);
+}
+
 static bm_err load_object(struct bm_emu *emu, struct emu_bucket *b, const cJSON *oo)
 {
     struct emu_object *o = bm_calloc(1, sizeof *o);
@@ -298,13 +310,13 @@ static bm_err load_object(struct bm_emu *emu, struct emu_bucket *b, const cJSON 
     bm_err rc = o ? BM_OK : BM_E_NOMEM;
     const char *k = bm__emu_in_str(oo, "key"), *etag = bm__emu_in_str(oo, "etag");
     bm_buf_init(&key, 64 * 1024);
-    if (rc == BM_OK && (k == NULL || etag == NULL || strlen(etag) != BM_MD5_HEX_LEN ||
-                        bm_url_decode(k, strlen(k), false, &key) != BM_OK))
+    if (rc == BM_OK &&
+        (k == NULL || !etag_ok(etag) || bm_url_decode(k, strlen(k), false, &key) != BM_OK))
         rc = BM_E_CONFIG;
     if (rc == BM_OK) {
         o->key_len = key.len;
         o->key = key.data ? bm_buf_steal(&key) : bm_strdup("");
-        memcpy(o->etag, etag, sizeof o->etag);
+        memcpy(o->etag, etag, strlen(etag) + 1); /* etag_ok bounded its length */
         o->len = (size_t)num(oo, "size");
         o->mtime_ms = num(oo, "mtime_ms");
         o->file = dup_opt(oo, "file", &oom);

@@ -75,6 +75,10 @@ static const struct errdef {
     {"NotImplemented", 501, NULL, NULL},
     {"MethodNotAllowed", 405, NULL, NULL},
     {"IncompleteBody", 400, NULL, NULL},
+    {"NoSuchUpload", 404, NULL, NULL},
+    {"InvalidPart", 400, NULL, NULL},
+    {"InvalidPartOrder", 400, NULL, NULL},
+    {"EntityTooSmall", 400, NULL, NULL},
     {"InternalError", 500, NULL, NULL},
 };
 

@@ -1,0 +1,141 @@
+#!/bin/bash
+# S3 multipart uploads against bmas-emulator: `aws s3 cp` of a 20 MiB file with both CLIs (they
+# switch to multipart over 8 MB), S3's "-N" ETag checked against an independent computation,
+# the ObjectCreated:CompleteMultipartUpload event, the s3api steps one by one with S3's errors
+# (InvalidPart, InvalidPartOrder, EntityTooSmall, NoSuchUpload), the --max-object-bytes bound on
+# pending parts, and the assembled object surviving a restart with --data (pending uploads do
+# not).
+set -u
+. "$(dirname "$0")/../tools/itest-lib.sh"
+EMU_DATA=$ITEST_HOME/data # kept across the restart below
+itest_setup || exit 1
+
+B=mpu-$$
+Q=mpu-events-$$
+qurl=$(aws_q sqs create-queue --queue-name "$Q" | jq -r .QueueUrl)
+aws_q s3api create-bucket --bucket "$B" >/dev/null
+cat >"$W/conf.json" <<JSON
+{"QueueConfigurations":[{"Id":"mpu","QueueArn":"arn:aws:sqs:us-east-1:000000000000:$Q",
+ "Events":["s3:ObjectCreated:CompleteMultipartUpload"]}]}
+JSON
+aws_q s3api put-bucket-notification-configuration --bucket "$B" \
+    --notification-configuration "file://$W/conf.json"
+aws_q sqs purge-queue --queue-url "$qurl" # the s3:TestEvent
+
+# S3's multipart ETag, computed here independently: MD5 of the parts' binary MD5s, "-N".
+mpu_etag() {
+    python3 - "$1" "$2" <<'PY'
+import hashlib, sys
+size = int(sys.argv[2])
+with open(sys.argv[1], "rb") as f:
+    parts = [hashlib.md5(c).digest() for c in iter(lambda: f.read(size), b"")]
+print('"%s-%d"' % (hashlib.md5(b"".join(parts)).hexdigest(), len(parts)))
+PY
+}
+
+head -c $((20 * 1024 * 1024)) /dev/urandom >"$W/big"
+want=$(mpu_etag "$W/big" $((8 * 1024 * 1024)))
+for cli in $(clis); do
+    t_ok "$cli s3 cp of 20 MiB (multipart)" $cli s3 cp --only-show-errors "$W/big" "s3://$B/big-$cli"
+    t_eq "$cli: ETag is S3's multipart ETag of 3 parts" "$want" \
+        "$(aws_q s3api head-object --bucket "$B" --key "big-$cli" | jq -r .ETag)"
+    rm -f "$W/got"
+    t_ok "$cli: s3 cp back gives the same bytes" \
+        eval '$cli s3 cp --only-show-errors "s3://$B/big-$cli" "$W/got" && cmp -s "$W/big" "$W/got"'
+done
+
+msg=$(aws_q sqs receive-message --queue-url "$qurl" --wait-time-seconds 5)
+ev=$(echo "$msg" | jq -r '.Messages[0].Body')
+t_eq "event ObjectCreated:CompleteMultipartUpload with key, size and eTag" \
+    "ObjectCreated:CompleteMultipartUpload big-aws_q $((20 * 1024 * 1024)) ${want//\"/}" \
+    "$(echo "$ev" | jq -r '.Records[0]|"\(.eventName) \(.s3.object.key) \(.s3.object.size) \(.s3.object.eTag)"')"
+
+# The steps one by one.
+head -c $((5 * 1024 * 1024)) /dev/urandom >"$W/p1"
+printf 'the small last part\n' >"$W/p2"
+id=$($J s3api create-multipart-upload --bucket "$B" --key steps --content-type text/x-test |
+    jq -r .UploadId)
+t_ok "create-multipart-upload returns an UploadId" test -n "$id" -a "$id" != null
+e1=$(aws_q s3api upload-part --bucket "$B" --key steps --upload-id "$id" --part-number 1 \
+    --body "$W/p1" | jq -r .ETag)
+e2=$($J s3api upload-part --bucket "$B" --key steps --upload-id "$id" --part-number 2 \
+    --body "$W/p2" | jq -r .ETag)
+t_eq "upload-part ETag is the part's MD5" "\"$(md5sum <"$W/p1" | cut -d' ' -f1)\"" "$e1"
+out=$(aws_q s3api list-parts --bucket "$B" --key steps --upload-id "$id")
+t_eq "list-parts: numbers, sizes and ETags" "1 $((5 * 1024 * 1024)) $e1 2 20 $e2" \
+    "$(echo "$out" | jq -r '[.Parts[]|"\(.PartNumber) \(.Size) \(.ETag)"]|join(" ")')"
+out=$($J s3api list-multipart-uploads --bucket "$B")
+t_eq "list-multipart-uploads names the pending upload" "steps $id" \
+    "$(echo "$out" | jq -r '[.Uploads[]|"\(.Key) \(.UploadId)"]|join(" ")')"
+
+printf '{"Parts":[{"PartNumber":1,"ETag":%s},{"PartNumber":2,"ETag":"\\"%s\\""}]}' \
+    "$e1" "$(printf x | md5sum | cut -d' ' -f1)" >"$W/wrong.json"
+t_aws_err "complete with a wrong ETag: InvalidPart" InvalidPart \
+    aws_q s3api complete-multipart-upload --bucket "$B" --key steps --upload-id "$id" \
+    --multipart-upload "file://$W/wrong.json"
+printf '{"Parts":[{"PartNumber":2,"ETag":%s},{"PartNumber":1,"ETag":%s}]}' "$e2" "$e1" >"$W/order.json"
+t_aws_err "complete with parts out of order: InvalidPartOrder" InvalidPartOrder \
+    aws_q s3api complete-multipart-upload --bucket "$B" --key steps --upload-id "$id" \
+    --multipart-upload "file://$W/order.json"
+printf '{"Parts":[{"PartNumber":1,"ETag":%s},{"PartNumber":2,"ETag":%s}]}' "$e1" "$e2" >"$W/ok.json"
+out=$($J s3api complete-multipart-upload --bucket "$B" --key steps --upload-id "$id" \
+    --multipart-upload "file://$W/ok.json")
+cat "$W/p1" "$W/p2" >"$W/steps"
+t_eq "complete: ETag of the 2 parts (5 MiB boundary)" "$(mpu_etag "$W/steps" $((5 * 1024 * 1024)))" \
+    "$(echo "$out" | jq -r .ETag)"
+t_eq "complete: Bucket, Key and Location" "$B steps $EMU_URL/$B/steps" \
+    "$(echo "$out" | jq -r '"\(.Bucket) \(.Key) \(.Location)"')"
+aws_q s3api get-object --bucket "$B" --key steps "$W/got" >"$W/meta.json"
+t_ok "the object is the parts concatenated" cmp -s "$W/steps" "$W/got"
+t_eq "it keeps the Content-Type given at creation" text/x-test "$(jq -r .ContentType "$W/meta.json")"
+t_aws_err "a completed upload is gone: NoSuchUpload" NoSuchUpload \
+    aws_q s3api list-parts --bucket "$B" --key steps --upload-id "$id"
+
+id=$(aws_q s3api create-multipart-upload --bucket "$B" --key small | jq -r .UploadId)
+s1=$(aws_q s3api upload-part --bucket "$B" --key small --upload-id "$id" --part-number 1 \
+    --body "$W/p2" | jq -r .ETag)
+s2=$(aws_q s3api upload-part --bucket "$B" --key small --upload-id "$id" --part-number 2 \
+    --body "$W/p2" | jq -r .ETag)
+printf '{"Parts":[{"PartNumber":1,"ETag":%s},{"PartNumber":2,"ETag":%s}]}' "$s1" "$s2" >"$W/small.json"
+t_aws_err "complete with a first part under 5 MiB: EntityTooSmall" EntityTooSmall \
+    aws_q s3api complete-multipart-upload --bucket "$B" --key small --upload-id "$id" \
+    --multipart-upload "file://$W/small.json"
+t_ok "abort-multipart-upload" aws_q s3api abort-multipart-upload --bucket "$B" --key small \
+    --upload-id "$id"
+t_aws_err "upload-part to an aborted upload: NoSuchUpload" NoSuchUpload \
+    $J s3api upload-part --bucket "$B" --key small --upload-id "$id" --part-number 3 --body "$W/p2"
+t_aws_err "an unknown upload id: NoSuchUpload" NoSuchUpload \
+    aws_q s3api abort-multipart-upload --bucket "$B" --key small --upload-id nope
+# (Debian's CLI prints nothing at all for an empty listing, hence jq -s.)
+t_eq "no upload pending any more" 0 \
+    "$(aws_q s3api list-multipart-uploads --bucket "$B" | jq -rs '[.[].Uploads // [] | .[]] | length')"
+
+pending=$(aws_q s3api create-multipart-upload --bucket "$B" --key pending | jq -r .UploadId)
+emu_stop
+t_eq "SIGTERM: clean exit" 0 "$EMU_STOP_STATUS"
+emu_start || exit 1
+trap 'emu_stop; itest_cleanup' EXIT # emu_start installed its own
+t_aws_err "pending uploads do not survive a restart (documented): NoSuchUpload" NoSuchUpload \
+    aws_q s3api list-parts --bucket "$B" --key pending --upload-id "$pending"
+rm -f "$W/got"
+t_ok "the multipart object survives a restart (--data)" \
+    eval 'aws_q s3 cp --only-show-errors "s3://$B/big-aws_q" "$W/got" && cmp -s "$W/big" "$W/got"'
+t_eq "and keeps its ETag" "$want" \
+    "$(aws_q s3api head-object --bucket "$B" --key big-aws_q | jq -r .ETag)"
+
+# Pending parts are held in memory: one upload may hold at most --max-object-bytes.
+emu_stop
+emu_start --max-object-bytes $((6 * 1024 * 1024)) || exit 1
+trap 'emu_stop; itest_cleanup' EXIT
+id=$(aws_q s3api create-multipart-upload --bucket "$B" --key capped | jq -r .UploadId)
+aws_q s3api upload-part --bucket "$B" --key capped --upload-id "$id" --part-number 1 \
+    --body "$W/p1" >/dev/null
+head -c $((2 * 1024 * 1024)) /dev/urandom >"$W/p3"
+t_aws_err "pending parts beyond --max-object-bytes: EntityTooLarge" EntityTooLarge \
+    aws_q s3api upload-part --bucket "$B" --key capped --upload-id "$id" --part-number 2 \
+    --body "$W/p3"
+t_ok "replacing part 1 within the bound works" eval 'aws_q s3api upload-part --bucket "$B" \
+    --key capped --upload-id "$id" --part-number 1 --body "$W/p3" >/dev/null'
+emu_stop
+t_eq "SIGTERM with a pending upload: clean exit" 0 "$EMU_STOP_STATUS"
+t_done
