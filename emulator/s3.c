@@ -58,13 +58,42 @@ static bool plain_object_query(const struct emu_req *rq)
     return true;
 }
 
-/* Splits the raw path into bucket and key, percent-decoded once (keys may hold any byte). */
+/* The bucket named by a virtual-hosted-style Host header, as LocalStack and AWS accept them:
+ * "BUCKET.s3.localhost.localstack.cloud:4566", "BUCKET.s3.us-east-1.amazonaws.com",
+ * "BUCKET.localhost:4566". The last ".s3." splits (bucket names may hold dots). Returns the
+ * bucket's length, 0 for a path-style host ("127.0.0.1:4566", "s3.localhost...", "localhost"). */
+static size_t host_bucket(const struct emu_req *rq, const char **bucket)
+{
+    const char *h = bm__emu_header(rq, "Host");
+    if (h == NULL)
+        return 0;
+    size_t n = strcspn(h, ":");
+    const char *cut = NULL;
+    for (const char *p = h; p + 4 <= h + n; p++) {
+        if (strncasecmp(p, ".s3.", 4) == 0 || (strncasecmp(p, ".s3-", 4) == 0))
+            cut = p;
+    }
+    if (cut == NULL && n > 10 && strncasecmp(h + n - 10, ".localhost", 10) == 0)
+        cut = h + n - 10;
+    *bucket = h;
+    return cut != NULL ? (size_t)(cut - h) : 0;
+}
+
+/* Splits the request into bucket and key, percent-decoded once (keys may hold any byte): the
+ * bucket from the Host header when it names one, else the path's first segment. */
 static bm_err split_path(const struct emu_req *rq, struct emu_s3_target *t)
 {
     struct bm_buf d;
     memset(t, 0, sizeof *t);
     bm_buf_init(&d, 64 * 1024);
-    bm_err rc = bm_url_decode(rq->path, rq->path_len, false, &d);
+    const char *hb;
+    size_t hblen = host_bucket(rq, &hb);
+    bm_err rc = BM_OK;
+    /* Virtual-hosted: prefix the path with "/BUCKET" so that one parser serves both styles. */
+    if (hblen > 0)
+        rc = bm_buf_append(&d, "/", 1) == BM_OK ? bm_buf_append(&d, hb, hblen) : BM_E_NOMEM;
+    if (rc == BM_OK)
+        rc = bm_url_decode(rq->path, rq->path_len, false, &d);
     if (rc != BM_OK || d.data == NULL || d.data[0] != '/') {
         bm_buf_cleanup(&d);
         return rc == BM_E_NOMEM ? rc : BM_E_BAD_REQUEST;

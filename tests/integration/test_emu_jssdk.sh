@@ -23,7 +23,7 @@ while IFS= read -r line; do
     *) echo "$line" ;;
     esac
 done <"$W/sdk.out"
-t_eq "the SDK peer ran every check" 15 "$(grep -c '^ok - \|^not ok - ' "$W/sdk.out")"
+t_eq "the SDK peer ran every check" 16 "$(grep -c '^ok - \|^not ok - ' "$W/sdk.out")"
 t_eq "the SDK peer exited 0" 0 "$rc"
 [ "$rc" = 0 ] || sed 's/^/#   stderr: /' "$W/sdk.err" | head -20
 t_done

@@ -6,6 +6,7 @@
 // usage: node sdk_peer.js ENDPOINT_URL
 "use strict";
 const crypto = require("node:crypto");
+const http = require("node:http");
 const { S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand, HeadObjectCommand,
     ListObjectsV2Command, PutBucketNotificationConfigurationCommand, DeleteObjectCommand } =
     require("@aws-sdk/client-s3");
@@ -178,6 +179,33 @@ async function main() {
         const e = await rejects(cw.send(new PutMetricDataCommand({ Namespace: ns, MetricData: [
             { MetricName: "X", Dimensions: many, Value: 1 }] })), "InvalidParameterValueException");
         eq(e.$metadata.httpStatusCode, 400, "status");
+    });
+
+    // The SDK's default S3 addressing: virtual-hosted style, the bucket in the Host header, as
+    // with LocalStack's s3.localhost.localstack.cloud. Every name resolves to the emulator here.
+    await check("S3 virtual-hosted style (the SDK's default): put, get, list", async () => {
+        const lookup = (h, o, cb) => (o && o.all ? cb(null, [{ address: "127.0.0.1", family: 4 }])
+            : cb(null, "127.0.0.1", 4));
+        const port = new URL(endpoint).port;
+        const vh = new S3Client({ ...cfg(good), endpoint: `http://s3.localhost.localstack.cloud:${port}`,
+            requestHandler: { httpAgent: new http.Agent({ lookup }) } });
+        const vb = `vh-${run}`, vkey = "dir/ü x+1.json";
+        const seen = [];
+        vh.middlewareStack.add((next) => async (args) => {
+            seen.push(args.request.hostname);
+            return next(args);
+        }, { step: "finalizeRequest", name: "recordHost" });
+        await vh.send(new CreateBucketCommand({ Bucket: vb }));
+        await vh.send(new PutObjectCommand({ Bucket: vb, Key: vkey, Body: "virtual" }));
+        const got = await (await vh.send(new GetObjectCommand({ Bucket: vb, Key: vkey })))
+            .Body.transformToString();
+        eq(got, "virtual", "body");
+        eq((await vh.send(new ListObjectsV2Command({ Bucket: vb }))).Contents.map((c) => c.Key),
+            [vkey], "listed");
+        // The same object through the path-style client: one store, two addressings.
+        eq(await (await s3.send(new GetObjectCommand({ Bucket: vb, Key: vkey })))
+            .Body.transformToString(), "virtual", "path-style view");
+        eq([...new Set(seen)], [`${vb}.s3.localhost.localstack.cloud`], "hosts used");
     });
 
     const wrong = { accessKeyId: "test", secretAccessKey: "wrong" };
