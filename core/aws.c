@@ -58,6 +58,8 @@ bm_err bm_aws_endpoint(const struct bm_config *cfg, const char *service, struct 
         specific = cfg->aws_endpoint_url_cloudwatch;
     else if (strcmp(service, "sqs") == 0)
         specific = cfg->aws_endpoint_url_sqs;
+    else if (strcmp(service, "sts") == 0)
+        specific = cfg->aws_endpoint_url_sts;
     const char *url = specific && *specific ? specific : cfg->aws_endpoint_url;
     bm_buf_reset(out);
     if (url != NULL && *url != '\0') {

@@ -216,6 +216,10 @@ struct bm_config {
     char *aws_endpoint_url_s3;
     char *aws_endpoint_url_cloudwatch;
     char *aws_endpoint_url_sqs;
+    char *aws_endpoint_url_sts;
+    char *aws_web_identity_token_file;
+    char *aws_role_arn;
+    char *aws_role_session_name;
     char *aws_container_credentials_full_uri;
     char *aws_container_credentials_relative_uri;
     char *aws_container_authorization_token;

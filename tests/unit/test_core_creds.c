@@ -1,6 +1,7 @@
 /* The credentials chain: environment, shared credentials and config files with AWS_PROFILE,
- * container credentials (token and token file), IMDSv2 (token first), caching, refresh
- * before expiry, invalidation once per window, and no secret in the logs. */
+ * credential_process, web identity (STS AssumeRoleWithWebIdentity), container credentials
+ * (token and token file), IMDSv2 (token first), caching, refresh before expiry, invalidation
+ * once per window, and no secret in the logs. */
 #include "fake_http.h"
 
 #include <unistd.h>
@@ -138,6 +139,169 @@ static const char *creds_json(const char *exp)
              "\"conttoken\",\"Expiration\":\"%s\"}",
              exp);
     return buf;
+}
+
+static const char *sts_ok(const char *akid, const char *exp)
+{
+    static char buf[2][1024];
+    static int n;
+    char *b = buf[n++ % 2];
+    snprintf(
+        b, 1024,
+        "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"
+        "<AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>%s</AccessKeyId>"
+        "<SecretAccessKey>wi/secret+x</SecretAccessKey>"
+        "<SessionToken>FwoG&amp;tok==</SessionToken><Expiration>%s</Expiration>"
+        "</Credentials><AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/bmas/s"
+        "</Arn></AssumedRoleUser></AssumeRoleWithWebIdentityResult>"
+        "</AssumeRoleWithWebIdentityResponse>",
+        akid, exp);
+    return b;
+}
+
+static void test_web_identity(void **state)
+{
+    (void)state;
+    char tok[512];
+    snprintf(tok, sizeof tok, "%s/oidc-token", dir);
+    write_file("oidc-token", "eyJhbGciOi.first+token/=\n");
+    const char *vars[] = {"AWS_WEB_IDENTITY_TOKEN_FILE",
+                          tok,
+                          "AWS_ROLE_ARN",
+                          "arn:aws:iam::123456789012:role/bmas",
+                          "AWS_ROLE_SESSION_NAME",
+                          "pod-1",
+                          "AWS_ENDPOINT_URL_STS",
+                          "http://127.0.0.1:4566/",
+                          "AWS_SHARED_CREDENTIALS_FILE",
+                          "/nonexistent",
+                          "AWS_CONFIG_FILE",
+                          "/nonexistent",
+                          "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                          "http://127.0.0.1:9911/never-asked",
+                          NULL};
+    struct fake_aws e;
+    env_setup(&e, vars);
+    fake_push(&e.http, (struct fake_resp){.status = 200,
+                                          .body = sts_ok("ASIAWEB1", "2026-04-20T01:00:00Z")});
+    fake_push(&e.http, (struct fake_resp){.status = 200,
+                                          .body = sts_ok("ASIAWEB2", "2026-04-20T02:00:00Z")});
+    struct bm_creds c;
+    struct bm_errmsg em = {{0}};
+    assert_int_equal(bm_creds_get(e.creds, &c, &em), BM_OK);
+    assert_string_equal(c.akid, "ASIAWEB1");
+    assert_string_equal(c.secret, "wi/secret+x");
+    assert_string_equal(c.token, "FwoG&tok=="); /* XML entities decoded */
+    assert_string_equal(c.source, "web-identity");
+    assert_int_equal(c.expires, 1776646800);
+    /* One unsigned form POST to the STS endpoint, before the container source is tried. */
+    assert_int_equal(e.http.ncalls, 1);
+    assert_string_equal(e.http.calls[0].method, "POST");
+    assert_string_equal(e.http.calls[0].url, "http://127.0.0.1:4566/");
+    assert_string_equal(e.http.calls[0].service, "");
+    assert_string_equal(e.http.calls[0].body.data,
+                        "Action=AssumeRoleWithWebIdentity"
+                        "&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fbmas"
+                        "&RoleSessionName=pod-1&Version=2011-06-15"
+                        "&WebIdentityToken=eyJhbGciOi.first%2Btoken%2F%3D");
+    /* The kubelet rotates the token file: the refresh reads it again. */
+    write_file("oidc-token", "second-token");
+    e.clock.now_ms += 56 * 60 * 1000;
+    assert_int_equal(bm_creds_get(e.creds, &c, NULL), BM_OK);
+    assert_string_equal(c.akid, "ASIAWEB2");
+    assert_non_null(strstr(e.http.calls[1].body.data, "&WebIdentityToken=second-token"));
+    fake_aws_teardown(&e);
+
+    /* STS refuses: BMAS-022 naming the role, STS's code and message. */
+    env_setup(&e, vars);
+    fake_push(&e.http,
+              (struct fake_resp){.status = 403,
+                                 .body = "<ErrorResponse><Error><Type>Sender</Type>"
+                                         "<Code>InvalidIdentityToken</Code><Message>Token "
+                                         "expired &amp; gone</Message></Error></ErrorResponse>"});
+    assert_int_equal(bm_creds_get(e.creds, &c, &em), BM_E_NO_CREDENTIALS);
+    assert_non_null(strstr(em.text, "arn:aws:iam::123456789012:role/bmas"));
+    assert_non_null(strstr(em.text, "403 InvalidIdentityToken: Token expired & gone"));
+    fake_aws_teardown(&e);
+
+    /* An unreadable token file is named; STS is not asked. */
+    const char *missing[] = {"AWS_WEB_IDENTITY_TOKEN_FILE",
+                             "/nonexistent/token",
+                             "AWS_ROLE_ARN",
+                             "arn:aws:iam::123456789012:role/bmas",
+                             "AWS_SHARED_CREDENTIALS_FILE",
+                             "/nonexistent",
+                             "AWS_CONFIG_FILE",
+                             "/nonexistent",
+                             NULL};
+    env_setup(&e, missing);
+    assert_int_equal(bm_creds_get(e.creds, &c, &em), BM_E_NO_CREDENTIALS);
+    assert_non_null(strstr(em.text, "/nonexistent/token"));
+    assert_int_equal(e.http.ncalls, 0);
+    fake_aws_teardown(&e);
+}
+
+static void test_credential_process(void **state)
+{
+    (void)state;
+    char conf[512], script[512], bad[512], fail[512];
+    snprintf(conf, sizeof conf, "%s/config-process", dir);
+    snprintf(script, sizeof script, "%s/creds.sh", dir);
+    snprintf(bad, sizeof bad, "%s/bad.sh", dir);
+    snprintf(fail, sizeof fail, "%s/fail.sh", dir);
+    write_file("creds.sh", "#!/bin/sh\n[ \"$1\" = --arg ] || exit 3\n"
+                           "printf '{\"Version\": 1, \"AccessKeyId\": \"ASIAPROC\", "
+                           "\"SecretAccessKey\": \"procsecret\", \"SessionToken\": \"proctok\", "
+                           "\"Expiration\": \"2026-04-20T01:00:00Z\"}'\n");
+    write_file("bad.sh", "#!/bin/sh\necho '{\"Version\": 2, \"AccessKeyId\": \"A\", "
+                         "\"SecretAccessKey\": \"s\"}'\n");
+    write_file("fail.sh", "#!/bin/sh\nexit 7\n");
+    char text[2400];
+    snprintf(text, sizeof text,
+             "[profile proc]\ncredential_process = sh %s --arg\n"
+             "[profile bad]\ncredential_process = sh %s\n"
+             "[profile fail]\ncredential_process = sh %s\n"
+             "[profile static]\naws_access_key_id = STATIC\naws_secret_access_key = s\n"
+             "credential_process = sh %s\n",
+             script, bad, fail, fail);
+    write_file("config-process", text);
+    static const struct {
+        const char *profile;
+        bm_err rc;
+        const char *akid_or_msg;
+    } cases[] = {
+        {"proc", BM_OK, "ASIAPROC"},
+        {"static", BM_OK, "STATIC"}, /* static keys in the profile win */
+        {"bad", BM_E_NO_CREDENTIALS, "not the Version 1 credentials JSON"},
+        {"fail", BM_E_NO_CREDENTIALS, "exited with status 7"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *vars[] = {"AWS_PROFILE",
+                              cases[i].profile,
+                              "AWS_SHARED_CREDENTIALS_FILE",
+                              "/nonexistent",
+                              "AWS_CONFIG_FILE",
+                              conf,
+                              NULL};
+        struct fake_aws e;
+        env_setup(&e, vars);
+        struct bm_creds c;
+        struct bm_errmsg em = {{0}};
+        assert_int_equal(bm_creds_get(e.creds, &c, &em), cases[i].rc);
+        if (cases[i].rc == BM_OK) {
+            assert_string_equal(c.akid, cases[i].akid_or_msg);
+        } else {
+            assert_non_null(strstr(em.text, cases[i].akid_or_msg));
+        }
+        if (i == 0) {
+            assert_string_equal(c.secret, "procsecret");
+            assert_string_equal(c.token, "proctok");
+            assert_string_equal(c.source, "process");
+            assert_int_equal(c.expires, 1776646800);
+        }
+        assert_int_equal(e.http.ncalls, 0);
+        fake_aws_teardown(&e);
+    }
 }
 
 static void test_container(void **state)
@@ -321,6 +485,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_env_first),
         cmocka_unit_test(test_profiles),
+        cmocka_unit_test(test_web_identity),
+        cmocka_unit_test(test_credential_process),
         cmocka_unit_test(test_container),
         cmocka_unit_test(test_imds),
         cmocka_unit_test(test_invalidate_and_no_secret_in_logs),

@@ -1,0 +1,46 @@
+#!/bin/bash
+# bmas's credential sources beyond plain keys, end to end against bmas-emulator (which checks
+# every signature): a profile's credential_process, with the real AWS CLI as the process
+# (`aws configure export-credentials --format process`), and the failures users meet.
+set -u
+. "$(dirname "$0")/../tools/itest-lib.sh"
+itest_setup || exit 1
+
+gzip -c "$BM_TEST_DATA/bedrock-log-sample.jsonl" >"$W/log.gz"
+aws_q s3api create-bucket --bucket creds >/dev/null
+aws_q s3api put-object --bucket creds --key "AWSLogs/1/BedrockModelInvocationLogs/us-east-1/2026/04/20/00/a.json.gz" \
+    --body "$W/log.gz" >/dev/null
+OBJ="s3://creds/AWSLogs/1/BedrockModelInvocationLogs/us-east-1/2026/04/20/00/a.json.gz"
+want=$("$BINDIR/bmas" ingest --json "$W/log.gz" | jq -c .totals)
+
+# Only the profile can answer: no keys in the environment.
+ingest() {
+    env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY AWS_ENDPOINT_URL="$EMU_URL" \
+        AWS_SHARED_CREDENTIALS_FILE="$W/credentials" AWS_CONFIG_FILE="$W/config" "$@" \
+        "$BINDIR/bmas" ingest --json "$OBJ"
+}
+cat >"$W/credentials" <<CRED
+[src]
+aws_access_key_id = test
+aws_secret_access_key = test
+[wrong]
+aws_access_key_id = test
+aws_secret_access_key = not-the-secret
+CRED
+cat >"$W/config" <<CONF
+[profile viaproc]
+credential_process = /usr/bin/aws configure export-credentials --profile src --format process
+[profile viaproc-wrong]
+credential_process = /usr/bin/aws configure export-credentials --profile wrong --format process
+[profile broken]
+credential_process = /usr/bin/aws configure export-credentials --profile nosuchprofile --format process
+CONF
+t_eq "credential_process (the AWS CLI's export-credentials): exact totals" "$want" \
+    "$(ingest AWS_PROFILE=viaproc 2>"$W/err" | jq -c .totals)"
+ingest AWS_PROFILE=viaproc-wrong >/dev/null 2>"$W/err"
+t_eq "its credentials are really used: a wrong secret is refused (exit 1)" 1 "$?"
+t_ok "...with BMAS-002" grep -q "BMAS-002" "$W/err"
+ingest AWS_PROFILE=broken >/dev/null 2>"$W/err"
+t_eq "a failing credential_process: exit 1" 1 "$?"
+t_ok "...BMAS-022 naming the process's exit status" grep -q "BMAS-022.*credential_process exited with status" "$W/err"
+t_done
