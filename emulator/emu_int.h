@@ -145,7 +145,7 @@ struct emu_cred {
 /* Temporary credentials issued by AssumeRoleWithWebIdentity (sts.c). Memory only: they do not
  * survive a restart, as with a real STS session whose issuer forgot it. */
 #define EMU_STS_MAX_SESSIONS 1024
-#define EMU_STS_AKID_LEN 20    /* "ASIA" + 16 */
+#define EMU_STS_AKID_LEN 20 /* "ASIA" + 16 */
 #define EMU_STS_SECRET_LEN 40
 #define EMU_STS_TOKEN_LEN 384
 #define EMU_STS_ARN_MAX 256 /* assumed-role ARN: role name and session name are 64 at most */

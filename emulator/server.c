@@ -422,8 +422,8 @@ static bm_err handle(struct emu_req *rq, struct emu_resp *rs)
     size_t n_creds = emu->n_creds;
     struct emu_session session;
     struct emu_cred session_cred;
-    if (!anonymous && (rc = caller_credentials(rq, &session, &session_cred, &creds, &n_creds)) !=
-                          BM_OK) {
+    if (!anonymous &&
+        (rc = caller_credentials(rq, &session, &session_cred, &creds, &n_creds)) != BM_OK) {
         bm_secure_zero(&session, sizeof session);
         rq->op = "Auth";
         return rc;

@@ -31,8 +31,8 @@ const char *bm__emu_sts_op(const char *action)
 /* STS's sessionNameType and the IAM name characters: [\w+=,.@-]. */
 static bool name_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '+' || c == '=' || c == ',' || c == '.' || c == '@' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '+' || c == '=' || c == ',' || c == '.' || c == '@' || c == '-';
 }
 
 /* "arn:aws:iam::<12 digits>:role/[path/]name": fills the account and the role name (the last
@@ -141,8 +141,7 @@ bm_err bm__emu_sts_check(struct emu_req *rq, const cJSON *in, struct emu_sts_par
 
 /* ---- sessions ------------------------------------------------------------------------- */
 /* n characters drawn from alphabet (its length a power of two up to 64); callers hold mu. */
-static void random_chars(struct bm_emu *emu, const char *alphabet, size_t alen, char *out,
-                         size_t n)
+static void random_chars(struct bm_emu *emu, const char *alphabet, size_t alen, char *out, size_t n)
 {
     uint64_t r = 0;
     int bits = 0;
@@ -327,8 +326,7 @@ static void jwt_claims(const char *token, char sub[STS_CLAIM_MAX], char aud[STS_
     v = cJSON_GetObjectItemCaseSensitive(j, "iss");
     if (cJSON_IsString(v))
         snprintf(iss, STS_CLAIM_MAX, "%s",
-                 strncmp(v->valuestring, "https://", 8) == 0 ? v->valuestring + 8
-                                                             : v->valuestring);
+                 strncmp(v->valuestring, "https://", 8) == 0 ? v->valuestring + 8 : v->valuestring);
     cJSON_Delete(j);
     bm_buf_cleanup(&b);
 }
@@ -383,7 +381,7 @@ bm_err bm__emu_sts_handle(struct emu_req *rq, struct emu_resp *rs)
     struct emu_w w;
     bm__emu_w_begin(&w, EMU_PROTO_QUERY, EMU_STS_NS, rq->op, &rs->body);
     bm_err rc = strcmp(rq->op, "AssumeRoleWithWebIdentity") == 0 ? assume_role(rq, &w)
-                                                                  : caller_identity(rq, &w);
+                                                                 : caller_identity(rq, &w);
     if (rc != BM_OK)
         return rc;
     rs->content_type = "text/xml";

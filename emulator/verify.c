@@ -187,8 +187,7 @@ static bool claimed_auth(const struct emu_req *rq, struct auth *a)
     size_t len;
     const char *h = hdr_get(&in, "Authorization", &len);
     memset(a, 0, sizeof *a);
-    return (h != NULL && parse_header_auth(a, h, len)) ||
-           (h == NULL && parse_query_auth(&in, a));
+    return (h != NULL && parse_header_auth(a, h, len)) || (h == NULL && parse_query_auth(&in, a));
 }
 
 void bm__emu_scope_service(const struct emu_req *rq, char out[32])
