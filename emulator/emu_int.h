@@ -451,6 +451,11 @@ bm_err bm__emu_sts_issue(struct bm_emu *emu, const struct emu_sts_params *p, int
  * Locks mu. */
 bm_err bm__emu_sts_authorize(struct emu_req *rq, const char *akid, struct emu_session *s,
                              bool *issued);
+/* The credentials a signed request is checked against: the static list, or for an access key
+ * id that STS issued, that session alone once bm__emu_sts_authorize accepted its token and
+ * expiration (then *creds points into *s and *cred, which the caller wipes after use). */
+bm_err bm__emu_sts_credentials(struct emu_req *rq, struct emu_session *s, struct emu_cred *cred,
+                               const struct emu_cred **creds, size_t *n_creds);
 /* Forgets every session (teardown), wiping the secrets. Callers hold mu or own emu. */
 void bm__emu_sts_clear(struct bm_emu *emu);
 bm_err bm__emu_sts_handle(struct emu_req *rq, struct emu_resp *rs);

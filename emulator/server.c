@@ -373,30 +373,6 @@ static bm_err control(struct emu_req *rq, struct emu_resp *rs)
     return rc;
 }
 
-/* The credentials a signed request is checked against: the static list, or for an access key
- * id that STS issued, that session alone once its token and expiration are checked (then
- * *creds points into *s and *cred). rq->caller says who signed, for GetCallerIdentity. */
-static bm_err caller_credentials(struct emu_req *rq, struct emu_session *s, struct emu_cred *cred,
-                                 const struct emu_cred **creds, size_t *n_creds)
-{
-    struct bm_emu *emu = rq->emu;
-    char akid[128];
-    bool issued = false;
-    bm__emu_scope_akid(rq, akid);
-    for (size_t i = 0; i < emu->n_creds; i++) {
-        if (strcmp(emu->creds[i].akid, akid) == 0)
-            return BM_OK;
-    }
-    bm_err rc = akid[0] ? bm__emu_sts_authorize(rq, akid, s, &issued) : BM_OK;
-    if (rc != BM_OK || !issued)
-        return rc;
-    cred->akid = s->akid;
-    cred->secret = s->secret;
-    *creds = cred;
-    *n_creds = 1;
-    return BM_OK;
-}
-
 static bm_err handle(struct emu_req *rq, struct emu_resp *rs)
 {
     struct bm_emu *emu = rq->emu;
@@ -423,7 +399,7 @@ static bm_err handle(struct emu_req *rq, struct emu_resp *rs)
     struct emu_session session;
     struct emu_cred session_cred;
     if (!anonymous &&
-        (rc = caller_credentials(rq, &session, &session_cred, &creds, &n_creds)) != BM_OK) {
+        (rc = bm__emu_sts_credentials(rq, &session, &session_cred, &creds, &n_creds)) != BM_OK) {
         bm_secure_zero(&session, sizeof session);
         rq->op = "Auth";
         return rc;

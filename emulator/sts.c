@@ -293,6 +293,27 @@ bm_err bm__emu_sts_authorize(struct emu_req *rq, const char *akid, struct emu_se
     return BM_OK;
 }
 
+bm_err bm__emu_sts_credentials(struct emu_req *rq, struct emu_session *s, struct emu_cred *cred,
+                               const struct emu_cred **creds, size_t *n_creds)
+{
+    struct bm_emu *emu = rq->emu;
+    char akid[128];
+    bool issued = false;
+    bm__emu_scope_akid(rq, akid);
+    for (size_t i = 0; i < emu->n_creds; i++) {
+        if (strcmp(emu->creds[i].akid, akid) == 0)
+            return BM_OK;
+    }
+    bm_err rc = akid[0] ? bm__emu_sts_authorize(rq, akid, s, &issued) : BM_OK;
+    if (rc != BM_OK || !issued)
+        return rc;
+    cred->akid = s->akid;
+    cred->secret = s->secret;
+    *creds = cred;
+    *n_creds = 1;
+    return BM_OK;
+}
+
 /* ---- operations ----------------------------------------------------------------------- */
 /* A JWT's claims (sub, aud, iss) when the token is one; each stays "" otherwise. */
 static void jwt_claims(const char *token, char sub[STS_CLAIM_MAX], char aud[STS_CLAIM_MAX],
