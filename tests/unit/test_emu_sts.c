@@ -67,20 +67,20 @@ static void test_validation(void **state)
     expect("RoleSessionName=s1&WebIdentityToken=t&RoleArn=" ROLE "&DurationSeconds=43200", "");
 
     static const char *const bad[] = {
-        "RoleSessionName=s1&WebIdentityToken=t",                                  /* no role */
-        "RoleArn=&RoleSessionName=s1&WebIdentityToken=t",                         /* empty */
+        "RoleSessionName=s1&WebIdentityToken=t",          /* no role */
+        "RoleArn=&RoleSessionName=s1&WebIdentityToken=t", /* empty */
         "RoleArn=arn:aws:iam::12345678901:role/x&RoleSessionName=s1&WebIdentityToken=t",
         "RoleArn=arn:aws:iam::123456789012:user/x&RoleSessionName=s1&WebIdentityToken=t",
         "RoleArn=arn:aws:iam::123456789012:role/&RoleSessionName=s1&WebIdentityToken=t",
         "RoleArn=arn:aws:iam::123456789012:role//x&RoleSessionName=s1&WebIdentityToken=t",
         "RoleArn=arn:aws:iam::123456789012:role/a%20b&RoleSessionName=s1&WebIdentityToken=t",
         "RoleArn=arn:aws:sts::123456789012:role/x&RoleSessionName=s1&WebIdentityToken=t",
-        "RoleArn=" ROLE "&WebIdentityToken=t",                                    /* no session */
-        "RoleArn=" ROLE "&RoleSessionName=s&WebIdentityToken=t",                  /* too short */
-        "RoleArn=" ROLE "&RoleSessionName=a%2Fb&WebIdentityToken=t",              /* '/' */
-        "RoleArn=" ROLE "&RoleSessionName=a%20b&WebIdentityToken=t",              /* space */
-        "RoleArn=" ROLE "&RoleSessionName=s1",                                    /* no token */
-        "RoleArn=" ROLE "&RoleSessionName=s1&WebIdentityToken=",                  /* empty */
+        "RoleArn=" ROLE "&WebIdentityToken=t",                       /* no session */
+        "RoleArn=" ROLE "&RoleSessionName=s&WebIdentityToken=t",     /* too short */
+        "RoleArn=" ROLE "&RoleSessionName=a%2Fb&WebIdentityToken=t", /* '/' */
+        "RoleArn=" ROLE "&RoleSessionName=a%20b&WebIdentityToken=t", /* space */
+        "RoleArn=" ROLE "&RoleSessionName=s1",                       /* no token */
+        "RoleArn=" ROLE "&RoleSessionName=s1&WebIdentityToken=",     /* empty */
         "RoleArn=" ROLE "&RoleSessionName=s1&WebIdentityToken=t&DurationSeconds=899",
         "RoleArn=" ROLE "&RoleSessionName=s1&WebIdentityToken=t&DurationSeconds=43201",
         "RoleArn=" ROLE "&RoleSessionName=s1&WebIdentityToken=t&DurationSeconds=1h",
@@ -163,7 +163,8 @@ static void test_issue_and_authorize(void **state)
     assert_true(all_in(s.akid, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"));
     assert_int_equal(strlen(s.secret), 40);
     assert_int_equal(strlen(s.token), EMU_STS_TOKEN_LEN);
-    assert_true(all_in(s.token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"));
+    assert_true(
+        all_in(s.token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"));
     assert_true(s.expires_ms == T0 + 900 * 1000);
     assert_string_equal(s.arn, "arn:aws:sts::123456789012:assumed-role/bmas/s1");
     assert_memory_equal(s.user_id, "AROA", 4);
@@ -210,9 +211,8 @@ static void test_issue_and_authorize(void **state)
     assert_string_equal(authorize(emu, EMU_SVC_SQS, s.akid, s2.token, false, T0, &st, NULL),
                         "InvalidClientTokenId");
     /* Keys STS never issued are left to the verifier. */
-    assert_string_equal(authorize(emu, EMU_SVC_SQS, "ASIAAAAAAAAAAAAAAAAA", s.token, false, T0,
-                                  &st, NULL),
-                        "-");
+    assert_string_equal(
+        authorize(emu, EMU_SVC_SQS, "ASIAAAAAAAAAAAAAAAAA", s.token, false, T0, &st, NULL), "-");
     bm_emu_free(emu);
 }
 
