@@ -1,5 +1,6 @@
-/* bm_emu.h: the one public header of libbm_emu, the local AWS emulator (S3, SQS and CloudWatch on
- * one port, SigV4-verified, with fault injection). main.c and the tests drive it through this. */
+/* bm_emu.h: the one public header of libbm_emu, the local AWS emulator (S3, SQS, CloudWatch and
+ * STS on one port, SigV4-verified, with fault injection). main.c and the tests drive it through
+ * this. */
 #ifndef BM_EMU_H
 #define BM_EMU_H
 

@@ -63,6 +63,8 @@ const char *bm__emu_svc_name(enum emu_svc svc)
         return "sqs";
     case EMU_SVC_CW:
         return "cloudwatch";
+    case EMU_SVC_STS:
+        return "sts";
     }
     return "unknown";
 }
@@ -160,6 +162,7 @@ void bm_emu_free(struct bm_emu *emu)
     for (size_t i = 0; i < emu->n_series; i++)
         bm__emu_series_free(emu->series[i]);
     bm__emu_faults_clear(emu);
+    bm__emu_sts_clear(emu);
     for (size_t i = 0; i < emu->n_creds; i++) {
         bm_secure_zero(emu->creds[i].secret, strlen(emu->creds[i].secret));
         bm_free(emu->creds[i].akid);

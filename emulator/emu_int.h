@@ -13,9 +13,10 @@
 #define EMU_SQS_NS "http://queue.amazonaws.com/doc/2012-11-05/"
 #define EMU_CW_NS "http://monitoring.amazonaws.com/doc/2010-08-01/"
 #define EMU_S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
+#define EMU_STS_NS "https://sts.amazonaws.com/doc/2011-06-15/"
 #define EMU_S3_XML_DECL "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 
-enum emu_svc { EMU_SVC_S3, EMU_SVC_SQS, EMU_SVC_CW };
+enum emu_svc { EMU_SVC_S3, EMU_SVC_SQS, EMU_SVC_CW, EMU_SVC_STS };
 enum emu_proto { EMU_PROTO_REST, EMU_PROTO_QUERY, EMU_PROTO_JSON };
 
 /* ---- state ---------------------------------------------------------------------------- */
@@ -141,6 +142,31 @@ struct emu_cred {
     char *secret;
 };
 
+/* Temporary credentials issued by AssumeRoleWithWebIdentity (sts.c). Memory only: they do not
+ * survive a restart, as with a real STS session whose issuer forgot it. */
+#define EMU_STS_MAX_SESSIONS 1024
+#define EMU_STS_AKID_LEN 20 /* "ASIA" + 16 */
+#define EMU_STS_SECRET_LEN 40
+#define EMU_STS_TOKEN_LEN 384
+#define EMU_STS_ARN_MAX 256 /* assumed-role ARN: role name and session name are 64 at most */
+struct emu_session {
+    char akid[EMU_STS_AKID_LEN + 1];
+    char secret[EMU_STS_SECRET_LEN + 1];
+    char token[EMU_STS_TOKEN_LEN + 1];
+    int64_t expires_ms;
+    char account[13];
+    char arn[EMU_STS_ARN_MAX];     /* arn:aws:sts::ACCT:assumed-role/ROLE/SESSION */
+    char user_id[EMU_STS_ARN_MAX]; /* AROA...:SESSION */
+};
+
+/* Who signed a request, for GetCallerIdentity. */
+struct emu_caller {
+    bool temporary; /* issued by AssumeRoleWithWebIdentity; else a static credential */
+    char account[13];
+    char arn[EMU_STS_ARN_MAX];
+    char user_id[EMU_STS_ARN_MAX];
+};
+
 struct bm_emu {
     /* Options, fixed after bm_emu_new. */
     char *listen_spec; /* --listen as given */
@@ -172,6 +198,8 @@ struct bm_emu {
     size_t n_faults, cap_faults;
     struct emu_counter *counters;
     size_t n_counters, cap_counters;
+    struct emu_session *sessions; /* in issue order, at most EMU_STS_MAX_SESSIONS */
+    size_t n_sessions, cap_sessions;
 
     /* Persistence: a saver thread writes the snapshot when dirty (store.c). */
     bool dirty;
@@ -213,6 +241,7 @@ struct emu_req {
     char host[256];
     int64_t now_ms;
     struct emu_awserr err;
+    struct emu_caller caller; /* filled once the signature is verified */
 };
 
 #define EMU_RESP_MAX_HEADERS 24
@@ -362,6 +391,8 @@ struct emu_verify_out {
 enum emu_auth bm__emu_verify(const struct emu_verify_in *in, struct emu_verify_out *out);
 /* The credential scope's service of a request, without verifying anything ("" if none). */
 void bm__emu_scope_service(const struct emu_req *rq, char out[32]);
+/* The access key id a request claims (header or presigned form), "" if none. */
+void bm__emu_scope_akid(const struct emu_req *rq, char out[128]);
 /* Decodes an aws-chunked body in place. With a signing key (signed streaming) every chunk
  * signature is checked, chained from seed_sig. false when malformed or a signature differs. */
 bool bm__emu_dechunk(struct bm_buf *body, const unsigned char *key, const char *amz_date,
@@ -397,6 +428,37 @@ bm_err bm__emu_cw_handle(struct emu_req *rq, struct emu_resp *rs);
 /* The static operation name for an SQS (or CloudWatch) action, NULL when unknown. */
 const char *bm__emu_sqs_op(const char *action);
 const char *bm__emu_cw_op(const char *action);
+const char *bm__emu_sts_op(const char *action);
+
+/* ---- sts.c ----------------------------------------------------------------------------- */
+/* AssumeRoleWithWebIdentity's validated input. */
+struct emu_sts_params {
+    const char *role_arn, *session_name, *token; /* borrowed from the input */
+    long duration_s;
+    char account[13];
+    char role_name[65];
+};
+/* Validates AssumeRoleWithWebIdentity's parameters as STS does (ValidationError otherwise). */
+bm_err bm__emu_sts_check(struct emu_req *rq, const cJSON *in, struct emu_sts_params *p);
+/* Issues credentials for p valid from now_ms and copies them to *out. At the cap, expired
+ * sessions go first, then the oldest. Locks mu. */
+bm_err bm__emu_sts_issue(struct bm_emu *emu, const struct emu_sts_params *p, int64_t now_ms,
+                         struct emu_session *out);
+/* For an access key id STS issued: checks the request's X-Amz-Security-Token and the
+ * expiration at rq->now_ms, copies the session to *s and fills rq->caller. *issued is false
+ * (and BM_OK) when akid is not an issued one. BM_E_BAD_REQUEST with the service's error
+ * (S3: InvalidAccessKeyId/InvalidToken/ExpiredToken; Query: InvalidClientTokenId/ExpiredToken).
+ * Locks mu. */
+bm_err bm__emu_sts_authorize(struct emu_req *rq, const char *akid, struct emu_session *s,
+                             bool *issued);
+/* The credentials a signed request is checked against: the static list, or for an access key
+ * id that STS issued, that session alone once bm__emu_sts_authorize accepted its token and
+ * expiration (then *creds points into *s and *cred, which the caller wipes after use). */
+bm_err bm__emu_sts_credentials(struct emu_req *rq, struct emu_session *s, struct emu_cred *cred,
+                               const struct emu_cred **creds, size_t *n_creds);
+/* Forgets every session (teardown), wiping the secrets. Callers hold mu or own emu. */
+void bm__emu_sts_clear(struct bm_emu *emu);
+bm_err bm__emu_sts_handle(struct emu_req *rq, struct emu_resp *rs);
 
 /* SQS internals used by S3 notifications and persistence; callers hold mu. */
 struct emu_queue *bm__emu_queue_find(struct bm_emu *emu, const char *name);

@@ -33,7 +33,8 @@ void bm__emu_uuid(struct bm_emu *emu, char out[37])
 
 static bool known_service(const char *s)
 {
-    return strcmp(s, "s3") == 0 || strcmp(s, "sqs") == 0 || strcmp(s, "cloudwatch") == 0;
+    return strcmp(s, "s3") == 0 || strcmp(s, "sqs") == 0 || strcmp(s, "cloudwatch") == 0 ||
+           strcmp(s, "sts") == 0;
 }
 
 static char *opt_str(const cJSON *o, const char *k, bool *bad)
@@ -109,7 +110,7 @@ bm_err bm__emu_faults_add(struct bm_emu *emu, const char *body, size_t len, uint
         f.service = bm_strdup("cloudwatch");
     }
     if (f.service != NULL && !known_service(f.service)) {
-        bm_errmsg_set(em, rc, "service must be s3, sqs or cloudwatch");
+        bm_errmsg_set(em, rc, "service must be s3, sqs, cloudwatch or sts");
         goto fail;
     }
     if (!opt_num(o, "status", 400, 599, &status) || !opt_num(o, "count", 1, 1e9, &count) ||

@@ -13,8 +13,11 @@
 
 static const char usage[] =
     "usage: bmas-emulator [options]\n"
-    "A local AWS emulator: S3 (path-style), SQS and CloudWatch on one port, every request\n"
-    "SigV4-verified, with fault injection for reliability tests.\n"
+    "A local AWS emulator: S3, SQS, CloudWatch and STS (AssumeRoleWithWebIdentity,\n"
+    "GetCallerIdentity) on one port, every request SigV4-verified, with fault injection for\n"
+    "reliability tests. Credentials issued by AssumeRoleWithWebIdentity (any non-empty token,\n"
+    "DurationSeconds 900..43200) are accepted with their session token until they expire; they\n"
+    "are kept in memory only (at most 1024) and do not survive a restart.\n"
     "\n"
     "  --listen ADDR:PORT       listen address; port 0 picks a free port [127.0.0.1:4566]\n"
     "  --port-file FILE         write the bound port to FILE once listening\n"
@@ -32,7 +35,8 @@ static const char usage[] =
     "\n"
     "Control routes (no signature needed):\n"
     "  GET    /_localstack/health            LocalStack-style service status\n"
-    "  POST   /_emulator/faults              add a rule, e.g. {\"service\":\"s3\",\n"
+    "  POST   /_emulator/faults              add a rule (service s3, sqs, cloudwatch or sts),\n"
+    "         e.g. {\"service\":\"s3\",\n"
     "         \"operation\":\"GetObject\",\"status\":503,\"code\":\"SlowDown\",\"count\":3},\n"
     "         {\"service\":\"cloudwatch\",\"rate\":0.2,\"status\":400,\"code\":\"Throttling\"},\n"
     "         {\"latency_ms\":500}; service/operation filter, count = next N matching\n"

@@ -1,5 +1,6 @@
 /* server.c: libmicrohttpd front of the emulator. Collects each request (raw URI, headers,
- * capped body), routes it to S3, SQS or CloudWatch, verifies SigV4, applies fault rules,
+ * capped body), routes it to S3, SQS, CloudWatch or STS, verifies SigV4 (with the session
+ * tokens of STS-issued credentials), applies fault rules,
  * counts it, and answers the control routes (/_localstack/health, /_emulator/...). */
 #include "emulator/emu_int.h"
 
@@ -101,34 +102,54 @@ static void route(struct emu_req *rq)
     } else if (strcmp(scope, "monitoring") == 0) {
         rq->svc = EMU_SVC_CW;
         rq->proto = EMU_PROTO_QUERY;
+    } else if (strcmp(scope, "sts") == 0) {
+        rq->svc = EMU_SVC_STS;
+        rq->proto = EMU_PROTO_QUERY;
     }
 }
 
+/* The Query Action of a request (form body of a POST, else the query string) into out. */
+static bool query_action(const struct emu_req *rq, char *out, size_t cap)
+{
+    const char *ct = bm__emu_header(rq, "Content-Type");
+    bool form = strcmp(rq->method, "POST") == 0 && ct != NULL &&
+                has_prefix(ct, "application/x-www-form-urlencoded");
+    const char *src = form ? rq->body.data : rq->query;
+    size_t len = form ? rq->body.len : rq->query_len;
+    struct bm_url_pair p;
+    size_t pos = 0;
+    while (src != NULL && bm_url_query_next(src, len, &pos, &p)) {
+        if (p.name_len == 6 && memcmp(p.name, "Action", 6) == 0 && p.value_len < cap) {
+            memcpy(out, p.value, p.value_len);
+            out[p.value_len] = '\0';
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Without a credential scope (an unsigned Query request), a form body naming a known Action
- * still tells the service, so the client gets that service's auth error. */
+ * still tells the service, so the client gets that service's auth error. STS's
+ * AssumeRoleWithWebIdentity is unsigned by design and may also come as a GET of "/?Action=..";
+ * only STS actions are taken from a GET's query, so an S3 request is never mistaken. */
 static void route_by_action(struct emu_req *rq)
 {
     const char *ct = bm__emu_header(rq, "Content-Type");
-    if (rq->svc != EMU_SVC_S3 || strcmp(rq->method, "POST") != 0 || ct == NULL ||
-        !has_prefix(ct, "application/x-www-form-urlencoded") || rq->body.data == NULL)
+    char action[64];
+    if (rq->svc != EMU_SVC_S3)
         return;
-    struct bm_url_pair p;
-    size_t pos = 0;
-    while (bm_url_query_next(rq->body.data, rq->body.len, &pos, &p)) {
-        if (p.name_len != 6 || memcmp(p.name, "Action", 6) != 0)
-            continue;
-        char action[64];
-        if (p.value_len >= sizeof action)
-            break;
-        memcpy(action, p.value, p.value_len);
-        action[p.value_len] = '\0';
-        if (bm__emu_sqs_op(action) != NULL)
-            rq->svc = EMU_SVC_SQS;
-        else if (bm__emu_cw_op(action) != NULL)
-            rq->svc = EMU_SVC_CW;
-        rq->proto = rq->svc == EMU_SVC_S3 ? EMU_PROTO_REST : EMU_PROTO_QUERY;
-        break;
-    }
+    bool form = strcmp(rq->method, "POST") == 0 && ct != NULL &&
+                has_prefix(ct, "application/x-www-form-urlencoded") && rq->body.data != NULL;
+    bool get = strcmp(rq->method, "GET") == 0 && strcmp(rq->path, "/") == 0;
+    if ((!form && !get) || !query_action(rq, action, sizeof action))
+        return;
+    if (bm__emu_sts_op(action) != NULL)
+        rq->svc = EMU_SVC_STS;
+    else if (form && bm__emu_sqs_op(action) != NULL)
+        rq->svc = EMU_SVC_SQS;
+    else if (form && bm__emu_cw_op(action) != NULL)
+        rq->svc = EMU_SVC_CW;
+    rq->proto = rq->svc == EMU_SVC_S3 ? EMU_PROTO_REST : EMU_PROTO_QUERY;
 }
 
 /* Inflates a gzip body in place, bounded by EMU_INFLATE_MAX. */
@@ -171,7 +192,9 @@ static bm_err gunzip_body(struct bm_buf *body)
 /* Fills rq->op and rq->in for SQS and CloudWatch from the JSON body or the Query form. */
 static bm_err parse_input(struct emu_req *rq)
 {
-    const char *(*lookup)(const char *) = rq->svc == EMU_SVC_SQS ? bm__emu_sqs_op : bm__emu_cw_op;
+    const char *(*lookup)(const char *) = rq->svc == EMU_SVC_SQS   ? bm__emu_sqs_op
+                                          : rq->svc == EMU_SVC_STS ? bm__emu_sts_op
+                                                                   : bm__emu_cw_op;
     /* "Each PutMetricData request is limited to 1 MB in size for HTTP POST requests": the
      * request as sent, compressed or not (API_PutMetricData). */
     if (rq->svc == EMU_SVC_CW && rq->body.len > EMU_CW_MAX_REQUEST)
@@ -207,16 +230,8 @@ static bm_err parse_input(struct emu_req *rq)
                 has_prefix(ct, "application/x-www-form-urlencoded");
     const char *src = form ? rq->body.data : rq->query;
     size_t len = form ? rq->body.len : rq->query_len;
-    struct bm_url_pair p;
-    size_t pos = 0;
     char action[64] = "";
-    while (src != NULL && bm_url_query_next(src, len, &pos, &p)) {
-        if (p.name_len == 6 && memcmp(p.name, "Action", 6) == 0 && p.value_len < sizeof action) {
-            memcpy(action, p.value, p.value_len);
-            action[p.value_len] = '\0';
-        }
-    }
-    if (action[0] == '\0')
+    if (!query_action(rq, action, sizeof action) || action[0] == '\0')
         return bm__emu_fail(rq, "MissingAction", "Missing Action");
     rq->op = lookup(action);
     if (rq->op == NULL)
@@ -314,7 +329,8 @@ static bm_err control(struct emu_req *rq, struct emu_resp *rs)
     if (strcmp(rq->path, "/_localstack/health") == 0 && get) {
         rc = bm_buf_appendf(&b,
                             "{\"services\":{\"s3\":\"running\",\"sqs\":\"running\","
-                            "\"cloudwatch\":\"running\"},\"edition\":\"community\","
+                            "\"cloudwatch\":\"running\",\"sts\":\"running\"},"
+                            "\"edition\":\"community\","
                             "\"version\":\"%s\"}",
                             BM_VERSION);
         if (rc == BM_OK)
@@ -373,6 +389,21 @@ static bm_err handle(struct emu_req *rq, struct emu_resp *rs)
                    : bm__emu_fail(rq, "RequestEntityTooLarge", "Request size exceeded %llu bytes",
                                   (unsigned long long)emu->max_body);
 
+    /* AssumeRoleWithWebIdentity needs no AWS credentials (the web identity token stands for
+     * them), so it is served unsigned, as STS does. */
+    char action[64];
+    bool anonymous = rq->svc == EMU_SVC_STS && query_action(rq, action, sizeof action) &&
+                     strcmp(action, "AssumeRoleWithWebIdentity") == 0;
+    const struct emu_cred *creds = emu->creds;
+    size_t n_creds = emu->n_creds;
+    struct emu_session session;
+    struct emu_cred session_cred;
+    if (!anonymous &&
+        (rc = bm__emu_sts_credentials(rq, &session, &session_cred, &creds, &n_creds)) != BM_OK) {
+        bm_secure_zero(&session, sizeof session);
+        rq->op = "Auth";
+        return rc;
+    }
     struct emu_verify_in vi = {
         .method = rq->method,
         .path = rq->path,
@@ -382,13 +413,14 @@ static bm_err handle(struct emu_req *rq, struct emu_resp *rs)
         .hdr = rq->hdr,
         .n_hdr = rq->n_hdr,
         .body = &rq->body,
-        .creds = emu->creds,
-        .n_creds = emu->n_creds,
+        .creds = creds,
+        .n_creds = n_creds,
         .now = rq->now_ms / 1000,
         .skew_s = emu->skew_s,
     };
     struct emu_verify_out vo;
-    enum emu_auth a = bm__emu_verify(&vi, &vo);
+    enum emu_auth a = anonymous ? EMU_AUTH_OK : bm__emu_verify(&vi, &vo);
+    bm_secure_zero(&session, sizeof session);
     if (a != EMU_AUTH_OK) {
         BM_LOG(BM_INFO, "emu", "auth_failed", "request rejected by SigV4 verification",
                BM_KV_STR("req_id", rq->req_id), BM_KV_STR("svc", bm__emu_svc_name(rq->svc)),
@@ -421,6 +453,8 @@ static bm_err handle(struct emu_req *rq, struct emu_resp *rs)
         return bm__emu_sqs_handle(rq, rs);
     case EMU_SVC_CW:
         return bm__emu_cw_handle(rq, rs);
+    case EMU_SVC_STS:
+        return bm__emu_sts_handle(rq, rs);
     }
     return BM_E_INTERNAL;
 }

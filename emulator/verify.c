@@ -179,17 +179,31 @@ static bool is_hex64(const char *s, size_t len)
     return true;
 }
 
-void bm__emu_scope_service(const struct emu_req *rq, char out[32])
+/* What a request's Authorization header or presigned query claims, without verifying it. */
+static bool claimed_auth(const struct emu_req *rq, struct auth *a)
 {
-    struct auth a;
     struct emu_verify_in in = {
         .query = rq->query, .query_len = rq->query_len, .hdr = rq->hdr, .n_hdr = rq->n_hdr};
     size_t len;
     const char *h = hdr_get(&in, "Authorization", &len);
-    memset(&a, 0, sizeof a);
+    memset(a, 0, sizeof *a);
+    return (h != NULL && parse_header_auth(a, h, len)) || (h == NULL && parse_query_auth(&in, a));
+}
+
+void bm__emu_scope_service(const struct emu_req *rq, char out[32])
+{
+    struct auth a;
     out[0] = '\0';
-    if ((h != NULL && parse_header_auth(&a, h, len)) || (h == NULL && parse_query_auth(&in, &a)))
+    if (claimed_auth(rq, &a))
         memcpy(out, a.service, sizeof a.service);
+}
+
+void bm__emu_scope_akid(const struct emu_req *rq, char out[128])
+{
+    struct auth a;
+    out[0] = '\0';
+    if (claimed_auth(rq, &a))
+        memcpy(out, a.akid, sizeof a.akid);
 }
 
 /* Reads one "hex[;chunk-signature=sig]\r\n" line; false when malformed. */

@@ -29,6 +29,10 @@ static const struct errdef {
     {"InternalFailure", 500, NULL, "com.amazon.coral.service#InternalFailure"},
     {"SerializationException", 400, NULL, "com.amazon.coral.service#SerializationException"},
     {"RequestEntityTooLarge", 413, NULL, NULL},
+    /* Temporary credentials past their expiration (Query services; S3 answers 400). */
+    {"ExpiredToken", 403, NULL, "com.amazon.coral.service#ExpiredTokenException"},
+    /* STS (Query only). */
+    {"ValidationError", 400, NULL, NULL},
     /* SQS (shapes of the 2012-11-05 model; Query codes from its awsQueryError traits). */
     {"QueueDoesNotExist", 400, "AWS.SimpleQueueService.NonExistentQueue",
      "com.amazonaws.sqs#QueueDoesNotExist"},
@@ -58,6 +62,7 @@ static const struct errdef {
     {"NoSuchBucket", 404, NULL, NULL},
     {"AccessDenied", 403, NULL, NULL},
     {"InvalidAccessKeyId", 403, NULL, NULL},
+    {"InvalidToken", 400, NULL, NULL},
     {"RequestTimeTooSkewed", 403, NULL, NULL},
     {"AuthorizationHeaderMalformed", 400, NULL, NULL},
     {"XAmzContentSHA256Mismatch", 400, NULL, NULL},
@@ -188,7 +193,10 @@ bm_err bm__emu_render_error(const struct emu_req *rq, struct emu_resp *rs)
     if ((rc = bm_buf_appendf(b,
                              "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"%s\"><Error>"
                              "<Type>%s</Type>",
-                             rq->svc == EMU_SVC_SQS ? EMU_SQS_NS : EMU_CW_NS, type)) != BM_OK ||
+                             rq->svc == EMU_SVC_SQS   ? EMU_SQS_NS
+                             : rq->svc == EMU_SVC_STS ? EMU_STS_NS
+                                                      : EMU_CW_NS,
+                             type)) != BM_OK ||
         (rc = bm__emu_xml_elem(b, "Code", qcode, strlen(qcode))) != BM_OK ||
         (rc = bm__emu_xml_elem(b, "Message", rq->err.message, strlen(rq->err.message))) != BM_OK)
         return rc;
