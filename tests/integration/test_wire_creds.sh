@@ -1,7 +1,9 @@
 #!/bin/bash
 # bmas's credential sources beyond plain keys, end to end against bmas-emulator (which checks
 # every signature): a profile's credential_process, with the real AWS CLI as the process
-# (`aws configure export-credentials --format process`), and the failures users meet.
+# (`aws configure export-credentials --format process`); a web identity token traded at the
+# emulator's STS (EKS IRSA), whose temporary credentials only work with their session token;
+# and the failures users meet.
 set -u
 . "$(dirname "$0")/../tools/itest-lib.sh"
 itest_setup || exit 1
@@ -11,7 +13,7 @@ aws_q s3api create-bucket --bucket creds >/dev/null
 aws_q s3api put-object --bucket creds --key "AWSLogs/1/BedrockModelInvocationLogs/us-east-1/2026/04/20/00/a.json.gz" \
     --body "$W/log.gz" >/dev/null
 OBJ="s3://creds/AWSLogs/1/BedrockModelInvocationLogs/us-east-1/2026/04/20/00/a.json.gz"
-want=$("$BINDIR/bmas" ingest --json "$W/log.gz" | jq -c .totals)
+want=$("$BINDIR/bmas" ingest --json "$W/log.gz" 2>/dev/null | jq -c .totals)
 
 # Only the profile can answer: no keys in the environment.
 ingest() {
@@ -43,4 +45,20 @@ t_ok "...with BMAS-002" grep -q "BMAS-002" "$W/err"
 ingest AWS_PROFILE=broken >/dev/null 2>"$W/err"
 t_eq "a failing credential_process: exit 1" 1 "$?"
 t_ok "...BMAS-022 naming the process's exit status" grep -q "BMAS-022.*credential_process exited with status" "$W/err"
+
+# Web identity: STS at the same endpoint issues ASIA... credentials with a session token.
+printf 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJwb2QifQ.\n' >"$W/oidc-token"
+curl -fsS -X DELETE "$EMU_URL/_emulator/requests" >/dev/null
+wi() { ingest AWS_WEB_IDENTITY_TOKEN_FILE="$W/oidc-token" AWS_ROLE_SESSION_NAME=bmas-test "$@"; }
+t_eq "web identity (AssumeRoleWithWebIdentity): exact totals" "$want" \
+    "$(wi AWS_ROLE_ARN=arn:aws:iam::123456789012:role/bmas-reader 2>"$W/err" | jq -c .totals)"
+t_eq "one STS call, then S3 with the issued credentials" "AssumeRoleWithWebIdentity 1|GetObject 1" \
+    "$(curl -fsS "$EMU_URL/_emulator/requests" | jq -r '[.requests[] | select(.operation == "AssumeRoleWithWebIdentity" or .operation == "GetObject") | "\(.operation) \(.count)"] | sort | join("|")')"
+wi AWS_ROLE_ARN=not-an-arn >/dev/null 2>"$W/err"
+t_eq "a malformed role ARN: exit 1" 1 "$?"
+t_ok "...BMAS-022 with STS's ValidationError" grep -q "BMAS-022.*ValidationError" "$W/err"
+: >"$W/oidc-token"
+wi AWS_ROLE_ARN=arn:aws:iam::123456789012:role/bmas-reader >/dev/null 2>"$W/err"
+t_eq "an empty token file: exit 1" 1 "$?"
+t_ok "...BMAS-022 naming the file" grep -q "BMAS-022.*oidc-token" "$W/err"
 t_done
