@@ -398,6 +398,10 @@ void bm__emu_scope_akid(const struct emu_req *rq, char out[128]);
 bool bm__emu_dechunk(struct bm_buf *body, const unsigned char *key, const char *amz_date,
                      const char *scope, const char *seed_sig);
 
+/* ---- control.c ------------------------------------------------------------------------ */
+/* The unsigned control routes (/_localstack/health, /_emulator/faults, /_emulator/requests). */
+bm_err bm__emu_control(struct emu_req *rq, struct emu_resp *rs);
+
 /* ---- faults.c ------------------------------------------------------------------------- */
 /* Adds a rule from the control body; BM_E_BAD_REQUEST with em on a bad field. Locks mu. */
 bm_err bm__emu_faults_add(struct bm_emu *emu, const char *body, size_t len, uint64_t *id,
