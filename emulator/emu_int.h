@@ -275,7 +275,7 @@ bm_err bm__emu_fail_status(struct emu_req *rq, int status, const char *code, con
  * with x-amzn-query-error). */
 bm_err bm__emu_render_error(const struct emu_req *rq, struct emu_resp *rs);
 
-/* ---- wire.c: Query/JSON input and the dual XML/JSON writer ----------------------------- */
+/* ---- wire.c: Query/JSON input ---------------------------------------------------------- */
 /* Converts a Query form body ("MetricData.member.1.Value=2") to the JSON input shape
  * ({"MetricData":[{"Value":"2"}]}): "member"/"entry"/numeric segments make arrays (1-based),
  * other segments objects; values stay strings. Action and Version are left out. *out is a new
@@ -292,6 +292,7 @@ bool bm__emu_in_time(const cJSON *v, int64_t *ms);
 bm_err bm__emu_in_long(struct emu_req *rq, const cJSON *o, const char *k, long min, long max,
                        long *out);
 
+/* ---- writer.c: the dual XML/JSON response writer ---------------------------------------- */
 struct emu_w {
     enum emu_proto proto;
     struct bm_buf *b;
