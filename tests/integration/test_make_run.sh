@@ -6,7 +6,7 @@ set -u
 D=$(mktemp -d "${TMPDIR:-/tmp}/bmas-run.XXXXXX")
 trap 'rm -rf "$D" "$ITEST_HOME"' EXIT
 out=$(RUN_ONCE=1 RUN_DIR="$D" BMAS_LISTEN=127.0.0.1:0 EMU_PORT=0 BMAS_FLUSH_INTERVAL=0 \
-    timeout 120 tests/tools/run-local.sh "$BINDIR" 2>&1)
+    timeout 240 tests/tools/run-local.sh "$BINDIR" 2>&1)
 t_eq "run command exits 0" "0" "$?"
 t_ok "tells where to look" grep -q "bmas is up: http://127.0.0.1:" <<<"$out"
 total=$(awk '$1 == "TOTAL" { print $2 }' <<<"$out")

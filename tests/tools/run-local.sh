@@ -40,9 +40,9 @@ rm -f "$RUN/emu.port"
 "$BINDIR/bmas-emulator" --listen "127.0.0.1:$port" --port-file "$RUN/emu.port" \
     --data "$RUN/emulator" >"$RUN/emulator.log" 2>&1 &
 PIDS+=($!)
-wait_for 10 test -s "$RUN/emu.port" || { say "the emulator did not start: $RUN/emulator.log"; exit 1; }
+wait_for 30 test -s "$RUN/emu.port" || { say "the emulator did not start: $RUN/emulator.log"; exit 1; }
 EMU=http://127.0.0.1:$(cat "$RUN/emu.port")
-wait_for 10 curl -fs -o /dev/null "$EMU/_localstack/health" || { say "emulator not healthy"; exit 1; }
+wait_for 30 curl -fs -o /dev/null "$EMU/_localstack/health" || { say "emulator not healthy"; exit 1; }
 
 # AWS resources, signed by curl's own SigV4 (the emulator checks every signature).
 aws_curl() { # SERVICE curl-args...
@@ -67,7 +67,7 @@ env AWS_ENDPOINT_URL="$EMU" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AW
     "$BINDIR/bmas" serve --listen "$LISTEN" --db "$RUN/bmas.db" --port-file "$RUN/bmas.port" \
     >"$RUN/bmas.log" 2>&1 &
 PIDS+=($!)
-wait_for 10 test -s "$RUN/bmas.port" || { say "bmas did not start: $RUN/bmas.log"; tail -5 "$RUN/bmas.log" >&2; exit 1; }
+wait_for 30 test -s "$RUN/bmas.port" || { say "bmas did not start: $RUN/bmas.log"; tail -5 "$RUN/bmas.log" >&2; exit 1; }
 URL=http://127.0.0.1:$(cat "$RUN/bmas.port")
 
 # Sample logs: the generator (tests/bench/gen_logs.c) writes realistic objects.
@@ -88,7 +88,7 @@ start=$(( $(date +%s) / 300 * 300 - 3600 ))
 before=$(curl -s "$URL/status" | jq .objects.processed)
 for i in $(seq 0 11); do upload $((start + i * 300)) 300 $((RANDOM + i)); done
 say "uploaded $n_up Bedrock log objects (the last hour) to s3://$BUCKET; bmas is counting them..."
-wait_for 60 bash -c "[ \$(curl -s $URL/status | jq .objects.processed) -ge $((before + n_up)) ]" ||
+wait_for 120 bash -c "[ \$(curl -s $URL/status | jq .objects.processed) -ge $((before + n_up)) ]" ||
     say "(still counting; see $RUN/bmas.log)"
 curl -s -o /dev/null -X POST "$URL/flush"
 
