@@ -144,15 +144,18 @@ static bool parse_creds_json(const char *body, size_t len, const char *source, s
     }
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "Expiration");
     bool ok = cJSON_IsString(k) && cJSON_IsString(s) && k->valuestring[0] && s->valuestring[0];
+    /* An Expiration we cannot read would make temporary credentials look eternal: refuse. */
+    int64_t exp = 0;
+    if (e != NULL && !cJSON_IsNull(e) &&
+        !(cJSON_IsString(e) && bm_time_parse(e->valuestring, strlen(e->valuestring), &exp)))
+        ok = false;
     if (ok) {
         memset(c, 0, sizeof *c);
         copy_str(c->akid, sizeof c->akid, k->valuestring, strlen(k->valuestring));
         copy_str(c->secret, sizeof c->secret, s->valuestring, strlen(s->valuestring));
         if (cJSON_IsString(t))
             copy_str(c->token, sizeof c->token, t->valuestring, strlen(t->valuestring));
-        int64_t exp;
-        if (cJSON_IsString(e) && bm_time_parse(e->valuestring, strlen(e->valuestring), &exp))
-            c->expires = exp;
+        c->expires = exp;
         copy_str(c->source, sizeof c->source, source, strlen(source));
     }
     if (s != NULL && cJSON_IsString(s))
@@ -328,7 +331,8 @@ static bm_err from_process(const char *cmd, struct bm_creds *c, struct bm_errmsg
                            WIFEXITED(st) ? WEXITSTATUS(st) : -1);
     else if (!parse_creds_json(out.data ? out.data : "", out.len, "process", c))
         rc = bm_errmsg_set(em, BM_E_NO_CREDENTIALS,
-                           "credential_process: not the Version 1 credentials JSON");
+                           "credential_process: not the Version 1 credentials JSON (Version 1, "
+                           "AccessKeyId, SecretAccessKey, an RFC 3339 Expiration if any)");
     if (out.data != NULL)
         bm_secure_zero(out.data, out.len);
     bm_buf_cleanup(&out);

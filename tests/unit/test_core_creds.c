@@ -256,14 +256,17 @@ static void test_credential_process(void **state)
     write_file("bad.sh", "#!/bin/sh\necho '{\"Version\": 2, \"AccessKeyId\": \"A\", "
                          "\"SecretAccessKey\": \"s\"}'\n");
     write_file("fail.sh", "#!/bin/sh\nexit 7\n");
-    char text[2400];
+    write_file("badexp.sh", "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": \"A\", "
+                            "\"SecretAccessKey\": \"s\", \"Expiration\": \"tomorrow\"}'\n");
+    char text[3000];
     snprintf(text, sizeof text,
              "[profile proc]\ncredential_process = sh %s --arg\n"
              "[profile bad]\ncredential_process = sh %s\n"
              "[profile fail]\ncredential_process = sh %s\n"
+             "[profile badexp]\ncredential_process = sh %s/badexp.sh\n"
              "[profile static]\naws_access_key_id = STATIC\naws_secret_access_key = s\n"
              "credential_process = sh %s\n",
-             script, bad, fail, fail);
+             script, bad, fail, dir, fail);
     write_file("config-process", text);
     static const struct {
         const char *profile;
@@ -274,6 +277,8 @@ static void test_credential_process(void **state)
         {"static", BM_OK, "STATIC"}, /* static keys in the profile win */
         {"bad", BM_E_NO_CREDENTIALS, "not the Version 1 credentials JSON"},
         {"fail", BM_E_NO_CREDENTIALS, "exited with status 7"},
+        /* An unreadable expiry would make temporary credentials look eternal. */
+        {"badexp", BM_E_NO_CREDENTIALS, "not the Version 1 credentials JSON"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *vars[] = {"AWS_PROFILE",
