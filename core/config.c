@@ -82,8 +82,9 @@ static const struct cfg_entry table[] = {
      "credentials, first in the chain"},
     {"AWS_SESSION_TOKEN", NULL, CFG_STR, OFF(aws_session_token), "", 0, 8192, CFG_SECRET,
      "temporary credentials' session token"},
-    {"AWS_PROFILE", NULL, CFG_STR, OFF(aws_profile), "default", 1, 256, 0,
-     "profile in the shared credentials/config files"},
+    {"AWS_PROFILE", NULL, CFG_STR, OFF(aws_profile), "", 0, 256, 0,
+     "profile in the shared credentials/config files (unset: default); when set, it wins "
+     "over AWS_ACCESS_KEY_ID"},
     {"AWS_SHARED_CREDENTIALS_FILE", NULL, CFG_STR, OFF(aws_shared_credentials_file), "", 0, 4096, 0,
      "default ~/.aws/credentials"},
     {"AWS_CONFIG_FILE", NULL, CFG_STR, OFF(aws_config_file), "", 0, 4096, 0,

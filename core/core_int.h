@@ -101,4 +101,38 @@ const char *bm__xml_find(const char *p, const char *end, const char *name, struc
 /* Decodes entities of raw element text into out (reset first). */
 bm_err bm__xml_text(struct bm_str t, struct bm_buf *out);
 
+/* ---- credentials (creds.c, creds_profile.c) ------------------------------------------------
+ * The sources of the chain, shared by the two files; secrets are zeroed by whoever drops them. */
+struct bm__creds_src {
+    const struct bm_config *cfg;
+    const struct bm_http_ops *http;
+    const struct bm_clock_ops *clock;
+};
+/* Copies len bytes (truncated to cap - 1) and terminates. */
+void bm__creds_copy(char *dst, size_t cap, const char *src, size_t len);
+/* Trims spaces, tabs and line ends at both ends, in place; returns the new start. */
+char *bm__creds_trim(char *s);
+/* The JSON of container endpoints, IMDS and credential_process ("process": Version 1 needed);
+ * false when keys are missing or an Expiration is present but unreadable. */
+bool bm__creds_parse_json(const char *body, size_t len, const char *source, struct bm_creds *c);
+/* Reads a small secret file, trimmed; false when unreadable. */
+bool bm__creds_read_token(const char *path, char *out, size_t cap);
+/* One request of a credential source; signer != NULL signs it for STS with those keys. */
+bm_err bm__creds_http(const struct bm__creds_src *p, const char *method, const char *url,
+                      const char *const *headers, size_t nheaders, const struct bm_buf *body,
+                      const struct bm_creds *signer, long timeout_ms, struct bm_http_resp *rs,
+                      struct bm_errmsg *em);
+bool bm__creds_env(const struct bm_config *cfg, struct bm_creds *c);
+bm_err bm__creds_container(const struct bm__creds_src *p, struct bm_creds *c, struct bm_errmsg *em);
+bm_err bm__creds_imds(const struct bm__creds_src *p, struct bm_creds *c, struct bm_errmsg *em);
+/* The profile NAME of the shared files (credentials file values win over the config file's):
+ * static keys, else role_arn (STS AssumeRole with the keys of source_profile or
+ * credential_source), else credential_process. *found is false when the profile holds none of
+ * these, and the chain goes on. */
+bm_err bm__creds_profile(const struct bm__creds_src *p, const char *name, struct bm_creds *c,
+                         bool *found, struct bm_errmsg *em);
+/* AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN: STS AssumeRoleWithWebIdentity. */
+bm_err bm__creds_web_identity(const struct bm__creds_src *p, struct bm_creds *c,
+                              struct bm_errmsg *em);
+
 #endif
