@@ -26,7 +26,7 @@ static const char *check(const char *form, struct emu_sts_params *p, cJSON **in)
     static struct emu_req rq;
     memset(&rq, 0, sizeof rq);
     assert_int_equal(bm__emu_query_to_json(form, strlen(form), in), BM_OK);
-    bm_err rc = bm__emu_sts_check(&rq, *in, p);
+    bm_err rc = bm__emu_sts_check(&rq, *in, true, p);
     assert_int_equal(rc, rq.err.status ? BM_E_BAD_REQUEST : BM_OK);
     if (rq.err.status != 0)
         assert_int_equal(rq.err.status, 400);
