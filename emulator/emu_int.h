@@ -142,8 +142,8 @@ struct emu_cred {
     char *secret;
 };
 
-/* Temporary credentials issued by AssumeRoleWithWebIdentity or AssumeRole (sts.c). Memory only: they do not
- * survive a restart, as with a real STS session whose issuer forgot it. */
+/* Temporary credentials issued by AssumeRoleWithWebIdentity or AssumeRole (sts.c). Memory only:
+ * they do not survive a restart, as with a real STS session whose issuer forgot it. */
 #define EMU_STS_MAX_SESSIONS 1024
 #define EMU_STS_AKID_LEN 20 /* "ASIA" + 16 */
 #define EMU_STS_SECRET_LEN 40

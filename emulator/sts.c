@@ -484,8 +484,8 @@ bm_err bm__emu_sts_handle(struct emu_req *rq, struct emu_resp *rs)
     struct emu_w w;
     bm__emu_w_begin(&w, EMU_PROTO_QUERY, EMU_STS_NS, rq->op, &rs->body);
     bm_err rc = strcmp(rq->op, "AssumeRoleWithWebIdentity") == 0 ? assume_role_web_identity(rq, &w)
-                : strcmp(rq->op, "AssumeRole") == 0                ? assume_role(rq, &w)
-                                                                   : caller_identity(rq, &w);
+                : strcmp(rq->op, "AssumeRole") == 0              ? assume_role(rq, &w)
+                                                                 : caller_identity(rq, &w);
     if (rc != BM_OK)
         return rc;
     rs->content_type = "text/xml";

@@ -1,7 +1,7 @@
 /* Unit tests for the emulator's STS (emulator/sts.c): AssumeRoleWithWebIdentity's and
- * AssumeRole's parameter validation, the shape of issued credentials, and their checks (session token, expiration
- * with a clock the test controls, S3's and the Query services' error codes), and the bound
- * on live sessions. */
+ * AssumeRole's parameter validation, the shape of issued credentials, and their checks
+ * (session token, expiration with a clock the test controls, S3's and the Query services'
+ * error codes), and the bound on live sessions. */
 #include "tu.h"
 
 #include "emulator/emu_int.h"
@@ -133,10 +133,10 @@ static void test_assume_role_validation(void **state)
     expect_as(form, false, "ValidationError");
 
     static const char *const bad[] = {
-        "RoleSessionName=s1",                                        /* no role */
+        "RoleSessionName=s1",                                          /* no role */
         "RoleArn=arn:aws:iam::123456789012:user/x&RoleSessionName=s1", /* not a role */
-        "RoleArn=" ROLE,                                             /* no session */
-        "RoleArn=" ROLE "&RoleSessionName=a%3Ab",                    /* ':' is ExternalId's */
+        "RoleArn=" ROLE,                                               /* no session */
+        "RoleArn=" ROLE "&RoleSessionName=a%3Ab",                      /* ':' is ExternalId's */
         "RoleArn=" ROLE "&RoleSessionName=s1&DurationSeconds=899",
         "RoleArn=" ROLE "&RoleSessionName=s1&DurationSeconds=43201",
         "RoleArn=" ROLE "&RoleSessionName=s1&ExternalId=",      /* empty */
