@@ -392,8 +392,8 @@ static void jwt_claims(const char *token, char sub[STS_CLAIM_MAX], char aud[STS_
     bm_buf_cleanup(&b);
 }
 
-/* The Credentials and AssumedRoleUser members every AssumeRole* answer carries (Credentials
- * first, in the STS model's member order). */
+/* write_session and write_user give the Credentials and AssumedRoleUser members both
+ * AssumeRole* answers carry; callers write Credentials first, the STS model's member order. */
 static void write_session(struct emu_w *w, const struct emu_session *s)
 {
     bm__emu_w_obj(w, "Credentials");
