@@ -142,8 +142,8 @@ struct emu_cred {
     char *secret;
 };
 
-/* Temporary credentials issued by AssumeRoleWithWebIdentity (sts.c). Memory only: they do not
- * survive a restart, as with a real STS session whose issuer forgot it. */
+/* Temporary credentials issued by AssumeRoleWithWebIdentity or AssumeRole (sts.c). Memory only:
+ * they do not survive a restart, as with a real STS session whose issuer forgot it. */
 #define EMU_STS_MAX_SESSIONS 1024
 #define EMU_STS_AKID_LEN 20 /* "ASIA" + 16 */
 #define EMU_STS_SECRET_LEN 40
@@ -161,7 +161,7 @@ struct emu_session {
 
 /* Who signed a request, for GetCallerIdentity. */
 struct emu_caller {
-    bool temporary; /* issued by AssumeRoleWithWebIdentity; else a static credential */
+    bool temporary; /* issued by STS (AssumeRole*); else a static credential */
     char account[13];
     char arn[EMU_STS_ARN_MAX];
     char user_id[EMU_STS_ARN_MAX];
@@ -436,15 +436,20 @@ const char *bm__emu_cw_op(const char *action);
 const char *bm__emu_sts_op(const char *action);
 
 /* ---- sts.c ----------------------------------------------------------------------------- */
-/* AssumeRoleWithWebIdentity's validated input. */
+/* AssumeRoleWithWebIdentity's or AssumeRole's validated input. */
 struct emu_sts_params {
-    const char *role_arn, *session_name, *token; /* borrowed from the input */
+    const char *role_arn, *session_name; /* borrowed from the input */
+    const char *token;                   /* WebIdentityToken; NULL for AssumeRole */
+    const char *external_id;             /* AssumeRole's optional ExternalId, else NULL */
     long duration_s;
     char account[13];
     char role_name[65];
 };
-/* Validates AssumeRoleWithWebIdentity's parameters as STS does (ValidationError otherwise). */
-bm_err bm__emu_sts_check(struct emu_req *rq, const cJSON *in, struct emu_sts_params *p);
+/* Validates AssumeRoleWithWebIdentity's (web_identity) or AssumeRole's parameters as STS does
+ * (ValidationError otherwise): both share RoleArn, RoleSessionName and DurationSeconds; then
+ * WebIdentityToken is required, or ExternalId checked when given. */
+bm_err bm__emu_sts_check(struct emu_req *rq, const cJSON *in, bool web_identity,
+                         struct emu_sts_params *p);
 /* Issues credentials for p valid from now_ms and copies them to *out. At the cap, expired
  * sessions go first, then the oldest. Locks mu. */
 bm_err bm__emu_sts_issue(struct bm_emu *emu, const struct emu_sts_params *p, int64_t now_ms,

@@ -1,8 +1,10 @@
-/* sts.c: the STS subset bmas's web-identity credential source needs (Query 2011-06-15):
- * AssumeRoleWithWebIdentity, which issues temporary credentials the verifier then accepts for
- * every service together with their session token, and GetCallerIdentity. The emulator cannot
- * check OIDC tokens, so any non-empty web identity token is accepted; when it happens to be a
- * JWT its sub, aud and iss claims are echoed the way STS reports them. */
+/* sts.c: the STS subset bmas's credential sources need (Query 2011-06-15):
+ * AssumeRoleWithWebIdentity (unsigned) and AssumeRole (signed, so also role chaining), which
+ * issue temporary credentials the verifier then accepts for every service together with their
+ * session token, and GetCallerIdentity. The emulator cannot check OIDC tokens, so any non-empty
+ * web identity token is accepted; when it happens to be a JWT its sub, aud and iss claims are
+ * echoed the way STS reports them. It has no IAM either: every well-formed role ARN exists and
+ * trusts every caller, whatever ExternalId it gives. */
 #include "emulator/emu_int.h"
 
 #include <stdio.h>
@@ -15,8 +17,9 @@
 #define STS_MAX_TOKEN 20000 /* WebIdentityToken's length limit in the STS model */
 #define STS_MAX_ROLE_ARN 2048
 #define STS_CLAIM_MAX 256
+#define STS_CHAIN_MAX_DURATION 3600 /* role chaining's limit, whatever the role allows */
 
-static const char *const ops[] = {"AssumeRoleWithWebIdentity", "GetCallerIdentity"};
+static const char *const ops[] = {"AssumeRoleWithWebIdentity", "AssumeRole", "GetCallerIdentity"};
 
 const char *bm__emu_sts_op(const char *action)
 {
@@ -33,6 +36,12 @@ static bool name_char(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
            c == '+' || c == '=' || c == ',' || c == '.' || c == '@' || c == '-';
+}
+
+/* AssumeRole's ExternalId pattern adds ':' and '/' to the name characters: [\w+=,.@:/-]. */
+static bool external_id_char(char c)
+{
+    return name_char(c) || c == ':' || c == '/';
 }
 
 /* "arn:aws:iam::<12 digits>:role/[path/]name": fills the account and the role name (the last
@@ -87,12 +96,50 @@ static bm_err invalid(struct emu_req *rq, const char *value, const char *member,
                         value, member, why);
 }
 
-bm_err bm__emu_sts_check(struct emu_req *rq, const cJSON *in, struct emu_sts_params *p)
+static bm_err check_token(struct emu_req *rq, const struct emu_sts_params *p)
+{
+    /* AWS's model says 4 characters at least; the emulator checks no token, so any non-empty
+     * one stands in for it. */
+    if (p->token == NULL)
+        return invalid(rq, NULL, "webIdentityToken", "Member must not be null");
+    if (p->token[0] == '\0')
+        return invalid(rq, "", "webIdentityToken",
+                       "Member must have length greater than or equal to 1");
+    if (strlen(p->token) > STS_MAX_TOKEN)
+        return invalid(rq, "...", "webIdentityToken",
+                       "Member must have length less than or equal to 20000");
+    return BM_OK;
+}
+
+/* ExternalId is optional; when given it is only validated (no trust policy asks for it). */
+static bm_err check_external_id(struct emu_req *rq, const cJSON *in, struct emu_sts_params *p)
+{
+    p->external_id = bm__emu_in_str(in, "ExternalId");
+    if (p->external_id == NULL)
+        return BM_OK;
+    size_t n = strlen(p->external_id);
+    if (n < 2)
+        return invalid(rq, p->external_id, "externalId",
+                       "Member must have length greater than or equal to 2");
+    if (n > 1224)
+        return invalid(rq, p->external_id, "externalId",
+                       "Member must have length less than or equal to 1224");
+    for (size_t i = 0; i < n; i++) {
+        if (!external_id_char(p->external_id[i]))
+            return invalid(rq, p->external_id, "externalId",
+                           "Member must satisfy regular expression pattern: [\\w+=,.@:\\/-]*");
+    }
+    return BM_OK;
+}
+
+bm_err bm__emu_sts_check(struct emu_req *rq, const cJSON *in, bool web_identity,
+                         struct emu_sts_params *p)
 {
     memset(p, 0, sizeof *p);
     p->role_arn = bm__emu_in_str(in, "RoleArn");
     p->session_name = bm__emu_in_str(in, "RoleSessionName");
-    p->token = bm__emu_in_str(in, "WebIdentityToken");
+    if (web_identity)
+        p->token = bm__emu_in_str(in, "WebIdentityToken");
     p->duration_s = STS_DEFAULT_DURATION;
     if (p->role_arn == NULL)
         return invalid(rq, NULL, "roleArn", "Member must not be null");
@@ -112,16 +159,9 @@ bm_err bm__emu_sts_check(struct emu_req *rq, const cJSON *in, struct emu_sts_par
             return invalid(rq, p->session_name, "roleSessionName",
                            "Member must satisfy regular expression pattern: [\\w+=,.@-]*");
     }
-    /* AWS's model says 4 characters at least; the emulator checks no token, so any non-empty
-     * one stands in for it. */
-    if (p->token == NULL)
-        return invalid(rq, NULL, "webIdentityToken", "Member must not be null");
-    if (p->token[0] == '\0')
-        return invalid(rq, "", "webIdentityToken",
-                       "Member must have length greater than or equal to 1");
-    if (strlen(p->token) > STS_MAX_TOKEN)
-        return invalid(rq, "...", "webIdentityToken",
-                       "Member must have length less than or equal to 20000");
+    bm_err rc = web_identity ? check_token(rq, p) : check_external_id(rq, in, p);
+    if (rc != BM_OK)
+        return rc;
     const char *d = bm__emu_in_str(in, "DurationSeconds");
     if (d != NULL) {
         char *end = NULL;
@@ -352,14 +392,52 @@ static void jwt_claims(const char *token, char sub[STS_CLAIM_MAX], char aud[STS_
     bm_buf_cleanup(&b);
 }
 
-static bm_err assume_role(struct emu_req *rq, struct emu_w *w)
+/* write_session and write_user give the Credentials and AssumedRoleUser members both
+ * AssumeRole* answers carry; callers write Credentials first, the STS model's member order. */
+static void write_session(struct emu_w *w, const struct emu_session *s)
+{
+    bm__emu_w_obj(w, "Credentials");
+    bm__emu_w_str(w, "AccessKeyId", s->akid);
+    bm__emu_w_str(w, "SecretAccessKey", s->secret);
+    bm__emu_w_str(w, "SessionToken", s->token);
+    bm__emu_w_time(w, "Expiration", s->expires_ms);
+    bm__emu_w_end(w);
+}
+
+static void write_user(struct emu_w *w, const struct emu_session *s)
+{
+    bm__emu_w_obj(w, "AssumedRoleUser");
+    bm__emu_w_str(w, "AssumedRoleId", s->user_id);
+    bm__emu_w_str(w, "Arn", s->arn);
+    bm__emu_w_end(w);
+}
+
+/* Validates the request's parameters and issues the session both operations answer. */
+static bm_err check_and_issue(struct emu_req *rq, bool web_identity, struct emu_sts_params *p,
+                              struct emu_session *s)
+{
+    bm_err rc = bm__emu_sts_check(rq, rq->in, web_identity, p);
+    if (rc != BM_OK)
+        return rc;
+    /* STS caps a session assumed with temporary credentials (role chaining) at one hour. */
+    if (!web_identity && rq->caller.temporary && p->duration_s > STS_CHAIN_MAX_DURATION)
+        return bm__emu_fail(rq, "ValidationError",
+                            "The requested DurationSeconds exceeds the 1 hour session limit for "
+                            "roles assumed by role chaining.");
+    if ((rc = bm__emu_sts_issue(rq->emu, p, rq->now_ms, s)) != BM_OK)
+        return rc;
+    BM_LOG(BM_INFO, "emu", "sts_issued", "temporary credentials issued",
+           BM_KV_STR("req_id", rq->req_id), BM_KV_STR("op", rq->op),
+           BM_KV_STR("role_arn", p->role_arn), BM_KV_INT("duration_s", p->duration_s));
+    return BM_OK;
+}
+
+static bm_err assume_role_web_identity(struct emu_req *rq, struct emu_w *w)
 {
     struct emu_sts_params p;
     struct emu_session s;
-    bm_err rc = bm__emu_sts_check(rq, rq->in, &p);
+    bm_err rc = check_and_issue(rq, true, &p, &s);
     if (rc != BM_OK)
-        return rc;
-    if ((rc = bm__emu_sts_issue(rq->emu, &p, rq->now_ms, &s)) != BM_OK)
         return rc;
     /* Without a JWT to read claims from, stand-ins: the session name as subject, EKS's
      * audience (sts.amazonaws.com) and an OIDC provider named after the emulator. */
@@ -367,23 +445,27 @@ static bm_err assume_role(struct emu_req *rq, struct emu_w *w)
     jwt_claims(p.token, sub, aud, iss);
     snprintf(provider, sizeof provider, "arn:aws:iam::%s:oidc-provider/%s", p.account,
              iss[0] ? iss : "bmas-emulator");
-    bm__emu_w_obj(w, "Credentials");
-    bm__emu_w_str(w, "AccessKeyId", s.akid);
-    bm__emu_w_str(w, "SecretAccessKey", s.secret);
-    bm__emu_w_str(w, "SessionToken", s.token);
-    bm__emu_w_time(w, "Expiration", s.expires_ms);
-    bm__emu_w_end(w);
+    write_session(w, &s);
     bm__emu_w_str(w, "SubjectFromWebIdentityToken", sub[0] ? sub : p.session_name);
-    bm__emu_w_obj(w, "AssumedRoleUser");
-    bm__emu_w_str(w, "AssumedRoleId", s.user_id);
-    bm__emu_w_str(w, "Arn", s.arn);
-    bm__emu_w_end(w);
+    write_user(w, &s);
     bm__emu_w_str(w, "Audience", aud[0] ? aud : "sts.amazonaws.com");
     bm__emu_w_str(w, "Provider", provider);
     bm_secure_zero(&s, sizeof s);
-    BM_LOG(BM_INFO, "emu", "sts_issued", "temporary credentials issued",
-           BM_KV_STR("req_id", rq->req_id), BM_KV_STR("role_arn", p.role_arn),
-           BM_KV_INT("duration_s", p.duration_s));
+    return BM_OK;
+}
+
+/* AssumeRole: signed, by static or issued credentials (the verifier has checked them and
+ * their session token before the handler runs). */
+static bm_err assume_role(struct emu_req *rq, struct emu_w *w)
+{
+    struct emu_sts_params p;
+    struct emu_session s;
+    bm_err rc = check_and_issue(rq, false, &p, &s);
+    if (rc != BM_OK)
+        return rc;
+    write_session(w, &s);
+    write_user(w, &s);
+    bm_secure_zero(&s, sizeof s);
     return BM_OK;
 }
 
@@ -401,7 +483,8 @@ bm_err bm__emu_sts_handle(struct emu_req *rq, struct emu_resp *rs)
 {
     struct emu_w w;
     bm__emu_w_begin(&w, EMU_PROTO_QUERY, EMU_STS_NS, rq->op, &rs->body);
-    bm_err rc = strcmp(rq->op, "AssumeRoleWithWebIdentity") == 0 ? assume_role(rq, &w)
+    bm_err rc = strcmp(rq->op, "AssumeRoleWithWebIdentity") == 0 ? assume_role_web_identity(rq, &w)
+                : strcmp(rq->op, "AssumeRole") == 0              ? assume_role(rq, &w)
                                                                  : caller_identity(rq, &w);
     if (rc != BM_OK)
         return rc;

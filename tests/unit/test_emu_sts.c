@@ -1,7 +1,7 @@
-/* Unit tests for the emulator's STS (emulator/sts.c): AssumeRoleWithWebIdentity's parameter
- * validation, the shape of issued credentials, and their checks (session token, expiration
- * with a clock the test controls, S3's and the Query services' error codes), and the bound
- * on live sessions. */
+/* Unit tests for the emulator's STS (emulator/sts.c): AssumeRoleWithWebIdentity's and
+ * AssumeRole's parameter validation, the shape of issued credentials, and their checks
+ * (session token, expiration with a clock the test controls, S3's and the Query services'
+ * error codes), and the bound on live sessions. */
 #include "tu.h"
 
 #include "emulator/emu_int.h"
@@ -20,27 +20,39 @@ static struct bm_emu *new_emu(void)
     return emu;
 }
 
-/* Validates a Query form as the handler receives it; returns the error code ("" when valid). */
-static const char *check(const char *form, struct emu_sts_params *p, cJSON **in)
+/* Validates a Query form as the handler receives it, as AssumeRoleWithWebIdentity's
+ * (web_identity) or AssumeRole's input; returns the error code ("" when valid). */
+static const char *check_as(const char *form, bool web_identity, struct emu_sts_params *p,
+                            cJSON **in)
 {
     static struct emu_req rq;
     memset(&rq, 0, sizeof rq);
     assert_int_equal(bm__emu_query_to_json(form, strlen(form), in), BM_OK);
-    bm_err rc = bm__emu_sts_check(&rq, *in, p);
+    bm_err rc = bm__emu_sts_check(&rq, *in, web_identity, p);
     assert_int_equal(rc, rq.err.status ? BM_E_BAD_REQUEST : BM_OK);
     if (rq.err.status != 0)
         assert_int_equal(rq.err.status, 400);
     return rq.err.code;
 }
 
-static void expect(const char *form, const char *code)
+static const char *check(const char *form, struct emu_sts_params *p, cJSON **in)
+{
+    return check_as(form, true, p, in);
+}
+
+static void expect_as(const char *form, bool web_identity, const char *code)
 {
     struct emu_sts_params p;
     cJSON *in = NULL;
-    const char *got = check(form, &p, &in);
+    const char *got = check_as(form, web_identity, &p, &in);
     if (strcmp(got, code) != 0)
         fail_msg("%s: expected '%s', got '%s'", form, code, got);
     cJSON_Delete(in);
+}
+
+static void expect(const char *form, const char *code)
+{
+    expect_as(form, true, code);
 }
 
 static void test_validation(void **state)
@@ -94,6 +106,48 @@ static void test_validation(void **state)
     expect(form, "");
     snprintf(form, sizeof form, "RoleArn=" ROLE "&WebIdentityToken=t&RoleSessionName=%065d", 0);
     expect(form, "ValidationError");
+}
+
+/* AssumeRole shares RoleArn, RoleSessionName and DurationSeconds with web identity, needs no
+ * token and validates the optional ExternalId. */
+static void test_assume_role_validation(void **state)
+{
+    (void)state;
+    struct emu_sts_params p;
+    cJSON *in = NULL;
+    assert_string_equal(check_as("Action=AssumeRole&Version=2011-06-15&RoleArn=" ROLE
+                                 "&RoleSessionName=s1&ExternalId=ext-1%3Aa%2Fb",
+                                 false, &p, &in),
+                        "");
+    assert_int_equal(p.duration_s, 3600);
+    assert_string_equal(p.role_name, "bmas");
+    assert_string_equal(p.external_id, "ext-1:a/b");
+    assert_null(p.token);
+    cJSON_Delete(in);
+    expect_as("RoleArn=" ROLE "&RoleSessionName=s1", false, "");
+    expect_as("RoleArn=" ROLE "&RoleSessionName=s1&DurationSeconds=900&ExternalId=ab", false, "");
+    char form[1400];
+    snprintf(form, sizeof form, "RoleArn=" ROLE "&RoleSessionName=s1&ExternalId=%01224d", 0);
+    expect_as(form, false, "");
+    snprintf(form, sizeof form, "RoleArn=" ROLE "&RoleSessionName=s1&ExternalId=%01225d", 0);
+    expect_as(form, false, "ValidationError");
+
+    static const char *const bad[] = {
+        "RoleSessionName=s1",                                          /* no role */
+        "RoleArn=arn:aws:iam::123456789012:user/x&RoleSessionName=s1", /* not a role */
+        "RoleArn=" ROLE,                                               /* no session */
+        "RoleArn=" ROLE "&RoleSessionName=a%3Ab",                      /* ':' is ExternalId's */
+        "RoleArn=" ROLE "&RoleSessionName=s1&DurationSeconds=899",
+        "RoleArn=" ROLE "&RoleSessionName=s1&DurationSeconds=43201",
+        "RoleArn=" ROLE "&RoleSessionName=s1&ExternalId=",      /* empty */
+        "RoleArn=" ROLE "&RoleSessionName=s1&ExternalId=x",     /* too short */
+        "RoleArn=" ROLE "&RoleSessionName=s1&ExternalId=a%20b", /* space */
+        "RoleArn=" ROLE "&RoleSessionName=s1&ExternalId=a%2Ab", /* '*' */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_as(bad[i], false, "ValidationError");
+    /* ExternalId is AssumeRole's: web identity ignores it as STS ignores unknown members. */
+    expect("RoleArn=" ROLE "&RoleSessionName=s1&WebIdentityToken=t&ExternalId=x", "");
 }
 
 static bool all_in(const char *s, const char *set)
@@ -251,6 +305,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_validation),
+        cmocka_unit_test(test_assume_role_validation),
         cmocka_unit_test(test_issue_and_authorize),
         cmocka_unit_test(test_bounded),
     };
