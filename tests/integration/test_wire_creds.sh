@@ -1,7 +1,9 @@
 #!/bin/bash
 # bmas's credential sources beyond plain keys, end to end against bmas-emulator (which checks
 # every signature): a profile's credential_process, with the real AWS CLI as the process
-# (`aws configure export-credentials --format process`); a web identity token traded at the
+# (`aws configure export-credentials --format process`); role profiles (role_arn with
+# source_profile, chained, credential_source) assumed at the emulator's STS; a web identity
+# token traded at the
 # emulator's STS (EKS IRSA), whose temporary credentials only work with their session token;
 # and the failures users meet.
 set -u
@@ -36,6 +38,21 @@ credential_process = /usr/bin/aws configure export-credentials --profile src --f
 credential_process = /usr/bin/aws configure export-credentials --profile wrong --format process
 [profile broken]
 credential_process = /usr/bin/aws configure export-credentials --profile nosuchprofile --format process
+[profile reader]
+role_arn = arn:aws:iam::123456789012:role/reader
+source_profile = src
+external_id = ext-1
+[profile chained]
+role_arn = arn:aws:iam::210987654321:role/logs
+source_profile = reader
+role_session_name = bmas-chained
+duration_seconds = 900
+[profile fromenv]
+role_arn = arn:aws:iam::123456789012:role/env
+credential_source = Environment
+[profile badrole]
+role_arn = arn:aws:iam::123456789012:nope
+source_profile = src
 CONF
 t_eq "credential_process (the AWS CLI's export-credentials): exact totals" "$want" \
     "$(ingest AWS_PROFILE=viaproc 2>"$W/err" | jq -c .totals)"
@@ -45,6 +62,21 @@ t_ok "...with BMAS-002" grep -q "BMAS-002" "$W/err"
 ingest AWS_PROFILE=broken >/dev/null 2>"$W/err"
 t_eq "a failing credential_process: exit 1" 1 "$?"
 t_ok "...BMAS-022 naming the process's exit status" grep -q "BMAS-022.*credential_process exited with status" "$W/err"
+
+# Role profiles: AssumeRole at the emulator's STS, signed with the source's keys; the issued
+# session then fetches the object.
+sts_count() { curl -fsS "$EMU_URL/_emulator/requests" | jq '[.requests[] | select(.operation == "AssumeRole") | .count] | add // 0'; }
+curl -fsS -X DELETE "$EMU_URL/_emulator/requests" >/dev/null
+t_eq "role_arn + source_profile: exact totals" "$want" "$(ingest AWS_PROFILE=reader 2>"$W/err" | jq -c .totals)"
+t_eq "...one AssumeRole" 1 "$(sts_count)"
+t_eq "role chain (source_profile is itself a role): exact totals" "$want" \
+    "$(ingest AWS_PROFILE=chained 2>"$W/err" | jq -c .totals)"
+t_eq "...two more AssumeRole calls, the second signed with the first's session" 3 "$(sts_count)"
+t_eq "credential_source = Environment: exact totals" "$want" \
+    "$(ingest AWS_PROFILE=fromenv AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test 2>"$W/err" | jq -c .totals)"
+ingest AWS_PROFILE=badrole >/dev/null 2>"$W/err"
+t_eq "a malformed role ARN: exit 1" 1 "$?"
+t_ok "...BMAS-022 with STS's ValidationError" grep -q "BMAS-022.*AssumeRole.*ValidationError" "$W/err"
 
 # Web identity: STS at the same endpoint issues ASIA... credentials with a session token.
 printf 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJwb2QifQ.\n' >"$W/oidc-token"
