@@ -1,7 +1,7 @@
-/* s3.c: the S3 REST-XML API, path-style: routing of method, path and subresource to an
- * operation, the bucket operations and ListObjects(V2). Object operations live in
- * s3_object.c, multipart uploads in s3_multipart.c, notification configurations and events in
- * s3_notify.c. */
+/* s3.c: the S3 REST-XML API, path-style or virtual-hosted (bucket in the Host header):
+ * routing of method, path and subresource to an operation, the bucket operations and
+ * ListObjects(V2). Object operations live in s3_object.c, multipart uploads in s3_multipart.c,
+ * notification configurations and events in s3_notify.c. */
 #include "emulator/emu_int.h"
 
 #include <stdio.h>
@@ -70,7 +70,7 @@ static size_t host_bucket(const struct emu_req *rq, const char **bucket)
     size_t n = strcspn(h, ":");
     const char *cut = NULL;
     for (const char *p = h; p + 4 <= h + n; p++) {
-        if (strncasecmp(p, ".s3.", 4) == 0 || (strncasecmp(p, ".s3-", 4) == 0))
+        if (strncasecmp(p, ".s3.", 4) == 0 || strncasecmp(p, ".s3-", 4) == 0)
             cut = p;
     }
     if (cut == NULL && n > 10 && strncasecmp(h + n - 10, ".localhost", 10) == 0)

@@ -92,6 +92,24 @@ static inline void fake_cleanup(struct fake_http *f)
     memset(f, 0, sizeof *f);
 }
 
+/* An STS answer with <Credentials> (AssumeRole, AssumeRoleWithWebIdentity: action names the
+ * root element). secret and token are raw XML text (entities allowed). Rotating buffers, so a
+ * test can script several answers at once. */
+static inline const char *fake_sts_answer(const char *action, const char *akid, const char *secret,
+                                          const char *token, const char *exp)
+{
+    static char buf[4][1024];
+    static int n;
+    char *b = buf[n++ % 4];
+    snprintf(b, sizeof buf[0],
+             "<%sResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><%sResult>"
+             "<Credentials><AccessKeyId>%s</AccessKeyId><SecretAccessKey>%s</SecretAccessKey>"
+             "<SessionToken>%s</SessionToken><Expiration>%s</Expiration></Credentials>"
+             "</%sResult></%sResponse>",
+             action, action, akid, secret, token, exp, action, action);
+    return b;
+}
+
 /* A clock that never sleeps but remembers how long it was asked to. */
 struct fake_clock {
     int64_t now_ms;

@@ -143,20 +143,7 @@ static const char *creds_json(const char *exp)
 
 static const char *sts_ok(const char *akid, const char *exp)
 {
-    static char buf[2][1024];
-    static int n;
-    char *b = buf[n++ % 2];
-    snprintf(
-        b, 1024,
-        "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"
-        "<AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>%s</AccessKeyId>"
-        "<SecretAccessKey>wi/secret+x</SecretAccessKey>"
-        "<SessionToken>FwoG&amp;tok==</SessionToken><Expiration>%s</Expiration>"
-        "</Credentials><AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/bmas/s"
-        "</Arn></AssumedRoleUser></AssumeRoleWithWebIdentityResult>"
-        "</AssumeRoleWithWebIdentityResponse>",
-        akid, exp);
-    return b;
+    return fake_sts_answer("AssumeRoleWithWebIdentity", akid, "wi/secret+x", "FwoG&amp;tok==", exp);
 }
 
 static void test_web_identity(void **state)

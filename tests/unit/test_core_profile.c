@@ -53,18 +53,15 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* Secret and token named after the key, so a test can tell whose session signed a call. */
 static const char *assumed(const char *akid)
 {
-    static char buf[4][768];
+    static char secret[4][64], token[4][64];
     static int n;
-    char *b = buf[n++ % 4];
-    snprintf(b, 768,
-             "<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>%s</AccessKeyId>"
-             "<SecretAccessKey>sec-%s</SecretAccessKey><SessionToken>tok-%s</SessionToken>"
-             "<Expiration>2026-04-20T01:00:00Z</Expiration></Credentials></AssumeRoleResult>"
-             "</AssumeRoleResponse>",
-             akid, akid, akid);
-    return b;
+    int i = n++ % 4;
+    snprintf(secret[i], sizeof secret[i], "sec-%s", akid);
+    snprintf(token[i], sizeof token[i], "tok-%s", akid);
+    return fake_sts_answer("AssumeRole", akid, secret[i], token[i], "2026-04-20T01:00:00Z");
 }
 
 static void start(struct fake_aws *e, const char *profile, const char *env_akid)
