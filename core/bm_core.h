@@ -517,6 +517,22 @@ bm_err bm_aws_endpoint(const struct bm_config *cfg, const char *service, struct 
                        bool *custom);
 
 /* ---- S3 ---- */
+/* S3's own rules for the names an event carries (core/s3_names.c), applied before any URL is
+ * built or fetch made. Each returns NULL when the name is valid, else a static sentence saying
+ * which rule it breaks. Pure; thread-safe. */
+#define BM_S3_MAX_KEY 1024 /* bytes of a key or a version id */
+#define BM_S3_ETAG_MAX 38  /* 32 hex digits, '-', up to 5 digits of part count */
+/* General-purpose bucket names: 3-63 of [a-z0-9.-], alphanumeric at both ends, no "..", not an
+ * IPv4 address, none of S3's reserved prefixes and suffixes. */
+const char *bm_s3_bucket_check(const char *name, size_t len);
+/* Keys: 1-1024 bytes of well-formed UTF-8 with no NUL (after decoding the event's form). */
+const char *bm_s3_key_check(const char *key, size_t len);
+/* Version ids: 1-1024 of letters, digits and "._-+/=". */
+const char *bm_s3_version_check(const char *v, size_t len);
+/* ETags: strips one pair of quotes, refuses a weak W/ ETag and anything but 32 hex digits
+ * with an optional -N part count (N 1..10000), and writes the lowercase form to out. */
+const char *bm_s3_etag_normalize(const char *in, size_t len, char out[BM_S3_ETAG_MAX + 1]);
+
 struct bm_s3_object_info {
     char etag[128];
     char version_id[256];
