@@ -11,40 +11,79 @@
 #include <sys/socket.h>
 
 /* ------------------------------------------------------------------------------------------ */
-/* Errors (STYLE.md G3). Codes are only ever appended; the wire codes BMAS-001..010 come from the
- * spec, BMAS-011 onwards are ours (README "Error codes" lists them all). Several internal codes
- * share one wire code where the caller's reaction is the same. Columns: name, wire code, HTTP
- * status, whether a retry may help, short message. */
+/* Errors (STYLE.md G3). Two X-macro tables, the only place codes are written down:
+ * BM_WIRE_MAP lists the wire codes users see (BMAS-001..010 from the spec, BMAS-011 onwards
+ * ours), in order, each with its meaning; BM_ERR_MAP lists the internal codes, each naming its
+ * wire code, HTTP status, whether a retry may help, and a short message. Several internal
+ * codes share one wire code where the caller's reaction is the same. Both are only ever
+ * appended to, never renumbered. Everything else (the wire list, counters per wire code,
+ * /status keys, error bodies) is generated from them. */
+#define BM_WIRE_MAP(X)                                                                             \
+    X(BM_W_001, "BMAS-001", "S3 object not found")                                                 \
+    X(BM_W_002, "BMAS-002", "S3 access denied")                                                    \
+    X(BM_W_003, "BMAS-003", "invalid log format")                                                  \
+    X(BM_W_004, "BMAS-004", "CloudWatch publish failed")                                           \
+    X(BM_W_005, "BMAS-005", "SQS message parse error")                                             \
+    X(BM_W_006, "BMAS-006", "inference profile not found")                                         \
+    X(BM_W_007, "BMAS-007", "token count invalid")                                                 \
+    X(BM_W_008, "BMAS-008", "region detection failed")                                             \
+    X(BM_W_009, "BMAS-009", "metric dimension overflow")                                           \
+    X(BM_W_010, "BMAS-010", "memory limit exceeded")                                               \
+    X(BM_W_011, "BMAS-011", "bad request")                                                         \
+    X(BM_W_012, "BMAS-012", "unauthorized")                                                        \
+    X(BM_W_013, "BMAS-013", "storage busy")                                                        \
+    X(BM_W_014, "BMAS-014", "storage error")                                                       \
+    X(BM_W_015, "BMAS-015", "internal error")                                                      \
+    X(BM_W_016, "BMAS-016", "cannot read source")                                                  \
+    X(BM_W_017, "BMAS-017", "AWS request failed")                                                  \
+    X(BM_W_018, "BMAS-018", "no such route")                                                       \
+    X(BM_W_019, "BMAS-019", "method not allowed")                                                  \
+    X(BM_W_020, "BMAS-020", "object quarantined")                                                  \
+    X(BM_W_021, "BMAS-021", "invalid configuration")                                               \
+    X(BM_W_022, "BMAS-022", "no AWS credentials")                                                  \
+    X(BM_W_023, "BMAS-023", "object superseded")                                                   \
+    X(BM_W_024, "BMAS-024", "server busy")
+
+enum bm_wire {
+#define BM_X_(name, code, title) name,
+    BM_WIRE_MAP(BM_X_)
+#undef BM_X_
+        BM_W__COUNT
+};
+/* Number of wire codes: counters keyed by wire code have this many slots. */
+#define BM_ERR_WIRE_N ((int)BM_W__COUNT)
+
 #define BM_ERR_MAP(X)                                                                              \
-    X(BM_E_S3_NOT_FOUND, "BMAS-001", 404, 0, "S3 object not found")                                \
-    X(BM_E_S3_DENIED, "BMAS-002", 403, 0, "S3 access denied")                                      \
-    X(BM_E_LOG_FORMAT, "BMAS-003", 422, 0, "invalid log format")                                   \
-    X(BM_E_PUBLISH, "BMAS-004", 502, 1, "CloudWatch publish failed")                               \
-    X(BM_E_MSG_PARSE, "BMAS-005", 400, 0, "SQS message parse error")                               \
-    X(BM_E_NO_PROFILE, "BMAS-006", 422, 0, "inference profile not found")                          \
-    X(BM_E_TOKENS, "BMAS-007", 422, 0, "token count invalid")                                      \
-    X(BM_E_REGION, "BMAS-008", 422, 0, "region detection failed")                                  \
-    X(BM_E_DIMENSIONS, "BMAS-009", 422, 0, "metric dimension overflow")                            \
-    X(BM_E_TOO_LARGE, "BMAS-010", 413, 0, "memory limit exceeded")                                 \
-    X(BM_E_NOMEM, "BMAS-010", 503, 1, "out of memory")                                             \
-    X(BM_E_LINE_TOO_LONG, "BMAS-010", 413, 0, "log line over the line cap")                        \
-    X(BM_E_INFLATE_CAP, "BMAS-010", 413, 0, "object inflates past the size cap")                   \
-    X(BM_E_GZIP, "BMAS-003", 422, 0, "corrupt or truncated gzip data")                             \
-    X(BM_E_BAD_REQUEST, "BMAS-011", 400, 0, "bad request")                                         \
-    X(BM_E_UNAUTHORIZED, "BMAS-012", 401, 0, "unauthorized")                                       \
-    X(BM_E_STORAGE_BUSY, "BMAS-013", 503, 1, "storage busy")                                       \
-    X(BM_E_STORAGE, "BMAS-014", 500, 1, "storage error")                                           \
-    X(BM_E_INTERNAL, "BMAS-015", 500, 1, "internal error")                                         \
-    X(BM_E_IO, "BMAS-016", 500, 0, "cannot read source")                                           \
-    X(BM_E_UPSTREAM, "BMAS-017", 502, 1, "AWS request failed")                                     \
-    X(BM_E_NO_ROUTE, "BMAS-018", 404, 0, "no such route")                                          \
-    X(BM_E_METHOD, "BMAS-019", 405, 0, "method not allowed")                                       \
-    X(BM_E_QUARANTINED, "BMAS-020", 422, 0, "object quarantined after repeated failures")          \
-    X(BM_E_CONFIG, "BMAS-021", 400, 0, "invalid configuration")                                    \
-    X(BM_E_THROTTLED, "BMAS-004", 503, 1, "CloudWatch throttled the request")                      \
-    X(BM_E_NO_CREDENTIALS, "BMAS-022", 500, 1, "no AWS credentials found")                         \
-    X(BM_E_SUPERSEDED, "BMAS-023", 409, 0,                                                         \
-      "object changed since the event; its newer version counts")
+    X(BM_E_S3_NOT_FOUND, BM_W_001, 404, 0, "S3 object not found")                                  \
+    X(BM_E_S3_DENIED, BM_W_002, 403, 0, "S3 access denied")                                        \
+    X(BM_E_LOG_FORMAT, BM_W_003, 422, 0, "invalid log format")                                     \
+    X(BM_E_PUBLISH, BM_W_004, 502, 1, "CloudWatch publish failed")                                 \
+    X(BM_E_MSG_PARSE, BM_W_005, 400, 0, "SQS message parse error")                                 \
+    X(BM_E_NO_PROFILE, BM_W_006, 422, 0, "inference profile not found")                            \
+    X(BM_E_TOKENS, BM_W_007, 422, 0, "token count invalid")                                        \
+    X(BM_E_REGION, BM_W_008, 422, 0, "region detection failed")                                    \
+    X(BM_E_DIMENSIONS, BM_W_009, 422, 0, "metric dimension overflow")                              \
+    X(BM_E_TOO_LARGE, BM_W_010, 413, 0, "memory limit exceeded")                                   \
+    X(BM_E_NOMEM, BM_W_010, 503, 1, "out of memory")                                               \
+    X(BM_E_LINE_TOO_LONG, BM_W_010, 413, 0, "log line over the line cap")                          \
+    X(BM_E_INFLATE_CAP, BM_W_010, 413, 0, "object inflates past the size cap")                     \
+    X(BM_E_GZIP, BM_W_003, 422, 0, "corrupt or truncated gzip data")                               \
+    X(BM_E_BAD_REQUEST, BM_W_011, 400, 0, "bad request")                                           \
+    X(BM_E_UNAUTHORIZED, BM_W_012, 401, 0, "unauthorized")                                         \
+    X(BM_E_STORAGE_BUSY, BM_W_013, 503, 1, "storage busy")                                         \
+    X(BM_E_STORAGE, BM_W_014, 500, 1, "storage error")                                             \
+    X(BM_E_INTERNAL, BM_W_015, 500, 1, "internal error")                                           \
+    X(BM_E_IO, BM_W_016, 500, 0, "cannot read source")                                             \
+    X(BM_E_UPSTREAM, BM_W_017, 502, 1, "AWS request failed")                                       \
+    X(BM_E_NO_ROUTE, BM_W_018, 404, 0, "no such route")                                            \
+    X(BM_E_METHOD, BM_W_019, 405, 0, "method not allowed")                                         \
+    X(BM_E_QUARANTINED, BM_W_020, 422, 0, "object quarantined after repeated failures")            \
+    X(BM_E_CONFIG, BM_W_021, 400, 0, "invalid configuration")                                      \
+    X(BM_E_THROTTLED, BM_W_004, 503, 1, "CloudWatch throttled the request")                        \
+    X(BM_E_NO_CREDENTIALS, BM_W_022, 500, 1, "no AWS credentials found")                           \
+    X(BM_E_SUPERSEDED, BM_W_023, 409, 0,                                                           \
+      "object changed since the event; its newer version counts")                                  \
+    X(BM_E_BUSY, BM_W_024, 503, 1, "too many request bodies in flight; retry")
 
 typedef enum {
     BM_OK = 0,
@@ -55,16 +94,16 @@ typedef enum {
 } bm_err;
 
 /* Wire code ("BMAS-001"), HTTP status, retry flag and English message of an error. Pure
- * functions over a static table; "OK"/200/false/"ok" for BM_OK. */
+ * functions over the tables; "OK"/200/false/"ok" for BM_OK. */
 const char *bm_err_wire(bm_err e);
 int bm_err_http(bm_err e);
 bool bm_err_retry(bm_err e);
 const char *bm_err_str(bm_err e);
-/* The spec's wire codes in order, for counters keyed by wire code: index of e's wire code in
- * bm_err_wire_list(), and that list (BM_ERR_WIRE_N entries, "BMAS-001".."BMAS-0nn"). */
-#define BM_ERR_WIRE_N 23
+/* The wire code of e as an index into the wire list (0 for BMAS-001, -1 for BM_OK), and the
+ * wire list itself: the code and meaning at an index (NULL when out of range). */
 int bm_err_wire_index(bm_err e);
 const char *bm_err_wire_at(int idx);
+const char *bm_err_wire_title(int idx);
 
 /* Optional detail filled by a callee that fails (curl's error buffer): the caller decides
  * whether and where to log it. */

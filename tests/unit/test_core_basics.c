@@ -25,16 +25,30 @@ static void test_err_table(void **state)
         assert_int_equal(bm_err_retry(cases[i].e), cases[i].retry);
         assert_string_equal(bm_err_wire_at(bm_err_wire_index(cases[i].e)), cases[i].wire);
     }
-    /* Every code has a message and a wire code inside the counter table. */
-    int max = 0;
+    /* The wire list is BMAS-001, BMAS-002, ... in order, each with a meaning, and every
+     * internal code maps into it; every wire code is used by some internal code. */
+    bool used[BM_ERR_WIRE_N] = {false};
     for (int e = 1; e < BM_E__COUNT; e++) {
         assert_true(strlen(bm_err_str((bm_err)e)) > 0);
         int idx = bm_err_wire_index((bm_err)e);
         assert_true(idx >= 0 && idx < BM_ERR_WIRE_N);
-        if (idx + 1 > max)
-            max = idx + 1;
+        assert_string_equal(bm_err_wire((bm_err)e), bm_err_wire_at(idx));
+        int http = bm_err_http((bm_err)e);
+        assert_true(http >= 400 && http <= 599);
+        used[idx] = true;
     }
-    assert_int_equal(max, BM_ERR_WIRE_N); /* BM_ERR_WIRE_N kept in step with the table */
+    for (int i = 0; i < BM_ERR_WIRE_N; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "BMAS-%03d", i + 1);
+        assert_string_equal(bm_err_wire_at(i), want);
+        assert_non_null(bm_err_wire_title(i));
+        assert_true(strlen(bm_err_wire_title(i)) > 0);
+        if (!used[i])
+            fail_msg("%s is used by no internal code", want);
+    }
+    assert_null(bm_err_wire_at(BM_ERR_WIRE_N));
+    assert_null(bm_err_wire_at(-1));
+    assert_int_equal(bm_err_wire_index(BM_OK), -1);
     assert_string_equal(bm_err_wire(BM_OK), "OK");
 }
 
