@@ -40,10 +40,17 @@ static bm_err append_escaped(struct bm_buf *b, const char *s, size_t len)
 }
 
 /* Real AWS: virtual-host style, unless the bucket name has dots (the wildcard certificate
- * would not match) or the endpoint is custom. */
+ * would not match) or the endpoint is custom. The bucket becomes part of a host name, so only a
+ * name S3 itself could have (3-63 of [a-z0-9.-], not an IP address) gets that far: anything
+ * else ("localhost:8080/#", "x@10.0.0.1", "[::1]") is refused before a connection is made. */
 static bm_err object_url(const struct bm_aws *aws, const char *bucket, const char *key,
-                         struct bm_buf *url)
+                         struct bm_buf *url, struct bm_errmsg *em)
 {
+    const char *why = bm_s3_bucket_check(bucket, strlen(bucket));
+    if (why == NULL && *key != '\0')
+        why = bm_s3_key_check(key, strlen(key));
+    if (why != NULL)
+        return bm_errmsg_set(em, BM_E_BAD_REQUEST, "refused before any request: %s", why);
     bool custom;
     struct bm_buf base;
     bm_buf_init(&base, 4096);
@@ -108,6 +115,15 @@ static enum verdict classify(const struct bm_http_resp *rs, bm_err *rc, bool *re
     }
     if (rs->status == 412) {
         *rc = bm_errmsg_set(em, BM_E_SUPERSEDED, "%s: the object's ETag is no longer the event's",
+                            what);
+        return V_FAIL;
+    }
+    /* An unversioned bucket has only the "null" version: S3 answers any other id with 400
+     * InvalidArgument, a versioned one with 404 NoSuchVersion. Either way the object the
+     * event named does not exist. */
+    if (rs->status == 400 && strcmp(code, "InvalidArgument") == 0 &&
+        strcmp(what, "GetObject") == 0) {
+        *rc = bm_errmsg_set(em, BM_E_S3_NOT_FOUND, "%s: no such version: InvalidArgument (400)",
                             what);
         return V_FAIL;
     }
@@ -222,7 +238,7 @@ bm_err bm_s3_get_object(const struct bm_aws *aws, const char *bucket, const char
     struct bm_http_resp rs;
     bm_buf_init(&url, 16384);
     bm_http_resp_init(&rs);
-    bm_err rc = object_url(aws, bucket, key, &url);
+    bm_err rc = object_url(aws, bucket, key, &url, em);
     if (rc == BM_OK && version_id != NULL && *version_id != '\0') {
         rc = bm_buf_append_str(&url, "?versionId=");
         if (rc == BM_OK)
@@ -266,7 +282,7 @@ bm_err bm_s3_list_page(const struct bm_aws *aws, const char *bucket, const char 
     bm_buf_init(&etag, 256);
     bm_http_resp_init(&rs);
     /* The signed query must be sorted by name and RFC 3986-encoded (TESTING.md). */
-    bm_err rc = object_url(aws, bucket, "", &url);
+    bm_err rc = object_url(aws, bucket, "", &url, em);
     if (rc == BM_OK && token != NULL && *token != '\0') {
         rc = bm_buf_append_str(&url, "?continuation-token=");
         if (rc == BM_OK)

@@ -79,36 +79,56 @@ static size_t host_bucket(const struct emu_req *rq, const char **bucket)
     return cut != NULL ? (size_t)(cut - h) : 0;
 }
 
-/* Splits the request into bucket and key, percent-decoded once (keys may hold any byte): the
- * bucket from the Host header when it names one, else the path's first segment. */
+/* Splits the request into bucket and key, each percent-decoded once on its own (keys may hold
+ * any byte): the bucket from the Host header when it names one, else the path's first
+ * segment. The path is split BEFORE decoding, as S3 does: "/logs%2FAWSLogs/x" names a bucket
+ * "logs/AWSLogs", which no bucket can be (BM_E_BAD_REQUEST: InvalidBucketName), never the
+ * object AWSLogs/x of bucket "logs". */
 static bm_err split_path(const struct emu_req *rq, struct emu_s3_target *t)
 {
-    struct bm_buf d;
     memset(t, 0, sizeof *t);
-    bm_buf_init(&d, 64 * 1024);
     const char *hb;
     size_t hblen = host_bucket(rq, &hb);
-    bm_err rc = BM_OK;
-    /* Virtual-hosted: prefix the path with "/BUCKET" so that one parser serves both styles. */
-    if (hblen > 0)
-        rc = bm_buf_append(&d, "/", 1) == BM_OK ? bm_buf_append(&d, hb, hblen) : BM_E_NOMEM;
-    if (rc == BM_OK)
-        rc = bm_url_decode(rq->path, rq->path_len, false, &d);
-    if (rc != BM_OK || d.data == NULL || d.data[0] != '/') {
-        bm_buf_cleanup(&d);
-        return rc == BM_E_NOMEM ? rc : BM_E_BAD_REQUEST;
+    const char *p = rq->path, *end = rq->path + rq->path_len;
+    if (p == end || *p != '/')
+        return BM_E_BAD_REQUEST;
+    p++;
+    const char *bucket = hb, *key = p;
+    size_t blen = hblen;
+    bool bucket_encoded = false;
+    if (hblen == 0) {
+        const char *slash = memchr(p, '/', (size_t)(end - p));
+        bucket = p;
+        blen = slash ? (size_t)(slash - p) : (size_t)(end - p);
+        bucket_encoded = true;
+        key = slash ? slash + 1 : end;
+        if (blen == 0 && key < end)
+            return BM_E_BAD_REQUEST; /* "//key": an empty bucket name, not ListBuckets */
     }
-    char *p = d.data + 1;
-    char *slash = memchr(p, '/', d.len - 1);
-    size_t blen = slash ? (size_t)(slash - p) : d.len - 1;
-    if (blen > 0 && (t->bucket = bm_strndup(p, blen)) == NULL)
-        rc = BM_E_NOMEM;
-    if (rc == BM_OK && slash != NULL && slash[1] != '\0') {
-        t->key_len = d.len - (size_t)(slash + 1 - d.data);
-        if ((t->key = bm_strndup(slash + 1, t->key_len)) == NULL)
+    struct bm_buf d;
+    bm_buf_init(&d, 64 * 1024);
+    bm_err rc = BM_OK;
+    if (blen > 0) {
+        rc = bucket_encoded ? bm_url_decode(bucket, blen, false, &d) : bm_buf_append(&d, bucket, blen);
+        if (rc == BM_OK && (memchr(d.data, '/', d.len) != NULL || memchr(d.data, '\0', d.len) != NULL))
+            rc = BM_E_BAD_REQUEST;
+        if (rc == BM_OK && (t->bucket = bm_strndup(d.data, d.len)) == NULL)
             rc = BM_E_NOMEM;
     }
+    bm_buf_reset(&d);
+    if (rc == BM_OK && key < end) {
+        rc = bm_url_decode(key, (size_t)(end - key), false, &d);
+        if (rc == BM_OK && d.len > 0) {
+            t->key_len = d.len;
+            if ((t->key = bm_strndup(d.data, d.len)) == NULL)
+                rc = BM_E_NOMEM;
+        }
+    }
     bm_buf_cleanup(&d);
+    if (rc != BM_OK) {
+        BM_FREE(t->bucket);
+        BM_FREE(t->key);
+    }
     return rc;
 }
 
@@ -511,7 +531,8 @@ bm_err bm__emu_s3_handle(struct emu_req *rq, struct emu_resp *rs)
     if (rc == BM_E_NOMEM)
         return rc;
     if (rc != BM_OK)
-        return bm__emu_fail(rq, "InvalidURI", "Couldn't parse the specified URI.");
+        return bm__emu_fail(rq, "InvalidBucketName",
+                            "The specified bucket is not valid (or the URI cannot be parsed).");
     if (op == NULL) {
         rc = bm__emu_fail(rq, "NotImplemented",
                           "A header or query you provided implies functionality that is not "

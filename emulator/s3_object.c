@@ -293,6 +293,31 @@ static int parse_range(const char *h, size_t size, size_t *from, size_t *to)
     return 1;
 }
 
+/* The decoded value of query parameter name into out: its length, -1 when absent; a value too
+ * long for out is cut (callers compare with short constants only). */
+static int query_value(const struct emu_req *rq, const char *name, char *out, size_t cap)
+{
+    struct bm_url_pair p;
+    size_t pos = 0, n = strlen(name);
+    while (rq->query != NULL && bm_url_query_next(rq->query, rq->query_len, &pos, &p)) {
+        if (p.name_len != n || memcmp(p.name, name, n) != 0)
+            continue;
+        struct bm_buf d;
+        bm_buf_init(&d, 4096);
+        int len = 0;
+        if (bm_url_decode(p.value, p.value_len, false, &d) == BM_OK && d.data != NULL) {
+            len = (int)d.len;
+            snprintf(out, cap, "%s", d.data);
+        } else {
+            snprintf(out, cap, "%s", p.value_len ? "?" : "");
+            len = (int)p.value_len;
+        }
+        bm_buf_cleanup(&d);
+        return len;
+    }
+    return -1;
+}
+
 bm_err bm__emu_s3_get_object(struct emu_req *rq, struct emu_resp *rs, const struct emu_s3_target *t,
                              bool head)
 {
@@ -307,6 +332,20 @@ bm_err bm__emu_s3_get_object(struct emu_req *rq, struct emu_resp *rs, const stru
             snprintf(rq->err.res_name, sizeof rq->err.res_name, "BucketName");
         goto unlock;
     }
+    /* Buckets here are never versioned, and S3 answers an unversioned bucket as it has only
+     * the "null" version: versionId=null reads the object, any other id is a 400. */
+    char vid[16];
+    int vq = query_value(rq, "versionId", vid, sizeof vid);
+    if (vq > 0 && strcmp(vid, "null") != 0) {
+        rc = bm__emu_fail(rq, "InvalidArgument", "Invalid version id specified");
+        goto unlock;
+    }
+    if (vq == 0) {
+        rc = bm__emu_fail(rq, "InvalidArgument", "Version id cannot be the empty string");
+        goto unlock;
+    }
+    if (vq > 0)
+        rc = bm__emu_resp_header(rs, "x-amz-version-id", "null");
     /* If-Match as S3 does it (RFC 7232 3.1): "*" or a list of quoted ETags; no match -> 412.
      * bmas sends the event's ETag so that an overwritten key is not counted twice. */
     const char *im = bm__emu_header(rq, "If-Match");

@@ -4,6 +4,7 @@
  * transaction (storage/), which is what makes redeliveries count once (DESIGN.md). */
 #include "server/srv_int.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* Waits for the tasks of one batch. */
@@ -54,6 +55,13 @@ static void tally(struct bm__msg_result *r, enum outcome o, bm_err rc, const str
     }
 }
 
+/* The event's version id as an identity: "null" is the version of an object written while
+ * the bucket was unversioned, which is identified by its ETag. */
+static const char *event_version(const struct bm_object_ref *ref)
+{
+    return strcmp(ref->version_id, "null") == 0 ? "" : ref->version_id;
+}
+
 /* Commits with a few retries on a busy database: the transaction is short and WAL writers
  * queue, so BUSY past the busy timeout means real contention worth a second try. */
 static bm_err commit(struct bm_srv *s, const struct bm_db_object *obj, const char *msg_id,
@@ -92,6 +100,23 @@ static void log_processed(const struct task *t, const struct bm_ingest *in, int6
 
 /* A failed attempt: remembered, and quarantined after MAX_RETRY_ATTEMPTS. A quarantined
  * object is acknowledged when there is no DLQ to catch it (DLQ_ENABLED=false). */
+/* Whether a failure says something about the object. Missing credentials, a storage outage
+ * or memory pressure are bmas's own state: the message is retried, but the object must not
+ * move towards quarantine for them (fixing the configuration would find it quarantined). */
+static bool blames_object(bm_err rc)
+{
+    switch (rc) {
+    case BM_E_NO_CREDENTIALS:
+    case BM_E_STORAGE_BUSY:
+    case BM_E_STORAGE:
+    case BM_E_NOMEM:
+    case BM_E_BUSY:
+        return false;
+    default:
+        return true;
+    }
+}
+
 static enum outcome failed(struct task *t, const struct bm_db_object *obj, bm_err rc,
                            const struct bm_errmsg *em)
 {
@@ -99,6 +124,13 @@ static enum outcome failed(struct task *t, const struct bm_db_object *obj, bm_er
     long attempts = 0;
     bool quarantined = false;
     struct bm_errmsg dem;
+    if (!blames_object(rc)) {
+        bm_db_count(s->db, BM_DB_C_OBJECTS_FAILED, 1);
+        bm_db_count(s->db, BM_DB_C_ERRORS + bm_err_wire_index(rc), 1);
+        BM_LOG(BM_ERROR, "server", "object_failed", em->text, BM_KV_STR("req_id", t->req_id),
+               BM_KV_ERR(rc), BM_KV_STR("bucket", t->ref->bucket), BM_KV_STR("key", t->ref->key));
+        return O_FAILED;
+    }
     if (bm_db_record_failure(s->db, obj, rc, em->text, bm_time_now(), s->cfg->max_retry_attempts,
                              &attempts, &quarantined, &dem) != BM_OK)
         BM_LOG(BM_WARN, "server", "failure_not_recorded", dem.text, BM_KV_STR("req_id", t->req_id));
@@ -122,10 +154,20 @@ static void run_task(void *arg)
     uint64_t records = 0, invalid = 0;
     bm_err rc = bm_fetch_object(&s->aws, &s->iopts, ref->bucket, ref->key, ref->version_id,
                                 ref->etag, &in, &info, &em);
-    /* The identity: the event's version id or ETag, else the one S3 answered with. */
+    /* The identity recorded is what S3 answered (its version id, else its ETag), never the
+     * event's strings: a forged or decorated event (an invented versionId, a quoted ETag) can
+     * name the same bytes but cannot make them a second object. A failure is kept under the
+     * event's (validated) names, since S3 said nothing about the object. */
     struct bm_db_object obj;
-    bm_db_object_init(&obj, ref->bucket, ref->key, ref->version_id,
-                      ref->etag[0] ? ref->etag : (rc == BM_OK ? info.etag : ""));
+    char etag[BM_S3_ETAG_MAX + 1];
+    if (rc == BM_OK) {
+        const char *v = strcmp(info.version_id, "null") == 0 ? "" : info.version_id;
+        if (bm_s3_etag_normalize(info.etag, strlen(info.etag), etag) != NULL)
+            snprintf(etag, sizeof etag, "%.*s", (int)(sizeof etag - 1), info.etag);
+        bm_db_object_init(&obj, ref->bucket, ref->key, v, etag);
+    } else {
+        bm_db_object_init(&obj, ref->bucket, ref->key, event_version(ref), ref->etag);
+    }
     if (rc == BM_E_SUPERSEDED) {
         o = O_IGNORED; /* overwritten since: the newer object's own event counts it */
         bm_db_count_ignored(s->db);
@@ -173,10 +215,12 @@ static bool precheck(struct bm_srv *s, const struct bm_object_ref *ref, struct b
         tally_locked(l, r, O_IGNORED, BM_OK, NULL);
         return false;
     }
-    if (ref->version_id[0] == '\0' && ref->etag[0] == '\0')
+    if (event_version(ref)[0] == '\0' && ref->etag[0] == '\0')
         return true; /* no identity yet: the fetch learns the ETag */
+    /* Only a shortcut: a hit is an object S3 already answered for with this identity; a miss
+     * is settled by the commit, under the identity S3 answers with. */
     struct bm_db_object obj;
-    bm_db_object_init(&obj, ref->bucket, ref->key, ref->version_id, ref->etag);
+    bm_db_object_init(&obj, ref->bucket, ref->key, event_version(ref), ref->etag);
     bool seen = false, quarantined = false;
     bm_err rc = bm_db_is_processed(s->db, &obj, &seen, &em);
     if (rc == BM_OK && seen) {
