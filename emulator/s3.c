@@ -109,8 +109,10 @@ static bm_err split_path(const struct emu_req *rq, struct emu_s3_target *t)
     bm_buf_init(&d, 64 * 1024);
     bm_err rc = BM_OK;
     if (blen > 0) {
-        rc = bucket_encoded ? bm_url_decode(bucket, blen, false, &d) : bm_buf_append(&d, bucket, blen);
-        if (rc == BM_OK && (memchr(d.data, '/', d.len) != NULL || memchr(d.data, '\0', d.len) != NULL))
+        rc = bucket_encoded ? bm_url_decode(bucket, blen, false, &d)
+                            : bm_buf_append(&d, bucket, blen);
+        if (rc == BM_OK &&
+            (memchr(d.data, '/', d.len) != NULL || memchr(d.data, '\0', d.len) != NULL))
             rc = BM_E_BAD_REQUEST;
         if (rc == BM_OK && (t->bucket = bm_strndup(d.data, d.len)) == NULL)
             rc = BM_E_NOMEM;
