@@ -243,6 +243,12 @@ struct bm_config {
     uint64_t max_line_bytes;
     uint64_t max_object_bytes;
     uint64_t max_body_bytes;
+    uint64_t max_inflight_bytes;
+    long max_connections;
+    long max_connections_per_client;
+    long header_timeout_s;
+    long request_timeout_s;
+    long keepalive_timeout_s;
     long sqs_wait_seconds;
     /* AWS standard. */
     char *aws_access_key_id;

@@ -73,8 +73,22 @@ static const struct cfg_entry table[] = {
      "longest log record kept; longer ones are skipped with BMAS-010"},
     {"BMAS_MAX_OBJECT_BYTES", NULL, CFG_SIZE, OFF(max_object_bytes), "4G", 1 * KIB, 1024 * GIB, 0,
      "most uncompressed bytes read from one object (gzip bomb guard)"},
-    {"BMAS_MAX_BODY_BYTES", NULL, CFG_SIZE, OFF(max_body_bytes), "16M", 1 * KIB, 1 * GIB, 0,
+    /* 6 MiB: the most a Lambda (synchronous) invocation carries, so the largest SQS event a
+     * function could forward; a 10-message batch of 256 KiB SQS bodies is 2.5 MiB. */
+    {"BMAS_MAX_BODY_BYTES", NULL, CFG_SIZE, OFF(max_body_bytes), "6M", 1 * KIB, 1 * GIB, 0,
      "largest HTTP request body accepted (413 past it)"},
+    {"BMAS_MAX_INFLIGHT_BYTES", NULL, CFG_SIZE, OFF(max_inflight_bytes), "64M", 1 * KIB, 64 * GIB,
+     0, "request bodies held at once by all connections (503 BMAS-024 + Retry-After past it)"},
+    {"BMAS_MAX_CONNECTIONS", NULL, CFG_INT, OFF(max_connections), "512", 4, 65536, 0,
+     "HTTP connections at once (further ones are refused)"},
+    {"BMAS_MAX_CONNECTIONS_PER_CLIENT", NULL, CFG_INT, OFF(max_connections_per_client), "64", 1,
+     65536, 0, "HTTP connections at once from one client address (0 < it <= BMAS_MAX_CONNECTIONS)"},
+    {"BMAS_HEADER_TIMEOUT", NULL, CFG_INT, OFF(header_timeout_s), "10", 1, 3600, 0,
+     "seconds a client has to send a request's line and headers"},
+    {"BMAS_REQUEST_TIMEOUT", NULL, CFG_INT, OFF(request_timeout_s), "60", 1, 3600, 0,
+     "seconds a client has to send a whole request, body included"},
+    {"BMAS_KEEPALIVE_TIMEOUT", NULL, CFG_INT, OFF(keepalive_timeout_s), "75", 1, 3600, 0,
+     "seconds an idle keep-alive connection stays open (above a load balancer's idle timeout)"},
     /* AWS standard names. */
     {"AWS_ACCESS_KEY_ID", NULL, CFG_STR, OFF(aws_access_key_id), "", 0, 256, 0,
      "credentials, first in the chain"},

@@ -8,8 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CONNECTION_LIMIT 512
-#define CONNECTION_TIMEOUT_S 120
+/* MHD's own idle timeout: only a backstop, since conns.c enforces absolute deadlines. */
+#define CONNECTION_TIMEOUT_S 300
+/* Bodies of unknown length (chunked) are accounted against BMAS_MAX_INFLIGHT_BYTES in steps of
+ * this much, so that the budget is not taken one small chunk at a time. */
+#define RESERVE_STEP (256 * 1024)
 
 enum route { R_NONE, R_EVENTS, R_FLUSH, R_STATUS, R_AGGREGATES, R_HEALTHZ };
 
@@ -18,6 +21,11 @@ struct req {
     enum route route;
     bool counted;
     bool rejected; /* a response was queued before the body: ignore the rest */
+    /* A refusal found while the body was arriving: MHD 0.9.75 cannot queue a response then, so
+     * the rest of the body is read and dropped (up to a bound) and the refusal sent after it. */
+    bm_err late;
+    uint64_t dropped;
+    uint64_t reserved; /* bytes of BMAS_MAX_INFLIGHT_BYTES this request holds */
     struct bm_buf body;
     char id[24];
 };
@@ -77,6 +85,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, const struct req *q,
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     if (r->status == 401)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (r->status == 503)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -99,6 +109,7 @@ struct args {
     const char *values[32];
     size_t n;
     bool overflow;
+    const char *repeated; /* a name given twice: which value was meant is unknowable */
 };
 
 static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -106,6 +117,12 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
 {
     (void)kind;
     struct args *a = cls;
+    for (size_t i = 0; i < a->n; i++) {
+        if (strcmp(a->names[i], key) == 0) {
+            a->repeated = a->names[i];
+            return MHD_NO;
+        }
+    }
     if (a->n == 32) {
         a->overflow = true;
         return MHD_NO;
@@ -131,9 +148,13 @@ static void dispatch(struct bm_srv *s, struct MHD_Connection *c, struct req *q, 
     case R_AGGREGATES: {
         struct args a = {.n = 0};
         MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &a);
-        if (a.overflow)
+        if (a.repeated != NULL) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "query parameter \"%.64s\" given more than once", a.repeated);
+            bm__reply_error(r, BM_E_BAD_REQUEST, msg, NULL);
+        } else if (a.overflow) {
             bm__reply_error(r, BM_E_BAD_REQUEST, "too many query parameters", NULL);
-        else
+        } else
             bm__route_aggregates(s, a.names, a.values, a.n, r);
         return;
     }
@@ -148,6 +169,111 @@ static void dispatch(struct bm_srv *s, struct MHD_Connection *c, struct req *q, 
     bm__reply_error(r, BM_E_NO_ROUTE, "no such route", NULL);
 }
 
+/* Takes n more bytes of the in-flight body budget for q; false (nothing taken) past it. */
+static bool reserve(struct bm_srv *s, struct req *q, uint64_t n)
+{
+    uint64_t max = s->cfg->max_inflight_bytes;
+    uint64_t cur = atomic_load(&s->inflight_bytes);
+    do {
+        if (cur + n > max || cur + n < cur)
+            return false;
+    } while (!atomic_compare_exchange_weak(&s->inflight_bytes, &cur, cur + n));
+    q->reserved += n;
+    return true;
+}
+
+static void release_body(struct bm_srv *s, struct req *q)
+{
+    bm_buf_cleanup(&q->body);
+    atomic_fetch_sub(&s->inflight_bytes, q->reserved);
+    q->reserved = 0;
+}
+
+static void over_limit_msg(const struct bm_srv *s, bm_err code, char *msg, size_t cap)
+{
+    if (code == BM_E_BUSY)
+        snprintf(msg, cap, "request bodies in flight over BMAS_MAX_INFLIGHT_BYTES (%llu); retry",
+                 (unsigned long long)s->cfg->max_inflight_bytes);
+    else
+        snprintf(msg, cap, "body over BMAS_MAX_BODY_BYTES (%llu)",
+                 (unsigned long long)s->cfg->max_body_bytes);
+}
+
+/* First call: headers only. Everything that does not need the body is decided here, so an
+ * unauthenticated or oversized request is refused before a byte of its body is read. */
+static enum MHD_Result on_headers(struct bm_srv *s, struct MHD_Connection *c, const char *url,
+                                  const char *method, struct req *q)
+{
+    bm__conns_headers(s->conns, c);
+    const char *allow = NULL;
+    q->route = route_of(url, &allow);
+    if (q->route == R_NONE)
+        return reply_now(c, q, BM_E_NO_ROUTE, "no such route", NULL);
+    bool is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    bool is_post = strcmp(method, "POST") == 0;
+    if ((strcmp(allow, "POST") == 0 && !is_post) || (strcmp(allow, "POST") != 0 && !is_get))
+        return reply_now(c, q, BM_E_METHOD, "method not allowed", allow);
+    if (q->route != R_HEALTHZ && s->cfg->auth_token[0] != '\0') {
+        const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+        if (h == NULL || strncmp(h, "Bearer ", 7) != 0 || !token_ok(h + 7, s->cfg->auth_token))
+            return reply_now(c, q, BM_E_UNAUTHORIZED,
+                             "missing or wrong Authorization: Bearer token", NULL);
+    }
+    if (atomic_load(&s->stopping))
+        return reply_now(c, q, BM_E_STORAGE_BUSY, "shutting down; retry", NULL);
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
+    uint64_t len = 0;
+    if (cl != NULL) {
+        char *end = NULL;
+        unsigned long long v = strtoull(cl, &end, 10);
+        len = end != cl && *end == '\0' ? v : UINT64_MAX;
+    }
+    if (q->route != R_EVENTS && (len > 0 || te != NULL))
+        return reply_now(c, q, BM_E_BAD_REQUEST, "this route takes no request body", NULL);
+    char msg[160];
+    if (len > s->cfg->max_body_bytes) {
+        over_limit_msg(s, BM_E_TOO_LARGE, msg, sizeof msg);
+        return reply_now(c, q, BM_E_TOO_LARGE, msg, NULL);
+    }
+    /* A declared length is taken from the budget whole, and the buffer sized once. */
+    if (len > 0 && (!reserve(s, q, len) || bm_buf_reserve(&q->body, (size_t)len) != BM_OK)) {
+        over_limit_msg(s, BM_E_BUSY, msg, sizeof msg);
+        return reply_now(c, q, BM_E_BUSY, msg, NULL);
+    }
+    return MHD_YES;
+}
+
+/* A piece of the body: buffered within both limits, or dropped after a late refusal. */
+static enum MHD_Result on_upload(struct bm_srv *s, struct req *q, const char *upload,
+                                 size_t *upload_size)
+{
+    size_t n = *upload_size;
+    *upload_size = 0;
+    if (q->rejected || q->late != BM_OK) {
+        /* Draining lets the refusal be answered; a client that keeps sending past twice the
+         * limit is cut off instead. */
+        q->dropped += n;
+        return q->dropped > 2 * s->cfg->max_body_bytes + (1u << 20) ? MHD_NO : MHD_YES;
+    }
+    uint64_t need = (uint64_t)q->body.len + n;
+    bm_err rc = need > s->cfg->max_body_bytes ? BM_E_TOO_LARGE : BM_OK;
+    /* Bodies of unknown length take from the budget as they grow. */
+    while (rc == BM_OK && need > q->reserved) {
+        uint64_t step = need - q->reserved < RESERVE_STEP ? RESERVE_STEP : need - q->reserved;
+        if (!reserve(s, q, step))
+            rc = BM_E_BUSY;
+    }
+    if (rc == BM_OK)
+        rc = bm_buf_append(&q->body, upload, n);
+    if (rc != BM_OK) {
+        q->late = rc == BM_E_NOMEM ? BM_E_BUSY : rc;
+        q->dropped = need;
+        release_body(s, q);
+    }
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -156,7 +282,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct bm_srv *s = cls;
     struct req *q = *con_cls;
     if (q == NULL) {
-        /* First call: headers only. Decide everything that does not need the body now. */
         q = bm_calloc(1, sizeof *q);
         if (q == NULL)
             return MHD_NO;
@@ -166,45 +291,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         snprintf(q->id, sizeof q->id, "%016llx",
                  (unsigned long long)atomic_fetch_add(&s->next_id, 1) * 0x9E3779B97F4A7C15ULL);
         bm_buf_init(&q->body, (size_t)s->cfg->max_body_bytes);
-        const char *allow = NULL;
-        q->route = route_of(url, &allow);
-        if (q->route == R_NONE)
-            return reply_now(c, q, BM_E_NO_ROUTE, "no such route", NULL);
-        bool is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-        bool is_post = strcmp(method, "POST") == 0;
-        if ((strcmp(allow, "POST") == 0 && !is_post) || (strcmp(allow, "POST") != 0 && !is_get))
-            return reply_now(c, q, BM_E_METHOD, "method not allowed", allow);
-        if (q->route != R_HEALTHZ && s->cfg->auth_token[0] != '\0') {
-            const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-            if (h == NULL || strncmp(h, "Bearer ", 7) != 0 || !token_ok(h + 7, s->cfg->auth_token))
-                return reply_now(c, q, BM_E_UNAUTHORIZED,
-                                 "missing or wrong Authorization: Bearer token", NULL);
-        }
-        if (atomic_load(&s->stopping))
-            return reply_now(c, q, BM_E_STORAGE_BUSY, "shutting down; retry", NULL);
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl != NULL && strtoull(cl, NULL, 10) > s->cfg->max_body_bytes) {
-            char msg[128];
-            snprintf(msg, sizeof msg, "body over BMAS_MAX_BODY_BYTES (%llu)",
-                     (unsigned long long)s->cfg->max_body_bytes);
-            return reply_now(c, q, BM_E_TOO_LARGE, msg, NULL);
-        }
-        return MHD_YES;
+        return on_headers(s, c, url, method, q);
     }
-    if (*upload_size > 0) {
-        if (!q->rejected && bm_buf_append(&q->body, upload, *upload_size) != BM_OK) {
-            /* Chunked bodies have no Content-Length to check up front. */
-            *upload_size = 0;
-            char msg[128];
-            snprintf(msg, sizeof msg, "body over BMAS_MAX_BODY_BYTES (%llu)",
-                     (unsigned long long)s->cfg->max_body_bytes);
-            return reply_now(c, q, BM_E_TOO_LARGE, msg, NULL);
-        }
-        *upload_size = 0;
-        return MHD_YES;
-    }
+    if (*upload_size > 0)
+        return on_upload(s, q, upload, upload_size);
     if (q->rejected)
         return MHD_YES;
+    bm__conns_handling(s->conns, c);
+    if (q->late != BM_OK) {
+        char msg[160];
+        over_limit_msg(s, q->late, msg, sizeof msg);
+        return reply_now(c, q, q->late, msg, NULL);
+    }
     struct bm__reply r = {.status = 200};
     bm_buf_init(&r.body, (size_t)1 << 30);
     dispatch(s, c, q, &r);
@@ -219,15 +317,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)c;
     (void)toe;
     struct bm_srv *s = cls;
     struct req *q = *con_cls;
+    bm__conns_idle(s->conns, c);
     if (q == NULL)
         return;
     if (q->counted)
         atomic_fetch_sub(&s->inflight, 1);
-    bm_buf_cleanup(&q->body);
+    release_body(s, q);
     bm_free(q);
     *con_cls = NULL;
 }
@@ -246,19 +344,28 @@ bm_err bm__http_start(struct bm_srv *s, struct MHD_Daemon **out, int *port, stru
     bm_err rc = bm_listen_parse(s->cfg->listen, "BMAS_LISTEN", &ss, &sl, em);
     if (rc != BM_OK)
         return rc;
+    if ((rc = bm__conns_new(s->cfg, &s->conns)) != BM_OK)
+        return bm_errmsg_set(em, rc, "cannot start the connection reaper");
     /* ITC: MHD_quiesce_daemon needs it in this threading mode. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC |
                      MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* The per-client cap keeps room for everyone else (health checks included) when one
+     * address opens connections by the hundred. */
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
-        MHD_OPTION_END);
-    if (d == NULL)
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+        bm__conns_notify, s->conns, MHD_OPTION_URI_LOG_CALLBACK, bm__conns_uri, s->conns,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->cfg->max_connections_per_client,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_END);
+    if (d == NULL) {
+        bm__conns_free(s->conns);
+        s->conns = NULL;
         return bm_errmsg_set(em, BM_E_CONFIG, "cannot listen on %s (in use, or not allowed)",
                              s->cfg->listen);
+    }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     *port = info ? (int)info->port : 0;
     *out = d;
@@ -275,4 +382,6 @@ void bm__http_stop(struct bm_srv *s, struct MHD_Daemon *d, long drain_ms)
     while (atomic_load(&s->inflight) > 0 && bm_time_mono_ms() < deadline)
         bm_clock_real.sleep_ms(NULL, 20);
     MHD_stop_daemon(d);
+    bm__conns_free(s->conns);
+    s->conns = NULL;
 }

@@ -5,6 +5,7 @@
 #include "server/bm_server.h"
 #include "storage/bm_storage.h"
 
+#include <microhttpd.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -43,6 +44,7 @@ bm_err bm__backfill(struct bm__ingest_run *r, const char *uri);
 struct bm__pool;
 struct bm__publisher;
 struct bm__consumer;
+struct bm__conns;
 
 /* Everything the routes and threads share. Immutable after start except the atomics and the
  * objects with their own locks. */
@@ -59,9 +61,11 @@ struct bm_srv {
     struct bm__publisher *pub;
     struct bm__consumer *consumer;
     int64_t started_ms;
-    atomic_long inflight;  /* HTTP requests being handled */
-    atomic_bool stopping;  /* SIGTERM: drain, then stop */
-    atomic_ullong next_id; /* request ids */
+    struct bm__conns *conns;
+    atomic_long inflight;         /* HTTP requests being handled */
+    atomic_ullong inflight_bytes; /* request body bytes held (BMAS_MAX_INFLIGHT_BYTES) */
+    atomic_bool stopping;         /* SIGTERM: drain, then stop */
+    atomic_ullong next_id;        /* request ids */
 };
 
 /* What happened to one message (an SQS message, or a bare event). */
@@ -113,6 +117,22 @@ struct bm__consumer_stats {
 bm_err bm__consumer_start(struct bm_srv *s, struct bm__consumer **out);
 void bm__consumer_stats(struct bm__consumer *c, struct bm__consumer_stats *out);
 void bm__consumer_stop(struct bm__consumer *c);
+
+/* Request deadlines libmicrohttpd lacks (conns.c): a reaper thread shuts down connections past
+ * their deadline for the request line and headers, the whole request, or the next request
+ * while idle. bm__conns_notify and bm__conns_uri are MHD's NOTIFY_CONNECTION and
+ * URI_LOG_CALLBACK with the guard as their closure; the others move a connection between those
+ * phases (and "being handled", which has no deadline). Thread-safe. */
+bm_err bm__conns_new(const struct bm_config *cfg, struct bm__conns **out);
+void bm__conns_free(struct bm__conns *g);
+void bm__conns_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                      enum MHD_ConnectionNotificationCode code);
+void *bm__conns_uri(void *cls, const char *uri, struct MHD_Connection *c);
+void bm__conns_headers(struct bm__conns *g, struct MHD_Connection *c);
+void bm__conns_handling(struct bm__conns *g, struct MHD_Connection *c);
+void bm__conns_idle(struct bm__conns *g, struct MHD_Connection *c);
+/* Connections shut down for a missed deadline since start, and connections open now. */
+void bm__conns_stats(struct bm__conns *g, uint64_t *reaped, long *open);
 
 /* BM_E_CONFIG naming BMAS_LISTEN unless spec is ADDR:PORT (checked before anything starts). */
 bm_err bm__http_check_listen(const char *spec, struct bm_errmsg *em);
