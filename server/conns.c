@@ -54,13 +54,21 @@ static void *reaper(void *arg)
         }
         pthread_cond_timedwait(&g->cv, &g->mu, &ts);
         int64_t now = bm_time_mono_ms();
+        long cut = 0;
         for (struct slot *s = g->head.next; s != &g->head; s = s->next) {
             if (s->deadline_ms == 0 || now < s->deadline_ms)
                 continue;
             s->deadline_ms = 0; /* once: the close notification follows */
             if (s->fd >= 0)
                 shutdown(s->fd, SHUT_RDWR);
-            atomic_fetch_add(&g->reaped, 1);
+            cut++;
+        }
+        if (cut > 0) {
+            atomic_fetch_add(&g->reaped, (unsigned long long)cut);
+            /* One line per pass, not per connection: a flood must not flood the log too. */
+            BM_LOG(BM_WARN, "server", "connections_cut",
+                   "connections closed at their deadline (headers, request or keep-alive)",
+                   BM_KV_INT("count", cut));
         }
     }
     pthread_mutex_unlock(&g->mu);

@@ -260,7 +260,11 @@ static enum MHD_Result on_upload(struct bm_srv *s, struct req *q, const char *up
     bm_err rc = need > s->cfg->max_body_bytes ? BM_E_TOO_LARGE : BM_OK;
     /* Bodies of unknown length take from the budget as they grow. */
     while (rc == BM_OK && need > q->reserved) {
-        uint64_t step = need - q->reserved < RESERVE_STEP ? RESERVE_STEP : need - q->reserved;
+        /* Steps of RESERVE_STEP, never past what one body may hold. */
+        uint64_t room = s->cfg->max_body_bytes - q->reserved;
+        uint64_t step = need - q->reserved;
+        if (step < RESERVE_STEP)
+            step = RESERVE_STEP < room ? RESERVE_STEP : room;
         if (!reserve(s, q, step))
             rc = BM_E_BUSY;
     }

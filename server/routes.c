@@ -117,7 +117,15 @@ void bm__route_status(struct bm_srv *s, struct bm__reply *r)
             write_error_obj(b, cs.last_error, cs.last_error_msg.text, cs.last_poll_at);
         bm_buf_append_char(b, '}');
     }
-    bm_buf_append_char(b, '}');
+    uint64_t cut = 0;
+    long open = 0;
+    if (s->conns != NULL)
+        bm__conns_stats(s->conns, &cut, &open);
+    bm_buf_appendf(b,
+                   ",\"http\":{\"connections\":%ld,\"cut_at_deadline\":%llu,"
+                   "\"body_bytes_in_flight\":%llu}}",
+                   open, (unsigned long long)cut,
+                   (unsigned long long)atomic_load(&s->inflight_bytes));
 }
 
 static bool parse_time_arg(const char *v, int64_t *out)
