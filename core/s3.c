@@ -50,7 +50,7 @@ static bm_err object_url(const struct bm_aws *aws, const char *bucket, const cha
     if (why == NULL && *key != '\0')
         why = bm_s3_key_check(key, strlen(key));
     if (why != NULL)
-        return bm_errmsg_set(em, BM_E_BAD_REQUEST, "refused before any request: %s", why);
+        return bm_errmsg_set(em, BM_E_MSG_PARSE, "refused before any request: %s", why);
     bool custom;
     struct bm_buf base;
     bm_buf_init(&base, 4096);

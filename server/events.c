@@ -111,6 +111,7 @@ static bool blames_object(bm_err rc)
     case BM_E_STORAGE:
     case BM_E_NOMEM:
     case BM_E_BUSY:
+    case BM_E_MSG_PARSE: /* a name S3 could not have: the message's fault; it goes to the DLQ */
         return false;
     default:
         return true;
