@@ -75,6 +75,27 @@ static void write_all(int fd, const char *p, size_t len)
     }
 }
 
+/* Longest string value a log line carries: past it the value is cut (at a character boundary)
+ * and says how much was left out, so a hostile 16 KiB bucket name still leaves a line, with its
+ * code, that a log pipeline can parse. */
+#define LOG_VALUE_MAX 2048
+
+static bm_err append_value(struct bm_buf *b, const char *s)
+{
+    size_t len = strlen(s);
+    if (len <= LOG_VALUE_MAX)
+        return bm_buf_append_json_str(b, s, len);
+    size_t cut = LOG_VALUE_MAX;
+    while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
+        cut--; /* not inside a UTF-8 sequence */
+    char tail[48];
+    int tn = snprintf(tail, sizeof tail, "...(%zu more bytes)", len - cut);
+    char buf[LOG_VALUE_MAX + sizeof tail];
+    memcpy(buf, s, cut);
+    memcpy(buf + cut, tail, (size_t)tn);
+    return bm_buf_append_json_str(b, buf, cut + (size_t)tn);
+}
+
 static bm_err append_kv(struct bm_buf *b, const struct bm_kv *kv)
 {
     bm_err rc = BM_OK;
@@ -92,8 +113,7 @@ static bm_err append_kv(struct bm_buf *b, const struct bm_kv *kv)
         return rc;
     switch (kv->type) {
     case BM_KV_T_STR:
-        return kv->v.s ? bm_buf_append_json_str(b, kv->v.s, strlen(kv->v.s))
-                       : bm_buf_append_str(b, "null");
+        return kv->v.s ? append_value(b, kv->v.s) : bm_buf_append_str(b, "null");
     case BM_KV_T_INT:
         return bm_buf_appendf(b, "%lld", kv->v.i);
     case BM_KV_T_DBL:
@@ -123,7 +143,7 @@ void bm_log_write(enum bm_log_level lvl, const char *mod, const char *event, con
                                "\"event\":\"%s\",\"msg\":",
                                when, ts.tv_nsec / 1000000, level_name(lvl), mod, event);
     if (rc == BM_OK)
-        rc = bm_buf_append_json_str(&b, msg ? msg : "", msg ? strlen(msg) : 0);
+        rc = append_value(&b, msg ? msg : "");
     for (size_t i = 0; rc == BM_OK && i < n; i++)
         rc = append_kv(&b, &kv[i]);
     if (rc == BM_OK)
@@ -132,12 +152,17 @@ void bm_log_write(enum bm_log_level lvl, const char *mod, const char *event, con
     if (rc == BM_OK) {
         write_all(fd, b.data, b.len);
     } else {
-        /* Out of memory or an enormous value: still say that something happened. */
-        char line[256];
-        int len = snprintf(line, sizeof line,
-                           "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"module\":\"%s\","
-                           "\"event\":\"%s\",\"msg\":\"(log line dropped: %s)\"}\n",
-                           when, ts.tv_nsec / 1000000, level_name(lvl), mod, event, bm_err_str(rc));
+        /* Out of memory or too many values: still say what happened, with its code. */
+        const char *code = "";
+        for (size_t i = 0; i < n; i++)
+            if (kv[i].type == BM_KV_T_ERR)
+                code = bm_err_wire(kv[i].v.e);
+        char line[320];
+        int len =
+            snprintf(line, sizeof line,
+                     "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"module\":\"%s\","
+                     "\"event\":\"%s\",\"code\":\"%s\",\"msg\":\"(log line dropped: %s)\"}\n",
+                     when, ts.tv_nsec / 1000000, level_name(lvl), mod, event, code, bm_err_str(rc));
         if (len > 0)
             write_all(fd, line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
     }

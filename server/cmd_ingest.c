@@ -146,7 +146,7 @@ static int64_t range_of(const struct bm_agg *a, long width, bool want_max)
     return v;
 }
 
-static void print_summary(const struct bm__ingest_run *r, FILE *f)
+void bm__ingest_summary(const struct bm__ingest_run *r, FILE *f)
 {
     fprintf(f, "%llu source(s), %llu failed, %llu ignored; %llu records counted, %llu skipped",
             (unsigned long long)r->sources, (unsigned long long)r->failed,
@@ -214,7 +214,7 @@ int bm_srv_cmd_ingest(const struct bm_config *cfg, int argc, char **argv, FILE *
         goto fail;
     fwrite(b.data, 1, b.len, out);
     fputc('\n', out);
-    print_summary(&r, a.json ? err : out);
+    bm__ingest_summary(&r, a.json ? err : out);
     code = r.failed > 0 ? BM_EXIT_FAILED : BM_EXIT_OK;
 fail:
     if (code == BM_EXIT_FAILED && r.failed == 0)

@@ -103,6 +103,21 @@ static void log_processed(const struct task *t, const struct bm_ingest *in, int6
 /* Whether a failure says something about the object. Missing credentials, a storage outage
  * or memory pressure are bmas's own state: the message is retried, but the object must not
  * move towards quarantine for them (fixing the configuration would find it quarantined). */
+/* A name echoed in an error body: at most DETAIL_MAX bytes (cut at a character boundary), so
+ * the body stays small and valid JSON whatever the event carried. S3 names are far shorter. */
+#define DETAIL_MAX 1100
+
+static bm_err append_capped(struct bm_buf *b, const char *s)
+{
+    size_t len = strlen(s);
+    if (len > DETAIL_MAX) {
+        len = DETAIL_MAX;
+        while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
+            len--;
+    }
+    return bm_buf_append_json_str(b, s, len);
+}
+
 static bool blames_object(bm_err rc)
 {
     switch (rc) {
@@ -364,14 +379,17 @@ void bm__route_events(struct bm_srv *s, const char *body, size_t len, const char
     } else if (res[0].failed) {
         const struct bm_object_ref *ref = b->msgs[0].nrefs ? &b->msgs[0].refs[0] : NULL;
         struct bm_buf d;
-        bm_buf_init(&d, 16384);
-        bm_buf_append_str(&d, "{\"bucket\":");
-        bm_buf_append_json_str(&d, ref ? ref->bucket : "", ref ? strlen(ref->bucket) : 0);
-        bm_buf_append_str(&d, ",\"key\":");
-        bm_buf_append_json_str(&d, ref && ref->key ? ref->key : "",
-                               ref && ref->key ? strlen(ref->key) : 0);
-        bm_buf_appendf(&d, ",\"requestId\":\"%s\"}", req_id);
-        bm__reply_error(r, res[0].code, res[0].em.text, d.data);
+        bm_buf_init(&d, 64 * 1024);
+        bm_err dr = bm_buf_append_str(&d, "{\"bucket\":");
+        if (dr == BM_OK)
+            dr = append_capped(&d, ref ? ref->bucket : "");
+        if (dr == BM_OK)
+            dr = bm_buf_append_str(&d, ",\"key\":");
+        if (dr == BM_OK)
+            dr = append_capped(&d, ref && ref->key ? ref->key : "");
+        if (dr == BM_OK)
+            dr = bm_buf_appendf(&d, ",\"requestId\":\"%s\"}", req_id);
+        bm__reply_error(r, res[0].code, res[0].em.text, dr == BM_OK ? d.data : NULL);
         bm_buf_cleanup(&d);
     } else {
         const char *st = res[0].processed    ? "processed"

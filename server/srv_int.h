@@ -36,6 +36,8 @@ struct bm__ingest_run {
  * rc, or the merge's error. Thread-safe. */
 bm_err bm__ingest_account(struct bm__ingest_run *r, const char *name, struct bm_ingest *in,
                           bm_err rc, const struct bm_errmsg *em);
+/* Prints the run's one-line summary (sources, records, and each wire code seen) to f. */
+void bm__ingest_summary(const struct bm__ingest_run *r, FILE *f);
 /* Reads every object behind an s3:// URI (one key, or all keys under a prefix ending in '/')
  * with BMAS_FETCH_CONCURRENCY workers. Returns BM_OK when all were read. */
 bm_err bm__backfill(struct bm__ingest_run *r, const char *uri);

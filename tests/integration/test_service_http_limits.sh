@@ -49,6 +49,15 @@ call chunked_ok POST /events "${A[@]}" -m 10 -H 'Content-Type: application/json'
     -H 'Transfer-Encoding: chunked' --data-binary @"$W/test-event.json"
 t_eq "a small chunked body is taken" "200" "$STATUS"
 
+# A bare S3 event with a 20 KiB key: a clear BMAS-005 in a body that is valid JSON.
+LONGKEY=$(head -c 20000 /dev/zero | tr '\0' 'k')
+jq -c --arg k "$LONGKEY\"\\" '.Records[0].s3.object.key = $k' "$BM_TEST_DATA/s3-event.json" > "$W/longkey.json"
+call longkey POST /events "${A[@]}" -m 10 -H 'Content-Type: application/json' --data-binary @"$W/longkey.json"
+t_eq "a 20 KiB key: 400" "400" "$STATUS"
+t_eq "... BMAS-005" "BMAS-005" "$(code)"
+t_ok "... in a body that is valid JSON and short" \
+    bash -c "jq -e . '$W/resp/longkey.body' >/dev/null && [ \$(wc -c < '$W/resp/longkey.body') -lt 8192 ]"
+
 # 3. Repeated query parameter.
 call repeated GET '/aggregates?group_by=model_id&group_by=source_region' "${A[@]}" -m 10
 t_eq "repeated query parameter: 400" "400" "$STATUS"
