@@ -40,7 +40,7 @@ BINS :=
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
-.PHONY: all deps test unit itest asan bench clean lint run help fuzz fuzz-build
+.PHONY: all deps test unit itest asan bench clean lint run help fuzz fuzz-build mutants
 all: deps $(B)/stamp-all
 
 help:
@@ -50,6 +50,8 @@ help:
 	@echo "make asan     ASan+UBSan build running the unit tests"
 	@echo "make bench    throughput and latency benchmarks (not a test)"
 	@echo "make lint     clang-format check and banned-function grep"
+	@echo "make mutants  single-line mutations of core logic that the tests must all kill"
+	@echo "make fuzz     libFuzzer targets for FUZZ_SECONDS each (default 60)"
 
 # The deps step is a stamp so a clean clone installs once and later builds skip apt entirely.
 deps: build/.deps

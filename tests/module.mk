@@ -47,6 +47,11 @@ bench: all
 lint:
 	@tests/tools/lint.sh
 
+# Single-line mutations of core logic (tests/mutants/mutants.txt), each of which the tests must
+# notice. Not part of `make test`: it rebuilds once per mutant.
+mutants: deps
+	@tests/tools/mutants.sh
+
 # The README's first command: bmas with the emulator as AWS and sample logs flowing.
 run: all
 	@tests/tools/run-local.sh $(BINDIR)
