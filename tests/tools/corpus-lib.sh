@@ -63,8 +63,11 @@ s3_put() {
     if [ $# -eq 1 ]; then
         aws__curl s3 -X PUT -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$AWS_URL/$1" >/dev/null
     else
-        # keys here are [A-Za-z0-9/._-] only: no encoding needed
+        # Keys here are [A-Za-z0-9/._-] only: no encoding needed. The Content-Type matters to
+        # moto: under curl's default for --data-binary (application/x-www-form-urlencoded)
+        # its Flask front end reads the body as a form and stores an empty object.
         aws__curl s3 -X PUT -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
+            -H "Content-Type: application/octet-stream" \
             --data-binary @"$3" "$AWS_URL/$1/$2" >/dev/null
     fi
 }
