@@ -4,7 +4,8 @@
 # plus two non-log objects, and the totals they must give from its own bookkeeping (bmas
 # never computes an expectation here). The seed is printed; CORPUS_SEED replays another.
 # Those totals are checked exactly, by every series and by each dimension, through:
-#   1. `bmas ingest --json` of the files (and its skip summary, per BMAS code);
+#   1. `bmas ingest --json` of the files (and its skip summary, per BMAS code), also with
+#      each of the README's two classification switches;
 #   2. bmas serve fed by POST /events with S3's own notifications (from the emulator's SQS),
 #      then the same event again (all duplicates), /status counters, and the CloudWatch
 #      read-back from bmas-emulator of every published dimension-set value;
@@ -37,6 +38,14 @@ want=$(jq -r '"\(.objects.log) source(s), 0 failed, \(.objects.ignored) ignored;
     + ([.skipped + .informational | del(.total) | to_entries[] | select(.value > 0)]
        | sort_by(.key) | map("\(.key) x\(.value)") | join(", "))' "$EXP")
 t_eq "ingest: the skip summary per code" "$want" "$(tail -1 "$W/ingest.err")"
+
+# The README's two switches, through the same files: rows by profile type and model.
+for sw in ENABLE_CROSS_REGION_DETECTION=false ENABLE_GLOBAL_CROSS_REGION=false; do
+    (cd "$CORPUS" && env "$sw" BMAS_APP_PROFILE_MAP="$MAP" "$BINDIR/bmas" ingest --json \
+        --group-by profile_type,model_id "${files[@]}" 2>/dev/null) | corpus_sorted_rows > "$W/got"
+    jq -S -c --arg sw "$sw" '.switches[$sw] | sort_by(tostring) | .[]' "$EXP" > "$W/want"
+    corpus__diff "ingest with $sw: by profile type and model exact" "$W/want" "$W/got"
+done
 
 # 2. POST /events. S3's notifications go to a queue bmas does not poll; the test takes them
 #    and posts them as Lambda would.

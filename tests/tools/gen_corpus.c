@@ -289,9 +289,11 @@ static void put_counters(FILE *f, const struct counters *c)
 }
 
 /* ---- one record ---- */
+enum framing { FR_LINES, FR_ARRAY, FR_PRETTY };
 struct obj {
     const char *key_region; /* "" for the object whose key names no Region */
     int crlf;
+    enum framing framing; /* README: JSON lines, a JSON array, or pretty-printed objects */
 };
 
 static void put_time(struct out *o, int64_t t, unsigned style)
@@ -369,7 +371,13 @@ static int put_valid(struct out *o, const struct obj *ob, int64_t t)
          (unsigned)rnd(), (unsigned long long)(rnd() & 0xFFFFFFFFFFFFULL), op, m->logged);
     PUTL(o, "\"input\":");
     put_body(o);
-    putf(o, ",\"inputTokenCount\":%llu", (unsigned long long)c.in);
+    /* README: BMAS-007 is negative, fractional or not a number; 12.0 and 12e0 are none. */
+    unsigned form = pick(100);
+    putf(o,
+         form == 0   ? ",\"inputTokenCount\":%llu.0"
+         : form == 1 ? ",\"inputTokenCount\":%llue0"
+                     : ",\"inputTokenCount\":%llu",
+         (unsigned long long)c.in);
     if (cache >= 1)
         putf(o, ",\"cacheReadInputTokenCount\":%llu,\"cacheWriteInputTokenCount\":%llu",
              (unsigned long long)c.cr, (unsigned long long)c.cw);
@@ -399,6 +407,17 @@ static int put_valid(struct out *o, const struct obj *ob, int64_t t)
     add(key, &c);
     snprintf(key, sizeof key, "profile_type\t%s", m->type);
     add(key, &c);
+    /* README: ENABLE_CROSS_REGION_DETECTION=false counts every system profile as OnDemand
+     * (model still normalised); ENABLE_GLOBAL_CROSS_REGION=false counts global. profiles as
+     * CrossRegion. */
+    int is_geo = strcmp(m->type, "CrossRegion") == 0;
+    int is_global = strcmp(m->type, "GlobalCrossRegion") == 0;
+    snprintf(key, sizeof key, "sw\tENABLE_CROSS_REGION_DETECTION=false\t%s\t%s",
+             is_geo || is_global ? "OnDemand" : m->type, model_id);
+    add(key, &c);
+    snprintf(key, sizeof key, "sw\tENABLE_GLOBAL_CROSS_REGION=false\t%s\t%s",
+             is_global ? "CrossRegion" : m->type, model_id);
+    add(key, &c);
     snprintf(key, sizeof key, "model_id\t%s", model_id);
     add(key, &c);
     snprintf(key, sizeof key, "source_region\t%s", src);
@@ -418,7 +437,12 @@ static int put_valid(struct out *o, const struct obj *ob, int64_t t)
 static int put_invalid(struct out *o, const struct obj *ob, int64_t t)
 {
     const char *m = models[pick(N_MODELS)].logged;
-    switch (pick(12)) {
+    unsigned kind = pick(12);
+    /* Inside a JSON array or pretty-printed objects, a cut record or a bare array would
+     * change the framing of the records after it: those kinds stay in JSON lines. */
+    if (ob->framing != FR_LINES && kind < 2)
+        return put_invalid(o, ob, t);
+    switch (kind) {
     case 0: /* malformed JSON: cut in the middle */
         putf(o, "{\"timestamp\":\"2026-04-20T00:00:00Z\",\"modelId\":\"%s\",\"input\":{\"inp", m);
         return SK_003;
@@ -496,6 +520,43 @@ static int put_too_long(struct out *o, int64_t t)
     put_rep(o, 'a', LINE_CAP_DEFAULT + 4096);
     PUTL(o, "\"},\"inputTokenCount\":5}}");
     return SK_010;
+}
+
+/* Spreads the record written from `mark` over several lines, as a pretty-printer would: a
+ * line break after its opening brace, before its closing one, and after "input": and
+ * "output": (outside strings). */
+static void pretty(struct out *o, size_t mark)
+{
+    struct out r = {0};
+    int in_str = 0, esc = 0;
+    size_t end = o->len;
+    while (end > mark && o->p[end - 1] != '}')
+        end--;
+    for (size_t i = mark; i < o->len; i++) {
+        char c = o->p[i];
+        put(&r, &c, 1);
+        if (in_str) {
+            if (esc)
+                esc = 0;
+            else if (c == '\\')
+                esc = 1;
+            else if (c == '"')
+                in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (i == mark && c == '{') {
+            PUTL(&r, "\n  ");
+        } else if (c == ':' && i >= mark + 8 &&
+                   (memcmp(o->p + i - 7, "\"input\"", 7) == 0 ||
+                    memcmp(o->p + i - 8, "\"output\"", 8) == 0)) {
+            PUTL(&r, "\n    ");
+        }
+        if (i + 2 == end)
+            PUTL(&r, "\n");
+    }
+    o->len = mark;
+    put(o, r.p, r.len);
+    free(r.p);
 }
 
 /* ---- files ---- */
@@ -629,14 +690,22 @@ int main(int argc, char **argv)
     strftime(hour, sizeof hour, "%Y/%m/%d/%H", &tm);
     for (unsigned k = 0; k < n_objects; k++) {
         /* the last object's key names no Region (a custom export prefix) */
-        struct obj ob = {k + 1 < n_objects ? regions[k % N_REGIONS] : "", k == 1};
+        struct obj ob = {k + 1 < n_objects ? regions[k % N_REGIONS] : "", k == 1,
+                         k == 5   ? FR_ARRAY
+                         : k == 6 ? FR_PRETTY
+                                  : FR_LINES};
         uint64_t n = n_records / n_objects + (k < n_records % n_objects);
         o.len = 0;
         if (k == 2)
             PUTL(&o, "\xEF\xBB\xBF"); /* a BOM before the first record */
+        if (ob.framing == FR_ARRAY)
+            PUTL(&o, "[\n");
         for (uint64_t i = 0; i < n; i++) {
             int64_t t = t0 + (int64_t)((written + i) * (uint64_t)span / n_records);
             int sk = 0;
+            size_t mark = o.len;
+            if (ob.framing == FR_ARRAY && i > 0)
+                PUTL(&o, ",\n");
             if (k == 3 && i == n / 2)
                 sk = put_too_long(&o, t) + 1;
             else if (pick(100) < 7)
@@ -646,11 +715,15 @@ int main(int argc, char **argv)
             }
             if (sk != 0)
                 skipped[sk - 1]++;
+            if (ob.framing == FR_PRETTY)
+                pretty(&o, mark);
             lines_written++;
             put(&o, ob.crlf ? "\r\n" : "\n", ob.crlf ? 2 : 1);
             if (pick(200) == 0)
                 PUTL(&o, "\n"); /* blank lines are framing, not records */
         }
+        if (ob.framing == FR_ARRAY)
+            PUTL(&o, "]\n");
         written += n;
         char key[512];
         if (ob.key_region[0] != '\0')
@@ -739,6 +812,32 @@ int main(int argc, char **argv)
         }
         fputc('}', f);
     }
+    /* per switch: rows by profile_type and model_id */
+    static const char *const switches[] = {"ENABLE_CROSS_REGION_DETECTION=false",
+                                           "ENABLE_GLOBAL_CROSS_REGION=false"};
+    fputs(",\"switches\":{", f);
+    for (size_t w = 0; w < 2; w++) {
+        fprintf(f, "%s\"%s\":[", w ? "," : "", switches[w]);
+        char prefix[128];
+        snprintf(prefix, sizeof prefix, "sw\t%s\t", switches[w]);
+        size_t pl = strlen(prefix);
+        int first_sw = 1;
+        for (size_t i = 0; i < nk; i++) {
+            if (strncmp(ks[i], prefix, pl) != 0)
+                continue;
+            const char *type = ks[i] + pl;
+            const char *tab = strchr(type, '\t');
+            fprintf(f, "%s{\"profile_type\":\"%.*s\",\"model_id\":", first_sw ? "" : ",",
+                    (int)(tab - type), type);
+            first_sw = 0;
+            put_json_str(f, tab + 1);
+            fputc(',', f);
+            put_counters(f, cs[i]);
+            fputc('}', f);
+        }
+        fputc(']', f);
+    }
+    fputc('}', f);
     static const char *const row_keys[] = {"model_id",      "profile_type",     "profile_id",
                                            "source_region", "inference_region", "operation"};
     fputs(",\"rows\":[", f);
