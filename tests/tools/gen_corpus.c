@@ -464,13 +464,21 @@ static int put_invalid(struct out *o, const struct obj *ob, int64_t t)
              "\"input\":{\"inputTokenCount\":5}}",
              pick(2) ? "20 April 2026 00:17" : "2026-13-45T99:00:00Z", m);
         return SK_003;
-    case 5: /* a modelId over the 2,048 bytes kept */
+    case 5: /* a kept string field over 2,048 bytes: modelId, a Region, the operation */
+    {
+        static const char *const field[] = {"modelId", "region", "inferenceRegion", "operation"};
+        unsigned f = pick(4);
         PUTL(o, "{\"timestamp\":");
         put_time(o, t, 0);
-        PUTL(o, ",\"region\":\"us-east-1\",\"modelId\":\"amazon.");
-        put_rep(o, 'x', FIELD_MAX + 1);
+        if (f != 0)
+            putf(o, ",\"modelId\":\"%s\"", m);
+        if (f != 1)
+            PUTL(o, ",\"region\":\"us-east-1\"");
+        putf(o, ",\"%s\":\"x", field[f]);
+        put_rep(o, 'x', FIELD_MAX);
         PUTL(o, "\",\"input\":{\"inputTokenCount\":5}}");
         return SK_003;
+    }
     case 6: /* nesting deeper than 512 levels inside the request body */
         PUTL(o, "{\"timestamp\":");
         put_time(o, t, 0);
