@@ -1,8 +1,8 @@
 #!/bin/bash
-# Independent expected totals (issue 9 item 4): tests/tools/gen_corpus.c writes 20,000 log
-# lines of every modelId shape and every skip kind the README documents, in eight gzip objects
-# plus two non-log objects, and the totals they must give from its own bookkeeping (bmas
-# never computes an expectation here). The seed is printed; CORPUS_SEED replays another.
+# Independent expected totals (issue 9 item 4): tests/tools/gen_corpus.c writes 20,000
+# records of every modelId shape and every skip kind the README documents, in eight gzip
+# objects plus two non-log objects, and the totals they must give from its own bookkeeping
+# (bmas never computes an expectation here). The seed is printed; CORPUS_SEED replays another.
 # Those totals are checked exactly, by every series and by each dimension, through:
 #   1. `bmas ingest --json` of the files (and its skip summary, per BMAS code), also with
 #      each of the README's two classification switches;
@@ -21,7 +21,7 @@ trap 'bmas_stop; emu_stop; itest_cleanup' EXIT
 
 corpus_gen "$W/corpus" || exit 1
 MAP=$(jq -r .app_profile_map "$EXP")
-t_eq "the corpus holds 20000 lines in 8 log objects" "[20000,8]" "$(jq -c '[.lines, .objects.log]' "$EXP")"
+t_eq "the corpus: 20000 records written (counted or skipped) in 8 log objects" "[20000,8]" "$(jq -c '[.written, .objects.log]' "$EXP")"
 
 # 1. bmas ingest of the files (the key layout is the files' path, so the Region fallback
 #    from the key works as it does for S3 keys).

@@ -13,9 +13,10 @@
  * timestamp, timestamps that are not RFC 3339, strings over 2,048 bytes, nesting over 512
  * levels (BMAS-003); negative, fractional and non-numeric token counts (BMAS-007); records with
  * no Region in the record, its modelId or its key (BMAS-008); a record over the default
- * BMAS_MAX_LINE_BYTES (BMAS-010). Blank lines, CRLF, a BOM and a multi-member gzip object are
- * framing, not records. Two non-log objects (an offloaded body under data/ and the
- * permission-check marker) must be ignored.
+ * BMAS_MAX_LINE_BYTES (BMAS-010). Blank lines, CRLF, a BOM, a multi-member gzip object, an
+ * object that is one JSON array and one of pretty-printed records are framing, not records.
+ * Two non-log objects (an offloaded body under data/ and the permission-check marker) must be
+ * ignored.
  *
  * Layout under --out DIR: each object at its S3 key (the region segment of the key is the
  * fallback source Region, also for `bmas ingest` of the files), DIR/keys.txt (one "log KEY" or
@@ -264,7 +265,7 @@ enum skip { SK_003, SK_007, SK_008, SK_010, SK__N };
 static const char *const skip_code[SK__N] = {"BMAS-003", "BMAS-007", "BMAS-008", "BMAS-010"};
 static uint64_t skipped[SK__N];
 static uint64_t app_unmapped; /* BMAS-006: counted records, informational */
-static uint64_t counted, lines_written;
+static uint64_t counted, written_records;
 static struct counters total;
 
 /* ---- JSON string escaping for expected.json (ids are ASCII) ---- */
@@ -725,7 +726,7 @@ int main(int argc, char **argv)
                 skipped[sk - 1]++;
             if (ob.framing == FR_PRETTY)
                 pretty(&o, mark);
-            lines_written++;
+            written_records++;
             put(&o, ob.crlf ? "\r\n" : "\n", ob.crlf ? 2 : 1);
             if (pick(200) == 0)
                 PUTL(&o, "\n"); /* blank lines are framing, not records */
@@ -779,11 +780,11 @@ int main(int argc, char **argv)
     for (int s = 0; s < SK__N; s++)
         n_skipped += skipped[s];
     fprintf(f,
-            "{\"seed\":%llu,\"start\":%lld,\"span\":%lld,\"lines\":%llu,\"records\":%llu,"
+            "{\"seed\":%llu,\"start\":%lld,\"span\":%lld,\"written\":%llu,\"records\":%llu,"
             "\"objects\":{\"log\":%u,\"ignored\":2},\"app_profile_map\":\"" APP_MAP "\","
             "\"totals\":{",
             (unsigned long long)seed, (long long)t0, (long long)span,
-            (unsigned long long)lines_written, (unsigned long long)counted, n_objects);
+            (unsigned long long)written_records, (unsigned long long)counted, n_objects);
     put_counters(f, &total);
     fprintf(f, "},\"skipped\":{\"total\":%llu", (unsigned long long)n_skipped);
     for (int s = 0; s < SK__N; s++)
@@ -871,8 +872,9 @@ int main(int argc, char **argv)
     fputs("]}\n", f);
     if (fclose(f) != 0)
         die(exp_path);
-    fprintf(stderr, "gen_corpus: %llu lines in %u objects: %llu records counted, %llu skipped\n",
-            (unsigned long long)lines_written, n_objects, (unsigned long long)counted,
+    fprintf(stderr,
+            "gen_corpus: %llu records written in %u objects: %llu records counted, %llu skipped\n",
+            (unsigned long long)written_records, n_objects, (unsigned long long)counted,
             (unsigned long long)n_skipped);
     for (size_t i = 0; i < SLOTS; i++)
         free(table[i].key); /* so LeakSanitizer stays quiet in the asan variant */
