@@ -70,7 +70,8 @@ jq -s -c '{Records: [.[] | {messageId: .MessageId, receiptHandle: .ReceiptHandle
 
 COMMON="AWS_ENDPOINT_URL=$EMU_URL AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true BMAS_FLUSH_INTERVAL=0 BMAS_APP_PROFILE_MAP=$MAP"
 SETS="InferenceProfileType;InferenceProfileType,ModelId;SourceRegion,InferenceProfileType"
-BMAS_ENV="$COMMON CLOUDWATCH_NAMESPACE=Corpus/Events"
+# Five-minute buckets here, the default minute in consumer mode: the sums do not depend on it.
+BMAS_ENV="$COMMON CLOUDWATCH_NAMESPACE=Corpus/Events BMAS_BUCKET_SECONDS=300"
 bmas_start || exit 1
 out=$(curl -sS -m 60 -w '\n%{http_code}' --data-binary @"$W/event.json" "$BMAS_URL/events")
 t_eq "POST /events: 200, no message to redeliver" '200 []' \
