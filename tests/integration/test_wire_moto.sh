@@ -79,7 +79,7 @@ MOTO_CLI=/usr/bin/aws
 aws_m() { "$MOTO_CLI" --endpoint-url "$AWS_URL" --output json "$@"; }
 
 corpus_gen "$W/corpus" || exit 1
-MAP=$(jq -r .app_profile_map "$EXP")
+MAP=$(jq -r .app_profile_map "$META")
 ACCT=123456789012 # moto's default account
 s3_put corpus
 create_q() { sqs_json CreateQueue '{"QueueName":"corpus-q","Attributes":{"VisibilityTimeout":"30"}}' >/dev/null; }
