@@ -40,7 +40,7 @@ BINS :=
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
-.PHONY: all deps test unit itest asan bench clean lint run help fuzz fuzz-build mutants
+.PHONY: all deps test unit itest asan bench clean lint run help fuzz fuzz-build mutants tools
 all: deps $(B)/stamp-all
 
 help:

@@ -16,7 +16,16 @@ $(filter $(B)/tests/test_$(1)_%,$(UNIT_BINS)): $(B)/tests/test_$(1)_%: $(B)/test
 endef
 $(foreach m,core storage server emu,$(eval $(call unit_rule,$(m))))
 
-$(B)/stamp-all: $(BINS)
+# Test tooling built with each variant's binaries: the corpus generator that writes log
+# objects and their expected totals for test_corpus.sh and test_wire_moto.sh.
+TOOL_BINS := $(B)/tests/tools/gen_corpus
+$(B)/tests/tools/gen_corpus: $(B)/tests/tools/gen_corpus.o
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ -lz -o $@
+tools: deps $(TOOL_BINS)
+
+$(B)/stamp-all: $(BINS) $(TOOL_BINS)
 	@touch $@
 
 unit: deps $(UNIT_BINS) $(BINS)

@@ -3,6 +3,19 @@
 # fresh Debian 12 clone goes to a green `make test` with no other step. Idempotent and quiet.
 set -eu
 
+# --moto: moto_server (moto, "an AWS we did not write", for test_wire_moto.sh) is a Python
+# package, not a Debian one: only say whether it is here and how to get it.
+if [ "${1:-}" = "--moto" ]; then
+    # --help imports moto.server with moto_server's own Python (and flask with it).
+    if command -v moto_server >/dev/null 2>&1 && moto_server --help >/dev/null 2>&1; then
+        exit 0
+    fi
+    echo "bmas: moto_server not found (test_wire_moto.sh is skipped without it)" >&2
+    echo "bmas: install it with: python3 -m pip install 'moto[server]==5.2.1'" >&2
+    echo "bmas: (Python >= 3.9; the server extra brings flask; it must put moto_server on PATH)" >&2
+    exit 1
+fi
+
 # Build libraries (pkg-config names in the Makefile) and the test peers that come from Debian:
 # awscli is the Query-protocol AWS CLI (/usr/bin/aws 2.9); docker-compose (v1, Python) checks
 # docker-compose.yml against the Compose schema without a Docker engine; python3 for the
