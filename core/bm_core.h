@@ -668,6 +668,53 @@ struct bm_publish_result {
 /* Largest request body sent (bytes, before gzip) and datums per request: the API's limits. */
 #define BM_CW_MAX_DATUMS 1000
 #define BM_CW_MAX_BODY 1000000
+
+/* ---- Planning PutMetricData requests (core/cw_plan.c): a pure function ---- */
+/* One outbox row as the planner reads it: a per-series delta. Strings are borrowed. */
+struct bm_cw_row {
+    int64_t id;
+    struct bm_series_key key;
+    struct bm_counters c;
+};
+struct bm_cw_plan_opts {
+    const struct bm_dimsets *dims; /* copied into the plan */
+    const char *namespace_name;    /* CLOUDWATCH_NAMESPACE; copied */
+    /* Epoch seconds, for CloudWatch's window (two weeks back, two hours ahead); BM_NO_BUCKET
+     * skips the check (re-planning a claim whose rows were checked when it was made). */
+    int64_t now;
+    size_t max_datums; /* 0 = BM_CW_MAX_DATUMS */
+    size_t max_body;   /* 0 = BM_CW_MAX_BODY: bytes of the form body, before gzip */
+};
+/* One PutMetricData call: groups [first_group, first_group + ngroups) of the plan, five
+ * datums each (InvocationCount and the four token metrics), body_len bytes once encoded. */
+struct bm_cw_request {
+    size_t first_group, ngroups, ndatums, body_len;
+};
+struct bm_cw_plan {
+    size_t nreq;
+    struct bm_cw_request *req;
+    uint64_t datums; /* in all requests */
+    /* Rows by outcome, as indexes into the planned array, ascending: carried by the requests
+     * (to claim), too old for CloudWatch (to drop), every dimension set over 255 characters
+     * (nothing to send: rejected), and rows from the future (left pending; counted only). */
+    size_t nsent, ndropped, nrejected, nwaiting;
+    size_t *sent, *dropped, *rejected;
+    uint64_t dimension_overflow; /* (row, dimension set) pairs skipped for BMAS-009 */
+    struct bm__cw_plan_int *impl;
+};
+/* Plans the calls that publish rows[0..n): every row's delta is merged per dimension set, value
+ * and timestamp into one group first (so a datum is sent once however many rows feed it), then
+ * groups are packed in the order they were first met into as few requests as the limits allow
+ * (datums and exact encoded bytes). The same rows and options always give the same requests,
+ * byte for byte, and rows that add no group (dropped, rejected, waiting) change nothing: a
+ * claim is re-planned after a crash into exactly the calls it was made of. Pure: no I/O, no
+ * clock. On success the caller owns *out (bm_cw_plan_free). BM_E_NOMEM. */
+bm_err bm_cw_plan_make(const struct bm_cw_plan_opts *o, const struct bm_cw_row *rows, size_t n,
+                       struct bm_cw_plan **out);
+/* Appends request k's form body (Query protocol, exactly req[k].body_len bytes) to b. */
+bm_err bm_cw_plan_body(const struct bm_cw_plan *p, size_t k, struct bm_buf *b);
+/* Frees a plan; accepts NULL. */
+void bm_cw_plan_free(struct bm_cw_plan *p);
 /* Publishes every pending row: rows are packed into as few PutMetricData calls as the
  * limits allow, each call's rows are marked only after it succeeded, and a failed call is
  * retried alone. Stops with BM_E_PUBLISH (retries exhausted) or BM_E_THROTTLED, leaving
