@@ -167,26 +167,15 @@ bm_err bm_db_outbox_fetch(struct bm_db *db, int64_t after_id, size_t max_rows,
                           struct bm_db_outbox **out, struct bm_errmsg *em);
 /* Frees a batch from bm_db_outbox_fetch; accepts NULL. */
 void bm_db_outbox_free(struct bm_db_outbox *ob);
-/* Marks the n rows ids (still pending) as state in one transaction, to be called only after the
- * request carrying them succeeded (or was refused for good). PUBLISHED deletes the rows;
+/* Marks the n rows ids (still pending, not claimed) as state in one transaction: rows that no
+ * call will carry (DROPPED: too old; REJECTED: nothing CloudWatch would take), or, for tools
+ * and tests, rows published without a claim. PUBLISHED deletes the rows;
  * DROPPED and REJECTED keep them and count them in publish.dropped/rejected. datums and
  * requests are added to publish.published and publish.requests. Ids that are no longer pending
  * are skipped. Rows never marked stay pending across restarts. Thread-safe. */
 bm_err bm_db_outbox_mark(struct bm_db *db, const int64_t *ids, size_t n,
                          enum bm_db_outbox_state state, uint64_t datums, uint64_t requests,
                          struct bm_errmsg *em);
-/* Core's publisher (bm_cw_publish) reads the outbox through struct bm_outbox_ops: init fills
- * ops to read and mark this database's outbox, with p as their state (the batch handed out
- * until release, and em, the detail of the last failure). One per publisher thread; p must
- * outlive the use of ops; cleanup frees what is left. */
-struct bm_db_publisher {
-    struct bm_db *db;
-    struct bm_db_outbox *batch;
-    struct bm_outbox_row *rows;
-    struct bm_errmsg em;
-};
-void bm_db_publisher_init(struct bm_db_publisher *p, struct bm_db *db, struct bm_outbox_ops *ops);
-void bm_db_publisher_cleanup(struct bm_db_publisher *p);
 /* Claims: how rows go to CloudWatch without a failing database multiplying them. The states:
  *
  *   pending --claim--> claimed(claim id; requests sent, attempt) --all requests answered-->

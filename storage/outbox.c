@@ -1,5 +1,6 @@
-/* outbox.c: the CloudWatch publish outbox (deltas not yet sent, oldest first, marked only after
- * the request carrying them succeeded) and retention pruning in short batches. */
+/* outbox.c: the CloudWatch publish outbox (deltas not yet sent, oldest first), the claims that
+ * carry rows through a PutMetricData call (claimed before it, deleted after CloudWatch
+ * answered), and retention pruning in short batches. */
 #include "storage/storage_int.h"
 
 #include <stdio.h>
@@ -404,74 +405,6 @@ bm_err bm_db_outbox_claims(struct bm_db *db, struct bm_db_claims **out, struct b
     }
     *out = cl;
     return BM_OK;
-}
-
-/* ---- Adapter for core's publisher -------------------------------------------------------- */
-static void pub_release(void *impl)
-{
-    struct bm_db_publisher *p = impl;
-    bm_db_outbox_free(p->batch);
-    p->batch = NULL;
-    BM_FREE(p->rows);
-}
-
-static bm_err pub_fetch(void *impl, uint64_t after, size_t max, const struct bm_outbox_row **rows,
-                        size_t *n)
-{
-    struct bm_db_publisher *p = impl;
-    pub_release(p);
-    bm_err e = bm_db_outbox_fetch(p->db, (int64_t)after, max, &p->batch, &p->em);
-    if (e != BM_OK)
-        return e;
-    p->rows = bm_calloc(p->batch->n ? p->batch->n : 1, sizeof *p->rows);
-    if (p->rows == NULL) {
-        pub_release(p);
-        return bm_errmsg_set(&p->em, BM_E_NOMEM, "outbox fetch: out of memory");
-    }
-    for (size_t i = 0; i < p->batch->n; i++) {
-        const struct bm_db_outbox_row *r = &p->batch->rows[i];
-        p->rows[i] = (struct bm_outbox_row){(uint64_t)r->id, r->s.key, r->s.c};
-    }
-    *rows = p->rows;
-    *n = p->batch->n;
-    return BM_OK;
-}
-
-static bm_err pub_mark(void *impl, const uint64_t *ids, size_t n, enum bm_outbox_state st,
-                       uint64_t datums, uint64_t requests)
-{
-    struct bm_db_publisher *p = impl;
-    enum bm_db_outbox_state s = BM_DB_OUTBOX_PUBLISHED;
-    switch (st) {
-    case BM_OUTBOX_PUBLISHED:
-        break;
-    case BM_OUTBOX_DROPPED:
-        s = BM_DB_OUTBOX_DROPPED;
-        break;
-    case BM_OUTBOX_REJECTED:
-        s = BM_DB_OUTBOX_REJECTED;
-        break;
-    }
-    /* The request already succeeded: a busy database must not make the publisher forget it,
-     * or the rows would be sent again. Retry a few times past the busy timeout. Row ids are
-     * SQLite rowids (positive); int64_t and uint64_t may alias (C11 6.5p7). */
-    bm_err e = BM_E_STORAGE_BUSY;
-    for (int i = 0; i < 5 && e == BM_E_STORAGE_BUSY; i++)
-        e = bm_db_outbox_mark(p->db, (const int64_t *)ids, n, s, datums, requests, &p->em);
-    return e;
-}
-
-void bm_db_publisher_init(struct bm_db_publisher *p, struct bm_db *db, struct bm_outbox_ops *ops)
-{
-    *p = (struct bm_db_publisher){.db = db};
-    *ops = (struct bm_outbox_ops){
-        .fetch = pub_fetch, .release = pub_release, .mark = pub_mark, .impl = p};
-}
-
-void bm_db_publisher_cleanup(struct bm_db_publisher *p)
-{
-    if (p != NULL)
-        pub_release(p);
 }
 
 /* ---- Retention ---------------------------------------------------------------------------- */

@@ -215,49 +215,6 @@ static void test_prune(void **state)
     tdb_cleanup(&t);
 }
 
-/* Core's publisher reads and marks through struct bm_outbox_ops. */
-static void test_publisher_adapter(void **state)
-{
-    (void)state;
-    struct tdb t;
-    tdb_init(&t);
-    struct bm_db *db = tdb_open(&t);
-    for (uint64_t i = 0; i < 10; i++)
-        tu_commit(db, i);
-    struct bm_db_outbox *all = fetch(db, 1000);
-    struct bm_db_publisher p;
-    struct bm_outbox_ops ops;
-    bm_db_publisher_init(&p, db, &ops);
-    const struct bm_outbox_row *rows = NULL;
-    size_t n = 0;
-    assert_int_equal(ops.fetch(ops.impl, 0, 3, &rows, &n), BM_OK);
-    assert_int_equal(n, 3);
-    for (size_t i = 0; i < n; i++) {
-        assert_true(rows[i].id == (uint64_t)all->rows[i].id);
-        assert_true(rows[i].key.bucket == all->rows[i].s.key.bucket);
-        tu_assert_counters_eq(&rows[i].c, &all->rows[i].s.c);
-    }
-    uint64_t ids[3] = {rows[0].id, rows[1].id, rows[2].id};
-    ops.release(ops.impl);
-    /* The next page starts after the last id seen, marked or not. */
-    assert_int_equal(ops.fetch(ops.impl, ids[2], 2, &rows, &n), BM_OK);
-    assert_int_equal(n, 2);
-    assert_true(rows[0].id == (uint64_t)all->rows[3].id);
-    ops.release(ops.impl);
-    assert_int_equal(ops.mark(ops.impl, ids, 2, BM_OUTBOX_PUBLISHED, 7, 1), BM_OK);
-    assert_int_equal(ops.mark(ops.impl, ids + 2, 1, BM_OUTBOX_REJECTED, 0, 0), BM_OK);
-    struct bm_db_status s = status(db);
-    assert_int_equal(s.c[BM_DB_C_PUBLISH_PENDING], all->n - 3);
-    assert_int_equal(s.c[BM_DB_C_PUBLISH_PUBLISHED], 7);
-    assert_int_equal(s.c[BM_DB_C_PUBLISH_REJECTED], 1);
-    assert_int_equal(ops.fetch(ops.impl, 0, 1000, &rows, &n), BM_OK);
-    assert_int_equal(n, all->n - 3);
-    bm_db_publisher_cleanup(&p); /* frees the batch still handed out */
-    bm_db_outbox_free(all);
-    bm_db_close(db);
-    tdb_cleanup(&t);
-}
-
 static int64_t *ids_of(const struct bm_db_outbox *ob, size_t from, size_t n)
 {
     int64_t *ids = bm_calloc(n ? n : 1, sizeof *ids);
@@ -452,7 +409,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_outbox),
         cmocka_unit_test(test_prune),
-        cmocka_unit_test(test_publisher_adapter),
         cmocka_unit_test(test_claims),
         cmocka_unit_test(test_write_health),
     };
