@@ -5,7 +5,8 @@
 # degraded with the code; once the lock goes, health is 200 again by itself and one flush
 # lands every datum exactly once (read back from the emulator's CloudWatch). Then bmas is killed
 # with SIGKILL while a claimed call is in flight: after the restart that one call, and only it,
-# is sent once more (the duplicate the README allows), and nothing after it.
+# is sent once more (the duplicate the README allows), and nothing after it; killed again during
+# that re-send, the call is not sent a third time.
 set -u
 . tests/tools/svc-lib.sh
 svc_setup
@@ -126,6 +127,35 @@ t_eq "then nothing is sent again" '{"published":0,"requests":0}' "$(echo "$BODY"
 t_eq "no further call" "$((calls0 + 3))" "$(cw_calls)"
 # Object 3 twice (the one duplicate a crash may cost), objects 1 and 2 once.
 t_eq "CloudWatch: objects 1, 2 once, object 3 twice" "1020" "$(cw_stat InputTokens Sum InferenceProfileType=CrossRegion)"
+
+# Killed again during that re-send: the call went twice with no answer recorded, so the next
+# flush does not send it a third time (it logs publish_skipped and ends the claim).
+kill_in_flight() { # NAME: a flush whose call the emulator holds 4 s; SIGKILL once it has it
+    curl -sS -m 10 -o /dev/null -X DELETE "$EMU_URL/_emulator/faults"
+    curl -sS -m 10 -o /dev/null --data '{"service":"cloudwatch","operation":"PutMetricData","latency_ms":4000}' "$EMU_URL/_emulator/faults"
+    curl -sS -m 60 -o /dev/null -X POST "$BMAS_URL/flush" 2>/dev/null &
+    local flusher=$! want=$(( $(cw_calls) + 1 ))
+    t_ok "$1: the call reached CloudWatch" wait_for 20 fault_hit
+    kill -KILL "$BMAS_PID"
+    wait "$BMAS_PID" 2>/dev/null
+    wait "$flusher" 2>/dev/null
+    BMAS_PID=
+    curl -sS -m 10 -o /dev/null -X DELETE "$EMU_URL/_emulator/faults"
+    t_ok "$1: the emulator stored it" wait_for 20 calls_at_least "$want"
+}
+t_eq "object 4 posted" "200" "$(put_and_post "$P/four.json.gz" "$W/a.json.gz")"
+kill_in_flight "first kill"
+bmas_start || exit 1
+kill_in_flight "second kill, during the re-send"
+t_eq "attempt 2 recorded" "1|0|2" \
+    "$(sqlite3 "file:$BMAS_DB?mode=ro" 'SELECT nreq, sent, attempt FROM outbox_claim')"
+calls2=$(cw_calls)
+bmas_start || exit 1
+call flush-skip POST /flush -m 60
+t_eq "no third copy: nothing sent" '{"published":0,"requests":0}' "$(echo "$BODY" | jq -c '{published,requests}')"
+t_eq "no call" "$calls2" "$(cw_calls)"
+t_ok "logged as skipped" grep -q '"event":"publish_skipped"' "$BMAS_LOG"
+t_eq "CloudWatch: object 4 twice, never three times" "1530" "$(cw_stat InputTokens Sum InferenceProfileType=CrossRegion)"
 call status-end GET /status -m 30
 t_eq "no claim left, nothing pending, ok" '["ok",0]' "$(echo "$BODY" | jq -c '[.status, .publish.pending]')"
 t_eq "no open claim in the database" "0" "$(sqlite3 "file:$BMAS_DB?mode=ro" 'SELECT count(*) FROM outbox_claim')"
