@@ -636,26 +636,7 @@ struct bm_dimsets {
 bm_err bm_dimsets_parse(const char *spec, struct bm_dimsets *out, struct bm_errmsg *em);
 const char *bm_dim_name(enum bm_dim d);
 
-/* The publish outbox (storage implements it; tests use a fake). Rows are per-series deltas
- * that have not been sent yet. */
-enum bm_outbox_state { BM_OUTBOX_PUBLISHED, BM_OUTBOX_DROPPED, BM_OUTBOX_REJECTED };
-struct bm_outbox_row {
-    uint64_t id;
-    struct bm_series_key key;
-    struct bm_counters c;
-};
-struct bm_outbox_ops {
-    /* Up to max pending rows with id > after, in id order (out: rows, n); valid until
-     * release(), which follows every successful fetch, even of zero rows. */
-    bm_err (*fetch)(void *impl, uint64_t after, size_t max, const struct bm_outbox_row **rows,
-                    size_t *n);
-    void (*release)(void *impl);
-    /* Marks rows (in one transaction); datums and requests: what CloudWatch accepted in the
-     * call that carried them (0 for dropped or rejected rows). */
-    bm_err (*mark)(void *impl, const uint64_t *ids, size_t n, enum bm_outbox_state st,
-                   uint64_t datums, uint64_t requests);
-    void *impl;
-};
+/* What one flush did (the server's publisher fills it; POST /flush and /status show it). */
 struct bm_publish_result {
     uint64_t datums;   /* sent and accepted */
     uint64_t requests; /* successful PutMetricData calls */
@@ -668,13 +649,69 @@ struct bm_publish_result {
 /* Largest request body sent (bytes, before gzip) and datums per request: the API's limits. */
 #define BM_CW_MAX_DATUMS 1000
 #define BM_CW_MAX_BODY 1000000
-/* Publishes every pending row: rows are packed into as few PutMetricData calls as the
- * limits allow, each call's rows are marked only after it succeeded, and a failed call is
- * retried alone. Stops with BM_E_PUBLISH (retries exhausted) or BM_E_THROTTLED, leaving
- * the rest pending. now is epoch seconds (rows older than two weeks are dropped). */
-bm_err bm_cw_publish(const struct bm_aws *aws, const struct bm_dimsets *dims,
-                     const struct bm_outbox_ops *outbox, int64_t now,
-                     struct bm_publish_result *res);
+
+/* ---- Planning PutMetricData requests (core/cw_plan.c): a pure function ---- */
+/* One outbox row as the planner reads it: a per-series delta. Strings are borrowed. */
+struct bm_cw_row {
+    int64_t id;
+    struct bm_series_key key;
+    struct bm_counters c;
+};
+struct bm_cw_plan_opts {
+    const struct bm_dimsets *dims; /* copied into the plan */
+    const char *namespace_name;    /* CLOUDWATCH_NAMESPACE; copied */
+    /* Epoch seconds, for CloudWatch's window (two weeks back, two hours ahead); BM_NO_BUCKET
+     * skips the check (re-planning a claim whose rows were checked when it was made). */
+    int64_t now;
+    size_t max_datums; /* 0 = BM_CW_MAX_DATUMS */
+    size_t max_body;   /* 0 = BM_CW_MAX_BODY: bytes of the form body, before gzip */
+};
+/* One PutMetricData call: groups [first_group, first_group + ngroups) of the plan, five
+ * datums each (InvocationCount and the four token metrics), body_len bytes once encoded. */
+struct bm_cw_request {
+    size_t first_group, ngroups, ndatums, body_len;
+};
+struct bm_cw_plan {
+    size_t nreq;
+    struct bm_cw_request *req;
+    uint64_t datums; /* in all requests */
+    /* Rows by outcome, as indexes into the planned array, ascending: carried by the requests
+     * (to claim), too old for CloudWatch (to drop), every dimension set over 255 characters
+     * (nothing to send: rejected), and rows from the future (left pending; counted only). */
+    size_t nsent, ndropped, nrejected, nwaiting;
+    size_t *sent, *dropped, *rejected;
+    uint64_t dimension_overflow; /* (row, dimension set) pairs skipped for BMAS-009 */
+    struct bm__cw_plan_int *impl;
+};
+/* Plans the calls that publish rows[0..n): every row's delta is merged per dimension set, value
+ * and timestamp into one group first (so a datum is sent once however many rows feed it), then
+ * groups are packed in the order they were first met into as few requests as the limits allow
+ * (datums and exact encoded bytes). The same rows and options always give the same requests,
+ * byte for byte, and rows that add no group (dropped, rejected, waiting) change nothing: a
+ * claim is re-planned after a crash into exactly the calls it was made of. Pure: no I/O, no
+ * clock. On success the caller owns *out (bm_cw_plan_free). BM_E_NOMEM. */
+bm_err bm_cw_plan_make(const struct bm_cw_plan_opts *o, const struct bm_cw_row *rows, size_t n,
+                       struct bm_cw_plan **out);
+/* Appends request k's form body (Query protocol, exactly req[k].body_len bytes) to b. */
+bm_err bm_cw_plan_body(const struct bm_cw_plan *p, size_t k, struct bm_buf *b);
+/* Frees a plan; accepts NULL. */
+void bm_cw_plan_free(struct bm_cw_plan *p);
+/* The outcome of one call. answered: CloudWatch answered the last attempt (else it could not
+ * be reached); refused: a 400 that resending cannot fix (InvalidParameterValue, ...);
+ * throttled: the last answer was throttling. em says what failed last. */
+struct bm_cw_send_result {
+    bool accepted, refused, throttled, answered;
+    uint64_t failed_attempts; /* attempts that were retried */
+    struct bm_errmsg em;
+};
+/* Sends one PutMetricData form body (gzipped over 16 KB), retrying it alone on throttling,
+ * 5xx, RequestExpired and transport errors with capped exponential backoff and full jitter,
+ * up to MAX_RETRY_ATTEMPTS (an auth failure refreshes credentials once). BM_OK when
+ * accepted; BM_E_THROTTLED when the retries ended throttled; BM_E_PUBLISH otherwise (refused,
+ * or retries exhausted). Reads no outbox and marks nothing: the caller records the outcome.
+ * Thread-safe with its own aws. */
+bm_err bm_cw_send(const struct bm_aws *aws, const struct bm_buf *body,
+                  struct bm_cw_send_result *res);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Event envelopes (POST /events, the SQS consumer): Lambda SQS events, S3 notifications (also

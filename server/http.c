@@ -159,9 +159,7 @@ static void dispatch(struct bm_srv *s, struct MHD_Connection *c, struct req *q, 
         return;
     }
     case R_HEALTHZ:
-        r->status = 200;
-        r->content_type = "text/plain";
-        bm_buf_append_str(&r->body, "ok\n");
+        bm__route_healthz(s, r);
         return;
     case R_NONE:
         break;

@@ -1,8 +1,9 @@
-/* routes.c: GET /status, GET /aggregates and POST /flush (CONTRACT.md shapes; openapi.yaml
- * describes them). /status reads persistent counters, so it tells the truth across restarts;
- * both read routes only read, and never wait behind ingest (SQLite WAL). */
+/* routes.c: GET /status, GET /healthz, GET /aggregates and POST /flush (CONTRACT.md shapes;
+ * openapi.yaml describes them). /status reads persistent counters, so it tells the truth across
+ * restarts; both read routes only read, and never wait behind ingest (SQLite WAL). */
 #include "server/srv_int.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define STATUS_QUARANTINED_MAX 20
@@ -33,8 +34,13 @@ void bm__route_status(struct bm_srv *s, struct bm__reply *r)
     struct bm__consumer_stats cs = {0};
     if (s->consumer != NULL)
         bm__consumer_stats(s->consumer, &cs);
-    /* Degraded: the last flush failed, or the consumer cannot reach its queue. */
-    bool degraded = last.rc != BM_OK || (s->consumer != NULL && cs.last_error != BM_OK);
+    /* Degraded: the database refuses writes (commits and claims fail), the last flush failed,
+     * or the consumer cannot reach its queue. */
+    struct bm_errmsg hem = {{0}};
+    int64_t hsince = 0;
+    bm_err health = bm_db_write_health(s->db, &hsince, &hem);
+    bool degraded =
+        health != BM_OK || last.rc != BM_OK || (s->consumer != NULL && cs.last_error != BM_OK);
     struct bm_buf *b = &r->body;
     r->status = 200;
     bm_buf_appendf(b,
@@ -69,7 +75,12 @@ void bm__route_status(struct bm_srv *s, struct bm__reply *r)
         bm_buf_append_str(b, "null");
     else
         write_error_obj(b, last_fail.rc, last_fail.res.last_error_msg.text, last_fail.at);
-    bm_buf_append_str(b, "},\"errors\":{");
+    bm_buf_append_str(b, "},\"storage\":");
+    if (health == BM_OK)
+        bm_buf_append_str(b, "null");
+    else
+        write_error_obj(b, health, hem.text, hsince);
+    bm_buf_append_str(b, ",\"errors\":{");
     bool first = true;
     for (int i = 0; i < BM_ERR_WIRE_N; i++) {
         uint64_t v = st.c[BM_DB_C_ERRORS + i];
@@ -210,6 +221,26 @@ void bm__route_aggregates(struct bm_srv *s, const char *const *names, const char
         bm__reply_error(r, rc, "response too large", NULL);
     else
         r->status = 200;
+}
+
+void bm__route_healthz(struct bm_srv *s, struct bm__reply *r)
+{
+    struct bm_errmsg em = {{0}};
+    int64_t since = 0;
+    bm_err h = bm_db_write_health(s->db, &since, &em);
+    if (h == BM_OK) {
+        r->status = 200;
+        r->content_type = "text/plain";
+        bm_buf_append_str(&r->body, "ok\n");
+        return;
+    }
+    /* Not serving what it promises: a load balancer or orchestrator should know. 503 for
+     * either storage code (BMAS-014 alone would say 500), with Retry-After. */
+    char ts[21], details[64];
+    bm_time_format(since, ts);
+    snprintf(details, sizeof details, "{\"since\":\"%s\"}", ts);
+    bm__reply_error(r, h, em.text, details);
+    r->status = 503;
 }
 
 void bm__route_flush(struct bm_srv *s, struct bm__reply *r)

@@ -157,6 +157,9 @@ void bm__route_status(struct bm_srv *s, struct bm__reply *r);
 void bm__route_aggregates(struct bm_srv *s, const char *const *names, const char *const *values,
                           size_t n, struct bm__reply *r);
 void bm__route_flush(struct bm_srv *s, struct bm__reply *r);
+/* GET /healthz: 200 "ok" while the database takes writes; 503 with the storage error's BMAS
+ * code (013 busy/locked, 014 read-only, full, I/O) while commits and claims fail. */
+void bm__route_healthz(struct bm_srv *s, struct bm__reply *r);
 /* Writes {"errorCode","message","details":{...}} with the code's HTTP status. details may be
  * NULL or a JSON object text. */
 void bm__reply_error(struct bm__reply *r, bm_err code, const char *message, const char *details);

@@ -148,7 +148,8 @@ enum bm_db_outbox_state {
     BM_DB_OUTBOX_PENDING,
     BM_DB_OUTBOX_PUBLISHED, /* CloudWatch accepted it: the row is deleted */
     BM_DB_OUTBOX_DROPPED,   /* too old for CloudWatch: kept for inspection until pruned */
-    BM_DB_OUTBOX_REJECTED   /* CloudWatch refused it for good: kept until pruned */
+    BM_DB_OUTBOX_REJECTED,  /* CloudWatch refused it for good: kept until pruned */
+    BM_DB_OUTBOX_CLAIMED    /* carried by a claim (below): still pending, never fetched */
 };
 struct bm_db_outbox_row {
     int64_t id;
@@ -159,33 +160,83 @@ struct bm_db_outbox {
     size_t n;
     struct bm_db_outbox_row *rows; /* ascending id: oldest first */
 };
-/* Up to max_rows pending rows with id > after_id (0: from the start), oldest first (an empty
- * batch when none). On success the caller owns *out and frees it with bm_db_outbox_free.
- * Meant for the one publisher thread, but thread-safe. */
+/* Up to max_rows pending (not claimed) rows with id > after_id (0: from the start), oldest
+ * first (an empty batch when none). On success the caller owns *out and frees it with
+ * bm_db_outbox_free. Meant for the one publisher thread, but thread-safe. */
 bm_err bm_db_outbox_fetch(struct bm_db *db, int64_t after_id, size_t max_rows,
                           struct bm_db_outbox **out, struct bm_errmsg *em);
 /* Frees a batch from bm_db_outbox_fetch; accepts NULL. */
 void bm_db_outbox_free(struct bm_db_outbox *ob);
-/* Marks the n rows ids (still pending) as state in one transaction, to be called only after the
- * request carrying them succeeded (or was refused for good). PUBLISHED deletes the rows;
+/* Marks the n rows ids (still pending, not claimed) as state in one transaction: rows that no
+ * call will carry (DROPPED: too old; REJECTED: nothing CloudWatch would take), or, for tools
+ * and tests, rows published without a claim. PUBLISHED deletes the rows;
  * DROPPED and REJECTED keep them and count them in publish.dropped/rejected. datums and
  * requests are added to publish.published and publish.requests. Ids that are no longer pending
  * are skipped. Rows never marked stay pending across restarts. Thread-safe. */
 bm_err bm_db_outbox_mark(struct bm_db *db, const int64_t *ids, size_t n,
                          enum bm_db_outbox_state state, uint64_t datums, uint64_t requests,
                          struct bm_errmsg *em);
-/* Core's publisher (bm_cw_publish) reads the outbox through struct bm_outbox_ops: init fills
- * ops to read and mark this database's outbox, with p as their state (the batch handed out
- * until release, and em, the detail of the last failure). One per publisher thread; p must
- * outlive the use of ops; cleanup frees what is left. */
-struct bm_db_publisher {
-    struct bm_db *db;
-    struct bm_db_outbox *batch;
-    struct bm_outbox_row *rows;
-    struct bm_errmsg em;
+/* Claims: how rows go to CloudWatch without a failing database multiplying them. The states:
+ *
+ *   pending --claim--> claimed(claim id; requests sent, attempt) --all requests answered-->
+ *   deleted (or REJECTED when CloudWatch refused one of its calls for good)
+ *
+ * A claim is the rows of one plan (bm_cw_plan_make: requests 0..nreq-1, re-planned from its
+ * rows alone into the same calls). Before request k is sent, bm_db_outbox_send_begin commits
+ * attempt + 1; after CloudWatch answered, bm_db_outbox_send_done (accepted or refused) or
+ * bm_db_outbox_send_failed (a failure: nothing was counted) commits the outcome. When any of
+ * these cannot be written, the caller sends nothing more. A claim left with attempt > 0 (a
+ * crash, or an outcome that could not be written) had request `sent` go out with no record of
+ * the answer: re-sending it once is the one duplicate allowed; with attempt >= 2 it was
+ * already re-sent once and the publisher skips it rather than send a third copy. Claim ids are
+ * the caller's (unique, at most 47 bytes). All calls are one transaction each; thread-safe. */
+
+/* Claims the n pending rows ids under claim (a plan of nreq >= 1 requests) at time now. All or
+ * nothing: BM_E_INTERNAL (nothing claimed) when a row is no longer pending. */
+bm_err bm_db_outbox_claim(struct bm_db *db, const char *claim, const int64_t *ids, size_t n,
+                          size_t nreq, int64_t now, struct bm_errmsg *em);
+/* Records that request req (which must be the claim's next, `sent`) is about to be sent:
+ * attempt + 1, the new value in *attempt (may be NULL). BM_E_INTERNAL for another req or an
+ * unknown claim. Send only when this returned BM_OK. */
+bm_err bm_db_outbox_send_begin(struct bm_db *db, const char *claim, size_t req, int *attempt,
+                               struct bm_errmsg *em);
+/* CloudWatch answered request req: accepted (datums counted in publish.published, one call in
+ * publish.requests) or refused for good (accepted false). sent = req + 1, attempt 0. After
+ * the last request the claim ends: its rows are deleted (published), or kept as REJECTED
+ * when any of its calls was refused, and leave publish.pending; *finished (may be NULL) says
+ * whether it ended. */
+bm_err bm_db_outbox_send_done(struct bm_db *db, const char *claim, size_t req, bool accepted,
+                              uint64_t datums, bool *finished, struct bm_errmsg *em);
+/* Request req failed (CloudWatch answered an error, or could not be reached, after the
+ * sender's own retries): nothing of it was counted. With no request of the claim sent yet the
+ * claim is released (its rows pending again, to be re-planned with newer rows; *released
+ * true); else attempt returns to 0 and the claim waits to be resumed at req. */
+bm_err bm_db_outbox_send_failed(struct bm_db *db, const char *claim, size_t req, bool *released,
+                                struct bm_errmsg *em);
+struct bm_db_claim {
+    char id[48];
+    size_t nreq, sent;
+    int attempt;
+    struct bm_db_outbox *rows; /* the claimed rows, ascending id */
 };
-void bm_db_publisher_init(struct bm_db_publisher *p, struct bm_db *db, struct bm_outbox_ops *ops);
-void bm_db_publisher_cleanup(struct bm_db_publisher *p);
+struct bm_db_claims {
+    size_t n;
+    struct bm_db_claim *v; /* oldest first */
+};
+/* Every open claim with its rows (after a crash: what was in flight). On success the caller
+ * owns *out and frees it with bm_db_claims_free. */
+bm_err bm_db_outbox_claims(struct bm_db *db, struct bm_db_claims **out, struct bm_errmsg *em);
+/* Frees a list from bm_db_outbox_claims; accepts NULL. */
+void bm_db_claims_free(struct bm_db_claims *c);
+
+/* Whether writes work, for /healthz and /status: BM_OK while the latest write transaction
+ * committed; else the error of the latest one that failed for storage reasons
+ * (BM_E_STORAGE_BUSY: locked by another process past the busy timeout; BM_E_STORAGE:
+ * read-only, full, I/O), *since (may be NULL) when writes started failing (epoch seconds)
+ * and em (may be NULL) SQLite's message. Healthy again at the next commit of any kind.
+ * Thread-safe; never touches the database. */
+bm_err bm_db_write_health(struct bm_db *db, int64_t *since, struct bm_errmsg *em);
+
 /* Number of pending outbox rows (a maintained counter, not a scan). Thread-safe. */
 bm_err bm_db_outbox_pending(struct bm_db *db, uint64_t *out, struct bm_errmsg *em);
 

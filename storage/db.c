@@ -60,6 +60,24 @@ static const char *const st_sql[BM__ST__COUNT] = {
         "o.w_mx FROM outbox o JOIN str m ON m.id = o.model JOIN str p ON p.id = o.profile "
         "JOIN str sr ON sr.id = o.src JOIN str ir ON ir.id = o.inf JOIN str op ON op.id = o.op "
         "WHERE o.state = 0 AND o.id > ?2 ORDER BY o.id LIMIT ?1",
+    [BM__ST_OUTBOX_CLAIMED] =
+        "SELECT o.id, o.created_at, o.bucket, o.ptype, m.s, p.s, sr.s, ir.s, op.s, o.n, "
+        "o.i_s, o.i_mn, o.i_mx, o.o_s, o.o_mn, o.o_mx, o.r_s, o.r_mn, o.r_mx, o.w_s, o.w_mn, "
+        "o.w_mx FROM outbox o JOIN str m ON m.id = o.model JOIN str p ON p.id = o.profile "
+        "JOIN str sr ON sr.id = o.src JOIN str ir ON ir.id = o.inf JOIN str op ON op.id = o.op "
+        "WHERE o.state = 4 AND o.claim = ?1 ORDER BY o.id",
+    [BM__ST_OUTBOX_CLAIM] = "UPDATE outbox SET state = 4, claim = ?2 WHERE id = ?1 AND state = 0",
+    [BM__ST_CLAIM_PUT] = "INSERT INTO outbox_claim(id, nreq, sent, attempt, rejected, created_at) "
+                         "VALUES(?1, ?2, 0, 0, 0, ?3)",
+    [BM__ST_CLAIM_GET] = "SELECT nreq, sent, attempt, rejected FROM outbox_claim WHERE id = ?1",
+    [BM__ST_CLAIM_SET] = "UPDATE outbox_claim SET sent = ?2, attempt = ?3, rejected = ?4 "
+                         "WHERE id = ?1",
+    [BM__ST_CLAIM_DELETE] = "DELETE FROM outbox_claim WHERE id = ?1",
+    [BM__ST_CLAIM_LIST] = "SELECT id, nreq, sent, attempt FROM outbox_claim "
+                          "ORDER BY created_at, id",
+    [BM__ST_CLAIM_ROWS_DELETE] = "DELETE FROM outbox WHERE claim = ?1 AND state = 4",
+    [BM__ST_CLAIM_ROWS_SET] = "UPDATE outbox SET state = ?2, claim = NULL "
+                              "WHERE claim = ?1 AND state = 4",
     [BM__ST_OUTBOX_DELETE] = "DELETE FROM outbox WHERE id = ?1 AND state = 0",
     [BM__ST_OUTBOX_SET] = "UPDATE outbox SET state = ?2 WHERE id = ?1 AND state = 0",
     [BM__ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
@@ -278,6 +296,28 @@ void bm__conn_put(struct bm_db *db, struct bm__conn *c)
         conn_free(c);
 }
 
+/* Records the outcome of a write transaction for bm_db_write_health: a commit makes writes
+ * healthy, a failure for storage reasons (busy past the timeout, read-only, full, I/O) makes
+ * them unhealthy; other failures (the caller's own, out of memory) say nothing about storage. */
+static void write_health(struct bm_db *db, bm_err rc, const struct bm_errmsg *em)
+{
+    if (rc != BM_OK && rc != BM_E_STORAGE_BUSY && rc != BM_E_STORAGE)
+        return;
+    pthread_mutex_lock(&db->hlock);
+    if (rc == BM_OK) {
+        db->herr = BM_OK;
+    } else {
+        if (db->herr == BM_OK)
+            db->hsince = bm_time_now();
+        db->herr = rc;
+        if (em != NULL && em->text[0] != '\0')
+            db->hmsg = *em;
+        else
+            bm_errmsg_set(&db->hmsg, rc, "%s", bm_err_str(rc));
+    }
+    pthread_mutex_unlock(&db->hlock);
+}
+
 bm_err bm__tx_begin(struct bm_db *db, struct bm__conn **out, struct bm_errmsg *em)
 {
     struct bm__conn *c = NULL;
@@ -291,6 +331,7 @@ bm_err bm__tx_begin(struct bm_db *db, struct bm__conn **out, struct bm_errmsg *e
     if (e != BM_OK) {
         bm__conn_put(db, c);
         pthread_mutex_unlock(&db->wlock);
+        write_health(db, e, em);
         return e;
     }
     *out = c;
@@ -320,7 +361,22 @@ bm_err bm__tx_end(struct bm_db *db, struct bm__conn *c, bm_err rc, struct bm_err
     }
     bm__conn_put(db, c);
     pthread_mutex_unlock(&db->wlock);
+    write_health(db, rc, em);
     return rc;
+}
+
+bm_err bm_db_write_health(struct bm_db *db, int64_t *since, struct bm_errmsg *em)
+{
+    pthread_mutex_lock(&db->hlock);
+    bm_err e = db->herr;
+    if (e != BM_OK) {
+        if (since != NULL)
+            *since = db->hsince;
+        if (em != NULL)
+            *em = db->hmsg;
+    }
+    pthread_mutex_unlock(&db->hlock);
+    return e;
 }
 
 static bm_err load_pruned_before(struct bm_db *db, struct bm__conn *c, struct bm_errmsg *em)
@@ -349,6 +405,7 @@ static bm_err db_open(const char *path, const struct bm_db_options *opt, int ver
         return bm_errmsg_set(em, e, "storage: out of memory");
     pthread_mutex_init(&db->lock, NULL);
     pthread_mutex_init(&db->wlock, NULL);
+    pthread_mutex_init(&db->hlock, NULL);
     pthread_cond_init(&db->cond, NULL);
     atomic_store(&db->pruned_before, INT64_MIN);
     if (opt != NULL)
@@ -416,6 +473,7 @@ void bm_db_close(struct bm_db *db)
     bm__interns_cleanup(&db->interns);
     pthread_cond_destroy(&db->cond);
     pthread_mutex_destroy(&db->wlock);
+    pthread_mutex_destroy(&db->hlock);
     pthread_mutex_destroy(&db->lock);
     bm_free(db->all);
     bm_free(db->path);

@@ -1,6 +1,10 @@
-/* outbox.c: the CloudWatch publish outbox (deltas not yet sent, oldest first, marked only after
- * the request carrying them succeeded) and retention pruning in short batches. */
+/* outbox.c: the CloudWatch publish outbox (deltas not yet sent, oldest first), the claims that
+ * carry rows through a PutMetricData call (claimed before it, deleted after CloudWatch
+ * answered), and retention pruning in short batches. */
 #include "storage/storage_int.h"
+
+#include <stdio.h>
+#include <string.h>
 
 struct outbox_priv {
     struct bm_db_outbox pub; /* first, so the public pointer is the allocation */
@@ -131,72 +135,276 @@ bm_err bm_db_outbox_mark(struct bm_db *db, const int64_t *ids, size_t n,
     return bm__tx_end(db, c, e, em);
 }
 
-/* ---- Adapter for core's publisher -------------------------------------------------------- */
-static void pub_release(void *impl)
-{
-    struct bm_db_publisher *p = impl;
-    bm_db_outbox_free(p->batch);
-    p->batch = NULL;
-    BM_FREE(p->rows);
-}
+/* ---- Claims -------------------------------------------------------------------------------- */
+struct claim_state {
+    int64_t nreq, sent, attempt, rejected;
+};
 
-static bm_err pub_fetch(void *impl, uint64_t after, size_t max, const struct bm_outbox_row **rows,
-                        size_t *n)
+/* Reads the claim row of id inside the current transaction; BM_E_INTERNAL when there is none. */
+static bm_err claim_get(struct bm__conn *c, const char *id, struct claim_state *out,
+                        struct bm_errmsg *em)
 {
-    struct bm_db_publisher *p = impl;
-    pub_release(p);
-    bm_err e = bm_db_outbox_fetch(p->db, (int64_t)after, max, &p->batch, &p->em);
+    sqlite3_stmt *st;
+    bm_err e = bm__stmt(c, BM__ST_CLAIM_GET, &st, em);
     if (e != BM_OK)
         return e;
-    p->rows = bm_calloc(p->batch->n ? p->batch->n : 1, sizeof *p->rows);
-    if (p->rows == NULL) {
-        pub_release(p);
-        return bm_errmsg_set(&p->em, BM_E_NOMEM, "outbox fetch: out of memory");
-    }
-    for (size_t i = 0; i < p->batch->n; i++) {
-        const struct bm_db_outbox_row *r = &p->batch->rows[i];
-        p->rows[i] = (struct bm_outbox_row){(uint64_t)r->id, r->s.key, r->s.c};
-    }
-    *rows = p->rows;
-    *n = p->batch->n;
-    return BM_OK;
-}
-
-static bm_err pub_mark(void *impl, const uint64_t *ids, size_t n, enum bm_outbox_state st,
-                       uint64_t datums, uint64_t requests)
-{
-    struct bm_db_publisher *p = impl;
-    enum bm_db_outbox_state s = BM_DB_OUTBOX_PUBLISHED;
-    switch (st) {
-    case BM_OUTBOX_PUBLISHED:
-        break;
-    case BM_OUTBOX_DROPPED:
-        s = BM_DB_OUTBOX_DROPPED;
-        break;
-    case BM_OUTBOX_REJECTED:
-        s = BM_DB_OUTBOX_REJECTED;
-        break;
-    }
-    /* The request already succeeded: a busy database must not make the publisher forget it,
-     * or the rows would be sent again. Retry a few times past the busy timeout. Row ids are
-     * SQLite rowids (positive); int64_t and uint64_t may alias (C11 6.5p7). */
-    bm_err e = BM_E_STORAGE_BUSY;
-    for (int i = 0; i < 5 && e == BM_E_STORAGE_BUSY; i++)
-        e = bm_db_outbox_mark(p->db, (const int64_t *)ids, n, s, datums, requests, &p->em);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *out = (struct claim_state){sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                                    sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3)};
+    else if (rc == SQLITE_DONE)
+        e = bm_errmsg_set(em, BM_E_INTERNAL, "outbox claim %.47s: no such claim", id);
+    else
+        e = bm__sql_err(c, rc, "read claim", em);
+    sqlite3_reset(st);
     return e;
 }
 
-void bm_db_publisher_init(struct bm_db_publisher *p, struct bm_db *db, struct bm_outbox_ops *ops)
+static bm_err claim_set(struct bm__conn *c, const char *id, const struct claim_state *cs,
+                        struct bm_errmsg *em)
 {
-    *p = (struct bm_db_publisher){.db = db};
-    *ops = (struct bm_outbox_ops){
-        .fetch = pub_fetch, .release = pub_release, .mark = pub_mark, .impl = p};
+    sqlite3_stmt *st;
+    bm_err e = bm__stmt(c, BM__ST_CLAIM_SET, &st, em);
+    if (e != BM_OK)
+        return e;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, cs->sent);
+    sqlite3_bind_int64(st, 3, cs->attempt);
+    sqlite3_bind_int64(st, 4, cs->rejected);
+    return bm__run(c, st, "update claim", em);
 }
 
-void bm_db_publisher_cleanup(struct bm_db_publisher *p)
+/* Runs one of the by-claim statements (?1 = id, ?2 = state when given); *changed gets the
+ * number of rows it changed. */
+static bm_err claim_run(struct bm__conn *c, enum bm__st sid, const char *id, int state,
+                        int64_t *changed, struct bm_errmsg *em)
 {
-    if (p != NULL)
-        pub_release(p);
+    sqlite3_stmt *st;
+    bm_err e = bm__stmt(c, sid, &st, em);
+    if (e != BM_OK)
+        return e;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    if (state >= 0)
+        sqlite3_bind_int(st, 2, state);
+    if ((e = bm__run(c, st, "claim rows", em)) == BM_OK && changed != NULL)
+        *changed = sqlite3_changes(c->h);
+    return e;
+}
+
+bm_err bm_db_outbox_claim(struct bm_db *db, const char *claim, const int64_t *ids, size_t n,
+                          size_t nreq, int64_t now, struct bm_errmsg *em)
+{
+    struct bm__conn *c = NULL;
+    sqlite3_stmt *st;
+    if (n == 0 || nreq == 0 || strlen(claim) >= sizeof(((struct bm_db_claim *)0)->id))
+        return bm_errmsg_set(em, BM_E_INTERNAL, "outbox claim: empty, or id too long");
+    bm_err e = bm__tx_begin(db, &c, em);
+    if (e != BM_OK)
+        return e;
+    if ((e = bm__stmt(c, BM__ST_CLAIM_PUT, &st, em)) == BM_OK) {
+        sqlite3_bind_text(st, 1, claim, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, (int64_t)nreq);
+        sqlite3_bind_int64(st, 3, now);
+        e = bm__run(c, st, "insert claim", em);
+    }
+    for (size_t i = 0; i < n && e == BM_OK; i++) {
+        if ((e = bm__stmt(c, BM__ST_OUTBOX_CLAIM, &st, em)) != BM_OK)
+            break;
+        sqlite3_bind_int64(st, 1, ids[i]);
+        sqlite3_bind_text(st, 2, claim, -1, SQLITE_TRANSIENT);
+        if ((e = bm__run(c, st, "claim row", em)) == BM_OK && sqlite3_changes(c->h) != 1)
+            e = bm_errmsg_set(em, BM_E_INTERNAL, "outbox claim: row %lld is not pending",
+                              (long long)ids[i]);
+    }
+    return bm__tx_end(db, c, e, em);
+}
+
+bm_err bm_db_outbox_send_begin(struct bm_db *db, const char *claim, size_t req, int *attempt,
+                               struct bm_errmsg *em)
+{
+    struct bm__conn *c = NULL;
+    struct claim_state cs;
+    bm_err e = bm__tx_begin(db, &c, em);
+    if (e != BM_OK)
+        return e;
+    if ((e = claim_get(c, claim, &cs, em)) == BM_OK && cs.sent != (int64_t)req)
+        e = bm_errmsg_set(em, BM_E_INTERNAL, "outbox claim %.47s: request %zu is not next (%lld)",
+                          claim, req, (long long)cs.sent);
+    if (e == BM_OK) {
+        cs.attempt++;
+        e = claim_set(c, claim, &cs, em);
+    }
+    if ((e = bm__tx_end(db, c, e, em)) == BM_OK && attempt != NULL)
+        *attempt = (int)cs.attempt;
+    return e;
+}
+
+bm_err bm_db_outbox_send_done(struct bm_db *db, const char *claim, size_t req, bool accepted,
+                              uint64_t datums, bool *finished, struct bm_errmsg *em)
+{
+    struct bm__conn *c = NULL;
+    struct claim_state cs;
+    int64_t changed = 0;
+    bool done = false;
+    bm_err e = bm__tx_begin(db, &c, em);
+    if (e != BM_OK)
+        return e;
+    if ((e = claim_get(c, claim, &cs, em)) == BM_OK && cs.sent != (int64_t)req)
+        e = bm_errmsg_set(em, BM_E_INTERNAL, "outbox claim %.47s: request %zu is not next (%lld)",
+                          claim, req, (long long)cs.sent);
+    if (e == BM_OK) {
+        cs.sent++;
+        cs.attempt = 0;
+        cs.rejected += !accepted;
+        done = cs.sent >= cs.nreq;
+        e = done ? claim_run(c, BM__ST_CLAIM_DELETE, claim, -1, NULL, em)
+                 : claim_set(c, claim, &cs, em);
+    }
+    if (e == BM_OK && accepted && datums > 0)
+        e = bm__counter_add(c, BM_DB_C_PUBLISH_PUBLISHED, (int64_t)datums, em);
+    if (e == BM_OK && accepted)
+        e = bm__counter_add(c, BM_DB_C_PUBLISH_REQUESTS, 1, em);
+    /* The claim's rows go only when all of its calls were answered: until then a crash must
+     * find them to re-plan the calls still to send. Published rows are deleted (CloudWatch has
+     * them); rows of a claim with a refused call stay for inspection, as REJECTED. */
+    if (e == BM_OK && done && cs.rejected == 0)
+        e = claim_run(c, BM__ST_CLAIM_ROWS_DELETE, claim, -1, &changed, em);
+    else if (e == BM_OK && done)
+        e = claim_run(c, BM__ST_CLAIM_ROWS_SET, claim, BM_DB_OUTBOX_REJECTED, &changed, em);
+    if (e == BM_OK && changed > 0)
+        e = bm__counter_add(c, BM_DB_C_PUBLISH_PENDING, -changed, em);
+    if (e == BM_OK && changed > 0 && cs.rejected > 0)
+        e = bm__counter_add(c, BM_DB_C_PUBLISH_REJECTED, changed, em);
+    if ((e = bm__tx_end(db, c, e, em)) == BM_OK && finished != NULL)
+        *finished = done;
+    return e;
+}
+
+bm_err bm_db_outbox_send_failed(struct bm_db *db, const char *claim, size_t req, bool *released,
+                                struct bm_errmsg *em)
+{
+    struct bm__conn *c = NULL;
+    struct claim_state cs;
+    bm_err e = bm__tx_begin(db, &c, em);
+    if (e != BM_OK)
+        return e;
+    if ((e = claim_get(c, claim, &cs, em)) == BM_OK && cs.sent != (int64_t)req)
+        e = bm_errmsg_set(em, BM_E_INTERNAL, "outbox claim %.47s: request %zu is not next (%lld)",
+                          claim, req, (long long)cs.sent);
+    bool release = e == BM_OK && cs.sent == 0;
+    if (release) {
+        e = claim_run(c, BM__ST_CLAIM_ROWS_SET, claim, BM_DB_OUTBOX_PENDING, NULL, em);
+        if (e == BM_OK)
+            e = claim_run(c, BM__ST_CLAIM_DELETE, claim, -1, NULL, em);
+    } else if (e == BM_OK) {
+        cs.attempt = 0;
+        e = claim_set(c, claim, &cs, em);
+    }
+    if ((e = bm__tx_end(db, c, e, em)) == BM_OK && released != NULL)
+        *released = release;
+    return e;
+}
+
+void bm_db_claims_free(struct bm_db_claims *cl)
+{
+    if (cl == NULL)
+        return;
+    for (size_t i = 0; i < cl->n; i++)
+        bm_db_outbox_free(cl->v[i].rows);
+    bm_free(cl->v);
+    bm_free(cl);
+}
+
+/* Reads the rows of claim id into a new batch (one read transaction with the claim list). */
+static bm_err claimed_rows(struct bm__conn *c, const char *id, struct bm_db_outbox **out,
+                           struct bm_errmsg *em)
+{
+    struct outbox_priv *ob = bm_calloc(1, sizeof *ob);
+    sqlite3_stmt *st;
+    size_t cap = 0;
+    int rc = SQLITE_DONE;
+    bm_err e = ob == NULL ? BM_E_NOMEM : bm__stmt(c, BM__ST_OUTBOX_CLAIMED, &st, em);
+    if (e != BM_OK)
+        goto fail;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    while (e == BM_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (ob->pub.n == cap) {
+            size_t ncap = cap ? cap * 2 : 256;
+            struct bm_db_outbox_row *rows = bm_realloc(ob->pub.rows, ncap * sizeof *rows);
+            if (rows == NULL) {
+                e = BM_E_NOMEM;
+                break;
+            }
+            ob->pub.rows = rows;
+            cap = ncap;
+        }
+        if (!read_row(&ob->arena, st, &ob->pub.rows[ob->pub.n++]))
+            e = BM_E_NOMEM;
+    }
+    sqlite3_reset(st);
+    if (e == BM_OK && rc != SQLITE_DONE)
+        e = bm__sql_err(c, rc, "read claimed rows", em);
+fail:
+    if (e == BM_E_NOMEM)
+        bm_errmsg_set(em, e, "read claimed rows: out of memory");
+    if (e != BM_OK) {
+        bm_db_outbox_free(ob ? &ob->pub : NULL);
+        return e;
+    }
+    *out = &ob->pub;
+    return BM_OK;
+}
+
+bm_err bm_db_outbox_claims(struct bm_db *db, struct bm_db_claims **out, struct bm_errmsg *em)
+{
+    struct bm__conn *c = NULL;
+    sqlite3_stmt *st;
+    size_t cap = 0;
+    int rc = SQLITE_DONE;
+    struct bm_db_claims *cl = bm_calloc(1, sizeof *cl);
+    if (cl == NULL)
+        return bm_errmsg_set(em, BM_E_NOMEM, "read claims: out of memory");
+    bm_err e = bm__conn_get(db, &c, em);
+    /* One snapshot for the list and the rows: a claim ending meanwhile is seen whole or not. */
+    if (e == BM_OK && (e = bm__stmt(c, BM__ST_BEGIN_READ, &st, em)) == BM_OK)
+        e = bm__run(c, st, "begin read", em);
+    bool in_tx = e == BM_OK;
+    if (e == BM_OK && (e = bm__stmt(c, BM__ST_CLAIM_LIST, &st, em)) == BM_OK) {
+        while (e == BM_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            if (cl->n == cap) {
+                size_t ncap = cap ? cap * 2 : 4;
+                struct bm_db_claim *v = bm_realloc(cl->v, ncap * sizeof *v);
+                if (v == NULL) {
+                    e = bm_errmsg_set(em, BM_E_NOMEM, "read claims: out of memory");
+                    break;
+                }
+                cl->v = v;
+                cap = ncap;
+            }
+            struct bm_db_claim *x = &cl->v[cl->n++];
+            memset(x, 0, sizeof *x);
+            const char *id = (const char *)sqlite3_column_text(st, 0);
+            snprintf(x->id, sizeof x->id, "%s", id ? id : "");
+            x->nreq = (size_t)sqlite3_column_int64(st, 1);
+            x->sent = (size_t)sqlite3_column_int64(st, 2);
+            x->attempt = (int)sqlite3_column_int64(st, 3);
+        }
+        sqlite3_reset(st);
+        if (e == BM_OK && rc != SQLITE_DONE)
+            e = bm__sql_err(c, rc, "read claims", em);
+    }
+    for (size_t i = 0; e == BM_OK && i < cl->n; i++)
+        e = claimed_rows(c, cl->v[i].id, &cl->v[i].rows, em);
+    if (in_tx && bm__stmt(c, BM__ST_COMMIT, &st, NULL) == BM_OK)
+        bm__run(c, st, "end read", NULL);
+    bm__conn_put(db, c);
+    if (e != BM_OK) {
+        bm_db_claims_free(cl);
+        return e;
+    }
+    *out = cl;
+    return BM_OK;
 }
 
 /* ---- Retention ---------------------------------------------------------------------------- */
@@ -210,7 +418,8 @@ static const char *const prune_sql[] = {
     "processed WHERE processed_at < ?1 LIMIT ?2)",
     "DELETE FROM failure WHERE (bucket, key, version) IN (SELECT bucket, key, version FROM "
     "failure WHERE last_at < ?1 LIMIT ?2)",
-    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE state <> 0 AND "
+    /* Finished rows only: claimed ones (state 4) are still to be sent. */
+    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE state <> 0 AND state <> 4 AND "
     "created_at < ?1 LIMIT ?2)",
 };
 #define N_PRUNE ((int)(sizeof prune_sql / sizeof prune_sql[0]))

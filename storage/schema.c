@@ -75,6 +75,17 @@ static const char *const migrations[] = {
     "  WITHOUT ROWID;"
     "INSERT INTO agg_all SELECT model, ptype, profile, src, inf, op, sum(n), sum(i_s), sum(o_s), "
     "  sum(r_s), sum(w_s) FROM agg GROUP BY 1, 2, 3, 4, 5, 6;",
+
+    /* Version 4: claims. Before a PutMetricData call its rows are claimed (state 4, the claim's
+     * id) in a committed transaction, so a database that cannot be written sends nothing, and
+     * the claim row counts the calls of the claim that CloudWatch answered (sent) and the sends
+     * begun of the next one whose outcome was not recorded yet (attempt): after a crash only
+     * that call can go twice. */
+    "ALTER TABLE outbox ADD COLUMN claim TEXT;"
+    "CREATE INDEX outbox_claimed ON outbox (claim, id) WHERE state = 4;"
+    "CREATE TABLE outbox_claim (id TEXT PRIMARY KEY, nreq INTEGER NOT NULL, "
+    "  sent INTEGER NOT NULL, attempt INTEGER NOT NULL, rejected INTEGER NOT NULL, "
+    "  created_at INTEGER NOT NULL) WITHOUT ROWID;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -39,6 +39,15 @@ enum bm__st {
     BM__ST_META_SET,
     BM__ST_QUERY_STATE,
     BM__ST_STR_NAME,
+    BM__ST_OUTBOX_CLAIM,
+    BM__ST_OUTBOX_CLAIMED,
+    BM__ST_CLAIM_PUT,
+    BM__ST_CLAIM_GET,
+    BM__ST_CLAIM_SET,
+    BM__ST_CLAIM_DELETE,
+    BM__ST_CLAIM_LIST,
+    BM__ST_CLAIM_ROWS_DELETE,
+    BM__ST_CLAIM_ROWS_SET,
     BM__ST__COUNT
 };
 
@@ -143,6 +152,12 @@ struct bm_db {
     /* The latest prune cutoff recorded (meta holds it for every process, and queries read it
      * from their snapshot); bm_db_prune does not record an older one. */
     _Atomic int64_t pruned_before;
+    /* Whether writes work (bm_db_write_health): the error of the latest write transaction
+     * that failed for storage reasons, cleared by the next one that commits. Under hlock. */
+    pthread_mutex_t hlock;
+    bm_err herr;
+    int64_t hsince;
+    struct bm_errmsg hmsg;
 };
 
 /* Maps a SQLite result code to bm_err (BUSY/LOCKED -> BM_E_STORAGE_BUSY, NOMEM ->

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Publishing to CloudWatch (bmas-emulator) end to end: POST /flush, read back with the AWS CLI
 # (get-metric-statistics) and compared with /aggregates exactly; as few calls as the limits
-# allow (2,030 datums -> 3 calls); a throttled call retried alone (the emulator counts calls);
+# allow (2,010 datums -> 3 calls); a throttled call retried alone (the emulator counts calls);
 # an outage leaves deltas pending across a restart, then publishes them once.
 set -u
 . tests/tools/svc-lib.sh
@@ -79,15 +79,15 @@ t_eq "exact after outage and restart" "1020" "$(cw_stat InputTokens Sum Inferenc
 call status3 GET /status
 t_eq "nothing pending, healthy again" '[0,"ok"]' "$(echo "$BODY" | jq -c '[.publish.pending,.status]')"
 
-# 400 models in one minute: 402 groups x 5 metrics = 2,010 datums -> 3 calls. Each call carries
-# whole rows, so the two low-cardinality groups (the type; Region+type) are sent once per call
-# and CloudWatch adds them up: 2,010 + 2 x 2 x 5 = 2,030 datums, still ceil(2030/1000) = 3.
+# 400 models in one minute: 402 groups x 5 metrics = 2,010 datums -> 3 calls. Rows are merged
+# before packing, so the two low-cardinality groups (the type; Region+type) go once, not once
+# per call: 2,010 datums, ceil(2010/1000) = 3 calls.
 awk -v h="$H" 'BEGIN { for (i = 0; i < 400; i++) printf "{\"timestamp\":\"%s:30:00Z\",\"region\":\"us-east-1\",\"operation\":\"Converse\",\"modelId\":\"us.vendor.model-%03d\",\"input\":{\"inputTokenCount\":%d},\"output\":{\"outputTokenCount\":1}}\n", h, i, i + 1 }' \
     | gzip -c > "$W/many.json.gz"
 t_eq "400-model object posted" "200" "$(put_and_post "$P/many.json.gz" "$W/many.json.gz")"
 before=$(cw_calls)
 call flush6 POST /flush
-t_eq "2,030 datums in 3 calls" '{"published":2030,"requests":3}' "$(echo "$BODY" | jq -c '{published,requests}')"
+t_eq "2,010 datums in 3 calls" '{"published":2010,"requests":3}' "$(echo "$BODY" | jq -c '{published,requests}')"
 t_eq "3 calls reached CloudWatch" "$((before + 3))" "$(cw_calls)"
 t_eq "every model's datum arrived (1..400, plus the four samples' 1,020)" "81220" \
     "$(cw_stat InputTokens Sum SourceRegion=us-east-1 InferenceProfileType=CrossRegion)"

@@ -3,6 +3,9 @@
  * bm_db_prune removing exactly what is older than the cutoff, in every table. */
 #include "test_storage_tu.h"
 
+#include <signal.h>
+#include <sys/wait.h>
+
 static struct bm_db_status status(struct bm_db *db)
 {
     struct bm_db_status s;
@@ -212,45 +215,190 @@ static void test_prune(void **state)
     tdb_cleanup(&t);
 }
 
-/* Core's publisher reads and marks through struct bm_outbox_ops. */
-static void test_publisher_adapter(void **state)
+static int64_t *ids_of(const struct bm_db_outbox *ob, size_t from, size_t n)
+{
+    int64_t *ids = bm_calloc(n ? n : 1, sizeof *ids);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = ob->rows[from + i].id;
+    return ids;
+}
+
+/* The child of test_claims: claims rows, records the send of request 0 as begun, and dies by
+ * SIGKILL as a crash between the call and its mark would. Exits 1 on any failure. */
+static void crash_after_claim(const char *path, const int64_t *ids, size_t n)
+{
+    struct bm_db *db = NULL;
+    struct bm_errmsg em;
+    int attempt = 0;
+    if (bm_db_open(path, NULL, &db, &em) != BM_OK ||
+        bm_db_outbox_claim(db, "c1", ids, n, 2, TU_T0, &em) != BM_OK ||
+        bm_db_outbox_send_begin(db, "c1", 0, &attempt, &em) != BM_OK || attempt != 1)
+        _exit(1);
+    kill(getpid(), SIGKILL);
+    _exit(1);
+}
+
+/* pending -> claimed -> sent (rows gone), across a crash and a reopen; all-or-nothing claims;
+ * a failed first call releases the claim, a failed later one keeps it; refused calls leave
+ * REJECTED rows; claimed rows are neither fetched nor pruned. */
+static void test_claims(void **state)
 {
     (void)state;
     struct tdb t;
     tdb_init(&t);
     struct bm_db *db = tdb_open(&t);
-    for (uint64_t i = 0; i < 10; i++)
+    struct bm_errmsg em;
+    for (uint64_t i = 0; i < 30; i++)
         tu_commit(db, i);
     struct bm_db_outbox *all = fetch(db, 1000);
-    struct bm_db_publisher p;
-    struct bm_outbox_ops ops;
-    bm_db_publisher_init(&p, db, &ops);
-    const struct bm_outbox_row *rows = NULL;
-    size_t n = 0;
-    assert_int_equal(ops.fetch(ops.impl, 0, 3, &rows, &n), BM_OK);
-    assert_int_equal(n, 3);
-    for (size_t i = 0; i < n; i++) {
-        assert_true(rows[i].id == (uint64_t)all->rows[i].id);
-        assert_true(rows[i].key.bucket == all->rows[i].s.key.bucket);
-        tu_assert_counters_eq(&rows[i].c, &all->rows[i].s.c);
+    const size_t total = all->n;
+    assert_true(total >= 30);
+    int64_t *a = ids_of(all, 0, 10), *b = ids_of(all, 10, 5), *c = ids_of(all, 15, 5);
+    bm_db_close(db);
+
+    /* A crash after the claim and the begun send of request 0. */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        crash_after_claim(t.path, a, 10);
+    int ws = 0;
+    assert_int_equal(waitpid(pid, &ws, 0), pid);
+    assert_true(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
+
+    db = tdb_open(&t);
+    struct bm_db_claims *cl = NULL;
+    assert_int_equal(bm_db_outbox_claims(db, &cl, &em), BM_OK);
+    assert_int_equal(cl->n, 1);
+    assert_string_equal(cl->v[0].id, "c1");
+    assert_int_equal(cl->v[0].nreq, 2);
+    assert_int_equal(cl->v[0].sent, 0);
+    assert_int_equal(cl->v[0].attempt, 1); /* request 0 went out with no recorded answer */
+    assert_int_equal(cl->v[0].rows->n, 10);
+    for (size_t i = 0; i < 10; i++) {
+        assert_true(cl->v[0].rows->rows[i].id == a[i]);
+        tu_assert_counters_eq(&cl->v[0].rows->rows[i].s.c, &all->rows[i].s.c);
+        assert_string_equal(cl->v[0].rows->rows[i].s.key.model_id.p, all->rows[i].s.key.model_id.p);
     }
-    uint64_t ids[3] = {rows[0].id, rows[1].id, rows[2].id};
-    ops.release(ops.impl);
-    /* The next page starts after the last id seen, marked or not. */
-    assert_int_equal(ops.fetch(ops.impl, ids[2], 2, &rows, &n), BM_OK);
-    assert_int_equal(n, 2);
-    assert_true(rows[0].id == (uint64_t)all->rows[3].id);
-    ops.release(ops.impl);
-    assert_int_equal(ops.mark(ops.impl, ids, 2, BM_OUTBOX_PUBLISHED, 7, 1), BM_OK);
-    assert_int_equal(ops.mark(ops.impl, ids + 2, 1, BM_OUTBOX_REJECTED, 0, 0), BM_OK);
+    bm_db_claims_free(cl);
+    /* Claimed rows are not pending for fetch, but still count as pending. */
+    struct bm_db_outbox *rest = fetch(db, 1000);
+    assert_int_equal(rest->n, total - 10);
+    assert_true(rest->rows[0].id == b[0]);
+    bm_db_outbox_free(rest);
+    assert_int_equal(status(db).c[BM_DB_C_PUBLISH_PENDING], total);
+
+    /* All or nothing: a claim with one row already claimed claims none. */
+    int64_t mixed[2] = {b[0], a[3]};
+    assert_int_equal(bm_db_outbox_claim(db, "bad", mixed, 2, 1, TU_T0, &em), BM_E_INTERNAL);
+    rest = fetch(db, 1000);
+    assert_int_equal(rest->n, total - 10);
+    bm_db_outbox_free(rest);
+    assert_int_equal(bm_db_outbox_claim(db, "c1", b, 5, 1, TU_T0, &em), BM_E_STORAGE);
+
+    /* The re-send after the crash: attempt 2; request 1 is not next. */
+    int attempt = 0;
+    assert_int_equal(bm_db_outbox_send_begin(db, "c1", 1, &attempt, &em), BM_E_INTERNAL);
+    assert_int_equal(bm_db_outbox_send_begin(db, "c1", 0, &attempt, &em), BM_OK);
+    assert_int_equal(attempt, 2);
+    bool fin = true, rel = true;
+    assert_int_equal(bm_db_outbox_send_done(db, "c1", 0, true, 10, &fin, &em), BM_OK);
+    assert_false(fin);
+    /* Request 1 fails: the claim keeps its rows (request 0 is in CloudWatch) at attempt 0. */
+    assert_int_equal(bm_db_outbox_send_begin(db, "c1", 1, &attempt, &em), BM_OK);
+    assert_int_equal(attempt, 1);
+    assert_int_equal(bm_db_outbox_send_failed(db, "c1", 1, &rel, &em), BM_OK);
+    assert_false(rel);
+    assert_int_equal(bm_db_outbox_claims(db, &cl, &em), BM_OK);
+    assert_int_equal(cl->n, 1);
+    assert_int_equal(cl->v[0].sent, 1);
+    assert_int_equal(cl->v[0].attempt, 0);
+    bm_db_claims_free(cl);
+    assert_int_equal(bm_db_outbox_send_begin(db, "c1", 1, &attempt, &em), BM_OK);
+    assert_int_equal(bm_db_outbox_send_done(db, "c1", 1, true, 5, &fin, &em), BM_OK);
+    assert_true(fin);
     struct bm_db_status s = status(db);
-    assert_int_equal(s.c[BM_DB_C_PUBLISH_PENDING], all->n - 3);
-    assert_int_equal(s.c[BM_DB_C_PUBLISH_PUBLISHED], 7);
-    assert_int_equal(s.c[BM_DB_C_PUBLISH_REJECTED], 1);
-    assert_int_equal(ops.fetch(ops.impl, 0, 1000, &rows, &n), BM_OK);
-    assert_int_equal(n, all->n - 3);
-    bm_db_publisher_cleanup(&p); /* frees the batch still handed out */
+    assert_int_equal(s.c[BM_DB_C_PUBLISH_PENDING], total - 10);
+    assert_int_equal(s.c[BM_DB_C_PUBLISH_PUBLISHED], 15);
+    assert_int_equal(s.c[BM_DB_C_PUBLISH_REQUESTS], 2);
+    assert_int_equal(bm_db_outbox_send_begin(db, "c1", 2, &attempt, &em), BM_E_INTERNAL);
+
+    /* A first call that fails releases the claim: its rows are pending again. */
+    assert_int_equal(bm_db_outbox_claim(db, "c2", b, 5, 1, TU_T0, &em), BM_OK);
+    assert_int_equal(bm_db_outbox_send_begin(db, "c2", 0, &attempt, &em), BM_OK);
+    assert_int_equal(bm_db_outbox_send_failed(db, "c2", 0, &rel, &em), BM_OK);
+    assert_true(rel);
+    rest = fetch(db, 1000);
+    assert_int_equal(rest->n, total - 10);
+    assert_true(rest->rows[0].id == b[0]);
+    bm_db_outbox_free(rest);
+
+    /* A refused call: the rows stay as REJECTED, out of pending. */
+    assert_int_equal(bm_db_outbox_claim(db, "c3", c, 5, 1, TU_T0, &em), BM_OK);
+    assert_int_equal(bm_db_outbox_send_begin(db, "c3", 0, &attempt, &em), BM_OK);
+    assert_int_equal(bm_db_outbox_send_done(db, "c3", 0, false, 0, &fin, &em), BM_OK);
+    assert_true(fin);
+    s = status(db);
+    assert_int_equal(s.c[BM_DB_C_PUBLISH_PENDING], total - 15);
+    assert_int_equal(s.c[BM_DB_C_PUBLISH_REJECTED], 5);
+    assert_int_equal(s.c[BM_DB_C_PUBLISH_REQUESTS], 2);
+
+    /* Claimed rows survive pruning; finished ones go. */
+    assert_int_equal(bm_db_outbox_claim(db, "c4", b, 5, 1, TU_T0, &em), BM_OK);
+    struct bm_db_prune_stats ps;
+    assert_int_equal(bm_db_prune(db, TU_T0 + 400 * 86400, &ps, &em), BM_OK);
+    assert_int_equal(ps.outbox, 5); /* the REJECTED ones */
+    assert_int_equal(bm_db_outbox_claims(db, &cl, &em), BM_OK);
+    assert_int_equal(cl->n, 1);
+    assert_int_equal(cl->v[0].rows->n, 5);
+    bm_db_claims_free(cl);
+
+    bm_free(a);
+    bm_free(b);
+    bm_free(c);
     bm_db_outbox_free(all);
+    bm_db_close(db);
+    tdb_cleanup(&t);
+}
+
+/* Writes failing (another process holds the write lock past the busy timeout) make
+ * bm_db_write_health say so with SQLite's message; the next commit makes it healthy. */
+static void test_write_health(void **state)
+{
+    (void)state;
+    struct tdb t;
+    tdb_init(&t);
+    struct bm_db_options opt = {.busy_timeout_ms = 50};
+    struct bm_db *db = NULL;
+    struct bm_errmsg em = {{0}};
+    assert_int_equal(bm_db_open(t.path, &opt, &db, &em), BM_OK);
+    tu_commit(db, 1);
+    assert_int_equal(bm_db_write_health(db, NULL, NULL), BM_OK);
+    struct bm_db_outbox *ob = fetch(db, 10);
+    sqlite3 *h = NULL;
+    assert_int_equal(sqlite3_open(t.path, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    int64_t id = ob->rows[0].id, since = 0;
+    assert_int_equal(bm_db_outbox_claim(db, "x", &id, 1, 1, TU_T0, &em), BM_E_STORAGE_BUSY);
+    struct bm_errmsg hm = {{0}};
+    assert_int_equal(bm_db_write_health(db, &since, &hm), BM_E_STORAGE_BUSY);
+    assert_true(since > 0);
+    assert_non_null(strstr(hm.text, "locked"));
+    /* Reads still work meanwhile. */
+    assert_int_equal(bm_db_status(db, &(struct bm_db_status){{0}}, &em), BM_OK);
+    assert_int_equal(bm_db_write_health(db, NULL, NULL), BM_E_STORAGE_BUSY);
+    assert_int_equal(sqlite3_exec(h, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    assert_int_equal(bm_db_outbox_claim(db, "x", &id, 1, 1, TU_T0, &em), BM_OK);
+    assert_int_equal(bm_db_write_health(db, NULL, NULL), BM_OK);
+    /* The caller's own failure (a row not pending) says nothing about storage; a write SQLite
+     * refuses (a claim id used twice) does. */
+    assert_int_equal(bm_db_outbox_claim(db, "y", &id, 1, 1, TU_T0, &em), BM_E_INTERNAL);
+    assert_int_equal(bm_db_write_health(db, NULL, NULL), BM_OK);
+    assert_int_equal(bm_db_outbox_claim(db, "x", &id, 1, 1, TU_T0, &em), BM_E_STORAGE);
+    assert_int_equal(bm_db_write_health(db, NULL, NULL), BM_E_STORAGE);
+    assert_int_equal(bm_db_flush_counters(db, &em), BM_OK);
+    assert_int_equal(bm_db_write_health(db, NULL, NULL), BM_OK);
+    bm_db_outbox_free(ob);
     bm_db_close(db);
     tdb_cleanup(&t);
 }
@@ -261,7 +409,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_outbox),
         cmocka_unit_test(test_prune),
-        cmocka_unit_test(test_publisher_adapter),
+        cmocka_unit_test(test_claims),
+        cmocka_unit_test(test_write_health),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
