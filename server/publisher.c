@@ -218,6 +218,17 @@ static bm_err publish_batch(struct flush *f, const struct bm_db_outbox *ob)
     if (rc != BM_OK)
         return fail_with(f, rc, NULL);
     f->res->dimension_overflow += plan->dimension_overflow;
+    if (plan->dimension_overflow > 0) {
+        /* Counted here, when the rows are first planned (a resumed claim re-plans rows that
+         * were counted already), so /status shows BMAS-009 whatever triggered the flush. */
+        bm_db_count(s->db, BM_DB_C_ERRORS + bm_err_wire_index(BM_E_DIMENSIONS),
+                    plan->dimension_overflow);
+        BM_LOG(BM_WARN, "server", "cloudwatch_dimension_overflow",
+               "dimension values over 255 characters: that dimension set is skipped for those "
+               "series",
+               BM_KV_ERR(BM_E_DIMENSIONS),
+               BM_KV_INT("series_sets", (long long)plan->dimension_overflow));
+    }
     if (plan->ndropped > 0)
         BM_LOG(BM_WARN, "server", "cloudwatch_too_old",
                "dropping deltas older than CloudWatch accepts (two weeks)",

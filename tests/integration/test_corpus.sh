@@ -90,10 +90,13 @@ t_ok "POST /flush published ($(echo "$fl" | jq -c '{published,requests}'))" \
 t_eq "nothing left to publish" "0" "$(curl -sS -m 10 "$BMAS_URL/status" | jq .publish.pending)"
 corpus_cw_check "events" aws_q Corpus/Events "$SETS"
 # The 300-character model id cannot be a ModelId value: that set is skipped for its series
-# (BMAS-009), which the CloudWatch sums above already leave out. Only POST /flush's answer
-# says so: /status's errors do not count BMAS-009, nor does the log of a timed publish.
+# (BMAS-009), which the CloudWatch sums above already leave out: POST /flush's answer, the
+# /status error counters and the log all say so.
 t_ok "BMAS-009: the long model id's ModelId set skipped (/flush dimension_overflow)" \
     test "$(echo "$fl" | jq '.dimension_overflow > 0')" = true
+t_eq "... counted in /status errors as many times" "$(echo "$fl" | jq .dimension_overflow)" \
+    "$(curl -sS -m 10 "$BMAS_URL/status" | jq '.errors["BMAS-009"]')"
+t_ok "... and logged with its code" grep -q '"code":"BMAS-009"' "$BMAS_LOG"
 bmas_stop
 t_eq "bmas (events) exited 0 on SIGTERM" "0" "$BMAS_STOP_STATUS"
 rm -rf "$BMAS_TMP"
