@@ -12,7 +12,7 @@ cd "$top" || exit 1
 # The tree as it is now (committed or not), without build output.
 git ls-files -co --exclude-standard | grep -v '^build/\|^bin/' | tar -cf - -T - | tar -xf - -C "$work"
 cd "$work" || exit 1
-export B=build/rel BIN=$work/bin BM_TEST_DATA=$work/tests/data
+export B=build/rel BIN=$work/bin BM_TEST_DATA=$work/tests/data MUTANT_TIMEOUT=${MUTANT_TIMEOUT:-90}
 units=$(ls tests/unit/*.c | sed 's|tests/unit/\(.*\)\.c|build/rel/tests/\1|')
 build() { make -j"$(nproc)" all $units; } # word splitting of $units on purpose
 echo "# building the unmutated tree in $work"
@@ -44,12 +44,20 @@ while IFS= read -r line; do
     if ! build >"$work/m.log" 2>&1; then
         result="killed (does not build)"
         killed=$((killed + 1))
-    elif (eval "$check") >"$work/$name.log" 2>&1; then
-        result="SURVIVED: $check passed"
-        survived=$((survived + 1))
     else
-        result="killed by $check"
-        killed=$((killed + 1))
+        # A mutant may loop for ever: past the deadline it counts as noticed (killed).
+        timeout "${MUTANT_TIMEOUT:-90}" bash -c "$check" >"$work/$name.log" 2>&1
+        rc=$?
+        if [ "$rc" = 0 ]; then
+            result="SURVIVED: $check passed"
+            survived=$((survived + 1))
+        elif [ "$rc" = 124 ]; then
+            result="killed (timed out) by $check"
+            killed=$((killed + 1))
+        else
+            result="killed by $check"
+            killed=$((killed + 1))
+        fi
     fi
     printf '%-24s %-20s %s\n' "$name" "$file" "$result"
     mv "$file.orig" "$file"
