@@ -124,6 +124,11 @@ static void test_etag(void **state)
             assert_string_equal(out, cases[i].out);
         }
     }
+    /* A weak ETag is refused for what it is, so the operator reading BMAS-005 knows why. */
+    char out[BM_S3_ETAG_MAX + 1];
+    const char *why = bm_s3_etag_normalize("W/\"0123456789abcdef0123456789abcdef\"", 36, out);
+    assert_non_null(why);
+    assert_non_null(strstr(why, "weak"));
 }
 
 int main(void)
