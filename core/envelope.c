@@ -285,6 +285,10 @@ bm_err bm_envelope_parse(const char *body, size_t len, size_t max_messages,
         rc = parse_sqs(&s, b, n, em);
     } else {
         /* A bare event: one message without an id, as big as one message may be. */
+        if (len > BM_MAX_MESSAGE_BYTES)
+            return bm_errmsg_set(em, BM_E_TOO_LARGE,
+                                 "an event of %zu bytes is over %d (BM_MAX_MESSAGE_BYTES)", len,
+                                 BM_MAX_MESSAGE_BYTES);
         if ((b = bm_calloc(1, sizeof *b)) == NULL ||
             (b->msgs = bm_calloc(1, sizeof *b->msgs)) == NULL)
             rc = BM_E_NOMEM;

@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,7 +27,7 @@ bm_err bm__message_fail(struct bm_message *m, bm_err code, const char *fmt, ...)
 
 /* S3 and SNS notifications carry form-URL-encoded keys; decoded in one pass (FORMATS.md 4.1).
  * BM_E_MSG_PARSE when the key is not valid form encoding. */
-static bm_err form_decode(const char *key, char **out)
+static bm_err form_decode(const char *key, char **out, size_t *out_len)
 {
     struct bm_buf b;
     bm_buf_init(&b, strlen(key) + 1);
@@ -37,6 +38,7 @@ static bm_err form_decode(const char *key, char **out)
         bm_buf_cleanup(&b);
         return rc == BM_E_NOMEM ? rc : BM_E_MSG_PARSE;
     }
+    *out_len = b.len; /* %00 decodes to a NUL: the length, not strlen, is the key's */
     *out = bm_buf_steal(&b);
     return BM_OK;
 }
@@ -145,7 +147,8 @@ static bm_err add_object(struct bm_message *m, const struct names *n, bool key_i
         (why = bm_s3_etag_normalize(n->etag, strlen(n->etag), etag)) != NULL)
         return bm__message_fail(m, BM_E_MSG_PARSE, "ETag refused: %s", why);
     char *key = NULL;
-    bm_err rc = key_is_form ? form_decode(n->key, &key) : BM_OK;
+    size_t key_len = strlen(n->key);
+    bm_err rc = key_is_form ? form_decode(n->key, &key, &key_len) : BM_OK;
     if (rc == BM_E_MSG_PARSE)
         return bm__message_fail(m, rc, "object key is not URL-encoded as S3 writes it");
     if (rc != BM_OK)
@@ -153,7 +156,7 @@ static bm_err add_object(struct bm_message *m, const struct names *n, bool key_i
     if (key == NULL && (key = bm_strdup(n->key)) == NULL)
         return BM_E_NOMEM;
     /* Checked after decoding: that is the key S3 would be asked for. */
-    if ((why = bm_s3_key_check(key, strlen(key))) != NULL) {
+    if ((why = bm_s3_key_check(key, key_len)) != NULL) {
         bm_free(key);
         return bm__message_fail(m, BM_E_MSG_PARSE, "object key refused: %s", why);
     }
@@ -210,6 +213,23 @@ static bm_err parse_eventbridge(struct bm_message *m, const cJSON *j, const char
     return add_object(m, &n, false); /* EventBridge keys are not form-encoded */
 }
 
+/* Whether body holds a NUL, raw or as \u0000. cJSON would end the string there, so
+ * "a\u0000b" would name object "a" while another reader sees "a\0b"; no S3 event has one. */
+static bool has_nul(const char *body, size_t len)
+{
+    if (memchr(body, '\0', len) != NULL)
+        return true;
+    for (const char *p = body, *end = body + len; (p = memchr(p, 'u', (size_t)(end - p)));) {
+        size_t bs = 0;
+        while (p - bs > body && p[-1 - (ptrdiff_t)bs] == '\\')
+            bs++;
+        if (bs % 2 == 1 && end - p >= 5 && memcmp(p + 1, "0000", 4) == 0)
+            return true;
+        p++;
+    }
+    return false;
+}
+
 /* Counts the Records of a body by a scan, before any tree is built: a body must be one JSON
  * object with nothing after it, and its Records (when present) an array of at most
  * BM_MAX_S3_RECORDS_PER_MESSAGE objects. */
@@ -219,6 +239,10 @@ static void precheck(struct bm_message *m, const char *body, size_t len)
     struct bm__scan_iter it;
     struct bm__scan_key k;
     bool more, seen = false;
+    if (has_nul(body, len)) {
+        bm__message_fail(m, BM_E_MSG_PARSE, "message body holds a NUL character");
+        return;
+    }
     bm__scan_ws(&s);
     if (s.p < s.end && *s.p != '{') {
         bm__message_fail(m, BM_E_MSG_PARSE, "message body is not a JSON object");

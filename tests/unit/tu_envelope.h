@@ -60,8 +60,7 @@ static inline void tu_parse_err(const char *body, size_t len, size_t max, bm_err
     struct bm_errmsg em = {{0}};
     bm_err rc = bm_envelope_parse(body, len, max, &b, &em);
     if (rc != want)
-        fail_msg("want %s, got %s (%s) for %.80s", bm_err_wire(want), bm_err_wire(rc), em.text,
-                 body);
+        fail_msg("want %s, got %s (%s) for %.80s", bm_err_str(want), bm_err_str(rc), em.text, body);
     assert_null(b);
     assert_true(strlen(em.text) > 0);
 }
