@@ -725,8 +725,8 @@ struct bm_object_ref {
     enum bm_ref_kind kind;
     char *bucket;     /* decoded */
     char *key;        /* decoded: form-URL for S3/SNS notifications, as given for EventBridge */
-    char *version_id; /* "" when absent */
-    char *etag;       /* without quotes, "" when absent */
+    char *version_id; /* "" when absent; checked by bm_s3_version_check */
+    char *etag;       /* bm_s3_etag_normalize's form (unquoted, lowercase), "" when absent */
     uint64_t size;
     char *event_name; /* "ObjectCreated:Put", "Object Created", "s3:TestEvent", ... */
 };
@@ -744,13 +744,24 @@ struct bm_event_batch {
     struct bm_message *msgs;
     size_t n;
 };
-/* Parses a POST /events body. BM_E_MSG_PARSE (with em) when the body as a whole is no known
- * envelope; per-message problems of an SQS event land in that message's parse_err instead, so
- * the rest of the batch still counts. Caller frees *out with bm_event_batch_free. */
-bm_err bm_envelope_parse(const char *body, size_t len, struct bm_event_batch **out,
-                         struct bm_errmsg *em);
+/* Limits of what one envelope may hold, checked by a scan before anything is built. */
+#define BM_MAX_MESSAGE_BYTES (256 * 1024) /* a message body (SQS, SNS, EventBridge maximum) */
+#define BM_MAX_S3_RECORDS_PER_MESSAGE 100 /* S3 sends one record per notification */
+#define BM_MAX_MESSAGE_ID 1024            /* bytes of an SQS messageId (S3 sends a UUID) */
+/* Parses a POST /events body in memory proportional to one message, never to the body: the
+ * outer event is scanned, not turned into a tree. Whole-body errors (with em): BM_E_MSG_PARSE
+ * when the body is no known envelope, holds data after its JSON value, a duplicate "Records",
+ * a record that is not an object or one without a messageId; BM_E_TOO_LARGE when an SQS event
+ * has more than max_messages messages (nothing is allocated then) or a bare event is over a
+ * limit. Per-message problems of an SQS event land in that message's parse_err instead
+ * (BM_E_MSG_PARSE, or BM_E_TOO_LARGE past BM_MAX_MESSAGE_BYTES or
+ * BM_MAX_S3_RECORDS_PER_MESSAGE), and such a message names no object, so the rest of the batch
+ * still counts. BM_E_NOMEM. Caller frees *out with bm_event_batch_free. Thread-safe. */
+bm_err bm_envelope_parse(const char *body, size_t len, size_t max_messages,
+                         struct bm_event_batch **out, struct bm_errmsg *em);
 /* Parses one SQS message body (what a queue consumer receives) into msg (fields owned by
- * msg, freed by bm_message_cleanup). Sets msg->parse_err rather than failing. */
+ * msg, freed by bm_message_cleanup). Sets msg->parse_err rather than failing; returns only
+ * BM_E_NOMEM or BM_OK. */
 bm_err bm_message_parse_body(const char *message_id, long receive_count, const char *body,
                              size_t len, struct bm_message *msg);
 void bm_message_cleanup(struct bm_message *m);

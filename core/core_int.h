@@ -32,6 +32,38 @@ bm_err bm__scan_string(struct bm__scan *s, char *scratch, size_t cap, const char
  * value is a valid JSON number but negative, fractional, or too big, or is a string, bool or
  * null-less non-number (the value is skipped in that case); BM_E_LOG_FORMAT when malformed. */
 bm_err bm__scan_uint(struct bm__scan *s, uint64_t *out);
+/* Containers one member at a time, for callers that must not build a tree (envelope.c walks
+ * 6 MiB bodies of tiny elements). bm__scan_open enters the object or array at p (BM_E_LOG_FORMAT
+ * when p is another value); each bm__scan_next moves to the next member and sets *more, false
+ * once the closing bracket is consumed. For an object it reads the member's name into key and
+ * leaves p at the value; the caller consumes every value (read or skip) before the next call. */
+struct bm__scan_iter {
+    bool is_obj;
+    bool first;
+};
+/* A member name, unescaped. p is NULL when an escaped name does not fit buf: such a name is
+ * longer than 80 bytes, so it can match none of the short names callers look for. */
+struct bm__scan_key {
+    char buf[512];
+    const char *p;
+    size_t len;
+};
+bm_err bm__scan_open(struct bm__scan *s, struct bm__scan_iter *it);
+bm_err bm__scan_next(struct bm__scan *s, struct bm__scan_iter *it, struct bm__scan_key *key,
+                     bool *more);
+/* Whether key is exactly name. */
+bool bm__scan_key_is(const struct bm__scan_key *key, const char *name);
+
+/* ---- Envelopes (envelope.c: the outer Lambda SQS event; envelope_msg.c: one message) ---- */
+/* Parses one message body (an S3 notification, SNS notification, EventBridge event or
+ * s3:TestEvent) into m, whose message_id and receive_count the caller set. A body that is no
+ * event bmas knows sets m->parse_err to BM_E_MSG_PARSE, one over a limit (BM_MAX_MESSAGE_BYTES,
+ * BM_MAX_S3_RECORDS_PER_MESSAGE) to BM_E_TOO_LARGE, both with m->parse_msg; the records are
+ * counted by a scan before any tree is built. Returns BM_E_NOMEM or BM_OK. */
+bm_err bm__message_parse(struct bm_message *m, const char *body, size_t len);
+/* Marks m as failed with code (first failure wins); returns BM_OK so parsers can return it. */
+bm_err bm__message_fail(struct bm_message *m, bm_err code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* ---- Framing (frame.c) ---------------------------------------------------------------------
  * Turns a stream of decompressed bytes into records: JSON lines (the real format), a JSON

@@ -331,3 +331,65 @@ bm_err bm__scan_uint(struct bm__scan *s, uint64_t *out)
     *out = (uint64_t)d;
     return BM_OK;
 }
+
+bm_err bm__scan_open(struct bm__scan *s, struct bm__scan_iter *it)
+{
+    if (s->p >= s->end || (*s->p != '{' && *s->p != '['))
+        return FMT;
+    if (++s->depth > BM__SCAN_MAX_DEPTH)
+        return FMT;
+    it->is_obj = *s->p == '{';
+    it->first = true;
+    s->p++;
+    return BM_OK;
+}
+
+bm_err bm__scan_next(struct bm__scan *s, struct bm__scan_iter *it, struct bm__scan_key *key,
+                     bool *more)
+{
+    const char close = it->is_obj ? '}' : ']';
+    bm__scan_ws(s);
+    if (s->p >= s->end)
+        return FMT;
+    if (*s->p == close) {
+        s->p++;
+        s->depth--;
+        *more = false;
+        return BM_OK;
+    }
+    if (!it->first) {
+        if (*s->p != ',')
+            return FMT;
+        s->p++;
+        bm__scan_ws(s);
+        if (s->p >= s->end || *s->p == close)
+            return FMT; /* "[1,]" */
+    }
+    it->first = false;
+    if (it->is_obj) {
+        if (*s->p != '"')
+            return FMT;
+        bm_err rc = bm__scan_string(s, key->buf, sizeof key->buf, &key->p, &key->len);
+        if (rc == BM_E_TOO_LARGE) {
+            key->p = NULL; /* skip_string already moved past it */
+            key->len = 0;
+        } else if (rc != BM_OK) {
+            return rc;
+        }
+        bm__scan_ws(s);
+        if (s->p >= s->end || *s->p != ':')
+            return FMT;
+        s->p++;
+        bm__scan_ws(s);
+    }
+    if (s->p >= s->end)
+        return FMT;
+    *more = true;
+    return BM_OK;
+}
+
+bool bm__scan_key_is(const struct bm__scan_key *key, const char *name)
+{
+    size_t n = strlen(name);
+    return key->p != NULL && key->len == n && memcmp(key->p, name, n) == 0;
+}

@@ -325,17 +325,12 @@ void bm__route_events(struct bm_srv *s, const char *body, size_t len, const char
 {
     struct bm_errmsg em = {{0}};
     struct bm_event_batch *b = NULL;
-    bm_err rc = bm_envelope_parse(body, len, &b, &em);
+    /* The batch is counted against BATCH_SIZE by the parser's first pass, before anything of
+     * it is built. */
+    bm_err rc = bm_envelope_parse(body, len, (size_t)s->cfg->batch_size, &b, &em);
     if (rc != BM_OK) {
         bm_db_count(s->db, BM_DB_C_ERRORS + bm_err_wire_index(rc), 1);
         bm__reply_error(r, rc, em.text, NULL);
-        return;
-    }
-    if (b->n > (size_t)s->cfg->batch_size) {
-        bm_errmsg_set(&em, BM_E_TOO_LARGE, "batch of %zu messages is over BATCH_SIZE (%ld)", b->n,
-                      s->cfg->batch_size);
-        bm__reply_error(r, BM_E_TOO_LARGE, em.text, NULL);
-        bm_event_batch_free(b);
         return;
     }
     struct bm__msg_result *res = bm_calloc(b->n, sizeof *res);

@@ -139,74 +139,14 @@ void bm__route_status(struct bm_srv *s, struct bm__reply *r)
                    (unsigned long long)atomic_load(&s->inflight_bytes));
 }
 
-static bool parse_time_arg(const char *v, int64_t *out)
-{
-    return bm_time_parse(v, strlen(v), out);
-}
-
 void bm__route_aggregates(struct bm_srv *s, const char *const *names, const char *const *values,
                           size_t n, struct bm__reply *r)
 {
     struct bm_errmsg em = {{0}};
-    struct bm_group_by g;
-    const char *group_by = BM_GROUP_BY_DEFAULT;
     struct bm_db_query q;
-    int64_t from = BM_NO_BUCKET, to = BM_NO_BUCKET;
-    const char *model = NULL, *src = NULL, *inf = NULL, *ptype = NULL;
-    for (size_t i = 0; i < n; i++) {
-        const char *k = names[i], *v = values[i];
-        if (strcmp(k, "from") == 0 || strcmp(k, "to") == 0) {
-            int64_t t;
-            if (!parse_time_arg(v, &t)) {
-                bm_errmsg_set(&em, BM_E_BAD_REQUEST,
-                              "%s: expected RFC 3339, e.g. "
-                              "2026-04-20T00:00:00Z, got \"%.64s\"",
-                              k, v);
-                bm__reply_error(r, BM_E_BAD_REQUEST, em.text, NULL);
-                return;
-            }
-            *(k[0] == 'f' ? &from : &to) = t;
-        } else if (strcmp(k, "group_by") == 0) {
-            group_by = v;
-        } else if (strcmp(k, "model_id") == 0) {
-            model = v;
-        } else if (strcmp(k, "source_region") == 0) {
-            src = v;
-        } else if (strcmp(k, "inference_region") == 0) {
-            inf = v;
-        } else if (strcmp(k, "profile_type") == 0) {
-            ptype = v;
-        } else {
-            /* A typo'd filter silently ignored would return the wrong numbers. */
-            bm_errmsg_set(&em, BM_E_BAD_REQUEST,
-                          "unknown parameter \"%.64s\" (from, to, model_id, "
-                          "profile_type, source_region, inference_region, group_by)",
-                          k);
-            bm__reply_error(r, BM_E_BAD_REQUEST, em.text, NULL);
-            return;
-        }
-    }
-    if (bm_group_by_parse(group_by, &g, &em) != BM_OK) {
-        bm__reply_error(r, BM_E_BAD_REQUEST, em.text, NULL);
-        return;
-    }
-    if (from != BM_NO_BUCKET && to != BM_NO_BUCKET && to < from) {
-        bm__reply_error(r, BM_E_BAD_REQUEST, "to is before from", NULL);
-        return;
-    }
-    bm_db_query_init(&q, &g);
-    q.sums_only = true; /* the document shows sums; min/max double the query's cost */
-    q.from = from;
-    q.to = to;
-    q.model_id = model;
-    q.source_region = src;
-    q.inference_region = inf;
-    if (ptype != NULL && !bm_profile_type_parse(ptype, strlen(ptype), &q.profile_type)) {
-        bm_errmsg_set(&em, BM_E_BAD_REQUEST,
-                      "profile_type: \"%.64s\" is none of OnDemand, "
-                      "CrossRegion, GlobalCrossRegion, Application, Provisioned",
-                      ptype);
-        bm__reply_error(r, BM_E_BAD_REQUEST, em.text, NULL);
+    bm_err prc = bm_db_query_parse(&q, names, values, n, &em);
+    if (prc != BM_OK) {
+        bm__reply_error(r, prc, em.text, NULL);
         return;
     }
     struct bm_agg *a = NULL;
@@ -215,7 +155,7 @@ void bm__route_aggregates(struct bm_srv *s, const char *const *names, const char
         bm__reply_error(r, rc, em.text, NULL);
         return;
     }
-    rc = bm_agg_write_json(a, &g, from, to, &r->body);
+    rc = bm_agg_write_json(a, &q.group_by, q.from, q.to, &r->body);
     bm_agg_free(a);
     if (rc != BM_OK)
         bm__reply_error(r, rc, "response too large", NULL);

@@ -257,6 +257,13 @@ struct bm_db_query {
 };
 /* Sets q to "everything, no filter" with the given grouping. */
 void bm_db_query_init(struct bm_db_query *q, const struct bm_group_by *g);
+/* GET /aggregates' n parameters (decoded; each name once, the HTTP layer refuses repeats) into
+ * *q, sums only: from and to (RFC 3339, to not before from), model_id, profile_type,
+ * source_region, inference_region (exact filters) and group_by (BM_GROUP_BY_DEFAULT when
+ * absent). q borrows the filter values. BM_E_BAD_REQUEST with em naming the parameter for an
+ * unknown name or a bad value; *q is written only on success. Pure; thread-safe. */
+bm_err bm_db_query_parse(struct bm_db_query *q, const char *const *names, const char *const *values,
+                         size_t n, struct bm_errmsg *em);
 /* Aggregates matching q: exactly what the minute rows at or after the prune cutoff give, read
  * from the coarsest tables that answer exactly, grouped the way bm_agg_regroup would group them
  * (fields not in group_by empty, bucket truncated to the minute or BM_NO_BUCKET, type

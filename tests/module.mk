@@ -72,6 +72,10 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRCS))
 $(B)/fuzz/fuzz_%: $(B)/tests/fuzz/fuzz_%.o $(LIBS_core)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_LDFLAGS) $^ $(PKG_LIBS) -o $@
+# The /aggregates parameters live in storage (bm_db_query_parse, query_plan.c).
+$(B)/fuzz/fuzz_aggquery: $(B)/tests/fuzz/fuzz_aggquery.o $(LIBS_storage)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ $(PKG_LIBS) -o $@
 fuzz-build: deps $(FUZZ_BINS)
 fuzz:
 	@$(MAKE) --no-print-directory VARIANT=fuzz fuzz-build

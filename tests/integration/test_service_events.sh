@@ -40,7 +40,7 @@ EB=$(jq -c --arg k "$P/eventbridge.json.gz" --arg e "$E3" \
     '.detail.bucket.name = "quiet" | .detail.object.key = $k | .detail.object.etag = $e' \
     "$BM_TEST_DATA/eventbridge-object-created.json")
 MISSING=$(jq -c '.Records[0].s3.bucket.name = "logs" | .Records[0].s3.object.key = "nope.json.gz"
-    | .Records[0].s3.object.eTag = "0"' "$BM_TEST_DATA/s3-event.json")
+    | .Records[0].s3.object.eTag = "00000000000000000000000000000000"' "$BM_TEST_DATA/s3-event.json")
 jq -s -c --arg sns "$SNS" --arg eb "$EB" --arg missing "$MISSING" '{Records: (
     [.[] | {messageId: .MessageId, receiptHandle: .ReceiptHandle, body: .Body,
             attributes: {ApproximateReceiveCount: "1"}, eventSource: "aws:sqs"}]
