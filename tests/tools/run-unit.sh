@@ -5,9 +5,9 @@ dir=$1
 fail=0
 n=0
 export CMOCKA_MESSAGE_OUTPUT=TAP
-# Tests read the shared SigV4 suite and samples from these when present (skip cleanly if not).
+# Tests read the SigV4 suite (tests/vectors/sigv4) and the samples (tests/data) from these.
 export BM_TEST_DATA="${BM_TEST_DATA:-$(pwd)/tests/data}"
-export BM_SIGV4_VECTORS="${BM_SIGV4_VECTORS:-$(cd "$(dirname "$0")/../.." && pwd)/../shared/vectors/sigv4}"
+export BM_SIGV4_VECTORS="${BM_SIGV4_VECTORS:-$(cd "$(dirname "$0")/../.." && pwd)/tests/vectors/sigv4}"
 for t in "$dir"/test_*; do
     [ -x "$t" ] || continue
     n=$((n + 1))
