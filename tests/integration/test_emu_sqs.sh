@@ -123,7 +123,7 @@ if [ "$HAVE_JSON_CLI" = 1 ]; then
 else
     t_skip "JSON 1.0 errors" "no pip aws on PATH"
 fi
-out=$(curl -sS -X POST -H 'Content-Type: application/x-amz-json-1.0' \
+out=$(curl -m 60 -sS -X POST -H 'Content-Type: application/x-amz-json-1.0' \
     -H 'X-Amz-Target: AmazonSQS.ListQueues' -d '{}' -D "$ITEST_HOME/h" "$EMU_URL/")
 t_eq "unsigned JSON request: __type" "com.amazon.coral.service#MissingAuthenticationTokenException" \
     "$(echo "$out" | jq -r '.__type')"

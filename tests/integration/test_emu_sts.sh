@@ -13,7 +13,7 @@ itest_setup || exit 1
 trap 'emu_stop; itest_cleanup; rm -rf "$W0"' EXIT
 
 ROLE=arn:aws:iam::123456789012:role/bmas
-t_eq "health lists sts" running "$(curl -fsS "$EMU_URL/_localstack/health" | jq -r .services.sts)"
+t_eq "health lists sts" running "$(curl -m 60 -fsS "$EMU_URL/_localstack/health" | jq -r .services.sts)"
 
 # Debian's CLI sends it unsigned (the test/test credentials are not used at all).
 t0=$(date +%s)
@@ -80,9 +80,9 @@ t_ok "cloudwatch put-metric-data as the role" \
 # Presigned: the token travels in the query string, percent-encoded.
 url=$(as_role "$TOKEN" aws_q s3 presign "s3://$B/o.txt" --expires-in 60)
 t_ok "presigned URL carries X-Amz-Security-Token" eval 'echo "$url" | grep -q "X-Amz-Security-Token="'
-t_eq "presigned GET with the session token" hello "$(curl -fsS "$url")"
+t_eq "presigned GET with the session token" hello "$(curl -m 60 -fsS "$url")"
 t_eq "presigned GET with the token removed: 403" 403 \
-    "$(curl -sS -o /dev/null -w '%{http_code}' "$(echo "$url" | sed 's/X-Amz-Security-Token=[^&]*&\{0,1\}//')")"
+    "$(curl -m 60 -sS -o /dev/null -w '%{http_code}' "$(echo "$url" | sed 's/X-Amz-Security-Token=[^&]*&\{0,1\}//')")"
 
 # Without the session token, or with another session's, the key is refused.
 unset_token() { (unset AWS_SESSION_TOKEN; export AWS_ACCESS_KEY_ID=$AKID AWS_SECRET_ACCESS_KEY=$SECRET; "$@"); }
@@ -108,7 +108,7 @@ t_eq "curl: with the token 200, without 403, with another 403" "200 403 403" \
 
 # Validation (the CLIs check lengths and minimums before sending, so curl sends these).
 sts_post() {
-    curl -sS -o "$W/e.xml" -w '%{http_code}' -X POST "$EMU_URL/" \
+    curl -m 60 -sS -o "$W/e.xml" -w '%{http_code}' -X POST "$EMU_URL/" \
         -H 'Content-Type: application/x-www-form-urlencoded; charset=utf-8' \
         --data "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&$1"
 }
@@ -136,9 +136,9 @@ t_aws_err "CLI: RoleSessionName with a space" ValidationError \
     --web-identity-token tok-en
 # A GET of the same query is served too, and a one-character token is enough here.
 t_eq "GET /?Action=AssumeRoleWithWebIdentity" "200 arn:aws:sts::123456789012:assumed-role/bmas/g1" \
-    "$(curl -sS -o "$W/g.xml" -w '%{http_code}' "$EMU_URL/?Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=$ROLE&RoleSessionName=g1&WebIdentityToken=t") $(sed -n 's:.*<AssumedRoleUser>.*<Arn>\(.*\)</Arn>.*:\1:p' "$W/g.xml")"
+    "$(curl -m 60 -sS -o "$W/g.xml" -w '%{http_code}' "$EMU_URL/?Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=$ROLE&RoleSessionName=g1&WebIdentityToken=t") $(sed -n 's:.*<AssumedRoleUser>.*<Arn>\(.*\)</Arn>.*:\1:p' "$W/g.xml")"
 t_eq "unsigned GetCallerIdentity: MissingAuthenticationToken" "403 MissingAuthenticationToken" \
-    "$(curl -sS -o "$W/e.xml" -w '%{http_code}' -X POST "$EMU_URL/" \
+    "$(curl -m 60 -sS -o "$W/e.xml" -w '%{http_code}' -X POST "$EMU_URL/" \
         -H 'Content-Type: application/x-www-form-urlencoded' \
         --data 'Action=GetCallerIdentity&Version=2011-06-15') $(err_code)"
 
@@ -199,7 +199,7 @@ t_aws_err "assume-role: malformed RoleArn" ValidationError \
 t_aws_err "assume-role: ExternalId with a space" ValidationError \
     $J sts assume-role --role-arn "$READER" --role-session-name s1 --external-id "a b"
 t_eq "unsigned AssumeRole: MissingAuthenticationToken" "403 MissingAuthenticationToken" \
-    "$(curl -sS -o "$W/e.xml" -w '%{http_code}' -X POST "$EMU_URL/" \
+    "$(curl -m 60 -sS -o "$W/e.xml" -w '%{http_code}' -X POST "$EMU_URL/" \
         -H 'Content-Type: application/x-www-form-urlencoded' \
         --data "Action=AssumeRole&Version=2011-06-15&RoleArn=$READER&RoleSessionName=s1") $(err_code)"
 
@@ -224,15 +224,15 @@ t_skip "profile role_arn + source_profile (Debian CLI v2.9)" \
     "its profile AssumeRole always goes to sts.<region>.amazonaws.com"
 
 # Faults and counters work for "sts" like for the other services.
-curl -fsS -X DELETE "$EMU_URL/_emulator/requests" >/dev/null
-curl -fsS -X POST "$EMU_URL/_emulator/faults" \
+curl -m 60 -fsS -X DELETE "$EMU_URL/_emulator/requests" >/dev/null
+curl -m 60 -fsS -X POST "$EMU_URL/_emulator/faults" \
     -d '{"service":"sts","operation":"AssumeRoleWithWebIdentity","status":400,"code":"Throttling","count":1}' >/dev/null
 t_aws_err "an injected sts fault" Throttling aws_q sts assume-role-with-web-identity \
     --role-arn "$ROLE" --role-session-name s3 --web-identity-token tok-en
 t_ok "the next call succeeds" eval 'aws_q sts assume-role-with-web-identity --role-arn "$ROLE" \
     --role-session-name s3 --web-identity-token tok-en >/dev/null'
 t_eq "counters for sts" "AssumeRoleWithWebIdentity 2 1 1" \
-    "$(curl -fsS "$EMU_URL/_emulator/requests?service=sts" |
+    "$(curl -m 60 -fsS "$EMU_URL/_emulator/requests?service=sts" |
         jq -r '.requests[]|"\(.operation) \(.count) \(.faulted) \(.errors)"')"
 
 # Issued credentials are memory only: after a restart the key is unknown, the bucket stays.

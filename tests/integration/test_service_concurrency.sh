@@ -23,13 +23,13 @@ bmas_start || exit 1
 # another, the fourth GetObject could not arrive before 3 x LAT, and the POST could not end
 # before 4 x LAT; concurrently, all four arrive at once and the POST ends after about one LAT.
 LAT=3000
-curl -sS -o /dev/null --data "{\"service\":\"s3\",\"operation\":\"GetObject\",\"latency_ms\":$LAT}" "$EMU_URL/_emulator/faults"
+curl -m 60 -sS -o /dev/null --data "{\"service\":\"s3\",\"operation\":\"GetObject\",\"latency_ms\":$LAT}" "$EMU_URL/_emulator/faults"
 # The rule's hits count requests as they arrive (before the wait); the request counters only
 # count them once answered.
-started() { curl -sS "$EMU_URL/_emulator/faults" | jq '[.faults[].hits] | add // 0'; }
-gets() { curl -sS "$EMU_URL/_emulator/requests?service=s3" | jq '[.requests[] | select(.operation == "GetObject") | .count] | add // 0'; }
+started() { curl -m 60 -sS "$EMU_URL/_emulator/faults" | jq '[.faults[].hits] | add // 0'; }
+gets() { curl -m 60 -sS "$EMU_URL/_emulator/requests?service=s3" | jq '[.requests[] | select(.operation == "GetObject") | .count] | add // 0'; }
 t0=$(now_ms)
-curl -sS -o "$W/resp.json" --data-binary @"$W/batch.json" "$BMAS_URL/events" &
+curl -m 60 -sS -o "$W/resp.json" --data-binary @"$W/batch.json" "$BMAS_URL/events" &
 post=$!
 wait_for 10 eval 'test "$(started)" -gt 0'
 s0=$(now_ms)
@@ -47,7 +47,7 @@ t_eq "each object fetched once" 4 "$(gets)"
 t_ok "four $LAT ms downloads took about one download time, not four ($((t1 - t0)) ms)" test $((t1 - t0)) -lt $((3 * LAT))
 call agg GET "/aggregates?group_by="
 t_eq "four objects counted" "16" "$(echo "$BODY" | jq .totals.invocations)"
-curl -sS -o /dev/null -X DELETE "$EMU_URL/_emulator/faults"
+curl -m 60 -sS -o /dev/null -X DELETE "$EMU_URL/_emulator/faults"
 bmas_stop
 
 # A wrong secret: the emulator's SigV4 check refuses it, bmas says BMAS-002 (a fresh database,

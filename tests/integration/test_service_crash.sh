@@ -20,7 +20,7 @@ done
 post_all() { ls "$W/ev"/*.json | xargs -P 4 -I{} curl -sS -o /dev/null -m 30 --data @{} "$BMAS_URL/events"; }
 
 # S3 takes 40 ms per request, so kills land while fetches and commits are in flight.
-curl -sS -o /dev/null --data '{"service":"s3","operation":"GetObject","latency_ms":40}' "$EMU_URL/_emulator/faults"
+curl -m 60 -sS -o /dev/null --data '{"service":"s3","operation":"GetObject","latency_ms":40}' "$EMU_URL/_emulator/faults"
 BMAS_ENV="AWS_ENDPOINT_URL=$EMU_URL AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test BMAS_FLUSH_INTERVAL=0 LOG_LEVEL=WARN AWS_EC2_METADATA_DISABLED=true"
 for round in 1 2 3; do
     BMAS_DB=$W/crash-$round.db
@@ -29,7 +29,7 @@ for round in 1 2 3; do
     poster=$!
     # Kill after a share of the objects is in: 5, 15, 30 of 40.
     want=$(( round == 1 ? 5 : round == 2 ? 15 : 30 ))
-    wait_for 30 bash -c "[ \$(curl -sS $BMAS_URL/status | jq .objects.processed) -ge $want ]"
+    wait_for 30 bash -c "[ \$(curl -m 60 -sS $BMAS_URL/status | jq .objects.processed) -ge $want ]"
     kill -KILL "$BMAS_PID"
     wait "$BMAS_PID" 2>/dev/null
     wait "$poster" 2>/dev/null

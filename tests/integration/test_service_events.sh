@@ -70,7 +70,7 @@ t_eq "status errors" '{"BMAS-001":1,"BMAS-005":1,"BMAS-006":4}' "$(echo "$BODY" 
 # The same object delivered 50 times, 8 at once: counted once.
 BARE=$(sed -n 2p "$W/msgs" | jq -r .Body)
 echo "$BARE" > "$W/bare.json"
-seq 50 | xargs -P 8 -I{} curl -sS -o /dev/null -w '%{http_code}\n' "${A[@]}" \
+seq 50 | xargs -P 8 -I{} curl -m 60 -sS -o /dev/null -w '%{http_code}\n' "${A[@]}" \
     --data-binary @"$W/bare.json" "$BMAS_URL/events" > "$W/codes"
 t_eq "50 duplicate deliveries all 200" "50" "$(grep -c '^200$' "$W/codes")"
 call dup POST /events "${A[@]}" --data-binary @"$W/bare.json"

@@ -65,8 +65,8 @@ t_ok "...BMAS-022 naming the process's exit status" grep -q "BMAS-022.*credentia
 
 # Role profiles: AssumeRole at the emulator's STS, signed with the source's keys; the issued
 # session then fetches the object.
-sts_count() { curl -fsS "$EMU_URL/_emulator/requests" | jq '[.requests[] | select(.operation == "AssumeRole") | .count] | add // 0'; }
-curl -fsS -X DELETE "$EMU_URL/_emulator/requests" >/dev/null
+sts_count() { curl -m 60 -fsS "$EMU_URL/_emulator/requests" | jq '[.requests[] | select(.operation == "AssumeRole") | .count] | add // 0'; }
+curl -m 60 -fsS -X DELETE "$EMU_URL/_emulator/requests" >/dev/null
 t_eq "role_arn + source_profile: exact totals" "$want" "$(ingest AWS_PROFILE=reader 2>"$W/err" | jq -c .totals)"
 t_eq "...one AssumeRole" 1 "$(sts_count)"
 t_eq "role chain (source_profile is itself a role): exact totals" "$want" \
@@ -80,12 +80,12 @@ t_ok "...BMAS-022 with STS's ValidationError" grep -q "BMAS-022.*AssumeRole.*Val
 
 # Web identity: STS at the same endpoint issues ASIA... credentials with a session token.
 printf 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJwb2QifQ.\n' >"$W/oidc-token"
-curl -fsS -X DELETE "$EMU_URL/_emulator/requests" >/dev/null
+curl -m 60 -fsS -X DELETE "$EMU_URL/_emulator/requests" >/dev/null
 wi() { ingest AWS_WEB_IDENTITY_TOKEN_FILE="$W/oidc-token" AWS_ROLE_SESSION_NAME=bmas-test "$@"; }
 t_eq "web identity (AssumeRoleWithWebIdentity): exact totals" "$want" \
     "$(wi AWS_ROLE_ARN=arn:aws:iam::123456789012:role/bmas-reader 2>"$W/err" | jq -c .totals)"
 t_eq "one STS call, then S3 with the issued credentials" "AssumeRoleWithWebIdentity 1|GetObject 1" \
-    "$(curl -fsS "$EMU_URL/_emulator/requests" | jq -r '[.requests[] | select(.operation == "AssumeRoleWithWebIdentity" or .operation == "GetObject") | "\(.operation) \(.count)"] | sort | join("|")')"
+    "$(curl -m 60 -fsS "$EMU_URL/_emulator/requests" | jq -r '[.requests[] | select(.operation == "AssumeRoleWithWebIdentity" or .operation == "GetObject") | "\(.operation) \(.count)"] | sort | join("|")')"
 wi AWS_ROLE_ARN=not-an-arn >/dev/null 2>"$W/err"
 t_eq "a malformed role ARN: exit 1" 1 "$?"
 t_ok "...BMAS-022 with STS's ValidationError" grep -q "BMAS-022.*ValidationError" "$W/err"

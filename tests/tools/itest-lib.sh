@@ -97,7 +97,7 @@ itest_setup() {
 curl_sigv4() {
     local svc=$1
     shift
-    curl -sS --aws-sigv4 "aws:amz:us-east-1:$svc" --user "${CURL_AKID:-test}:${CURL_SECRET:-test}" "$@"
+    curl -m 60 -sS --aws-sigv4 "aws:amz:us-east-1:$svc" --user "${CURL_AKID:-test}:${CURL_SECRET:-test}" "$@"
 }
 
 # Milliseconds since the epoch (for latency assertions).

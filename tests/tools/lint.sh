@@ -9,6 +9,14 @@ if grep -nE "$banned" $files | grep -v '^tests/bench/'; then
     echo "lint: banned function (STYLE.md G7) above" >&2
     status=1
 fi
+# Test scripts: every curl has a deadline (-m/--max-time on the line that runs it), so a hung
+# server fails a check instead of hanging the run.
+shells=$(git ls-files 'tests/*.sh' 2>/dev/null || find tests -name '*.sh')
+if grep -nE '(^|[^_#[:alnum:]./-])curl[[:space:]]+[-"$'"'"']' $shells |
+    grep -vE '^[^:]+:[0-9]+:[[:space:]]*#' | grep -vE -- '(-m[[:space:]]|--max-time)'; then
+    echo "lint: curl without -m/--max-time in tests/ above" >&2
+    status=1
+fi
 if [ "${1:-}" != "--banned-only" ] && command -v clang-format >/dev/null; then
     if ! clang-format --dry-run -Werror $files 2>/tmp/bmas-lint.$$; then
         head -40 /tmp/bmas-lint.$$ >&2

@@ -42,13 +42,13 @@ rm -f "$RUN/emu.port"
 PIDS+=($!)
 wait_for 30 test -s "$RUN/emu.port" || { say "the emulator did not start: $RUN/emulator.log"; exit 1; }
 EMU=http://127.0.0.1:$(cat "$RUN/emu.port")
-wait_for 30 curl -fs -o /dev/null "$EMU/_localstack/health" || { say "emulator not healthy"; exit 1; }
+wait_for 30 curl -m 60 -fs -o /dev/null "$EMU/_localstack/health" || { say "emulator not healthy"; exit 1; }
 
 # AWS resources, signed by curl's own SigV4 (the emulator checks every signature).
 aws_curl() { # SERVICE curl-args...
     local svc=$1
     shift
-    curl -sS -o /dev/null -w '%{http_code}' --aws-sigv4 "aws:amz:us-east-1:$svc" --user test:test "$@"
+    curl -m 60 -sS -o /dev/null -w '%{http_code}' --aws-sigv4 "aws:amz:us-east-1:$svc" --user test:test "$@"
 }
 BUCKET=bedrock-logs
 QUEUE=bedrock-log-objects
@@ -85,25 +85,25 @@ upload() { # EPOCH_START SPAN SEED: one log object for that time, under its real
     n_up=$((n_up + 1))
 }
 start=$(( $(date +%s) / 300 * 300 - 3600 ))
-before=$(curl -s "$URL/status" | jq .objects.processed)
+before=$(curl -m 60 -s "$URL/status" | jq .objects.processed)
 for i in $(seq 0 11); do upload $((start + i * 300)) 300 $((RANDOM + i)); done
 say "uploaded $n_up Bedrock log objects (the last hour) to s3://$BUCKET; bmas is counting them..."
-wait_for 120 bash -c "[ \$(curl -s $URL/status | jq .objects.processed) -ge $((before + n_up)) ]" ||
+wait_for 120 bash -c "[ \$(curl -m 60 -s $URL/status | jq .objects.processed) -ge $((before + n_up)) ]" ||
     say "(still counting; see $RUN/bmas.log)"
-curl -s -o /dev/null -X POST "$URL/flush"
+curl -m 60 -s -o /dev/null -X POST "$URL/flush"
 
 cat >&2 <<MSG
 
 bmas is up: $URL  (state: $RUN/bmas.db, logs: $RUN/bmas.log)
-  curl -s $URL/status | jq
-  curl -s '$URL/aggregates?group_by=profile_type,model_id' | jq
-  curl -s '$URL/aggregates?group_by=minute&profile_type=CrossRegion' | jq '.rows[-3:]'
+  curl -m 60 -s $URL/status | jq
+  curl -m 60 -s '$URL/aggregates?group_by=profile_type,model_id' | jq
+  curl -m 60 -s '$URL/aggregates?group_by=minute&profile_type=CrossRegion' | jq '.rows[-3:]'
 The AWS side is bmas-emulator at $EMU (S3 bucket $BUCKET, SQS queue $QUEUE, CloudWatch):
   AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test /usr/bin/aws --endpoint-url $EMU --region us-east-1 \\
       cloudwatch list-metrics --namespace Custom/BedrockMetrics
 Right now, by inference profile type:
 MSG
-curl -s "$URL/aggregates?group_by=profile_type" |
+curl -m 60 -s "$URL/aggregates?group_by=profile_type" |
     jq -r '(.rows[] | [.profile_type, .invocations, .input_tokens, .output_tokens]),
            ["TOTAL", .totals.invocations, .totals.input_tokens, .totals.output_tokens] | @tsv' |
     awk -F'\t' 'BEGIN { printf "  %-18s %12s %14s %14s\n", "profile_type", "invocations", "input_tokens", "output_tokens" }

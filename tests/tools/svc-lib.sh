@@ -29,7 +29,7 @@ call() {
     shift 3
     mkdir -p "$W/resp"
     local out
-    out=$(curl -sS -X "$method" -o "$W/resp/$name.body" -D "$W/resp/$name.hdr" \
+    out=$(curl -m 60 -sS -X "$method" -o "$W/resp/$name.body" -D "$W/resp/$name.hdr" \
         -w '%{http_code} %{content_type}' "$@" "$BMAS_URL$path")
     STATUS=${out%% *}
     local ctype=${out#* }
