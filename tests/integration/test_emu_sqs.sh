@@ -64,8 +64,8 @@ t_eq "DLQ empty after delete" "0 0" \
 t0=$(now_ms)
 out=$(aws_q sqs receive-message --queue-url "$durl" --wait-time-seconds 2)
 dt=$(( $(now_ms) - t0 ))
-t_ok "long poll on an empty queue waits ~2 s and returns nothing ($dt ms)" \
-    [ "$dt" -ge 1900 ] && [ -z "$out" -o "$(echo "$out" | jq -r '.Messages|length')" = 0 ]
+t_all "long poll on an empty queue waits ~2 s and returns nothing ($dt ms)" \
+    [ "$dt" -ge 1900 ] -- [ -z "$out" -o "$(echo "$out" | jq -r '.Messages|length')" = 0 ]
 # ... and a message sent meanwhile ends it early, while other requests are still served.
 aws_q sqs receive-message --queue-url "$durl" --wait-time-seconds 15 >"$ITEST_HOME/lp.json" &
 lp=$!
@@ -75,8 +75,8 @@ sent_ms=$(( $(now_ms) - t0 ))
 wait "$lp"
 dt=$(( $(now_ms) - t0 ))
 t_eq "long poll returns the message sent meanwhile" wake-up "$(jq -r '.Messages[0].Body' "$ITEST_HOME/lp.json")"
-t_ok "long poll ended early ($dt ms) and the send was not held up ($sent_ms ms)" \
-    [ "$dt" -lt 12000 ] && [ "$sent_ms" -lt 12000 ]
+t_all "long poll ended early ($dt ms) and the send was not held up ($sent_ms ms)" \
+    [ "$dt" -lt 12000 ] -- [ "$sent_ms" -lt 12000 ]
 
 # Message attributes: MD5OfMessageAttributes computed independently (SQS's documented algorithm).
 md5_attrs=$(python3 - <<'PY'

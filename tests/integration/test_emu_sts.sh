@@ -28,8 +28,7 @@ t_eq "SecretAccessKey has 40 characters" 40 "${#SECRET}"
 t_ok "SessionToken is long and base64-like" \
     eval '[ "${#TOKEN}" -ge 300 ] && echo "$TOKEN" | grep -Eq "^[A-Za-z0-9+/=]+$"'
 exp=$(date -d "$(echo "$out" | jq -r .Credentials.Expiration)" +%s)
-t_ok "Expiration is DurationSeconds (1200) from now ($((exp - t0)))" \
-    [ $((exp - t0)) -ge 1195 ] && [ $((exp - t0)) -le 1205 ]
+t_range "Expiration is DurationSeconds (1200) from now ($((exp - t0)))" 1195 1205 $((exp - t0))
 t_eq "AssumedRoleUser.Arn" arn:aws:sts::123456789012:assumed-role/bmas/s1 \
     "$(echo "$out" | jq -r .AssumedRoleUser.Arn)"
 t_ok "AssumedRoleId is AROA...:s1" \
@@ -156,8 +155,7 @@ t_eq "assume-role: AssumedRoleUser.Arn" arn:aws:sts::123456789012:assumed-role/r
 t_ok "assume-role: AssumedRoleId is AROA...:s1" \
     eval 'echo "$ar" | jq -r .AssumedRoleUser.AssumedRoleId | grep -Eq "^AROA[A-Z0-9]{17}:s1$"'
 exp=$(date -d "$(echo "$ar" | jq -r .Credentials.Expiration)" +%s)
-t_ok "assume-role: Expiration defaults to an hour ($((exp - t0)))" \
-    [ $((exp - t0)) -ge 3595 ] && [ $((exp - t0)) -le 3605 ]
+t_range "assume-role: Expiration defaults to an hour ($((exp - t0)))" 3595 3605 $((exp - t0))
 t_ok "assume-role answers no web-identity members" \
     eval '[ "$(echo "$ar" | jq -r "has(\"Audience\") or has(\"Provider\")")" = false ]'
 as_reader() {
@@ -176,8 +174,7 @@ ch=$(as_reader $J sts assume-role --role-arn arn:aws:iam::123456789012:role/writ
 t_eq "role chaining: the second role's ARN" arn:aws:sts::123456789012:assumed-role/writer/chain \
     "$(echo "$ch" | jq -r .AssumedRoleUser.Arn)"
 exp=$(date -d "$(echo "$ch" | jq -r .Credentials.Expiration)" +%s)
-t_ok "role chaining: --duration-seconds 900 ($((exp - t0)))" \
-    [ $((exp - t0)) -ge 895 ] && [ $((exp - t0)) -le 905 ]
+t_range "role chaining: --duration-seconds 900 ($((exp - t0)))" 895 905 $((exp - t0))
 t_eq "role chaining: get-caller-identity with the chained credentials" \
     arn:aws:sts::123456789012:assumed-role/writer/chain \
     "$(AWS_ACCESS_KEY_ID=$(echo "$ch" | jq -r .Credentials.AccessKeyId) \
@@ -225,8 +222,7 @@ t_skip "profile role_arn + source_profile (Debian CLI v2.9)" \
 
 # Faults and counters work for "sts" like for the other services.
 curl -m 60 -fsS -X DELETE "$EMU_URL/_emulator/requests" >/dev/null
-curl -m 60 -fsS -X POST "$EMU_URL/_emulator/faults" \
-    -d '{"service":"sts","operation":"AssumeRoleWithWebIdentity","status":400,"code":"Throttling","count":1}' >/dev/null
+emu_fault '{"service":"sts","operation":"AssumeRoleWithWebIdentity","status":400,"code":"Throttling","count":1}'
 t_aws_err "an injected sts fault" Throttling aws_q sts assume-role-with-web-identity \
     --role-arn "$ROLE" --role-session-name s3 --web-identity-token tok-en
 t_ok "the next call succeeds" eval 'aws_q sts assume-role-with-web-identity --role-arn "$ROLE" \

@@ -23,7 +23,7 @@ bmas_start || exit 1
 # another, the fourth GetObject could not arrive before 3 x LAT, and the POST could not end
 # before 4 x LAT; concurrently, all four arrive at once and the POST ends after about one LAT.
 LAT=3000
-curl -m 60 -sS -o /dev/null --data "{\"service\":\"s3\",\"operation\":\"GetObject\",\"latency_ms\":$LAT}" "$EMU_URL/_emulator/faults"
+emu_fault "{\"service\":\"s3\",\"operation\":\"GetObject\",\"latency_ms\":$LAT}"
 # The rule's hits count requests as they arrive (before the wait); the request counters only
 # count them once answered.
 started() { curl -m 60 -sS "$EMU_URL/_emulator/faults" | jq '[.faults[].hits] | add // 0'; }

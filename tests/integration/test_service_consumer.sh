@@ -23,7 +23,7 @@ queue_depth() { # visible + in flight
 }
 
 # S3 is flaky at first: the first two GetObject calls get 503 SlowDown.
-curl -m 60 -sS -o /dev/null --data '{"service":"s3","operation":"GetObject","status":503,"code":"SlowDown","count":2}' "$EMU_URL/_emulator/faults"
+emu_fault '{"service":"s3","operation":"GetObject","status":503,"code":"SlowDown","count":2}'
 for i in 1 2 3; do aws_q s3api put-object --bucket logs --key "$P/obj-$i.json.gz" --body "$W/a.json.gz" >/dev/null; done
 aws_q s3api put-object --bucket logs --key "$P/data/req_input.json.gz" --body "$W/a.json.gz" >/dev/null
 t_ok "three objects counted from the queue" wait_for 30 bash -c "[ \$(curl -m 60 -sS $BMAS_URL/status | jq .objects.processed) = 3 ]"

@@ -20,7 +20,7 @@ done
 post_all() { ls "$W/ev"/*.json | xargs -P 4 -I{} curl -sS -o /dev/null -m 30 --data @{} "$BMAS_URL/events"; }
 
 # S3 takes 40 ms per request, so kills land while fetches and commits are in flight.
-curl -m 60 -sS -o /dev/null --data '{"service":"s3","operation":"GetObject","latency_ms":40}' "$EMU_URL/_emulator/faults"
+emu_fault '{"service":"s3","operation":"GetObject","latency_ms":40}'
 BMAS_ENV="AWS_ENDPOINT_URL=$EMU_URL AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test BMAS_FLUSH_INTERVAL=0 LOG_LEVEL=WARN AWS_EC2_METADATA_DISABLED=true"
 for round in 1 2 3; do
     BMAS_DB=$W/crash-$round.db

@@ -53,7 +53,7 @@ t_eq "nothing pending: a flush sends nothing" '{"published":0,"requests":0}' "$(
 # A throttled call is retried alone and counted once.
 t_eq "object 3 posted" "200" "$(put_and_post "$P/three.json.gz" "$W/a.json.gz")"
 before=$(cw_calls)
-curl -m 60 -sS -o /dev/null --data '{"service":"cloudwatch","operation":"PutMetricData","status":400,"code":"Throttling","count":1}' "$EMU_URL/_emulator/faults"
+emu_fault '{"service":"cloudwatch","operation":"PutMetricData","status":400,"code":"Throttling","count":1}'
 call flush3 POST /flush
 t_eq "throttled once, then published" '{"published":60,"requests":1}' "$(echo "$BODY" | jq -c '{published,requests}')"
 t_eq "exactly one extra call" "$((before + 2))" "$(cw_calls)"
@@ -61,7 +61,7 @@ t_eq "no double count after the retry" "765" "$(cw_stat InputTokens Sum Inferenc
 
 # An outage: the deltas stay pending, survive a restart, and go out once it is over.
 t_eq "object 4 posted" "200" "$(put_and_post "$P/four.json.gz" "$W/a.json.gz")"
-curl -m 60 -sS -o /dev/null --data '{"service":"cloudwatch","operation":"PutMetricData","status":503,"code":"ServiceUnavailable","count":20}' "$EMU_URL/_emulator/faults"
+emu_fault '{"service":"cloudwatch","operation":"PutMetricData","status":503,"code":"ServiceUnavailable","count":20}'
 call flush4 POST /flush
 t_eq "outage: 502 BMAS-004" "502 BMAS-004" "$STATUS $(echo "$BODY" | jq -r .errorCode)"
 call status1 GET /status

@@ -5,6 +5,13 @@
 #
 #   t_ok "description" command...     passes when the command exits 0
 #   t_eq "description" expected actual
+#   t_all "description" cmd1 args -- cmd2 args [-- ...]
+#                                     passes when every command exits 0 (a compound check:
+#                                     never write `t_ok "…" [ A ] && [ B ]`, whose second
+#                                     test runs outside t_ok; lint.sh refuses it)
+#   t_range "description" LOW HIGH VALUE   passes when LOW <= VALUE <= HIGH (integers)
+#   emu_fault JSON                    POSTs a fault rule to the emulator, as a check that it
+#                                     was accepted (200 with an id): a typo cannot pass as a fault
 #   t_done                            prints the plan and returns non-zero when any failed
 #   aws_q ARGS...   Debian's /usr/bin/aws (CLI v2, Query protocol) against $EMU_URL
 #   aws_j ARGS...   the pip `aws` on PATH (CLI v1, JSON 1.0), when HAVE_JSON_CLI=1
@@ -28,6 +35,38 @@ t_eq() {
     else
         t_fail "$1"
         printf '#   expected: %s\n#   actual:   %s\n' "$2" "$3"
+    fi
+}
+t_all() {
+    local d=$1 part=1 bad=""
+    shift
+    local cmd=()
+    while [ $# -gt 0 ] || [ ${#cmd[@]} -gt 0 ]; do
+        if [ $# -eq 0 ] || [ "$1" = "--" ]; then
+            if [ ${#cmd[@]} -eq 0 ] || ! "${cmd[@]}"; then
+                bad="$bad $part (${cmd[*]:-empty})"
+            fi
+            cmd=()
+            part=$((part + 1))
+            [ $# -gt 0 ] && shift
+            continue
+        fi
+        cmd+=("$1")
+        shift
+    done
+    if [ -z "$bad" ]; then
+        t_pass "$d"
+    else
+        t_fail "$d"
+        echo "#   failed part:$bad"
+    fi
+}
+t_range() {
+    if [[ "$4" =~ ^-?[0-9]+$ ]] && [ "$4" -ge "$2" ] && [ "$4" -le "$3" ]; then
+        t_pass "$1"
+    else
+        t_fail "$1"
+        echo "#   expected $2..$3, got: $4"
     fi
 }
 t_skip() { T_N=$((T_N + 1)); echo "ok $T_N - $1 # SKIP $2"; }
@@ -98,6 +137,18 @@ curl_sigv4() {
     local svc=$1
     shift
     curl -m 60 -sS --aws-sigv4 "aws:amz:us-east-1:$svc" --user "${CURL_AKID:-test}:${CURL_SECRET:-test}" "$@"
+}
+
+# POSTs one fault rule (JSON) to the emulator and checks that it was accepted.
+emu_fault() {
+    local out
+    out=$(curl -m 30 -sS -w '\n%{http_code}' --data "$1" "$EMU_URL/_emulator/faults")
+    if [ "${out##*$'\n'}" = 200 ] && printf '%s' "${out%$'\n'*}" | jq -e '.id > 0' >/dev/null; then
+        t_pass "fault rule accepted: $1"
+    else
+        t_fail "fault rule accepted: $1"
+        echo "#   answer: $(printf '%s' "$out" | tr '\n' ' ')"
+    fi
 }
 
 # Milliseconds since the epoch (for latency assertions).

@@ -17,6 +17,11 @@ if grep -nE '(^|[^_#[:alnum:]./-])curl[[:space:]]+[-"$'"'"']' $shells |
     echo "lint: curl without -m/--max-time in tests/ above" >&2
     status=1
 fi
+# A check's second half outside the check: `t_ok "…" [ A ] && [ B ]` (use t_all).
+if awk -f tests/tools/lint-tap.awk $shells | grep .; then
+    echo "lint: && / || / ; / | after a t_ok-style check runs outside it; use t_all" >&2
+    status=1
+fi
 if [ "${1:-}" != "--banned-only" ] && command -v clang-format >/dev/null; then
     if ! clang-format --dry-run -Werror $files 2>/tmp/bmas-lint.$$; then
         head -40 /tmp/bmas-lint.$$ >&2
