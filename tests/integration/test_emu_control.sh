@@ -2,7 +2,7 @@
 # bmas-emulator's own surface: flags, LocalStack health, fault injection (count, rate, latency,
 # errors in each protocol's form), request counters, persistence across a SIGTERM restart.
 set -u
-. "$(dirname "$0")/../tools/itest-lib.sh"
+. "$(dirname "$0")/../tools/svc-lib.sh"
 EMU_DATA=$ITEST_HOME/data # kept across the restart below
 itest_setup --seed 42 || exit 1
 
@@ -69,8 +69,7 @@ aws_q sqs send-message --queue-url "$qurl" --message-body "still here" >/dev/nul
 now=$(date -u +%s)
 aws_q cloudwatch put-metric-data --namespace Keep --metric-data \
     "[{\"MetricName\":\"m\",\"Timestamp\":\"$(date -u -d "@$(( now / 60 * 60 - 120 ))" +%Y-%m-%dT%H:%M:%SZ)\",\"Value\":41.5}]"
-emu_stop
-t_eq "SIGTERM: clean exit" 0 "$EMU_STOP_STATUS"
+srv_stop emu "SIGTERM: clean exit"
 t_ok "state file written" test -s "$EMU_DATA/state.json"
 emu_start || exit 1
 t_ok "object survives the restart byte for byte" \
@@ -82,4 +81,5 @@ t_eq "metric survives" 41.5 \
         --start-time "$(date -u -d "@$(( now - 3600 ))" +%Y-%m-%dT%H:%M:%SZ)" \
         --end-time "$(date -u -d "@$(( now + 60 ))" +%Y-%m-%dT%H:%M:%SZ)" --statistics Sum |
         jq -r '.Datapoints[0].Sum')"
+srv_stop emu
 t_done

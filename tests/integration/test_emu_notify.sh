@@ -3,7 +3,7 @@
 # suffix filters sends s3:TestEvent, then the real S3 event JSON (eventVersion 2.1, form-URL-
 # encoded key, size, eTag, sequencer) for matching ObjectCreated events only.
 set -u
-. "$(dirname "$0")/../tools/itest-lib.sh"
+. "$(dirname "$0")/../tools/svc-lib.sh"
 itest_setup || exit 1
 
 B=bedrock-logs-$$
@@ -61,4 +61,5 @@ sed "s/$Q/missing-$$/" "$W/conf.json" >"$W/bad.json"
 t_aws_err "a configuration naming a missing queue: InvalidArgument" InvalidArgument \
     aws_q s3api put-bucket-notification-configuration --bucket "$B" \
     --notification-configuration "file://$W/bad.json"
+srv_stop emu
 t_done

@@ -3,7 +3,7 @@
 # for byte (gzip never decoded), Range, HEAD, ListObjectsV2 prefix/delimiter/continuation,
 # copy, delete, presigned URLs, and S3's XML errors.
 set -u
-. "$(dirname "$0")/../tools/itest-lib.sh"
+. "$(dirname "$0")/../tools/svc-lib.sh"
 itest_setup || exit 1
 
 B=logs-$$
@@ -111,4 +111,5 @@ t_eq "s3 rm --recursive (DeleteObjects) leaves the other keys" "copy.gz $KEY" \
     "$(echo "$out" | jq -r '[.Contents[].Key]|join(" ")')"
 out=$(aws_q s3api list-buckets)
 t_eq "list-buckets" "$B" "$(echo "$out" | jq -r '[.Buckets[].Name]|join(" ")')"
+srv_stop emu
 t_done

@@ -2,7 +2,7 @@
 # SQS against bmas-emulator with Debian's CLI (Query protocol) and the pip CLI (JSON 1.0):
 # queues and attributes, MD5s, visibility, receipt handles, long polling, DLQ redrive, batches.
 set -u
-. "$(dirname "$0")/../tools/itest-lib.sh"
+. "$(dirname "$0")/../tools/svc-lib.sh"
 itest_setup || exit 1
 
 Q=q-$$
@@ -135,4 +135,5 @@ t_eq "list-queues" "$EMU_URL/000000000000/$D $EMU_URL/000000000000/$Q" \
 t_ok "delete-queue" aws_q sqs delete-queue --queue-url "$qurl"
 t_aws_err "deleted queue is gone" AWS.SimpleQueueService.NonExistentQueue \
     aws_q sqs get-queue-url --queue-name "$Q"
+srv_stop emu
 t_done

@@ -6,11 +6,11 @@
 # after a restart. Expiry is tested in tests/unit/test_emu_sts.c, on a clock
 # the test controls (the shortest session STS allows is 900 s).
 set -u
-. "$(dirname "$0")/../tools/itest-lib.sh"
+. "$(dirname "$0")/../tools/svc-lib.sh"
 W0=$(mktemp -d "${TMPDIR:-/tmp}/bmas-sts.XXXXXX")
 EMU_DATA=$W0/data
+ITEST_ATEXIT='rm -rf "$W0"'
 itest_setup || exit 1
-trap 'emu_stop; itest_cleanup; rm -rf "$W0"' EXIT
 
 ROLE=arn:aws:iam::123456789012:role/bmas
 t_eq "health lists sts" running "$(curl -m 60 -fsS "$EMU_URL/_localstack/health" | jq -r .services.sts)"
@@ -232,12 +232,10 @@ t_eq "counters for sts" "AssumeRoleWithWebIdentity 2 1 1" \
         jq -r '.requests[]|"\(.operation) \(.count) \(.faulted) \(.errors)"')"
 
 # Issued credentials are memory only: after a restart the key is unknown, the bucket stays.
-emu_stop
-t_eq "SIGTERM: clean exit" 0 "$EMU_STOP_STATUS"
+srv_stop emu "SIGTERM: clean exit"
 emu_start || exit 1
 t_aws_err "after a restart the issued key is unknown" InvalidAccessKeyId \
     as_role "$TOKEN" aws_q s3api list-buckets
 t_eq "while the bucket it created persists" "$B" "$(aws_q s3api list-buckets | jq -r '.Buckets[].Name')"
-emu_stop
-t_eq "SIGTERM after the restart: clean exit" 0 "$EMU_STOP_STATUS"
+srv_stop emu "SIGTERM after the restart: clean exit"
 t_done

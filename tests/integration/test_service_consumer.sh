@@ -49,4 +49,6 @@ out=$(AWS_ENDPOINT_URL=$EMU_URL "$BINDIR/bmas" ingest --json "s3://logs/AWSLogs/
 t_eq "backfill exit 1 (the corrupt object)" "1" "$?"
 t_eq "backfill totals match the service" '{"invocations":12,"input_tokens":807}' "$(echo "$out" | jq -c '.totals | {invocations,input_tokens}')"
 t_ok "backfill names the corrupt object" grep -q "cut.json.gz: BMAS-003" "$W/err"
+srv_stop bmas "bmas in consumer mode"
+srv_stop emu
 t_done

@@ -7,7 +7,6 @@ set -u
 . tests/tools/svc-lib.sh
 svc_setup
 
-H=$(date -u -d '1 hour ago' +%Y-%m-%dT%H)
 put_and_post() { # KEY FILE: uploads, then POSTs its S3 event; prints the HTTP status
     local etag ev
     etag=$(aws_q s3api put-object --bucket logs --key "$1" --body "$2" | jq -r .ETag | tr -d '"')
@@ -68,7 +67,7 @@ call status1 GET /status
 t_eq "deltas pending, last error reported, degraded" '[true,"BMAS-004","degraded"]' \
     "$(echo "$BODY" | jq -c '[.publish.pending > 0, .publish.last_error.errorCode, .status]')"
 pending=$(echo "$BODY" | jq .publish.pending)
-bmas_stop
+srv_stop bmas "bmas during the outage"
 bmas_start || exit 1
 call status2 GET /status
 t_eq "pending survives a restart" "$pending" "$(echo "$BODY" | jq .publish.pending)"
@@ -92,4 +91,6 @@ t_eq "3 calls reached CloudWatch" "$((before + 3))" "$(cw_calls)"
 t_eq "every model's datum arrived (1..400, plus the four samples' 1,020)" "81220" \
     "$(cw_stat InputTokens Sum SourceRegion=us-east-1 InferenceProfileType=CrossRegion)"
 t_eq "one model's own series" "400" "$(cw_stat InputTokens Sum InferenceProfileType=CrossRegion ModelId=vendor.model-399)"
+srv_stop bmas "bmas after the restart"
+srv_stop emu
 t_done

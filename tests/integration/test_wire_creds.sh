@@ -7,7 +7,7 @@
 # emulator's STS (EKS IRSA), whose temporary credentials only work with their session token;
 # and the failures users meet.
 set -u
-. "$(dirname "$0")/../tools/itest-lib.sh"
+. "$(dirname "$0")/../tools/svc-lib.sh"
 itest_setup || exit 1
 
 gzip -c "$BM_TEST_DATA/bedrock-log-sample.jsonl" >"$W/log.gz"
@@ -93,4 +93,5 @@ t_ok "...BMAS-022 with STS's ValidationError" grep -q "BMAS-022.*ValidationError
 wi AWS_ROLE_ARN=arn:aws:iam::123456789012:role/bmas-reader >/dev/null 2>"$W/err"
 t_eq "an empty token file: exit 1" 1 "$?"
 t_ok "...BMAS-022 naming the file" grep -q "BMAS-022.*oidc-token" "$W/err"
+srv_stop emu
 t_done

@@ -121,11 +121,44 @@ ITEST_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 itest_cleanup() { rm -rf "$ITEST_HOME" "${W:-}"; }
 
+# The EXIT trap of itest_setup and svc_setup: a server still running when the script ends is
+# stopped, and a non-zero exit or a sanitizer report fails the script (a server stopped here
+# cannot slip its leaks past the run). Scripts still stop their servers explicitly with srv_stop
+# (svc-lib.sh); this is the net for early exits. Extra cleanup: ITEST_ATEXIT="command".
+itest_atexit() {
+    local rc=$? bad=0
+    if [ -n "${BMAS_PID:-}" ] && declare -F bmas_stop >/dev/null; then
+        bmas_stop
+        if [ "$BMAS_STOP_STATUS" != 0 ] || [ -n "$BMAS_STOP_SAN" ]; then
+            echo "# bmas, stopped at exit: status $BMAS_STOP_STATUS"
+            printf '%s\n' "$BMAS_STOP_SAN" | sed '/^$/d; s/^/#   /'
+            bad=1
+        fi
+    fi
+    if [ -n "${EMU_PID:-}" ]; then
+        emu_stop
+        if [ "$EMU_STOP_STATUS" != 0 ] || [ -n "$EMU_STOP_SAN" ]; then
+            echo "# bmas-emulator, stopped at exit: status $EMU_STOP_STATUS"
+            printf '%s\n' "$EMU_STOP_SAN" | sed '/^$/d; s/^/#   /'
+            bad=1
+        fi
+    else
+        emu_stop # removes its temp folder
+    fi
+    [ -n "${ITEST_ATEXIT:-}" ] && eval "$ITEST_ATEXIT"
+    itest_cleanup
+    if [ "$bad" = 1 ]; then
+        echo "not ok - a server failed when stopped at the end of the script"
+        exit 1
+    fi
+    exit "$rc"
+}
+
 # Steps that either CLI may run use $J: the pip CLI when present (so both protocols get
 # exercised across a test), else Debian's.
 itest_setup() {
     W=$(mktemp -d "${TMPDIR:-/tmp}/bmas-itest.XXXXXX")
-    trap 'emu_stop; itest_cleanup' EXIT
+    trap itest_atexit EXIT
     J=aws_q
     [ "$HAVE_JSON_CLI" = 1 ] && J=aws_j
     emu_start "$@"
