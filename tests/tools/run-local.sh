@@ -2,8 +2,10 @@
 # make run: bmas doing its job on an embedded default, no cloud needed. bmas-emulator plays AWS
 # (S3, SQS, CloudWatch on one port); a bucket sends its ObjectCreated notifications to a queue;
 # bmas consumes the queue into a SQLite file and publishes to the emulator's CloudWatch; sample
-# Bedrock logs (the shared sample and generated traffic for the last hour) are uploaded, and a
-# new log object arrives every 20 s until Ctrl-C. State lives in build/run/.
+# Bedrock logs (generated traffic for the last hour, tests/bench/gen_logs.c) are uploaded, and a
+# new log object arrives every 20 s until Ctrl-C. State lives in build/run/: the generator's
+# own totals of every object it wrote in gen-totals.jsonl (one JSON line per object), and each
+# server's exit status once stopped in exit-status ("bmas 0", "bmas-emulator 0").
 #   BMAS_LISTEN (default 127.0.0.1:8080), EMU_PORT (default 4566, LocalStack's), RUN_ONCE=1
 #   (exit after the first results: what the integration test uses).
 set -u
@@ -23,9 +25,18 @@ wait_for() { # SECS cmd...: polls with a deadline
 }
 
 PIDS=()
-stop_all() {
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+NAMES=()
+stop_all() { # newest first (bmas before the emulator it talks to); records exit statuses
+    local i st
+    : >"$RUN/exit-status"
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        kill -TERM "${PIDS[$i]}" 2>/dev/null
+        wait "${PIDS[$i]}" 2>/dev/null
+        st=$?
+        echo "${NAMES[$i]} $st" >>"$RUN/exit-status"
+    done
+    PIDS=()
+    NAMES=()
 }
 trap 'stop_all; exit 0' INT TERM
 trap 'stop_all' EXIT
@@ -40,6 +51,7 @@ rm -f "$RUN/emu.port"
 "$BINDIR/bmas-emulator" --listen "127.0.0.1:$port" --port-file "$RUN/emu.port" \
     --data "$RUN/emulator" >"$RUN/emulator.log" 2>&1 &
 PIDS+=($!)
+NAMES+=(bmas-emulator)
 wait_for 30 test -s "$RUN/emu.port" || { say "the emulator did not start: $RUN/emulator.log"; exit 1; }
 EMU=http://127.0.0.1:$(cat "$RUN/emu.port")
 wait_for 30 curl -m 60 -fs -o /dev/null "$EMU/_localstack/health" || { say "emulator not healthy"; exit 1; }
@@ -67,6 +79,7 @@ env AWS_ENDPOINT_URL="$EMU" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AW
     "$BINDIR/bmas" serve --listen "$LISTEN" --db "$RUN/bmas.db" --port-file "$RUN/bmas.port" \
     >"$RUN/bmas.log" 2>&1 &
 PIDS+=($!)
+NAMES+=(bmas)
 wait_for 30 test -s "$RUN/bmas.port" || { say "bmas did not start: $RUN/bmas.log"; tail -5 "$RUN/bmas.log" >&2; exit 1; }
 URL=http://127.0.0.1:$(cat "$RUN/bmas.port")
 
@@ -76,10 +89,11 @@ if [ ! -x "$GEN" ] || [ tests/bench/gen_logs.c -nt "$GEN" ]; then
     ${CC:-cc} -O2 -std=c11 -D_DEFAULT_SOURCE -Wall -o "$GEN" tests/bench/gen_logs.c -lz || exit 1
 fi
 n_up=0
+: >"$RUN/gen-totals.jsonl"
 upload() { # EPOCH_START SPAN SEED: one log object for that time, under its real key layout
     local t=$1 key
     key="AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/$(date -u -d "@$t" +%Y/%m/%d/%H)/$(date -u -d "@$t" +%Y%m%dT%H%M%S)Z_$(printf '%08x' "$3").json.gz"
-    "$GEN" --kb 300 --start "$t" --span "$2" --seed "$3" > "$RUN/obj.gz" 2>/dev/null
+    "$GEN" --kb 300 --start "$t" --span "$2" --seed "$3" > "$RUN/obj.gz" 2>>"$RUN/gen-totals.jsonl"
     aws_curl s3 -X PUT -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' --data-binary @"$RUN/obj.gz" \
         "$EMU/$BUCKET/$key" >/dev/null
     n_up=$((n_up + 1))
