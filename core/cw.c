@@ -15,7 +15,7 @@
 #define MAX_DIM_VALUE 255
 #define TWO_WEEKS_S (14 * 86400)
 #define AHEAD_S (2 * 3600)
-/* Bodies over this are gzipped: CloudWatch accepts Content-Encoding: gzip (FORMATS.md 6). */
+/* Bodies over this are gzipped: CloudWatch accepts Content-Encoding: gzip (docs/formats.md 6). */
 #define GZIP_OVER 16384
 #define CW_BACKOFF_BASE_MS 250
 #define CW_BACKOFF_CAP_MS 8000

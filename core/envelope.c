@@ -1,5 +1,5 @@
 /* envelope.c: what arrives at POST /events (and from the SQS consumer) turned into the
- * objects to ingest. Shapes (FORMATS.md 4-5): a Lambda SQS event whose message bodies are S3
+ * objects to ingest. Shapes (docs/formats.md 4-5): a Lambda SQS event whose message bodies are S3
  * notifications, SNS notifications wrapping one (Message is a JSON string), EventBridge
  * "Object Created" events, or s3:TestEvent; and each of those posted bare. Keys in S3 and SNS
  * notifications are form-URL-encoded; EventBridge keys are taken as given (moto#9060). */
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* S3 and SNS notifications carry form-URL-encoded keys; decoded in one pass (FORMATS.md 4.1).
+/* S3 and SNS notifications carry form-URL-encoded keys; decoded in one pass (docs/formats.md 4.1).
  * NULL on OOM; "" plus a parse error when the key is not valid form encoding. */
 static char *form_decode(const char *key)
 {

@@ -1,12 +1,12 @@
 #!/bin/sh
 # make lint: the layout check (clang-format, .clang-format at the top) and a grep for the
-# functions STYLE.md bans (curl's checksrc idea). Exits 1 on any finding.
+# functions docs/style.md bans (curl's checksrc idea). Exits 1 on any finding.
 set -u
 status=0
 files=$(git ls-files '*.c' '*.h' 2>/dev/null || find core server storage emulator tests -name '*.[ch]')
 banned='\b(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|strtok|gmtime|localtime|rand)[[:space:]]*\('
 if grep -nE "$banned" $files | grep -v '^tests/bench/'; then
-    echo "lint: banned function (STYLE.md G7) above" >&2
+    echo "lint: banned function (docs/style.md G7) above" >&2
     status=1
 fi
 # Test scripts: every curl has a deadline (-m/--max-time on the line that runs it), so a hung

@@ -1,4 +1,4 @@
-/* Envelopes of POST /events: every shape in FORMATS.md 4-5 from the shared samples, the
+/* Envelopes of POST /events: every shape in docs/formats.md 4-5 from the samples in tests/data, the
  * one-pass form-URL key decoding, and the per-message failures that must not spoil a batch. */
 #include "tu.h"
 
