@@ -122,7 +122,7 @@ static enum verdict classify(const struct bm_http_resp *rs, bm_err *rc, bool *re
      * InvalidArgument, a versioned one with 404 NoSuchVersion. Either way the object the
      * event named does not exist. */
     if (rs->status == 400 && strcmp(code, "InvalidArgument") == 0 &&
-        strcmp(what, "GetObject") == 0) {
+        strcmp(what, "GetObject (version)") == 0) {
         *rc = bm_errmsg_set(em, BM_E_S3_NOT_FOUND, "%s: no such version: InvalidArgument (400)",
                             what);
         return V_FAIL;
@@ -254,7 +254,10 @@ bm_err bm_s3_get_object(const struct bm_aws *aws, const char *bucket, const char
                             .ctx = ctx,
                             .max_body = 64 * 1024,
                             .rs = &rs,
-                            .what = "GetObject"};
+                            /* "GetObject (version)" tells classify() a 400 may mean the
+                             * version does not exist. */
+                            .what =
+                                version_id && *version_id ? "GetObject (version)" : "GetObject"};
         rc = with_retries(&a, reset, &attempts, em);
     }
     if (info != NULL) {

@@ -83,12 +83,35 @@ static void test_urls(void **state)
     fake_push(&e.http, (struct fake_resp){.status = 200, .body = "x"});
     struct collect c;
     bm_buf_init(&c.data, 1024);
-    assert_int_equal(
-        bm_s3_get_object(&e.aws, "b", "k", "3/L4kqtJl+cUc", NULL, c_reset, c_sink, &c, NULL, NULL),
-        BM_OK);
+    assert_int_equal(bm_s3_get_object(&e.aws, "bkt", "k", "3/L4kqtJl+cUc", NULL, c_reset, c_sink,
+                                      &c, NULL, NULL),
+                     BM_OK);
     assert_string_equal(e.http.calls[0].url,
-                        "http://127.0.0.1:4566/b/k?versionId=3%2FL4kqtJl%2BcUc");
+                        "http://127.0.0.1:4566/bkt/k?versionId=3%2FL4kqtJl%2BcUc");
     assert_string_equal(e.http.calls[0].token, "tok"); /* session token travels with creds */
+    bm_buf_cleanup(&c.data);
+    fake_aws_teardown(&e);
+}
+
+/* S3 answers a version id on an unversioned bucket with 400 InvalidArgument: for a GetObject of
+ * a version that is "no such object" (BMAS-001), not an upstream failure, and not retried. */
+static void test_unknown_version_is_not_found(void **state)
+{
+    (void)state;
+    struct fake_aws e;
+    env_setup(&e, custom_env);
+    fake_push(&e.http, (struct fake_resp){.status = 400,
+                                          .body = "<Error><Code>InvalidArgument</Code>"
+                                                  "<Message>Invalid version id specified</Message>"
+                                                  "</Error>"});
+    struct collect c;
+    bm_buf_init(&c.data, 1024);
+    struct bm_errmsg em = {{0}};
+    assert_int_equal(
+        bm_s3_get_object(&e.aws, "bkt", "k", "v1", NULL, c_reset, c_sink, &c, NULL, &em),
+        BM_E_S3_NOT_FOUND);
+    assert_int_equal(e.http.ncalls, 1);
+    assert_non_null(strstr(em.text, "no such version"));
     bm_buf_cleanup(&c.data);
     fake_aws_teardown(&e);
 }
@@ -121,7 +144,8 @@ static void test_error_paths(void **state)
         c.resets = 0;
         struct bm_errmsg em = {{0}};
         struct bm_s3_object_info info;
-        bm_err rc = bm_s3_get_object(&e.aws, "b", "k", NULL, NULL, c_reset, c_sink, &c, &info, &em);
+        bm_err rc =
+            bm_s3_get_object(&e.aws, "bkt", "k", NULL, NULL, c_reset, c_sink, &c, &info, &em);
         assert_int_equal(rc, cases[i].rc);
         assert_int_equal(e.http.ncalls, cases[i].calls);
         assert_int_equal(info.attempts, (int)cases[i].calls);
@@ -147,7 +171,7 @@ static void test_expired_token_refreshes_once(void **state)
     bm_buf_init(&c.data, 1024);
     c.resets = 0;
     assert_int_equal(
-        bm_s3_get_object(&e.aws, "b", "k", NULL, NULL, c_reset, c_sink, &c, NULL, NULL), BM_OK);
+        bm_s3_get_object(&e.aws, "bkt", "k", NULL, NULL, c_reset, c_sink, &c, NULL, NULL), BM_OK);
     assert_int_equal(e.http.ncalls, 2);
     assert_string_equal(c.data.data, "fresh");
     bm_buf_cleanup(&c.data);
@@ -159,7 +183,7 @@ static void test_expired_token_refreshes_once(void **state)
                                               .body = "<Error><Code>ExpiredToken</Code></Error>"});
     bm_buf_init(&c.data, 1024);
     assert_int_equal(
-        bm_s3_get_object(&e.aws, "b", "k", NULL, NULL, c_reset, c_sink, &c, NULL, NULL),
+        bm_s3_get_object(&e.aws, "bkt", "k", NULL, NULL, c_reset, c_sink, &c, NULL, NULL),
         BM_E_S3_DENIED);
     assert_int_equal(e.http.ncalls, 2);
     bm_buf_cleanup(&c.data);
@@ -178,7 +202,7 @@ static void test_if_match(void **state)
     bm_buf_init(&c.data, 1024);
     struct bm_errmsg em = {{0}};
     assert_int_equal(
-        bm_s3_get_object(&e.aws, "b", "k", NULL, "abc-2", c_reset, c_sink, &c, NULL, &em),
+        bm_s3_get_object(&e.aws, "bkt", "k", NULL, "abc-2", c_reset, c_sink, &c, NULL, &em),
         BM_E_SUPERSEDED);
     assert_int_equal(e.http.ncalls, 1); /* not retried: the newer object has its own event */
     assert_int_equal(e.http.calls[0].nheaders, 1);
@@ -188,7 +212,7 @@ static void test_if_match(void **state)
     env_setup(&e, custom_env);
     fake_push(&e.http, (struct fake_resp){.status = 200, .body = "x"});
     assert_int_equal(
-        bm_s3_get_object(&e.aws, "b", "k", "v1", "abc", c_reset, c_sink, &c, NULL, &em), BM_OK);
+        bm_s3_get_object(&e.aws, "bkt", "k", "v1", "abc", c_reset, c_sink, &c, NULL, &em), BM_OK);
     assert_int_equal(e.http.calls[0].nheaders, 0);
     bm_buf_cleanup(&c.data);
     fake_aws_teardown(&e);
@@ -223,7 +247,7 @@ static void test_partial_body_retry_counts_once(void **state)
     struct bm_s3_object_info info;
     struct bm_errmsg em = {{0}};
     assert_int_equal(
-        bm_fetch_object(&e.aws, &o, "b", "AWSLogs/1/x.json.gz", NULL, NULL, &in, &info, &em),
+        bm_fetch_object(&e.aws, &o, "bkt", "AWSLogs/1/x.json.gz", NULL, NULL, &in, &info, &em),
         BM_OK);
     assert_int_equal(info.attempts, 4);
     assert_string_equal(info.etag, "abc");
@@ -242,7 +266,7 @@ static void test_partial_body_retry_counts_once(void **state)
                   (struct fake_resp){
                       .status = 200, .body = (char *)z, .body_len = zlen, .fail_after = zlen / 3});
     in = NULL;
-    assert_int_equal(bm_fetch_object(&e.aws, &o, "b", "k", NULL, NULL, &in, &info, &em),
+    assert_int_equal(bm_fetch_object(&e.aws, &o, "bkt", "k", NULL, NULL, &in, &info, &em),
                      BM_E_UPSTREAM);
     assert_null(in);
     fake_aws_teardown(&e);
@@ -251,7 +275,8 @@ static void test_partial_body_retry_counts_once(void **state)
     env_setup(&e, custom_env);
     z[zlen - 5] ^= 0xFF;
     fake_push(&e.http, (struct fake_resp){.status = 200, .body = (char *)z, .body_len = zlen});
-    assert_int_equal(bm_fetch_object(&e.aws, &o, "b", "k", NULL, NULL, &in, &info, &em), BM_E_GZIP);
+    assert_int_equal(bm_fetch_object(&e.aws, &o, "bkt", "k", NULL, NULL, &in, &info, &em),
+                     BM_E_GZIP);
     assert_int_equal(e.http.ncalls, 1);
     fake_aws_teardown(&e);
     bm_free(z);
@@ -299,8 +324,9 @@ static void test_list(void **state)
     struct bm_buf next;
     bm_buf_init(&next, 4096);
     struct bm_errmsg em = {{0}};
-    assert_int_equal(bm_s3_list_page(&e.aws, "b", "a b/", NULL, on_key, &l, &next, &em), BM_OK);
-    assert_string_equal(e.http.calls[0].url, "http://127.0.0.1:4566/b?list-type=2&prefix=a%20b%2F");
+    assert_int_equal(bm_s3_list_page(&e.aws, "bkt", "a b/", NULL, on_key, &l, &next, &em), BM_OK);
+    assert_string_equal(e.http.calls[0].url,
+                        "http://127.0.0.1:4566/bkt?list-type=2&prefix=a%20b%2F");
     assert_int_equal(l.n, 2);
     assert_string_equal(l.keys[0], "a b/R&D <1>.gz");
     assert_int_equal(l.sizes[0], 18342);
@@ -308,9 +334,9 @@ static void test_list(void **state)
     assert_string_equal(l.keys[1], "a b/caf\xC3\xA9\xC3\xA9.gz");
     assert_string_equal(next.data, "1/x+y==");
     /* The token goes first: query parameters sorted by name for SigV4. */
-    assert_int_equal(bm_s3_list_page(&e.aws, "b", "a b/", next.data, on_key, &l, &next, &em),
+    assert_int_equal(bm_s3_list_page(&e.aws, "bkt", "a b/", next.data, on_key, &l, &next, &em),
                      BM_OK);
-    assert_string_equal(e.http.calls[1].url, "http://127.0.0.1:4566/b?continuation-token="
+    assert_string_equal(e.http.calls[1].url, "http://127.0.0.1:4566/bkt?continuation-token="
                                              "1%2Fx%2By%3D%3D&list-type=2&prefix=a%20b%2F");
     assert_int_equal(next.len, 0);
     bm_buf_cleanup(&next);
@@ -339,6 +365,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_urls),
         cmocka_unit_test(test_error_paths),
+        cmocka_unit_test(test_unknown_version_is_not_found),
         cmocka_unit_test(test_expired_token_refreshes_once),
         cmocka_unit_test(test_if_match),
         cmocka_unit_test(test_partial_body_retry_counts_once),
