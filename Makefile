@@ -1,4 +1,4 @@
-# bmas: one non-recursive Makefile; each folder adds its sources in its module.mk (STYLE.md G7).
+# bmas: one non-recursive Makefile; each folder adds its sources in its module.mk (docs/style.md G7).
 # Variants build into build/<variant>/ and never share objects: rel (the default, -O2) and asan.
 
 VARIANT ?= rel

@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 
 /* ------------------------------------------------------------------------------------------ */
-/* Errors (STYLE.md G3). Two X-macro tables, the only place codes are written down:
+/* Errors (docs/style.md G3). Two X-macro tables, the only place codes are written down:
  * BM_WIRE_MAP lists the wire codes users see (BMAS-001..010 from the spec, BMAS-011 onwards
  * ours), in order, each with its meaning; BM_ERR_MAP lists the internal codes, each naming its
  * wire code, HTTP status, whether a retry may help, and a short message. Several internal
@@ -115,7 +115,8 @@ bm_err bm_errmsg_set(struct bm_errmsg *em, bm_err rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* ------------------------------------------------------------------------------------------ */
-/* Memory (STYLE.md G4). Every heap allocation goes through these so tests can inject failure. */
+/* Memory (docs/style.md G4). Every heap allocation goes through these so tests can inject failure.
+ */
 void *bm_malloc(size_t n);
 void *bm_calloc(size_t n, size_t size);
 void *bm_realloc(void *p, size_t n);
@@ -160,7 +161,7 @@ bm_err bm_buf_append_json_str(struct bm_buf *b, const char *s, size_t len);
 char *bm_buf_steal(struct bm_buf *b);
 
 /* ------------------------------------------------------------------------------------------ */
-/* Logging (STYLE.md G5): one JSON object per line on the sink fd (stderr by default), written
+/* Logging (docs/style.md G5): one JSON object per line on the sink fd (stderr by default), written
  * with a single write(). Arguments are evaluated only when the level is enabled. */
 enum bm_log_level { BM_DEBUG = 0, BM_INFO = 1, BM_WARN = 2, BM_ERROR = 3, BM_LOG_OFF = 4 };
 enum bm_kv_type { BM_KV_T_NONE, BM_KV_T_STR, BM_KV_T_INT, BM_KV_T_DBL, BM_KV_T_ERR, BM_KV_T_RAW };
@@ -191,7 +192,7 @@ struct bm_kv {
 bool bm_log_enabled(enum bm_log_level lvl);
 void bm_log_write(enum bm_log_level lvl, const char *mod, const char *event, const char *msg,
                   const struct bm_kv *kv, size_t n);
-/* The log sink is the one mutable global (STYLE.md G1): set once in main() or a test. */
+/* The log sink is the one mutable global (docs/style.md G1): set once in main() or a test. */
 void bm_log_set_level(enum bm_log_level lvl);
 void bm_log_set_fd(int fd);
 /* Parses DEBUG|INFO|WARN|ERROR|OFF (case-insensitive); false when unknown. */
@@ -217,7 +218,7 @@ bm_err bm_listen_parse(const char *spec, const char *what, struct sockaddr_stora
                        socklen_t *len, struct bm_errmsg *em);
 
 /* ------------------------------------------------------------------------------------------ */
-/* Configuration (STYLE.md G6): one table drives parsing, validation, --help and the start-up
+/* Configuration (docs/style.md G6): one table drives parsing, validation, --help and the start-up
  * log line. Loaded once in main() and passed down as const. */
 struct bm_config {
     /* From the spec. */
@@ -288,7 +289,7 @@ bm_err bm_config_help(struct bm_buf *b);
 bm_err bm_config_json(const struct bm_config *cfg, struct bm_buf *b);
 
 /* ------------------------------------------------------------------------------------------ */
-/* Classification of a record's modelId (CONTRACT.md "Classification"). */
+/* Classification of a record's modelId (docs/formats.md section 2). */
 enum bm_profile_type {
     BM_PT_ON_DEMAND,    /* bare foundation model id or foundation-model/ ARN */
     BM_PT_CROSS_REGION, /* geographic system profile: us., eu., apac., any new geo prefix */
@@ -457,7 +458,7 @@ const struct bm_agg *bm_ingest_agg(const struct bm_ingest *in);
 
 /* ------------------------------------------------------------------------------------------ */
 /* The AWS wire: HTTP transport, credentials, S3, CloudWatch. Everything talks through
- * struct bm_http_ops so tests can swap the network for a fake (STYLE.md G8 seams). */
+ * struct bm_http_ops so tests can swap the network for a fake (docs/style.md G8 seams). */
 
 /* Receives a response body in pieces; a non-OK return aborts the transfer and is returned
  * by perform(). */

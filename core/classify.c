@@ -1,4 +1,4 @@
-/* classify.c: what kind of invocation a record's modelId names (CONTRACT.md, FORMATS.md
+/* classify.c: what kind of invocation a record's modelId names (docs/formats.md
  * section 2). The only per-invocation discriminator between geographic and global
  * cross-Region inference is the profile id's prefix, and new geographies appear without
  * notice (ca., jp., au.), so a profile is told from a bare model by its shape, not a list. */
@@ -323,7 +323,7 @@ enum bm_key_kind bm_key_kind(const char *key, size_t len)
     if (blen == sizeof marker - 1 && memcmp(base, marker, blen) == 0)
         return BM_KEY_PERMISSION_CHECK;
     /* Offloaded request/response bodies live in .../HH/data/<requestId>_input.json.gz: they
-     * are not log records (FORMATS.md 1.1). A folder named data/ alone is not enough (a user's
+     * are not log records (docs/formats.md 1.1). A folder named data/ alone is not enough (a user's
      * key prefix may be "data/"): it must sit below BedrockModelInvocationLogs/ or hold a
      * body-shaped name. */
     bool parent_is_data = base - key >= 5 && memcmp(base - 5, "data/", 5) == 0 &&

@@ -1,4 +1,4 @@
-/* config.c: the configuration table (STYLE.md G6, fluent-bit's config_map). One row per
+/* config.c: the configuration table (docs/style.md G6, fluent-bit's config_map). One row per
  * variable drives defaults, parsing, validation, --help and the redacted start-up dump. */
 #include "core/bm_core.h"
 
@@ -28,7 +28,7 @@ struct cfg_entry {
 #define GIB (1024LL * 1024 * 1024)
 
 static const struct cfg_entry table[] = {
-    /* The spec's names (FORMATS.md section 7). */
+    /* The spec's names (docs/formats.md section 7). */
     {"CLOUDWATCH_NAMESPACE", NULL, CFG_STR, OFF(cloudwatch_namespace), "Custom/BedrockMetrics", 1,
      255, 0, "CloudWatch namespace for published metrics"},
     {"LOG_LEVEL", NULL, CFG_LEVEL, OFF(log_level), "INFO", 0, 0, 0,

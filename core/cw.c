@@ -8,7 +8,7 @@
 #include <string.h>
 #include <zlib.h>
 
-/* Bodies over this are gzipped: CloudWatch accepts Content-Encoding: gzip (FORMATS.md 6). */
+/* Bodies over this are gzipped: CloudWatch accepts Content-Encoding: gzip (docs/formats.md 6). */
 #define GZIP_OVER 16384
 #define CW_BACKOFF_BASE_MS 250
 #define CW_BACKOFF_CAP_MS 8000

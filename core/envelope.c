@@ -1,4 +1,4 @@
-/* envelope.c: what arrives at POST /events turned into messages (FORMATS.md 5): a Lambda SQS
+/* envelope.c: what arrives at POST /events turned into messages (docs/formats.md 5): a Lambda SQS
  * event {"Records":[{"messageId","body",…}]}, or one event posted bare. The outer body, up to
  * BMAS_MAX_BODY_BYTES, is walked by the JSON scanner (json_scan.c) without building a tree:
  * a tree of 6 MiB of tiny elements would take hundreds of megabytes. Messages are counted and
@@ -54,7 +54,7 @@ struct sqs_rec {
     const char *problem; /* why the message fails (its id is still usable) */
 };
 
-/* ApproximateReceiveCount: a string of digits (FORMATS.md 5); anything else counts as 1. */
+/* ApproximateReceiveCount: a string of digits (docs/formats.md 5); anything else counts as 1. */
 static long receive_count(const char *p, size_t len)
 {
     char tmp[24];

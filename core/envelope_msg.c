@@ -1,6 +1,6 @@
 /* envelope_msg.c: one message body (an SQS message's body, or an event posted bare) turned into
- * the objects it names. Shapes (FORMATS.md 4): S3 notifications, SNS notifications wrapping one
- * (Message is a JSON string), EventBridge "Object Created" events and s3:TestEvent. Bodies are
+ * the objects it names. Shapes (docs/formats.md 4): S3 notifications, SNS notifications wrapping
+ * one (Message is a JSON string), EventBridge "Object Created" events and s3:TestEvent. Bodies are
  * untrusted: records are counted by a scan before cJSON builds a tree, a key that appears twice
  * or holds the wrong type fails the message, and every S3 name is checked as S3 would. Keys in
  * S3 and SNS notifications are form-URL-encoded; EventBridge keys are taken as given (moto#9060).
@@ -25,7 +25,7 @@ bm_err bm__message_fail(struct bm_message *m, bm_err code, const char *fmt, ...)
     return BM_OK;
 }
 
-/* S3 and SNS notifications carry form-URL-encoded keys; decoded in one pass (FORMATS.md 4.1).
+/* S3 and SNS notifications carry form-URL-encoded keys; decoded in one pass (docs/formats.md 4.1).
  * BM_E_MSG_PARSE when the key is not valid form encoding. */
 static bm_err form_decode(const char *key, char **out, size_t *out_len)
 {

@@ -1,5 +1,5 @@
 /* frame.c: splits a decompressed byte stream into records. Real objects are JSON lines; a
- * JSON array of records and pretty-printed objects (FORMATS.md 1.2, "defensive note") are
+ * JSON array of records and pretty-printed objects (docs/formats.md 1.2, "defensive note") are
  * accepted too. A record split across chunks is carried in a capped buffer; one over the cap
  * is dropped while the stream goes on, so memory never depends on the object. */
 #include "core/core_int.h"

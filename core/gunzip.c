@@ -1,5 +1,5 @@
 /* gunzip.c: streaming decompression told by the gzip magic bytes 1f 8b, never by a file name
- * or Content-Encoding (an HTTP client may already have inflated the body; FORMATS.md 1.2).
+ * or Content-Encoding (an HTTP client may already have inflated the body; docs/formats.md 1.2).
  * Handles multi-member streams (concatenated .gz files), and caps the total output so that a
  * gzip bomb ends with BMAS-010 instead of taking the process down. */
 #include "core/core_int.h"

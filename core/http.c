@@ -1,5 +1,5 @@
 /* http.c: the libcurl transport behind struct bm_http_ops. SigV4 comes from libcurl itself
- * (CURLOPT_AWS_SIGV4); this file adds what libcurl 7.88 leaves to the caller (TESTING.md):
+ * (CURLOPT_AWS_SIGV4); this file adds what libcurl 7.88 leaves to the caller (docs/testing.md):
  * x-amz-content-sha256 for S3, the session token header, CURLOPT_NOBODY for HEAD, and no
  * blanked default headers (curl would sign headers it does not send). Easy handles live in a
  * small pool so connections are reused across requests and threads. */

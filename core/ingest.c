@@ -1,6 +1,6 @@
 /* ingest.c: one log object's pipeline: bytes -> gunzip -> framer -> record -> classify ->
  * delta aggregate. Memory is bounded by the line cap and the series cap, never by the object
- * (DESIGN.md "Stream, never buffer an object"). */
+ * (docs/architecture.md, step 4: stream, never buffer an object). */
 #include "core/core_int.h"
 
 #include <string.h>
@@ -130,7 +130,7 @@ static bm_err on_record(void *ctx, const char *line, size_t len)
         count_invalid(in, BM_E_LOG_FORMAT, &em);
         return BM_OK;
     }
-    /* Source region: the record, else the modelId ARN, else the S3 key (CONTRACT.md). */
+    /* Source region: the record, else the modelId ARN, else the S3 key (docs/formats.md 2.3). */
     struct bm_str src = slice(r->region);
     if (src.len == 0)
         src = cl.arn_region;

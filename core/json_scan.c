@@ -1,6 +1,6 @@
 /* json_scan.c: a validating JSON skipper and the few typed readers record.c needs. It exists
- * because a full DOM parse of every prompt body is the ingest bottleneck (DESIGN.md): strings,
- * which are most of a record's bytes, are crossed with memchr instead of byte by byte. */
+ * because a full DOM parse of every prompt body is the ingest bottleneck (docs/architecture.md):
+ * strings, which are most of a record's bytes, are crossed with memchr instead of byte by byte. */
 #include "core/core_int.h"
 
 #include <math.h>

@@ -1,5 +1,5 @@
 /* log.c: JSON-lines logging. The level and the sink fd are the only mutable globals in core/
- * (STYLE.md G1); each line is built in memory and written with one write() so lines from
+ * (docs/style.md G1); each line is built in memory and written with one write() so lines from
  * concurrent threads never interleave. */
 #include "core/bm_core.h"
 

@@ -1,4 +1,4 @@
-/* record.c: reads one Bedrock model-invocation log record (FORMATS.md section 1.3), keeping
+/* record.c: reads one Bedrock model-invocation log record (docs/formats.md section 1.3), keeping
  * only the dozen fields aggregation needs and skipping prompt and response bodies unparsed.
  * Field order is not fixed in real logs, so every member is matched by name. */
 #include "core/core_int.h"

@@ -1,6 +1,6 @@
 /* s3.c: S3 GetObject (streamed, retried) and ListObjectsV2, on libcurl's SigV4. Keys are
  * encoded segment by segment with curl_easy_escape, which keeps only A-Za-z0-9-._~ and writes
- * uppercase hex: exactly S3's canonical URI form (TESTING.md). Custom endpoints (LocalStack,
+ * uppercase hex: exactly S3's canonical URI form (docs/testing.md). Custom endpoints (LocalStack,
  * bmas-emulator) get path-style URLs; real AWS virtual-host style. */
 #include "core/core_int.h"
 
@@ -284,7 +284,7 @@ bm_err bm_s3_list_page(const struct bm_aws *aws, const char *bucket, const char 
     bm_buf_init(&key, 4096);
     bm_buf_init(&etag, 256);
     bm_http_resp_init(&rs);
-    /* The signed query must be sorted by name and RFC 3986-encoded (TESTING.md). */
+    /* The signed query must be sorted by name and RFC 3986-encoded (docs/testing.md). */
     bm_err rc = object_url(aws, bucket, "", &url, em);
     if (rc == BM_OK && token != NULL && *token != '\0') {
         rc = bm_buf_append_str(&url, "?continuation-token=");

@@ -22,7 +22,7 @@ bm_err bm_url_decode(const char *s, size_t len, bool form, struct bm_buf *out)
     if (rc != BM_OK)
         return rc;
     /* One left-to-right pass: a '+' that came in as %2B must stay a '+', so '+' -> ' ' and
-     * %XX -> byte are decided per input character, never as two passes (FORMATS.md 4.1). */
+     * %XX -> byte are decided per input character, never as two passes (docs/formats.md 4.1). */
     char *d = out->data + out->len;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];

@@ -1,5 +1,5 @@
 # emulator/: libbm_emu.a from every emulator/*.c but main.c, and the bmas-emulator binary
-# (STYLE.md G1: emulator -> core).
+# (docs/style.md G1: emulator -> core).
 EMU_SRCS := $(filter-out emulator/main.c,$(wildcard emulator/*.c))
 $(eval $(call lib_rule,emu,$(EMU_SRCS)))
 

@@ -15,7 +15,7 @@ bm_err bm__emu_s3_event_json(const struct emu_event *ev, struct bm_buf *b)
     bm_err rc;
     bm__emu_iso_ms(ev->time_ms, when);
     bm_buf_init(&key, 16 * 1024);
-    /* "The object key name value is URL encoded": form style, '/' kept (FORMATS.md 4.1). */
+    /* "The object key name value is URL encoded": form style, '/' kept (docs/formats.md 4.1). */
     if ((rc = bm_url_encode(ev->key, ev->key_len, "/", true, &key)) != BM_OK)
         goto done;
     if ((rc = bm_buf_appendf(b,

@@ -7,7 +7,7 @@
 
 #include <stdio.h>
 
-/* Exit codes shared by every command (CONTRACT.md). */
+/* Exit codes shared by every command (README.md, `bmas ingest`). */
 enum { BM_EXIT_OK = 0, BM_EXIT_FAILED = 1, BM_EXIT_USAGE = 2 };
 
 /* `bmas ingest [--json] [--group-by LIST] SOURCE...`: prints the sources' aggregates on out

@@ -1,7 +1,7 @@
 /* events.c: POST /events and the processing the SQS consumer shares. Each object named by a
  * message is answered from the database when it can be (duplicates, non-logs, quarantined),
  * otherwise fetched on the worker pool into an in-memory delta and committed in ONE
- * transaction (storage/), which is what makes redeliveries count once (DESIGN.md). */
+ * transaction (storage/), which is what makes redeliveries count once (docs/architecture.md). */
 #include "server/srv_int.h"
 
 #include <stdio.h>
@@ -83,7 +83,7 @@ static void log_processed(const struct task *t, const struct bm_ingest *in, int6
     struct bm_counters tot;
     bm_agg_totals(bm_ingest_agg(in), &tot);
     char metrics[400];
-    /* The spec's structured log line keeps its metric names (FORMATS.md section 7). */
+    /* The spec's structured log line keeps its metric names (docs/formats.md section 7). */
     snprintf(metrics, sizeof metrics,
              "{\"recordsProcessed\":%llu,\"recordsInvalid\":%llu,\"crossRegionInvocations\":%llu,"
              "\"inputTokensAggregated\":%llu,\"outputTokensAggregated\":%llu,"
@@ -351,7 +351,7 @@ void bm__route_events(struct bm_srv *s, const char *body, size_t len, const char
     }
     r->status = 200;
     if (b->is_sqs) {
-        /* The partial-batch contract (FORMATS.md 5): only failed messages, each by its own
+        /* The partial-batch contract (docs/formats.md 5): only failed messages, each by its own
          * messageId; an empty list is complete success. */
         bm_err wr = bm_buf_append_str(&r->body, "{\"batchItemFailures\":[");
         bool first = true;

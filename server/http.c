@@ -16,7 +16,7 @@
 
 enum route { R_NONE, R_EVENTS, R_FLUSH, R_STATUS, R_AGGREGATES, R_HEALTHZ };
 
-/* Per-request state, freed by the completion callback (STYLE.md G4). */
+/* Per-request state, freed by the completion callback (docs/style.md G4). */
 struct req {
     enum route route;
     bool counted;

@@ -1,4 +1,4 @@
-/* main.c: the bmas binary. Loads the configuration once (STYLE.md G6), sets up logging and
+/* main.c: the bmas binary. Loads the configuration once (docs/style.md G6), sets up logging and
  * libcurl's global state before any thread exists, and dispatches to a command. */
 #include "server/bm_server.h"
 

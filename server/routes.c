@@ -1,4 +1,4 @@
-/* routes.c: GET /status, GET /healthz, GET /aggregates and POST /flush (CONTRACT.md shapes;
+/* routes.c: GET /status, GET /healthz, GET /aggregates and POST /flush (README.md lists them;
  * openapi.yaml describes them). /status reads persistent counters, so it tells the truth across
  * restarts; both read routes only read, and never wait behind ingest (SQLite WAL). */
 #include "server/srv_int.h"

@@ -37,7 +37,7 @@ static void bind_object(sqlite3_stmt *st, const struct bm_db_object *o)
 int bm__ptype_code(enum bm_profile_type t)
 {
     /* Stored codes are fixed here, not taken from the enum's order, and the switch has no
-     * default so a new type cannot compile without a code (STYLE.md G3.4). */
+     * default so a new type cannot compile without a code (docs/style.md G3.4). */
     switch (t) {
     case BM_PT_ON_DEMAND:
         return 0;

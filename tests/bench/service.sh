@@ -28,7 +28,7 @@ URL=http://127.0.0.1:$(cat "$B/service.port")
 jq -c '.Records[0].s3.bucket.name = "bench-logs"
     | .Records[0].s3.object.key = "AWSLogs/1/BedrockModelInvocationLogs/us-east-1/fill/0.json.gz"
     | .Records[0].s3.object.eTag = "0123456789abcdef"' tests/data/s3-event.json > "$B/dup.json"
-status=$(curl -sS --data @"$B/dup.json" "$URL/events" | jq -r .status)
+status=$(curl -m 60 -sS --data @"$B/dup.json" "$URL/events" | jq -r .status)
 [ "$status" = duplicate ] || { echo "bench: expected a duplicate, got $status" >&2; exit 1; }
 cat > "$B/post.lua" <<LUA
 wrk.method = "POST"
@@ -36,13 +36,13 @@ wrk.body = io.open("$B/dup.json"):read("*a")
 wrk.headers["Content-Type"] = "application/json"
 LUA
 dup_rps=$(wrk -t2 -c32 -d"${DUR}s" -s "$B/post.lua" "$URL/events" | awk '/Requests\/sec/ { printf "%.0f", $2 }')
-dups=$(curl -sS "$URL/status" | jq .objects.duplicates)
+dups=$(curl -m 60 -sS "$URL/status" | jq .objects.duplicates)
 
 # bench_storage.c fills 30 days of minutes from T_START; its end anchors "last hour" etc.
 t_start=$(awk '/#define T_START/ { print $3 }' tests/bench/bench_storage.c)
 end=$(( t_start + 30 * 86400 ))
 iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
-model=$(curl -sS "$URL/aggregates?group_by=model_id&from=$(iso $((end - 3600)))&to=$(iso "$end")" | jq -r '.rows[0].model_id')
+model=$(curl -m 60 -sS "$URL/aggregates?group_by=model_id&from=$(iso $((end - 3600)))&to=$(iso "$end")" | jq -r '.rows[0].model_id')
 declare -a names urls
 q() { names+=("$1"); urls+=("$2"); }
 q "last hour by model_id" "/aggregates?group_by=model_id&from=$(iso $((end - 3600)))&to=$(iso "$end")"

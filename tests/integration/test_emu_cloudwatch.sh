@@ -3,7 +3,7 @@
 # through both CLIs (Query and JSON 1.0) and gzip through libcurl, read back with exact sums by
 # GetMetricStatistics, GetMetricData and ListMetrics; the real limits and validation errors.
 set -u
-. "$(dirname "$0")/../tools/itest-lib.sh"
+. "$(dirname "$0")/../tools/svc-lib.sh"
 itest_setup || exit 1
 
 NS=Custom/Itest$$
@@ -112,4 +112,5 @@ printf '"}' >>"$W/big.json"
 code=$(curl_sigv4 monitoring -o "$W/err.json" -w '%{http_code}' -H 'Content-Type: application/x-amz-json-1.0' \
     -H 'X-Amz-Target: GraniteServiceVersion20100801.PutMetricData' --data-binary "@$W/big.json" "$EMU_URL/")
 t_eq "a request over 1 MB: 413" 413 "$code"
+srv_stop emu
 t_done

@@ -5,7 +5,7 @@
 # PutMetricData (Value, Values/Counts, StatisticValues) and its statistics read back exactly,
 # typed errors, and a wrong secret refused by all three services.
 set -u
-. "$(dirname "$0")/../tools/itest-lib.sh"
+. "$(dirname "$0")/../tools/svc-lib.sh"
 . "$(dirname "$0")/../tools/peers.sh"
 itest_setup || exit 1
 if ! peers_install; then
@@ -26,4 +26,5 @@ done <"$W/sdk.out"
 t_eq "the SDK peer ran every check" 16 "$(grep -c '^ok - \|^not ok - ' "$W/sdk.out")"
 t_eq "the SDK peer exited 0" 0 "$rc"
 [ "$rc" = 0 ] || sed 's/^/#   stderr: /' "$W/sdk.err" | head -20
+srv_stop emu
 t_done

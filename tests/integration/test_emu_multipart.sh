@@ -6,7 +6,7 @@
 # pending parts, and the assembled object surviving a restart with --data (pending uploads do
 # not).
 set -u
-. "$(dirname "$0")/../tools/itest-lib.sh"
+. "$(dirname "$0")/../tools/svc-lib.sh"
 EMU_DATA=$ITEST_HOME/data # kept across the restart below
 itest_setup || exit 1
 
@@ -111,10 +111,8 @@ t_eq "no upload pending any more" 0 \
     "$(aws_q s3api list-multipart-uploads --bucket "$B" | jq -rs '[.[].Uploads // [] | .[]] | length')"
 
 pending=$(aws_q s3api create-multipart-upload --bucket "$B" --key pending | jq -r .UploadId)
-emu_stop
-t_eq "SIGTERM: clean exit" 0 "$EMU_STOP_STATUS"
+srv_stop emu "SIGTERM: clean exit"
 emu_start || exit 1
-trap 'emu_stop; itest_cleanup' EXIT # emu_start installed its own
 t_aws_err "pending uploads do not survive a restart (documented): NoSuchUpload" NoSuchUpload \
     aws_q s3api list-parts --bucket "$B" --key pending --upload-id "$pending"
 rm -f "$W/got"
@@ -124,9 +122,8 @@ t_eq "and keeps its ETag" "$want" \
     "$(aws_q s3api head-object --bucket "$B" --key big-aws_q | jq -r .ETag)"
 
 # Pending parts are held in memory: one upload may hold at most --max-object-bytes.
-emu_stop
+srv_stop emu
 emu_start --max-object-bytes $((6 * 1024 * 1024)) || exit 1
-trap 'emu_stop; itest_cleanup' EXIT
 id=$(aws_q s3api create-multipart-upload --bucket "$B" --key capped | jq -r .UploadId)
 aws_q s3api upload-part --bucket "$B" --key capped --upload-id "$id" --part-number 1 \
     --body "$W/p1" >/dev/null
@@ -136,6 +133,5 @@ t_aws_err "pending parts beyond --max-object-bytes: EntityTooLarge" EntityTooLar
     --body "$W/p3"
 t_ok "replacing part 1 within the bound works" eval 'aws_q s3api upload-part --bucket "$B" \
     --key capped --upload-id "$id" --part-number 1 --body "$W/p3" >/dev/null'
-emu_stop
-t_eq "SIGTERM with a pending upload: clean exit" 0 "$EMU_STOP_STATUS"
+srv_stop emu "SIGTERM with a pending upload: clean exit"
 t_done

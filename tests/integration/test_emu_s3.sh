@@ -3,7 +3,7 @@
 # for byte (gzip never decoded), Range, HEAD, ListObjectsV2 prefix/delimiter/continuation,
 # copy, delete, presigned URLs, and S3's XML errors.
 set -u
-. "$(dirname "$0")/../tools/itest-lib.sh"
+. "$(dirname "$0")/../tools/svc-lib.sh"
 itest_setup || exit 1
 
 B=logs-$$
@@ -65,18 +65,18 @@ t_ok "copy-object copies the bytes" cmp -s "$W/obj.gz" "$W/copy"
 
 url=$(aws_q s3 presign "s3://$B/$KEY" --expires-in 300)
 t_ok "presigned GET URL (query auth) returns the object" \
-    eval 'curl -fsS "$url" -o "$W/presigned" && cmp -s "$W/obj.gz" "$W/presigned"'
+    eval 'curl -m 60 -fsS "$url" -o "$W/presigned" && cmp -s "$W/obj.gz" "$W/presigned"'
 # Flip the signature's first hex digit to a different one (a fixed
 # replacement would be a no-op whenever the digit already matched it).
 bad=$(echo "$url" | sed 's/X-Amz-Signature=0/X-Amz-Signature=@/;
     s/X-Amz-Signature=[1-9a-f]/X-Amz-Signature=0/; s/X-Amz-Signature=@/X-Amz-Signature=1/')
 t_ok "tampered presigned URL differs from the signed one" test "$bad" != "$url"
-code=$(curl -sS -o "$W/err.xml" -w '%{http_code}' "$bad")
+code=$(curl -m 60 -sS -o "$W/err.xml" -w '%{http_code}' "$bad")
 t_eq "tampered presigned URL: 403" 403 "$code"
 t_eq "tampered presigned URL: SignatureDoesNotMatch" SignatureDoesNotMatch \
     "$(sed -n 's:.*<Code>\(.*\)</Code>.*:\1:p' "$W/err.xml")"
 
-t_ok "curl --aws-sigv4 GET (libcurl signer)" \
+t_ok "GET signed by curl's --aws-sigv4 (libcurl signer)" \
     eval 'curl_sigv4 s3 -f -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$EMU_URL/$B/p/3.txt" | grep -qx "body 3"'
 # Virtual-hosted style (LocalStack's host names; --connect-to stands in for their DNS): the
 # bucket comes from the signed Host header.
@@ -84,7 +84,7 @@ for host in "$B.s3.localhost.localstack.cloud" "$B.localhost"; do
     t_eq "virtual-hosted GET via $host" "body 3" "$(curl_sigv4 s3 -f --connect-to "$host:$EMU_PORT:127.0.0.1:$EMU_PORT" \
         -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "http://$host:$EMU_PORT/p/3.txt")"
 done
-code=$(curl -sS -o "$W/err.xml" -w '%{http_code}' "$EMU_URL/$B/p/3.txt")
+code=$(curl -m 60 -sS -o "$W/err.xml" -w '%{http_code}' "$EMU_URL/$B/p/3.txt")
 t_eq "unsigned request: 403" 403 "$code"
 t_eq "unsigned request: AccessDenied XML" AccessDenied "$(sed -n 's:.*<Code>\(.*\)</Code>.*:\1:p' "$W/err.xml")"
 
@@ -111,4 +111,5 @@ t_eq "s3 rm --recursive (DeleteObjects) leaves the other keys" "copy.gz $KEY" \
     "$(echo "$out" | jq -r '[.Contents[].Key]|join(" ")')"
 out=$(aws_q s3api list-buckets)
 t_eq "list-buckets" "$B" "$(echo "$out" | jq -r '[.Buckets[].Name]|join(" ")')"
+srv_stop emu
 t_done

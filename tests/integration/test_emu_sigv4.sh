@@ -3,7 +3,7 @@
 # tokens, clock skew, payload hash mismatches, and signed aws-chunked streaming uploads made by
 # an independent Python signer (tests/tools/sigv4_client.py).
 set -u
-. "$(dirname "$0")/../tools/itest-lib.sh"
+. "$(dirname "$0")/../tools/svc-lib.sh"
 EMU_CREDENTIALS="AKIDEXTRA:extra/secret+1,AKIDTWO:two" itest_setup || exit 1
 sv() { python3 "$ITEST_TOP/tests/tools/sigv4_client.py" "$@"; }
 code_of() { sed -n 's:.*<Code>\([^<]*\)</Code>.*:\1:p'; }
@@ -45,4 +45,5 @@ t_eq "10 minutes of skew are within the 15 allowed" 200 "$(echo "$out" | head -1
 out=$(sv GET "$EMU_URL/?Action=ListQueues&Version=2012-11-05" sqs --skew 1200)
 t_eq "20 minutes ahead (SQS Query): SignatureDoesNotMatch" "403 SignatureDoesNotMatch" \
     "$(echo "$out" | head -1) $(echo "$out" | code_of)"
+srv_stop emu
 t_done

@@ -1,7 +1,9 @@
 #!/bin/bash
 # The service stays responsive while objects download slowly: with every S3 GetObject taking
-# 3 s, a batch of four objects finishes in about one download time (fetched concurrently,
-# BMAS_FETCH_CONCURRENCY), and GET /status and /aggregates answer at once meanwhile. Also: a
+# 3 s, the four objects of a batch are fetched concurrently (BMAS_FETCH_CONCURRENCY: the fourth
+# download starts before the first is answered, which one-after-another fetching cannot do),
+# and GET /status and /aggregates answer meanwhile. No check is a wall-clock limit, so a slow
+# (ASan) build on a busy machine passes or fails for the same reasons as a fast one. Also: a
 # wrong secret against the emulator's SigV4 check is BMAS-002, for the service and the CLI.
 set -u
 . tests/tools/svc-lib.sh
@@ -19,17 +21,16 @@ printf '%s\n' "${recs[@]}" | jq -s -c '{Records: .}' > "$W/batch.json"
 
 BMAS_ENV="AWS_ENDPOINT_URL=$EMU_URL AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test BMAS_FLUSH_INTERVAL=0 BMAS_FETCH_CONCURRENCY=4 AWS_EC2_METADATA_DISABLED=true"
 bmas_start || exit 1
-# Each download takes LAT ms. The checks below are logical, not speed limits: fetched one after
-# another, the fourth GetObject could not arrive before 3 x LAT, and the POST could not end
-# before 4 x LAT; concurrently, all four arrive at once and the POST ends after about one LAT.
+# Each download takes LAT ms. Fetched one after another, the fourth GetObject could not arrive
+# before the first was answered; concurrently, all four arrive before any answer.
 LAT=3000
-curl -sS -o /dev/null --data "{\"service\":\"s3\",\"operation\":\"GetObject\",\"latency_ms\":$LAT}" "$EMU_URL/_emulator/faults"
+emu_fault "{\"service\":\"s3\",\"operation\":\"GetObject\",\"latency_ms\":$LAT}"
 # The rule's hits count requests as they arrive (before the wait); the request counters only
 # count them once answered.
-started() { curl -sS "$EMU_URL/_emulator/faults" | jq '[.faults[].hits] | add // 0'; }
-gets() { curl -sS "$EMU_URL/_emulator/requests?service=s3" | jq '[.requests[] | select(.operation == "GetObject") | .count] | add // 0'; }
+started() { curl -m 60 -sS "$EMU_URL/_emulator/faults" | jq '[.faults[].hits] | add // 0'; }
+gets() { curl -m 60 -sS "$EMU_URL/_emulator/requests?service=s3" | jq '[.requests[] | select(.operation == "GetObject") | .count] | add // 0'; }
 t0=$(now_ms)
-curl -sS -o "$W/resp.json" --data-binary @"$W/batch.json" "$BMAS_URL/events" &
+curl -m 60 -sS -o "$W/resp.json" --data-binary @"$W/batch.json" "$BMAS_URL/events" &
 post=$!
 wait_for 10 eval 'test "$(started)" -gt 0'
 s0=$(now_ms)
@@ -37,18 +38,19 @@ st=$(curl -sS -m 10 -o /dev/null -w '%{http_code}' "$BMAS_URL/status")
 a=$(curl -sS -m 10 -o /dev/null -w '%{http_code}' "$BMAS_URL/aggregates")
 t_eq "/status and /aggregates answer during the downloads" "200 200" "$st $a"
 t_ok "...while the batch is still downloading" kill -0 "$post"
-wait_for 10 eval 'test "$(started)" -ge 4'
-t_ok "all four downloads started together ($(( $(now_ms) - s0 )) ms after the first, one takes $LAT)" \
-    test $(( $(now_ms) - s0 )) -lt $((2 * LAT))
+# Read in this order: when /_emulator/requests says no GetObject was answered yet, none was
+# answered when the fourth had already started (the counters only grow).
+t_ok "the fourth download started" wait_for 30 eval 'test "$(started)" -ge 4'
+t_eq "all four downloads started before any was answered ($(( $(now_ms) - s0 )) ms)" 0 "$(gets)"
 wait "$post"
 t1=$(now_ms)
 t_eq "the batch succeeded" "[]" "$(jq -c .batchItemFailures "$W/resp.json")"
 t_eq "each object fetched once" 4 "$(gets)"
-t_ok "four $LAT ms downloads took about one download time, not four ($((t1 - t0)) ms)" test $((t1 - t0)) -lt $((3 * LAT))
+echo "# four $LAT ms downloads took $((t1 - t0)) ms in all"
 call agg GET "/aggregates?group_by="
 t_eq "four objects counted" "16" "$(echo "$BODY" | jq .totals.invocations)"
-curl -sS -o /dev/null -X DELETE "$EMU_URL/_emulator/faults"
-bmas_stop
+curl -m 60 -sS -o /dev/null -X DELETE "$EMU_URL/_emulator/faults"
+srv_stop bmas "bmas (concurrent fetches)"
 
 # A wrong secret: the emulator's SigV4 check refuses it, bmas says BMAS-002 (a fresh database,
 # so the object is not already known).
@@ -62,4 +64,6 @@ t_ok "the emulator named the signature mismatch" grep -q "SignatureDoesNotMatch"
 AWS_ENDPOINT_URL=$EMU_URL AWS_SECRET_ACCESS_KEY=wrong "$BINDIR/bmas" ingest "s3://logs/$P/slow-1.json.gz" >/dev/null 2>"$W/err"
 t_eq "bmas ingest with a wrong secret: exit 1" "1" "$?"
 t_ok "bmas ingest says BMAS-002" grep -q "BMAS-002" "$W/err"
+srv_stop bmas "bmas (wrong secret)"
+srv_stop emu
 t_done

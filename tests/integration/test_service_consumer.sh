@@ -16,17 +16,17 @@ DLQ="$EMU_URL/000000000000/logs-dlq"
 
 BMAS_ENV="AWS_ENDPOINT_URL=$EMU_URL AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test BMAS_SQS_QUEUE_URL=$Q BMAS_SQS_WAIT_SECONDS=1 BMAS_FLUSH_INTERVAL=0 MAX_RETRY_ATTEMPTS=5 AWS_EC2_METADATA_DISABLED=true"
 bmas_start || exit 1
-processed() { curl -sS "$BMAS_URL/status" | jq .objects.processed; }
+processed() { curl -m 60 -sS "$BMAS_URL/status" | jq .objects.processed; }
 queue_depth() { # visible + in flight
     aws_q sqs get-queue-attributes --queue-url "$1" --attribute-names All |
         jq '(.Attributes.ApproximateNumberOfMessages | tonumber) + (.Attributes.ApproximateNumberOfMessagesNotVisible | tonumber)'
 }
 
 # S3 is flaky at first: the first two GetObject calls get 503 SlowDown.
-curl -sS -o /dev/null --data '{"service":"s3","operation":"GetObject","status":503,"code":"SlowDown","count":2}' "$EMU_URL/_emulator/faults"
+emu_fault '{"service":"s3","operation":"GetObject","status":503,"code":"SlowDown","count":2}'
 for i in 1 2 3; do aws_q s3api put-object --bucket logs --key "$P/obj-$i.json.gz" --body "$W/a.json.gz" >/dev/null; done
 aws_q s3api put-object --bucket logs --key "$P/data/req_input.json.gz" --body "$W/a.json.gz" >/dev/null
-t_ok "three objects counted from the queue" wait_for 30 bash -c "[ \$(curl -sS $BMAS_URL/status | jq .objects.processed) = 3 ]"
+t_ok "three objects counted from the queue" wait_for 30 bash -c "[ \$(curl -m 60 -sS $BMAS_URL/status | jq .objects.processed) = 3 ]"
 t_ok "the queue drained (messages deleted)" wait_for 15 bash -c "[ \$(/usr/bin/aws --endpoint-url $EMU_URL sqs get-queue-attributes --queue-url $Q --attribute-names All | jq '(.Attributes.ApproximateNumberOfMessages|tonumber)+(.Attributes.ApproximateNumberOfMessagesNotVisible|tonumber)') = 0 ]"
 call agg GET "/aggregates?group_by="
 t_eq "exact totals for three objects" '{"invocations":12,"input_tokens":807}' "$(echo "$BODY" | jq -c '.totals | {invocations,input_tokens}')"
@@ -49,4 +49,6 @@ out=$(AWS_ENDPOINT_URL=$EMU_URL "$BINDIR/bmas" ingest --json "s3://logs/AWSLogs/
 t_eq "backfill exit 1 (the corrupt object)" "1" "$?"
 t_eq "backfill totals match the service" '{"invocations":12,"input_tokens":807}' "$(echo "$out" | jq -c '.totals | {invocations,input_tokens}')"
 t_ok "backfill names the corrupt object" grep -q "cut.json.gz: BMAS-003" "$W/err"
+srv_stop bmas "bmas in consumer mode"
+srv_stop emu
 t_done

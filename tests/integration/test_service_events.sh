@@ -70,7 +70,7 @@ t_eq "status errors" '{"BMAS-001":1,"BMAS-005":1,"BMAS-006":4}' "$(echo "$BODY" 
 # The same object delivered 50 times, 8 at once: counted once.
 BARE=$(sed -n 2p "$W/msgs" | jq -r .Body)
 echo "$BARE" > "$W/bare.json"
-seq 50 | xargs -P 8 -I{} curl -sS -o /dev/null -w '%{http_code}\n' "${A[@]}" \
+seq 50 | xargs -P 8 -I{} curl -m 60 -sS -o /dev/null -w '%{http_code}\n' "${A[@]}" \
     --data-binary @"$W/bare.json" "$BMAS_URL/events" > "$W/codes"
 t_eq "50 duplicate deliveries all 200" "50" "$(grep -c '^200$' "$W/codes")"
 call dup POST /events "${A[@]}" --data-binary @"$W/bare.json"
@@ -117,7 +117,7 @@ t_eq "filter by profile_type" '[["anthropic.claude-opus-4-5-20251101-v1:0","ap-s
 call filt2 GET "/aggregates?model_id=amazon.titan-embed-text-v2:0&source_region=us-east-1&group_by=operation" "${A[@]}"
 t_eq "filter by model and region" '[["InvokeModel",4,20]]' \
     "$(echo "$BODY" | jq -c '[.rows[] | [.operation,.invocations,.input_tokens]]')"
-H=$(date -u -d '1 hour ago' +%Y-%m-%dT%H)
+# $H: the sample's hour, read once by svc_setup (no race with an hour boundary).
 call range GET "/aggregates?from=${H}:18:00Z&to=${H}:19:00Z&group_by=minute" "${A[@]}"
 t_eq "time range [from, to) by minute" "[[\"${H}:18:00Z\",4]]" \
     "$(echo "$BODY" | jq -c '[.rows[] | [.minute,.invocations]]')"
@@ -151,8 +151,7 @@ call superseded POST /events "${A[@]}" --data "$OLD"
 t_eq "stale ETag: ignored, the newer object counts by its own event" "200 ignored" "$STATUS $(echo "$BODY" | jq -r .status)"
 
 # Restart: counters, aggregates and the processed keys survive; DLQ_ENABLED=false acks.
-bmas_stop
-t_eq "SIGTERM: clean exit" "0" "$BMAS_STOP_STATUS"
+srv_stop bmas "SIGTERM: clean exit"
 t_ok "stop was logged" grep -q '"event":"stopped"' "$BMAS_LOG"
 BMAS_ENV="${BMAS_ENV/DLQ_ENABLED=true/DLQ_ENABLED=false}"
 bmas_start || exit 1
@@ -169,4 +168,6 @@ t_eq "quarantined with DLQ_ENABLED=false: acknowledged" "[]" "$(echo "$BODY" | j
 call flush POST /flush "${A[@]}"
 t_eq "flush answers" "200" "$STATUS"
 openapi_check
+srv_stop bmas "bmas after the restart"
+srv_stop emu
 t_done

@@ -7,13 +7,12 @@ set -u
 . tests/tools/svc-lib.sh
 svc_setup
 
-H=$(date -u -d '1 hour ago' +%Y-%m-%dT%H)
 put_and_post() { # KEY FILE: uploads, then POSTs its S3 event; prints the HTTP status
     local etag ev
     etag=$(aws_q s3api put-object --bucket logs --key "$1" --body "$2" | jq -r .ETag | tr -d '"')
     ev=$(jq -c --arg k "$(form_key "$1")" --arg e "$etag" '.Records[0].s3.bucket.name = "logs"
         | .Records[0].s3.object.key = $k | .Records[0].s3.object.eTag = $e' "$BM_TEST_DATA/s3-event.json")
-    curl -sS -o /dev/null -w '%{http_code}' --data "$ev" "$BMAS_URL/events"
+    curl -m 60 -sS -o /dev/null -w '%{http_code}' --data "$ev" "$BMAS_URL/events"
 }
 cw_stat() { # METRIC STAT DIM=VALUE...: one statistic over the last two hours, from CloudWatch
     local metric=$1 stat=$2
@@ -25,7 +24,7 @@ cw_stat() { # METRIC STAT DIM=VALUE...: one statistic over the last two hours, f
         --start-time "$(date -u -d '3 hours ago' +%Y-%m-%dT%H:00:00Z)" \
         --end-time "$(date -u -d '1 hour' +%Y-%m-%dT%H:00:00Z)" | jq ".Datapoints | map(.$stat) | add // 0"
 }
-cw_calls() { curl -sS "$EMU_URL/_emulator/requests?service=cloudwatch" |
+cw_calls() { curl -m 60 -sS "$EMU_URL/_emulator/requests?service=cloudwatch" |
     jq '[.requests[] | select(.operation == "PutMetricData") | .count] | add // 0'; }
 
 BMAS_ENV="AWS_ENDPOINT_URL=$EMU_URL AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test BMAS_FLUSH_INTERVAL=0 MAX_RETRY_ATTEMPTS=3 AWS_EC2_METADATA_DISABLED=true"
@@ -53,7 +52,7 @@ t_eq "nothing pending: a flush sends nothing" '{"published":0,"requests":0}' "$(
 # A throttled call is retried alone and counted once.
 t_eq "object 3 posted" "200" "$(put_and_post "$P/three.json.gz" "$W/a.json.gz")"
 before=$(cw_calls)
-curl -sS -o /dev/null --data '{"service":"cloudwatch","operation":"PutMetricData","status":400,"code":"Throttling","count":1}' "$EMU_URL/_emulator/faults"
+emu_fault '{"service":"cloudwatch","operation":"PutMetricData","status":400,"code":"Throttling","count":1}'
 call flush3 POST /flush
 t_eq "throttled once, then published" '{"published":60,"requests":1}' "$(echo "$BODY" | jq -c '{published,requests}')"
 t_eq "exactly one extra call" "$((before + 2))" "$(cw_calls)"
@@ -61,18 +60,18 @@ t_eq "no double count after the retry" "765" "$(cw_stat InputTokens Sum Inferenc
 
 # An outage: the deltas stay pending, survive a restart, and go out once it is over.
 t_eq "object 4 posted" "200" "$(put_and_post "$P/four.json.gz" "$W/a.json.gz")"
-curl -sS -o /dev/null --data '{"service":"cloudwatch","operation":"PutMetricData","status":503,"code":"ServiceUnavailable","count":20}' "$EMU_URL/_emulator/faults"
+emu_fault '{"service":"cloudwatch","operation":"PutMetricData","status":503,"code":"ServiceUnavailable","count":20}'
 call flush4 POST /flush
 t_eq "outage: 502 BMAS-004" "502 BMAS-004" "$STATUS $(echo "$BODY" | jq -r .errorCode)"
 call status1 GET /status
 t_eq "deltas pending, last error reported, degraded" '[true,"BMAS-004","degraded"]' \
     "$(echo "$BODY" | jq -c '[.publish.pending > 0, .publish.last_error.errorCode, .status]')"
 pending=$(echo "$BODY" | jq .publish.pending)
-bmas_stop
+srv_stop bmas "bmas during the outage"
 bmas_start || exit 1
 call status2 GET /status
 t_eq "pending survives a restart" "$pending" "$(echo "$BODY" | jq .publish.pending)"
-curl -sS -o /dev/null -X DELETE "$EMU_URL/_emulator/faults"
+curl -m 60 -sS -o /dev/null -X DELETE "$EMU_URL/_emulator/faults"
 call flush5 POST /flush
 t_eq "after the outage: published" '{"published":60,"requests":1}' "$(echo "$BODY" | jq -c '{published,requests}')"
 t_eq "exact after outage and restart" "1020" "$(cw_stat InputTokens Sum InferenceProfileType=CrossRegion)"
@@ -92,4 +91,6 @@ t_eq "3 calls reached CloudWatch" "$((before + 3))" "$(cw_calls)"
 t_eq "every model's datum arrived (1..400, plus the four samples' 1,020)" "81220" \
     "$(cw_stat InputTokens Sum SourceRegion=us-east-1 InferenceProfileType=CrossRegion)"
 t_eq "one model's own series" "400" "$(cw_stat InputTokens Sum InferenceProfileType=CrossRegion ModelId=vendor.model-399)"
+srv_stop bmas "bmas after the restart"
+srv_stop emu
 t_done

@@ -7,7 +7,7 @@
 # moto with the AWS CLI. Skipped when moto_server is missing (tests/tools/deps.sh --moto says
 # how to get it).
 #
-# moto's quirks, and how this script works with them (also in TESTING.md):
+# moto's quirks, and how this script works with them (also in docs/testing.md):
 # - GetMetricStatistics (and GetMetricData) match every metric whose dimensions CONTAIN the
 #   ones asked for; real CloudWatch needs the exact set. With bmas's default three dimension
 #   sets, a query for InferenceProfileType=X would also sum the (InferenceProfileType,ModelId)

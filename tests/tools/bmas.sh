@@ -3,7 +3,9 @@
 #   . tests/tools/bmas.sh
 #   BMAS_ENV="VAR=value ..." bmas_start [extra serve flags]   # needs BINDIR
 #   ... use $BMAS_URL, $BMAS_LOG, $BMAS_DB ...
-#   bmas_stop          # SIGTERM, waits with a deadline; BMAS_STOP_STATUS = exit status
+#   bmas_stop          # SIGTERM, waits with a deadline; BMAS_STOP_STATUS = exit status,
+#                      # BMAS_STOP_SAN = sanitizer report lines found in $BMAS_LOG ("" if none)
+#   srv_stop (svc-lib.sh) does the same as a TAP check that fails on either.
 #
 # bmas listens on 127.0.0.1 port 0 and writes the bound port to a file, so parallel tests
 # never race for ports. The database is $BMAS_DB (a fresh temp file unless set before; set it
@@ -54,4 +56,12 @@ bmas_stop() {
     wait "$BMAS_PID" 2>/dev/null
     BMAS_STOP_STATUS=$?
     BMAS_PID=
+    BMAS_STOP_SAN=$(san_report "$BMAS_LOG")
+}
+
+# The lines of a server log where ASan, LSan, UBSan or TSan reported something (a leak found
+# at exit, an error, a "runtime error:" from UBSan), at most 40; "" when none.
+san_report() {
+    [ -f "$1" ] || return 0
+    grep -E 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|SUMMARY: [A-Za-z]+Sanitizer|runtime error:|WARNING: ThreadSanitizer' "$1" | head -40
 }

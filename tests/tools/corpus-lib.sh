@@ -14,7 +14,7 @@
 #                                   query per dimension-set value and metric, all exact
 #
 # Bulk calls (uploads, queues) go through curl's own SigV4 (CURLOPT_AWS_SIGV4, see
-# TESTING.md), not the AWS CLI: a CLI call costs about a second of Python start-up on these
+# docs/testing.md), not the AWS CLI: a CLI call costs about a second of Python start-up on these
 # two shared cores, several under load, and a corpus is a dozen objects per bucket. The CLIs
 # keep the calls where their own parsing matters (notification set-up, CloudWatch read-back).
 #   s3_put BUCKET [KEY FILE]        creates a bucket, or puts an object, at $AWS_URL

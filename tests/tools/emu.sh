@@ -9,7 +9,8 @@
 # file), so parallel runs never race for ports. State goes to $EMU_DATA: a fresh temp folder
 # unless the caller set EMU_DATA before emu_start (then it is kept, e.g. to test a restart).
 # emu_start waits for /_localstack/health with a deadline (EMU_START_TIMEOUT seconds, default
-# 10) and installs `trap emu_stop EXIT`; a test with its own EXIT trap should call emu_stop.
+# 10) and installs `trap emu_stop EXIT` when no EXIT trap is set; a test with its own EXIT
+# trap should call emu_stop (or itest_atexit) from it.
 # Extra accepted credentials: EMU_CREDENTIALS="AKID:SECRET,..." (test:test always works).
 
 emu__now_ms() { date +%s%3N; }
@@ -44,7 +45,8 @@ emu_start() {
             curl -fsS -m 2 "http://127.0.0.1:$EMU_PORT/_localstack/health" >/dev/null 2>&1; then
             EMU_URL=http://127.0.0.1:$EMU_PORT
             export EMU_URL EMU_PORT EMU_DATA EMU_LOG EMU_PID
-            trap emu_stop EXIT
+            # Keeps a caller's EXIT trap (itest_setup's checks the servers' exit).
+            [ -n "$(trap -p EXIT)" ] || trap emu_stop EXIT
             return 0
         fi
         sleep 0.05 # polling step of the deadline loop above
@@ -57,7 +59,8 @@ emu_start() {
 
 # Stops the emulator with SIGTERM (it flushes its state) and waits for it with a deadline,
 # then removes the temp folder (and the data folder when emu_start created it).
-# EMU_STOP_STATUS is the emulator's exit status (137 when it had to be killed).
+# EMU_STOP_STATUS is the emulator's exit status (137 when it had to be killed), EMU_STOP_SAN
+# the sanitizer report lines of its log ("" if none; srv_stop emu in svc-lib.sh checks both).
 emu_stop() {
     if [ -n "${EMU_PID:-}" ]; then
         kill -TERM "$EMU_PID" 2>/dev/null
@@ -72,6 +75,7 @@ emu_stop() {
         wait "$EMU_PID" 2>/dev/null
         EMU_STOP_STATUS=$?
         EMU_PID=""
+        EMU_STOP_SAN=$(grep -E 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|SUMMARY: [A-Za-z]+Sanitizer|runtime error:|WARNING: ThreadSanitizer' "$EMU_LOG" 2>/dev/null | head -40)
     fi
     if [ -n "${EMU_TMP:-}" ]; then
         [ "${EMU_KEEP_LOG:-0}" = 1 ] && cat "$EMU_LOG" >&2

@@ -5,6 +5,13 @@
 #
 #   t_ok "description" command...     passes when the command exits 0
 #   t_eq "description" expected actual
+#   t_all "description" cmd1 args -- cmd2 args [-- ...]
+#                                     passes when every command exits 0 (a compound check:
+#                                     never write `t_ok "…" [ A ] && [ B ]`, whose second
+#                                     test runs outside t_ok; lint.sh refuses it)
+#   t_range "description" LOW HIGH VALUE   passes when LOW <= VALUE <= HIGH (integers)
+#   emu_fault JSON                    POSTs a fault rule to the emulator, as a check that it
+#                                     was accepted (200 with an id): a typo cannot pass as a fault
 #   t_done                            prints the plan and returns non-zero when any failed
 #   aws_q ARGS...   Debian's /usr/bin/aws (CLI v2, Query protocol) against $EMU_URL
 #   aws_j ARGS...   the pip `aws` on PATH (CLI v1, JSON 1.0), when HAVE_JSON_CLI=1
@@ -28,6 +35,38 @@ t_eq() {
     else
         t_fail "$1"
         printf '#   expected: %s\n#   actual:   %s\n' "$2" "$3"
+    fi
+}
+t_all() {
+    local d=$1 part=1 bad=""
+    shift
+    local cmd=()
+    while [ $# -gt 0 ] || [ ${#cmd[@]} -gt 0 ]; do
+        if [ $# -eq 0 ] || [ "$1" = "--" ]; then
+            if [ ${#cmd[@]} -eq 0 ] || ! "${cmd[@]}"; then
+                bad="$bad $part (${cmd[*]:-empty})"
+            fi
+            cmd=()
+            part=$((part + 1))
+            [ $# -gt 0 ] && shift
+            continue
+        fi
+        cmd+=("$1")
+        shift
+    done
+    if [ -z "$bad" ]; then
+        t_pass "$d"
+    else
+        t_fail "$d"
+        echo "#   failed part:$bad"
+    fi
+}
+t_range() {
+    if [[ "$4" =~ ^-?[0-9]+$ ]] && [ "$4" -ge "$2" ] && [ "$4" -le "$3" ]; then
+        t_pass "$1"
+    else
+        t_fail "$1"
+        echo "#   expected $2..$3, got: $4"
     fi
 }
 t_skip() { T_N=$((T_N + 1)); echo "ok $T_N - $1 # SKIP $2"; }
@@ -82,11 +121,44 @@ ITEST_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 itest_cleanup() { rm -rf "$ITEST_HOME" "${W:-}"; }
 
+# The EXIT trap of itest_setup and svc_setup: a server still running when the script ends is
+# stopped, and a non-zero exit or a sanitizer report fails the script (a server stopped here
+# cannot slip its leaks past the run). Scripts still stop their servers explicitly with srv_stop
+# (svc-lib.sh); this is the net for early exits. Extra cleanup: ITEST_ATEXIT="command".
+itest_atexit() {
+    local rc=$? bad=0
+    if [ -n "${BMAS_PID:-}" ] && declare -F bmas_stop >/dev/null; then
+        bmas_stop
+        if [ "$BMAS_STOP_STATUS" != 0 ] || [ -n "$BMAS_STOP_SAN" ]; then
+            echo "# bmas, stopped at exit: status $BMAS_STOP_STATUS"
+            printf '%s\n' "$BMAS_STOP_SAN" | sed '/^$/d; s/^/#   /'
+            bad=1
+        fi
+    fi
+    if [ -n "${EMU_PID:-}" ]; then
+        emu_stop
+        if [ "$EMU_STOP_STATUS" != 0 ] || [ -n "$EMU_STOP_SAN" ]; then
+            echo "# bmas-emulator, stopped at exit: status $EMU_STOP_STATUS"
+            printf '%s\n' "$EMU_STOP_SAN" | sed '/^$/d; s/^/#   /'
+            bad=1
+        fi
+    else
+        emu_stop # removes its temp folder
+    fi
+    [ -n "${ITEST_ATEXIT:-}" ] && eval "$ITEST_ATEXIT"
+    itest_cleanup
+    if [ "$bad" = 1 ]; then
+        echo "not ok - a server failed when stopped at the end of the script"
+        exit 1
+    fi
+    exit "$rc"
+}
+
 # Steps that either CLI may run use $J: the pip CLI when present (so both protocols get
 # exercised across a test), else Debian's.
 itest_setup() {
     W=$(mktemp -d "${TMPDIR:-/tmp}/bmas-itest.XXXXXX")
-    trap 'emu_stop; itest_cleanup' EXIT
+    trap itest_atexit EXIT
     J=aws_q
     [ "$HAVE_JSON_CLI" = 1 ] && J=aws_j
     emu_start "$@"
@@ -97,7 +169,19 @@ itest_setup() {
 curl_sigv4() {
     local svc=$1
     shift
-    curl -sS --aws-sigv4 "aws:amz:us-east-1:$svc" --user "${CURL_AKID:-test}:${CURL_SECRET:-test}" "$@"
+    curl -m 60 -sS --aws-sigv4 "aws:amz:us-east-1:$svc" --user "${CURL_AKID:-test}:${CURL_SECRET:-test}" "$@"
+}
+
+# POSTs one fault rule (JSON) to the emulator and checks that it was accepted.
+emu_fault() {
+    local out
+    out=$(curl -m 30 -sS -w '\n%{http_code}' --data "$1" "$EMU_URL/_emulator/faults")
+    if [ "${out##*$'\n'}" = 200 ] && printf '%s' "${out%$'\n'*}" | jq -e '.id > 0' >/dev/null; then
+        t_pass "fault rule accepted: $1"
+    else
+        t_fail "fault rule accepted: $1"
+        echo "#   answer: $(printf '%s' "$out" | tr '\n' ' ')"
+    fi
 }
 
 # Milliseconds since the epoch (for latency assertions).

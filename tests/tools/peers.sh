@@ -26,7 +26,7 @@ peers_install() {
 s3rver_start() {
     S3P_TMP=$(mktemp -d "${TMPDIR:-/tmp}/bmas-s3rver.XXXXXX")
     S3P_LOG=$S3P_TMP/log
-    # s3rver's ListObjectsV2 paging needs the legacy OpenSSL provider on Node 20 (TESTING.md).
+    # s3rver's ListObjectsV2 paging needs the legacy OpenSSL provider on Node 20 (docs/testing.md).
     NODE_OPTIONS=--openssl-legacy-provider node tests/peers/s3_signed_proxy.js \
         --dir "$S3P_TMP/data" --port-file "$S3P_TMP/ports" "$@" >"$S3P_LOG" 2>&1 &
     S3P_PID=$!

@@ -3,6 +3,12 @@
 # test), ITEST_JOBS at a time (default: the number of CPUs; each script starts its own servers
 # on free ports and uses unique names, so they are independent). Prints each script's output
 # once it ends, then a summary; exits 1 when any script failed.
+#
+# Each script runs under `timeout` (ITEST_TIMEOUT seconds, default 600) and its TAP is read
+# (tests/tools/tap-count.awk): a script passes when it exits 0, printed a plan, ran as many
+# checks as planned (at least one), failed none, and skipped only what tests/skips.allow lists.
+# The last line counts checks: "itest: N passed, N failed, N skipped".
+# ITEST_ONLY="name ..." runs only the named scripts (file names, with or without .sh).
 set -u
 BINDIR=$(cd "${1:-bin}" && pwd)
 export BINDIR
@@ -15,12 +21,19 @@ trap 'rm -rf "$out"' EXIT
 
 run_one() { # script index: writes its output, exit status and duration under $out
     local start=$(date +%s) rc=0
-    bash "$1" >"$out/$2.log" 2>&1 || rc=$?
+    timeout -k 10 "${ITEST_TIMEOUT:-600}" bash "$1" >"$out/$2.log" 2>&1 || rc=$?
     echo "$rc $(( $(date +%s) - start ))" >"$out/$2.rc"
 }
 
-scripts=(tests/integration/test_*.sh)
-[ -f "${scripts[0]}" ] || scripts=()
+scripts=()
+for t in tests/integration/test_*.sh; do
+    [ -f "$t" ] || continue
+    if [ -n "${ITEST_ONLY:-}" ]; then
+        b=$(basename "$t" .sh)
+        case " $ITEST_ONLY " in *" $b "* | *" $b.sh "*) ;; *) continue ;; esac
+    fi
+    scripts+=("$t")
+done
 running=0
 for i in "${!scripts[@]}"; do
     if [ "$running" -ge "$jobs" ]; then
@@ -35,20 +48,46 @@ wait
 pass=0
 fail=0
 failed=""
+tp=0
+tf=0
+ts=0
 for i in "${!scripts[@]}"; do
     t=${scripts[$i]}
     read -r rc secs <"$out/$i.rc"
+    read -r p f s seen planned plans unlisted < <(awk -v name="$(basename "$t")" \
+        -v allow="$top/tests/skips.allow" -f tests/tools/tap-count.awk "$out/$i.log" \
+        2>"$out/$i.skips")
+    tp=$((tp + p))
+    tf=$((tf + f))
+    ts=$((ts + s))
+    why=""
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+        why="timed out after ${ITEST_TIMEOUT:-600} s"
+    elif [ "$rc" -ne 0 ]; then
+        why="exit $rc"
+    elif [ "$f" -ne 0 ]; then
+        why="$f failed"
+    elif [ "$plans" -eq 0 ]; then
+        why="no TAP plan"
+    elif [ "$seen" -ne "$planned" ]; then
+        why="planned $planned, ran $seen"
+    elif [ "$seen" -eq 0 ]; then
+        why="ran no check"
+    elif [ "$unlisted" -ne 0 ]; then
+        why="$unlisted skips not in tests/skips.allow"
+    fi
     echo "# $t"
-    cat "$out/$i.log"
-    if [ "$rc" -eq 0 ]; then
+    cat "$out/$i.log" "$out/$i.skips"
+    if [ -z "$why" ]; then
         pass=$((pass + 1))
-        echo "ok - $t ($secs s)"
+        echo "ok - $t ($p passed, $s skipped, $secs s)"
     else
         fail=$((fail + 1))
         failed="$failed $t"
-        echo "not ok - $t (exit $rc, $secs s)"
+        echo "not ok - $t ($why, $secs s)"
     fi
 done
 [ -n "$failed" ] && echo "# failed:$failed"
-echo "itest: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+echo "# itest: ${#scripts[@]} scripts, $pass passed, $fail failed"
+echo "itest: $tp passed, $tf failed, $ts skipped"
+[ "${#scripts[@]}" -gt 0 ] && [ "$fail" -eq 0 ]

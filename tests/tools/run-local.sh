@@ -2,8 +2,10 @@
 # make run: bmas doing its job on an embedded default, no cloud needed. bmas-emulator plays AWS
 # (S3, SQS, CloudWatch on one port); a bucket sends its ObjectCreated notifications to a queue;
 # bmas consumes the queue into a SQLite file and publishes to the emulator's CloudWatch; sample
-# Bedrock logs (the shared sample and generated traffic for the last hour) are uploaded, and a
-# new log object arrives every 20 s until Ctrl-C. State lives in build/run/.
+# Bedrock logs (generated traffic for the last hour, tests/bench/gen_logs.c) are uploaded, and a
+# new log object arrives every 20 s until Ctrl-C. State lives in build/run/: the generator's
+# own totals of every object it wrote in gen-totals.jsonl (one JSON line per object), and each
+# server's exit status once stopped in exit-status ("bmas 0", "bmas-emulator 0").
 #   BMAS_LISTEN (default 127.0.0.1:8080), EMU_PORT (default 4566, LocalStack's), RUN_ONCE=1
 #   (exit after the first results: what the integration test uses).
 set -u
@@ -23,9 +25,18 @@ wait_for() { # SECS cmd...: polls with a deadline
 }
 
 PIDS=()
-stop_all() {
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+NAMES=()
+stop_all() { # newest first (bmas before the emulator it talks to); records exit statuses
+    local i st
+    : >"$RUN/exit-status"
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        kill -TERM "${PIDS[$i]}" 2>/dev/null
+        wait "${PIDS[$i]}" 2>/dev/null
+        st=$?
+        echo "${NAMES[$i]} $st" >>"$RUN/exit-status"
+    done
+    PIDS=()
+    NAMES=()
 }
 trap 'stop_all; exit 0' INT TERM
 trap 'stop_all' EXIT
@@ -40,15 +51,16 @@ rm -f "$RUN/emu.port"
 "$BINDIR/bmas-emulator" --listen "127.0.0.1:$port" --port-file "$RUN/emu.port" \
     --data "$RUN/emulator" >"$RUN/emulator.log" 2>&1 &
 PIDS+=($!)
+NAMES+=(bmas-emulator)
 wait_for 30 test -s "$RUN/emu.port" || { say "the emulator did not start: $RUN/emulator.log"; exit 1; }
 EMU=http://127.0.0.1:$(cat "$RUN/emu.port")
-wait_for 30 curl -fs -o /dev/null "$EMU/_localstack/health" || { say "emulator not healthy"; exit 1; }
+wait_for 30 curl -m 60 -fs -o /dev/null "$EMU/_localstack/health" || { say "emulator not healthy"; exit 1; }
 
 # AWS resources, signed by curl's own SigV4 (the emulator checks every signature).
 aws_curl() { # SERVICE curl-args...
     local svc=$1
     shift
-    curl -sS -o /dev/null -w '%{http_code}' --aws-sigv4 "aws:amz:us-east-1:$svc" --user test:test "$@"
+    curl -m 60 -sS -o /dev/null -w '%{http_code}' --aws-sigv4 "aws:amz:us-east-1:$svc" --user test:test "$@"
 }
 BUCKET=bedrock-logs
 QUEUE=bedrock-log-objects
@@ -67,6 +79,7 @@ env AWS_ENDPOINT_URL="$EMU" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AW
     "$BINDIR/bmas" serve --listen "$LISTEN" --db "$RUN/bmas.db" --port-file "$RUN/bmas.port" \
     >"$RUN/bmas.log" 2>&1 &
 PIDS+=($!)
+NAMES+=(bmas)
 wait_for 30 test -s "$RUN/bmas.port" || { say "bmas did not start: $RUN/bmas.log"; tail -5 "$RUN/bmas.log" >&2; exit 1; }
 URL=http://127.0.0.1:$(cat "$RUN/bmas.port")
 
@@ -76,34 +89,35 @@ if [ ! -x "$GEN" ] || [ tests/bench/gen_logs.c -nt "$GEN" ]; then
     ${CC:-cc} -O2 -std=c11 -D_DEFAULT_SOURCE -Wall -o "$GEN" tests/bench/gen_logs.c -lz || exit 1
 fi
 n_up=0
+: >"$RUN/gen-totals.jsonl"
 upload() { # EPOCH_START SPAN SEED: one log object for that time, under its real key layout
     local t=$1 key
     key="AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/$(date -u -d "@$t" +%Y/%m/%d/%H)/$(date -u -d "@$t" +%Y%m%dT%H%M%S)Z_$(printf '%08x' "$3").json.gz"
-    "$GEN" --kb 300 --start "$t" --span "$2" --seed "$3" > "$RUN/obj.gz" 2>/dev/null
+    "$GEN" --kb 300 --start "$t" --span "$2" --seed "$3" > "$RUN/obj.gz" 2>>"$RUN/gen-totals.jsonl"
     aws_curl s3 -X PUT -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' --data-binary @"$RUN/obj.gz" \
         "$EMU/$BUCKET/$key" >/dev/null
     n_up=$((n_up + 1))
 }
 start=$(( $(date +%s) / 300 * 300 - 3600 ))
-before=$(curl -s "$URL/status" | jq .objects.processed)
+before=$(curl -m 60 -s "$URL/status" | jq .objects.processed)
 for i in $(seq 0 11); do upload $((start + i * 300)) 300 $((RANDOM + i)); done
 say "uploaded $n_up Bedrock log objects (the last hour) to s3://$BUCKET; bmas is counting them..."
-wait_for 120 bash -c "[ \$(curl -s $URL/status | jq .objects.processed) -ge $((before + n_up)) ]" ||
+wait_for 120 bash -c "[ \$(curl -m 60 -s $URL/status | jq .objects.processed) -ge $((before + n_up)) ]" ||
     say "(still counting; see $RUN/bmas.log)"
-curl -s -o /dev/null -X POST "$URL/flush"
+curl -m 60 -s -o /dev/null -X POST "$URL/flush"
 
 cat >&2 <<MSG
 
 bmas is up: $URL  (state: $RUN/bmas.db, logs: $RUN/bmas.log)
-  curl -s $URL/status | jq
-  curl -s '$URL/aggregates?group_by=profile_type,model_id' | jq
-  curl -s '$URL/aggregates?group_by=minute&profile_type=CrossRegion' | jq '.rows[-3:]'
+  curl -m 60 -s $URL/status | jq
+  curl -m 60 -s '$URL/aggregates?group_by=profile_type,model_id' | jq
+  curl -m 60 -s '$URL/aggregates?group_by=minute&profile_type=CrossRegion' | jq '.rows[-3:]'
 The AWS side is bmas-emulator at $EMU (S3 bucket $BUCKET, SQS queue $QUEUE, CloudWatch):
   AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test /usr/bin/aws --endpoint-url $EMU --region us-east-1 \\
       cloudwatch list-metrics --namespace Custom/BedrockMetrics
 Right now, by inference profile type:
 MSG
-curl -s "$URL/aggregates?group_by=profile_type" |
+curl -m 60 -s "$URL/aggregates?group_by=profile_type" |
     jq -r '(.rows[] | [.profile_type, .invocations, .input_tokens, .output_tokens]),
            ["TOTAL", .totals.invocations, .totals.input_tokens, .totals.output_tokens] | @tsv' |
     awk -F'\t' 'BEGIN { printf "  %-18s %12s %14s %14s\n", "profile_type", "invocations", "input_tokens", "output_tokens" }

@@ -3,13 +3,22 @@
 #
 #   svc_setup                              scratch folder $W, the emulator, bucket "logs", a
 #                                          fresh sample log $W/a.json.gz, its key prefix $P for
-#                                          the last hour, and cleanup of everything on EXIT
+#                                          the last hour, and cleanup of everything on EXIT.
+#                                          The clock is read once: $SVC_NOW (epoch seconds) and
+#                                          $H, the sample's hour (YYYY-MM-DDTHH, an hour before
+#                                          SVC_NOW), so no check races an hour boundary
 #   call NAME METHOD PATH [curl args...]   requests $BMAS_URL$PATH; sets $STATUS and $BODY, and
 #                                          keeps the response under $W/resp for the OpenAPI check
-#   fresh_log OUT.gz [HOURS_AGO]           the shared sample with timestamps moved to the hour
-#                                          HOURS_AGO back (default 1), so CloudWatch takes them
+#   fresh_log OUT.gz [HOURS_AGO]           the sample (tests/data) with timestamps moved to the
+#                                          hour HOURS_AGO before $SVC_NOW (default 1), so
+#                                          CloudWatch takes them
 #   form_key KEY                           KEY form-URL-encoded as S3 writes it in events
 #   openapi_check                          validates every kept response against openapi.yaml
+#   srv_stop [bmas|emu] [NAME]             stops the server (bmas by default) with SIGTERM and
+#                                          waits; one check: exit status 0 and no sanitizer
+#                                          report (ASan/LSan/UBSan) in its log. Call it at the
+#                                          end of a script for every server it started, and
+#                                          before each restart.
 
 _svc_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$_svc_dir/itest-lib.sh"
@@ -18,10 +27,48 @@ _svc_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 svc_setup() {
     itest_setup "$@"
-    trap 'bmas_stop; emu_stop; itest_cleanup' EXIT
+    trap itest_atexit EXIT
     aws_q s3api create-bucket --bucket logs >/dev/null
+    SVC_NOW=$(date -u +%s)
+    H=$(date -u -d "@$((SVC_NOW - 3600))" +%Y-%m-%dT%H)
     fresh_log "$W/a.json.gz"
-    P="AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/$(date -u -d '1 hour ago' +%Y/%m/%d/%H)"
+    P="AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/$(date -u -d "@$((SVC_NOW - 3600))" +%Y/%m/%d/%H)"
+}
+
+srv_stop() {
+    local which=${1:-bmas} st san
+    local name=${2:-$which}
+    case $which in
+    bmas)
+        if [ -z "${BMAS_PID:-}" ]; then
+            t_fail "$name: stopped (it was not running)"
+            return 1
+        fi
+        bmas_stop
+        st=$BMAS_STOP_STATUS san=$BMAS_STOP_SAN
+        ;;
+    emu)
+        if [ -z "${EMU_PID:-}" ]; then
+            t_fail "$name: stopped (it was not running)"
+            return 1
+        fi
+        emu_stop
+        st=$EMU_STOP_STATUS san=$EMU_STOP_SAN
+        ;;
+    *)
+        t_fail "srv_stop: unknown server $which"
+        return 1
+        ;;
+    esac
+    if [ "$st" = 0 ] && [ -z "$san" ]; then
+        t_pass "$name: SIGTERM, exit 0, no sanitizer report"
+        return 0
+    fi
+    t_fail "$name: SIGTERM, exit 0, no sanitizer report"
+    echo "#   exit status $st"
+    printf '%s\n' "$san" | sed '/^$/d; s/^/#   /'
+    [ "$which" = bmas ] && [ -f "${BMAS_LOG:-}" ] && tail -20 "$BMAS_LOG" | sed 's/^/#   log: /'
+    return 1
 }
 
 call() {
@@ -29,7 +76,7 @@ call() {
     shift 3
     mkdir -p "$W/resp"
     local out
-    out=$(curl -sS -X "$method" -o "$W/resp/$name.body" -D "$W/resp/$name.hdr" \
+    out=$(curl -m 60 -sS -X "$method" -o "$W/resp/$name.body" -D "$W/resp/$name.hdr" \
         -w '%{http_code} %{content_type}' "$@" "$BMAS_URL$path")
     STATUS=${out%% *}
     local ctype=${out#* }
@@ -40,7 +87,7 @@ call() {
 
 fresh_log() {
     local hour
-    hour=$(date -u -d "${2:-1} hour ago" +%Y-%m-%dT%H)
+    hour=$(date -u -d "@$(( ${SVC_NOW:-$(date -u +%s)} - ${2:-1} * 3600 ))" +%Y-%m-%dT%H)
     sed "s/2026-04-20T00:/$hour:/g" "$BM_TEST_DATA/bedrock-log-sample.jsonl" | gzip -c > "$1"
 }
 

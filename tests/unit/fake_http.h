@@ -1,4 +1,4 @@
-/* fake_http.h: a scripted struct bm_http_ops for unit tests (STYLE.md G8 seams). Each call
+/* fake_http.h: a scripted struct bm_http_ops for unit tests (docs/style.md G8 seams). Each call
  * takes the next scripted response, records the request, and streams the body to the sink the
  * way libcurl would (in pieces), optionally failing after a partial body. */
 #ifndef BM_FAKE_HTTP_H

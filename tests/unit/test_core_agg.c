@@ -41,13 +41,19 @@ static void test_counters_and_minmax(void **state)
     assert_int_equal(s->c.output.min, 0);
     assert_int_equal(s->c.output.max, 7);
     assert_int_equal(s->c.cache_read.sum, 5 + 15 + 10);
-    /* Keys own their strings: the caller's buffers can go away. */
-    char model[] = "m";
-    struct bm_series_key k2 =
-        key(60, BM_PT_CROSS_REGION, model, "us-east-1", "us-west-2", "Converse");
-    model[0] = 'x';
-    assert_string_equal(bm_agg_at(a, 0)->key.model_id.p, "m");
-    (void)k2;
+    /* Keys own their strings: a series added from the caller's buffers keeps its own copy
+     * when those buffers change (a separate aggregate, so the counts below stay). */
+    struct bm_agg *own = bm_agg_new(0);
+    char model[] = "mine";
+    char op[] = "Converse";
+    add(own, key(60, BM_PT_CROSS_REGION, model, "us-east-1", "us-west-2", op), 1, 1);
+    memset(model, 'x', sizeof model - 1);
+    memset(op, 'y', sizeof op - 1);
+    assert_int_equal(bm_agg_count(own), 1);
+    assert_memory_equal(bm_agg_at(own, 0)->key.model_id.p, "mine", 4);
+    assert_int_equal(bm_agg_at(own, 0)->key.model_id.len, 4);
+    assert_memory_equal(bm_agg_at(own, 0)->key.operation.p, "Converse", 8);
+    bm_agg_free(own);
     /* Any field difference is a new series. */
     add(a, key(120, BM_PT_CROSS_REGION, "m", "us-east-1", "us-west-2", "Converse"), 1, 1);
     add(a, key(60, BM_PT_GLOBAL, "m", "us-east-1", "us-west-2", "Converse"), 1, 1);

@@ -1,4 +1,4 @@
-/* Classification of every modelId shape in FORMATS.md section 2, the S3 key helpers, and the
+/* Classification of every modelId shape in docs/formats.md section 2, the S3 key helpers, and the
  * application-profile map. */
 #include "tu.h"
 

@@ -1,7 +1,7 @@
 /* The PutMetricData planner (core/cw_plan.c), a pure function: rows merged per dimension set,
  * value and timestamp before packing; requests cut exactly at 1000 datums and at the byte
  * limit; bodies byte for byte as written out here by hand from the Query wire form
- * (FORMATS.md 6); stable order, and a claim re-planned from its rows alone gives the same
+ * (docs/formats.md 6); stable order, and a claim re-planned from its rows alone gives the same
  * calls; old, future and oversized rows sorted out. */
 #include "tu.h"
 

@@ -1,6 +1,6 @@
-/* Envelopes of POST /events: every shape in FORMATS.md 4-5 from the shared samples, bare and
- * inside an SQS event, the one-pass form-URL key decoding, S3's rules for the names an event
- * carries, and the per-message failures that must not spoil a batch. Limits, duplicates,
+/* Envelopes of POST /events: every shape in docs/formats.md 4-5 from the samples in tests/data,
+ * bare and inside an SQS event, the one-pass form-URL key decoding, S3's rules for the names an
+ * event carries, and the per-message failures that must not spoil a batch. Limits, duplicates,
  * trailing data and allocation failures: test_core_envelope_limits.c. */
 #include "tu_envelope.h"
 

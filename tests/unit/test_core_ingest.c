@@ -55,7 +55,7 @@ static struct bm_ingest *run(const struct bm_ingest_opts *o, const void *data, s
     return in;
 }
 
-/* The sample's exact totals (FORMATS.md 1.4): 4 invocations. */
+/* The sample's exact totals (docs/formats.md 1.4): 4 invocations. */
 static void assert_sample_totals(const struct bm_ingest *in, uint64_t times)
 {
     struct bm_counters t;

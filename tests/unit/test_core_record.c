@@ -1,4 +1,4 @@
-/* The record reader: every field of FORMATS.md 1.3 in any order, token edge cases, escapes,
+/* The record reader: every field of docs/formats.md 1.3 in any order, token edge cases, escapes,
  * and malformed JSON. */
 #include "tu.h"
 

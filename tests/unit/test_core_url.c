@@ -43,7 +43,7 @@ static void test_encode(void **state)
         bool form;
         const char *out;
     } cases[] = {
-        /* S3 event keys: form encoding with '/' kept (FORMATS.md 4.1). */
+        /* S3 event keys: form encoding with '/' kept (docs/formats.md 4.1). */
         {"team a/\xC3\xBC+x.json.gz", "/", true, "team+a/%C3%BC%2Bx.json.gz"},
         {"a:b=c", "/", true, "a%3Ab%3Dc"},
         /* SigV4 strict encoding: only the unreserved set stays. */

@@ -1,5 +1,5 @@
 /* Unit tests for the S3 event notifications: the event JSON byte for byte (against the shape of
- * ../shared/samples/s3-event.json) and which configurations fire for which keys. */
+ * tests/data/s3-event.json) and which configurations fire for which keys. */
 #include "tu.h"
 
 #include "emulator/emu_int.h"

@@ -18,6 +18,9 @@ struct worker {
     struct bm_db *db;
     pthread_barrier_t *start;
     uint64_t first, n, step; /* objects first, first + step, ... (n of them) */
+    /* When set: halfway through, the worker waits until *gate has grown by 3 from what it
+     * read there (readers' rounds), so reads provably run while this writer is mid-run. */
+    atomic_long *gate;
     int committed, duplicates;
     bm_err err;
     struct bm_errmsg em;
@@ -28,6 +31,18 @@ static void *commit_worker(void *arg)
     struct worker *w = arg;
     pthread_barrier_wait(w->start);
     for (uint64_t j = 0; j < w->n && w->err == BM_OK; j++) {
+        if (w->gate != NULL && j == w->n / 2) {
+            long r0 = atomic_load(w->gate);
+            for (int waited = 0; atomic_load(w->gate) < r0 + 3; waited++) {
+                if (waited > 60000) { /* a minute: the readers are stuck */
+                    w->err = BM_E_INTERNAL;
+                    snprintf(w->em.text, sizeof w->em.text, "readers made no progress");
+                    return NULL;
+                }
+                struct timespec ts = {0, 1000000L};
+                nanosleep(&ts, NULL);
+            }
+        }
         uint64_t i = w->first + j * w->step;
         char key[128];
         struct bm_db_object o;
@@ -67,11 +82,17 @@ static int run_workers(struct worker *w, int n, int *dups)
     return committed;
 }
 
-/* The reference: objects in [0, n) for which is_processed holds, merged in memory. */
-static struct bm_agg *reference(struct bm_db *db, uint64_t n, uint64_t *processed)
+/* The reference, merged in memory from tu_delta. With want_hi > want_lo it is independent of
+ * the database: exactly the objects in [want_lo, want_hi) must have processed rows among
+ * [0, n) (asserted), and the reference is made of those. With want_hi == want_lo (the crash
+ * test, where which commits landed is the unknown) it is the objects of [0, n) that have a
+ * processed row. */
+static struct bm_agg *reference(struct bm_db *db, uint64_t n, uint64_t want_lo, uint64_t want_hi,
+                                uint64_t *processed)
 {
     struct bm_agg *all = bm_agg_new(0);
     struct bm_errmsg em;
+    bool strict = want_hi > want_lo;
     *processed = 0;
     for (uint64_t i = 0; i < n; i++) {
         char key[128];
@@ -79,6 +100,12 @@ static struct bm_agg *reference(struct bm_db *db, uint64_t n, uint64_t *processe
         bool seen = false;
         tu_object(&o, key, sizeof key, i);
         assert_int_equal(bm_db_is_processed(db, &o, &seen, &em), BM_OK);
+        if (strict) {
+            bool want = i >= want_lo && i < want_hi;
+            if (seen != want)
+                fail_msg("object %llu: processed row %s, expected %s", (unsigned long long)i,
+                         seen ? "present" : "missing", want ? "present" : "none");
+        }
         if (!seen)
             continue;
         struct bm_agg *d = tu_delta(i);
@@ -89,13 +116,18 @@ static struct bm_agg *reference(struct bm_db *db, uint64_t n, uint64_t *processe
     return all;
 }
 
-/* Everything stored agrees with the objects that have processed rows: aggregates by every
- * field, the rollups with the minute rows, the outbox, and the counters. */
-static void check_exact(struct bm_db *db, const char *path, uint64_t n)
+/* Everything stored agrees with the reference (see reference(): the expected objects
+ * [want_lo, want_hi), or in the crash test those with processed rows): aggregates by every
+ * field, the rollups with the minute rows, the outbox, and the counters. Returns how many
+ * objects were processed. */
+static uint64_t check_exact(struct bm_db *db, const char *path, uint64_t n, uint64_t want_lo,
+                            uint64_t want_hi)
 {
     uint64_t processed;
     struct bm_errmsg em;
-    struct bm_agg *all = reference(db, n, &processed);
+    struct bm_agg *all = reference(db, n, want_lo, want_hi, &processed);
+    if (want_hi > want_lo)
+        assert_int_equal(processed, want_hi - want_lo);
     struct bm_agg *want = NULL, *got = NULL;
     assert_int_equal(bm_agg_regroup(all, &all_fields, &want), BM_OK);
     assert_int_equal(bm_agg_sort(want, &all_fields), BM_OK);
@@ -121,6 +153,7 @@ static void check_exact(struct bm_db *db, const char *path, uint64_t n)
     bm_agg_free(got);
     bm_agg_free(want);
     bm_agg_free(all);
+    return processed;
 }
 
 static void test_same_object_many_threads(void **state)
@@ -136,7 +169,7 @@ static void test_same_object_many_threads(void **state)
     int committed = run_workers(w, 8, &duplicates); /* 2 * 7 + 6 * 6 = 50 commits of 42 */
     assert_int_equal(committed, 1);
     assert_int_equal(duplicates, 49);
-    check_exact(db, t.path, 100);
+    check_exact(db, t.path, 100, 42, 43);
     struct bm_db_status s;
     struct bm_errmsg em;
     assert_int_equal(bm_db_status(db, &s, &em), BM_OK);
@@ -157,7 +190,7 @@ static void test_many_objects_parallel(void **state)
     for (int i = 0; i < 8; i++)
         w[i] = (struct worker){.db = db, .first = (uint64_t)(i % 4), .n = 150, .step = 4};
     assert_int_equal(run_workers(w, 8, NULL), 600);
-    check_exact(db, t.path, 600);
+    check_exact(db, t.path, 600, 0, 600);
     bm_db_close(db);
     tdb_cleanup(&t);
 }
@@ -165,7 +198,7 @@ static void test_many_objects_parallel(void **state)
 struct reader {
     struct bm_db *db;
     atomic_bool stop;
-    long rounds;
+    atomic_long rounds;
     bm_err err;
     struct bm_errmsg em;
 };
@@ -188,7 +221,7 @@ static void *read_loop(void *arg)
         struct bm_counters c;
         bm_agg_totals(a, &c);
         bm_agg_free(a);
-        tu_object(&o, key, sizeof key, (uint64_t)r->rounds % 1000);
+        tu_object(&o, key, sizeof key, (uint64_t)atomic_load(&r->rounds) % 1000);
         if ((r->err = bm_db_status(r->db, &s, &r->em)) != BM_OK ||
             (r->err = bm_db_is_processed(r->db, &o, &seen, &r->em)) != BM_OK)
             break;
@@ -197,7 +230,7 @@ static void *read_loop(void *arg)
         assert_true(s.c[BM_DB_C_OBJECTS_PROCESSED] >= last_processed);
         last_invocations = c.invocations;
         last_processed = s.c[BM_DB_C_OBJECTS_PROCESSED];
-        r->rounds++;
+        atomic_fetch_add(&r->rounds, 1);
     }
     return NULL;
 }
@@ -219,15 +252,17 @@ static void test_reads_during_writes(void **state)
         assert_int_equal(pthread_create(&th[i], NULL, read_loop, &rd), 0);
     struct worker w[4] = {{0}};
     for (int i = 0; i < 4; i++)
-        w[i] = (struct worker){.db = db, .first = (uint64_t)i * 250, .n = 250, .step = 1};
+        w[i] = (struct worker){
+            .db = db, .first = (uint64_t)i * 250, .n = 250, .step = 1, .gate = &rd.rounds};
     assert_int_equal(run_workers(w, 4, NULL), 1000);
     atomic_store(&rd.stop, true);
     for (int i = 0; i < 2; i++)
         pthread_join(th[i], NULL);
     if (rd.err != BM_OK)
         fail_msg("reader: %s (%s)", bm_err_wire(rd.err), rd.em.text);
-    assert_true(rd.rounds > 10);
-    check_exact(db, t.path, 1000);
+    /* Each writer waited mid-run for three reader rounds: no count of rounds to guess. */
+    assert_true(atomic_load(&rd.rounds) >= 3);
+    check_exact(db, t.path, 1000, 0, 1000);
     bm_db_close(db);
     tdb_cleanup(&t);
 }
@@ -270,10 +305,16 @@ static void test_crash_kill9(void **state)
     struct tdb t;
     tdb_init(&t);
     bm_db_close(tdb_open(&t));
-    uint64_t seed = (uint64_t)time(NULL) | 1;
+    /* BM_TEST_SEED replays a run; the seed is printed before anything can fail. */
+    const char *env_seed = getenv("BM_TEST_SEED");
+    uint64_t seed = env_seed && *env_seed ? strtoull(env_seed, NULL, 10) : (uint64_t)time(NULL) | 1;
     const uint64_t per_round = 400;
     const int rounds = 8;
     int killed = 0;
+    uint64_t last_processed = 0;
+    const uint64_t seed0 = seed;
+    print_message("# crash test: seed %llu (BM_TEST_SEED=%llu replays it)\n",
+                  (unsigned long long)seed0, (unsigned long long)seed0);
     for (int r = 0; r < rounds; r++) {
         pid_t pid = fork();
         assert_true(pid >= 0);
@@ -288,11 +329,16 @@ static void test_crash_kill9(void **state)
                     (WIFEXITED(st) && WEXITSTATUS(st) == 0));
         /* After each crash the database opens and is exact. */
         struct bm_db *db = tdb_open(&t);
-        check_exact(db, t.path, (uint64_t)(r + 1) * per_round);
+        uint64_t processed = check_exact(db, t.path, (uint64_t)(r + 1) * per_round, 0, 0);
+        /* Nothing committed before is lost; a child that finished committed its whole range. */
+        assert_true(processed >= last_processed);
+        if (WIFEXITED(st))
+            assert_true(processed >= last_processed + per_round);
+        last_processed = processed;
         bm_db_close(db);
     }
     print_message("# crash test: %d kills over %d rounds (seed %llu)\n", killed, rounds,
-                  (unsigned long long)seed);
+                  (unsigned long long)seed0);
     tdb_cleanup(&t);
 }
 

@@ -1,5 +1,6 @@
-/* tu_vectors.h: reads the AWS SigV4 signing test suite ($BM_SIGV4_VECTORS, one folder per case)
- * for the core signer tests and the emulator verifier tests. Header-only like tu.h. */
+/* tu_vectors.h: reads the AWS SigV4 signing test suite (tests/vectors/sigv4, one folder per
+ * case; $BM_SIGV4_VECTORS overrides the path) for the core signer tests and the emulator
+ * verifier tests. Header-only like tu.h. */
 #ifndef BM_TU_VECTORS_H
 #define BM_TU_VECTORS_H
 
@@ -9,6 +10,8 @@
 #include <dirent.h>
 
 #define TU_MAX_HEADERS 32
+/* The suite in tests/vectors/sigv4 has 38 cases: a run that found fewer fails. */
+#define TU_SIGV4_MIN_CASES 38
 
 /* One HTTP request parsed from a suite file; every pointer points into text. */
 struct tu_http {
@@ -35,7 +38,7 @@ struct tu_context {
 static inline const char *tu_vectors_dir(void)
 {
     const char *d = getenv("BM_SIGV4_VECTORS");
-    return d && *d ? d : "../shared/vectors/sigv4";
+    return d && *d ? d : "tests/vectors/sigv4";
 }
 
 /* Reads <dir>/<name>/<file> (bm_free it); fails the running test when it is missing. */
@@ -214,15 +217,19 @@ static inline char **tu_vector_cases(size_t *n)
     return names;
 }
 
-/* Runs test once per vector case (its state is the case name), or one skipped test when the
- * suite is absent, so a clone without ../shared still passes. */
+/* Runs test once per vector case (its state is the case name). A missing or short suite is a
+ * failure, never a skip: fewer than TU_SIGV4_MIN_CASES cases returns 1. */
 static inline int tu_run_vector_group(const char *group, CMUnitTestFunction test)
 {
     size_t n;
     char **names = tu_vector_cases(&n);
-    if (n == 0) {
-        printf("# SKIP: no SigV4 vectors at %s\n", tu_vectors_dir());
-        return 0;
+    if (n < TU_SIGV4_MIN_CASES) {
+        printf("not ok - %s: %zu SigV4 cases at %s, want at least %d\n", group, n, tu_vectors_dir(),
+               TU_SIGV4_MIN_CASES);
+        for (size_t i = 0; i < n; i++)
+            bm_free(names[i]);
+        bm_free(names);
+        return 1;
     }
     struct CMUnitTest *tests = bm_calloc(n, sizeof *tests);
     assert_non_null(tests);
