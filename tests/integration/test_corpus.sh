@@ -17,7 +17,7 @@ set -u
 . tests/tools/bmas.sh
 . tests/tools/corpus-lib.sh
 itest_setup
-trap 'bmas_stop; emu_stop; itest_cleanup' EXIT
+trap itest_atexit EXIT
 
 corpus_gen "$W/corpus" || exit 1
 MAP=$(jq -r .app_profile_map "$META")
@@ -97,8 +97,7 @@ t_ok "BMAS-009: the long model id's ModelId set skipped (/flush dimension_overfl
 t_eq "... counted in /status errors as many times" "$(echo "$fl" | jq .dimension_overflow)" \
     "$(curl -sS -m 10 "$BMAS_URL/status" | jq '.errors["BMAS-009"]')"
 t_ok "... and logged with its code" grep -q '"code":"BMAS-009"' "$BMAS_LOG"
-bmas_stop
-t_eq "bmas (events) exited 0 on SIGTERM" "0" "$BMAS_STOP_STATUS"
+srv_stop bmas "bmas (events)"
 rm -rf "$BMAS_TMP"
 unset BMAS_DB
 
@@ -123,9 +122,7 @@ fl=$(curl -sS -m 60 -X POST "$BMAS_URL/flush")
 t_ok "consumer: POST /flush published ($(echo "$fl" | jq -c '{published,requests}'))" \
     test "$(echo "$fl" | jq '.published > 0')" = true
 corpus_cw_check "consumer" "$J" Corpus/Consumer "$SETS"
-bmas_stop
-t_eq "bmas (consumer) exited 0 on SIGTERM" "0" "$BMAS_STOP_STATUS"
+srv_stop bmas "bmas (consumer)"
 rm -rf "$BMAS_TMP"
-emu_stop
-t_eq "bmas-emulator exited 0 on SIGTERM" "0" "$EMU_STOP_STATUS"
+srv_stop emu
 t_done

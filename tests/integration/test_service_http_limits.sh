@@ -8,7 +8,7 @@
 set -u
 . tests/tools/svc-lib.sh
 W=$(mktemp -d "${TMPDIR:-/tmp}/bmas-itest.XXXXXX")
-trap 'bmas_stop; itest_cleanup' EXIT
+trap itest_atexit EXIT
 TOKEN=t0ken-$$
 A=(-H "Authorization: Bearer $TOKEN")
 SLOW="python3 tests/tools/slow_client.py"
@@ -112,7 +112,6 @@ t_eq "POST /flush with nothing pending: 200" "200" "$STATUS"
 call aggregates GET '/aggregates?group_by=model_id' "${A[@]}" -m 10
 t_eq "GET /aggregates: 200" "200" "$STATUS"
 
-bmas_stop
-t_eq "bmas exits 0 on SIGTERM" "0" "$BMAS_STOP_STATUS"
+srv_stop bmas
 openapi_check
 t_done

@@ -159,7 +159,6 @@ t_eq "CloudWatch: object 4 twice, never three times" "1530" "$(cw_stat InputToke
 call status-end GET /status -m 30
 t_eq "no claim left, nothing pending, ok" '["ok",0]' "$(echo "$BODY" | jq -c '[.status, .publish.pending]')"
 t_eq "no open claim in the database" "0" "$(sqlite3 "file:$BMAS_DB?mode=ro" 'SELECT count(*) FROM outbox_claim')"
-bmas_stop
-t_eq "SIGTERM: clean exit (under ASan: no leak on these paths)" "0" "$BMAS_STOP_STATUS"
+srv_stop bmas
 openapi_check
 t_done

@@ -8,7 +8,7 @@ set -u
 . tests/tools/svc-lib.sh
 W=$(mktemp -d "${TMPDIR:-/tmp}/bmas-itest.XXXXXX")
 LP=
-trap 'bmas_stop; [ -n "$LP" ] && kill $LP 2>/dev/null; itest_cleanup' EXIT
+trap 'kill $LP 2>/dev/null; itest_atexit' EXIT
 
 # The listener: accepts, counts, closes.
 python3 -c '
@@ -67,6 +67,5 @@ else
 fi
 t_eq "still no connection reached the listener" "0" "$(cat "$W/accepts")"
 
-bmas_stop
-t_eq "bmas exits 0 on SIGTERM" "0" "$BMAS_STOP_STATUS"
+srv_stop bmas
 t_done

@@ -24,8 +24,7 @@
 #   default for --data-binary) as a form and stores an EMPTY object, answering 200; bmas then
 #   counts an object with no records. Uploads here say application/octet-stream.
 set -u
-. tests/tools/itest-lib.sh
-. tests/tools/bmas.sh
+. tests/tools/svc-lib.sh
 . tests/tools/corpus-lib.sh
 
 if ! tests/tools/deps.sh --moto 2>"${TMPDIR:-/tmp}/moto-deps.$$"; then
@@ -39,12 +38,11 @@ rm -f "${TMPDIR:-/tmp}/moto-deps.$$"
 W=$(mktemp -d "${TMPDIR:-/tmp}/bmas-moto.XXXXXX")
 MOTO_PID=
 moto_cleanup() {
-    bmas_stop
     if [ -n "$MOTO_PID" ]; then
         kill -TERM "$MOTO_PID" 2>/dev/null
         wait "$MOTO_PID" 2>/dev/null
     fi
-    itest_cleanup
+    itest_atexit
 }
 trap moto_cleanup EXIT
 
@@ -71,7 +69,13 @@ moto_start() {
     done
     return 1
 }
-t_ok "moto_server answers /moto-api/" moto_start || { t_done; exit 1; }
+if moto_start; then
+    t_pass "moto_server answers /moto-api/"
+else
+    t_fail "moto_server answers /moto-api/"
+    t_done
+    exit 1
+fi
 
 # The pip AWS CLI v1 on PATH when there is one (JSON 1.0), else Debian's v2 (Query).
 MOTO_CLI=/usr/bin/aws
@@ -117,8 +121,7 @@ got=$(aws_m cloudwatch get-metric-statistics --namespace Corpus/Moto --metric-na
     --statistics Sum | jq '[.Datapoints[].Sum] | add')
 t_eq "get-metric-statistics: the unmapped application profile's input tokens" "$want" "$got"
 
-bmas_stop
-t_eq "bmas exited 0 on SIGTERM" "0" "$BMAS_STOP_STATUS"
+srv_stop bmas
 rm -rf "$BMAS_TMP"
 kill -TERM "$MOTO_PID"
 rc=0
