@@ -16,6 +16,7 @@ bmas__now_ms() { date +%s%3N; }
 bmas_start() {
     : "${BINDIR:?BINDIR must name the folder holding bmas}"
     BMAS_TMP=$(mktemp -d "${TMPDIR:-/tmp}/bmas-srv.XXXXXX")
+    BMAS_TMPS="${BMAS_TMPS:-} $BMAS_TMP" # removed by itest_atexit
     BMAS_DB=${BMAS_DB:-$BMAS_TMP/bmas.db}
     BMAS_LOG=$BMAS_TMP/bmas.log
     # shellcheck disable=SC2086 # BMAS_ENV is a list of VAR=value words on purpose

@@ -146,6 +146,8 @@ itest_atexit() {
         emu_stop # removes its temp folder
     fi
     [ -n "${ITEST_ATEXIT:-}" ] && eval "$ITEST_ATEXIT"
+    # shellcheck disable=SC2086 # a list of folders bmas_start made
+    [ -n "${BMAS_TMPS:-}" ] && rm -rf $BMAS_TMPS
     itest_cleanup
     if [ "$bad" = 1 ]; then
         echo "not ok - a server failed when stopped at the end of the script"
