@@ -13,8 +13,7 @@
 #      queue drained, the same checks.
 # Every server is stopped at the end and must exit 0.
 set -u
-. tests/tools/itest-lib.sh
-. tests/tools/bmas.sh
+. tests/tools/svc-lib.sh
 . tests/tools/corpus-lib.sh
 itest_setup
 trap itest_atexit EXIT
