@@ -729,7 +729,8 @@ struct bm_object_ref {
     char *version_id; /* "" when absent; checked by bm_s3_version_check */
     char *etag;       /* bm_s3_etag_normalize's form (unquoted, lowercase), "" when absent */
     uint64_t size;
-    char *event_name; /* "ObjectCreated:Put", "Object Created", "s3:TestEvent", ... */
+    char *event_name; /* "ObjectCreated:Put", "Object Created", "s3:TestEvent", ...; "" when an
+                       * S3 record has no eventName (counted as an ObjectCreated) */
 };
 /* One SQS message, or the single event of a bare envelope. */
 struct bm_message {

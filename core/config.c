@@ -204,6 +204,27 @@ static bool parse_size(const char *s, long long min, long long max, uint64_t *ou
     return true;
 }
 
+/* What CloudWatch would refuse in a namespace (PutMetricData, "Namespace"), or NULL: refused at
+ * start-up, not at every flush. "AWS/" is reserved for AWS's own services; the characters are
+ * letters, digits and ". - _ / # : " and the space, with at least one that is not a space, and
+ * the first not a colon. */
+static const char *namespace_check(const char *v)
+{
+    if (strncmp(v, "AWS/", 4) == 0)
+        return "the AWS/ prefix is reserved for AWS services";
+    if (v[0] == ':')
+        return "a namespace cannot start with ':'";
+    bool seen = false;
+    for (const char *p = v; *p != '\0'; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              strchr(".-_/#: ", c) != NULL))
+            return "only letters, digits, spaces and . - _ / # : are allowed";
+        seen = seen || c != ' ';
+    }
+    return seen ? NULL : "a namespace needs a character other than a space";
+}
+
 static bm_err set_entry(struct bm_config *cfg, const struct cfg_entry *e, const char *val,
                         struct bm_errmsg *em)
 {
@@ -215,6 +236,9 @@ static bm_err set_entry(struct bm_config *cfg, const struct cfg_entry *e, const 
             (len == 0 && e->min > 0))
             return bm_errmsg_set(em, BM_E_CONFIG, "%s: length must be %lld..%lld", e->name, e->min,
                                  e->max);
+        const char *why = e->off == OFF(cloudwatch_namespace) ? namespace_check(val) : NULL;
+        if (why != NULL)
+            return bm_errmsg_set(em, BM_E_CONFIG, "%s: \"%s\" refused: %s", e->name, val, why);
         char *copy = bm_strdup(val);
         if (copy == NULL)
             return BM_E_NOMEM;

@@ -175,8 +175,11 @@ static bm_err add_object(struct bm_message *m, const struct names *n, bool key_i
     return r->bucket && r->version_id && r->etag && r->event_name ? BM_OK : BM_E_NOMEM;
 }
 
-/* One S3 notification record: {"eventVersion":"2.x","eventName":…,"s3":{"bucket":{"name"},
- * "object":{"key","eTag"?,"versionId"?,"size"?}}}. */
+/* One S3 notification record: {"eventVersion":"2.x"?,"eventName":…?,"s3":{"bucket":{"name"},
+ * "object":{"key","eTag"?,"versionId"?,"size"?}}}. An "s3" object naming a bucket and a key is
+ * enough: hand-written events (the Lambda guide's "Test with Sample Event") carry nothing else.
+ * eventVersion, when present, must be 2.x; eventName, when present, must be ObjectCreated:*
+ * for the object to count, any other event is acknowledged without a fetch (BM_REF_IGNORED). */
 static bm_err parse_s3_record(struct bm_message *m, const cJSON *rec)
 {
     struct names n = {0};
@@ -184,17 +187,22 @@ static bm_err parse_s3_record(struct bm_message *m, const cJSON *rec)
     const cJSON *s3, *bucket, *obj;
     if (!cJSON_IsObject(rec))
         return bm__message_fail(m, BM_E_MSG_PARSE, "an S3 record is not an object");
-    if (!get_str(m, rec, "eventVersion", true, &ver) ||
-        !get_str(m, rec, "eventName", true, &n.event) || !get(m, rec, "s3", J_OBJ, true, &s3) ||
+    if (!get_str(m, rec, "eventVersion", false, &ver) ||
+        !get_str(m, rec, "eventName", false, &n.event) || !get(m, rec, "s3", J_OBJ, true, &s3) ||
         !get(m, s3, "bucket", J_OBJ, true, &bucket) || !get(m, s3, "object", J_OBJ, true, &obj) ||
         !get_str(m, bucket, "name", true, &n.bucket) || !get_str(m, obj, "key", true, &n.key) ||
         !get_str(m, obj, "versionId", false, &n.version) ||
         !get_str(m, obj, "eTag", false, &n.etag) || !get(m, obj, "size", J_NUM, false, &n.size))
         return BM_OK;
     /* "An equal-to comparison on the major version": 2.x only. */
-    if (strncmp(ver, "2.", 2) != 0)
+    if (ver != NULL && strncmp(ver, "2.", 2) != 0)
         return bm__message_fail(m, BM_E_MSG_PARSE, "S3 record with an eventVersion other than 2.x");
-    n.kind = strncmp(n.event, "ObjectCreated:", 14) == 0 ? BM_REF_OBJECT : BM_REF_IGNORED;
+    if (n.event == NULL) {
+        n.event = "";
+        n.kind = BM_REF_OBJECT;
+    } else {
+        n.kind = strncmp(n.event, "ObjectCreated:", 14) == 0 ? BM_REF_OBJECT : BM_REF_IGNORED;
+    }
     return add_object(m, &n, true);
 }
 

@@ -227,6 +227,14 @@ static bool precheck(struct bm_srv *s, const struct bm_object_ref *ref, struct b
 {
     struct bm_errmsg em = {{0}};
     if (ref->kind != BM_REF_OBJECT || bm_key_kind(ref->key, strlen(ref->key)) != BM_KEY_LOG) {
+        /* Acknowledged, not failed: say why, so an ignored event is never a silent one. */
+        const char *why = ref->kind == BM_REF_TEST_EVENT ? "s3:TestEvent names no object"
+                          : ref->kind == BM_REF_IGNORED
+                              ? "the event is not an ObjectCreated:* (only new objects count)"
+                              : "the key is not a Bedrock invocation log object";
+        BM_LOG(BM_INFO, "server", "object_ignored", why, BM_KV_STR("req_id", req_id),
+               BM_KV_STR("event", ref->event_name), BM_KV_STR("bucket", ref->bucket),
+               BM_KV_STR("key", ref->key ? ref->key : ""));
         bm_db_count_ignored(s->db);
         tally_locked(l, r, O_IGNORED, BM_OK, NULL);
         return false;

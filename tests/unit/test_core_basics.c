@@ -213,6 +213,14 @@ static void test_config_defaults_and_env(void **state)
     assert_int_equal(bm_config_help(&b), BM_OK);
     assert_non_null(strstr(b.data, "MAX_RETRY_ATTEMPTS"));
     bm_buf_cleanup(&b);
+    /* Allowed: CloudWatch's whole character set, and AWS/ anywhere but at the start. */
+    assert_int_equal(bm_config_set(&cfg, "CLOUDWATCH_NAMESPACE", "Team AWS/x_y-z.1#2:3", &em),
+                     BM_OK);
+    assert_int_equal(bm_config_set(&cfg, "CLOUDWATCH_NAMESPACE", "Bedrock/CrossRegionMetrics", &em),
+                     BM_OK);
+    assert_int_equal(bm_config_set(&cfg, "CLOUDWATCH_NAMESPACE", "AWS/Bedrock", &em), BM_E_CONFIG);
+    assert_non_null(strstr(em.text, "reserved"));
+    assert_string_equal(cfg.cloudwatch_namespace, "Bedrock/CrossRegionMetrics"); /* kept */
     assert_int_equal(bm_config_set(&cfg, "BMAS_DB", "/tmp/x.db", &em), BM_OK);
     assert_string_equal(cfg.db_path, "/tmp/x.db");
     bm_config_cleanup(&cfg);
@@ -234,6 +242,14 @@ static void test_config_bad_values(void **state)
         {"BMAS_MAX_LINE_BYTES", "-5"},
         {"BMAS_BUCKET_SECONDS", "99999999999999999999"},
         {"CLOUDWATCH_NAMESPACE", ""},
+        /* CloudWatch's own rules, refused at start-up instead of at every flush. */
+        {"CLOUDWATCH_NAMESPACE", "AWS/Bedrock"},
+        {"CLOUDWATCH_NAMESPACE", "AWS/"},
+        {"CLOUDWATCH_NAMESPACE", ":Bedrock"},
+        {"CLOUDWATCH_NAMESPACE", "   "},
+        {"CLOUDWATCH_NAMESPACE", "Bedrock\\Metrics"},
+        {"CLOUDWATCH_NAMESPACE", "Bedrock*"},
+        {"CLOUDWATCH_NAMESPACE", "B\303\251drock"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *env[] = {bad[i].name, bad[i].value, NULL};
@@ -241,7 +257,7 @@ static void test_config_bad_values(void **state)
         struct bm_config cfg;
         struct bm_errmsg em = {{0}};
         bm_err rc = bm_config_load(&cfg, fake_getenv, &em);
-        if (strcmp(bad[i].name, "CLOUDWATCH_NAMESPACE") == 0) {
+        if (strcmp(bad[i].name, "CLOUDWATCH_NAMESPACE") == 0 && bad[i].value[0] == '\0') {
             /* An empty required string falls back to the default rather than failing. */
             assert_int_equal(rc, BM_OK);
             assert_string_equal(cfg.cloudwatch_namespace, "Custom/BedrockMetrics");
