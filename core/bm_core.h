@@ -162,8 +162,19 @@ char *bm_buf_steal(struct bm_buf *b);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Logging (docs/style.md G5): one JSON object per line on the sink fd (stderr by default), written
- * with a single write(). Arguments are evaluated only when the level is enabled. */
-enum bm_log_level { BM_DEBUG = 0, BM_INFO = 1, BM_WARN = 2, BM_ERROR = 3, BM_LOG_OFF = 4 };
+ * with a single write(). Arguments are evaluated only when the level is enabled. The line is the
+ * replaced Lambda's format (docs/logging.md): "timestamp", "level", "requestId", "component" (the
+ * module), "event", "message", then the values; BM_KV_ERR writes "errorCode" and "error", a value
+ * named "req_id" or "requestId" becomes the line's "requestId", and a line carrying BMAS-002 at
+ * WARN or above is written at CRITICAL (the guide's severity for access denied). */
+enum bm_log_level {
+    BM_DEBUG = 0,
+    BM_INFO = 1,
+    BM_WARN = 2,
+    BM_ERROR = 3,
+    BM_CRITICAL = 4,
+    BM_LOG_OFF = 5
+};
 enum bm_kv_type { BM_KV_T_NONE, BM_KV_T_STR, BM_KV_T_INT, BM_KV_T_DBL, BM_KV_T_ERR, BM_KV_T_RAW };
 struct bm_kv {
     const char *k;
@@ -178,13 +189,15 @@ struct bm_kv {
 #define BM_KV_STR(key, val) ((struct bm_kv){.k = (key), .type = BM_KV_T_STR, .v.s = (val)})
 #define BM_KV_INT(key, val) ((struct bm_kv){.k = (key), .type = BM_KV_T_INT, .v.i = (val)})
 #define BM_KV_DBL(key, val) ((struct bm_kv){.k = (key), .type = BM_KV_T_DBL, .v.d = (val)})
-/* Adds "code":"BMAS-0xx" and "error":"<message>". */
-#define BM_KV_ERR(val) ((struct bm_kv){.k = "code", .type = BM_KV_T_ERR, .v.e = (val)})
+/* Adds "errorCode":"BMAS-0xx" and "error":"<message>". */
+#define BM_KV_ERR(val) ((struct bm_kv){.k = "errorCode", .type = BM_KV_T_ERR, .v.e = (val)})
 /* val is already valid JSON (an object or array built by the caller). */
 #define BM_KV_RAW(key, val) ((struct bm_kv){.k = (key), .type = BM_KV_T_RAW, .v.s = (val)})
+/* WARN and ERROR lines are also built when only CRITICAL is enabled: one carrying BMAS-002 is
+ * promoted to it, and bm_log_write drops the others. */
 #define BM_LOG(lvl, mod, event, msg, ...)                                                          \
     do {                                                                                           \
-        if (bm_log_enabled(lvl)) {                                                                 \
+        if (bm_log_enabled(lvl) || ((lvl) >= BM_WARN && bm_log_enabled(BM_CRITICAL))) {            \
             const struct bm_kv bm_kv_[] = {{.type = BM_KV_T_NONE}, __VA_ARGS__};                   \
             bm_log_write((lvl), (mod), (event), (msg), bm_kv_, sizeof bm_kv_ / sizeof bm_kv_[0]);  \
         }                                                                                          \
@@ -195,7 +208,24 @@ void bm_log_write(enum bm_log_level lvl, const char *mod, const char *event, con
 /* The log sink is the one mutable global (docs/style.md G1): set once in main() or a test. */
 void bm_log_set_level(enum bm_log_level lvl);
 void bm_log_set_fd(int fd);
-/* Parses DEBUG|INFO|WARN|ERROR|OFF (case-insensitive); false when unknown. */
+/* The calling thread's request context: every line it writes carries request_id (unless the line
+ * names its own) and the trace headers (ENABLE_TRACE). The strings are borrowed: the caller keeps
+ * them alive until it sets another context or clears it with NULL. Thread-local, so a worker
+ * takes over a request's context by setting a copy of it. */
+struct bm_log_ctx {
+    const char *request_id;
+    const char *traceparent;   /* W3C traceparent header, or NULL */
+    const char *amzn_trace_id; /* X-Amzn-Trace-Id header, or NULL */
+};
+void bm_log_ctx_set(const struct bm_log_ctx *ctx);
+/* The calling thread's context (all NULL when none is set). */
+struct bm_log_ctx bm_log_ctx_get(void);
+/* True when v may be carried as a trace header (1..BM_TRACE_MAX printable ASCII characters, no
+ * quote or backslash): anything else is not taken from a request. */
+#define BM_TRACE_MAX 256
+bool bm_log_trace_ok(const char *v);
+/* Parses DEBUG|INFO|WARN|ERROR|CRITICAL|OFF (case-insensitive; WARNING too); false when
+ * unknown. */
 bool bm_log_level_parse(const char *s, enum bm_log_level *out);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -231,6 +261,7 @@ struct bm_config {
     bool enable_global_cross_region;
     bool dlq_enabled;
     long max_retry_attempts;
+    bool enable_trace;
     /* Ours. */
     char *listen;
     char *db_path;
@@ -287,6 +318,11 @@ void bm_config_cleanup(struct bm_config *cfg);
 bm_err bm_config_help(struct bm_buf *b);
 /* Appends the effective configuration as a JSON object, secrets redacted. */
 bm_err bm_config_json(const struct bm_config *cfg, struct bm_buf *b);
+/* The replaced Lambda's variables (its deployment and troubleshooting guides) that are set in
+ * get's environment but mean nothing for this command (service: serve, else bmas ingest):
+ * logged once, as one WARN line naming each with the reason, so none is ignored silently.
+ * Returns how many were named. */
+int bm_config_warn_unused(bm_getenv_fn get, bool service);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Classification of a record's modelId (docs/formats.md section 2). */
@@ -446,6 +482,9 @@ struct bm_ingest;
  * region. NULL on OOM. */
 struct bm_ingest *bm_ingest_new(const struct bm_ingest_opts *o, const char *key);
 void bm_ingest_free(struct bm_ingest *in);
+/* Names the object's bucket in the ingest's DEBUG lines (one per skipped record, the first 20
+ * of an object, then one line with the number left out). Borrowed: it must outlive in. */
+void bm_ingest_set_bucket(struct bm_ingest *in, const char *bucket);
 /* Feeds the next chunk. Record-level problems are counted in the stats and do not fail the
  * object; a returned error (BM_E_GZIP, BM_E_INFLATE_CAP, BM_E_TOO_LARGE for the series cap,
  * BM_E_NOMEM) fails the whole object, whose delta must then be discarded. */

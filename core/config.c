@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -32,7 +33,7 @@ static const struct cfg_entry table[] = {
     {"CLOUDWATCH_NAMESPACE", NULL, CFG_STR, OFF(cloudwatch_namespace), "Custom/BedrockMetrics", 1,
      255, 0, "CloudWatch namespace for published metrics"},
     {"LOG_LEVEL", NULL, CFG_LEVEL, OFF(log_level), "INFO", 0, 0, 0,
-     "DEBUG, INFO, WARN or ERROR (JSON lines on stderr)"},
+     "DEBUG, INFO, WARN, ERROR or CRITICAL (JSON lines on stderr)"},
     {"AWS_REGION", "AWS_DEFAULT_REGION", CFG_STR, OFF(aws_region), "us-east-1", 1, 64, 0,
      "region for S3, CloudWatch and SQS requests"},
     {"BATCH_SIZE", NULL, CFG_INT, OFF(batch_size), "100", 1, 10000, 0,
@@ -47,6 +48,9 @@ static const struct cfg_entry table[] = {
      "true: a quarantined object's message is left to the queue's DLQ; false: acknowledged"},
     {"MAX_RETRY_ATTEMPTS", NULL, CFG_INT, OFF(max_retry_attempts), "3", 1, 100, 0,
      "attempts per AWS request, and deliveries before an object is quarantined"},
+    {"ENABLE_TRACE", NULL, CFG_BOOL, OFF(enable_trace), "false", 0, 0, 0,
+     "true: a request's traceparent / X-Amzn-Trace-Id header goes into its log lines and back "
+     "in the response"},
     /* Ours. */
     {"BMAS_LISTEN", NULL, CFG_STR, OFF(listen), "127.0.0.1:8080", 3, 255, 0,
      "HTTP listen address ADDR:PORT (flag --listen)"},
@@ -271,8 +275,8 @@ static bm_err set_entry(struct bm_config *cfg, const struct cfg_entry *e, const 
     case CFG_LEVEL:
         if (!bm_log_level_parse(val, (enum bm_log_level *)(void *)base))
             return bm_errmsg_set(em, BM_E_CONFIG,
-                                 "%s: expected DEBUG, INFO, WARN or ERROR, got \"%s\"", e->name,
-                                 val);
+                                 "%s: expected DEBUG, INFO, WARN, ERROR or CRITICAL, got \"%s\"",
+                                 e->name, val);
         return BM_OK;
     }
     return BM_E_INTERNAL;
@@ -373,7 +377,8 @@ bm_err bm_config_json(const struct bm_config *cfg, struct bm_buf *b)
                                 (unsigned long long)*(const uint64_t *)(const void *)base);
             break;
         case CFG_LEVEL: {
-            static const char *const names[] = {"DEBUG", "INFO", "WARN", "ERROR", "OFF"};
+            static const char *const names[] = {"DEBUG", "INFO",     "WARN",
+                                                "ERROR", "CRITICAL", "OFF"};
             rc = bm_buf_appendf(b, "\"%s\"", names[*(const enum bm_log_level *)(const void *)base]);
             break;
         }
@@ -382,4 +387,46 @@ bm_err bm_config_json(const struct bm_config *cfg, struct bm_buf *b)
     if (rc == BM_OK)
         rc = bm_buf_append_char(b, '}');
     return rc;
+}
+
+/* Every variable the guides of the replaced Lambda name (docs/formats.md section 7), with what
+ * `bmas ingest` makes of it: it has no queue, no database, no CloudWatch and no HTTP requests.
+ * The service gives each of them a meaning, so it warns about none. */
+static const struct {
+    const char *name;
+    const char *ingest; /* why it means nothing to bmas ingest, or NULL */
+} guide_vars[] = {
+    {"CLOUDWATCH_NAMESPACE", "bmas ingest publishes nothing to CloudWatch"},
+    {"LOG_LEVEL", NULL},
+    {"AWS_REGION", NULL},
+    {"BATCH_SIZE", "bmas ingest reads no SQS batches"},
+    {"METRICS_RETENTION_DAYS", "bmas ingest keeps no database"},
+    {"ENABLE_CROSS_REGION_DETECTION", NULL},
+    {"ENABLE_GLOBAL_CROSS_REGION", NULL},
+    {"DLQ_ENABLED", "bmas ingest reads no queue"},
+    {"MAX_RETRY_ATTEMPTS", NULL},
+    {"ENABLE_TRACE", "bmas ingest serves no requests to trace"},
+};
+
+int bm_config_warn_unused(bm_getenv_fn get, bool service)
+{
+    char names[512] = "", why[1024] = "";
+    size_t nl = 0, wl = 0;
+    int n = 0;
+    for (size_t i = 0; get != NULL && i < sizeof guide_vars / sizeof guide_vars[0]; i++) {
+        const char *v = get(guide_vars[i].name);
+        if (v == NULL || *v == '\0' || service || guide_vars[i].ingest == NULL)
+            continue;
+        int a = snprintf(names + nl, sizeof names - nl, "%s%s", n ? "," : "", guide_vars[i].name);
+        int b = snprintf(why + wl, sizeof why - wl, "%s%s: %s", n ? "; " : "", guide_vars[i].name,
+                         guide_vars[i].ingest);
+        if (a > 0 && (size_t)a < sizeof names - nl)
+            nl += (size_t)a;
+        if (b > 0 && (size_t)b < sizeof why - wl)
+            wl += (size_t)b;
+        n++;
+    }
+    if (n > 0)
+        BM_LOG(BM_WARN, "core", "config_ignored", why, BM_KV_STR("variables", names));
+    return n;
 }

@@ -7,7 +7,7 @@
 
 struct fetch_ctx {
     const struct bm_ingest_opts *o;
-    const char *key;
+    const char *bucket, *key;
     struct bm_ingest *in;
 };
 
@@ -16,6 +16,8 @@ static bm_err fetch_reset(void *ctx)
     struct fetch_ctx *f = ctx;
     bm_ingest_free(f->in);
     f->in = bm_ingest_new(f->o, f->key);
+    if (f->in != NULL)
+        bm_ingest_set_bucket(f->in, f->bucket);
     return f->in ? BM_OK : BM_E_NOMEM;
 }
 
@@ -29,7 +31,7 @@ bm_err bm_fetch_object(const struct bm_aws *aws, const struct bm_ingest_opts *o,
                        const char *key, const char *version_id, const char *if_match,
                        struct bm_ingest **out, struct bm_s3_object_info *info, struct bm_errmsg *em)
 {
-    struct fetch_ctx f = {.o = o, .key = key, .in = NULL};
+    struct fetch_ctx f = {.o = o, .bucket = bucket, .key = key, .in = NULL};
     bm_err rc = bm_s3_get_object(aws, bucket, key, version_id, if_match, fetch_reset, fetch_sink,
                                  &f, info, em);
     if (rc == BM_OK)

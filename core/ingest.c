@@ -8,6 +8,9 @@
 /* Default series cap per object: a real hour of logs holds a few thousand (minute x model x
  * region x operation); 100k keeps an adversarial object under ~30 MB. */
 #define DEFAULT_MAX_SERIES 100000
+/* LOG_LEVEL=DEBUG names each skipped record, up to this many per object; one line sums up the
+ * rest, so a broken object of a million lines cannot flood the log. */
+#define DEBUG_SKIPS_MAX 20
 
 struct bm_ingest {
     struct bm_ingest_opts o;
@@ -17,7 +20,8 @@ struct bm_ingest {
     struct bm_ingest_stats st;
     struct bm_str key_region; /* fallback source region from the S3 key */
     char *key;
-    bm_err fatal; /* an object-level failure raised inside a callback */
+    const char *bucket; /* for log lines only; borrowed */
+    bm_err fatal;       /* an object-level failure raised inside a callback */
     struct bm__record rec;
 };
 
@@ -74,10 +78,20 @@ static void count_error(struct bm_ingest *in, bm_err rc)
         in->st.errors[idx]++;
 }
 
+void bm_ingest_set_bucket(struct bm_ingest *in, const char *bucket)
+{
+    in->bucket = bucket;
+}
+
 /* Counts a skipped record and remembers the first one, for a message a person can act on. */
 static void count_invalid(struct bm_ingest *in, bm_err rc, const struct bm_errmsg *em)
 {
     count_error(in, rc);
+    if (in->st.invalid < DEBUG_SKIPS_MAX && bm_log_enabled(BM_DEBUG))
+        BM_LOG(BM_DEBUG, "core", "record_skipped", em != NULL ? em->text : bm_err_str(rc),
+               BM_KV_STR("bucket", in->bucket), BM_KV_STR("key", in->key),
+               BM_KV_INT("record", (long long)(in->st.records + in->st.invalid + 1)),
+               BM_KV_ERR(rc));
     if (in->st.first_error == BM_OK) {
         in->st.first_error = rc;
         in->st.first_error_record = in->st.records + in->st.invalid + 1;
@@ -194,6 +208,12 @@ bm_err bm_ingest_finish(struct bm_ingest *in)
         rc = bm__framer_finish(&in->fr, on_record, in);
     in->st.gzip = bm__gunzip_is_gzip(in->gz);
     in->st.bytes_out = bm__gunzip_out_bytes(in->gz);
+    if (in->st.invalid > DEBUG_SKIPS_MAX)
+        BM_LOG(BM_DEBUG, "core", "records_skipped_more",
+               "more skipped records in this object than are logged one by one",
+               BM_KV_STR("bucket", in->bucket), BM_KV_STR("key", in->key),
+               BM_KV_INT("logged", DEBUG_SKIPS_MAX),
+               BM_KV_INT("notLogged", (long long)(in->st.invalid - DEBUG_SKIPS_MAX)));
     if (rc != BM_OK)
         in->fatal = rc;
     return rc;

@@ -1,6 +1,7 @@
-/* log.c: JSON-lines logging. The level and the sink fd are the only mutable globals in core/
- * (docs/style.md G1); each line is built in memory and written with one write() so lines from
- * concurrent threads never interleave. */
+/* log.c: JSON-lines logging in the replaced Lambda's format (docs/logging.md). The level and the
+ * sink fd are the only mutable globals in core/ (docs/style.md G1), besides each thread's request
+ * context; each line is built in memory and written with one write() so lines from concurrent
+ * threads never interleave. */
 #include "core/bm_core.h"
 
 #include <errno.h>
@@ -13,6 +14,28 @@
 
 static atomic_int log_level = BM_INFO;
 static atomic_int log_fd = 2;
+static _Thread_local struct bm_log_ctx tl_ctx;
+
+void bm_log_ctx_set(const struct bm_log_ctx *ctx)
+{
+    tl_ctx = ctx ? *ctx : (struct bm_log_ctx){0};
+}
+
+struct bm_log_ctx bm_log_ctx_get(void)
+{
+    return tl_ctx;
+}
+
+bool bm_log_trace_ok(const char *v)
+{
+    size_t n = 0;
+    for (; v[n] != '\0'; n++) {
+        unsigned char c = (unsigned char)v[n];
+        if (n >= BM_TRACE_MAX || c < 0x20 || c > 0x7E || c == '"' || c == '\\')
+            return false;
+    }
+    return n > 0;
+}
 
 bool bm_log_enabled(enum bm_log_level lvl)
 {
@@ -35,7 +58,8 @@ bool bm_log_level_parse(const char *s, enum bm_log_level *out)
         const char *name;
         enum bm_log_level lvl;
     } names[] = {{"DEBUG", BM_DEBUG},  {"INFO", BM_INFO},   {"WARN", BM_WARN},
-                 {"WARNING", BM_WARN}, {"ERROR", BM_ERROR}, {"OFF", BM_LOG_OFF}};
+                 {"WARNING", BM_WARN}, {"ERROR", BM_ERROR}, {"CRITICAL", BM_CRITICAL},
+                 {"OFF", BM_LOG_OFF}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (strcasecmp(s, names[i].name) == 0) {
             *out = names[i].lvl;
@@ -56,6 +80,8 @@ static const char *level_name(enum bm_log_level lvl)
         return "WARN";
     case BM_ERROR:
         return "ERROR";
+    case BM_CRITICAL:
+        return "CRITICAL";
     case BM_LOG_OFF:
         break;
     }
@@ -99,10 +125,10 @@ static bm_err append_value(struct bm_buf *b, const char *s)
 static bm_err append_kv(struct bm_buf *b, const struct bm_kv *kv)
 {
     bm_err rc = BM_OK;
-    if (kv->type == BM_KV_T_NONE)
-        return BM_OK;
+    if (kv->type == BM_KV_T_NONE || (kv->type == BM_KV_T_STR && kv->v.s == NULL))
+        return BM_OK; /* a value that is not known is left out, not written as null */
     if (kv->type == BM_KV_T_ERR) {
-        rc = bm_buf_appendf(b, ",\"code\":\"%s\",\"error\":", bm_err_wire(kv->v.e));
+        rc = bm_buf_appendf(b, ",\"errorCode\":\"%s\",\"error\":", bm_err_wire(kv->v.e));
         return rc == BM_OK
                    ? bm_buf_append_json_str(b, bm_err_str(kv->v.e), strlen(bm_err_str(kv->v.e)))
                    : rc;
@@ -113,7 +139,7 @@ static bm_err append_kv(struct bm_buf *b, const struct bm_kv *kv)
         return rc;
     switch (kv->type) {
     case BM_KV_T_STR:
-        return kv->v.s ? append_value(b, kv->v.s) : bm_buf_append_str(b, "null");
+        return append_value(b, kv->v.s);
     case BM_KV_T_INT:
         return bm_buf_appendf(b, "%lld", kv->v.i);
     case BM_KV_T_DBL:
@@ -127,25 +153,67 @@ static bm_err append_kv(struct bm_buf *b, const struct bm_kv *kv)
     return BM_OK;
 }
 
+/* The line's own request id: a value named req_id (the name most call sites use) or requestId. */
+static bool is_request_id(const struct bm_kv *kv)
+{
+    return kv->type == BM_KV_T_STR && kv->v.s != NULL &&
+           (strcmp(kv->k, "req_id") == 0 || strcmp(kv->k, "requestId") == 0);
+}
+
+/* The guide's severity table: access denied (BMAS-002) is CRITICAL. Only lines already at WARN
+ * or above are raised, so a skipped record's DEBUG line stays at DEBUG. */
+static enum bm_log_level effective_level(enum bm_log_level lvl, const struct bm_kv *kv, size_t n)
+{
+    if (lvl < BM_WARN || lvl >= BM_CRITICAL)
+        return lvl;
+    for (size_t i = 0; i < n; i++)
+        if (kv[i].type == BM_KV_T_ERR && bm_err_wire_index(kv[i].v.e) == 1)
+            return BM_CRITICAL;
+    return lvl;
+}
+
+static bm_err append_field(struct bm_buf *b, const char *name, const char *v)
+{
+    bm_err rc = bm_buf_appendf(b, ",\"%s\":", name);
+    return rc == BM_OK ? append_value(b, v) : rc;
+}
+
 void bm_log_write(enum bm_log_level lvl, const char *mod, const char *event, const char *msg,
                   const struct bm_kv *kv, size_t n)
 {
+    lvl = effective_level(lvl, kv, n);
+    if (!bm_log_enabled(lvl))
+        return;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     char when[21];
     bm_time_format((int64_t)ts.tv_sec, when);
     when[19] = '\0'; /* drop the Z: milliseconds go before it */
 
+    const char *rid = tl_ctx.request_id;
+    for (size_t i = 0; i < n; i++) {
+        if (is_request_id(&kv[i])) {
+            rid = kv[i].v.s;
+            break;
+        }
+    }
     struct bm_buf b;
     bm_buf_init(&b, 64 * 1024);
-    bm_err rc = bm_buf_appendf(&b,
-                               "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"module\":\"%s\","
-                               "\"event\":\"%s\",\"msg\":",
-                               when, ts.tv_nsec / 1000000, level_name(lvl), mod, event);
+    bm_err rc = bm_buf_appendf(&b, "{\"timestamp\":\"%s.%03ldZ\",\"level\":\"%s\"", when,
+                               ts.tv_nsec / 1000000, level_name(lvl));
+    if (rc == BM_OK && rid != NULL)
+        rc = append_field(&b, "requestId", rid);
+    if (rc == BM_OK)
+        rc = bm_buf_appendf(&b, ",\"component\":\"%s\",\"event\":\"%s\",\"message\":", mod, event);
     if (rc == BM_OK)
         rc = append_value(&b, msg ? msg : "");
+    if (rc == BM_OK && tl_ctx.traceparent != NULL)
+        rc = append_field(&b, "traceparent", tl_ctx.traceparent);
+    if (rc == BM_OK && tl_ctx.amzn_trace_id != NULL)
+        rc = append_field(&b, "amznTraceId", tl_ctx.amzn_trace_id);
     for (size_t i = 0; rc == BM_OK && i < n; i++)
-        rc = append_kv(&b, &kv[i]);
+        if (!is_request_id(&kv[i]))
+            rc = append_kv(&b, &kv[i]);
     if (rc == BM_OK)
         rc = bm_buf_append(&b, "}\n", 2);
     int fd = atomic_load(&log_fd);
@@ -160,8 +228,9 @@ void bm_log_write(enum bm_log_level lvl, const char *mod, const char *event, con
         char line[320];
         int len =
             snprintf(line, sizeof line,
-                     "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"module\":\"%s\","
-                     "\"event\":\"%s\",\"code\":\"%s\",\"msg\":\"(log line dropped: %s)\"}\n",
+                     "{\"timestamp\":\"%s.%03ldZ\",\"level\":\"%s\",\"component\":\"%s\","
+                     "\"event\":\"%s\",\"errorCode\":\"%s\","
+                     "\"message\":\"(log line dropped: %s)\"}\n",
                      when, ts.tv_nsec / 1000000, level_name(lvl), mod, event, code, bm_err_str(rc));
         if (len > 0)
             write_all(fd, line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);

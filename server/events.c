@@ -21,6 +21,7 @@ struct task {
     struct bm__msg_result *res;
     struct latch *latch;
     const char *req_id;
+    struct bm_log_ctx log; /* the request's log context, taken over by the worker */
 };
 
 enum outcome { O_PROCESSED, O_DUPLICATE, O_IGNORED, O_QUARANTINED, O_FAILED };
@@ -75,13 +76,37 @@ static bm_err commit(struct bm_srv *s, const struct bm_db_object *obj, const cha
     return rc;
 }
 
+/* One "aggregated" line per inference profile type the object holds (the guide's Logs Insights
+ * query sums inputTokens and outputTokens by inferenceProfile, so each line carries one type),
+ * then the object's summary line with the guide's metrics block (docs/logging.md). */
 static void log_processed(const struct task *t, const struct bm_ingest *in, int64_t dur_ms)
 {
     if (!bm_log_enabled(BM_INFO))
         return;
     const struct bm_ingest_stats *st = bm_ingest_stats(in);
+    const struct bm_agg *agg = bm_ingest_agg(in);
+    struct bm_counters by_type[BM_PT__COUNT];
+    memset(by_type, 0, sizeof by_type);
+    for (size_t i = 0; i < bm_agg_count(agg); i++) {
+        const struct bm_series *se = bm_agg_at(agg, i);
+        if (se->key.type < BM_PT__COUNT)
+            bm_counters_merge(&by_type[se->key.type], &se->c);
+    }
+    for (int ty = 0; ty < BM_PT__COUNT; ty++) {
+        if (by_type[ty].invocations == 0)
+            continue;
+        BM_LOG(BM_INFO, "server", "aggregated", "tokens aggregated",
+               BM_KV_STR("requestId", t->req_id), BM_KV_STR("bucket", t->ref->bucket),
+               BM_KV_STR("key", t->ref->key),
+               BM_KV_STR("inferenceProfile", bm_profile_type_name((enum bm_profile_type)ty)),
+               BM_KV_INT("invocations", (long long)by_type[ty].invocations),
+               BM_KV_INT("inputTokens", (long long)by_type[ty].input.sum),
+               BM_KV_INT("outputTokens", (long long)by_type[ty].output.sum),
+               BM_KV_INT("cacheReadInputTokens", (long long)by_type[ty].cache_read.sum),
+               BM_KV_INT("cacheWriteInputTokens", (long long)by_type[ty].cache_write.sum));
+    }
     struct bm_counters tot;
-    bm_agg_totals(bm_ingest_agg(in), &tot);
+    bm_agg_totals(agg, &tot);
     char metrics[400];
     /* The spec's structured log line keeps its metric names (docs/formats.md section 7). */
     snprintf(metrics, sizeof metrics,
@@ -93,9 +118,15 @@ static void log_processed(const struct task *t, const struct bm_ingest *in, int6
                                   st->invocations_by_type[BM_PT_GLOBAL]),
              (unsigned long long)tot.input.sum, (unsigned long long)tot.output.sum,
              (long long)dur_ms);
-    BM_LOG(BM_INFO, "server", "object_processed", "log object counted",
+    /* Skipped records are named one by one at LOG_LEVEL=DEBUG; at INFO the first one is. */
+    bool bad = st->invalid > 0;
+    BM_LOG(BM_INFO, "server", "object_processed", "Processing complete",
            BM_KV_STR("requestId", t->req_id), BM_KV_STR("bucket", t->ref->bucket),
-           BM_KV_STR("key", t->ref->key), BM_KV_RAW("metrics", metrics));
+           BM_KV_STR("key", t->ref->key), BM_KV_RAW("metrics", metrics),
+           BM_KV_STR("firstInvalidCode", bad ? bm_err_wire(st->first_error) : NULL),
+           bad ? BM_KV_INT("firstInvalidRecord", (long long)st->first_error_record)
+               : (struct bm_kv){.type = BM_KV_T_NONE},
+           BM_KV_STR("firstInvalidReason", bad ? st->first_error_msg.text : NULL));
 }
 
 /* A failed attempt: remembered, and quarantined after MAX_RETRY_ATTEMPTS. A quarantined
@@ -162,6 +193,7 @@ static void run_task(void *arg)
     struct task *t = arg;
     struct bm_srv *s = t->s;
     const struct bm_object_ref *ref = t->ref;
+    bm_log_ctx_set(&t->log);
     struct bm_errmsg em = {{0}};
     struct bm_ingest *in = NULL;
     struct bm_s3_object_info info;
@@ -209,6 +241,7 @@ static void run_task(void *arg)
     if (--t->latch->pending == 0)
         pthread_cond_broadcast(&t->latch->cv);
     pthread_mutex_unlock(&t->latch->mu);
+    bm_log_ctx_set(NULL);
 }
 
 /* Folds an outcome into r under the batch's lock: workers may be tallying other objects of
@@ -280,6 +313,9 @@ void bm__process(struct bm_srv *s, struct bm_message *msgs, size_t n,
         ntasks += msgs[i].nrefs;
     struct task *tasks = ntasks ? bm_calloc(ntasks, sizeof *tasks) : NULL;
     size_t used = 0;
+    struct bm_log_ctx lc = bm_log_ctx_get();
+    if (lc.request_id == NULL)
+        lc.request_id = req_id;
     for (size_t i = 0; i < n; i++) {
         struct bm__msg_result *r = &results[i];
         memset(r, 0, sizeof *r);
@@ -305,7 +341,7 @@ void bm__process(struct bm_srv *s, struct bm_message *msgs, size_t n,
                 continue;
             }
             struct task *t = &tasks[used++];
-            *t = (struct task){s, &m->refs[j], m, r, &latch, req_id};
+            *t = (struct task){s, &m->refs[j], m, r, &latch, req_id, lc};
             pthread_mutex_lock(&latch.mu);
             latch.pending++;
             pthread_mutex_unlock(&latch.mu);

@@ -5,6 +5,7 @@
 #include "server/srv_int.h"
 
 #include <microhttpd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,7 +29,28 @@ struct req {
     uint64_t reserved; /* bytes of BMAS_MAX_INFLIGHT_BYTES this request holds */
     struct bm_buf body;
     char id[24];
+    /* ENABLE_TRACE: the request's trace headers, into its log lines and back in the response
+     * ("" when absent, not taken, or not a plain header value). */
+    char traceparent[BM_TRACE_MAX + 1];
+    char amzn_trace_id[BM_TRACE_MAX + 1];
 };
+
+static void take_trace(struct MHD_Connection *c, const char *name, char *out, size_t cap)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+    if (v != NULL && bm_log_trace_ok(v))
+        snprintf(out, cap, "%s", v);
+}
+
+/* The calling thread's log context for q: its id and trace headers (docs/logging.md). */
+static struct bm_log_ctx log_ctx(const struct req *q)
+{
+    return (struct bm_log_ctx){
+        .request_id = q->id,
+        .traceparent = q->traceparent[0] ? q->traceparent : NULL,
+        .amzn_trace_id = q->amzn_trace_id[0] ? q->amzn_trace_id : NULL,
+    };
+}
 
 void bm__reply_error(struct bm__reply *r, bm_err code, const char *message, const char *details)
 {
@@ -80,6 +102,10 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, const struct req *q,
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             r->content_type ? r->content_type : "application/json");
     MHD_add_response_header(resp, "X-Request-Id", q->id);
+    if (q->traceparent[0] != '\0')
+        MHD_add_response_header(resp, "traceparent", q->traceparent);
+    if (q->amzn_trace_id[0] != '\0')
+        MHD_add_response_header(resp, "X-Amzn-Trace-Id", q->amzn_trace_id);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (r->allow != NULL)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
@@ -293,6 +319,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         snprintf(q->id, sizeof q->id, "%016llx",
                  (unsigned long long)atomic_fetch_add(&s->next_id, 1) * 0x9E3779B97F4A7C15ULL);
         bm_buf_init(&q->body, (size_t)s->cfg->max_body_bytes);
+        if (s->cfg->enable_trace) {
+            take_trace(c, "traceparent", q->traceparent, sizeof q->traceparent);
+            take_trace(c, "X-Amzn-Trace-Id", q->amzn_trace_id, sizeof q->amzn_trace_id);
+        }
         return on_headers(s, c, url, method, q);
     }
     if (*upload_size > 0)
@@ -307,11 +337,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     struct bm__reply r = {.status = 200};
     bm_buf_init(&r.body, (size_t)1 << 30);
+    struct bm_log_ctx lc = log_ctx(q);
+    bm_log_ctx_set(&lc);
     dispatch(s, c, q, &r);
     enum MHD_Result ret = send_reply(c, q, &r);
     if (r.status >= 500)
         BM_LOG(BM_WARN, "server", "request_failed", "request answered with an error",
                BM_KV_STR("req_id", q->id), BM_KV_STR("path", url), BM_KV_INT("status", r.status));
+    bm_log_ctx_set(NULL);
     bm_buf_cleanup(&r.body);
     return ret;
 }

@@ -63,7 +63,9 @@ int main(int argc, char **argv)
         return BM_EXIT_FAILED;
     }
     int rc;
-    if (argc > 1 && strcmp(argv[1], "ingest") == 0) {
+    bool ingest = argc > 1 && strcmp(argv[1], "ingest") == 0;
+    bm_config_warn_unused(env_get, !ingest);
+    if (ingest) {
         rc = bm_srv_cmd_ingest(&cfg, argc - 2, argv + 2, stdout, stderr);
     } else if (argc == 1 || strcmp(argv[1], "serve") == 0) {
         rc = bm_srv_cmd_serve(&cfg, argc > 1 ? argc - 2 : 0, argv + 2, stderr);

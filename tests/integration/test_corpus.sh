@@ -95,7 +95,7 @@ t_ok "BMAS-009: the long model id's ModelId set skipped (/flush dimension_overfl
     test "$(echo "$fl" | jq '.dimension_overflow > 0')" = true
 t_eq "... counted in /status errors as many times" "$(echo "$fl" | jq .dimension_overflow)" \
     "$(curl -sS -m 10 "$BMAS_URL/status" | jq '.errors["BMAS-009"]')"
-t_ok "... and logged with its code" grep -q '"code":"BMAS-009"' "$BMAS_LOG"
+t_ok "... and logged with its code" grep -q '"errorCode":"BMAS-009"' "$BMAS_LOG"
 srv_stop bmas "bmas (events)"
 rm -rf "$BMAS_TMP"
 unset BMAS_DB

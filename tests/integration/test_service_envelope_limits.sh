@@ -59,7 +59,7 @@ call many POST /events -m 30 --data-binary @"$W/many-batch.json"
 t_eq "101 S3 records: that message in batchItemFailures" '200 ["many-1"]' "$STATUS $(failures)"
 t_eq "... counted as BMAS-010" "$((E10 + 1))" "$(errors many BMAS-010)"
 t_eq "... and nothing fetched" "0" "$(get_objects)"
-t_ok "... logged with its code" grep -q '"event":"message_unparseable".*"code":"BMAS-010"' "$BMAS_LOG"
+t_ok "... logged with its code" grep -q '"event":"message_unparseable".*"errorCode":"BMAS-010"' "$BMAS_LOG"
 call many-bare POST /events -m 30 --data-binary @"$W/many.json"
 t_eq "the same posted bare: 413 BMAS-010" "413 BMAS-010" "$STATUS $(echo "$BODY" | jq -r .errorCode)"
 

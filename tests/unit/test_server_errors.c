@@ -118,7 +118,7 @@ static void log_lines_name_the_code(void **state)
         cJSON *j = cJSON_Parse(line);
         if (j == NULL)
             fail_msg("log line for %s is not JSON", bm_err_wire((bm_err)e));
-        const cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "code");
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "errorCode");
         assert_true(cJSON_IsString(code));
         assert_string_equal(code->valuestring, bm_err_wire((bm_err)e));
         cJSON_Delete(j);
