@@ -682,6 +682,10 @@ struct bm_publish_result {
     uint64_t dimension_overflow; /* series skipped for BMAS-009 */
     bm_err last_error;
     struct bm_errmsg last_error_msg;
+    /* The last failed PutMetricData call (BMAS-004): bm_cw_send_result's error_type and its
+     * retries (attempts - 1); "" and 0 when no call failed. */
+    char error_type[64];
+    uint64_t retry_attempts;
 };
 /* Largest request body sent (bytes, before gzip) and datums per request: the API's limits. */
 #define BM_CW_MAX_DATUMS 1000
@@ -739,6 +743,11 @@ void bm_cw_plan_free(struct bm_cw_plan *p);
 struct bm_cw_send_result {
     bool accepted, refused, throttled, answered;
     uint64_t failed_attempts; /* attempts that were retried */
+    uint64_t attempts;        /* calls made (a credentials refresh's repeat not counted) */
+    /* What failed last: CloudWatch's error code ("Throttling", "InvalidParameterValue",
+     * "InternalServiceError"), "HTTP <status>" for an answer without one, "TransportError" or
+     * "NoCredentials" when no answer came; "" when accepted. */
+    char error_type[64];
     struct bm_errmsg em;
 };
 /* Sends one PutMetricData form body (gzipped over 16 KB), retrying it alone on throttling,
