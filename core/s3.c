@@ -258,11 +258,19 @@ static bm_err with_retries(const struct attempt *a, bm_s3_reset_fn reset, int *a
                 error_code(a->rs, code, sizeof code);
                 if (region_redirect(a->rs, code, want, sizeof want)) {
                     printable(want);
-                    if (redirected || strcmp(want, region) == 0) {
+                    if (redirected) {
                         rc = bm_errmsg_set(em, BM_E_UPSTREAM,
                                            "%s: S3 redirected the request again (region \"%s\", "
                                            "signed for %s); one redirect is followed, no more",
                                            a->what, want, region);
+                        goto out;
+                    }
+                    if (strcmp(want, region) == 0) {
+                        rc = bm_errmsg_set(em, BM_E_UPSTREAM,
+                                           "%s: %s (%ld) names the region the request was "
+                                           "signed for (%s): nothing to follow",
+                                           a->what, code[0] ? code : "redirect", a->rs->status,
+                                           region);
                         goto out;
                     }
                     if (!bm_region_valid(want)) {

@@ -329,6 +329,12 @@ bm_err bm__emu_s3_region_check(struct emu_req *rq, struct emu_resp *rs)
                                   "using the specified endpoint. Please send all future "
                                   "requests to this endpoint.");
         } else {
+            /* A HEAD answer has no body to carry <Region>: S3 names it in the header (the
+             * SDKs' redirectors read HeadObject's 400 so). */
+            if (strcmp(rq->method, "HEAD") == 0)
+                rc = bm__emu_resp_header(rs, "x-amz-bucket-region", "%s", region);
+            if (rc != BM_OK)
+                goto out;
             snprintf(rq->err.res_name, sizeof rq->err.res_name, "Region");
             snprintf(rq->err.res_value, sizeof rq->err.res_value, "%s", region);
             rc = bm__emu_fail(rq, "AuthorizationHeaderMalformed",
@@ -340,6 +346,7 @@ bm_err bm__emu_s3_region_check(struct emu_req *rq, struct emu_resp *rs)
                BM_KV_STR("req_id", rq->req_id), BM_KV_STR("bucket", t.bucket),
                BM_KV_STR("region", region), BM_KV_STR("signed_for", rq->signed_region));
     }
+out:
     bm_free(t.bucket);
     bm_free(t.key);
     return rc;

@@ -38,6 +38,10 @@ code=$(curl -m 60 -sS --aws-sigv4 "aws:amz:us-west-2:s3" --user test:test \
 t_all "signed for us-west-2: 400 AuthorizationHeaderMalformed naming the <Region>" \
     test "$code" = 400 -- grep -q '<Code>AuthorizationHeaderMalformed</Code>' "$W/wrong.xml" -- \
     grep -q '<Region>eu-west-1</Region>' "$W/wrong.xml"
+code=$(curl -m 60 -sS -I --aws-sigv4 "aws:amz:us-west-2:s3" --user test:test \
+    -o "$W/head.hdr" -w '%{http_code}' "$EMU_URL/$B/$K1")
+t_all "HEAD signed for us-west-2: 400 with x-amz-bucket-region (no body to hold <Region>)" \
+    test "$code" = 400 -- grep -qi '^x-amz-bucket-region: eu-west-1' "$W/head.hdr"
 code=$(curl -m 60 -sS --aws-sigv4 "aws:amz:eu-west-1:s3" --user test:test \
     -o "$W/right.gz" -w '%{http_code}' "$EMU_URL/$B/$K1")
 t_all "signed for eu-west-1: the object" test "$code" = 200 -- cmp -s "$W/right.gz" "$W/a.json.gz"

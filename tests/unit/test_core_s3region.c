@@ -158,6 +158,16 @@ static void test_400_malformed_then_200(void **state)
     assert_int_equal(get(&e, "logs", "k", &c, &em), BM_OK);
     assert_string_equal(e.http.calls[2].region, "ap-south-1");
     assert_int_equal(e.http.ncalls, 3);
+    /* HeadObject of another bucket: a HEAD error has no body, the header names the region. */
+    fake_push(&e.http, (struct fake_resp){.status = 400, .bucket_region = "eu-north-1"});
+    fake_push(&e.http, (struct fake_resp){.status = 200, .etag = "e2"});
+    struct bm_s3_object_info info;
+    assert_int_equal(bm_s3_head_object(&e.aws, "other", "k", &info, &em), BM_OK);
+    assert_string_equal(e.http.calls[3].method, "HEAD");
+    assert_string_equal(e.http.calls[4].scope,
+                        "Credential=AKIDTEST/DATE/eu-north-1/s3/aws4_request");
+    assert_string_equal(info.etag, "e2");
+    assert_int_equal(bm_s3_regions_count(e.regions), 2);
     bm_buf_cleanup(&c.data);
     bm_buf_cleanup(&next);
     fake_aws_teardown(&e);
@@ -227,6 +237,7 @@ static void test_second_redirect_not_followed(void **state)
     fake_push(&e.http, (struct fake_resp){.status = 301, .bucket_region = "us-east-1"});
     assert_int_equal(get(&e, "logs", "k", &c, &em), BM_E_UPSTREAM);
     assert_int_equal(e.http.ncalls, 1);
+    assert_non_null(strstr(em.text, "nothing to follow"));
     bm_buf_cleanup(&c.data);
     fake_aws_teardown(&e);
 }
