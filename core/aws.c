@@ -48,8 +48,15 @@ int64_t bm_backoff_ms(struct bm_rng *r, int attempt, int64_t base_ms, int64_t ca
     return ceiling > 0 ? (int64_t)(bm_rng_next(r) % (uint64_t)ceiling) : 0;
 }
 
-bm_err bm_aws_endpoint(const struct bm_config *cfg, const char *service, struct bm_buf *out,
-                       bool *custom)
+const char *bm_cw_region(const struct bm_config *cfg)
+{
+    return cfg->cloudwatch_region != NULL && cfg->cloudwatch_region[0] != '\0'
+               ? cfg->cloudwatch_region
+               : cfg->aws_region;
+}
+
+bm_err bm_aws_endpoint_in(const struct bm_config *cfg, const char *service, const char *region,
+                          struct bm_buf *out, bool *custom)
 {
     const char *specific = NULL;
     if (strcmp(service, "s3") == 0)
@@ -71,7 +78,13 @@ bm_err bm_aws_endpoint(const struct bm_config *cfg, const char *service, struct 
     }
     *custom = false;
     /* China Regions live under their own domain. */
-    const char *domain =
-        strncmp(cfg->aws_region, "cn-", 3) == 0 ? "amazonaws.com.cn" : "amazonaws.com";
-    return bm_buf_appendf(out, "https://%s.%s.%s", service, cfg->aws_region, domain);
+    const char *domain = strncmp(region, "cn-", 3) == 0 ? "amazonaws.com.cn" : "amazonaws.com";
+    return bm_buf_appendf(out, "https://%s.%s.%s", service, region, domain);
+}
+
+bm_err bm_aws_endpoint(const struct bm_config *cfg, const char *service, struct bm_buf *out,
+                       bool *custom)
+{
+    const char *region = strcmp(service, "monitoring") == 0 ? bm_cw_region(cfg) : cfg->aws_region;
+    return bm_aws_endpoint_in(cfg, service, region, out, custom);
 }

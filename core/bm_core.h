@@ -269,6 +269,7 @@ struct bm_config {
     long flush_interval_s;
     long bucket_seconds;
     char *dimension_sets;
+    char *cloudwatch_region; /* "" = aws_region */
     char *sqs_queue_url;
     char *app_profile_map;
     long fetch_concurrency;
@@ -532,9 +533,10 @@ struct bm_http_req {
 struct bm_http_resp {
     long status;
     struct bm_buf body;
-    char request_id[96];  /* x-amz-request-id or x-amzn-RequestId */
-    char etag[128];       /* ETag without quotes */
-    char version_id[256]; /* x-amz-version-id */
+    char request_id[96];    /* x-amz-request-id or x-amzn-RequestId */
+    char etag[128];         /* ETag without quotes */
+    char version_id[256];   /* x-amz-version-id */
+    char bucket_region[32]; /* x-amz-bucket-region (S3 names the bucket's region) */
     uint64_t content_length;
 };
 /* The caller initialises and cleans resp (bm_http_resp_init/cleanup). */
@@ -589,17 +591,45 @@ bm_err bm_creds_get(struct bm_creds_provider *p, struct bm_creds *out, struct bm
 /* After an auth failure: forget cached credentials (at most once per minute). */
 void bm_creds_invalidate(struct bm_creds_provider *p);
 
+/* The region each S3 bucket answered from, learnt from S3's redirects (core/s3_region.c):
+ * bounded (the least recently used entry goes), thread-safe. */
+struct bm_s3_regions;
+#define BM_S3_REGIONS_DEFAULT_CAP 256
+struct bm_s3_regions *bm_s3_regions_new(size_t cap); /* NULL on OOM */
+void bm_s3_regions_free(struct bm_s3_regions *c);
+/* Copies bucket's region into out (cap >= 32) and returns true when it is known. */
+bool bm_s3_regions_get(struct bm_s3_regions *c, const char *bucket, char *out, size_t cap);
+/* Remembers bucket -> region (both checked: a bucket name S3 allows, a region of
+ * bm_region_valid's shape); false when refused. */
+bool bm_s3_regions_put(struct bm_s3_regions *c, const char *bucket, const char *region);
+size_t bm_s3_regions_count(struct bm_s3_regions *c);
+/* Whether s has the shape of an AWS region name ("us-east-1", "us-gov-west-1",
+ * "ap-southeast-2", "cn-north-1"): lowercase words joined by '-', a number last, at most 31
+ * bytes. Only such a value may go into a host name or a credential scope. */
+bool bm_region_valid(const char *s);
+
 /* What every AWS call needs; borrowed pointers, all thread-safe. */
 struct bm_aws {
     const struct bm_config *cfg;
     const struct bm_http_ops *http;
     struct bm_creds_provider *creds;
     const struct bm_clock_ops *clock;
+    /* Buckets' regions learnt from redirects; NULL: none kept (every request of a bucket in
+     * another region then follows the redirect again). */
+    struct bm_s3_regions *s3_regions;
 };
 /* Base URL for service ("s3", "monitoring", "sqs"): AWS_ENDPOINT_URL_<SVC>, else
- * AWS_ENDPOINT_URL, else the public endpoint. *custom tells whether it was configured. */
+ * AWS_ENDPOINT_URL, else the public endpoint of the service's region (AWS_REGION;
+ * BMAS_CLOUDWATCH_REGION for "monitoring" when set). *custom tells whether it was
+ * configured. */
 bm_err bm_aws_endpoint(const struct bm_config *cfg, const char *service, struct bm_buf *out,
                        bool *custom);
+/* The same for an explicit region (an S3 bucket in another region). */
+bm_err bm_aws_endpoint_in(const struct bm_config *cfg, const char *service, const char *region,
+                          struct bm_buf *out, bool *custom);
+/* The region CloudWatch calls are signed for and sent to: BMAS_CLOUDWATCH_REGION, else
+ * AWS_REGION. */
+const char *bm_cw_region(const struct bm_config *cfg);
 
 /* ---- S3 ---- */
 /* S3's own rules for the names an event carries (core/s3_names.c), applied before any URL is
@@ -630,13 +660,19 @@ typedef bm_err (*bm_s3_reset_fn)(void *ctx);
 /* Streams bucket/key (version_id may be NULL or "") into sink, retrying 5xx, SlowDown,
  * throttling and transport errors with capped exponential backoff and full jitter, up to
  * MAX_RETRY_ATTEMPTS. 404 -> BM_E_S3_NOT_FOUND, 403 -> BM_E_S3_DENIED (not retried, but
- * an expired token refreshes credentials once), retries exhausted -> BM_E_UPSTREAM. */
+ * an expired token refreshes credentials once), retries exhausted -> BM_E_UPSTREAM.
+ * A bucket in another region is followed once per request (S3's 301 or 400 naming the
+ * region: the request signed again for it, aws->s3_regions keeping it; docs/architecture.md). */
 /* if_match (may be NULL or ""): the ETag the event named; when the object has changed since,
  * S3 answers 412 and this returns BM_E_SUPERSEDED (the newer object's own event counts it). */
 bm_err bm_s3_get_object(const struct bm_aws *aws, const char *bucket, const char *key,
                         const char *version_id, const char *if_match, bm_s3_reset_fn reset,
                         bm_http_sink_fn sink, void *ctx, struct bm_s3_object_info *info,
                         struct bm_errmsg *em);
+/* HeadObject of bucket/key: info gets the ETag, version id and size; retried, redirected and
+ * mapped to errors as bm_s3_get_object is. */
+bm_err bm_s3_head_object(const struct bm_aws *aws, const char *bucket, const char *key,
+                         struct bm_s3_object_info *info, struct bm_errmsg *em);
 /* One ListObjectsV2 page: keys (with size and etag) under prefix, after token (NULL for the
  * first page). fn is called per object; *next gets the continuation token ("" when done). */
 typedef bm_err (*bm_s3_list_fn)(void *ctx, const char *key, uint64_t size, const char *etag);
@@ -685,6 +721,10 @@ struct bm_publish_result {
     uint64_t dimension_overflow; /* series skipped for BMAS-009 */
     bm_err last_error;
     struct bm_errmsg last_error_msg;
+    /* The last failed PutMetricData call (BMAS-004): bm_cw_send_result's error_type and its
+     * retries (attempts - 1); "" and 0 when no call failed. */
+    char error_type[64];
+    uint64_t retry_attempts;
 };
 /* Largest request body sent (bytes, before gzip) and datums per request: the API's limits. */
 #define BM_CW_MAX_DATUMS 1000
@@ -742,6 +782,11 @@ void bm_cw_plan_free(struct bm_cw_plan *p);
 struct bm_cw_send_result {
     bool accepted, refused, throttled, answered;
     uint64_t failed_attempts; /* attempts that were retried */
+    uint64_t attempts;        /* calls made (a credentials refresh's repeat not counted) */
+    /* What failed last: CloudWatch's error code ("Throttling", "InvalidParameterValue",
+     * "InternalServiceError"), "HTTP <status>" for an answer without one, "TransportError" or
+     * "NoCredentials" when no answer came; "" when accepted. */
+    char error_type[64];
     struct bm_errmsg em;
 };
 /* Sends one PutMetricData form body (gzipped over 16 KB), retrying it alone on throttling,

@@ -35,7 +35,7 @@ static const struct cfg_entry table[] = {
     {"LOG_LEVEL", NULL, CFG_LEVEL, OFF(log_level), "INFO", 0, 0, 0,
      "DEBUG, INFO, WARN, ERROR or CRITICAL (JSON lines on stderr)"},
     {"AWS_REGION", "AWS_DEFAULT_REGION", CFG_STR, OFF(aws_region), "us-east-1", 1, 64, 0,
-     "region for S3, CloudWatch and SQS requests"},
+     "region for S3, CloudWatch and SQS requests (S3 follows a bucket's own region)"},
     {"BATCH_SIZE", NULL, CFG_INT, OFF(batch_size), "100", 1, 10000, 0,
      "most SQS messages per POST /events batch and per consumer poll round"},
     {"METRICS_RETENTION_DAYS", NULL, CFG_INT, OFF(metrics_retention_days), "30", 1, 36500, 0,
@@ -65,6 +65,8 @@ static const struct cfg_entry table[] = {
     {"BMAS_DIMENSION_SETS", NULL, CFG_STR, OFF(dimension_sets),
      "InferenceProfileType;InferenceProfileType,ModelId;SourceRegion,InferenceProfileType", 0, 8192,
      0, "CloudWatch dimension combinations: sets split by ';', names by ','"},
+    {"BMAS_CLOUDWATCH_REGION", NULL, CFG_STR, OFF(cloudwatch_region), "", 0, 31, 0,
+     "region CloudWatch metrics are published to (empty: AWS_REGION)"},
     {"BMAS_SQS_QUEUE_URL", NULL, CFG_STR, OFF(sqs_queue_url), "", 0, 2048, 0,
      "consumer mode: poll this SQS queue (besides taking POSTs)"},
     {"BMAS_SQS_WAIT_SECONDS", NULL, CFG_INT, OFF(sqs_wait_seconds), "20", 0, 20, 0,
@@ -303,6 +305,12 @@ bm_err bm_config_load(struct bm_config *cfg, bm_getenv_fn get, struct bm_errmsg 
         if (rc != BM_OK)
             return rc;
     }
+    /* The region goes into a host name and a credential scope. */
+    if (cfg->cloudwatch_region[0] != '\0' && !bm_region_valid(cfg->cloudwatch_region))
+        return bm_errmsg_set(em, BM_E_CONFIG,
+                             "BMAS_CLOUDWATCH_REGION: expected a region such as eu-west-1, got "
+                             "\"%s\"",
+                             cfg->cloudwatch_region);
     return BM_OK;
 }
 

@@ -137,6 +137,7 @@ bm_err bm_cw_send(const struct bm_aws *aws, const struct bm_buf *body,
     bool refreshed = false;
     int max = (int)aws->cfg->max_retry_attempts;
     for (int n = 1; rc == BM_OK && n <= max; n++) {
+        res->attempts = (uint64_t)n;
         struct bm_creds creds;
         struct bm_errmsg em = {{0}};
         struct bm_http_resp rs;
@@ -147,7 +148,7 @@ bm_err bm_cw_send(const struct bm_aws *aws, const struct bm_buf *body,
             struct bm_http_req rq = {.method = "POST",
                                      .url = url.data,
                                      .service = "monitoring",
-                                     .region = aws->cfg->aws_region,
+                                     .region = bm_cw_region(aws->cfg),
                                      .creds = &creds,
                                      .headers = headers,
                                      .nheaders = zipped ? 2 : 1,
@@ -176,8 +177,14 @@ bm_err bm_cw_send(const struct bm_aws *aws, const struct bm_buf *body,
             }
             bm_errmsg_set(&res->em, BM_E_PUBLISH, "PutMetricData: %s (%ld) %s",
                           code[0] ? code : "error", rs.status, rs.request_id);
+            if (code[0] != '\0')
+                snprintf(res->error_type, sizeof res->error_type, "%s", code);
+            else
+                snprintf(res->error_type, sizeof res->error_type, "HTTP %ld", rs.status);
         } else {
             res->throttled = false;
+            snprintf(res->error_type, sizeof res->error_type, "%s",
+                     r == BM_E_NO_CREDENTIALS ? "NoCredentials" : "TransportError");
             retry = r == BM_E_UPSTREAM || r == BM_E_NO_CREDENTIALS;
             res->em = em;
         }
@@ -191,8 +198,12 @@ bm_err bm_cw_send(const struct bm_aws *aws, const struct bm_buf *body,
             aws->clock->sleep_ms(aws->clock->impl,
                                  bm_backoff_ms(&rng, n, CW_BACKOFF_BASE_MS, CW_BACKOFF_CAP_MS));
     }
-    if (rc != BM_OK)
+    if (rc != BM_OK) {
         bm_errmsg_set(&res->em, rc, "PutMetricData: %s", bm_err_str(rc));
+        snprintf(res->error_type, sizeof res->error_type, "%s", "InternalError");
+    }
+    if (res->accepted)
+        res->error_type[0] = '\0';
     bm_buf_cleanup(&url);
     bm_buf_cleanup(&gz);
     if (rc != BM_OK)

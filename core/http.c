@@ -98,13 +98,14 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
     struct bm_http_resp *r = x->rs;
     if (len > 5 && strncmp(line, "HTTP/", 5) == 0) {
         /* A new response (after 100-continue or a redirect): forget the previous headers. */
-        r->request_id[0] = r->etag[0] = r->version_id[0] = '\0';
+        r->request_id[0] = r->etag[0] = r->version_id[0] = r->bucket_region[0] = '\0';
         return len;
     }
     header_value(line, len, "x-amz-request-id", r->request_id, sizeof r->request_id);
     header_value(line, len, "x-amzn-RequestId", r->request_id, sizeof r->request_id);
     header_value(line, len, "ETag", r->etag, sizeof r->etag);
     header_value(line, len, "x-amz-version-id", r->version_id, sizeof r->version_id);
+    header_value(line, len, "x-amz-bucket-region", r->bucket_region, sizeof r->bucket_region);
     return len;
 }
 

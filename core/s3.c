@@ -43,8 +43,8 @@ static bm_err append_escaped(struct bm_buf *b, const char *s, size_t len)
  * would not match) or the endpoint is custom. The bucket becomes part of a host name, so only a
  * name S3 itself could have (3-63 of [a-z0-9.-], not an IP address) gets that far: anything
  * else ("localhost:8080/#", "x@10.0.0.1", "[::1]") is refused before a connection is made. */
-static bm_err object_url(const struct bm_aws *aws, const char *bucket, const char *key,
-                         struct bm_buf *url, struct bm_errmsg *em)
+static bm_err object_url(const struct bm_aws *aws, const char *region, const char *bucket,
+                         const char *key, struct bm_buf *url, struct bm_errmsg *em)
 {
     const char *why = bm_s3_bucket_check(bucket, strlen(bucket));
     if (why == NULL && *key != '\0')
@@ -54,7 +54,7 @@ static bm_err object_url(const struct bm_aws *aws, const char *bucket, const cha
     bool custom;
     struct bm_buf base;
     bm_buf_init(&base, 4096);
-    bm_err rc = bm_aws_endpoint(aws->cfg, "s3", &base, &custom);
+    bm_err rc = bm_aws_endpoint_in(aws->cfg, "s3", region, &base, &custom);
     bm_buf_reset(url);
     if (rc == BM_OK && !custom && strchr(bucket, '.') == NULL) {
         const char *host = base.data + strlen("https://");
@@ -149,9 +149,49 @@ static enum verdict classify(const struct bm_http_resp *rs, bm_err *rc, bool *re
     return V_FAIL;
 }
 
+/* A bucket in another region than the request was signed for. S3 says so with a 301
+ * PermanentRedirect (a request sent to another region's endpoint) or a 400
+ * AuthorizationHeaderMalformed (the bucket's own endpoint, signed for another region; every
+ * path-style request to a custom endpoint): the bucket's region is in the x-amz-bucket-region
+ * header, or the error's <Region> (docs/architecture.md, "Buckets in other regions"). A HEAD
+ * error has no body, so a 400 with the header and no code counts too. True when the answer is
+ * such a redirect; region gets what it named ("" when nothing). */
+static bool region_redirect(const struct bm_http_resp *rs, const char *code, char *region,
+                            size_t cap)
+{
+    bool moved = rs->status == 301 ||
+                 (rs->status == 400 && (strcmp(code, "AuthorizationHeaderMalformed") == 0 ||
+                                        strcmp(code, "IllegalLocationConstraintException") == 0 ||
+                                        (code[0] == '\0' && rs->bucket_region[0] != '\0')));
+    region[0] = '\0';
+    if (!moved)
+        return false;
+    struct bm_str t;
+    if (rs->bucket_region[0] != '\0') {
+        snprintf(region, cap, "%s", rs->bucket_region);
+    } else if (rs->body.data != NULL &&
+               bm__xml_find(rs->body.data, rs->body.data + rs->body.len, "Region", &t) != NULL) {
+        size_t n = t.len < cap - 1 ? t.len : cap - 1;
+        memcpy(region, t.p, n);
+        region[n] = '\0';
+    }
+    /* A 400 AuthorizationHeaderMalformed without a region is a malformed header, no more. */
+    return rs->status == 301 || region[0] != '\0';
+}
+
+/* For messages and logs: what S3 named, printable characters only. */
+static void printable(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e || *s == '"' || *s == '\\')
+            *s = '?';
+}
+
 struct attempt {
     const struct bm_aws *aws;
-    const char *url;
+    const char *method; /* GET or HEAD */
+    const char *bucket, *key;
+    const char *query; /* NULL, "" or "?..." after the path, already encoded and sorted */
     const char *const *headers;
     size_t nheaders;
     bm_http_sink_fn sink;
@@ -161,43 +201,102 @@ struct attempt {
     const char *what;
 };
 
+/* The request's URL for region. */
+static bm_err attempt_url(const struct attempt *a, const char *region, struct bm_buf *url,
+                          struct bm_errmsg *em)
+{
+    bm_err rc = object_url(a->aws, region, a->bucket, a->key, url, em);
+    return rc == BM_OK && a->query != NULL ? bm_buf_append_str(url, a->query) : rc;
+}
+
 /* The retry loop shared by S3 calls: MAX_RETRY_ATTEMPTS attempts with full-jitter backoff;
- * an expired-token 403 refreshes credentials once without using up an attempt. */
+ * an expired-token 403 refreshes credentials once without using up an attempt, and so does
+ * one region redirect (the request then goes again, signed for the bucket's region, which the
+ * cache keeps for the bucket's next requests). A second redirect is not followed. */
 static bm_err with_retries(const struct attempt *a, bm_s3_reset_fn reset, int *attempts,
                            struct bm_errmsg *em)
 {
     const struct bm_aws *aws = a->aws;
     struct bm_rng rng;
     bm_rng_seed(&rng, (uint64_t)aws->clock->now_ms(aws->clock->impl) ^ (uint64_t)(uintptr_t)a);
-    bool refreshed = false;
-    bm_err rc = BM_E_UPSTREAM;
+    bool refreshed = false, redirected = false;
+    char region[32];
+    if (!bm_s3_regions_get(aws->s3_regions, a->bucket, region, sizeof region))
+        snprintf(region, sizeof region, "%s", aws->cfg->aws_region);
+    struct bm_buf url;
+    bm_buf_init(&url, 16384);
+    bm_err rc = attempt_url(a, region, &url, em);
+    if (rc != BM_OK) {
+        bm_buf_cleanup(&url);
+        return rc;
+    }
+    rc = BM_E_UPSTREAM;
     int max = (int)aws->cfg->max_retry_attempts;
     for (int n = 1; n <= max; n++) {
         *attempts = n;
         if (reset != NULL && (rc = reset(a->ctx)) != BM_OK)
-            return rc;
+            goto out;
         struct bm_creds creds;
         rc = bm_creds_get(aws->creds, &creds, em);
         if (rc == BM_OK) {
             bm_http_resp_cleanup(a->rs);
             bm_http_resp_init(a->rs);
-            struct bm_http_req rq = {.method = "GET",
-                                     .url = a->url,
+            struct bm_http_req rq = {.method = a->method,
+                                     .url = url.data,
                                      .headers = a->headers,
                                      .nheaders = a->nheaders,
                                      .service = "s3",
-                                     .region = aws->cfg->aws_region,
+                                     .region = region,
                                      .creds = &creds,
                                      .sink = a->sink,
                                      .sink_ctx = a->ctx,
                                      .max_body = a->max_body};
             rc = aws->http->perform(aws->http->impl, &rq, a->rs, em);
             bm_secure_zero(&creds, sizeof creds);
+            char code[64], want[32];
             if (rc == BM_OK) {
+                error_code(a->rs, code, sizeof code);
+                if (region_redirect(a->rs, code, want, sizeof want)) {
+                    printable(want);
+                    if (redirected) {
+                        rc = bm_errmsg_set(em, BM_E_UPSTREAM,
+                                           "%s: S3 redirected the request again (region \"%s\", "
+                                           "signed for %s); one redirect is followed, no more",
+                                           a->what, want, region);
+                        goto out;
+                    }
+                    if (strcmp(want, region) == 0) {
+                        rc = bm_errmsg_set(em, BM_E_UPSTREAM,
+                                           "%s: %s (%ld) names the region the request was "
+                                           "signed for (%s): nothing to follow",
+                                           a->what, code[0] ? code : "redirect", a->rs->status,
+                                           region);
+                        goto out;
+                    }
+                    if (!bm_region_valid(want)) {
+                        rc = bm_errmsg_set(em, BM_E_UPSTREAM,
+                                           "%s: %s (%ld) names no usable region (\"%s\"): "
+                                           "redirect refused",
+                                           a->what, code[0] ? code : "redirect", a->rs->status,
+                                           want);
+                        goto out;
+                    }
+                    BM_LOG(BM_INFO, "core", "s3_region_redirect",
+                           "bucket lives in another region: request signed again for it",
+                           BM_KV_STR("bucket", a->bucket), BM_KV_STR("from", region),
+                           BM_KV_STR("to", want), BM_KV_INT("status", a->rs->status));
+                    redirected = true;
+                    snprintf(region, sizeof region, "%s", want);
+                    bm_s3_regions_put(aws->s3_regions, a->bucket, region);
+                    if ((rc = attempt_url(a, region, &url, em)) != BM_OK)
+                        goto out;
+                    n--; /* the redirect is not a failed attempt */
+                    continue;
+                }
                 bool refresh;
                 enum verdict v = classify(a->rs, &rc, &refresh, em, a->what);
                 if (v == V_DONE)
-                    return BM_OK;
+                    goto out;
                 if (refresh && !refreshed) {
                     refreshed = true;
                     bm_creds_invalidate(aws->creds);
@@ -205,18 +304,30 @@ static bm_err with_retries(const struct attempt *a, bm_s3_reset_fn reset, int *a
                     continue;
                 }
                 if (v == V_FAIL)
-                    return rc;
+                    goto out;
             } else if (rc != BM_E_UPSTREAM) {
-                return rc; /* the sink refused the data (bad gzip, caps): not a network issue */
+                goto out; /* the sink refused the data (bad gzip, caps): not a network issue */
             }
         } else if (rc != BM_E_NO_CREDENTIALS) {
-            return rc;
+            goto out;
         }
         if (n < max)
             aws->clock->sleep_ms(aws->clock->impl,
                                  bm_backoff_ms(&rng, n, S3_BACKOFF_BASE_MS, S3_BACKOFF_CAP_MS));
     }
-    return rc == BM_E_NO_CREDENTIALS ? rc : BM_E_UPSTREAM;
+    rc = rc == BM_E_NO_CREDENTIALS ? rc : BM_E_UPSTREAM;
+out:
+    bm_buf_cleanup(&url);
+    return rc;
+}
+
+/* The bucket and key refused before any request (object_url's checks), any region. */
+static bm_err names_check(const char *bucket, const char *key, struct bm_errmsg *em)
+{
+    const char *why = bm_s3_bucket_check(bucket, strlen(bucket));
+    if (why == NULL && *key != '\0')
+        why = bm_s3_key_check(key, strlen(key));
+    return why ? bm_errmsg_set(em, BM_E_MSG_PARSE, "refused before any request: %s", why) : BM_OK;
 }
 
 bm_err bm_s3_get_object(const struct bm_aws *aws, const char *bucket, const char *key,
@@ -234,20 +345,23 @@ bm_err bm_s3_get_object(const struct bm_aws *aws, const char *bucket, const char
         snprintf(cond, sizeof cond, "If-Match: \"%s\"", if_match);
         nheaders = 1;
     }
-    struct bm_buf url;
+    struct bm_buf query;
     struct bm_http_resp rs;
-    bm_buf_init(&url, 16384);
+    bm_buf_init(&query, 8192);
     bm_http_resp_init(&rs);
-    bm_err rc = object_url(aws, bucket, key, &url, em);
+    bm_err rc = names_check(bucket, key, em);
     if (rc == BM_OK && version_id != NULL && *version_id != '\0') {
-        rc = bm_buf_append_str(&url, "?versionId=");
+        rc = bm_buf_append_str(&query, "?versionId=");
         if (rc == BM_OK)
-            rc = append_escaped(&url, version_id, strlen(version_id));
+            rc = append_escaped(&query, version_id, strlen(version_id));
     }
     int attempts = 0;
     if (rc == BM_OK) {
         struct attempt a = {.aws = aws,
-                            .url = url.data,
+                            .method = "GET",
+                            .bucket = bucket,
+                            .key = key,
+                            .query = query.data,
                             .headers = headers,
                             .nheaders = nheaders,
                             .sink = sink,
@@ -270,7 +384,38 @@ bm_err bm_s3_get_object(const struct bm_aws *aws, const char *bucket, const char
         }
     }
     bm_http_resp_cleanup(&rs);
-    bm_buf_cleanup(&url);
+    bm_buf_cleanup(&query);
+    return rc;
+}
+
+bm_err bm_s3_head_object(const struct bm_aws *aws, const char *bucket, const char *key,
+                         struct bm_s3_object_info *info, struct bm_errmsg *em)
+{
+    struct bm_http_resp rs;
+    bm_http_resp_init(&rs);
+    int attempts = 0;
+    bm_err rc = names_check(bucket, key, em);
+    if (rc == BM_OK) {
+        struct attempt a = {.aws = aws,
+                            .method = "HEAD",
+                            .bucket = bucket,
+                            .key = key,
+                            .query = "",
+                            .max_body = 64 * 1024,
+                            .rs = &rs,
+                            .what = "HeadObject"};
+        rc = with_retries(&a, NULL, &attempts, em);
+    }
+    if (info != NULL) {
+        memset(info, 0, sizeof *info);
+        info->attempts = attempts;
+        if (rc == BM_OK) {
+            memcpy(info->etag, rs.etag, sizeof info->etag);
+            memcpy(info->version_id, rs.version_id, sizeof info->version_id);
+            info->size = rs.content_length;
+        }
+    }
+    bm_http_resp_cleanup(&rs);
     return rc;
 }
 
@@ -278,32 +423,38 @@ bm_err bm_s3_list_page(const struct bm_aws *aws, const char *bucket, const char 
                        const char *token, bm_s3_list_fn fn, void *ctx, struct bm_buf *next,
                        struct bm_errmsg *em)
 {
-    struct bm_buf url, key, etag;
+    struct bm_buf query, key, etag;
     struct bm_http_resp rs;
-    bm_buf_init(&url, 16384);
+    bm_buf_init(&query, 16384);
     bm_buf_init(&key, 4096);
     bm_buf_init(&etag, 256);
     bm_http_resp_init(&rs);
     /* The signed query must be sorted by name and RFC 3986-encoded (docs/testing.md). */
-    bm_err rc = object_url(aws, bucket, "", &url, em);
+    bm_err rc = names_check(bucket, "", em);
     if (rc == BM_OK && token != NULL && *token != '\0') {
-        rc = bm_buf_append_str(&url, "?continuation-token=");
+        rc = bm_buf_append_str(&query, "?continuation-token=");
         if (rc == BM_OK)
-            rc = append_escaped(&url, token, strlen(token));
+            rc = append_escaped(&query, token, strlen(token));
         if (rc == BM_OK)
-            rc = bm_buf_append_str(&url, "&list-type=2");
+            rc = bm_buf_append_str(&query, "&list-type=2");
     } else if (rc == BM_OK) {
-        rc = bm_buf_append_str(&url, "?list-type=2");
+        rc = bm_buf_append_str(&query, "?list-type=2");
     }
     if (rc == BM_OK && prefix != NULL && *prefix != '\0') {
-        rc = bm_buf_append_str(&url, "&prefix=");
+        rc = bm_buf_append_str(&query, "&prefix=");
         if (rc == BM_OK)
-            rc = append_escaped(&url, prefix, strlen(prefix));
+            rc = append_escaped(&query, prefix, strlen(prefix));
     }
     int attempts;
     if (rc == BM_OK) {
-        struct attempt a = {
-            .aws = aws, .url = url.data, .max_body = 16u << 20, .rs = &rs, .what = "ListObjectsV2"};
+        struct attempt a = {.aws = aws,
+                            .method = "GET",
+                            .bucket = bucket,
+                            .key = "",
+                            .query = query.data,
+                            .max_body = 16u << 20,
+                            .rs = &rs,
+                            .what = "ListObjectsV2"};
         rc = with_retries(&a, NULL, &attempts, em);
     }
     bm_buf_reset(next);
@@ -348,7 +499,7 @@ bm_err bm_s3_list_page(const struct bm_aws *aws, const char *bucket, const char 
         }
     }
     bm_http_resp_cleanup(&rs);
-    bm_buf_cleanup(&url);
+    bm_buf_cleanup(&query);
     bm_buf_cleanup(&key);
     bm_buf_cleanup(&etag);
     return rc;

@@ -73,6 +73,7 @@ struct emu_upload {
 
 struct emu_bucket {
     char *name;
+    char region[32]; /* its LocationConstraint ("us-east-1" when none was given) */
     int64_t created_ms;
     struct emu_object **objs; /* sorted by key bytes, for ListObjectsV2 */
     size_t n_objs, cap_objs;
@@ -242,6 +243,7 @@ struct emu_req {
     int64_t now_ms;
     struct emu_awserr err;
     struct emu_caller caller; /* filled once the signature is verified */
+    char signed_region[32];   /* the credential scope's region, "" for anonymous requests */
 };
 
 #define EMU_RESP_MAX_HEADERS 24
@@ -514,6 +516,9 @@ bool bm__emu_s3_param(const struct emu_req *rq, const char *name, char *out, siz
 /* <name>s</name>, URL-encoded (form style, '/' kept) when enc (EncodingType=url). */
 bm_err bm__emu_s3_key_elem(struct bm_buf *b, const char *name, const char *s, size_t len, bool enc);
 /* NoSuchBucket naming the bucket; returns BM_E_BAD_REQUEST. */
+/* A bucket in another region than the request was signed for, answered as S3 answers it
+ * (s3.c). BM_OK when the request may go on. */
+bm_err bm__emu_s3_region_check(struct emu_req *rq, struct emu_resp *rs);
 bm_err bm__emu_s3_no_bucket(struct emu_req *rq, const char *name);
 /* Put/GetBucketNotificationConfiguration (s3_notify.c); they lock mu themselves. */
 bm_err bm__emu_s3_put_notification(struct emu_req *rq, const char *name);

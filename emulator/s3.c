@@ -249,6 +249,109 @@ static bool valid_bucket_name(const char *n)
            strstr(n, "..") == NULL;
 }
 
+/* The LocationConstraint of a CreateBucketConfiguration body into region: the emulator's own
+ * region when there is no body or no constraint, as a request to its endpoint would get. S3
+ * refuses a constraint of another region than the request was sent (signed) for:
+ * IllegalLocationConstraintException. "EU" is S3's old name of eu-west-1. */
+static bm_err location_constraint(struct emu_req *rq, char region[32])
+{
+    snprintf(region, 32, "%s", rq->emu->region);
+    if (rq->body.len == 0)
+        return BM_OK;
+    struct emu_xml *x = NULL;
+    bm_err rc = bm__emu_xml_parse(rq->body.data, rq->body.len, &x);
+    if (rc == BM_E_NOMEM)
+        return rc;
+    if (rc != BM_OK || strcmp(x->name, "CreateBucketConfiguration") != 0) {
+        bm__emu_xml_free(x);
+        return bm__emu_fail(rq, "MalformedXML",
+                            "The XML you provided was not well-formed or did not validate "
+                            "against our published schema");
+    }
+    const struct emu_xml *lc = bm__emu_xml_child(x, "LocationConstraint");
+    const char *want = lc && lc->text ? lc->text : "";
+    if (strcmp(want, "EU") == 0)
+        want = "eu-west-1";
+    if (*want == '\0') {
+        rc = BM_OK;
+    } else if (!bm_region_valid(want)) {
+        rc = bm__emu_fail(rq, "InvalidLocationConstraint",
+                          "The specified location-constraint is not valid");
+    } else if (rq->signed_region[0] != '\0' && strcmp(want, rq->signed_region) != 0) {
+        rc = bm__emu_fail(rq, "IllegalLocationConstraintException",
+                          "The %s location constraint is incompatible for the region specific "
+                          "endpoint this request was sent to.",
+                          want);
+    } else {
+        snprintf(region, 32, "%s", want);
+    }
+    bm__emu_xml_free(x);
+    return rc;
+}
+
+/* S3 (path-style, https://docs.aws.amazon.com/AmazonS3/latest/API/API_Error.html and the SDKs'
+ * region redirectors): a request sent to one region's endpoint for a bucket of another region
+ * gets 301 PermanentRedirect with x-amz-bucket-region; one that reached the bucket's own
+ * endpoint but is signed for another region gets 400 AuthorizationHeaderMalformed naming the
+ * <Region> expected. The emulator is one endpoint: a request signed for its own region
+ * (--region) was sent to "that region's endpoint" and gets the 301; one signed for a third
+ * region gets the 400. CreateBucket, ListBuckets and GetBucketLocation answer from any
+ * region, and so does an unsigned request (there is no region to compare). Counted as the
+ * operation "RegionRedirect" in /_emulator/requests. */
+bm_err bm__emu_s3_region_check(struct emu_req *rq, struct emu_resp *rs)
+{
+    const char *op = rq->op;
+    if (op == NULL || rq->signed_region[0] == '\0' || strcmp(op, "CreateBucket") == 0 ||
+        strcmp(op, "ListBuckets") == 0 || strcmp(op, "GetBucketLocation") == 0)
+        return BM_OK;
+    struct emu_s3_target t;
+    bm_err rc = split_path(rq, &t);
+    if (rc != BM_OK || t.bucket == NULL) {
+        bm_free(t.bucket);
+        bm_free(t.key);
+        return rc == BM_E_NOMEM ? rc : BM_OK; /* the handler answers what is wrong */
+    }
+    char region[32] = "";
+    pthread_mutex_lock(&rq->emu->mu);
+    const struct emu_bucket *b = bm__emu_bucket_find(rq->emu, t.bucket);
+    if (b != NULL)
+        snprintf(region, sizeof region, "%s", b->region[0] ? b->region : rq->emu->region);
+    pthread_mutex_unlock(&rq->emu->mu);
+    if (region[0] != '\0' && strcmp(region, rq->signed_region) != 0) {
+        rq->op = "RegionRedirect";
+        if (strcmp(rq->signed_region, rq->emu->region) == 0) {
+            rc = bm__emu_resp_header(rs, "x-amz-bucket-region", "%s", region);
+            snprintf(rq->err.res_name, sizeof rq->err.res_name, "Endpoint");
+            snprintf(rq->err.res_value, sizeof rq->err.res_value, "s3.%s.amazonaws.com", region);
+            if (rc == BM_OK)
+                rc = bm__emu_fail(rq, "PermanentRedirect",
+                                  "The bucket you are attempting to access must be addressed "
+                                  "using the specified endpoint. Please send all future "
+                                  "requests to this endpoint.");
+        } else {
+            /* A HEAD answer has no body to carry <Region>: S3 names it in the header (the
+             * SDKs' redirectors read HeadObject's 400 so). */
+            if (strcmp(rq->method, "HEAD") == 0)
+                rc = bm__emu_resp_header(rs, "x-amz-bucket-region", "%s", region);
+            if (rc != BM_OK)
+                goto out;
+            snprintf(rq->err.res_name, sizeof rq->err.res_name, "Region");
+            snprintf(rq->err.res_value, sizeof rq->err.res_value, "%s", region);
+            rc = bm__emu_fail(rq, "AuthorizationHeaderMalformed",
+                              "The authorization header is malformed; the region '%s' is "
+                              "wrong; expecting '%s'",
+                              rq->signed_region, region);
+        }
+        BM_LOG(BM_INFO, "emu", "s3_region_redirect", "bucket is in another region",
+               BM_KV_STR("req_id", rq->req_id), BM_KV_STR("bucket", t.bucket),
+               BM_KV_STR("region", region), BM_KV_STR("signed_for", rq->signed_region));
+    }
+out:
+    bm_free(t.bucket);
+    bm_free(t.key);
+    return rc;
+}
+
 static bm_err create_bucket(struct emu_req *rq, struct emu_resp *rs, const char *name)
 {
     struct bm_emu *emu = rq->emu;
@@ -257,7 +360,10 @@ static bm_err create_bucket(struct emu_req *rq, struct emu_resp *rs, const char 
         snprintf(rq->err.res_value, sizeof rq->err.res_value, "%s", name);
         return bm__emu_fail(rq, "InvalidBucketName", "The specified bucket is not valid.");
     }
-    bm_err rc = BM_OK;
+    char region[32];
+    bm_err rc = location_constraint(rq, region);
+    if (rc != BM_OK)
+        return rc;
     pthread_mutex_lock(&emu->mu);
     if (bm__emu_bucket_find(emu, name) != NULL) {
         /* us-east-1 answers 200 to its owner re-creating a bucket; other regions 409. */
@@ -268,6 +374,8 @@ static bm_err create_bucket(struct emu_req *rq, struct emu_resp *rs, const char 
     } else {
         struct emu_bucket *b = bm_calloc(1, sizeof *b);
         rc = b && (b->name = bm_strdup(name)) ? BM_OK : BM_E_NOMEM;
+        if (rc == BM_OK)
+            snprintf(b->region, sizeof b->region, "%s", region);
         if (rc == BM_OK)
             rc = bm__emu_grow(&emu->buckets, &emu->cap_buckets, emu->n_buckets + 1,
                               sizeof *emu->buckets);
@@ -517,12 +625,15 @@ unlock:
     return rc;
 }
 
-static bm_err bucket_exists(struct emu_req *rq, const char *name)
+/* BM_OK and the bucket's region when it exists. */
+static bm_err bucket_exists(struct emu_req *rq, const char *name, char region[32])
 {
     pthread_mutex_lock(&rq->emu->mu);
-    bool found = bm__emu_bucket_find(rq->emu, name) != NULL;
+    const struct emu_bucket *b = bm__emu_bucket_find(rq->emu, name);
+    if (b != NULL)
+        snprintf(region, 32, "%s", b->region[0] ? b->region : rq->emu->region);
     pthread_mutex_unlock(&rq->emu->mu);
-    return found ? BM_OK : bm__emu_s3_no_bucket(rq, name);
+    return b != NULL ? BM_OK : bm__emu_s3_no_bucket(rq, name);
 }
 
 bm_err bm__emu_s3_handle(struct emu_req *rq, struct emu_resp *rs)
@@ -546,18 +657,20 @@ bm_err bm__emu_s3_handle(struct emu_req *rq, struct emu_resp *rs)
     } else if (strcmp(op, "DeleteBucket") == 0) {
         rc = delete_bucket(rq, rs, t.bucket);
     } else if (strcmp(op, "HeadBucket") == 0) {
-        rc = bucket_exists(rq, t.bucket);
+        char region[32];
+        rc = bucket_exists(rq, t.bucket, region);
         if (rc == BM_OK)
-            rc = bm__emu_resp_header(rs, "x-amz-bucket-region", "%s", rq->emu->region);
+            rc = bm__emu_resp_header(rs, "x-amz-bucket-region", "%s", region);
     } else if (strcmp(op, "GetBucketLocation") == 0) {
-        rc = bucket_exists(rq, t.bucket);
+        char region[32];
+        rc = bucket_exists(rq, t.bucket, region);
         rs->content_type = "application/xml";
+        /* us-east-1 is the empty constraint. */
         if (rc == BM_OK)
             rc = bm_buf_appendf(&rs->body,
                                 EMU_S3_XML_DECL "<LocationConstraint xmlns=\"%s\">%s"
                                                 "</LocationConstraint>",
-                                EMU_S3_NS,
-                                strcmp(rq->emu->region, "us-east-1") ? rq->emu->region : "");
+                                EMU_S3_NS, strcmp(region, "us-east-1") ? region : "");
     } else if (strcmp(op, "ListObjectsV2") == 0 || strcmp(op, "ListObjects") == 0) {
         rc = list_objects(rq, rs, t.bucket, strcmp(op, "ListObjectsV2") == 0);
     } else if (strcmp(op, "PutBucketNotificationConfiguration") == 0) {

@@ -91,7 +91,7 @@ bm_err bm__emu_s3_notify(struct emu_req *rq, struct emu_bucket *b, const char *e
         uint64_t floor_seq = (uint64_t)rq->now_ms * 1000;
         b->sequencer = b->sequencer + 1 > floor_seq ? b->sequencer + 1 : floor_seq;
         struct emu_event ev = {
-            .region = emu->region,
+            .region = b->region[0] ? b->region : emu->region,
             .event_name = event_name,
             .time_ms = rq->now_ms,
             .config_id = c->id,

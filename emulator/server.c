@@ -348,10 +348,15 @@ static bm_err handle(struct emu_req *rq, struct emu_resp *rs)
         rq->op = "Auth";
         return auth_error(rq, a, &vo);
     }
-    if (rq->svc == EMU_SVC_S3)
+    if (!anonymous)
+        snprintf(rq->signed_region, sizeof rq->signed_region, "%s", vo.region);
+    if (rq->svc == EMU_SVC_S3) {
         bm__emu_s3_resolve(rq);
-    else if ((rc = parse_input(rq)) != BM_OK)
+        if ((rc = bm__emu_s3_region_check(rq, rs)) != BM_OK)
+            return rc;
+    } else if ((rc = parse_input(rq)) != BM_OK) {
         return rc;
+    }
 
     struct emu_awserr fault;
     long latency = bm__emu_faults_match(emu, bm__emu_svc_name(rq->svc), rq->op, &fault);

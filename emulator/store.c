@@ -123,6 +123,7 @@ static bool snap_buckets(const struct bm_emu *emu, cJSON *root)
         const struct emu_bucket *b = emu->buckets[i];
         cJSON *bo = add_obj(arr), *confs, *objs;
         if (bo == NULL || !cJSON_AddStringToObject(bo, "name", b->name) ||
+            !cJSON_AddStringToObject(bo, "region", b->region) ||
             !cJSON_AddNumberToObject(bo, "created_ms", (double)b->created_ms) ||
             !cJSON_AddNumberToObject(bo, "sequencer", (double)b->sequencer) ||
             (confs = cJSON_AddArrayToObject(bo, "qconf")) == NULL ||
@@ -374,6 +375,9 @@ static bm_err load_buckets(struct bm_emu *emu, const cJSON *arr)
         }
         emu->buckets[emu->n_buckets++] = b;
         b->created_ms = num(bo, "created_ms");
+        const cJSON *reg = cJSON_GetObjectItemCaseSensitive(bo, "region");
+        if (cJSON_IsString(reg) && bm_region_valid(reg->valuestring))
+            snprintf(b->region, sizeof b->region, "%s", reg->valuestring);
         b->sequencer = (uint64_t)num(bo, "sequencer");
         const cJSON *confs = cJSON_GetObjectItemCaseSensitive(bo, "qconf"), *co;
         int nc = cJSON_GetArraySize(confs);

@@ -151,10 +151,15 @@ static bm_err setup_aws(struct bm__ingest_run *r)
     bm_err rc = bm_http_curl_new(&ho, &r->http);
     if (rc == BM_OK)
         rc = bm_creds_provider_new(r->cfg, &r->http, &bm_clock_real, &r->creds);
+    if (rc == BM_OK && (r->s3_regions = bm_s3_regions_new(BM_S3_REGIONS_DEFAULT_CAP)) == NULL)
+        rc = BM_E_NOMEM;
     if (rc != BM_OK)
         return rc;
-    r->aws = (struct bm_aws){
-        .cfg = r->cfg, .http = &r->http, .creds = r->creds, .clock = &bm_clock_real};
+    r->aws = (struct bm_aws){.cfg = r->cfg,
+                             .http = &r->http,
+                             .creds = r->creds,
+                             .clock = &bm_clock_real,
+                             .s3_regions = r->s3_regions};
     r->aws_ready = true;
     return BM_OK;
 }

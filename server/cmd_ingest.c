@@ -225,6 +225,7 @@ fail:
     bm_agg_free(r.all);
     if (r.aws_ready) {
         bm_creds_provider_free(r.creds);
+        bm_s3_regions_free(r.s3_regions);
         bm_http_curl_free(&r.http);
     }
     pthread_mutex_destroy(&r.mu);

@@ -74,6 +74,25 @@ static bm_err make_plan(struct flush *f, const struct bm_db_outbox *ob, int64_t 
     return rc;
 }
 
+/* A PutMetricData call that failed for good (BMAS-004): what /status counts, POST /flush
+ * reports in its details, and the log line says. */
+static void call_failed(struct flush *f, const struct bm_cw_send_result *sr, bm_err rc,
+                        uint64_t datums)
+{
+    struct bm_srv *s = f->p->s;
+    snprintf(f->res->error_type, sizeof f->res->error_type, "%s",
+             sr->error_type[0] ? sr->error_type : bm_err_str(rc));
+    f->res->retry_attempts = sr->attempts > 0 ? sr->attempts - 1 : 0;
+    bm_db_count(s->db, BM_DB_C_ERRORS + bm_err_wire_index(BM_E_PUBLISH), 1);
+    BM_LOG(BM_ERROR, "server", sr->refused ? "cloudwatch_rejected" : "cloudwatch_failed",
+           sr->refused ? "CloudWatch refused datums" : "PutMetricData failed after its retries",
+           BM_KV_ERR(BM_E_PUBLISH), BM_KV_STR("detail", sr->em.text),
+           BM_KV_STR("namespace", s->cfg->cloudwatch_namespace),
+           BM_KV_STR("errorType", f->res->error_type),
+           BM_KV_INT("retryAttempts", (long long)f->res->retry_attempts),
+           BM_KV_INT("datums", (long long)datums));
+}
+
 /* Records CloudWatch's answer to request k, waiting out a busy database a few times. */
 static bm_err record_done(struct flush *f, const char *claim, size_t k, bool accepted,
                           uint64_t datums, bool *finished)
@@ -127,9 +146,7 @@ static bm_err run_claim(struct flush *f, const char *claim, const struct bm_cw_p
                        BM_KV_STR("claim", claim), BM_KV_INT("request", (long long)k));
             rc = record_done(f, claim, k, true, plan->req[k].ndatums, &finished);
         } else if (sr.refused) {
-            BM_LOG(BM_ERROR, "server", "cloudwatch_rejected", "CloudWatch refused datums",
-                   BM_KV_ERR(BM_E_PUBLISH), BM_KV_STR("detail", sr.em.text),
-                   BM_KV_INT("datums", (long long)plan->req[k].ndatums));
+            call_failed(f, &sr, rc, plan->req[k].ndatums);
             rejected = true;
             fail_with(f, BM_E_PUBLISH, &sr.em);
             rc = record_done(f, claim, k, false, 0, &finished);
@@ -138,6 +155,8 @@ static bm_err run_claim(struct flush *f, const char *claim, const struct bm_cw_p
              * this request for the next flush. If that cannot be written, the begun attempt
              * stays, and the call is re-sent at most once. */
             bool released = false;
+            if (rc == BM_E_PUBLISH || rc == BM_E_THROTTLED)
+                call_failed(f, &sr, rc, plan->req[k].ndatums);
             fail_with(f, rc, &sr.em);
             bm_err r2 = bm_db_outbox_send_failed(s->db, claim, k, &released, &em);
             if (r2 != BM_OK)
@@ -291,7 +310,13 @@ static void flush_once(struct bm__publisher *p)
     struct bm__flush_report rep = {.at = bm_time_now()};
     struct flush f = {.p = p, .res = &rep.res, .now = rep.at};
     rep.rc = publish(&f);
-    if (rep.rc != BM_OK)
+    if (rep.rc != BM_OK && rep.res.error_type[0] != '\0')
+        BM_LOG(BM_ERROR, "server", "publish_failed", rep.res.last_error_msg.text, BM_KV_ERR(rep.rc),
+               BM_KV_INT("requests", (long long)rep.res.requests),
+               BM_KV_STR("namespace", p->s->cfg->cloudwatch_namespace),
+               BM_KV_STR("errorType", rep.res.error_type),
+               BM_KV_INT("retryAttempts", (long long)rep.res.retry_attempts));
+    else if (rep.rc != BM_OK)
         BM_LOG(BM_ERROR, "server", "publish_failed", rep.res.last_error_msg.text, BM_KV_ERR(rep.rc),
                BM_KV_INT("requests", (long long)rep.res.requests));
     else if (rep.res.requests > 0)
@@ -428,9 +453,12 @@ bm_err bm__publisher_flush(struct bm__publisher *p, long timeout_ms, struct bm__
         }
     }
     *out = p->last;
-    if (rc != BM_OK)
+    if (rc != BM_OK) {
         bm_errmsg_set(&out->res.last_error_msg, rc, "flush still running after %ld s",
                       timeout_ms / 1000);
+        snprintf(out->res.error_type, sizeof out->res.error_type, "FlushTimeout");
+        out->res.retry_attempts = 0;
+    }
     pthread_mutex_unlock(&p->mu);
     return rc;
 }

@@ -190,9 +190,26 @@ void bm__route_flush(struct bm_srv *s, struct bm__reply *r)
     if (rc == BM_OK)
         rc = rep.rc;
     if (rc != BM_OK) {
-        bm__reply_error(
-            r, rc == BM_E_PUBLISH || rc == BM_E_THROTTLED ? BM_E_PUBLISH : rc,
-            rep.res.last_error_msg.text[0] ? rep.res.last_error_msg.text : bm_err_str(rc), NULL);
+        /* BMAS-004: which namespace, what CloudWatch said, how often the call was retried. */
+        bool cw = rc == BM_E_PUBLISH || rc == BM_E_THROTTLED;
+        struct bm_buf d;
+        bm_buf_init(&d, 4096);
+        if (cw) {
+            const char *ns = s->cfg->cloudwatch_namespace;
+            const char *et = rep.res.error_type[0] ? rep.res.error_type : bm_err_str(rc);
+            if (bm_buf_append_str(&d, "{\"namespace\":") != BM_OK ||
+                bm_buf_append_json_str(&d, ns, strlen(ns)) != BM_OK ||
+                bm_buf_append_str(&d, ",\"errorType\":") != BM_OK ||
+                bm_buf_append_json_str(&d, et, strlen(et)) != BM_OK ||
+                bm_buf_appendf(&d, ",\"retryAttempts\":%llu}",
+                               (unsigned long long)rep.res.retry_attempts) != BM_OK)
+                bm_buf_reset(&d);
+        }
+        bm__reply_error(r, cw ? BM_E_PUBLISH : rc,
+                        rep.res.last_error_msg.text[0] ? rep.res.last_error_msg.text
+                                                       : bm_err_str(rc),
+                        d.len > 0 ? d.data : NULL);
+        bm_buf_cleanup(&d);
         return;
     }
     r->status = 200;

@@ -60,9 +60,10 @@ static bm_err setup(struct bm_srv *s, struct bm_errmsg *em)
         return rc;
     struct bm_http_curl_opts ho = {0};
     if ((rc = bm_http_curl_new(&ho, &s->http)) != BM_OK ||
-        (rc = bm_creds_provider_new(cfg, &s->http, &bm_clock_real, &s->creds)) != BM_OK)
-        return bm_errmsg_set(em, rc, "cannot set up the AWS client");
-    s->aws = (struct bm_aws){cfg, &s->http, s->creds, &bm_clock_real};
+        (rc = bm_creds_provider_new(cfg, &s->http, &bm_clock_real, &s->creds)) != BM_OK ||
+        (s->s3_regions = bm_s3_regions_new(BM_S3_REGIONS_DEFAULT_CAP)) == NULL)
+        return bm_errmsg_set(em, rc != BM_OK ? rc : BM_E_NOMEM, "cannot set up the AWS client");
+    s->aws = (struct bm_aws){cfg, &s->http, s->creds, &bm_clock_real, s->s3_regions};
     struct bm_creds c;
     struct bm_errmsg cem = {{0}};
     if (bm_creds_get(s->creds, &c, &cem) == BM_OK)
@@ -86,6 +87,7 @@ static void teardown(struct bm_srv *s)
     bm__pool_free(s->pool);
     bm__publisher_stop(s->pub);
     bm_creds_provider_free(s->creds);
+    bm_s3_regions_free(s->s3_regions);
     bm_http_curl_free(&s->http);
     bm_db_close(s->db);
     bm_app_map_free(s->app_map);

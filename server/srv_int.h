@@ -28,6 +28,7 @@ struct bm__ingest_run {
     bool aws_ready;
     struct bm_http_ops http;
     struct bm_creds_provider *creds;
+    struct bm_s3_regions *s3_regions;
     struct bm_aws aws;
 };
 
@@ -55,6 +56,7 @@ struct bm_srv {
     struct bm_db *db;
     struct bm_http_ops http;
     struct bm_creds_provider *creds;
+    struct bm_s3_regions *s3_regions; /* buckets' regions learnt from S3's redirects */
     struct bm_aws aws;
     struct bm_app_map *app_map;
     struct bm_ingest_opts iopts;

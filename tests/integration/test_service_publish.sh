@@ -63,7 +63,16 @@ t_eq "object 4 posted" "200" "$(put_and_post "$P/four.json.gz" "$W/a.json.gz")"
 emu_fault '{"service":"cloudwatch","operation":"PutMetricData","status":503,"code":"ServiceUnavailable","count":20}'
 call flush4 POST /flush
 t_eq "outage: 502 BMAS-004" "502 BMAS-004" "$STATUS $(echo "$BODY" | jq -r .errorCode)"
+t_eq "BMAS-004 details: namespace, CloudWatch's error, retries (3 attempts)" \
+    '{"namespace":"Custom/BedrockMetrics","errorType":"ServiceUnavailable","retryAttempts":2}' \
+    "$(echo "$BODY" | jq -c .details)"
+t_eq "the log line carries the same details" \
+    '{"namespace":"Custom/BedrockMetrics","errorType":"ServiceUnavailable","retryAttempts":2,"code":"BMAS-004"}' \
+    "$(grep '"event":"publish_failed"' "$BMAS_LOG" | tail -1 | jq -c '{namespace,errorType,retryAttempts,code}')"
 call status1 GET /status
+t_eq "/status counts BMAS-004 once (the failed call; the throttled one that went through is not)" \
+    1 "$(echo "$BODY" | jq '.errors["BMAS-004"]')"
+
 t_eq "deltas pending, last error reported, degraded" '[true,"BMAS-004","degraded"]' \
     "$(echo "$BODY" | jq -c '[.publish.pending > 0, .publish.last_error.errorCode, .status]')"
 pending=$(echo "$BODY" | jq .publish.pending)

@@ -15,6 +15,7 @@ struct fake_resp {
     size_t fail_after; /* >0: deliver this many body bytes, then a transport error */
     bool transport_error;
     const char *etag;
+    const char *bucket_region; /* x-amz-bucket-region */
 };
 
 struct fake_call {
@@ -23,6 +24,11 @@ struct fake_call {
     char service[32];
     char akid[128];
     char token[256];
+    char region[32];
+    /* The Authorization header's credential scope as libcurl builds it from the request
+     * ("AKID/<date>/<region>/<service>/aws4_request"; tests/unit/test_core_http_sigv4.c
+     * checks that libcurl signs what the request names). */
+    char scope[256];
     char headers[8][256];
     size_t nheaders;
     struct bm_buf body;
@@ -49,6 +55,10 @@ static inline bm_err fake_perform(void *impl, const struct bm_http_req *rq, stru
         snprintf(c->akid, sizeof c->akid, "%s", rq->creds->akid);
         snprintf(c->token, sizeof c->token, "%.255s", rq->creds->token);
     }
+    snprintf(c->region, sizeof c->region, "%s", rq->region ? rq->region : "");
+    if (rq->service != NULL && rq->creds != NULL)
+        snprintf(c->scope, sizeof c->scope, "Credential=%.64s/DATE/%.31s/%.31s/aws4_request",
+                 rq->creds->akid, rq->region ? rq->region : "", rq->service);
     c->nheaders = rq->nheaders < 8 ? rq->nheaders : 8;
     for (size_t i = 0; i < c->nheaders; i++)
         snprintf(c->headers[i], sizeof c->headers[i], "%s", rq->headers[i]);
@@ -60,6 +70,8 @@ static inline bm_err fake_perform(void *impl, const struct bm_http_req *rq, stru
     rs->status = r->status;
     if (r->etag != NULL)
         snprintf(rs->etag, sizeof rs->etag, "%s", r->etag);
+    if (r->bucket_region != NULL)
+        snprintf(rs->bucket_region, sizeof rs->bucket_region, "%s", r->bucket_region);
     size_t len = r->body ? (r->body_len ? r->body_len : strlen(r->body)) : 0;
     size_t deliver = r->fail_after > 0 && r->fail_after < len ? r->fail_after : len;
     for (size_t off = 0; off < deliver;) {
@@ -147,6 +159,7 @@ struct fake_aws {
     struct fake_clock clock;
     struct bm_clock_ops clock_ops;
     struct bm_creds_provider *creds;
+    struct bm_s3_regions *regions;
     struct bm_aws aws;
 };
 
@@ -160,12 +173,15 @@ static inline void fake_aws_setup(struct fake_aws *e, const char *const *vars, i
     e->clock.now_ms = now_s * 1000;
     e->clock_ops = (struct bm_clock_ops){fake_now, fake_sleep, &e->clock};
     assert_int_equal(bm_creds_provider_new(&e->cfg, &e->ops, &e->clock_ops, &e->creds), BM_OK);
-    e->aws = (struct bm_aws){&e->cfg, &e->ops, e->creds, &e->clock_ops};
+    e->regions = bm_s3_regions_new(4);
+    assert_non_null(e->regions);
+    e->aws = (struct bm_aws){&e->cfg, &e->ops, e->creds, &e->clock_ops, e->regions};
 }
 
 static inline void fake_aws_teardown(struct fake_aws *e)
 {
     bm_creds_provider_free(e->creds);
+    bm_s3_regions_free(e->regions);
     fake_cleanup(&e->http);
     bm_config_cleanup(&e->cfg);
 }

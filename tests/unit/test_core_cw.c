@@ -242,6 +242,7 @@ static void test_throttled_request_retried_alone(void **state)
     assert_int_equal(plan->nreq, 2);
     assert_int_equal(e.a.http.ncalls, 3);
     assert_int_equal(sr.failed_attempts, 1);
+    assert_string_equal(sr.error_type, ""); /* accepted in the end */
     /* The retry re-sent the second request, byte for byte, and not the first. */
     assert_int_equal(e.a.http.calls[1].body.len, e.a.http.calls[2].body.len);
     assert_memory_equal(e.a.http.calls[1].body.data, e.a.http.calls[2].body.data,
@@ -273,9 +274,13 @@ static void test_retries_exhausted(void **state)
     assert_int_equal(e.a.http.ncalls, 4); /* MAX_RETRY_ATTEMPTS */
     assert_true(sr.answered && !sr.accepted && !sr.refused && !sr.throttled);
     assert_non_null(strstr(sr.em.text, "ServiceUnavailable"));
+    /* BMAS-004's details: CloudWatch's code, and the calls made (3 retries). */
+    assert_string_equal(sr.error_type, "ServiceUnavailable");
+    assert_int_equal(sr.attempts, 4);
     /* Throttled to the end: its own code, so the publisher backs off. */
     assert_int_equal(send_k(&e, &plan, 0, &sr), BM_E_THROTTLED);
     assert_true(sr.throttled);
+    assert_string_equal(sr.error_type, "Throttling");
     assert_int_equal(e.a.http.ncalls, 8);
     /* Nobody answering: not answered (the call may or may not have arrived). */
     for (int i = 0; i < 4; i++)
@@ -283,6 +288,7 @@ static void test_retries_exhausted(void **state)
     assert_int_equal(send_k(&e, &plan, 0, &sr), BM_E_PUBLISH);
     assert_int_equal(e.a.http.ncalls, 12);
     assert_false(sr.answered);
+    assert_string_equal(sr.error_type, "TransportError");
     bm_cw_plan_free(plan);
     env_teardown(&e);
 }
@@ -303,6 +309,8 @@ static void test_refused_for_good(void **state)
     assert_true(sr.refused);
     assert_int_equal(e.a.http.ncalls, 1); /* resending cannot help: not retried */
     assert_non_null(strstr(sr.em.text, "InvalidParameterValue"));
+    assert_string_equal(sr.error_type, "InvalidParameterValue");
+    assert_int_equal(sr.attempts, 1);
     bm_cw_plan_free(plan);
     env_teardown(&e);
 }
