@@ -67,8 +67,8 @@ t_eq "BMAS-004 details: namespace, CloudWatch's error, retries (3 attempts)" \
     '{"namespace":"Custom/BedrockMetrics","errorType":"ServiceUnavailable","retryAttempts":2}' \
     "$(echo "$BODY" | jq -c .details)"
 t_eq "the log line carries the same details" \
-    '{"namespace":"Custom/BedrockMetrics","errorType":"ServiceUnavailable","retryAttempts":2,"code":"BMAS-004"}' \
-    "$(grep '"event":"publish_failed"' "$BMAS_LOG" | tail -1 | jq -c '{namespace,errorType,retryAttempts,code}')"
+    '{"namespace":"Custom/BedrockMetrics","errorType":"ServiceUnavailable","retryAttempts":2,"errorCode":"BMAS-004"}' \
+    "$(grep '"event":"publish_failed"' "$BMAS_LOG" | tail -1 | jq -c '{namespace,errorType,retryAttempts,errorCode}')"
 call status1 GET /status
 t_eq "/status counts BMAS-004 once (the failed call; the throttled one that went through is not)" \
     1 "$(echo "$BODY" | jq '.errors["BMAS-004"]')"
