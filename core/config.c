@@ -60,7 +60,9 @@ static const struct cfg_entry table[] = {
      "aggregation bucket width in seconds (event time)"},
     {"BMAS_DIMENSION_SETS", NULL, CFG_STR, OFF(dimension_sets),
      "InferenceProfileType;InferenceProfileType,ModelId;SourceRegion,InferenceProfileType", 0, 8192,
-     0, "CloudWatch dimension combinations: sets split by ';', names by ','"},
+     0,
+     "CloudWatch dimension combinations: sets split by ';', names by ','; () = no "
+     "dimensions; lambda-compat = the replaced Lambda's"},
     {"BMAS_SQS_QUEUE_URL", NULL, CFG_STR, OFF(sqs_queue_url), "", 0, 2048, 0,
      "consumer mode: poll this SQS queue (besides taking POSTs)"},
     {"BMAS_SQS_WAIT_SECONDS", NULL, CFG_INT, OFF(sqs_wait_seconds), "20", 0, 20, 0,
