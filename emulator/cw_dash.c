@@ -28,16 +28,19 @@ static bm_err put_sorted(cJSON *obj, const char *name, cJSON *item)
 {
     if (cJSON_GetObjectItemCaseSensitive(obj, name) != NULL)
         return cJSON_ReplaceItemInObjectCaseSensitive(obj, name, item) ? BM_OK : BM_E_NOMEM;
-    int idx = 0;
-    for (const cJSON *at = obj->child; at != NULL && strcmp(at->string, name) < 0; at = at->next)
-        idx++;
     if (!cJSON_AddItemToObject(obj, name, item)) {
         cJSON_Delete(item);
         return BM_E_NOMEM;
     }
-    /* Appended with its key: moved to its place (an object is an array with keys). */
-    cJSON_DetachItemViaPointer(obj, item);
-    return cJSON_InsertItemInArray(obj, idx, item) ? BM_OK : BM_E_NOMEM;
+    /* Appended: the entries that sort after it move behind it, in their order. */
+    for (cJSON *at = obj->child, *next; at != item; at = next) {
+        next = at->next;
+        if (strcmp(at->string, name) > 0) {
+            cJSON_DetachItemViaPointer(obj, at);
+            cJSON_AddItemToArray(obj, at); /* keeps its key */
+        }
+    }
+    return BM_OK;
 }
 
 /* A list parameter (Query "X.member.N" arrives as an array, JSON as an array). */
