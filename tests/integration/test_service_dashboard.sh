@@ -149,6 +149,15 @@ t_ok "delete-alarms" aws_q cloudwatch delete-alarms --alarm-names bmas-dlq bmas-
 t_ok "delete-dashboards" $J cloudwatch delete-dashboards --dashboard-names BedrockMetricsAggregator
 t_eq "nothing left" "0 0" "$(aws_q cloudwatch describe-alarms | jq '.MetricAlarms | length') $(aws_q cloudwatch list-dashboards | jq '.DashboardEntries | length')"
 
+# The log metric filter README gives for bmas-publish-failures matches what bmas logs when
+# CloudWatch fails: one line with event publish_failed and code BMAS-004.
+t_eq "a second object posted" "200" "$(put_and_post "$P/two.json.gz" "$W/a.json.gz")"
+emu_fault '{"service":"cloudwatch","operation":"PutMetricData","status":503,"code":"ServiceUnavailable","count":20}'
+call flush_fail POST /flush
+t_eq "CloudWatch down: 502 BMAS-004" "502 BMAS-004" "$STATUS $(echo "$BODY" | jq -r .errorCode)"
+t_range "the filter's pattern matches bmas's log line" 1 20 \
+    "$(jq -c 'select(.event == "publish_failed" and .code == "BMAS-004")' "$BMAS_LOG" 2>/dev/null | wc -l)"
+
 srv_stop bmas
 srv_stop emu
 t_done
