@@ -11,6 +11,7 @@
 #define MAX_VALUES 32
 #define WIDGET_W 12
 #define WIDGET_H 6
+#define MAX_WIDGET_METRICS 500
 
 /* The metrics a dashboard shows per dimension set: the ones the Lambda's dashboard showed. */
 static const char *const widget_metrics[] = {"InputTokens", "OutputTokens", "InvocationCount"};
@@ -181,6 +182,11 @@ static bool add_widget(cJSON *widgets, const struct bm_config *cfg, const struct
         if (off >= (int)sizeof title)
             off = (int)sizeof title - 1;
     }
+    /* A widget shows at most 500 metrics: more combinations than that are searched. */
+    long lines = 1;
+    for (int d = 0; listable && d < ds->set[s].n; d++)
+        lines *= nv[d];
+    listable = listable && lines <= MAX_WIDGET_METRICS;
     cJSON *w = cJSON_CreateObject(), *p, *metrics;
     if (w == NULL || !cJSON_AddItemToArray(widgets, w))
         return false;
