@@ -9,6 +9,7 @@
 #include <string.h>
 
 #define MAX_VALUES 32
+#define MAX_VALUES_BYTES 1024
 #define WIDGET_W 12
 #define WIDGET_H 6
 #define MAX_WIDGET_METRICS 500
@@ -56,6 +57,12 @@ static int parse_args(const char *cmd, int argc, char **argv, struct dash_args *
             enum bm_dim d;
             if (eq == NULL || eq[1] == '\0' || !dim_by_name(v, (size_t)(eq - v), &d))
                 return usage_error(err, cmd, "--values takes DIMENSION=V1,V2, not", v);
+            size_t commas = 0;
+            for (const char *c = eq + 1; *c; c++)
+                commas += *c == ',';
+            if (strlen(eq + 1) >= MAX_VALUES_BYTES || commas >= MAX_VALUES)
+                return usage_error(err, cmd, "--values takes at most 32 values (1023 bytes), not",
+                                   v);
             a->values[d] = eq + 1;
             i++;
         } else if (dash && strcmp(s, "--period") == 0 && v != NULL) {
@@ -167,7 +174,7 @@ static bool add_widget(cJSON *widgets, const struct bm_config *cfg, const struct
                        const struct bm_dimsets *ds, int s, int m, int k)
 {
     const char *ns = cfg->cloudwatch_namespace, *metric = widget_metrics[m];
-    char bufs[BM_DIMSET_MAX_DIMS][1024];
+    char bufs[BM_DIMSET_MAX_DIMS][MAX_VALUES_BYTES];
     char *vals[BM_DIMSET_MAX_DIMS][MAX_VALUES];
     int nv[BM_DIMSET_MAX_DIMS];
     bool listable = true;

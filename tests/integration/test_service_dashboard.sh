@@ -98,6 +98,8 @@ t_eq "default sets: ModelId by SEARCH" "SEARCH('{Custom/BedrockMetrics,Inference
     "$(env -u BMAS_DIMENSION_SETS "$BINDIR/bmas" dashboard | jq -r '.widgets[3].properties.metrics[0][0].expression')"
 "$BINDIR/bmas" dashboard --values Nope=a >/dev/null 2>&1
 t_eq "an unknown --values dimension: exit 2" 2 $?
+"$BINDIR/bmas" dashboard --values "Region=$(seq -s, 1 33)" >/dev/null 2>&1
+t_eq "more than 32 values: exit 2" 2 $?
 BMAS_DIMENSION_SETS=Region,Nope "$BINDIR/bmas" dashboard >/dev/null 2>&1
 t_eq "an unknown dimension in BMAS_DIMENSION_SETS: exit 2" 2 $?
 
