@@ -96,6 +96,10 @@ t_eq "the totals line reads the sample's invocations" "$n_all" \
 # The default sets: a set whose values cannot be listed (ModelId) is a SEARCH expression.
 t_eq "default sets: ModelId by SEARCH" "SEARCH('{Custom/BedrockMetrics,InferenceProfileType,ModelId} MetricName=\"InputTokens\"', 'Sum', 300)" \
     "$(env -u BMAS_DIMENSION_SETS "$BINDIR/bmas" dashboard | jq -r '.widgets[3].properties.metrics[0][0].expression')"
+t_eq "put-dashboard takes the default sets' dashboard (SEARCH lines)" 0 \
+    "$(aws_q cloudwatch put-dashboard --dashboard-name bmas-default \
+        --dashboard-body "$(env -u BMAS_DIMENSION_SETS "$BINDIR/bmas" dashboard)" |
+        jq '.DashboardValidationMessages | length')"
 "$BINDIR/bmas" dashboard --values Nope=a >/dev/null 2>&1
 t_eq "an unknown --values dimension: exit 2" 2 $?
 "$BINDIR/bmas" dashboard --values "Region=$(seq -s, 1 33)" >/dev/null 2>&1
@@ -148,7 +152,7 @@ for cli in $(clis); do
         $cli cloudwatch delete-alarms --alarm-names bmas-dlq nope
 done
 t_ok "delete-alarms" aws_q cloudwatch delete-alarms --alarm-names bmas-dlq bmas-no-data bmas-publish-failures
-t_ok "delete-dashboards" $J cloudwatch delete-dashboards --dashboard-names BedrockMetricsAggregator
+t_ok "delete-dashboards" $J cloudwatch delete-dashboards --dashboard-names BedrockMetricsAggregator bmas-default
 t_eq "nothing left" "0 0" "$(aws_q cloudwatch describe-alarms | jq '.MetricAlarms | length') $(aws_q cloudwatch list-dashboards | jq '.DashboardEntries | length')"
 
 # The log metric filter README gives for bmas-publish-failures matches what bmas logs when
