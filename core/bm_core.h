@@ -690,7 +690,8 @@ bm_err bm_fetch_object(const struct bm_aws *aws, const struct bm_ingest_opts *o,
 bool bm_s3_parse_uri(const char *uri, struct bm_buf *bucket, struct bm_buf *key);
 
 /* ---- CloudWatch publisher ---- */
-/* BMAS_DIMENSION_SETS: sets split by ';', names by ','. */
+/* BMAS_DIMENSION_SETS: sets split by ';', names by ','; "()" is the set without dimensions
+ * (totals); the whole value "lambda-compat" is BM_DIMSETS_LAMBDA_COMPAT. */
 enum bm_dim {
     BM_DIM_PROFILE_TYPE, /* InferenceProfileType */
     BM_DIM_MODEL_ID,     /* ModelId */
@@ -698,9 +699,18 @@ enum bm_dim {
     BM_DIM_SOURCE_REGION,
     BM_DIM_INFERENCE_REGION,
     BM_DIM_OPERATION,
+    /* The replaced Lambda's names (docs/formats.md 7): */
+    BM_DIM_INFERENCE_PROFILE, /* InferenceProfile: the profile type, as InferenceProfileType */
+    BM_DIM_REGION,            /* Region: the source Region, as SourceRegion */
+    BM_DIM_APPLICATION_ID,    /* ApplicationId: an application profile's id, else "None" */
     BM_DIM__COUNT
 };
 #define BM_DIMSETS_MAX 32
+/* Dimensions in one set: a group key has five value slots (core/cw_plan.c). */
+#define BM_DIMSET_MAX_DIMS 5
+/* What the Lambda's dashboard and CLI examples read: InputTokens and OutputTokens by
+ * InferenceProfile, InvocationCount by Region, and the totals without dimensions. */
+#define BM_DIMSETS_LAMBDA_COMPAT "InferenceProfile;Region;()"
 struct bm_dimsets {
     int n;
     struct {

@@ -64,7 +64,9 @@ static const struct cfg_entry table[] = {
      "aggregation bucket width in seconds (event time)"},
     {"BMAS_DIMENSION_SETS", NULL, CFG_STR, OFF(dimension_sets),
      "InferenceProfileType;InferenceProfileType,ModelId;SourceRegion,InferenceProfileType", 0, 8192,
-     0, "CloudWatch dimension combinations: sets split by ';', names by ','"},
+     0,
+     "CloudWatch dimension combinations: sets split by ';', names by ','; () = no "
+     "dimensions; lambda-compat = the replaced Lambda's"},
     {"BMAS_CLOUDWATCH_REGION", NULL, CFG_STR, OFF(cloudwatch_region), "", 0, 31, 0,
      "region CloudWatch metrics are published to (empty: AWS_REGION)"},
     {"BMAS_SQS_QUEUE_URL", NULL, CFG_STR, OFF(sqs_queue_url), "", 0, 2048, 0,

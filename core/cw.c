@@ -14,7 +14,9 @@
 #define CW_BACKOFF_CAP_MS 8000
 
 static const char *const dim_names[BM_DIM__COUNT] = {
-    "InferenceProfileType", "ModelId", "ProfileId", "SourceRegion", "InferenceRegion", "Operation",
+    "InferenceProfileType", "ModelId",         "ProfileId",
+    "SourceRegion",         "InferenceRegion", "Operation",
+    "InferenceProfile",     "Region",          "ApplicationId",
 };
 
 const char *bm_dim_name(enum bm_dim d)
@@ -22,56 +24,104 @@ const char *bm_dim_name(enum bm_dim d)
     return (unsigned)d < BM_DIM__COUNT ? dim_names[d] : "?";
 }
 
+/* One set: names split by ','; "()" alone is the set without dimensions. */
+static bm_err parse_set(const char *p, size_t slen, struct bm_dimsets *d, struct bm_errmsg *em)
+{
+    while (slen > 0 && *p == ' ') {
+        p++;
+        slen--;
+    }
+    while (slen > 0 && p[slen - 1] == ' ')
+        slen--;
+    if (slen == 0)
+        return BM_OK; /* ";;" and a trailing ';' add nothing */
+    if (d->n == BM_DIMSETS_MAX)
+        return bm_errmsg_set(em, BM_E_CONFIG, "BMAS_DIMENSION_SETS: more than %d sets",
+                             BM_DIMSETS_MAX);
+    int n = 0;
+    if (slen == 2 && memcmp(p, "()", 2) == 0) {
+        d->set[d->n++].n = 0;
+        return BM_OK;
+    }
+    for (const char *q = p; q < p + slen;) {
+        const char *comma = memchr(q, ',', (size_t)(p + slen - q));
+        size_t len = comma ? (size_t)(comma - q) : (size_t)(p + slen - q);
+        const char *next = comma ? comma + 1 : p + slen;
+        while (len > 0 && *q == ' ') {
+            q++;
+            len--;
+        }
+        while (len > 0 && q[len - 1] == ' ')
+            len--;
+        if (len > 0) {
+            int found = -1;
+            for (int i = 0; i < BM_DIM__COUNT; i++)
+                if (strlen(dim_names[i]) == len && memcmp(dim_names[i], q, len) == 0)
+                    found = i;
+            if (found < 0)
+                return bm_errmsg_set(em, BM_E_CONFIG,
+                                     "BMAS_DIMENSION_SETS: unknown dimension \"%.*s\" (use "
+                                     "InferenceProfileType, ModelId, ProfileId, SourceRegion, "
+                                     "InferenceRegion, Operation, InferenceProfile, Region, "
+                                     "ApplicationId; () for no dimensions; or the whole value "
+                                     "lambda-compat)",
+                                     (int)len, q);
+            for (int i = 0; i < n; i++)
+                if (d->set[d->n].d[i] == (enum bm_dim)found)
+                    return bm_errmsg_set(em, BM_E_CONFIG,
+                                         "BMAS_DIMENSION_SETS: \"%.*s\" twice in one set", (int)len,
+                                         q);
+            if (n == BM_DIMSET_MAX_DIMS)
+                return bm_errmsg_set(em, BM_E_CONFIG,
+                                     "BMAS_DIMENSION_SETS: more than %d dimensions in one set",
+                                     BM_DIMSET_MAX_DIMS);
+            d->set[d->n].d[n++] = (enum bm_dim)found;
+        }
+        q = next;
+    }
+    if (n > 0) {
+        d->set[d->n].n = n;
+        d->n++;
+    }
+    return BM_OK;
+}
+
+static bool same_set(const struct bm_dimsets *d, int a, int b)
+{
+    if (d->set[a].n != d->set[b].n)
+        return false;
+    for (int i = 0; i < d->set[a].n; i++) {
+        bool in = false;
+        for (int j = 0; j < d->set[b].n; j++)
+            in = in || d->set[a].d[i] == d->set[b].d[j];
+        if (!in)
+            return false;
+    }
+    return true;
+}
+
 bm_err bm_dimsets_parse(const char *spec, struct bm_dimsets *out, struct bm_errmsg *em)
 {
     struct bm_dimsets d;
     memset(&d, 0, sizeof d);
+    if (strcmp(spec, "lambda-compat") == 0)
+        spec = BM_DIMSETS_LAMBDA_COMPAT;
     const char *p = spec;
     while (*p) {
         const char *semi = strchr(p, ';');
         size_t slen = semi ? (size_t)(semi - p) : strlen(p);
-        if (d.n == BM_DIMSETS_MAX)
-            return bm_errmsg_set(em, BM_E_CONFIG, "BMAS_DIMENSION_SETS: more than %d sets",
-                                 BM_DIMSETS_MAX);
-        int n = 0;
-        for (const char *q = p; q < p + slen;) {
-            const char *comma = memchr(q, ',', (size_t)(p + slen - q));
-            size_t len = comma ? (size_t)(comma - q) : (size_t)(p + slen - q);
-            while (len > 0 && *q == ' ') {
-                q++;
-                len--;
-            }
-            while (len > 0 && q[len - 1] == ' ')
-                len--;
-            if (len > 0) {
-                int found = -1;
-                for (int i = 0; i < BM_DIM__COUNT; i++)
-                    if (strlen(dim_names[i]) == len && memcmp(dim_names[i], q, len) == 0)
-                        found = i;
-                if (found < 0)
-                    return bm_errmsg_set(em, BM_E_CONFIG,
-                                         "BMAS_DIMENSION_SETS: unknown dimension \"%.*s\" (use "
-                                         "InferenceProfileType, ModelId, ProfileId, "
-                                         "SourceRegion, InferenceRegion, Operation)",
-                                         (int)len, q);
-                for (int i = 0; i < n; i++)
-                    if (d.set[d.n].d[i] == (enum bm_dim)found)
-                        return bm_errmsg_set(em, BM_E_CONFIG,
-                                             "BMAS_DIMENSION_SETS: \"%.*s\" twice in one set",
-                                             (int)len, q);
-                d.set[d.n].d[n++] = (enum bm_dim)found;
-            }
-            q += len + (comma != NULL);
-            if (comma == NULL)
-                break;
-            q = comma + 1;
-        }
-        if (n > 0) {
-            d.set[d.n].n = n;
-            d.n++;
-        }
+        bm_err rc = parse_set(p, slen, &d, em);
+        if (rc != BM_OK)
+            return rc;
         p += slen + (semi != NULL);
     }
+    /* The same set twice (in any order: CloudWatch ignores the order of dimensions) would
+     * send every datum twice, and CloudWatch would count it twice. */
+    for (int a = 0; a < d.n; a++)
+        for (int b = a + 1; b < d.n; b++)
+            if (same_set(&d, a, b))
+                return bm_errmsg_set(em, BM_E_CONFIG, "BMAS_DIMENSION_SETS: set %d repeats set %d",
+                                     b + 1, a + 1);
     *out = d;
     return BM_OK;
 }

@@ -33,7 +33,8 @@ static struct bm_str dim_value(const struct bm_series_key *k, enum bm_dim d)
     static const struct bm_str unknown = {"Unknown", 7};
     struct bm_str v = unknown;
     switch (d) {
-    case BM_DIM_PROFILE_TYPE: {
+    case BM_DIM_PROFILE_TYPE:
+    case BM_DIM_INFERENCE_PROFILE: {
         const char *t = bm_profile_type_name(k->type);
         v = (struct bm_str){t, strlen(t)};
         break;
@@ -45,6 +46,7 @@ static struct bm_str dim_value(const struct bm_series_key *k, enum bm_dim d)
         v = k->profile_id;
         break;
     case BM_DIM_SOURCE_REGION:
+    case BM_DIM_REGION:
         v = k->source_region;
         break;
     case BM_DIM_INFERENCE_REGION:
@@ -52,6 +54,9 @@ static struct bm_str dim_value(const struct bm_series_key *k, enum bm_dim d)
         break;
     case BM_DIM_OPERATION:
         v = k->operation;
+        break;
+    case BM_DIM_APPLICATION_ID:
+        v = k->type == BM_PT_APPLICATION ? k->profile_id : (struct bm_str){"None", 4};
         break;
     case BM_DIM__COUNT:
         break;
@@ -123,12 +128,12 @@ static bool group_key(const struct bm_dimsets *dims, int s, const struct bm_seri
     g->type = (enum bm_profile_type)s;
     for (int i = 0; i < 5; i++)
         *slots[i] = (struct bm_str){"", 0};
+    assert(dims->set[s].n <= BM_DIMSET_MAX_DIMS); /* bm_dimsets_parse's limit: five slots */
     for (int d = 0; d < dims->set[s].n; d++) {
         struct bm_str v = dim_value(k, dims->set[s].d[d]);
         if (v.len > MAX_DIM_VALUE)
             return false;
-        if (d < 5)
-            *slots[d] = v;
+        *slots[d] = v;
     }
     return true;
 }

@@ -13,8 +13,10 @@
 #define CW_MAX_VALUES 150
 #define CW_MAX_VALUE 1.7453e108 /* roughly 2^360, the documented magnitude limit */
 
-static const char *const ops[] = {"PutMetricData", "GetMetricStatistics", "GetMetricData",
-                                  "ListMetrics"};
+static const char *const ops[] = {"PutMetricData",  "GetMetricStatistics", "GetMetricData",
+                                  "ListMetrics",    "PutDashboard",        "GetDashboard",
+                                  "ListDashboards", "DeleteDashboards",    "PutMetricAlarm",
+                                  "DescribeAlarms", "DeleteAlarms"};
 
 const char *bm__emu_cw_op(const char *action)
 {
@@ -423,7 +425,9 @@ bm_err bm__emu_cw_handle(struct emu_req *rq, struct emu_resp *rs)
     bm_err rc;
     bm__emu_w_begin(&w, rq->proto, EMU_CW_NS, rq->op, &rs->body);
     w.no_result = strcmp(rq->op, "PutMetricData") == 0;
-    if (strcmp(rq->op, "PutMetricData") == 0)
+    if (bm__emu_cw_dash_op(rq->op))
+        rc = bm__emu_cw_dash_handle(rq, &w);
+    else if (strcmp(rq->op, "PutMetricData") == 0)
         rc = put_metric_data(rq, &w);
     else if (strcmp(rq->op, "GetMetricStatistics") == 0)
         rc = bm__emu_cw_get_metric_statistics(rq, &w);

@@ -129,7 +129,9 @@ bm_err bm_emu_new(const struct bm_emu_opts *opts, struct bm_emu **out, struct bm
     emu->max_body = opts->max_body_bytes ? opts->max_body_bytes : 2u * 1024 * 1024;
     emu->rng = opts->seed ? opts->seed : (uint64_t)bm__emu_now_ms() * 0x9E3779B97F4A7C15ULL;
     emu->region = bm_strdup(opts->region ? opts->region : "us-east-1");
-    if (emu->region == NULL) {
+    emu->cw_dashboards = cJSON_CreateObject();
+    emu->cw_alarms = cJSON_CreateObject();
+    if (emu->region == NULL || emu->cw_dashboards == NULL || emu->cw_alarms == NULL) {
         rc = BM_E_NOMEM;
         goto fail;
     }
@@ -161,6 +163,8 @@ void bm_emu_free(struct bm_emu *emu)
         bm__emu_queue_free(emu->queues[i]);
     for (size_t i = 0; i < emu->n_series; i++)
         bm__emu_series_free(emu->series[i]);
+    cJSON_Delete(emu->cw_dashboards);
+    cJSON_Delete(emu->cw_alarms);
     bm__emu_faults_clear(emu);
     bm__emu_sts_clear(emu);
     for (size_t i = 0; i < emu->n_creds; i++) {

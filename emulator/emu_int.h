@@ -200,6 +200,9 @@ struct bm_emu {
     struct emu_counter *counters;
     size_t n_counters, cap_counters;
     struct emu_session *sessions; /* in issue order, at most EMU_STS_MAX_SESSIONS */
+    /* CloudWatch dashboards and metric alarms (cw_dash.c): objects keyed by name, in name
+     * order; a dashboard is {"body","modified_ms"}, an alarm its validated input members. */
+    cJSON *cw_dashboards, *cw_alarms;
     size_t n_sessions, cap_sessions;
 
     /* Persistence: a saver thread writes the snapshot when dirty (store.c). */
@@ -318,6 +321,8 @@ void bm__emu_w_str(struct emu_w *w, const char *name, const char *s);
 void bm__emu_w_strn(struct emu_w *w, const char *name, const char *s, size_t len);
 void bm__emu_w_num(struct emu_w *w, const char *name, double v);
 void bm__emu_w_int(struct emu_w *w, const char *name, long long v);
+/* JSON true/false; XML the same text. */
+void bm__emu_w_bool(struct emu_w *w, const char *name, bool v);
 /* XML: ISO 8601 UTC; JSON: epoch seconds. */
 void bm__emu_w_time(struct emu_w *w, const char *name, int64_t ms);
 void bm__emu_w_obj(struct emu_w *w, const char *name);
@@ -599,6 +604,9 @@ struct emu_series *bm__emu_cw_series_find(struct bm_emu *emu, const char *ns, co
 bm_err bm__emu_cw_get_metric_statistics(struct emu_req *rq, struct emu_w *w);
 bm_err bm__emu_cw_get_metric_data(struct emu_req *rq, struct emu_w *w);
 bm_err bm__emu_cw_list_metrics(struct emu_req *rq, struct emu_w *w);
+/* Dashboards and alarms (cw_dash.c): whether op is one of them, and its handler. */
+bool bm__emu_cw_dash_op(const char *op);
+bm_err bm__emu_cw_dash_handle(struct emu_req *rq, struct emu_w *w);
 
 /* ---- store.c: persistence ------------------------------------------------------------- */
 bm_err bm__emu_store_load(struct bm_emu *emu, struct bm_errmsg *em);

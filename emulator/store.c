@@ -233,7 +233,9 @@ bm_err bm__emu_store_save(struct bm_emu *emu)
     pthread_mutex_lock(&emu->mu);
     bool ok = root != NULL && cJSON_AddNumberToObject(root, "version", 1) &&
               cJSON_AddNumberToObject(root, "next_id", (double)emu->next_id) &&
-              snap_buckets(emu, root) && snap_queues(emu, root) && snap_metrics(emu, root);
+              snap_buckets(emu, root) && snap_queues(emu, root) && snap_metrics(emu, root) &&
+              cJSON_AddItemToObject(root, "dashboards", cJSON_Duplicate(emu->cw_dashboards, 1)) &&
+              cJSON_AddItemToObject(root, "alarms", cJSON_Duplicate(emu->cw_alarms, 1));
     if (ok)
         emu->dirty = false;
     pthread_mutex_unlock(&emu->mu);
@@ -465,6 +467,21 @@ static bm_err load_queues(struct bm_emu *emu, const cJSON *arr)
     return BM_OK;
 }
 
+/* Dashboards or alarms: kept as they were saved (an object keyed by name), absent = none. */
+static bm_err load_cw_named(cJSON **dst, cJSON *root, const char *k)
+{
+    cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(root, k);
+    if (v == NULL)
+        return BM_OK;
+    if (!cJSON_IsObject(v)) {
+        cJSON_Delete(v);
+        return BM_E_CONFIG;
+    }
+    cJSON_Delete(*dst);
+    *dst = v;
+    return BM_OK;
+}
+
 static bm_err load_metrics(struct bm_emu *emu, const cJSON *arr)
 {
     const cJSON *so;
@@ -572,6 +589,8 @@ bm_err bm__emu_store_load(struct bm_emu *emu, struct bm_errmsg *em)
         if ((rc = load_buckets(emu, cJSON_GetObjectItemCaseSensitive(root, "buckets"))) == BM_OK &&
             (rc = load_queues(emu, cJSON_GetObjectItemCaseSensitive(root, "queues"))) == BM_OK)
             rc = load_metrics(emu, cJSON_GetObjectItemCaseSensitive(root, "metrics"));
+        rc = rc == BM_OK ? load_cw_named(&emu->cw_dashboards, root, "dashboards") : rc;
+        rc = rc == BM_OK ? load_cw_named(&emu->cw_alarms, root, "alarms") : rc;
     }
     cJSON_Delete(root);
     if (rc != BM_OK)

@@ -57,6 +57,11 @@ static const struct errdef {
      "com.amazonaws.cloudwatch#InvalidParameterCombinationException"},
     {"MissingParameter", 400, NULL, "com.amazonaws.cloudwatch#MissingRequiredParameterException"},
     {"InvalidNextToken", 400, NULL, "com.amazonaws.cloudwatch#InvalidNextToken"},
+    {"DashboardInvalidInputError", 400, "InvalidParameterInput",
+     "com.amazonaws.cloudwatch#DashboardInvalidInputError"},
+    {"DashboardNotFoundError", 404, "ResourceNotFound",
+     "com.amazonaws.cloudwatch#DashboardNotFoundError"},
+    {"ResourceNotFound", 404, NULL, "com.amazonaws.cloudwatch#ResourceNotFound"},
     /* S3 (REST-XML: the code is all there is). */
     {"NoSuchKey", 404, NULL, NULL},
     {"NoSuchBucket", 404, NULL, NULL},

@@ -118,6 +118,13 @@ void bm__emu_w_int(struct emu_w *w, const char *name, long long v)
     w_close(w, el);
 }
 
+void bm__emu_w_bool(struct emu_w *w, const char *name, bool v)
+{
+    const char *el = w_open(w, name);
+    w_put(w, v ? "true" : "false");
+    w_close(w, el);
+}
+
 void bm__emu_w_time(struct emu_w *w, const char *name, int64_t ms)
 {
     char t[32];

@@ -16,6 +16,10 @@ int bm_srv_cmd_ingest(const struct bm_config *cfg, int argc, char **argv, FILE *
 
 /* `bmas serve [--listen ADDR:PORT] [--db PATH] [--port-file FILE]`: runs the service until
  * SIGTERM/SIGINT. cfg is updated by the flags. Returns an exit code. */
+/* `bmas dashboard`: a CloudWatch dashboard body for BMAS_DIMENSION_SETS and
+ * CLOUDWATCH_NAMESPACE; `bmas alarms`: put-metric-alarm inputs, one JSON object a line. */
+int bm_srv_cmd_dashboard(const struct bm_config *cfg, int argc, char **argv, FILE *out, FILE *err);
+int bm_srv_cmd_alarms(const struct bm_config *cfg, int argc, char **argv, FILE *out, FILE *err);
 int bm_srv_cmd_serve(struct bm_config *cfg, int argc, char **argv, FILE *err);
 
 #endif

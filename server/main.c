@@ -16,6 +16,8 @@ static void usage(FILE *f)
 {
     fputs("usage: bmas [serve] [--listen ADDR:PORT] [--db PATH] [--port-file FILE]\n"
           "       bmas ingest [--json] [--group-by LIST] SOURCE...\n"
+          "       bmas dashboard [--values DIMENSION=V1,V2]... [--period SECONDS]\n"
+          "       bmas alarms [--name-prefix NAME] [--dlq QUEUE] [--sns-topic ARN]\n"
           "       bmas --help | --version\n"
           "\n"
           "  serve    run the HTTP service (the default): POST /events, GET /status,\n"
@@ -26,6 +28,16 @@ static void usage(FILE *f)
           "           GET /aggregates shape; --group-by takes a comma list of minute,\n"
           "           model_id, profile_type, profile_id, source_region, inference_region,\n"
           "           operation (default " BM_GROUP_BY_DEFAULT ")\n"
+          "  dashboard  print a CloudWatch dashboard body (JSON) for BMAS_DIMENSION_SETS and\n"
+          "           CLOUDWATCH_NAMESPACE: InputTokens, OutputTokens and InvocationCount per\n"
+          "           set; the values listed are --values, else CrossRegion,GlobalCrossRegion\n"
+          "           for a profile type and AWS_REGION for a Region; other sets use SEARCH\n"
+          "           (default period 300)\n"
+          "  alarms   print put-metric-alarm inputs, one JSON object a line (for\n"
+          "           --cli-input-json): NAME-dlq (messages in the DLQ, default queue\n"
+          "           bedrock-metrics-aggregator-dlq), NAME-publish-failures (BMAS-004, from a\n"
+          "           log metric filter), NAME-no-data (no invocation for an hour; needs the\n"
+          "           set ()); NAME defaults to bmas\n"
           "\n"
           "exit status: 0 ok, 1 a source or the service failed, 2 usage or configuration\n"
           "\n"
@@ -67,6 +79,10 @@ int main(int argc, char **argv)
     bm_config_warn_unused(env_get, !ingest);
     if (ingest) {
         rc = bm_srv_cmd_ingest(&cfg, argc - 2, argv + 2, stdout, stderr);
+    } else if (argc > 1 && strcmp(argv[1], "dashboard") == 0) {
+        rc = bm_srv_cmd_dashboard(&cfg, argc - 2, argv + 2, stdout, stderr);
+    } else if (argc > 1 && strcmp(argv[1], "alarms") == 0) {
+        rc = bm_srv_cmd_alarms(&cfg, argc - 2, argv + 2, stdout, stderr);
     } else if (argc == 1 || strcmp(argv[1], "serve") == 0) {
         rc = bm_srv_cmd_serve(&cfg, argc > 1 ? argc - 2 : 0, argv + 2, stderr);
     } else if (argv[1][0] == '-') {

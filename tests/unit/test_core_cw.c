@@ -171,6 +171,47 @@ static void test_dimsets(void **state)
     assert_non_null(strstr(em.text, "BMAS_DIMENSION_SETS"));
     assert_non_null(strstr(em.text, "\"Model\""));
     assert_int_equal(bm_dimsets_parse("ModelId,ModelId", &d, &em), BM_E_CONFIG);
+    /* The replaced Lambda's names, beside ours, and "()" for no dimensions. */
+    assert_int_equal(bm_dimsets_parse("InferenceProfile; Region ,ModelId;ApplicationId;();"
+                                      "InferenceProfileType",
+                                      &d, &em),
+                     BM_OK);
+    assert_int_equal(d.n, 5);
+    assert_int_equal(d.set[0].n, 1);
+    assert_int_equal(d.set[0].d[0], BM_DIM_INFERENCE_PROFILE);
+    assert_int_equal(d.set[1].d[0], BM_DIM_REGION);
+    assert_int_equal(d.set[1].d[1], BM_DIM_MODEL_ID);
+    assert_int_equal(d.set[2].d[0], BM_DIM_APPLICATION_ID);
+    assert_int_equal(d.set[3].n, 0);
+    assert_int_equal(d.set[4].d[0], BM_DIM_PROFILE_TYPE);
+    assert_string_equal(bm_dim_name(BM_DIM_INFERENCE_PROFILE), "InferenceProfile");
+    assert_string_equal(bm_dim_name(BM_DIM_REGION), "Region");
+    assert_string_equal(bm_dim_name(BM_DIM_APPLICATION_ID), "ApplicationId");
+    /* The preset: exactly the three sets the Lambda's dashboard and CLI examples read. */
+    assert_int_equal(bm_dimsets_parse("lambda-compat", &d, &em), BM_OK);
+    assert_int_equal(d.n, 3);
+    assert_int_equal(d.set[0].n, 1);
+    assert_int_equal(d.set[0].d[0], BM_DIM_INFERENCE_PROFILE);
+    assert_int_equal(d.set[1].n, 1);
+    assert_int_equal(d.set[1].d[0], BM_DIM_REGION);
+    assert_int_equal(d.set[2].n, 0);
+    /* Only the whole value is the preset. */
+    assert_int_equal(bm_dimsets_parse("lambda-compat;ModelId", &d, &em), BM_E_CONFIG);
+    /* A set twice (in any order) would count every datum twice. */
+    assert_int_equal(bm_dimsets_parse("();()", &d, &em), BM_E_CONFIG);
+    assert_non_null(strstr(em.text, "set 2 repeats set 1"));
+    assert_int_equal(bm_dimsets_parse("ModelId,Region;Region,ModelId", &d, &em), BM_E_CONFIG);
+    /* Different names for the same value are different CloudWatch metrics: allowed. */
+    assert_int_equal(bm_dimsets_parse("InferenceProfile;InferenceProfileType", &d, &em), BM_OK);
+    /* Five dimensions per set at most; "()" only alone. */
+    assert_int_equal(
+        bm_dimsets_parse("ModelId,ProfileId,SourceRegion,InferenceRegion,Operation", &d, &em),
+        BM_OK);
+    assert_int_equal(bm_dimsets_parse("ModelId,ProfileId,SourceRegion,InferenceRegion,Operation,"
+                                      "InferenceProfileType",
+                                      &d, &em),
+                     BM_E_CONFIG);
+    assert_int_equal(bm_dimsets_parse("(),ModelId", &d, &em), BM_E_CONFIG);
 }
 
 /* Rows from several objects for the same minute: CloudWatch sees their merged statistics. */

@@ -136,6 +136,64 @@ static void test_merging_exact_body(void **state)
     bm_free(r);
 }
 
+/* lambda-compat (the replaced Lambda's dashboard names) and ApplicationId: InferenceProfile
+ * carries the profile type, Region the source Region, "()" the totals with no dimension at
+ * all, ApplicationId an application profile's id and "None" for any other series. */
+static void test_lambda_compat_exact_body(void **state)
+{
+    (void)state;
+    struct rows *r = bm_calloc(1, sizeof *r);
+    add(r, BUCKET, BM_PT_CROSS_REGION, "anthropic.a", 3, 300, 50, 200);
+    struct bm_cw_row *g = add(r, BUCKET, BM_PT_GLOBAL, "anthropic.a", 1, 7, 7, 7);
+    g->key.source_region = (struct bm_str){"eu-west-1", 9};
+    struct bm_cw_row *a = add(r, BUCKET, BM_PT_APPLICATION, "anthropic.b", 2, 20, 9, 11);
+    a->key.profile_id = (struct bm_str){"abc123", 6};
+    struct bm_cw_plan *p = plan("lambda-compat", r->v, r->n, NOW, 0);
+    /* Groups: {CR}, {us-east-1} (rows 1, 3), {} (all), {Global}, {eu-west-1}, {Application}. */
+    assert_int_equal(p->nreq, 1);
+    assert_int_equal(p->datums, 30);
+    assert_int_equal(p->nsent, 3);
+    static const char *const ip[] = {"InferenceProfile"};
+    static const char *const rg[] = {"Region"};
+    /* Hand sums. us-east-1: inv 3+2 = 5, input 300+20 = 320 min 9 max 200, output 2 x 5 = 10,
+     * cache write 7 x 2 = 14. All: inv 6, input 327 min 7 max 200, output 12, cache write 21. */
+    const uint64_t cr[13] = {3, 300, 50, 200, 6, 2, 2, 0, 0, 0, 7, 0, 7};
+    const uint64_t use1[13] = {5, 320, 9, 200, 10, 2, 2, 0, 0, 0, 14, 0, 7};
+    const uint64_t all[13] = {6, 327, 7, 200, 12, 2, 2, 0, 0, 0, 21, 0, 7};
+    const uint64_t gl[13] = {1, 7, 7, 7, 2, 2, 2, 0, 0, 0, 7, 0, 7};
+    const uint64_t ap[13] = {2, 20, 9, 11, 4, 2, 2, 0, 0, 0, 7, 0, 7};
+    struct bm_buf want;
+    bm_buf_init(&want, 1 << 20);
+    bm_buf_append_str(&want, HDR);
+    expect_group(&want, 1, TS, cr, ip, (const char *const[]){"CrossRegion"}, 1);
+    expect_group(&want, 6, TS, use1, rg, (const char *const[]){"us-east-1"}, 1);
+    expect_group(&want, 11, TS, all, NULL, NULL, 0);
+    expect_group(&want, 16, TS, gl, ip, (const char *const[]){"GlobalCrossRegion"}, 1);
+    expect_group(&want, 21, TS, gl, rg, (const char *const[]){"eu-west-1"}, 1);
+    expect_group(&want, 26, TS, ap, ip, (const char *const[]){"Application"}, 1);
+    bm_buf_append(&want, "", 0);
+    char *got = body(p, 0);
+    assert_string_equal(got, want.data);
+    bm_free(got);
+    bm_cw_plan_free(p);
+
+    p = plan("ApplicationId", r->v, r->n, NOW, 0);
+    assert_int_equal(p->datums, 10);
+    static const char *const app[] = {"ApplicationId"};
+    const uint64_t none[13] = {4, 307, 7, 200, 8, 2, 2, 0, 0, 0, 14, 0, 7};
+    bm_buf_reset(&want);
+    bm_buf_append_str(&want, HDR);
+    expect_group(&want, 1, TS, none, app, (const char *const[]){"None"}, 1);
+    expect_group(&want, 6, TS, ap, app, (const char *const[]){"abc123"}, 1);
+    bm_buf_append(&want, "", 0);
+    got = body(p, 0);
+    assert_string_equal(got, want.data);
+    bm_free(got);
+    bm_cw_plan_free(p);
+    bm_buf_cleanup(&want);
+    bm_free(r);
+}
+
 /* n distinct models in one minute, one dimension set (ModelId): n groups of five datums. */
 static void run_datums(size_t groups, size_t want_requests, size_t want_first, size_t want_last)
 {
@@ -376,6 +434,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_merging_exact_body),
+        cmocka_unit_test(test_lambda_compat_exact_body),
         cmocka_unit_test(test_datum_limit),
         cmocka_unit_test(test_byte_limit),
         cmocka_unit_test(test_stable_and_replannable),
