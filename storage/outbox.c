@@ -220,6 +220,18 @@ bm_err bm_db_outbox_claim(struct bm_db *db, const char *claim, const int64_t *id
     return bm__tx_end(db, c, e, em);
 }
 
+/* The claim's state, checked to be at request req: calls are answered in order, so any other
+ * request is a bug in the caller. */
+static bm_err claim_next(struct bm__conn *c, const char *claim, size_t req, struct claim_state *cs,
+                         struct bm_errmsg *em)
+{
+    bm_err e = claim_get(c, claim, cs, em);
+    if (e == BM_OK && cs->sent != (int64_t)req)
+        e = bm_errmsg_set(em, BM_E_INTERNAL, "outbox claim %.47s: request %zu is not next (%lld)",
+                          claim, req, (long long)cs->sent);
+    return e;
+}
+
 bm_err bm_db_outbox_send_begin(struct bm_db *db, const char *claim, size_t req, int *attempt,
                                struct bm_errmsg *em)
 {
@@ -228,9 +240,7 @@ bm_err bm_db_outbox_send_begin(struct bm_db *db, const char *claim, size_t req, 
     bm_err e = bm__tx_begin(db, &c, em);
     if (e != BM_OK)
         return e;
-    if ((e = claim_get(c, claim, &cs, em)) == BM_OK && cs.sent != (int64_t)req)
-        e = bm_errmsg_set(em, BM_E_INTERNAL, "outbox claim %.47s: request %zu is not next (%lld)",
-                          claim, req, (long long)cs.sent);
+    e = claim_next(c, claim, req, &cs, em);
     if (e == BM_OK) {
         cs.attempt++;
         e = claim_set(c, claim, &cs, em);
@@ -250,9 +260,7 @@ bm_err bm_db_outbox_send_done(struct bm_db *db, const char *claim, size_t req, b
     bm_err e = bm__tx_begin(db, &c, em);
     if (e != BM_OK)
         return e;
-    if ((e = claim_get(c, claim, &cs, em)) == BM_OK && cs.sent != (int64_t)req)
-        e = bm_errmsg_set(em, BM_E_INTERNAL, "outbox claim %.47s: request %zu is not next (%lld)",
-                          claim, req, (long long)cs.sent);
+    e = claim_next(c, claim, req, &cs, em);
     if (e == BM_OK) {
         cs.sent++;
         cs.attempt = 0;
@@ -289,9 +297,7 @@ bm_err bm_db_outbox_send_failed(struct bm_db *db, const char *claim, size_t req,
     bm_err e = bm__tx_begin(db, &c, em);
     if (e != BM_OK)
         return e;
-    if ((e = claim_get(c, claim, &cs, em)) == BM_OK && cs.sent != (int64_t)req)
-        e = bm_errmsg_set(em, BM_E_INTERNAL, "outbox claim %.47s: request %zu is not next (%lld)",
-                          claim, req, (long long)cs.sent);
+    e = claim_next(c, claim, req, &cs, em);
     bool release = e == BM_OK && cs.sent == 0;
     if (release) {
         e = claim_run(c, BM__ST_CLAIM_ROWS_SET, claim, BM_DB_OUTBOX_PENDING, NULL, em);

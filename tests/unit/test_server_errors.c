@@ -3,7 +3,7 @@
  * error counters and the `bmas ingest` report. The expected code strings come from the
  * README-documented pattern and the wire list, never from the function under test alone: a
  * code must be reachable from some bm_err, print the same everywhere, and parse back. */
-#include "tu.h"
+#include "test_storage_tu.h"
 
 #include "server/srv_int.h"
 #include "storage/bm_storage.h"
@@ -139,15 +139,13 @@ static const char *no_env(const char *name)
 static void status_counts_every_code(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/bmas-status-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char path[64];
-    snprintf(path, sizeof path, "%s/t.db", dir);
+    struct tdb t;
+    tdb_init(&t);
     struct bm_config cfg = {0};
     struct bm_errmsg em;
     assert_int_equal(bm_config_load(&cfg, no_env, &em), BM_OK);
     struct bm_srv s = {.cfg = &cfg};
-    assert_int_equal(bm_db_open(path, NULL, &s.db, &em), BM_OK);
+    s.db = tdb_open(&t);
     for (int i = 0; i < BM_ERR_WIRE_N; i++)
         bm_db_count(s.db, (enum bm_db_counter)(BM_DB_C_ERRORS + i), (uint64_t)i + 1);
     struct bm__reply r = {0};
@@ -171,13 +169,7 @@ static void status_counts_every_code(void **state)
     bm_buf_cleanup(&r.body);
     bm_db_close(s.db);
     bm_config_cleanup(&cfg);
-    char p[96];
-    static const char *const suffix[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s%s", path, suffix[i]);
-        unlink(p);
-    }
-    rmdir(dir);
+    tdb_cleanup(&t);
 }
 
 /* `bmas ingest`: a source failing with each code prints that code, and the summary counts

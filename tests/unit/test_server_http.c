@@ -2,7 +2,7 @@
  * daemon, driven by libcurl): routing, methods and Allow, the bearer token, bodies refused on
  * routes that take none, the body limit, repeated query parameters, and error bodies that are
  * JSON with the right code. Every expected status and code is written out by hand below. */
-#include "tu.h"
+#include "test_storage_tu.h"
 
 #include "server/srv_int.h"
 
@@ -15,7 +15,7 @@ struct fixture {
     struct bm_srv s;
     struct MHD_Daemon *d;
     int port;
-    char dir[64], path[96];
+    struct tdb t;
 };
 
 static const char *test_env(const char *name)
@@ -35,12 +35,10 @@ static int setup(void **state)
     assert_non_null(f);
     struct bm_errmsg em;
     assert_int_equal(bm_config_load(&f->cfg, test_env, &em), BM_OK);
-    snprintf(f->dir, sizeof f->dir, "/tmp/bmas-http-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
+    tdb_init(&f->t);
     f->s.cfg = &f->cfg;
     f->s.started_ms = bm_time_mono_ms();
-    assert_int_equal(bm_db_open(f->path, NULL, &f->s.db, &em), BM_OK);
+    f->s.db = tdb_open(&f->t);
     assert_int_equal(bm__http_start(&f->s, &f->d, &f->port, &em), BM_OK);
     assert_true(f->port > 0);
     *state = f;
@@ -53,13 +51,7 @@ static int teardown(void **state)
     bm__http_stop(&f->s, f->d, 1000);
     bm_db_close(f->s.db);
     bm_config_cleanup(&f->cfg);
-    static const char *const suffix[] = {"", "-wal", "-shm"};
-    char p[128];
-    for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s%s", f->path, suffix[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    tdb_cleanup(&f->t);
     bm_free(f);
     return 0;
 }

@@ -6,6 +6,7 @@
  * the next flush sends them. Totals are the sample log's, added up by hand: 4 invocations,
  * 269 input and 332 output tokens. */
 #include "fake_http.h"
+#include "test_storage_tu.h"
 
 #include "server/srv_int.h"
 
@@ -36,7 +37,7 @@ static const char *const env[] = {"AWS_ACCESS_KEY_ID",
 struct fx {
     struct fake_aws e;
     struct bm_srv s;
-    char dir[64], path[96];
+    struct tdb t;
     unsigned char *gz; /* the sample log, its hour moved to an hour ago, gzipped */
     size_t gz_len;
 };
@@ -61,16 +62,14 @@ static int setup(void **state)
     assert_non_null(f);
     fake_aws_setup(&f->e, env, time(NULL));
     struct bm_errmsg em;
-    snprintf(f->dir, sizeof f->dir, "/tmp/bmas-proc-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
+    tdb_init(&f->t);
     struct bm_srv *s = &f->s;
     s->cfg = &f->e.cfg;
     s->http = f->e.ops;
     s->creds = f->e.creds;
     s->aws = f->e.aws;
     s->started_ms = bm_time_mono_ms();
-    assert_int_equal(bm_db_open(f->path, NULL, &s->db, &em), BM_OK);
+    s->db = tdb_open(&f->t);
     assert_int_equal(bm_dimsets_parse(s->cfg->dimension_sets, &s->dims, &em), BM_OK);
     bm_ingest_opts_init(&s->iopts, s->cfg, NULL);
     assert_int_equal(bm__pool_new(1, &s->pool), BM_OK);
@@ -87,13 +86,7 @@ static int teardown(void **state)
     bm_db_close(f->s.db);
     fake_aws_teardown(&f->e);
     bm_free(f->gz);
-    static const char *const suffix[] = {"", "-wal", "-shm"};
-    char p[128];
-    for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s%s", f->path, suffix[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    tdb_cleanup(&f->t);
     bm_free(f);
     return 0;
 }
