@@ -161,8 +161,12 @@ t_eq "a second object posted" "200" "$(put_and_post "$P/two.json.gz" "$W/a.json.
 emu_fault '{"service":"cloudwatch","operation":"PutMetricData","status":503,"code":"ServiceUnavailable","count":20}'
 call flush_fail POST /flush
 t_eq "CloudWatch down: 502 BMAS-004" "502 BMAS-004" "$STATUS $(echo "$BODY" | jq -r .errorCode)"
-t_range "the filter's pattern matches bmas's log line" 1 20 \
-    "$(jq -c 'select(.event == "publish_failed" and .code == "BMAS-004")' "$BMAS_LOG" 2>/dev/null | wc -l)"
+# The pattern as README prints it, turned into jq: { ($.a = "x") && ($.b = "y") } becomes
+# select(.a == "x" and .b == "y").
+pattern=$(grep -o "filter-pattern '{[^']*}'" README.md | head -1 | sed "s/^filter-pattern '//; s/'\$//")
+jqf=$(sed 's/^{ *//; s/ *}$//; s/(\$\./(./g; s/ = / == /g; s/&&/and/g' <<<"$pattern")
+t_range "the filter's pattern ($pattern) matches bmas's log line" 1 20 \
+    "$(jq -c "select($jqf)" "$BMAS_LOG" 2>/dev/null | wc -l)"
 
 srv_stop bmas
 srv_stop emu
