@@ -25,8 +25,18 @@ run_one() { # script index: writes its output, exit status and duration under $o
     echo "$rc $(( $(date +%s) - start ))" >"$out/$2.rc"
 }
 
-scripts=()
+# The longest scripts start first, so that two jobs end together instead of one long script
+# running alone at the end (times from a 2-core run; the rest follow in name order).
+slow_first="test_service_dashboard test_service_publish_lock test_emu_multipart test_emu_sts
+test_service_crash test_emu_sqs test_emu_cloudwatch test_corpus test_emu_s3 test_emu_control"
+all=()
+for b in $slow_first; do all+=("tests/integration/$b.sh"); done
 for t in tests/integration/test_*.sh; do
+    case " $(echo $slow_first) " in *" $(basename "$t" .sh) "*) continue ;; esac
+    all+=("$t")
+done
+scripts=()
+for t in "${all[@]}"; do
     [ -f "$t" ] || continue
     if [ -n "${ITEST_ONLY:-}" ]; then
         b=$(basename "$t" .sh)
