@@ -86,6 +86,10 @@ unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
 # Debian's /usr/bin/aws, and then the JSON parts are skipped.
 HAVE_JSON_CLI=0
 JSON_CLI=$(command -v aws 2>/dev/null || true)
+# A pyenv shim re-resolves the program on every call (a quarter second each): resolve it once.
+case "$JSON_CLI" in
+*/.pyenv/shims/*) JSON_CLI=$(pyenv which aws 2>/dev/null || echo "$JSON_CLI") ;;
+esac
 if [ -n "$JSON_CLI" ] && [ "$(readlink -f "$JSON_CLI")" != "$(readlink -f /usr/bin/aws)" ] &&
     "$JSON_CLI" --version 2>&1 | grep -q '^aws-cli/1\.'; then
     HAVE_JSON_CLI=1
