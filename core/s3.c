@@ -330,6 +330,22 @@ static bm_err names_check(const char *bucket, const char *key, struct bm_errmsg 
     return why ? bm_errmsg_set(em, BM_E_MSG_PARSE, "refused before any request: %s", why) : BM_OK;
 }
 
+/* What S3 answered about the object (its identity and size), for a GetObject or a HeadObject;
+ * info may be NULL. */
+static void object_info(struct bm_s3_object_info *info, bm_err rc, int attempts,
+                        const struct bm_http_resp *rs)
+{
+    if (info == NULL)
+        return;
+    memset(info, 0, sizeof *info);
+    info->attempts = attempts;
+    if (rc == BM_OK) {
+        memcpy(info->etag, rs->etag, sizeof info->etag);
+        memcpy(info->version_id, rs->version_id, sizeof info->version_id);
+        info->size = rs->content_length;
+    }
+}
+
 bm_err bm_s3_get_object(const struct bm_aws *aws, const char *bucket, const char *key,
                         const char *version_id, const char *if_match, bm_s3_reset_fn reset,
                         bm_http_sink_fn sink, void *ctx, struct bm_s3_object_info *info,
@@ -374,15 +390,7 @@ bm_err bm_s3_get_object(const struct bm_aws *aws, const char *bucket, const char
                                 version_id && *version_id ? "GetObject (version)" : "GetObject"};
         rc = with_retries(&a, reset, &attempts, em);
     }
-    if (info != NULL) {
-        memset(info, 0, sizeof *info);
-        info->attempts = attempts;
-        if (rc == BM_OK) {
-            memcpy(info->etag, rs.etag, sizeof info->etag);
-            memcpy(info->version_id, rs.version_id, sizeof info->version_id);
-            info->size = rs.content_length;
-        }
-    }
+    object_info(info, rc, attempts, &rs);
     bm_http_resp_cleanup(&rs);
     bm_buf_cleanup(&query);
     return rc;
@@ -406,15 +414,7 @@ bm_err bm_s3_head_object(const struct bm_aws *aws, const char *bucket, const cha
                             .what = "HeadObject"};
         rc = with_retries(&a, NULL, &attempts, em);
     }
-    if (info != NULL) {
-        memset(info, 0, sizeof *info);
-        info->attempts = attempts;
-        if (rc == BM_OK) {
-            memcpy(info->etag, rs.etag, sizeof info->etag);
-            memcpy(info->version_id, rs.version_id, sizeof info->version_id);
-            info->size = rs.content_length;
-        }
-    }
+    object_info(info, rc, attempts, &rs);
     bm_http_resp_cleanup(&rs);
     return rc;
 }
