@@ -103,8 +103,8 @@ static bool is_auth_refresh_code(const char *code)
 enum verdict { V_DONE, V_RETRY, V_FAIL };
 
 /* Classifies a completed HTTP exchange for the retry loop. */
-static enum verdict classify(const struct bm_http_resp *rs, bm_err *rc, bool *refresh,
-                             struct bm_errmsg *em, const char *what)
+static enum verdict classify(const struct bm_http_resp *rs, bool versioned, bm_err *rc,
+                             bool *refresh, struct bm_errmsg *em, const char *what)
 {
     char code[64];
     error_code(rs, code, sizeof code);
@@ -121,8 +121,7 @@ static enum verdict classify(const struct bm_http_resp *rs, bm_err *rc, bool *re
     /* An unversioned bucket has only the "null" version: S3 answers any other id with 400
      * InvalidArgument, a versioned one with 404 NoSuchVersion. Either way the object the
      * event named does not exist. */
-    if (rs->status == 400 && strcmp(code, "InvalidArgument") == 0 &&
-        strcmp(what, "GetObject (version)") == 0) {
+    if (rs->status == 400 && strcmp(code, "InvalidArgument") == 0 && versioned) {
         *rc = bm_errmsg_set(em, BM_E_S3_NOT_FOUND, "%s: no such version: InvalidArgument (400)",
                             what);
         return V_FAIL;
@@ -199,6 +198,7 @@ struct attempt {
     size_t max_body;
     struct bm_http_resp *rs;
     const char *what;
+    bool versioned; /* a GetObject of a version id: a 400 may mean it does not exist */
 };
 
 /* The request's URL for region. */
@@ -294,7 +294,7 @@ static bm_err with_retries(const struct attempt *a, bm_s3_reset_fn reset, int *a
                     continue;
                 }
                 bool refresh;
-                enum verdict v = classify(a->rs, &rc, &refresh, em, a->what);
+                enum verdict v = classify(a->rs, a->versioned, &rc, &refresh, em, a->what);
                 if (v == V_DONE)
                     goto out;
                 if (refresh && !refreshed) {
@@ -384,10 +384,8 @@ bm_err bm_s3_get_object(const struct bm_aws *aws, const char *bucket, const char
                             .ctx = ctx,
                             .max_body = 64 * 1024,
                             .rs = &rs,
-                            /* "GetObject (version)" tells classify() a 400 may mean the
-                             * version does not exist. */
-                            .what =
-                                version_id && *version_id ? "GetObject (version)" : "GetObject"};
+                            .what = "GetObject",
+                            .versioned = version_id && *version_id};
         rc = with_retries(&a, reset, &attempts, em);
     }
     object_info(info, rc, attempts, &rs);
