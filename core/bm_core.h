@@ -4,7 +4,9 @@
 #ifndef BM_CORE_H
 #define BM_CORE_H
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -83,7 +85,8 @@ enum bm_wire {
     X(BM_E_NO_CREDENTIALS, BM_W_022, 500, 1, "no AWS credentials found")                           \
     X(BM_E_SUPERSEDED, BM_W_023, 409, 0,                                                           \
       "object changed since the event; its newer version counts")                                  \
-    X(BM_E_BUSY, BM_W_024, 503, 1, "too many request bodies in flight; retry")
+    X(BM_E_BUSY, BM_W_024, 503, 1, "too many request bodies in flight; retry")                     \
+    X(BM_E_CANCELLED, BM_W_024, 503, 1, "bmas is stopping; retry")
 
 typedef enum {
     BM_OK = 0,
@@ -283,6 +286,7 @@ struct bm_config {
     long request_timeout_s;
     long keepalive_timeout_s;
     long sqs_wait_seconds;
+    long aws_deadline_s;
     /* AWS standard. */
     char *aws_access_key_id;
     char *aws_secret_access_key;
@@ -529,6 +533,9 @@ struct bm_http_req {
     void *sink_ctx;
     size_t max_body;
     long timeout_ms; /* whole request; 0 = the transport's default */
+    /* When set, the transfer ends (BM_E_CANCELLED) within 100 ms of the stop being set, and
+     * does not start if it is set already: for waits with no side effect (SQS long polls). */
+    const struct bm_stop *cancel;
 };
 struct bm_http_resp {
     long status;
@@ -568,7 +575,27 @@ struct bm_clock_ops {
     void (*sleep_ms)(void *impl, int64_t ms); /* may return early on shutdown */
     void *impl;
 };
+/* The wall clock; its sleep returns early only when impl is a struct bm_stop that is set
+ * (bm_stop_clock). */
 extern const struct bm_clock_ops bm_clock_real;
+
+/* A shutdown signal that waits watch (core/aws.c): set once, from any thread (not from a
+ * signal handler: bmas takes signals with sigwait). Sleeps on its clock and transfers that
+ * name it (bm_http_req.cancel) end as soon as it is set, instead of waiting out a backoff or a
+ * 20 s long poll. */
+struct bm_stop {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* CLOCK_MONOTONIC */
+    atomic_bool set;
+};
+bm_err bm_stop_init(struct bm_stop *s);
+void bm_stop_destroy(struct bm_stop *s);
+void bm_stop_set(struct bm_stop *s);
+bool bm_stop_is_set(const struct bm_stop *s); /* false for NULL */
+/* Sleeps up to ms; true when the stop is set (at once if it is already). */
+bool bm_stop_sleep(struct bm_stop *s, int64_t ms);
+/* bm_clock_real whose sleep is bm_stop_sleep(s). */
+struct bm_clock_ops bm_stop_clock(struct bm_stop *s);
 /* xorshift64*: the C library generator is banned (not thread-safe, poor quality). */
 struct bm_rng {
     uint64_t s;
@@ -617,6 +644,9 @@ struct bm_aws {
     /* Buckets' regions learnt from redirects; NULL: none kept (every request of a bucket in
      * another region then follows the redirect again). */
     struct bm_s3_regions *s3_regions;
+    /* Shutdown (NULL: none): no retry starts once it is set, backoffs end at once, and long
+     * polls are cancelled (core/aws_call.c). */
+    const struct bm_stop *stop;
 };
 /* Base URL for service ("s3", "monitoring", "sqs"): AWS_ENDPOINT_URL_<SVC>, else
  * AWS_ENDPOINT_URL, else the public endpoint of the service's region (AWS_REGION;
