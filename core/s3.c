@@ -1,10 +1,9 @@
 /* s3.c: S3 GetObject (streamed, retried) and ListObjectsV2, on libcurl's SigV4. Keys are
- * encoded segment by segment with curl_easy_escape, which keeps only A-Za-z0-9-._~ and writes
+ * encoded segment by segment with bm_url_encode, which keeps only A-Za-z0-9-._~ and writes
  * uppercase hex: exactly S3's canonical URI form (docs/testing.md). Custom endpoints (LocalStack,
  * bmas-emulator) get path-style URLs; real AWS virtual-host style. */
 #include "core/core_int.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,19 +23,6 @@ bool bm_s3_parse_uri(const char *uri, struct bm_buf *bucket, struct bm_buf *key)
     bm_buf_reset(key);
     return bm_buf_append(bucket, b, blen) == BM_OK &&
            bm_buf_append_str(key, slash ? slash + 1 : "") == BM_OK;
-}
-
-/* Appends s RFC 3986-encoded (curl_easy_escape: only unreserved characters stay). */
-static bm_err append_escaped(struct bm_buf *b, const char *s, size_t len)
-{
-    if (len == 0)
-        return BM_OK; /* curl_easy_escape would take 0 as "use strlen" */
-    char *e = curl_easy_escape(NULL, s, (int)len);
-    if (e == NULL)
-        return BM_E_NOMEM;
-    bm_err rc = bm_buf_append_str(b, e);
-    curl_free(e);
-    return rc;
 }
 
 /* Real AWS: virtual-host style, unless the bucket name has dots (the wildcard certificate
@@ -62,20 +48,14 @@ static bm_err object_url(const struct bm_aws *aws, const char *region, const cha
     } else if (rc == BM_OK) {
         rc = bm_buf_appendf(url, "%s/", base.data);
         if (rc == BM_OK)
-            rc = append_escaped(url, bucket, strlen(bucket));
+            rc = bm_url_encode(bucket, strlen(bucket), NULL, false, url);
         /* Path style: "/bucket" for the bucket itself (ListObjectsV2), "/bucket/key" else. */
         if (rc == BM_OK && *key != '\0')
             rc = bm_buf_append_char(url, '/');
     }
-    /* Each key segment encoded on its own, so '/' stays a separator. */
-    for (const char *p = key; rc == BM_OK && *p;) {
-        const char *slash = strchr(p, '/');
-        size_t n = slash ? (size_t)(slash - p) : strlen(p);
-        rc = append_escaped(url, p, n);
-        if (rc == BM_OK && slash != NULL)
-            rc = bm_buf_append_char(url, '/');
-        p += n + (slash != NULL);
-    }
+    /* RFC 3986 with '/' kept: each key segment encoded on its own, as S3 signs it. */
+    if (rc == BM_OK)
+        rc = bm_url_encode(key, strlen(key), "/", false, url);
     bm_buf_cleanup(&base);
     return rc;
 }
@@ -320,7 +300,7 @@ bm_err bm_s3_get_object(const struct bm_aws *aws, const char *bucket, const char
     if (rc == BM_OK && version_id != NULL && *version_id != '\0') {
         rc = bm_buf_append_str(&query, "?versionId=");
         if (rc == BM_OK)
-            rc = append_escaped(&query, version_id, strlen(version_id));
+            rc = bm_url_encode(version_id, strlen(version_id), NULL, false, &query);
     }
     int attempts = 0;
     if (rc == BM_OK) {
@@ -383,7 +363,7 @@ bm_err bm_s3_list_page(const struct bm_aws *aws, const char *bucket, const char 
     if (rc == BM_OK && token != NULL && *token != '\0') {
         rc = bm_buf_append_str(&query, "?continuation-token=");
         if (rc == BM_OK)
-            rc = append_escaped(&query, token, strlen(token));
+            rc = bm_url_encode(token, strlen(token), NULL, false, &query);
         if (rc == BM_OK)
             rc = bm_buf_append_str(&query, "&list-type=2");
     } else if (rc == BM_OK) {
@@ -392,7 +372,7 @@ bm_err bm_s3_list_page(const struct bm_aws *aws, const char *bucket, const char 
     if (rc == BM_OK && prefix != NULL && *prefix != '\0') {
         rc = bm_buf_append_str(&query, "&prefix=");
         if (rc == BM_OK)
-            rc = append_escaped(&query, prefix, strlen(prefix));
+            rc = bm_url_encode(prefix, strlen(prefix), NULL, false, &query);
     }
     int attempts;
     if (rc == BM_OK) {
