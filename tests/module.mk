@@ -76,6 +76,12 @@ mutants: deps
 run: all
 	@tests/tools/run-local.sh $(BINDIR)
 
+# make run keeps its state (database, emulator data, the generator's totals) in RUN_DIR across
+# runs; this starts the next one fresh.
+RUN_DIR ?= build/run
+run-reset:
+	rm -rf $(RUN_DIR)
+
 # libFuzzer targets: tests/fuzz/fuzz_<target>.c, corpora in tests/fuzz/corpus/<target>/.
 # `make fuzz` runs each for FUZZ_SECONDS (default 60); crashes land in build/fuzz/.
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
