@@ -41,7 +41,7 @@ asan:
 # The release binaries' smoke set for `make test`: the two README commands' paths and the main
 # service path. Everything else of the integration suite runs against the ASan+UBSan binaries,
 # the strictest build; `make test-full` runs the whole suite against both.
-RELEASE_SMOKE := test_make_run test_compose test_ingest_cli test_service_events test_docs
+RELEASE_SMOKE := test_make_run test_compose test_ingest_cli test_service_events test_docs test_help
 
 itest: all
 	@tests/tools/run-itest.sh $(BINDIR)
