@@ -45,8 +45,8 @@ t_eq "no sanitizer report in either log" "" \
     "$(grep -hE 'ERROR: [A-Za-z]+Sanitizer|SUMMARY: [A-Za-z]+Sanitizer|runtime error:' "$D/run/bmas.log" "$D/run/emulator.log")"
 t_ok "it names make run-reset" grep -q "make run-reset starts fresh" <<<"$out"
 
-# Second run on the same state: bmas's port is held by another program, and the run is left
-# going until a Ctrl-C (SIGINT to its whole process group, as a terminal sends it).
+# Second run on the same state: the port asked for bmas and the emulator is held by another
+# program (not an HTTP server), and the run is left going until a Ctrl-C (SIGINT to its whole process group, as a terminal sends it).
 python3 -c 'import socket, sys, time
 s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
 print(s.getsockname()[1], flush=True); time.sleep(600)' >"$D/held.port" &
@@ -55,13 +55,14 @@ wait_for 10 test -s "$D/held.port"
 held=$(cat "$D/held.port")
 # A script's background job starts with SIGINT ignored, and bash cannot trap a signal ignored
 # on entry: the wrapper gives run-local.sh a terminal's default SIGINT and its own session.
-RUN_DIR="$D/run" BMAS_LISTEN=127.0.0.1:$held EMU_PORT=0 BMAS_FLUSH_INTERVAL=0 \
+RUN_DIR="$D/run" BMAS_LISTEN=127.0.0.1:$held EMU_PORT=$held BMAS_FLUSH_INTERVAL=0 \
     python3 -c 'import os, signal, sys
 signal.signal(signal.SIGINT, signal.SIG_DFL); os.setsid(); os.execvp(sys.argv[1], sys.argv[1:])' \
     tests/tools/run-local.sh "$BINDIR" >"$D/out2" 2>&1 &
 RUN_PID=$!
 wait_for 200 grep -q "A new log object arrives" "$D/out2"
 t_ok "the second run got going" grep -q "A new log object arrives" "$D/out2"
+t_ok "says the emulator's port is taken" grep -q "port $held is taken; the emulator takes a free one" "$D/out2"
 t_ok "says bmas's port is taken" grep -q "port $held is taken; bmas listens on a free port" "$D/out2"
 url=$(sed -n 's/^bmas is up: \(http:[^ ]*\) .*/\1/p' "$D/out2")
 t_all "and listens elsewhere ($url)" test -n "$url" -- test "$url" != "http://127.0.0.1:$held"
