@@ -80,6 +80,9 @@ run: all
 # runs; this starts the next one fresh.
 RUN_DIR ?= build/run
 run-reset:
+	@if [ -s $(RUN_DIR)/run.pid ] && kill -0 "$$(cat $(RUN_DIR)/run.pid)" 2>/dev/null; then \
+	    echo "make run is running on $(RUN_DIR) (pid $$(cat $(RUN_DIR)/run.pid)): stop it with Ctrl-C first" >&2; \
+	    exit 1; fi
 	rm -rf $(RUN_DIR)
 
 # libFuzzer targets: tests/fuzz/fuzz_<target>.c, corpora in tests/fuzz/corpus/<target>/.

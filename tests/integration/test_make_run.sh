@@ -106,6 +106,14 @@ for c in "${cmds[@]}"; do
     esac
 done
 
+# While it runs, a second make run on the same state and make run-reset refuse, naming it.
+t_eq "a second make run on the same state exits 1" "1" \
+    "$(RUN_ONCE=1 RUN_DIR="$D/run" EMU_PORT=0 BMAS_LISTEN=127.0.0.1:0 timeout 60 tests/tools/run-local.sh "$BINDIR" >"$D/out3" 2>&1; echo $?)"
+t_ok "  saying make run is already running" grep -q "make run is already running on $D/run (pid $RUN_PID)" "$D/out3"
+t_eq "make run-reset refuses while it runs" "2" \
+    "$(make -s --no-print-directory run-reset RUN_DIR="$D/run" >/dev/null 2>&1; echo $?)"
+t_ok "  and the state is still there" test -s "$D/run/bmas.db"
+
 # Ctrl-C: the whole process group gets SIGINT (run-local.sh leads its session and group).
 sid=$(ps -o sid= -p "$RUN_PID" | tr -d ' ')
 t_eq "run-local.sh leads its own session" "$RUN_PID" "$sid"

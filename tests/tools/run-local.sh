@@ -17,6 +17,13 @@ RUN=${RUN_DIR:-build/run}
 LISTEN=${BMAS_LISTEN:-127.0.0.1:8080}
 mkdir -p "$RUN"
 say() { printf '%s\n' "$*" >&2; }
+# One make run per state folder: two would share the database and the emulator's data.
+if [ -s "$RUN/run.pid" ] && kill -0 "$(cat "$RUN/run.pid")" 2>/dev/null &&
+    grep -q run-local "/proc/$(cat "$RUN/run.pid")/cmdline" 2>/dev/null; then
+    say "make run is already running on $RUN (pid $(cat "$RUN/run.pid")): stop it with Ctrl-C first"
+    exit 1
+fi
+echo $$ >"$RUN/run.pid"
 now_ms() { date +%s%3N; }
 wait_for() { # SECS cmd...: polls with a deadline
     local deadline=$(( $(now_ms) + $1 * 1000 ))
@@ -50,7 +57,7 @@ stop_all() { # newest first (bmas before the emulator it talks to); records exit
     NAMES=()
 }
 trap 'stop_all; exit 0' INT TERM
-trap 'stop_all' EXIT
+trap 'stop_all; rm -f "$RUN/run.pid"' EXIT
 
 # Starts a server that writes its bound port to PORTFILE: spawn NAME PORTFILE LOG cmd...
 # Returns 1 when it exited before listening (its log says why), 2 when it never listened.
