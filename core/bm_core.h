@@ -1000,4 +1000,44 @@ bm_err bm_sigv4_signing_key(const char *secret, const char *date8, const char *r
 bm_err bm_sigv4_signature(const unsigned char key[BM_SHA256_LEN], const char *sts, size_t len,
                           char out[BM_SHA256_HEX_LEN + 1]);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Sample Bedrock invocation logs (core/sample.c, `bmas sample`): realistic records of every
+ * modelId shape, with the writer's own totals, kept from the numbers it chose. */
+enum { BM_SAMPLE_TYPES = 4 }; /* OnDemand, CrossRegion, GlobalCrossRegion, Application */
+struct bm_sample_opts {
+    int64_t start;       /* epoch seconds of the first record */
+    int64_t span;        /* seconds the records spread over, evenly */
+    uint64_t seed;       /* the same seed and options give the same bytes */
+    uint64_t records;    /* records to write; 0: write `bytes` uncompressed bytes instead */
+    uint64_t bytes;      /* uncompressed size to reach (last record crosses it) */
+    const char *account; /* 12 digits, in records and the key */
+    const char *region;  /* the source Region of every record, and the key's */
+    bool plain;          /* JSON lines instead of gzip */
+};
+struct bm_sample_totals {
+    uint64_t records, bytes, invocations, input_tokens, output_tokens, cache_read_tokens,
+        cache_write_tokens;
+    /* Per profile type as README's table classifies the ids (index: bm_sample_type_name). */
+    uint64_t type_invocations[BM_SAMPLE_TYPES], type_input_tokens[BM_SAMPLE_TYPES],
+        type_output_tokens[BM_SAMPLE_TYPES];
+};
+/* Receives the object's bytes in order; a non-BM_OK return stops the writer with that code. */
+typedef bm_err (*bm_sample_write_fn)(void *ctx, const void *p, size_t len);
+/* Defaults: 100 records over the 300 s before now, account 123456789012, us-east-1, gzip. */
+void bm_sample_opts_init(struct bm_sample_opts *o, int64_t now);
+/* Writes one object through fn and fills *out with its totals. BM_E_CONFIG on options that
+ * make no object, BM_E_NOMEM, or fn's code. Thread-safe (no shared state). */
+bm_err bm_sample_write(const struct bm_sample_opts *o, bm_sample_write_fn fn, void *ctx,
+                       struct bm_sample_totals *out, struct bm_errmsg *em);
+/* Appends the key Bedrock would deliver the object under (AWSLogs/ACCOUNT/
+ * BedrockModelInvocationLogs/REGION/YYYY/MM/DD/HH/YYYYMMDDTHHMMSSZ_<hex>.json.gz, stamped at
+ * the end of the span; the hex follows from seed and time). */
+bm_err bm_sample_key(const struct bm_sample_opts *o, struct bm_buf *key);
+/* Appends the options (seed, start, span, region) and totals as one JSON line, with "key"
+ * when key is non-NULL. */
+bm_err bm_sample_totals_json(const struct bm_sample_opts *o, const struct bm_sample_totals *t,
+                             const char *key, struct bm_buf *b);
+/* "OnDemand", "CrossRegion", "GlobalCrossRegion", "Application"; "" out of range. */
+const char *bm_sample_type_name(int i);
+
 #endif

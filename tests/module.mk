@@ -87,6 +87,15 @@ mutants: deps
 run: all
 	@tests/tools/run-local.sh $(BINDIR)
 
+# make run keeps its state (database, emulator data, the generator's totals) in RUN_DIR across
+# runs; this starts the next one fresh.
+RUN_DIR ?= build/run
+run-reset:
+	@if [ -s $(RUN_DIR)/run.pid ] && kill -0 "$$(cat $(RUN_DIR)/run.pid)" 2>/dev/null; then \
+	    echo "make run is running on $(RUN_DIR) (pid $$(cat $(RUN_DIR)/run.pid)): stop it with Ctrl-C first" >&2; \
+	    exit 1; fi
+	rm -rf $(RUN_DIR)
+
 # libFuzzer targets: tests/fuzz/fuzz_<target>.c, corpora in tests/fuzz/corpus/<target>/.
 # `make fuzz` runs each for FUZZ_SECONDS (default 60); crashes land in build/fuzz/.
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
