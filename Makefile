@@ -6,9 +6,13 @@ B       := build/$(VARIANT)
 PKGS    := libmicrohttpd libcurl libcjson zlib sqlite3 libcrypto
 CC      ?= cc
 
+# ISA-L's inflate when libisal is installed (deps.sh installs it), else zlib alone; the zlib
+# variant is built without it on purpose, to test that fallback build.
+ISAL_PKG = $(if $(filter zlib,$(VARIANT)),,$(shell pkg-config --exists libisal 2>/dev/null && echo libisal))
+
 # pkg-config runs only once the deps step has installed the packages it asks about.
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) cmocka 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) $(ISAL_PKG) cmocka 2>/dev/null) $(if $(ISAL_PKG),-DBM_HAVE_ISAL)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) $(ISAL_PKG) 2>/dev/null) -lm
 CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \

@@ -287,6 +287,7 @@ struct bm_config {
     long keepalive_timeout_s;
     long sqs_wait_seconds;
     long aws_deadline_s;
+    char *inflate; /* "auto", "isal", "zlib" */
     /* AWS standard. */
     char *aws_access_key_id;
     char *aws_secret_access_key;
@@ -456,11 +457,20 @@ bm_err bm_agg_write_table(const struct bm_agg *a, const struct bm_group_by *g, s
 
 /* ------------------------------------------------------------------------------------------ */
 /* Streaming ingest of one log object: bytes in (any chunking), a delta aggregate out. */
+/* The inflate engine (BMAS_INFLATE): ISA-L when the build has it (libisal found at build
+ * time), else zlib; both give the same bytes, or the same BM_E_GZIP on corrupt input. */
+enum bm_inflate { BM_INFLATE_AUTO, BM_INFLATE_ZLIB, BM_INFLATE_ISAL };
+bool bm_inflate_has_isal(void);
+/* "auto", "zlib", or "isal" when the build has it; false for anything else. */
+bool bm_inflate_parse(const char *name, enum bm_inflate *out);
+/* The engine e stands for: "isal" or "zlib" (AUTO resolved). */
+const char *bm_inflate_name(enum bm_inflate e);
 struct bm_ingest_opts {
     uint64_t max_line_bytes;   /* BMAS_MAX_LINE_BYTES */
     uint64_t max_object_bytes; /* BMAS_MAX_OBJECT_BYTES, uncompressed */
     long bucket_seconds;       /* BMAS_BUCKET_SECONDS */
     size_t max_series;         /* distinct series per object (memory bound) */
+    enum bm_inflate inflate;   /* BMAS_INFLATE */
     struct bm_classify_opts cls;
 };
 /* Options from the configuration; app_map is borrowed and must outlive the ingests. */

@@ -75,6 +75,8 @@ static const struct cfg_entry table[] = {
      "long-polling wait of the SQS consumer"},
     {"BMAS_AWS_DEADLINE", NULL, CFG_INT, OFF(aws_deadline_s), "300", 1, 86400, 0,
      "seconds one AWS request may take with all its retries (S3, SQS, CloudWatch, STS)"},
+    {"BMAS_INFLATE", NULL, CFG_STR, OFF(inflate), "auto", 1, 8, 0,
+     "gzip inflate engine: auto (ISA-L when built with it, else zlib), isal, zlib"},
     {"BMAS_APP_PROFILE_MAP", NULL, CFG_STR, OFF(app_profile_map), "", 0, 65536, 0,
      "application profile id=model id pairs, comma separated, for model_id"},
     {"BMAS_FETCH_CONCURRENCY", NULL, CFG_INT, OFF(fetch_concurrency), "8", 1, 64, 0,
@@ -309,6 +311,11 @@ bm_err bm_config_load(struct bm_config *cfg, bm_getenv_fn get, struct bm_errmsg 
         if (rc != BM_OK)
             return rc;
     }
+    enum bm_inflate inflate;
+    if (!bm_inflate_parse(cfg->inflate, &inflate))
+        return bm_errmsg_set(em, BM_E_CONFIG, "BMAS_INFLATE: expected auto, zlib%s, got \"%s\"",
+                             bm_inflate_has_isal() ? " or isal" : " (this build has no ISA-L)",
+                             cfg->inflate);
     /* The region goes into a host name and a credential scope. */
     if (cfg->cloudwatch_region[0] != '\0' && !bm_region_valid(cfg->cloudwatch_region))
         return bm_errmsg_set(em, BM_E_CONFIG,

@@ -100,7 +100,8 @@ bm_err bm__framer_finish(struct bm__framer *f, bm__record_fn fn, void *ctx);
  * cap on the total output. Plain input passes through unchanged. */
 typedef bm_err (*bm__bytes_fn)(void *ctx, const char *data, size_t len);
 struct bm__gunzip;
-struct bm__gunzip *bm__gunzip_new(uint64_t max_out);
+/* engine: BM_INFLATE_AUTO takes ISA-L when the build has it. */
+struct bm__gunzip *bm__gunzip_new(uint64_t max_out, enum bm_inflate engine);
 void bm__gunzip_free(struct bm__gunzip *g);
 bm_err bm__gunzip_feed(struct bm__gunzip *g, const void *data, size_t len, bm__bytes_fn fn,
                        void *ctx);

@@ -6,6 +6,9 @@
 
 #include <string.h>
 #include <zlib.h>
+#ifdef BM_HAVE_ISAL
+#include <isa-l/igzip_lib.h>
+#endif
 
 /* Output is handed on in slices of this size: large enough that per-call overhead vanishes,
  * small enough to stay in L2 while the framer and parser read it. */
@@ -20,8 +23,12 @@ enum gz_state {
 };
 
 struct bm__gunzip {
+    enum bm_inflate engine; /* BM_INFLATE_ZLIB or BM_INFLATE_ISAL, never AUTO */
     z_stream zs;
     bool zs_ready;
+#ifdef BM_HAVE_ISAL
+    struct inflate_state *isal; /* ~40 KB: allocated on the first member */
+#endif
     bool is_gzip;
     enum gz_state state;
     unsigned char first;
@@ -30,11 +37,41 @@ struct bm__gunzip {
     unsigned char *out;
 };
 
-struct bm__gunzip *bm__gunzip_new(uint64_t max_out)
+bool bm_inflate_has_isal(void)
+{
+#ifdef BM_HAVE_ISAL
+    return true;
+#else
+    return false;
+#endif
+}
+
+bool bm_inflate_parse(const char *name, enum bm_inflate *out)
+{
+    if (strcmp(name, "auto") == 0)
+        *out = BM_INFLATE_AUTO;
+    else if (strcmp(name, "zlib") == 0)
+        *out = BM_INFLATE_ZLIB;
+    else if (strcmp(name, "isal") == 0 && bm_inflate_has_isal())
+        *out = BM_INFLATE_ISAL;
+    else
+        return false;
+    return true;
+}
+
+const char *bm_inflate_name(enum bm_inflate e)
+{
+    if (e == BM_INFLATE_AUTO)
+        e = bm_inflate_has_isal() ? BM_INFLATE_ISAL : BM_INFLATE_ZLIB;
+    return e == BM_INFLATE_ISAL ? "isal" : "zlib";
+}
+
+struct bm__gunzip *bm__gunzip_new(uint64_t max_out, enum bm_inflate engine)
 {
     struct bm__gunzip *g = bm_calloc(1, sizeof *g);
     if (g == NULL)
         return NULL;
+    g->engine = strcmp(bm_inflate_name(engine), "isal") == 0 ? BM_INFLATE_ISAL : BM_INFLATE_ZLIB;
     g->out = bm_malloc(OUT_CHUNK);
     if (g->out == NULL) {
         bm_free(g);
@@ -51,6 +88,9 @@ void bm__gunzip_free(struct bm__gunzip *g)
         return;
     if (g->zs_ready)
         inflateEnd(&g->zs);
+#ifdef BM_HAVE_ISAL
+    bm_free(g->isal);
+#endif
     bm_free(g->out);
     bm_free(g);
 }
@@ -86,7 +126,7 @@ static void z_free(voidpf opaque, voidpf p)
     bm_free(p);
 }
 
-static bm_err start_member(struct bm__gunzip *g)
+static bm_err zlib_start(struct bm__gunzip *g)
 {
     if (g->zs_ready)
         return inflateReset(&g->zs) == Z_OK ? BM_OK : BM_E_INTERNAL;
@@ -104,8 +144,8 @@ static bm_err start_member(struct bm__gunzip *g)
 
 /* Inflates in[0..len) of the current member; sets *used to the bytes consumed, which is less
  * than len when the member ended inside the input. */
-static bm_err inflate_some(struct bm__gunzip *g, const unsigned char *in, size_t len, size_t *used,
-                           bm__bytes_fn fn, void *ctx)
+static bm_err zlib_some(struct bm__gunzip *g, const unsigned char *in, size_t len, size_t *used,
+                        bm__bytes_fn fn, void *ctx)
 {
     g->zs.next_in = (unsigned char *)in;
     g->zs.avail_in = (uInt)len;
@@ -132,6 +172,76 @@ static bm_err inflate_some(struct bm__gunzip *g, const unsigned char *in, size_t
     }
     *used = len - g->zs.avail_in;
     return BM_OK;
+}
+
+#ifdef BM_HAVE_ISAL
+/* ISA-L's inflate (about three times zlib's speed on x86-64), parsing the gzip header and
+ * checking the trailer's CRC and length itself (ISAL_GZIP), so a corrupt member fails as it
+ * does with zlib. */
+static bm_err isal_start(struct bm__gunzip *g)
+{
+    if (g->isal == NULL && (g->isal = bm_malloc(sizeof *g->isal)) == NULL)
+        return BM_E_NOMEM;
+    isal_inflate_init(g->isal);
+    g->isal->crc_flag = ISAL_GZIP;
+    return BM_OK;
+}
+
+static bm_err isal_some(struct bm__gunzip *g, const unsigned char *in, size_t len, size_t *used,
+                        bm__bytes_fn fn, void *ctx)
+{
+    struct inflate_state *st = g->isal;
+    /* avail_in is 32 bits: a longer piece goes in parts. */
+    size_t done = 0;
+    while (done < len && g->state == GZ_MEMBER) {
+        size_t part = len - done > (1u << 30) ? (1u << 30) : len - done;
+        st->next_in = (uint8_t *)(uintptr_t)(in + done);
+        st->avail_in = (uint32_t)part;
+        for (;;) {
+            st->next_out = g->out;
+            st->avail_out = OUT_CHUNK;
+            int r = isal_inflate(st);
+            size_t produced = OUT_CHUNK - st->avail_out;
+            bm_err rc = pass_out(g, (const char *)g->out, produced, fn, ctx);
+            if (rc != BM_OK)
+                return rc;
+            if (r != ISAL_DECOMP_OK && r != ISAL_END_INPUT && r != ISAL_OUT_OVERFLOW)
+                return BM_E_GZIP; /* invalid block, symbol, lookback, wrapper or checksum */
+            if (st->block_state == ISAL_BLOCK_FINISH) {
+                g->state = GZ_BETWEEN;
+                break;
+            }
+            if (st->avail_in == 0 && st->avail_out != 0)
+                break; /* everything consumed, waiting for more input */
+        }
+        done += part - st->avail_in;
+        if (st->avail_in != 0)
+            break; /* the member ended inside this part */
+    }
+    *used = done;
+    return BM_OK;
+}
+#endif
+
+static bm_err start_member(struct bm__gunzip *g)
+{
+#ifdef BM_HAVE_ISAL
+    if (g->engine == BM_INFLATE_ISAL)
+        return isal_start(g);
+#endif
+    return zlib_start(g);
+}
+
+/* Inflates in[0..len) of the current member; sets *used to the bytes consumed, which is less
+ * than len when the member ended inside the input. */
+static bm_err inflate_some(struct bm__gunzip *g, const unsigned char *in, size_t len, size_t *used,
+                           bm__bytes_fn fn, void *ctx)
+{
+#ifdef BM_HAVE_ISAL
+    if (g->engine == BM_INFLATE_ISAL)
+        return isal_some(g, in, len, used, fn, ctx);
+#endif
+    return zlib_some(g, in, len, used, fn, ctx);
 }
 
 bm_err bm__gunzip_feed(struct bm__gunzip *g, const void *data, size_t len, bm__bytes_fn fn,

@@ -33,6 +33,7 @@ void bm_ingest_opts_init(struct bm_ingest_opts *o, const struct bm_config *cfg,
     o->max_object_bytes = cfg->max_object_bytes;
     o->bucket_seconds = cfg->bucket_seconds;
     o->max_series = DEFAULT_MAX_SERIES;
+    (void)bm_inflate_parse(cfg->inflate, &o->inflate); /* checked by bm_config_load */
     o->cls.cross_region = cfg->enable_cross_region_detection;
     o->cls.global_cross_region = cfg->enable_global_cross_region;
     o->cls.app_map = app_map;
@@ -47,7 +48,7 @@ struct bm_ingest *bm_ingest_new(const struct bm_ingest_opts *o, const char *key)
     if (in->o.bucket_seconds <= 0)
         in->o.bucket_seconds = 60;
     bm__framer_init(&in->fr, (size_t)o->max_line_bytes);
-    in->gz = bm__gunzip_new(o->max_object_bytes);
+    in->gz = bm__gunzip_new(o->max_object_bytes, o->inflate);
     in->agg = bm_agg_new(o->max_series);
     in->key = key ? bm_strdup(key) : NULL;
     if (in->gz == NULL || in->agg == NULL || (key != NULL && in->key == NULL)) {

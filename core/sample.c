@@ -42,8 +42,7 @@ static const char *const utf8[] = {
     "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E",
     "\xD0\xBF\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82",
     "\xF0\x9F\x9A\x80",
-    "\xE2\x82\xAC"
-    "42",
+    ("\xE2\x82\xAC" /* split: "\xAC42" would be one escape */ "42"),
 };
 static const char *const escapes[] = {"\\n",        "\\\"quoted\\\"",  "\\\\path\\\\to",
                                       "\\t",        "\\u00e9t\\u00e9", "\\ud83d\\ude00",

@@ -48,19 +48,22 @@ asan:
 # the ones `make run` and users start. Each check runs once; `make test-full` runs every check
 # against both builds.
 ASAN_ITEST := $(sort $(basename $(notdir $(wildcard tests/integration/test_service_*.sh \
-                tests/integration/test_wire_*.sh))) test_ingest_cli test_corpus)
+                tests/integration/test_wire_*.sh))) test_ingest_cli test_ingest_engines test_corpus)
 
 itest: all
 	@tests/tools/run-itest.sh $(BINDIR)
 
 # What CI runs (.ci/run): lint; both builds at once per variant (-j: one job per CPU); the unit
-# tests under ASan+UBSan; then the integration suite in one parallel run, each script against
-# the build named above.
+# tests under ASan+UBSan, and the ingest tests again on the zlib-only build (no ISA-L: the
+# fallback when libisal is absent at build time); then the integration suite in one parallel
+# run, each script against the build named above.
 test: deps
 	@tests/tools/lint.sh
 	@$(MAKE) --no-print-directory -j$(NPROC) all
 	@$(MAKE) --no-print-directory -j$(NPROC) VARIANT=asan test-bins build/asan/stamp-all
+	@$(MAKE) --no-print-directory -j$(NPROC) VARIANT=zlib build/zlib/tests/test_core_ingest
 	@tests/tools/run-unit.sh build/asan/tests
+	@tests/tools/run-unit.sh build/zlib/tests
 	@ASAN_OPTIONS=detect_leaks=1 ITEST_ASAN="$(ASAN_ITEST)" ITEST_ASAN_BINDIR=build/asan/bin \
 	    tests/tools/run-itest.sh $(BINDIR)
 

@@ -1,6 +1,7 @@
 /* The streaming ingest pipeline: chunk boundaries at every byte, gzip told by magic bytes,
  * multi-member and truncated gzip, a gzip bomb, the line cap, framing variants, and
- * allocation failure at every step. */
+ * allocation failure at every step. Every case runs once per inflate engine the build has
+ * (zlib, and ISA-L when built with it), with the same expected values. */
 #include "tu.h"
 
 static char *sample;
@@ -20,9 +21,12 @@ static int teardown(void **state)
     return 0;
 }
 
+static enum bm_inflate engine = BM_INFLATE_ZLIB;
+
 static struct bm_ingest_opts opts(void)
 {
     struct bm_ingest_opts o = {
+        .inflate = engine,
         .max_line_bytes = 1 << 20,
         .max_object_bytes = 1ULL << 32,
         .bucket_seconds = 60,
@@ -433,5 +437,10 @@ int main(void)
         cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_plain_starting_with_0x1f),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    int failed = cmocka_run_group_tests_name("zlib", tests, setup, teardown);
+    if (bm_inflate_has_isal()) {
+        engine = BM_INFLATE_ISAL;
+        failed += cmocka_run_group_tests_name("isal", tests, setup, teardown);
+    }
+    return failed;
 }
