@@ -288,6 +288,7 @@ struct bm_config {
     long sqs_wait_seconds;
     long aws_deadline_s;
     char *inflate; /* "auto", "isal", "zlib" */
+    long ingest_threads;
     /* AWS standard. */
     char *aws_access_key_id;
     char *aws_secret_access_key;
@@ -471,6 +472,7 @@ struct bm_ingest_opts {
     long bucket_seconds;       /* BMAS_BUCKET_SECONDS */
     size_t max_series;         /* distinct series per object (memory bound) */
     enum bm_inflate inflate;   /* BMAS_INFLATE */
+    int threads;               /* BMAS_INGEST_THREADS: 2 parses on a second thread; 0 or 1 not */
     struct bm_classify_opts cls;
 };
 /* Options from the configuration; app_map is borrowed and must outlive the ingests. */

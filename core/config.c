@@ -75,6 +75,9 @@ static const struct cfg_entry table[] = {
      "long-polling wait of the SQS consumer"},
     {"BMAS_AWS_DEADLINE", NULL, CFG_INT, OFF(aws_deadline_s), "300", 1, 86400, 0,
      "seconds one AWS request may take with all its retries (S3, SQS, CloudWatch, STS)"},
+    {"BMAS_INGEST_THREADS", NULL, CFG_INT, OFF(ingest_threads), "2", 1, 2, 0,
+     "threads per log object: 2 inflates on one and parses on another (when a CPU is free), "
+     "1 keeps both on one"},
     {"BMAS_INFLATE", NULL, CFG_STR, OFF(inflate), "auto", 1, 8, 0,
      "gzip inflate engine: auto (ISA-L when built with it, else zlib), isal, zlib"},
     {"BMAS_APP_PROFILE_MAP", NULL, CFG_STR, OFF(app_profile_map), "", 0, 65536, 0,

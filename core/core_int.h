@@ -110,6 +110,19 @@ bm_err bm__gunzip_finish(struct bm__gunzip *g, bm__bytes_fn fn, void *ctx);
 bool bm__gunzip_is_gzip(const struct bm__gunzip *g);
 uint64_t bm__gunzip_out_bytes(const struct bm__gunzip *g);
 
+/* ---- The second stage on its own thread (pipe.c) ------------------------------------------
+ * A ring of buffers between the thread that inflates an object and the one that parses it. */
+struct bm__pipe;
+/* Starts a thread calling fn(ctx, bytes, len) for what is written, in order; BM_E_BUSY when
+ * the process already runs one fewer extra threads than CPUs (stay on one thread). */
+bm_err bm__pipe_start(bm__bytes_fn fn, void *ctx, struct bm__pipe **out);
+/* Copies the bytes in, waiting while the ring is full; the consumer's first error, if any. */
+bm_err bm__pipe_write(struct bm__pipe *p, const char *data, size_t len);
+/* Hands on what is left, waits for the thread, frees the pipe: the consumer's first error. */
+bm_err bm__pipe_close(struct bm__pipe *p);
+/* Stops the thread without reading what is left, and frees the pipe (NULL: nothing). */
+void bm__pipe_abort(struct bm__pipe *p);
+
 /* ---- Record parsing (record.c) ------------------------------------------------------------- */
 struct bm__slice {
     const char *p;

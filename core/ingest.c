@@ -11,6 +11,9 @@
 /* LOG_LEVEL=DEBUG names each skipped record, up to this many per object; one line sums up the
  * rest, so a broken object of a million lines cannot flood the log. */
 #define DEBUG_SKIPS_MAX 20
+/* An object whose output passes this size moves its parsing to a second thread (pipe.c): below
+ * it a thread costs more than it saves. */
+#define PIPE_AFTER (256 * 1024)
 
 struct bm_ingest {
     struct bm_ingest_opts o;
@@ -23,6 +26,10 @@ struct bm_ingest {
     const char *bucket; /* for log lines only; borrowed */
     bm_err fatal;       /* an object-level failure raised inside a callback */
     struct bm__record rec;
+    /* Parsing on a second thread (BMAS_INGEST_THREADS=2): from the moment it starts, that
+     * thread alone touches fr, rec, agg and the record counts of st, until it is joined. */
+    struct bm__pipe *pipe;
+    bool pipe_tried;
 };
 
 void bm_ingest_opts_init(struct bm_ingest_opts *o, const struct bm_config *cfg,
@@ -34,6 +41,7 @@ void bm_ingest_opts_init(struct bm_ingest_opts *o, const struct bm_config *cfg,
     o->bucket_seconds = cfg->bucket_seconds;
     o->max_series = DEFAULT_MAX_SERIES;
     (void)bm_inflate_parse(cfg->inflate, &o->inflate); /* checked by bm_config_load */
+    o->threads = (int)cfg->ingest_threads;
     o->cls.cross_region = cfg->enable_cross_region_detection;
     o->cls.global_cross_region = cfg->enable_global_cross_region;
     o->cls.app_map = app_map;
@@ -64,6 +72,7 @@ void bm_ingest_free(struct bm_ingest *in)
 {
     if (in == NULL)
         return;
+    bm__pipe_abort(in->pipe);
     bm__gunzip_free(in->gz);
     bm__framer_cleanup(&in->fr);
     bm_agg_free(in->agg);
@@ -174,19 +183,45 @@ static bm_err on_record(void *ctx, const char *line, size_t len)
     bm_counters_one(&c, r->input_tokens, r->output_tokens, r->cache_read_tokens,
                     r->cache_write_tokens);
     rc = bm_agg_add(in->agg, &k, &c);
-    if (rc != BM_OK) {
-        in->fatal = rc; /* series cap or OOM: the object cannot be counted exactly */
-        return rc;
-    }
+    if (rc != BM_OK)
+        return rc; /* series cap or OOM: the object cannot be counted exactly */
     in->st.records++;
     in->st.invocations_by_type[cl.type]++;
     return BM_OK;
 }
 
-static bm_err on_bytes(void *ctx, const char *data, size_t len)
+static bm_err frame_bytes(void *ctx, const char *data, size_t len)
 {
     struct bm_ingest *in = ctx;
     return bm__framer_feed(&in->fr, data, len, on_record, in);
+}
+
+/* Inflated bytes: framed here, or past PIPE_AFTER handed to the parsing thread when there is
+ * a CPU to spare (else the object stays on this thread). */
+static bm_err on_bytes(void *ctx, const char *data, size_t len)
+{
+    struct bm_ingest *in = ctx;
+    if (in->pipe == NULL && !in->pipe_tried && in->o.threads > 1 && bm__gunzip_is_gzip(in->gz) &&
+        bm__gunzip_out_bytes(in->gz) > PIPE_AFTER) {
+        in->pipe_tried = true;
+        if (bm__pipe_start(frame_bytes, in, &in->pipe) == BM_E_NOMEM)
+            return BM_E_NOMEM;
+    }
+    return in->pipe != NULL ? bm__pipe_write(in->pipe, data, len) : frame_bytes(in, data, len);
+}
+
+/* Ends the parsing thread, if any: its first error unless one came before. */
+static bm_err join_pipe(struct bm_ingest *in, bm_err rc, bool discard)
+{
+    if (in->pipe == NULL)
+        return rc;
+    bm_err prc = BM_OK;
+    if (discard)
+        bm__pipe_abort(in->pipe);
+    else
+        prc = bm__pipe_close(in->pipe);
+    in->pipe = NULL;
+    return rc != BM_OK ? rc : prc;
 }
 
 bm_err bm_ingest_feed(struct bm_ingest *in, const void *data, size_t len)
@@ -195,8 +230,8 @@ bm_err bm_ingest_feed(struct bm_ingest *in, const void *data, size_t len)
         return in->fatal;
     in->st.bytes_in += len;
     bm_err rc = bm__gunzip_feed(in->gz, data, len, on_bytes, in);
-    if (rc != BM_OK)
-        in->fatal = rc;
+    if (rc != BM_OK) /* the object failed: stop the parsing thread before anyone reads stats */
+        in->fatal = join_pipe(in, rc, true);
     return rc;
 }
 
@@ -205,6 +240,7 @@ bm_err bm_ingest_finish(struct bm_ingest *in)
     if (in->fatal != BM_OK)
         return in->fatal;
     bm_err rc = bm__gunzip_finish(in->gz, on_bytes, in);
+    rc = join_pipe(in, rc, rc != BM_OK);
     if (rc == BM_OK)
         rc = bm__framer_finish(&in->fr, on_record, in);
     in->st.gzip = bm__gunzip_is_gzip(in->gz);
