@@ -109,11 +109,9 @@ static void answer_batch(const struct bm_event_batch *b, const struct bm__msg_re
 {
     size_t worst = b->n, nfailed = 0;
     for (size_t i = 0; i < b->n; i++) {
-        if (!res[i].failed)
-            continue;
-        nfailed++;
-        if (worst == b->n ||
-            (bm__retry_after_s(res[i].code) > 0 && bm__retry_after_s(res[worst].code) == 0))
+        nfailed += res[i].failed;
+        bool retry = res[i].failed && bm__retry_after_s(res[i].code) > 0;
+        if (res[i].failed && (worst == b->n || (retry && bm__retry_after_s(res[worst].code) == 0)))
             worst = i;
     }
     r->status = 200;
