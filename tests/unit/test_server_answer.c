@@ -20,7 +20,7 @@ static struct bm_event_batch *batch(enum bm_event_form form, size_t n)
     assert_non_null(b->msgs);
     b->n = n;
     for (size_t i = 0; i < n; i++) {
-        char id[16];
+        char id[32]; /* room for any size_t: -O1 cannot see that n is small */
         snprintf(id, sizeof id, "m%zu", i);
         b->msgs[i].message_id = bm_strdup(form == BM_FORM_BARE ? "" : id);
         assert_non_null(b->msgs[i].message_id);
