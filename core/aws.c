@@ -4,6 +4,7 @@
  */
 #include "core/bm_core.h"
 
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
@@ -15,15 +16,82 @@ static int64_t real_now_ms(void *impl)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* impl: NULL, or the struct bm_stop that ends the sleep early. */
 static void real_sleep_ms(void *impl, int64_t ms)
 {
-    (void)impl;
+    if (impl != NULL) {
+        (void)bm_stop_sleep(impl, ms);
+        return;
+    }
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
     while (ms > 0 && nanosleep(&ts, &ts) != 0) {
     }
 }
 
 const struct bm_clock_ops bm_clock_real = {real_now_ms, real_sleep_ms, NULL};
+
+bm_err bm_stop_init(struct bm_stop *s)
+{
+    atomic_init(&s->set, false);
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca) != 0)
+        return BM_E_NOMEM;
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int e = pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (e != 0)
+        return BM_E_NOMEM;
+    if (pthread_mutex_init(&s->mu, NULL) != 0) {
+        pthread_cond_destroy(&s->cv);
+        return BM_E_NOMEM;
+    }
+    return BM_OK;
+}
+
+void bm_stop_destroy(struct bm_stop *s)
+{
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+}
+
+void bm_stop_set(struct bm_stop *s)
+{
+    pthread_mutex_lock(&s->mu);
+    atomic_store(&s->set, true);
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+bool bm_stop_is_set(const struct bm_stop *s)
+{
+    return s != NULL && atomic_load(&s->set);
+}
+
+bool bm_stop_sleep(struct bm_stop *s, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (ms < 0)
+        ms = 0;
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&s->mu);
+    /* The flag is read under the mutex that bm_stop_set holds: no wake-up is lost. */
+    while (!atomic_load(&s->set) && pthread_cond_timedwait(&s->cv, &s->mu, &ts) != ETIMEDOUT) {
+    }
+    bool set = atomic_load(&s->set);
+    pthread_mutex_unlock(&s->mu);
+    return set;
+}
+
+struct bm_clock_ops bm_stop_clock(struct bm_stop *s)
+{
+    return (struct bm_clock_ops){real_now_ms, real_sleep_ms, s};
+}
 
 void bm_rng_seed(struct bm_rng *r, uint64_t seed)
 {

@@ -4,7 +4,9 @@
 #ifndef BM_CORE_H
 #define BM_CORE_H
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -83,7 +85,8 @@ enum bm_wire {
     X(BM_E_NO_CREDENTIALS, BM_W_022, 500, 1, "no AWS credentials found")                           \
     X(BM_E_SUPERSEDED, BM_W_023, 409, 0,                                                           \
       "object changed since the event; its newer version counts")                                  \
-    X(BM_E_BUSY, BM_W_024, 503, 1, "too many request bodies in flight; retry")
+    X(BM_E_BUSY, BM_W_024, 503, 1, "too many request bodies in flight; retry")                     \
+    X(BM_E_CANCELLED, BM_W_024, 503, 1, "bmas is stopping; retry")
 
 typedef enum {
     BM_OK = 0,
@@ -283,6 +286,7 @@ struct bm_config {
     long request_timeout_s;
     long keepalive_timeout_s;
     long sqs_wait_seconds;
+    long aws_deadline_s;
     /* AWS standard. */
     char *aws_access_key_id;
     char *aws_secret_access_key;
@@ -529,6 +533,9 @@ struct bm_http_req {
     void *sink_ctx;
     size_t max_body;
     long timeout_ms; /* whole request; 0 = the transport's default */
+    /* When set, the transfer ends (BM_E_CANCELLED) within 100 ms of the stop being set, and
+     * does not start if it is set already: for waits with no side effect (SQS long polls). */
+    const struct bm_stop *cancel;
 };
 struct bm_http_resp {
     long status;
@@ -568,7 +575,27 @@ struct bm_clock_ops {
     void (*sleep_ms)(void *impl, int64_t ms); /* may return early on shutdown */
     void *impl;
 };
+/* The wall clock; its sleep returns early only when impl is a struct bm_stop that is set
+ * (bm_stop_clock). */
 extern const struct bm_clock_ops bm_clock_real;
+
+/* A shutdown signal that waits watch (core/aws.c): set once, from any thread (not from a
+ * signal handler: bmas takes signals with sigwait). Sleeps on its clock and transfers that
+ * name it (bm_http_req.cancel) end as soon as it is set, instead of waiting out a backoff or a
+ * 20 s long poll. */
+struct bm_stop {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* CLOCK_MONOTONIC */
+    atomic_bool set;
+};
+bm_err bm_stop_init(struct bm_stop *s);
+void bm_stop_destroy(struct bm_stop *s);
+void bm_stop_set(struct bm_stop *s);
+bool bm_stop_is_set(const struct bm_stop *s); /* false for NULL */
+/* Sleeps up to ms; true when the stop is set (at once if it is already). */
+bool bm_stop_sleep(struct bm_stop *s, int64_t ms);
+/* bm_clock_real whose sleep is bm_stop_sleep(s). */
+struct bm_clock_ops bm_stop_clock(struct bm_stop *s);
 /* xorshift64*: the C library generator is banned (not thread-safe, poor quality). */
 struct bm_rng {
     uint64_t s;
@@ -617,6 +644,9 @@ struct bm_aws {
     /* Buckets' regions learnt from redirects; NULL: none kept (every request of a bucket in
      * another region then follows the redirect again). */
     struct bm_s3_regions *s3_regions;
+    /* Shutdown (NULL: none): no retry starts once it is set, backoffs end at once, and long
+     * polls are cancelled (core/aws_call.c). */
+    const struct bm_stop *stop;
 };
 /* Base URL for service ("s3", "monitoring", "sqs"): AWS_ENDPOINT_URL_<SVC>, else
  * AWS_ENDPOINT_URL, else the public endpoint of the service's region (AWS_REGION;
@@ -979,5 +1009,45 @@ bm_err bm_sigv4_signing_key(const char *secret, const char *date8, const char *r
 /* The hex HMAC-SHA256 of the string to sign under key. */
 bm_err bm_sigv4_signature(const unsigned char key[BM_SHA256_LEN], const char *sts, size_t len,
                           char out[BM_SHA256_HEX_LEN + 1]);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Sample Bedrock invocation logs (core/sample.c, `bmas sample`): realistic records of every
+ * modelId shape, with the writer's own totals, kept from the numbers it chose. */
+enum { BM_SAMPLE_TYPES = 4 }; /* OnDemand, CrossRegion, GlobalCrossRegion, Application */
+struct bm_sample_opts {
+    int64_t start;       /* epoch seconds of the first record */
+    int64_t span;        /* seconds the records spread over, evenly */
+    uint64_t seed;       /* the same seed and options give the same bytes */
+    uint64_t records;    /* records to write; 0: write `bytes` uncompressed bytes instead */
+    uint64_t bytes;      /* uncompressed size to reach (last record crosses it) */
+    const char *account; /* 12 digits, in records and the key */
+    const char *region;  /* the source Region of every record, and the key's */
+    bool plain;          /* JSON lines instead of gzip */
+};
+struct bm_sample_totals {
+    uint64_t records, bytes, invocations, input_tokens, output_tokens, cache_read_tokens,
+        cache_write_tokens;
+    /* Per profile type as README's table classifies the ids (index: bm_sample_type_name). */
+    uint64_t type_invocations[BM_SAMPLE_TYPES], type_input_tokens[BM_SAMPLE_TYPES],
+        type_output_tokens[BM_SAMPLE_TYPES];
+};
+/* Receives the object's bytes in order; a non-BM_OK return stops the writer with that code. */
+typedef bm_err (*bm_sample_write_fn)(void *ctx, const void *p, size_t len);
+/* Defaults: 100 records over the 300 s before now, account 123456789012, us-east-1, gzip. */
+void bm_sample_opts_init(struct bm_sample_opts *o, int64_t now);
+/* Writes one object through fn and fills *out with its totals. BM_E_CONFIG on options that
+ * make no object, BM_E_NOMEM, or fn's code. Thread-safe (no shared state). */
+bm_err bm_sample_write(const struct bm_sample_opts *o, bm_sample_write_fn fn, void *ctx,
+                       struct bm_sample_totals *out, struct bm_errmsg *em);
+/* Appends the key Bedrock would deliver the object under (AWSLogs/ACCOUNT/
+ * BedrockModelInvocationLogs/REGION/YYYY/MM/DD/HH/YYYYMMDDTHHMMSSZ_<hex>.json.gz, stamped at
+ * the end of the span; the hex follows from seed and time). */
+bm_err bm_sample_key(const struct bm_sample_opts *o, struct bm_buf *key);
+/* Appends the options (seed, start, span, region) and totals as one JSON line, with "key"
+ * when key is non-NULL. */
+bm_err bm_sample_totals_json(const struct bm_sample_opts *o, const struct bm_sample_totals *t,
+                             const char *key, struct bm_buf *b);
+/* "OnDemand", "CrossRegion", "GlobalCrossRegion", "Application"; "" out of range. */
+const char *bm_sample_type_name(int i);
 
 #endif

@@ -73,6 +73,8 @@ static const struct cfg_entry table[] = {
      "consumer mode: poll this SQS queue (besides taking POSTs)"},
     {"BMAS_SQS_WAIT_SECONDS", NULL, CFG_INT, OFF(sqs_wait_seconds), "20", 0, 20, 0,
      "long-polling wait of the SQS consumer"},
+    {"BMAS_AWS_DEADLINE", NULL, CFG_INT, OFF(aws_deadline_s), "300", 1, 86400, 0,
+     "seconds one AWS request may take with all its retries (S3, SQS, CloudWatch, STS)"},
     {"BMAS_APP_PROFILE_MAP", NULL, CFG_STR, OFF(app_profile_map), "", 0, 65536, 0,
      "application profile id=model id pairs, comma separated, for model_id"},
     {"BMAS_FETCH_CONCURRENCY", NULL, CFG_INT, OFF(fetch_concurrency), "8", 1, 64, 0,

@@ -133,6 +133,57 @@ const char *bm__xml_find(const char *p, const char *end, const char *name, struc
 /* Decodes entities of raw element text into out (reset first). */
 bm_err bm__xml_text(struct bm_str t, struct bm_buf *out);
 
+/* ---- one AWS call (aws_call.c) -----------------------------------------------------------
+ * The one retry loop of every S3, SQS, CloudWatch and STS request. The shared rules, in order:
+ * an expired or unrecognised credential (ExpiredToken, RequestExpired, InvalidClientTokenId...)
+ * refreshes the credentials once without using up an attempt; then the caller's judge, if
+ * any, decides; then 2xx is done, 5xx, 429 and the throttling and transient codes are retried,
+ * anything else fails. Transport errors and credential sources that did not answer are
+ * retried. Retries wait a capped exponential backoff with full jitter, up to
+ * MAX_RETRY_ATTEMPTS attempts, and never past BMAS_AWS_DEADLINE (counted from the call's
+ * start: each attempt's timeout is cut to what is left). Once aws->stop is set, no retry
+ * starts, and a backoff ends at once. */
+enum bm__aws_verdict {
+    BM__AWS_DEFAULT, /* judge: leave it to the shared rules */
+    BM__AWS_DONE,    /* the call ends: *rc says how */
+    BM__AWS_FAIL,    /* the call ends: *rc and em say why */
+    BM__AWS_RETRY,   /* worth another attempt, after a backoff */
+    BM__AWS_AGAIN,   /* send again at once, not counted as an attempt (c->rq may be changed) */
+};
+enum bm__aws_on_stop {
+    BM__AWS_FINISH, /* the first attempt goes even when stopping (a delete of processed messages) */
+    BM__AWS_SKIP,   /* not sent once stopping; one in flight finishes (PutMetricData) */
+    BM__AWS_ABORT,  /* not sent once stopping, and cancelled in flight (a long poll) */
+};
+struct bm__aws_call {
+    const struct bm_aws *aws;
+    const char *op; /* "GetObject": messages and logs */
+    /* The request; creds, cancel and timeout_ms are set per attempt (a timeout_ms set here is
+     * each attempt's limit, cut to the deadline). rq.service NULL: unsigned. */
+    struct bm_http_req rq;
+    /* Fixed keys to sign with (STS with a profile's source keys); NULL: aws->creds. */
+    const struct bm_creds *signer;
+    enum bm__aws_on_stop on_stop;
+    int64_t backoff_base_ms, backoff_cap_ms; /* 0: 100 ms and 20 s */
+    bm_err (*reset)(void *ctx); /* before each attempt (a sink starting over); may be NULL */
+    /* Each HTTP answer, after the credential rule and before the shared ones; may be NULL. */
+    enum bm__aws_verdict (*judge)(struct bm__aws_call *c, bm_err *rc, struct bm_errmsg *em);
+    void *ctx;
+    struct bm_http_resp *rs; /* the caller's (initialised): the last answer */
+    /* Outcome. */
+    int attempts;   /* attempts counted against MAX_RETRY_ATTEMPTS */
+    int failed;     /* attempts that were followed by a retry */
+    bool answered;  /* the last attempt got an HTTP answer (rs) */
+    bool retryable; /* the last outcome was one to retry (retries ran out, or the deadline) */
+    bool throttled; /* the last answer was throttling */
+    char code[64];  /* the last answer's error code, "" when none */
+};
+/* BM_OK when the call succeeded (or the judge said so); else the error, with em. */
+bm_err bm__aws_call(struct bm__aws_call *c, struct bm_errmsg *em);
+/* The error code of an AWS error answer: the XML <Code> (S3, the Query protocol), else the
+ * JSON protocol's __type without its namespace ("com.amazonaws.sqs#QueueDoesNotExist"). */
+void bm__aws_error_code(const struct bm_http_resp *rs, char *code, size_t cap);
+
 /* ---- credentials (creds.c, creds_profile.c) ------------------------------------------------
  * The sources of the chain, shared by the two files; secrets are zeroed by whoever drops them. */
 struct bm__creds_src {
@@ -149,11 +200,6 @@ char *bm__creds_trim(char *s);
 bool bm__creds_parse_json(const char *body, size_t len, const char *source, struct bm_creds *c);
 /* Reads a small secret file, trimmed; false when unreadable. */
 bool bm__creds_read_token(const char *path, char *out, size_t cap);
-/* One request of a credential source; signer != NULL signs it for STS with those keys. */
-bm_err bm__creds_http(const struct bm__creds_src *p, const char *method, const char *url,
-                      const char *const *headers, size_t nheaders, const struct bm_buf *body,
-                      const struct bm_creds *signer, long timeout_ms, struct bm_http_resp *rs,
-                      struct bm_errmsg *em);
 bool bm__creds_env(const struct bm_config *cfg, struct bm_creds *c);
 bm_err bm__creds_container(const struct bm__creds_src *p, struct bm_creds *c, struct bm_errmsg *em);
 bm_err bm__creds_imds(const struct bm__creds_src *p, struct bm_creds *c, struct bm_errmsg *em);

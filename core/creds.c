@@ -110,30 +110,19 @@ static bool container_uri_allowed(const char *uri)
     return false;
 }
 
-bm_err bm__creds_http(const struct bm__creds_src *p, const char *method, const char *url,
-                      const char *const *headers, size_t nheaders, const struct bm_buf *body,
-                      const struct bm_creds *signer, long timeout_ms, struct bm_http_resp *rs,
-                      struct bm_errmsg *em)
-{
-    struct bm_http_req rq = {.method = method,
-                             .url = url,
-                             .service = signer ? "sts" : NULL,
-                             .region = p->cfg->aws_region,
-                             .creds = signer,
-                             .headers = headers,
-                             .nheaders = nheaders,
-                             .body = body ? body->data : NULL,
-                             .body_len = body ? body->len : 0,
-                             .max_body = 64 * 1024,
-                             .timeout_ms = timeout_ms};
-    return p->http->perform(p->http->impl, &rq, rs, em);
-}
-
+/* One unsigned request of a credential source (container endpoint, IMDS). */
 static bm_err http_get(const struct bm__creds_src *p, const char *method, const char *url,
                        const char *const *headers, size_t nheaders, long timeout_ms,
                        struct bm_http_resp *rs, struct bm_errmsg *em)
 {
-    return bm__creds_http(p, method, url, headers, nheaders, NULL, NULL, timeout_ms, rs, em);
+    struct bm_http_req rq = {.method = method,
+                             .url = url,
+                             .region = p->cfg->aws_region,
+                             .headers = headers,
+                             .nheaders = nheaders,
+                             .max_body = 64 * 1024,
+                             .timeout_ms = timeout_ms};
+    return p->http->perform(p->http->impl, &rq, rs, em);
 }
 
 /* Reads a small secret file (a token), trimmed, into out; false when unreadable. */

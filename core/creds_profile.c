@@ -154,9 +154,24 @@ static bm_err sts_credentials(const struct bm__creds_src *p, const char *const (
     const char *headers[] = {"Content-Type: application/x-www-form-urlencoded; charset=utf-8"};
     struct bm_http_resp rs;
     bm_http_resp_init(&rs);
-    if (rc == BM_OK)
-        rc =
-            bm__creds_http(p, "POST", url.data, headers, 1, &body, signer, STS_TIMEOUT_MS, &rs, em);
+    /* The shared call path: throttling, 5xx and transport errors retried with backoff. */
+    const struct bm_aws aws = {.cfg = p->cfg, .http = p->http, .clock = p->clock};
+    struct bm__aws_call call = {.aws = &aws,
+                                .op = action,
+                                .rq = {.method = "POST",
+                                       .url = url.data,
+                                       .service = signer ? "sts" : NULL,
+                                       .region = p->cfg->aws_region,
+                                       .headers = headers,
+                                       .nheaders = 1,
+                                       .body = body.data,
+                                       .body_len = body.len,
+                                       .max_body = 64 * 1024,
+                                       .timeout_ms = STS_TIMEOUT_MS},
+                                .signer = signer,
+                                .rs = &rs};
+    if (rc == BM_OK && (rc = bm__aws_call(&call, em)) != BM_OK && call.answered)
+        rc = BM_OK; /* an error answer: said below with STS's own message */
     if (rc == BM_OK && rs.status != 200) {
         char code[128], msg[512];
         xml_field(&rs.body, "Code", code, sizeof code);

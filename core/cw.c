@@ -4,7 +4,7 @@
  * claims: nothing here reads or writes the outbox. */
 #include "core/core_int.h"
 
-#include <curl/curl.h>
+#include <stdio.h>
 #include <string.h>
 #include <zlib.h>
 
@@ -12,6 +12,7 @@
 #define GZIP_OVER 16384
 #define CW_BACKOFF_BASE_MS 250
 #define CW_BACKOFF_CAP_MS 8000
+#define CW_TIMEOUT_MS 60000 /* one PutMetricData attempt */
 
 static const char *const dim_names[BM_DIM__COUNT] = {
     "InferenceProfileType", "ModelId",         "ProfileId",
@@ -147,25 +148,6 @@ static bm_err gzip_body(const struct bm_buf *in, struct bm_buf *out)
     return rc;
 }
 
-/* The CloudWatch Query error code in an ErrorResponse body. */
-static void cw_error_code(const struct bm_http_resp *rs, char *code, size_t cap)
-{
-    struct bm_str t;
-    code[0] = '\0';
-    if (rs->body.data != NULL &&
-        bm__xml_find(rs->body.data, rs->body.data + rs->body.len, "Code", &t) != NULL) {
-        size_t n = t.len < cap - 1 ? t.len : cap - 1;
-        memcpy(code, t.p, n);
-        code[n] = '\0';
-    }
-}
-
-static bool is_throttling(long status, const char *code)
-{
-    return status == 429 || strcmp(code, "Throttling") == 0 ||
-           strcmp(code, "ThrottlingException") == 0;
-}
-
 bm_err bm_cw_send(const struct bm_aws *aws, const struct bm_buf *body,
                   struct bm_cw_send_result *res)
 {
@@ -180,80 +162,54 @@ bm_err bm_cw_send(const struct bm_aws *aws, const struct bm_buf *body,
         rc = bm_buf_append_char(&url, '/');
     if (rc == BM_OK && zipped)
         rc = gzip_body(body, &gz);
-    struct bm_rng rng;
-    bm_rng_seed(&rng, (uint64_t)aws->clock->now_ms(aws->clock->impl) ^ body->len);
     const char *headers[] = {"Content-Type: application/x-www-form-urlencoded; charset=utf-8",
                              "Content-Encoding: gzip"};
-    bool refreshed = false;
-    int max = (int)aws->cfg->max_retry_attempts;
-    for (int n = 1; rc == BM_OK && n <= max; n++) {
-        res->attempts = (uint64_t)n;
-        struct bm_creds creds;
-        struct bm_errmsg em = {{0}};
-        struct bm_http_resp rs;
-        bm_http_resp_init(&rs);
-        bool retry = false;
-        bm_err r = bm_creds_get(aws->creds, &creds, &em);
-        if (r == BM_OK) {
-            struct bm_http_req rq = {.method = "POST",
-                                     .url = url.data,
-                                     .service = "monitoring",
-                                     .region = bm_cw_region(aws->cfg),
-                                     .creds = &creds,
-                                     .headers = headers,
-                                     .nheaders = zipped ? 2 : 1,
-                                     .body = zipped ? gz.data : body->data,
-                                     .body_len = zipped ? gz.len : body->len,
-                                     .max_body = 64 * 1024};
-            r = aws->http->perform(aws->http->impl, &rq, &rs, &em);
-            bm_secure_zero(&creds, sizeof creds);
-        }
-        char code[64] = "";
-        res->answered = r == BM_OK;
-        if (r == BM_OK) {
-            cw_error_code(&rs, code, sizeof code);
-            res->throttled = is_throttling(rs.status, code);
-            if (rs.status >= 200 && rs.status < 300) {
-                res->accepted = true;
-            } else if (rs.status == 403 && !refreshed) {
-                refreshed = true;
-                bm_creds_invalidate(aws->creds);
-                retry = true;
-                n--;
-            } else if (rs.status >= 500 || res->throttled || strcmp(code, "RequestExpired") == 0) {
-                retry = true;
-            } else if (rs.status == 400) {
-                res->refused = true; /* InvalidParameterValue and friends: resending cannot help */
-            }
-            bm_errmsg_set(&res->em, BM_E_PUBLISH, "PutMetricData: %s (%ld) %s",
-                          code[0] ? code : "error", rs.status, rs.request_id);
-            if (code[0] != '\0')
-                snprintf(res->error_type, sizeof res->error_type, "%s", code);
-            else
-                snprintf(res->error_type, sizeof res->error_type, "HTTP %ld", rs.status);
-        } else {
-            res->throttled = false;
-            snprintf(res->error_type, sizeof res->error_type, "%s",
-                     r == BM_E_NO_CREDENTIALS ? "NoCredentials" : "TransportError");
-            retry = r == BM_E_UPSTREAM || r == BM_E_NO_CREDENTIALS;
-            res->em = em;
-        }
-        bm_http_resp_cleanup(&rs);
-        if (res->accepted || res->refused || !retry)
-            break;
-        res->failed_attempts++;
-        BM_LOG(BM_WARN, "core", "cloudwatch_retry", "PutMetricData will be retried",
-               BM_KV_INT("attempt", n), BM_KV_STR("detail", res->em.text));
-        if (n < max)
-            aws->clock->sleep_ms(aws->clock->impl,
-                                 bm_backoff_ms(&rng, n, CW_BACKOFF_BASE_MS, CW_BACKOFF_CAP_MS));
-    }
+    struct bm_http_resp rs;
+    bm_http_resp_init(&rs);
+    /* Not started once bmas is stopping: the call counts as not sent, and its claim resumes at
+     * it after the restart. One in flight is let finish. */
+    struct bm__aws_call c = {.aws = aws,
+                             .op = "PutMetricData",
+                             .rq = {.method = "POST",
+                                    .url = url.data,
+                                    .service = "monitoring",
+                                    .region = bm_cw_region(aws->cfg),
+                                    .headers = headers,
+                                    .nheaders = zipped ? 2 : 1,
+                                    .body = zipped ? gz.data : body->data,
+                                    .body_len = zipped ? gz.len : body->len,
+                                    .max_body = 64 * 1024,
+                                    .timeout_ms = CW_TIMEOUT_MS},
+                             .on_stop = BM__AWS_SKIP,
+                             .backoff_base_ms = CW_BACKOFF_BASE_MS,
+                             .backoff_cap_ms = CW_BACKOFF_CAP_MS,
+                             .rs = &rs};
+    bm_err r = BM_OK;
+    if (rc == BM_OK)
+        r = bm__aws_call(&c, &res->em);
+    res->attempts = (uint64_t)c.attempts;
+    res->failed_attempts = (uint64_t)c.failed;
+    res->answered = c.answered;
+    res->throttled = c.answered && c.throttled;
+    res->accepted = rc == BM_OK && r == BM_OK;
+    /* A 400 that no retry could fix (InvalidParameterValue and friends): resending cannot help. */
+    res->refused = !res->accepted && c.answered && !c.retryable && rs.status == 400;
     if (rc != BM_OK) {
         bm_errmsg_set(&res->em, rc, "PutMetricData: %s", bm_err_str(rc));
         snprintf(res->error_type, sizeof res->error_type, "%s", "InternalError");
+    } else if (r == BM_E_CANCELLED) {
+        rc = r;
+        snprintf(res->error_type, sizeof res->error_type, "%s", "Cancelled");
+    } else if (!res->accepted && c.answered) {
+        if (c.code[0] != '\0')
+            snprintf(res->error_type, sizeof res->error_type, "%s", c.code);
+        else
+            snprintf(res->error_type, sizeof res->error_type, "HTTP %ld", rs.status);
+    } else if (!res->accepted) {
+        snprintf(res->error_type, sizeof res->error_type, "%s",
+                 r == BM_E_NO_CREDENTIALS ? "NoCredentials" : "TransportError");
     }
-    if (res->accepted)
-        res->error_type[0] = '\0';
+    bm_http_resp_cleanup(&rs);
     bm_buf_cleanup(&url);
     bm_buf_cleanup(&gz);
     if (rc != BM_OK)

@@ -5,7 +5,6 @@
 #include "core/core_int.h"
 
 #include <assert.h>
-#include <curl/curl.h>
 #include <string.h>
 
 #define METRICS 5
@@ -65,16 +64,10 @@ static struct bm_str dim_value(const struct bm_series_key *k, enum bm_dim d)
     return v.len > 0 ? v : unknown;
 }
 
+/* RFC 3986, the form body's encoding (CloudWatch reads it as the SDKs write it). */
 static bm_err escape_into(struct bm_buf *b, struct bm_str s)
 {
-    if (s.len == 0)
-        return BM_OK; /* curl_easy_escape would take 0 as "use strlen" */
-    char *e = curl_easy_escape(NULL, s.p, (int)s.len);
-    if (e == NULL)
-        return BM_E_NOMEM;
-    bm_err rc = bm_buf_append_str(b, e);
-    curl_free(e);
-    return rc;
+    return bm_url_encode(s.p, s.len, NULL, false, b);
 }
 
 /* Appends the five datums of group g as members first..first+4. */

@@ -115,9 +115,48 @@ static bm_err map_curl(CURLcode c, const char *errbuf, struct bm_errmsg *em)
                          curl_easy_strerror(c), errbuf[0] ? errbuf : "no detail");
 }
 
+/* curl_easy_perform, except that the transfer ends within 100 ms of stop being set: the multi
+ * interface lets the wait be cut into slices (a progress callback runs only about once a
+ * second while a long poll is idle). *cancelled tells that it ended so. */
+static CURLcode perform_until(CURL *h, const struct bm_stop *stop, bool *cancelled)
+{
+    CURLM *m = curl_multi_init();
+    if (m == NULL)
+        return CURLE_OUT_OF_MEMORY;
+    if (curl_multi_add_handle(m, h) != CURLM_OK) {
+        curl_multi_cleanup(m);
+        return CURLE_FAILED_INIT;
+    }
+    CURLcode cc = CURLE_OK;
+    int running = 1;
+    while (running > 0) {
+        if (bm_stop_is_set(stop)) {
+            *cancelled = true;
+            break;
+        }
+        CURLMcode mc = curl_multi_perform(m, &running);
+        if (mc == CURLM_OK && running > 0)
+            mc = curl_multi_poll(m, NULL, 0, 100, NULL);
+        if (mc != CURLM_OK) {
+            cc = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_RECV_ERROR;
+            break;
+        }
+    }
+    int left;
+    CURLMsg *msg;
+    while (!*cancelled && (msg = curl_multi_info_read(m, &left)) != NULL)
+        if (msg->msg == CURLMSG_DONE && msg->easy_handle == h)
+            cc = msg->data.result;
+    curl_multi_remove_handle(m, h);
+    curl_multi_cleanup(m);
+    return cc;
+}
+
 static bm_err curl_perform(void *impl, const struct bm_http_req *rq, struct bm_http_resp *rs,
                            struct bm_errmsg *em)
 {
+    if (bm_stop_is_set(rq->cancel))
+        return bm_errmsg_set(em, BM_E_CANCELLED, "request not sent: bmas is stopping");
     struct pool *p = impl;
     struct curl_slist *hdrs = NULL;
     char *sigv4 = NULL;
@@ -203,12 +242,16 @@ static bm_err curl_perform(void *impl, const struct bm_http_req *rq, struct bm_h
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rq->method);
     }
 
-    CURLcode cc = curl_easy_perform(h);
+    bool cancelled = false;
+    CURLcode cc =
+        rq->cancel != NULL ? perform_until(h, rq->cancel, &cancelled) : curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &rs->status);
     curl_off_t cl = 0;
     if (curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK && cl > 0)
         rs->content_length = (uint64_t)cl;
-    if (cc == CURLE_WRITE_ERROR && x.sink_rc != BM_OK)
+    if (cancelled)
+        rc = bm_errmsg_set(em, BM_E_CANCELLED, "request cancelled: bmas is stopping");
+    else if (cc == CURLE_WRITE_ERROR && x.sink_rc != BM_OK)
         rc = x.sink_rc; /* the sink stopped the transfer: its reason, not curl's */
     else if (cc != CURLE_OK)
         rc = map_curl(cc, errbuf, em);

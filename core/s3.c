@@ -1,10 +1,9 @@
 /* s3.c: S3 GetObject (streamed, retried) and ListObjectsV2, on libcurl's SigV4. Keys are
- * encoded segment by segment with curl_easy_escape, which keeps only A-Za-z0-9-._~ and writes
+ * encoded segment by segment with bm_url_encode, which keeps only A-Za-z0-9-._~ and writes
  * uppercase hex: exactly S3's canonical URI form (docs/testing.md). Custom endpoints (LocalStack,
  * bmas-emulator) get path-style URLs; real AWS virtual-host style. */
 #include "core/core_int.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,19 +23,6 @@ bool bm_s3_parse_uri(const char *uri, struct bm_buf *bucket, struct bm_buf *key)
     bm_buf_reset(key);
     return bm_buf_append(bucket, b, blen) == BM_OK &&
            bm_buf_append_str(key, slash ? slash + 1 : "") == BM_OK;
-}
-
-/* Appends s RFC 3986-encoded (curl_easy_escape: only unreserved characters stay). */
-static bm_err append_escaped(struct bm_buf *b, const char *s, size_t len)
-{
-    if (len == 0)
-        return BM_OK; /* curl_easy_escape would take 0 as "use strlen" */
-    char *e = curl_easy_escape(NULL, s, (int)len);
-    if (e == NULL)
-        return BM_E_NOMEM;
-    bm_err rc = bm_buf_append_str(b, e);
-    curl_free(e);
-    return rc;
 }
 
 /* Real AWS: virtual-host style, unless the bucket name has dots (the wildcard certificate
@@ -62,90 +48,16 @@ static bm_err object_url(const struct bm_aws *aws, const char *region, const cha
     } else if (rc == BM_OK) {
         rc = bm_buf_appendf(url, "%s/", base.data);
         if (rc == BM_OK)
-            rc = append_escaped(url, bucket, strlen(bucket));
+            rc = bm_url_encode(bucket, strlen(bucket), NULL, false, url);
         /* Path style: "/bucket" for the bucket itself (ListObjectsV2), "/bucket/key" else. */
         if (rc == BM_OK && *key != '\0')
             rc = bm_buf_append_char(url, '/');
     }
-    /* Each key segment encoded on its own, so '/' stays a separator. */
-    for (const char *p = key; rc == BM_OK && *p;) {
-        const char *slash = strchr(p, '/');
-        size_t n = slash ? (size_t)(slash - p) : strlen(p);
-        rc = append_escaped(url, p, n);
-        if (rc == BM_OK && slash != NULL)
-            rc = bm_buf_append_char(url, '/');
-        p += n + (slash != NULL);
-    }
+    /* RFC 3986 with '/' kept: each key segment encoded on its own, as S3 signs it. */
+    if (rc == BM_OK)
+        rc = bm_url_encode(key, strlen(key), "/", false, url);
     bm_buf_cleanup(&base);
     return rc;
-}
-
-/* The <Code> of an S3 XML error body, into code (cap bytes). */
-static void error_code(const struct bm_http_resp *rs, char *code, size_t cap)
-{
-    struct bm_str t;
-    code[0] = '\0';
-    if (rs->body.data == NULL)
-        return;
-    if (bm__xml_find(rs->body.data, rs->body.data + rs->body.len, "Code", &t) != NULL) {
-        size_t n = t.len < cap - 1 ? t.len : cap - 1;
-        memcpy(code, t.p, n);
-        code[n] = '\0';
-    }
-}
-
-static bool is_auth_refresh_code(const char *code)
-{
-    return strcmp(code, "ExpiredToken") == 0 || strcmp(code, "TokenRefreshRequired") == 0 ||
-           strcmp(code, "InvalidToken") == 0 || strcmp(code, "RequestExpired") == 0;
-}
-
-enum verdict { V_DONE, V_RETRY, V_FAIL };
-
-/* Classifies a completed HTTP exchange for the retry loop. */
-static enum verdict classify(const struct bm_http_resp *rs, bool versioned, bm_err *rc,
-                             bool *refresh, struct bm_errmsg *em, const char *what)
-{
-    char code[64];
-    error_code(rs, code, sizeof code);
-    *refresh = false;
-    if (rs->status >= 200 && rs->status < 300) {
-        *rc = BM_OK;
-        return V_DONE;
-    }
-    if (rs->status == 412) {
-        *rc = bm_errmsg_set(em, BM_E_SUPERSEDED, "%s: the object's ETag is no longer the event's",
-                            what);
-        return V_FAIL;
-    }
-    /* An unversioned bucket has only the "null" version: S3 answers any other id with 400
-     * InvalidArgument, a versioned one with 404 NoSuchVersion. Either way the object the
-     * event named does not exist. */
-    if (rs->status == 400 && strcmp(code, "InvalidArgument") == 0 && versioned) {
-        *rc = bm_errmsg_set(em, BM_E_S3_NOT_FOUND, "%s: no such version: InvalidArgument (400)",
-                            what);
-        return V_FAIL;
-    }
-    if (rs->status == 404) {
-        *rc =
-            bm_errmsg_set(em, BM_E_S3_NOT_FOUND, "%s: %s (404)", what, code[0] ? code : "NotFound");
-        return V_FAIL;
-    }
-    if (rs->status == 403) {
-        *refresh = is_auth_refresh_code(code);
-        *rc = bm_errmsg_set(em, BM_E_S3_DENIED, "%s: %s (403)", what, code[0] ? code : "Forbidden");
-        return V_FAIL;
-    }
-    /* SlowDown is a 503; RequestTimeout a 400 that AWS says to retry. */
-    if (rs->status >= 500 || rs->status == 429 || strcmp(code, "RequestTimeout") == 0 ||
-        strcmp(code, "SlowDown") == 0 || strcmp(code, "Throttling") == 0) {
-        *rc = bm_errmsg_set(em, BM_E_UPSTREAM, "%s: %s (%ld)", what, code[0] ? code : "error",
-                            rs->status);
-        return V_RETRY;
-    }
-    *rc = bm_errmsg_set(em, BM_E_UPSTREAM, "%s: %s (%ld)", what, code[0] ? code : "error",
-                        rs->status);
-    return V_FAIL;
 }
 
 /* A bucket in another region than the request was signed for. S3 says so with a 301
@@ -209,115 +121,134 @@ static bm_err attempt_url(const struct attempt *a, const char *region, struct bm
     return rc == BM_OK && a->query != NULL ? bm_buf_append_str(url, a->query) : rc;
 }
 
-/* The retry loop shared by S3 calls: MAX_RETRY_ATTEMPTS attempts with full-jitter backoff;
- * an expired-token 403 refreshes credentials once without using up an attempt, and so does
- * one region redirect (the request then goes again, signed for the bucket's region, which the
- * cache keeps for the bucket's next requests). A second redirect is not followed. */
+/* One S3 request on the shared call path (core/aws_call.c), with what S3 alone means by its
+ * answers: one region redirect followed (the request goes again, signed for the bucket's
+ * region, which the cache keeps for the bucket's next requests; a second redirect is not
+ * followed), 412 superseded, 404 and a versioned 400 InvalidArgument not found, 403 denied. */
+struct s3_call {
+    struct bm__aws_call c;
+    const struct attempt *a;
+    bm_s3_reset_fn reset;
+    char region[32];
+    struct bm_buf url;
+    bool redirected;
+};
+
+static bm_err s3_reset(void *ctx)
+{
+    struct s3_call *sc = ctx;
+    return sc->reset != NULL ? sc->reset(sc->a->ctx) : BM_OK;
+}
+
+static enum bm__aws_verdict s3_redirect(struct s3_call *sc, bm_err *rc, struct bm_errmsg *em)
+{
+    const struct attempt *a = sc->a;
+    const struct bm_http_resp *rs = a->rs;
+    const char *code = sc->c.code;
+    char want[32];
+    if (!region_redirect(rs, code, want, sizeof want))
+        return BM__AWS_DEFAULT;
+    printable(want);
+    if (sc->redirected) {
+        *rc = bm_errmsg_set(em, BM_E_UPSTREAM,
+                            "%s: S3 redirected the request again (region \"%s\", signed for %s); "
+                            "one redirect is followed, no more",
+                            a->what, want, sc->region);
+        return BM__AWS_FAIL;
+    }
+    if (strcmp(want, sc->region) == 0) {
+        *rc = bm_errmsg_set(em, BM_E_UPSTREAM,
+                            "%s: %s (%ld) names the region the request was signed for (%s): "
+                            "nothing to follow",
+                            a->what, code[0] ? code : "redirect", rs->status, sc->region);
+        return BM__AWS_FAIL;
+    }
+    if (!bm_region_valid(want)) {
+        *rc = bm_errmsg_set(em, BM_E_UPSTREAM,
+                            "%s: %s (%ld) names no usable region (\"%s\"): redirect refused",
+                            a->what, code[0] ? code : "redirect", rs->status, want);
+        return BM__AWS_FAIL;
+    }
+    BM_LOG(BM_INFO, "core", "s3_region_redirect",
+           "bucket lives in another region: request signed again for it",
+           BM_KV_STR("bucket", a->bucket), BM_KV_STR("from", sc->region), BM_KV_STR("to", want),
+           BM_KV_INT("status", rs->status));
+    sc->redirected = true;
+    snprintf(sc->region, sizeof sc->region, "%s", want);
+    bm_s3_regions_put(a->aws->s3_regions, a->bucket, sc->region);
+    if ((*rc = attempt_url(a, sc->region, &sc->url, em)) != BM_OK)
+        return BM__AWS_FAIL;
+    sc->c.rq.url = sc->url.data;
+    sc->c.rq.region = sc->region;
+    return BM__AWS_AGAIN;
+}
+
+static enum bm__aws_verdict s3_judge(struct bm__aws_call *c, bm_err *rc, struct bm_errmsg *em)
+{
+    struct s3_call *sc = c->ctx;
+    const struct attempt *a = sc->a;
+    const struct bm_http_resp *rs = a->rs;
+    const char *code = c->code;
+    enum bm__aws_verdict v = s3_redirect(sc, rc, em);
+    if (v != BM__AWS_DEFAULT)
+        return v;
+    if (rs->status == 412) {
+        *rc = bm_errmsg_set(em, BM_E_SUPERSEDED, "%s: the object's ETag is no longer the event's",
+                            a->what);
+        return BM__AWS_FAIL;
+    }
+    /* An unversioned bucket has only the "null" version: S3 answers any other id with 400
+     * InvalidArgument, a versioned one with 404 NoSuchVersion. Either way the object the
+     * event named does not exist. */
+    if (rs->status == 400 && strcmp(code, "InvalidArgument") == 0 && a->versioned) {
+        *rc = bm_errmsg_set(em, BM_E_S3_NOT_FOUND, "%s: no such version: InvalidArgument (400)",
+                            a->what);
+        return BM__AWS_FAIL;
+    }
+    if (rs->status == 404) {
+        *rc = bm_errmsg_set(em, BM_E_S3_NOT_FOUND, "%s: %s (404)", a->what,
+                            code[0] ? code : "NotFound");
+        return BM__AWS_FAIL;
+    }
+    if (rs->status == 403) {
+        *rc = bm_errmsg_set(em, BM_E_S3_DENIED, "%s: %s (403)", a->what,
+                            code[0] ? code : "Forbidden");
+        return BM__AWS_FAIL;
+    }
+    return BM__AWS_DEFAULT;
+}
+
 static bm_err with_retries(const struct attempt *a, bm_s3_reset_fn reset, int *attempts,
                            struct bm_errmsg *em)
 {
     const struct bm_aws *aws = a->aws;
-    struct bm_rng rng;
-    bm_rng_seed(&rng, (uint64_t)aws->clock->now_ms(aws->clock->impl) ^ (uint64_t)(uintptr_t)a);
-    bool refreshed = false, redirected = false;
-    char region[32];
-    if (!bm_s3_regions_get(aws->s3_regions, a->bucket, region, sizeof region))
-        snprintf(region, sizeof region, "%s", aws->cfg->aws_region);
-    struct bm_buf url;
-    bm_buf_init(&url, 16384);
-    bm_err rc = attempt_url(a, region, &url, em);
-    if (rc != BM_OK) {
-        bm_buf_cleanup(&url);
-        return rc;
+    struct s3_call sc = {.a = a, .reset = reset};
+    if (!bm_s3_regions_get(aws->s3_regions, a->bucket, sc.region, sizeof sc.region))
+        snprintf(sc.region, sizeof sc.region, "%s", aws->cfg->aws_region);
+    bm_buf_init(&sc.url, 16384);
+    bm_err rc = attempt_url(a, sc.region, &sc.url, em);
+    if (rc == BM_OK) {
+        sc.c = (struct bm__aws_call){.aws = aws,
+                                     .op = a->what,
+                                     .rq = {.method = a->method,
+                                            .url = sc.url.data,
+                                            .headers = a->headers,
+                                            .nheaders = a->nheaders,
+                                            .service = "s3",
+                                            .region = sc.region,
+                                            .sink = a->sink,
+                                            .sink_ctx = a->ctx,
+                                            .max_body = a->max_body},
+                                     .backoff_base_ms = S3_BACKOFF_BASE_MS,
+                                     .backoff_cap_ms = S3_BACKOFF_CAP_MS,
+                                     .reset = s3_reset,
+                                     .judge = s3_judge,
+                                     .ctx = &sc,
+                                     .rs = a->rs};
+        rc = bm__aws_call(&sc.c, em);
+        *attempts = sc.c.attempts;
     }
-    rc = BM_E_UPSTREAM;
-    int max = (int)aws->cfg->max_retry_attempts;
-    for (int n = 1; n <= max; n++) {
-        *attempts = n;
-        if (reset != NULL && (rc = reset(a->ctx)) != BM_OK)
-            goto out;
-        struct bm_creds creds;
-        rc = bm_creds_get(aws->creds, &creds, em);
-        if (rc == BM_OK) {
-            bm_http_resp_cleanup(a->rs);
-            bm_http_resp_init(a->rs);
-            struct bm_http_req rq = {.method = a->method,
-                                     .url = url.data,
-                                     .headers = a->headers,
-                                     .nheaders = a->nheaders,
-                                     .service = "s3",
-                                     .region = region,
-                                     .creds = &creds,
-                                     .sink = a->sink,
-                                     .sink_ctx = a->ctx,
-                                     .max_body = a->max_body};
-            rc = aws->http->perform(aws->http->impl, &rq, a->rs, em);
-            bm_secure_zero(&creds, sizeof creds);
-            char code[64], want[32];
-            if (rc == BM_OK) {
-                error_code(a->rs, code, sizeof code);
-                if (region_redirect(a->rs, code, want, sizeof want)) {
-                    printable(want);
-                    if (redirected) {
-                        rc = bm_errmsg_set(em, BM_E_UPSTREAM,
-                                           "%s: S3 redirected the request again (region \"%s\", "
-                                           "signed for %s); one redirect is followed, no more",
-                                           a->what, want, region);
-                        goto out;
-                    }
-                    if (strcmp(want, region) == 0) {
-                        rc = bm_errmsg_set(em, BM_E_UPSTREAM,
-                                           "%s: %s (%ld) names the region the request was "
-                                           "signed for (%s): nothing to follow",
-                                           a->what, code[0] ? code : "redirect", a->rs->status,
-                                           region);
-                        goto out;
-                    }
-                    if (!bm_region_valid(want)) {
-                        rc = bm_errmsg_set(em, BM_E_UPSTREAM,
-                                           "%s: %s (%ld) names no usable region (\"%s\"): "
-                                           "redirect refused",
-                                           a->what, code[0] ? code : "redirect", a->rs->status,
-                                           want);
-                        goto out;
-                    }
-                    BM_LOG(BM_INFO, "core", "s3_region_redirect",
-                           "bucket lives in another region: request signed again for it",
-                           BM_KV_STR("bucket", a->bucket), BM_KV_STR("from", region),
-                           BM_KV_STR("to", want), BM_KV_INT("status", a->rs->status));
-                    redirected = true;
-                    snprintf(region, sizeof region, "%s", want);
-                    bm_s3_regions_put(aws->s3_regions, a->bucket, region);
-                    if ((rc = attempt_url(a, region, &url, em)) != BM_OK)
-                        goto out;
-                    n--; /* the redirect is not a failed attempt */
-                    continue;
-                }
-                bool refresh;
-                enum verdict v = classify(a->rs, a->versioned, &rc, &refresh, em, a->what);
-                if (v == V_DONE)
-                    goto out;
-                if (refresh && !refreshed) {
-                    refreshed = true;
-                    bm_creds_invalidate(aws->creds);
-                    n--; /* a refreshed token deserves a real attempt */
-                    continue;
-                }
-                if (v == V_FAIL)
-                    goto out;
-            } else if (rc != BM_E_UPSTREAM) {
-                goto out; /* the sink refused the data (bad gzip, caps): not a network issue */
-            }
-        } else if (rc != BM_E_NO_CREDENTIALS) {
-            goto out;
-        }
-        if (n < max)
-            aws->clock->sleep_ms(aws->clock->impl,
-                                 bm_backoff_ms(&rng, n, S3_BACKOFF_BASE_MS, S3_BACKOFF_CAP_MS));
-    }
-    rc = rc == BM_E_NO_CREDENTIALS ? rc : BM_E_UPSTREAM;
-out:
-    bm_buf_cleanup(&url);
+    bm_buf_cleanup(&sc.url);
     return rc;
 }
 
@@ -369,7 +300,7 @@ bm_err bm_s3_get_object(const struct bm_aws *aws, const char *bucket, const char
     if (rc == BM_OK && version_id != NULL && *version_id != '\0') {
         rc = bm_buf_append_str(&query, "?versionId=");
         if (rc == BM_OK)
-            rc = append_escaped(&query, version_id, strlen(version_id));
+            rc = bm_url_encode(version_id, strlen(version_id), NULL, false, &query);
     }
     int attempts = 0;
     if (rc == BM_OK) {
@@ -432,7 +363,7 @@ bm_err bm_s3_list_page(const struct bm_aws *aws, const char *bucket, const char 
     if (rc == BM_OK && token != NULL && *token != '\0') {
         rc = bm_buf_append_str(&query, "?continuation-token=");
         if (rc == BM_OK)
-            rc = append_escaped(&query, token, strlen(token));
+            rc = bm_url_encode(token, strlen(token), NULL, false, &query);
         if (rc == BM_OK)
             rc = bm_buf_append_str(&query, "&list-type=2");
     } else if (rc == BM_OK) {
@@ -441,7 +372,7 @@ bm_err bm_s3_list_page(const struct bm_aws *aws, const char *bucket, const char 
     if (rc == BM_OK && prefix != NULL && *prefix != '\0') {
         rc = bm_buf_append_str(&query, "&prefix=");
         if (rc == BM_OK)
-            rc = append_escaped(&query, prefix, strlen(prefix));
+            rc = bm_url_encode(prefix, strlen(prefix), NULL, false, &query);
     }
     int attempts;
     if (rc == BM_OK) {

@@ -1,7 +1,7 @@
 /* sqs.c: the consumer side of SQS (BMAS_SQS_QUEUE_URL): ReceiveMessage with long polling and
  * DeleteMessageBatch, over the AWS JSON 1.0 protocol that current SDKs, SQS and LocalStack
  * speak. Requests go to the SQS endpoint with the queue URL in the body. */
-#include "core/bm_core.h"
+#include "core/core_int.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -17,9 +17,10 @@ static cJSON *new_request(const char *queue_url)
     return req;
 }
 
-/* Sends req (takes ownership, deleted even on failure) as AmazonSQS.<target>. */
+/* Sends req (takes ownership, deleted even on failure) as AmazonSQS.<target> through the
+ * shared call path (retries, credential refresh, deadline; on_stop says what a shutdown does). */
 static bm_err sqs_call(const struct bm_aws *aws, const char *target, cJSON *req, long timeout_ms,
-                       struct bm_http_resp *rs, struct bm_errmsg *em)
+                       enum bm__aws_on_stop on_stop, struct bm_http_resp *rs, struct bm_errmsg *em)
 {
     char *json = cJSON_PrintUnformatted(req);
     cJSON_Delete(req);
@@ -31,38 +32,26 @@ static bm_err sqs_call(const struct bm_aws *aws, const char *target, cJSON *req,
     bm_err rc = bm_aws_endpoint(aws->cfg, "sqs", &url, &custom);
     if (rc == BM_OK)
         rc = bm_buf_append_char(&url, '/');
-    char th[128];
+    char th[128], op[64];
     snprintf(th, sizeof th, "X-Amz-Target: AmazonSQS.%s", target);
+    snprintf(op, sizeof op, "SQS %s", target);
     const char *headers[] = {"Content-Type: application/x-amz-json-1.0", th};
-    struct bm_creds creds;
-    if (rc == BM_OK)
-        rc = bm_creds_get(aws->creds, &creds, em);
     if (rc == BM_OK) {
-        struct bm_http_req rq = {.method = "POST",
-                                 .url = url.data,
-                                 .service = "sqs",
-                                 .region = aws->cfg->aws_region,
-                                 .creds = &creds,
-                                 .headers = headers,
-                                 .nheaders = 2,
-                                 .body = json,
-                                 .body_len = strlen(json),
-                                 .max_body = 2u << 20,
-                                 .timeout_ms = timeout_ms};
-        rc = aws->http->perform(aws->http->impl, &rq, rs, em);
-        bm_secure_zero(&creds, sizeof creds);
-    }
-    if (rc == BM_OK && (rs->status < 200 || rs->status >= 300)) {
-        /* {"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"..."} */
-        const char *type = "error";
-        cJSON *j = rs->body.data ? cJSON_ParseWithLength(rs->body.data, rs->body.len) : NULL;
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "__type");
-        if (cJSON_IsString(t)) {
-            const char *hash = strchr(t->valuestring, '#');
-            type = hash ? hash + 1 : t->valuestring;
-        }
-        rc = bm_errmsg_set(em, BM_E_UPSTREAM, "SQS %s: %s (%ld)", target, type, rs->status);
-        cJSON_Delete(j);
+        struct bm__aws_call c = {.aws = aws,
+                                 .op = op,
+                                 .rq = {.method = "POST",
+                                        .url = url.data,
+                                        .service = "sqs",
+                                        .region = aws->cfg->aws_region,
+                                        .headers = headers,
+                                        .nheaders = 2,
+                                        .body = json,
+                                        .body_len = strlen(json),
+                                        .max_body = 2u << 20,
+                                        .timeout_ms = timeout_ms},
+                                 .on_stop = on_stop,
+                                 .rs = rs};
+        rc = bm__aws_call(&c, em);
     }
     bm_buf_cleanup(&url);
     cJSON_free(json);
@@ -97,7 +86,7 @@ bm_err bm_sqs_receive(const struct bm_aws *aws, const char *queue_url, int max, 
     struct bm_http_resp rs;
     bm_http_resp_init(&rs);
     /* The HTTP timeout must outlast the long poll. */
-    bm_err rc = sqs_call(aws, "ReceiveMessage", req, (wait_s + 15) * 1000L, &rs, em);
+    bm_err rc = sqs_call(aws, "ReceiveMessage", req, (wait_s + 15) * 1000L, BM__AWS_ABORT, &rs, em);
     cJSON *j = rc == BM_OK ? cJSON_ParseWithLength(rs.body.data ? rs.body.data : "{}",
                                                    rs.body.data ? rs.body.len : 2)
                            : NULL;
@@ -158,7 +147,7 @@ bm_err bm_sqs_delete(const struct bm_aws *aws, const char *queue_url, const char
     }
     struct bm_http_resp rs;
     bm_http_resp_init(&rs);
-    bm_err rc = sqs_call(aws, "DeleteMessageBatch", req, 30000, &rs, em);
+    bm_err rc = sqs_call(aws, "DeleteMessageBatch", req, 30000, BM__AWS_FINISH, &rs, em);
     if (rc == BM_OK) {
         cJSON *j = cJSON_ParseWithLength(rs.body.data ? rs.body.data : "{}",
                                          rs.body.data ? rs.body.len : 2);

@@ -12,7 +12,12 @@
 #include <unistd.h>
 
 static const char usage[] =
-    "usage: bmas-emulator [options]\n"
+    "usage: bmas-emulator [--listen ADDR:PORT] [--port-file FILE] [--data DIR]\n"
+    "                     [--credentials AKID:SECRET[,AKID:SECRET...]] [--region REGION]\n"
+    "                     [--seed N] [--skew-seconds N] [--max-object-bytes N]\n"
+    "                     [--max-body-bytes N]\n"
+    "       bmas-emulator --help | --version\n"
+    "\n"
     "A local AWS emulator: S3, SQS, CloudWatch and STS (AssumeRoleWithWebIdentity,\n"
     "AssumeRole, GetCallerIdentity) on one port, every request SigV4-verified, with fault\n"
     "injection for reliability tests. Credentials issued by AssumeRoleWithWebIdentity (any\n"
@@ -30,7 +35,7 @@ static const char usage[] =
     "  --skew-seconds N         accepted clock skew of signed requests [900]\n"
     "  --max-object-bytes N     largest S3 object body, held in memory [268435456]\n"
     "  --max-body-bytes N       largest other request body [2097152]\n"
-    "  --help, --version\n"
+    "  -h, --help, --version\n"
     "\n"
     "Environment: LOG_LEVEL (DEBUG|INFO|WARN|ERROR, default INFO), JSON lines on stderr.\n"
     "\n"

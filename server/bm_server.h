@@ -1,5 +1,5 @@
-/* bm_server.h: the public header of libbm_server, the bmas commands (`serve`, `ingest`) that
- * main() dispatches to. Tests drive the commands through these entry points. */
+/* bm_server.h: the public header of libbm_server, the bmas commands (`serve`, `ingest`, `sample`,
+ * …) that main() dispatches to. Tests drive the commands through these entry points. */
 #ifndef BM_SERVER_H
 #define BM_SERVER_H
 
@@ -21,5 +21,16 @@ int bm_srv_cmd_ingest(const struct bm_config *cfg, int argc, char **argv, FILE *
 int bm_srv_cmd_dashboard(const struct bm_config *cfg, int argc, char **argv, FILE *out, FILE *err);
 int bm_srv_cmd_alarms(const struct bm_config *cfg, int argc, char **argv, FILE *out, FILE *err);
 int bm_srv_cmd_serve(struct bm_config *cfg, int argc, char **argv, FILE *err);
+
+/* `bmas sample [options]`: writes one generated Bedrock log object to out (or -o FILE) and its
+ * totals as a JSON line on err (or --totals FILE). Reads no configuration. Returns an exit
+ * code. */
+int bm_srv_cmd_sample(int argc, char **argv, FILE *out, FILE *err);
+
+/* `bmas help [COMMAND]`: the overview of every command (cmd NULL) or one command's usage,
+ * options and environment, on out. An unknown cmd: a message on err and BM_EXIT_USAGE. */
+int bm_srv_help(const char *cmd, FILE *out, FILE *err);
+/* Whether name is a bmas command (serve, ingest, sample, dashboard, alarms, help). */
+bool bm_srv_is_command(const char *name);
 
 #endif

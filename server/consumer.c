@@ -85,11 +85,14 @@ static void *run(void *arg)
             c->st.last_error = BM_OK;
         }
         pthread_mutex_unlock(&c->mu);
+        /* A poll cut short by the shutdown (cancelled, or the connection closed under it) is
+         * how a normal stop looks: no warning. */
+        if (rc != BM_OK && (rc == BM_E_CANCELLED || bm_stop_is_set(&s->stop)))
+            break;
         if (rc != BM_OK) {
             BM_LOG(BM_WARN, "server", "sqs_receive_failed", em.text, BM_KV_ERR(rc));
             record_error(c, rc, &em);
-            for (int i = 0; i < ERROR_BACKOFF_MS / 100 && !atomic_load(&s->stopping); i++)
-                bm_clock_real.sleep_ms(NULL, 100);
+            (void)bm_stop_sleep(&s->stop, ERROR_BACKOFF_MS);
             continue;
         }
         if (b.n > 0)
@@ -126,7 +129,8 @@ void bm__consumer_stop(struct bm__consumer *c)
 {
     if (c == NULL)
         return;
-    /* s->stopping is already set; the long poll ends within BMAS_SQS_WAIT_SECONDS. */
+    /* s->stop is set already: the long poll is cancelled within 100 ms, and a batch being
+     * processed finishes (its deletes are sent). */
     pthread_join(c->th, NULL);
     pthread_mutex_destroy(&c->mu);
     bm_free(c);

@@ -46,10 +46,12 @@ int bm__retry_after_s(bm_err code)
     case BM_E_BUSY:
     case BM_E_NOMEM:
         return 1;
-    /* AWS failed or throttled through MAX_RETRY_ATTEMPTS already: give it time. */
+    /* AWS failed or throttled through MAX_RETRY_ATTEMPTS already, or bmas is stopping (a
+     * request cut short by SIGTERM; a restart takes seconds): give it time. */
     case BM_E_UPSTREAM:
     case BM_E_PUBLISH:
     case BM_E_THROTTLED:
+    case BM_E_CANCELLED:
         return 5;
     /* Waits for an operator (a full disk, missing credentials) or a fix; retried slowly so the
      * message stays in its queue meanwhile. BM_E_IO (a file of `bmas ingest`) never answers

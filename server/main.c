@@ -12,56 +12,44 @@ static const char *env_get(const char *name)
     return getenv(name);
 }
 
-static void usage(FILE *f)
+static bool is_help(const char *a)
 {
-    fputs("usage: bmas [serve] [--listen ADDR:PORT] [--db PATH] [--port-file FILE]\n"
-          "       bmas ingest [--json] [--group-by LIST] SOURCE...\n"
-          "       bmas dashboard [--values DIMENSION=V1,V2]... [--period SECONDS]\n"
-          "       bmas alarms [--name-prefix NAME] [--dlq QUEUE] [--sns-topic ARN]\n"
-          "       bmas --help | --version\n"
-          "\n"
-          "  serve    run the HTTP service (the default): POST /events, GET /status,\n"
-          "           GET /aggregates, POST /flush, GET /healthz\n"
-          "  ingest   read Bedrock invocation-log objects (gzip or plain JSON lines; FILE,\n"
-          "           - for stdin, s3://bucket/key, s3://bucket/prefix/ to backfill from S3)\n"
-          "           and print their aggregates; --json gives the\n"
-          "           GET /aggregates shape; --group-by takes a comma list of minute,\n"
-          "           model_id, profile_type, profile_id, source_region, inference_region,\n"
-          "           operation (default " BM_GROUP_BY_DEFAULT ")\n"
-          "  dashboard  print a CloudWatch dashboard body (JSON) for BMAS_DIMENSION_SETS and\n"
-          "           CLOUDWATCH_NAMESPACE: InputTokens, OutputTokens and InvocationCount per\n"
-          "           set; the values listed are --values, else CrossRegion,GlobalCrossRegion\n"
-          "           for a profile type and AWS_REGION for a Region; other sets use SEARCH\n"
-          "           (default period 300)\n"
-          "  alarms   print put-metric-alarm inputs, one JSON object a line (for\n"
-          "           --cli-input-json): NAME-dlq (messages in the DLQ, default queue\n"
-          "           bedrock-metrics-aggregator-dlq), NAME-publish-failures (BMAS-004, from a\n"
-          "           log metric filter), NAME-no-data (no invocation for an hour; needs the\n"
-          "           set ()); NAME defaults to bmas\n"
-          "\n"
-          "exit status: 0 ok, 1 a source or the service failed, 2 usage or configuration\n"
-          "\n"
-          "environment:\n",
-          f);
-    struct bm_buf b;
-    bm_buf_init(&b, 1 << 20);
-    if (bm_config_help(&b) == BM_OK)
-        fputs(b.data, f);
-    bm_buf_cleanup(&b);
+    return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0;
 }
 
 int main(int argc, char **argv)
 {
     struct bm_config cfg;
     struct bm_errmsg em = {{0}};
-    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        usage(stdout);
-        return BM_EXIT_OK;
+    /* Help and the sample writer need no configuration: a bad variable must not hide them. */
+    if (argc > 1 && (is_help(argv[1]) || strcmp(argv[1], "help") == 0)) {
+        if (argc > 3 || (argc == 3 && is_help(argv[1]))) {
+            fprintf(stderr, "bmas: help takes at most one COMMAND (see bmas help)\n");
+            return BM_EXIT_USAGE;
+        }
+        return bm_srv_help(argc > 2 ? argv[2] : NULL, stdout, stderr);
     }
     if (argc > 1 && strcmp(argv[1], "--version") == 0) {
         printf("bmas %s\n", BM_VERSION);
         return BM_EXIT_OK;
     }
+    if (argc > 1 && argv[1][0] != '-' && !bm_srv_is_command(argv[1])) {
+        fprintf(stderr,
+                "bmas: unknown command \"%s\" (commands: serve, ingest, sample, dashboard, "
+                "alarms, help; see bmas help)\n",
+                argv[1]);
+        return BM_EXIT_USAGE;
+    }
+    /* `bmas COMMAND --help` anywhere among its arguments, before anything runs. */
+    const char *cmd = argc > 1 && argv[1][0] != '-' ? argv[1] : "serve";
+    for (int i = argc > 1 && argv[1][0] != '-' ? 2 : 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (is_help(argv[i]))
+            return bm_srv_help(cmd, stdout, stderr);
+    }
+    if (strcmp(cmd, "sample") == 0)
+        return bm_srv_cmd_sample(argc - 2, argv + 2, stdout, stderr);
     if (bm_config_load(&cfg, env_get, &em) != BM_OK) {
         fprintf(stderr, "bmas: %s\n", em.text);
         bm_config_cleanup(&cfg);
@@ -85,12 +73,8 @@ int main(int argc, char **argv)
         rc = bm_srv_cmd_alarms(&cfg, argc - 2, argv + 2, stdout, stderr);
     } else if (argc == 1 || strcmp(argv[1], "serve") == 0) {
         rc = bm_srv_cmd_serve(&cfg, argc > 1 ? argc - 2 : 0, argv + 2, stderr);
-    } else if (argv[1][0] == '-') {
-        rc = bm_srv_cmd_serve(&cfg, argc - 1, argv + 1, stderr); /* serve is the default */
     } else {
-        fprintf(stderr, "bmas: unknown command \"%s\" (see bmas --help)\n",
-                argc > 1 ? argv[1] : "serve");
-        rc = BM_EXIT_USAGE;
+        rc = bm_srv_cmd_serve(&cfg, argc - 1, argv + 1, stderr); /* serve is the default */
     }
     bm_config_cleanup(&cfg);
     curl_global_cleanup();

@@ -115,6 +115,10 @@ static bm_err run_claim(struct flush *f, const char *claim, const struct bm_cw_p
     bool rejected = false, finished = false;
     bm_err rc = BM_OK;
     for (size_t k = from; rc == BM_OK && k < nreq; k++) {
+        /* Stopping: no further call starts (nothing recorded for it); the claim is resumed at
+         * this call after the restart. */
+        if (bm_stop_is_set(&s->stop))
+            return BM_E_CANCELLED;
         if (k >= plan->nreq || (k == from && attempt >= 2)) {
             /* Past the plan (the dimension sets changed since the claim), or re-sent once
              * already with no answer recorded: a third copy is never sent. */
@@ -287,7 +291,7 @@ static bm_err publish(struct flush *f)
     struct bm_errmsg em = {{0}};
     bm_err rc = resume_claims(f);
     int64_t cursor = 0;
-    while (rc == BM_OK) {
+    while (rc == BM_OK && !bm_stop_is_set(&f->p->s->stop)) {
         struct bm_db_outbox *ob = NULL;
         if ((rc = bm_db_outbox_fetch(f->p->s->db, cursor, FETCH_ROWS, &ob, &em)) != BM_OK) {
             fail_with(f, rc, &em);
@@ -310,7 +314,11 @@ static void flush_once(struct bm__publisher *p)
     struct bm__flush_report rep = {.at = bm_time_now()};
     struct flush f = {.p = p, .res = &rep.res, .now = rep.at};
     rep.rc = publish(&f);
-    if (rep.rc != BM_OK && rep.res.error_type[0] != '\0')
+    if (rep.rc == BM_E_CANCELLED)
+        BM_LOG(BM_INFO, "server", "publish_stopped",
+               "bmas is stopping: the calls not sent go at the next start",
+               BM_KV_INT("requests", (long long)rep.res.requests));
+    else if (rep.rc != BM_OK && rep.res.error_type[0] != '\0')
         BM_LOG(BM_ERROR, "server", "publish_failed", rep.res.last_error_msg.text, BM_KV_ERR(rep.rc),
                BM_KV_INT("requests", (long long)rep.res.requests),
                BM_KV_STR("namespace", p->s->cfg->cloudwatch_namespace),
@@ -324,7 +332,7 @@ static void flush_once(struct bm__publisher *p)
                BM_KV_INT("datums", (long long)rep.res.datums),
                BM_KV_INT("requests", (long long)rep.res.requests),
                BM_KV_INT("rows", (long long)rep.res.rows_published));
-    p->failures = rep.rc == BM_OK ? 0 : p->failures + 1;
+    p->failures = rep.rc == BM_OK || rep.rc == BM_E_CANCELLED ? 0 : p->failures + 1;
     pthread_mutex_lock(&p->mu);
     p->last = rep;
     if (rep.rc != BM_OK)

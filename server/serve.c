@@ -59,11 +59,12 @@ static bm_err setup(struct bm_srv *s, struct bm_errmsg *em)
     if (rc != BM_OK)
         return rc;
     struct bm_http_curl_opts ho = {0};
+    s->clock = bm_stop_clock(&s->stop);
     if ((rc = bm_http_curl_new(&ho, &s->http)) != BM_OK ||
-        (rc = bm_creds_provider_new(cfg, &s->http, &bm_clock_real, &s->creds)) != BM_OK ||
+        (rc = bm_creds_provider_new(cfg, &s->http, &s->clock, &s->creds)) != BM_OK ||
         (s->s3_regions = bm_s3_regions_new(BM_S3_REGIONS_DEFAULT_CAP)) == NULL)
         return bm_errmsg_set(em, rc != BM_OK ? rc : BM_E_NOMEM, "cannot set up the AWS client");
-    s->aws = (struct bm_aws){cfg, &s->http, s->creds, &bm_clock_real, s->s3_regions};
+    s->aws = (struct bm_aws){cfg, &s->http, s->creds, &s->clock, s->s3_regions, &s->stop};
     struct bm_creds c;
     struct bm_errmsg cem = {{0}};
     if (bm_creds_get(s->creds, &c, &cem) == BM_OK)
@@ -83,6 +84,7 @@ static bm_err setup(struct bm_srv *s, struct bm_errmsg *em)
 static void teardown(struct bm_srv *s)
 {
     atomic_store(&s->stopping, true);
+    bm_stop_set(&s->stop);
     bm__consumer_stop(s->consumer);
     bm__pool_free(s->pool);
     bm__publisher_stop(s->pub);
@@ -91,6 +93,7 @@ static void teardown(struct bm_srv *s)
     bm_http_curl_free(&s->http);
     bm_db_close(s->db);
     bm_app_map_free(s->app_map);
+    bm_stop_destroy(&s->stop);
 }
 
 int bm_srv_cmd_serve(struct bm_config *cfg, int argc, char **argv, FILE *err)
@@ -111,6 +114,10 @@ int bm_srv_cmd_serve(struct bm_config *cfg, int argc, char **argv, FILE *err)
     memset(&s, 0, sizeof s);
     s.cfg = cfg;
     s.started_ms = bm_time_mono_ms();
+    if (bm_stop_init(&s.stop) != BM_OK) {
+        fprintf(err, "bmas serve: out of memory\n");
+        return BM_EXIT_FAILED;
+    }
     struct bm_errmsg em = {{0}};
     struct MHD_Daemon *d = NULL;
     int port = 0;
@@ -140,6 +147,7 @@ int bm_srv_cmd_serve(struct bm_config *cfg, int argc, char **argv, FILE *err)
     BM_LOG(BM_INFO, "server", "stopping", "signal received: draining requests",
            BM_KV_INT("signal", sig), BM_KV_INT("inflight", atomic_load(&s.inflight)));
     atomic_store(&s.stopping, true);
+    bm_stop_set(&s.stop); /* the consumer's long poll and any backoff end now */
     bm__http_stop(&s, d, DRAIN_MS);
     teardown(&s);
     BM_LOG(BM_INFO, "server", "stopped", "bmas stopped cleanly");

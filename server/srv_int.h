@@ -57,6 +57,9 @@ struct bm_srv {
     struct bm_http_ops http;
     struct bm_creds_provider *creds;
     struct bm_s3_regions *s3_regions; /* buckets' regions learnt from S3's redirects */
+    /* Set with `stopping`: ends backoffs and the consumer's long poll at once (aws.stop). */
+    struct bm_stop stop;
+    struct bm_clock_ops clock; /* the wall clock, its sleeps ended by stop */
     struct bm_aws aws;
     struct bm_app_map *app_map;
     struct bm_ingest_opts iopts;

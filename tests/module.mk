@@ -31,33 +31,44 @@ $(B)/stamp-all: $(BINS) $(TOOL_BINS)
 unit: deps $(UNIT_BINS) $(BINS)
 	@tests/tools/run-unit.sh $(B)/tests
 
+# Everything one variant needs to be tested: binaries, unit tests, test tools.
+test-bins: deps $(UNIT_BINS) $(BINS) $(TOOL_BINS)
+
 # ASan+UBSan: the unit tests, then the integration tests against the sanitized binaries (a
 # leak or an error makes a binary exit non-zero, which the tests check on shutdown).
 asan:
-	@$(MAKE) --no-print-directory VARIANT=asan unit
-	@$(MAKE) --no-print-directory VARIANT=asan build/asan/stamp-all
+	@$(MAKE) --no-print-directory -j$(NPROC) VARIANT=asan test-bins build/asan/stamp-all
+	@tests/tools/run-unit.sh build/asan/tests
 	@ASAN_OPTIONS=detect_leaks=1 tests/tools/run-itest.sh build/asan/bin
 
-# The release binaries' smoke set for `make test`: the two README commands' paths and the main
-# service path. Everything else of the integration suite runs against the ASan+UBSan binaries,
-# the strictest build; `make test-full` runs the whole suite against both.
-RELEASE_SMOKE := test_make_run test_compose test_ingest_cli test_service_events test_docs
+# The integration scripts `make test` runs against the ASan+UBSan binaries: every script of the
+# service (bmas's request, ingest, storage and publishing paths, where a sanitizer finding
+# matters most), the backfill CLI, and the wire tests of bmas's own AWS clients. The others
+# (the emulator's own tests, the README commands, the docs) run against the release binaries,
+# the ones `make run` and users start. Each check runs once; `make test-full` runs every check
+# against both builds.
+ASAN_ITEST := $(sort $(basename $(notdir $(wildcard tests/integration/test_service_*.sh \
+                tests/integration/test_wire_*.sh))) test_ingest_cli test_corpus)
 
 itest: all
 	@tests/tools/run-itest.sh $(BINDIR)
 
-# What CI runs (under 10 minutes on 2 cores): lint, the unit tests, the release smoke set, then
-# the unit tests and the whole integration suite under ASan+UBSan.
-test: all
+# What CI runs (.ci/run): lint; both builds at once per variant (-j: one job per CPU); the unit
+# tests under ASan+UBSan; then the integration suite in one parallel run, each script against
+# the build named above.
+test: deps
 	@tests/tools/lint.sh
-	@$(MAKE) --no-print-directory unit
-	@ITEST_ONLY="$(RELEASE_SMOKE)" tests/tools/run-itest.sh $(BINDIR)
-	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory -j$(NPROC) all
+	@$(MAKE) --no-print-directory -j$(NPROC) VARIANT=asan test-bins build/asan/stamp-all
+	@tests/tools/run-unit.sh build/asan/tests
+	@ASAN_OPTIONS=detect_leaks=1 ITEST_ASAN="$(ASAN_ITEST)" ITEST_ASAN_BINDIR=build/asan/bin \
+	    tests/tools/run-itest.sh $(BINDIR)
 
-test-full: all
+test-full: deps
 	@tests/tools/lint.sh
-	@$(MAKE) --no-print-directory unit
-	@$(MAKE) --no-print-directory itest
+	@$(MAKE) --no-print-directory -j$(NPROC) test-bins
+	@tests/tools/run-unit.sh $(B)/tests
+	@tests/tools/run-itest.sh $(BINDIR)
 	@$(MAKE) --no-print-directory asan
 
 bench: all
@@ -75,6 +86,15 @@ mutants: deps
 # The README's first command: bmas with the emulator as AWS and sample logs flowing.
 run: all
 	@tests/tools/run-local.sh $(BINDIR)
+
+# make run keeps its state (database, emulator data, the generator's totals) in RUN_DIR across
+# runs; this starts the next one fresh.
+RUN_DIR ?= build/run
+run-reset:
+	@if [ -s $(RUN_DIR)/run.pid ] && kill -0 "$$(cat $(RUN_DIR)/run.pid)" 2>/dev/null; then \
+	    echo "make run is running on $(RUN_DIR) (pid $$(cat $(RUN_DIR)/run.pid)): stop it with Ctrl-C first" >&2; \
+	    exit 1; fi
+	rm -rf $(RUN_DIR)
 
 # libFuzzer targets: tests/fuzz/fuzz_<target>.c, corpora in tests/fuzz/corpus/<target>/.
 # `make fuzz` runs each for FUZZ_SECONDS (default 60); crashes land in build/fuzz/.

@@ -50,5 +50,25 @@ t_eq "backfill exit 1 (the corrupt object)" "1" "$?"
 t_eq "backfill totals match the service" '{"invocations":12,"input_tokens":807}' "$(echo "$out" | jq -c '.totals | {invocations,input_tokens}')"
 t_ok "backfill names the corrupt object" grep -q "cut.json.gz: BMAS-003" "$W/err"
 srv_stop bmas "bmas in consumer mode"
+
+# SIGTERM during a 20 s long poll on an empty queue: bmas stops within a second (the poll is
+# cancelled, not waited out) and logs no warning for it.
+aws_q sqs create-queue --queue-name idle-q >/dev/null
+BMAS_DB= BMAS_ENV="AWS_ENDPOINT_URL=$EMU_URL AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test BMAS_SQS_QUEUE_URL=$EMU_URL/000000000000/idle-q BMAS_SQS_WAIT_SECONDS=20 BMAS_FLUSH_INTERVAL=0 AWS_EC2_METADATA_DISABLED=true" bmas_start || exit 1
+# A long poll is under way when bmas holds a connection to the emulator (ss, iproute2).
+polling() { ss -tnpH state established "( dport = :$EMU_PORT )" | grep -q "pid=$BMAS_PID,"; }
+t_ok "a long poll is under way" wait_for 10 polling
+sleep 1 # inside the 20 s wait of that poll
+t0=$(now_ms)
+kill -TERM "$BMAS_PID"
+wait "$BMAS_PID"
+st=$?
+took=$(( $(now_ms) - t0 ))
+BMAS_PID=
+t_eq "SIGTERM during the long poll: exit 0" "0" "$st"
+echo "# stopped ${took} ms after SIGTERM"
+t_ok "stopped within 1 s of SIGTERM (took ${took} ms, the poll had 19 s left)" [ "$took" -lt 1000 ]
+t_eq "no warning or error logged by the stop" "" "$(jq -r 'select(.level != "INFO" and .level != "DEBUG") | .event' "$BMAS_LOG" 2>/dev/null)"
+t_eq "no sanitizer report" "" "$(san_report "$BMAS_LOG")"
 srv_stop emu
 t_done

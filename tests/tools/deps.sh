@@ -21,7 +21,7 @@ fi
 # docker-compose.yml against the Compose schema without a Docker engine; python3 for the
 # emulator's independent SigV4 test client; wrk and hyperfine drive `make bench`.
 PKGS="build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev zlib1g-dev
-libsqlite3-dev libcmocka-dev libssl-dev awscli docker-compose python3 jq curl time nodejs npm strace"
+libsqlite3-dev libcmocka-dev libssl-dev awscli docker-compose python3 jq curl time nodejs npm strace iproute2"
 if [ "${1:-}" = "--bench" ]; then
     PKGS="$PKGS wrk hyperfine"
 fi

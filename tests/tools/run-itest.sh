@@ -9,6 +9,8 @@
 # checks as planned (at least one), failed none, and skipped only what tests/skips.allow lists.
 # The last line counts checks: "itest: N passed, N failed, N skipped".
 # ITEST_ONLY="name ..." runs only the named scripts (file names, with or without .sh).
+# ITEST_ASAN="name ..." with ITEST_ASAN_BINDIR=DIR runs the named scripts against the binaries
+# in DIR (the ASan+UBSan build) and the others against BINDIR, in one run.
 set -u
 BINDIR=$(cd "${1:-bin}" && pwd)
 export BINDIR
@@ -21,9 +23,20 @@ jobs=${ITEST_JOBS:-$(( $(nproc 2>/dev/null || echo 2) + 1 ))}
 out=$(mktemp -d "${TMPDIR:-/tmp}/bmas-itest.XXXXXX")
 trap 'rm -rf "$out"' EXIT
 
+ASAN_BINDIR=""
+[ -n "${ITEST_ASAN_BINDIR:-}" ] && ASAN_BINDIR=$(cd "$ITEST_ASAN_BINDIR" && pwd)
+bindir_for() { # script: the folder of the binaries it runs against
+    local b
+    b=$(basename "$1" .sh)
+    case " ${ITEST_ASAN:-} " in
+    *" $b "*) [ -n "$ASAN_BINDIR" ] && echo "$ASAN_BINDIR" && return ;;
+    esac
+    echo "$BINDIR"
+}
+
 run_one() { # script index: writes its output, exit status and duration under $out
     local start=$(date +%s) rc=0
-    timeout -k 10 "${ITEST_TIMEOUT:-600}" bash "$1" >"$out/$2.log" 2>&1 || rc=$?
+    BINDIR=$(bindir_for "$1") timeout -k 10 "${ITEST_TIMEOUT:-600}" bash "$1" >"$out/$2.log" 2>&1 || rc=$?
     echo "$rc $(( $(date +%s) - start ))" >"$out/$2.rc"
 }
 
@@ -88,7 +101,7 @@ for i in "${!scripts[@]}"; do
     elif [ "$unlisted" -ne 0 ]; then
         why="$unlisted skips not in tests/skips.allow"
     fi
-    echo "# $t"
+    echo "# $t (binaries: $(bindir_for "$t"))"
     cat "$out/$i.log" "$out/$i.skips"
     if [ -z "$why" ]; then
         pass=$((pass + 1))

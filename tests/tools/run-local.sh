@@ -2,18 +2,28 @@
 # make run: bmas doing its job on an embedded default, no cloud needed. bmas-emulator plays AWS
 # (S3, SQS, CloudWatch on one port); a bucket sends its ObjectCreated notifications to a queue;
 # bmas consumes the queue into a SQLite file and publishes to the emulator's CloudWatch; sample
-# Bedrock logs (generated traffic for the last hour, tests/bench/gen_logs.c) are uploaded, and a
-# new log object arrives every 20 s until Ctrl-C. State lives in build/run/: the generator's
-# own totals of every object it wrote in gen-totals.jsonl (one JSON line per object), and each
-# server's exit status once stopped in exit-status ("bmas 0", "bmas-emulator 0").
-#   BMAS_LISTEN (default 127.0.0.1:8080), EMU_PORT (default 4566, LocalStack's), RUN_ONCE=1
-#   (exit after the first results: what the integration test uses).
+# Bedrock logs (`bmas sample`: generated traffic for the last hour) are uploaded, and a new log
+# object arrives every 20 s until Ctrl-C, which stops everything this script started (the
+# feeder's sleep too). State lives in build/run/ and carries over to the next run (`make
+# run-reset` removes it): the generator's own totals of every object it wrote in
+# gen-totals.jsonl (one JSON line per object), and each server's exit status once stopped in
+# exit-status ("bmas 0", "bmas-emulator 0").
+#   BMAS_LISTEN (default 127.0.0.1:8080; a free port when that one is taken), EMU_PORT (default
+#   4566, LocalStack's; likewise), RUN_ONCE=1 (exit after the first results: what the
+#   integration test uses).
 set -u
 BINDIR=${1:-bin}
 RUN=${RUN_DIR:-build/run}
 LISTEN=${BMAS_LISTEN:-127.0.0.1:8080}
 mkdir -p "$RUN"
 say() { printf '%s\n' "$*" >&2; }
+# One make run per state folder: two would share the database and the emulator's data.
+if [ -s "$RUN/run.pid" ] && kill -0 "$(cat "$RUN/run.pid")" 2>/dev/null &&
+    grep -q run-local "/proc/$(cat "$RUN/run.pid")/cmdline" 2>/dev/null; then
+    say "make run is already running on $RUN (pid $(cat "$RUN/run.pid")): stop it with Ctrl-C first"
+    exit 1
+fi
+echo $$ >"$RUN/run.pid"
 now_ms() { date +%s%3N; }
 wait_for() { # SECS cmd...: polls with a deadline
     local deadline=$(( $(now_ms) + $1 * 1000 ))
@@ -26,8 +36,16 @@ wait_for() { # SECS cmd...: polls with a deadline
 
 PIDS=()
 NAMES=()
+FEED_PID=""
 stop_all() { # newest first (bmas before the emulator it talks to); records exit statuses
     local i st
+    # Background jobs of a script ignore Ctrl-C's SIGINT: the feeder's sleep is stopped here.
+    if [ -n "$FEED_PID" ]; then
+        kill -TERM "$FEED_PID" 2>/dev/null
+        wait "$FEED_PID" 2>/dev/null
+        FEED_PID=""
+    fi
+    [ ${#PIDS[@]} -gt 0 ] || return 0
     : >"$RUN/exit-status"
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
         kill -TERM "${PIDS[$i]}" 2>/dev/null
@@ -39,20 +57,44 @@ stop_all() { # newest first (bmas before the emulator it talks to); records exit
     NAMES=()
 }
 trap 'stop_all; exit 0' INT TERM
-trap 'stop_all' EXIT
+trap 'stop_all; rm -f "$RUN/run.pid"' EXIT
+
+# Starts a server that writes its bound port to PORTFILE: spawn NAME PORTFILE LOG cmd...
+# Returns 1 when it exited before listening (its log says why), 2 when it never listened.
+spawn() {
+    local name=$1 pf=$2 log=$3 pid deadline
+    shift 3
+    rm -f "$pf"
+    "$@" >"$log" 2>&1 &
+    pid=$!
+    deadline=$(( $(now_ms) + 30000 ))
+    until [ -s "$pf" ]; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            wait "$pid" 2>/dev/null
+            return 1
+        fi
+        if [ "$(now_ms)" -ge "$deadline" ]; then
+            kill -TERM "$pid" 2>/dev/null
+            wait "$pid" 2>/dev/null
+            return 2
+        fi
+        sleep 0.1
+    done
+    PIDS+=("$pid")
+    NAMES+=("$name")
+}
+# ADDR:PORT with the port replaced by 0 (any free one).
+any_port() { printf '%s:0' "${1%:*}"; }
 
 # The emulator: LocalStack's port if free, else any free one.
-port=${EMU_PORT:-4566}
-if curl -s -o /dev/null -m 1 "http://127.0.0.1:$port/" 2>/dev/null; then
-    say "port $port is taken; the emulator takes a free one"
-    port=0
+EMU_LISTEN=127.0.0.1:${EMU_PORT:-4566}
+emu_cmd() { exec "$BINDIR/bmas-emulator" --listen "$1" --port-file "$RUN/emu.port" --data "$RUN/emulator"; }
+if ! spawn bmas-emulator "$RUN/emu.port" "$RUN/emulator.log" emu_cmd "$EMU_LISTEN"; then
+    [ "${EMU_LISTEN##*:}" != 0 ] || { say "the emulator did not start: $RUN/emulator.log"; exit 1; }
+    say "port ${EMU_LISTEN##*:} is taken; the emulator takes a free one"
+    spawn bmas-emulator "$RUN/emu.port" "$RUN/emulator.log" emu_cmd "$(any_port "$EMU_LISTEN")" ||
+        { say "the emulator did not start: $RUN/emulator.log"; exit 1; }
 fi
-rm -f "$RUN/emu.port"
-"$BINDIR/bmas-emulator" --listen "127.0.0.1:$port" --port-file "$RUN/emu.port" \
-    --data "$RUN/emulator" >"$RUN/emulator.log" 2>&1 &
-PIDS+=($!)
-NAMES+=(bmas-emulator)
-wait_for 30 test -s "$RUN/emu.port" || { say "the emulator did not start: $RUN/emulator.log"; exit 1; }
 EMU=http://127.0.0.1:$(cat "$RUN/emu.port")
 wait_for 30 curl -m 60 -fs -o /dev/null "$EMU/_localstack/health" || { say "emulator not healthy"; exit 1; }
 
@@ -71,29 +113,35 @@ aws_curl s3 -X PUT -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
     --data "<NotificationConfiguration><QueueConfiguration><Id>bmas</Id><Queue>arn:aws:sqs:us-east-1:000000000000:$QUEUE</Queue><Event>s3:ObjectCreated:*</Event></QueueConfiguration></NotificationConfiguration>" \
     "$EMU/$BUCKET?notification=" >/dev/null # curl signs the query as written: "=" needed
 
-# bmas, consuming the queue.
-rm -f "$RUN/bmas.port"
-env AWS_ENDPOINT_URL="$EMU" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 \
-    AWS_EC2_METADATA_DISABLED=true BMAS_SQS_QUEUE_URL="$EMU/000000000000/$QUEUE" \
-    BMAS_SQS_WAIT_SECONDS=2 BMAS_FLUSH_INTERVAL="${BMAS_FLUSH_INTERVAL:-15}" \
-    "$BINDIR/bmas" serve --listen "$LISTEN" --db "$RUN/bmas.db" --port-file "$RUN/bmas.port" \
-    >"$RUN/bmas.log" 2>&1 &
-PIDS+=($!)
-NAMES+=(bmas)
-wait_for 30 test -s "$RUN/bmas.port" || { say "bmas did not start: $RUN/bmas.log"; tail -5 "$RUN/bmas.log" >&2; exit 1; }
+# bmas, consuming the queue; on a free port when $LISTEN's is taken.
+bmas_cmd() {
+    exec env AWS_ENDPOINT_URL="$EMU" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 \
+        AWS_EC2_METADATA_DISABLED=true BMAS_SQS_QUEUE_URL="$EMU/000000000000/$QUEUE" \
+        BMAS_SQS_WAIT_SECONDS=2 BMAS_FLUSH_INTERVAL="${BMAS_FLUSH_INTERVAL:-15}" \
+        "$BINDIR/bmas" serve --listen "$1" --db "$RUN/bmas.db" --port-file "$RUN/bmas.port"
+}
+if ! spawn bmas "$RUN/bmas.port" "$RUN/bmas.log" bmas_cmd "$LISTEN"; then
+    if [ "${LISTEN##*:}" = 0 ] || ! grep -q 'cannot listen' "$RUN/bmas.log"; then
+        say "bmas did not start: $RUN/bmas.log"
+        tail -5 "$RUN/bmas.log" >&2
+        exit 1
+    fi
+    say "port ${LISTEN##*:} is taken; bmas listens on a free port instead (see below)"
+    spawn bmas "$RUN/bmas.port" "$RUN/bmas.log" bmas_cmd "$(any_port "$LISTEN")" ||
+        { say "bmas did not start: $RUN/bmas.log"; tail -5 "$RUN/bmas.log" >&2; exit 1; }
+fi
 URL=http://127.0.0.1:$(cat "$RUN/bmas.port")
 
-# Sample logs: the generator (tests/bench/gen_logs.c) writes realistic objects.
-GEN=$RUN/gen_logs
-if [ ! -x "$GEN" ] || [ tests/bench/gen_logs.c -nt "$GEN" ]; then
-    ${CC:-cc} -O2 -std=c11 -D_DEFAULT_SOURCE -Wall -o "$GEN" tests/bench/gen_logs.c -lz || exit 1
-fi
+# Sample logs: `bmas sample` writes realistic objects under Bedrock's key layout, and appends
+# its own totals (with the key) to gen-totals.jsonl. Objects take turns among three Regions so
+# that us., eu. and apac. profiles all show up.
+REGIONS=(us-east-1 eu-west-1 ap-southeast-2)
 n_up=0
-: >"$RUN/gen-totals.jsonl"
 upload() { # EPOCH_START SPAN SEED: one log object for that time, under its real key layout
-    local t=$1 key
-    key="AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/$(date -u -d "@$t" +%Y/%m/%d/%H)/$(date -u -d "@$t" +%Y%m%dT%H%M%S)Z_$(printf '%08x' "$3").json.gz"
-    "$GEN" --kb 300 --start "$t" --span "$2" --seed "$3" > "$RUN/obj.gz" 2>>"$RUN/gen-totals.jsonl"
+    local region=${REGIONS[$((n_up % 3))]} key
+    "$BINDIR/bmas" sample --kb 300 --start "$1" --span "$2" --seed "$3" --region "$region" \
+        -o "$RUN/obj.gz" --totals "$RUN/gen-totals.jsonl" || return 1
+    key=$(tail -1 "$RUN/gen-totals.jsonl" | jq -r .key)
     aws_curl s3 -X PUT -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' --data-binary @"$RUN/obj.gz" \
         "$EMU/$BUCKET/$key" >/dev/null
     n_up=$((n_up + 1))
@@ -113,8 +161,8 @@ bmas is up: $URL  (state: $RUN/bmas.db, logs: $RUN/bmas.log)
   curl -m 60 -s '$URL/aggregates?group_by=profile_type,model_id' | jq
   curl -m 60 -s '$URL/aggregates?group_by=minute&profile_type=CrossRegion' | jq '.rows[-3:]'
 The AWS side is bmas-emulator at $EMU (S3 bucket $BUCKET, SQS queue $QUEUE, CloudWatch):
-  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test /usr/bin/aws --endpoint-url $EMU --region us-east-1 \\
-      cloudwatch list-metrics --namespace Custom/BedrockMetrics
+  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test aws --endpoint-url $EMU --region us-east-1 cloudwatch list-metrics --namespace Custom/BedrockMetrics
+State ($RUN) carries over to the next make run; make run-reset starts fresh.
 Right now, by inference profile type:
 MSG
 curl -m 60 -s "$URL/aggregates?group_by=profile_type" |
@@ -126,6 +174,9 @@ curl -m 60 -s "$URL/aggregates?group_by=profile_type" |
 say ""
 say "A new log object arrives every 20 s. Ctrl-C stops bmas and the emulator."
 while true; do
-    sleep 20 & wait $!
+    sleep 20 &
+    FEED_PID=$!
+    wait "$FEED_PID"
+    FEED_PID=""
     upload $(( $(date +%s) - 60 )) 60 $RANDOM
 done

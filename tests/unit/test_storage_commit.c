@@ -304,6 +304,9 @@ static void test_intern_rollback(void **state)
     k.model_id = tu_s("zz.first-new-model");
     assert_int_equal(bm_agg_add(d2, &k, &bm_agg_at(d, 0)->c), BM_OK);
     assert_int_equal(bm_agg_merge(d2, d), BM_OK);
+    struct tdb tmpl;
+    tdb_init(&tmpl);
+    bm_db_close(tdb_open(&tmpl));
     bm_err e = BM_E_NOMEM;
     for (long n = 0; e != BM_OK; n++) {
         struct tdb t;
@@ -311,6 +314,7 @@ static void test_intern_rollback(void **state)
         enum bm_db_commit_result r;
         struct bm_db_object o1, o2;
         tdb_init(&t);
+        tdb_copy(&t, tmpl.path);
         struct bm_db *db = tdb_open(&t);
         bm_db_object_init(&o1, "b", "first", NULL, "e");
         bm_db_object_init(&o2, "b", "second", NULL, "e");
@@ -333,6 +337,7 @@ static void test_intern_rollback(void **state)
         tdb_cleanup(&t);
         assert_true(n < 100000);
     }
+    tdb_cleanup(&tmpl);
     bm_agg_free(d2);
     bm_agg_free(d);
 }
