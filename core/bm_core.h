@@ -877,8 +877,16 @@ struct bm_message {
     struct bm_object_ref *refs;
     size_t nrefs;
 };
+/* The shape a POST /events body came in (docs/formats.md 5), which decides how it is answered. */
+enum bm_event_form {
+    BM_FORM_BARE,       /* one notification posted as it is (an EventBridge rule's target) */
+    BM_FORM_LAMBDA,     /* {"Records":[SQS records]}: Lambda's SQS event */
+    BM_FORM_SQS_RECORD, /* one SQS record: an EventBridge Pipe from SQS to an API destination */
+    BM_FORM_SQS_ARRAY,  /* [SQS records]: what a batching Pipe hands its target */
+};
 struct bm_event_batch {
-    bool is_sqs; /* a Lambda SQS event: answer with batchItemFailures */
+    enum bm_event_form form;
+    bool is_sqs; /* the messages are SQS records, each with its messageId (every form but bare) */
     struct bm_message *msgs;
     size_t n;
 };
@@ -887,11 +895,13 @@ struct bm_event_batch {
 #define BM_MAX_S3_RECORDS_PER_MESSAGE 100 /* S3 sends one record per notification */
 #define BM_MAX_MESSAGE_ID 1024            /* bytes of an SQS messageId (S3 sends a UUID) */
 /* Parses a POST /events body in memory proportional to one message, never to the body: the
- * outer event is scanned, not turned into a tree. Whole-body errors (with em): BM_E_MSG_PARSE
- * when the body is no known envelope, holds data after its JSON value, a duplicate "Records",
- * a record that is not an object or one without a messageId; BM_E_TOO_LARGE when an SQS event
- * has more than max_messages messages (nothing is allocated then) or a bare event is over a
- * limit. Per-message problems of an SQS event land in that message's parse_err instead
+ * outer event is scanned, not turned into a tree. The body is a Lambda SQS event, one SQS
+ * record, a JSON array of SQS records, or a bare notification (b->form says which).
+ * Whole-body errors (with em): BM_E_MSG_PARSE when the body is no known envelope, holds data
+ * after its JSON value, a duplicate "Records", an empty array, a record that is not an object
+ * or one without a messageId; BM_E_TOO_LARGE when an SQS event or array has more than
+ * max_messages messages (nothing is allocated then) or a bare event is over a limit.
+ * Per-message problems of an SQS record land in that message's parse_err instead
  * (BM_E_MSG_PARSE, or BM_E_TOO_LARGE past BM_MAX_MESSAGE_BYTES or
  * BM_MAX_S3_RECORDS_PER_MESSAGE), and such a message names no object, so the rest of the batch
  * still counts. BM_E_NOMEM. Caller frees *out with bm_event_batch_free. Thread-safe. */

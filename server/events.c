@@ -134,21 +134,6 @@ static void log_processed(const struct task *t, const struct bm_ingest *in, int6
 /* Whether a failure says something about the object. Missing credentials, a storage outage
  * or memory pressure are bmas's own state: the message is retried, but the object must not
  * move towards quarantine for them (fixing the configuration would find it quarantined). */
-/* A name echoed in an error body: at most DETAIL_MAX bytes (cut at a character boundary), so
- * the body stays small and valid JSON whatever the event carried. S3 names are far shorter. */
-#define DETAIL_MAX 1100
-
-static bm_err append_capped(struct bm_buf *b, const char *s)
-{
-    size_t len = strlen(s);
-    if (len > DETAIL_MAX) {
-        len = DETAIL_MAX;
-        while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
-            len--;
-    }
-    return bm_buf_append_json_str(b, s, len);
-}
-
 static bool blames_object(bm_err rc)
 {
     switch (rc) {
@@ -364,6 +349,22 @@ void bm__process(struct bm_srv *s, struct bm_message *msgs, size_t n,
     bm_free(tasks);
 }
 
+/* The events_done line's "form": which sender's shape the body had (docs/formats.md 5). */
+static const char *form_name(enum bm_event_form f)
+{
+    switch (f) {
+    case BM_FORM_BARE:
+        return "bare";
+    case BM_FORM_LAMBDA:
+        return "lambda";
+    case BM_FORM_SQS_RECORD:
+        return "sqs_record";
+    case BM_FORM_SQS_ARRAY:
+        return "sqs_array";
+    }
+    return "?";
+}
+
 void bm__route_events(struct bm_srv *s, const char *body, size_t len, const char *req_id,
                       struct bm__reply *r)
 {
@@ -375,11 +376,13 @@ void bm__route_events(struct bm_srv *s, const char *body, size_t len, const char
     if (rc != BM_OK) {
         bm_db_count(s->db, BM_DB_C_ERRORS + bm_err_wire_index(rc), 1);
         bm__reply_error(r, rc, em.text, NULL);
+        r->retry_after_s = bm__retry_after_s(rc);
         return;
     }
     struct bm__msg_result *res = bm_calloc(b->n, sizeof *res);
     if (res == NULL) {
         bm__reply_error(r, BM_E_NOMEM, "out of memory", NULL);
+        r->retry_after_s = bm__retry_after_s(BM_E_NOMEM);
         bm_event_batch_free(b);
         return;
     }
@@ -393,58 +396,12 @@ void bm__route_events(struct bm_srv *s, const char *body, size_t len, const char
         quar += res[i].quarantined;
         failed += res[i].failed;
     }
-    r->status = 200;
-    if (b->is_sqs) {
-        /* The partial-batch contract (docs/formats.md 5): only failed messages, each by its own
-         * messageId; an empty list is complete success. */
-        bm_err wr = bm_buf_append_str(&r->body, "{\"batchItemFailures\":[");
-        bool first = true;
-        for (size_t i = 0; wr == BM_OK && i < b->n; i++) {
-            if (!res[i].failed)
-                continue;
-            wr = bm_buf_append_str(&r->body,
-                                   first ? "{\"itemIdentifier\":" : ",{\"itemIdentifier\":");
-            if (wr == BM_OK)
-                wr = bm_buf_append_json_str(&r->body, b->msgs[i].message_id,
-                                            strlen(b->msgs[i].message_id));
-            if (wr == BM_OK)
-                wr = bm_buf_append_char(&r->body, '}');
-            first = false;
-        }
-        if (wr == BM_OK)
-            wr = bm_buf_append_str(&r->body, "]}");
-        if (wr != BM_OK)
-            bm__reply_error(r, wr, "response too large", NULL);
-    } else if (res[0].failed) {
-        const struct bm_object_ref *ref = b->msgs[0].nrefs ? &b->msgs[0].refs[0] : NULL;
-        struct bm_buf d;
-        bm_buf_init(&d, 64 * 1024);
-        bm_err dr = bm_buf_append_str(&d, "{\"bucket\":");
-        if (dr == BM_OK)
-            dr = append_capped(&d, ref ? ref->bucket : "");
-        if (dr == BM_OK)
-            dr = bm_buf_append_str(&d, ",\"key\":");
-        if (dr == BM_OK)
-            dr = append_capped(&d, ref && ref->key ? ref->key : "");
-        if (dr == BM_OK)
-            dr = bm_buf_appendf(&d, ",\"requestId\":\"%s\"}", req_id);
-        bm__reply_error(r, res[0].code, res[0].em.text, dr == BM_OK ? d.data : NULL);
-        bm_buf_cleanup(&d);
-    } else {
-        const char *st = res[0].processed    ? "processed"
-                         : res[0].duplicates ? "duplicate"
-                                             : "ignored";
-        bm_buf_appendf(&r->body,
-                       "{\"status\":\"%s\",\"objects\":{\"processed\":%u,\"duplicates\":%u,"
-                       "\"ignored\":%u,\"quarantined\":%u},\"records\":{\"processed\":%llu,"
-                       "\"invalid\":%llu}}",
-                       st, res[0].processed, res[0].duplicates, res[0].ignored, res[0].quarantined,
-                       (unsigned long long)res[0].records, (unsigned long long)res[0].invalid);
-    }
+    bm__events_answer(b, res, req_id, r);
     BM_LOG(BM_INFO, "server", "events_done", "batch handled", BM_KV_STR("req_id", req_id),
-           BM_KV_INT("messages", (long long)b->n), BM_KV_INT("processed", processed),
-           BM_KV_INT("duplicates", dup), BM_KV_INT("ignored", ign), BM_KV_INT("quarantined", quar),
-           BM_KV_INT("failed", failed), BM_KV_INT("dur_ms", bm_time_mono_ms() - t0));
+           BM_KV_STR("form", form_name(b->form)), BM_KV_INT("messages", (long long)b->n),
+           BM_KV_INT("processed", processed), BM_KV_INT("duplicates", dup),
+           BM_KV_INT("ignored", ign), BM_KV_INT("quarantined", quar), BM_KV_INT("failed", failed),
+           BM_KV_INT("dur_ms", bm_time_mono_ms() - t0));
     bm_free(res);
     bm_event_batch_free(b);
 }

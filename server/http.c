@@ -111,8 +111,10 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, const struct req *q,
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     if (r->status == 401)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-    if (r->status == 503)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    char after[16];
+    snprintf(after, sizeof after, "%d", r->retry_after_s > 0 ? r->retry_after_s : 1);
+    if (r->retry_after_s > 0 || r->status == 503)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, after);
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ret;

@@ -154,6 +154,7 @@ struct bm__reply {
     struct bm_buf body;
     const char *content_type;
     const char *allow; /* for 405 */
+    int retry_after_s; /* > 0: sent as Retry-After (a 503 without one says 1) */
 };
 void bm__route_events(struct bm_srv *s, const char *body, size_t len, const char *req_id,
                       struct bm__reply *r);
@@ -168,5 +169,15 @@ void bm__route_healthz(struct bm_srv *s, struct bm__reply *r);
 /* Writes {"errorCode","message","details":{...}} with the code's HTTP status. details may be
  * NULL or a JSON object text. */
 void bm__reply_error(struct bm__reply *r, bm_err code, const char *message, const char *details);
+/* Seconds a sender should wait before retrying after code (the Retry-After of POST /events),
+ * or 0 when no retry can fix it. Positive exactly when code's HTTP status is 429 or 5xx, the
+ * statuses EventBridge API destinations retry (events_answer.c). Pure. */
+int bm__retry_after_s(bm_err code);
+/* The answer to POST /events for batch b whose messages' outcomes are res (b->n of them), in
+ * the form the sender reads (docs/formats.md 5): batchItemFailures with 200 for a Lambda event
+ * or an array (an array's status also says whether all of it succeeded), a status with an
+ * EventResult or error body for one record or a bare event. */
+void bm__events_answer(const struct bm_event_batch *b, const struct bm__msg_result *res,
+                       const char *req_id, struct bm__reply *r);
 
 #endif

@@ -3,8 +3,9 @@
 //
 // usage: node openapi_check.js openapi.yaml RESPONSES_DIR
 // RESPONSES_DIR holds one pair per response: NAME.meta ("METHOD PATH STATUS CONTENT-TYPE")
-// and NAME.body. Prints one line per response; exits 1 when any fails, or when a documented
-// route/status is never seen (so the test keeps covering the spec).
+// and NAME.body (and NAME.hdr, the headers, checked for those the spec marks required). Prints
+// one line per response; exits 1 when any fails, or when a documented route/status is never
+// seen (so the test keeps covering the spec).
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -50,6 +51,13 @@ for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.meta')).sort()) {
   if (ctype === 'application/json') {
     try { data = JSON.parse(body); } catch (e) { console.log(`not ok - ${name}: not JSON`); failed++; continue; }
   }
+  // Headers the spec marks required (Retry-After on a failure worth retrying) must be there.
+  const hdrFile = path.join(dir, f.replace(/\.meta$/, '.hdr'));
+  const hdrs = fs.existsSync(hdrFile) ? fs.readFileSync(hdrFile, 'utf8').toLowerCase().split(/\r?\n/) : null;
+  const missing = Object.entries(resp.headers || {})
+    .filter(([h, spec]) => spec.required && hdrs && !hdrs.some((l) => l.startsWith(h.toLowerCase() + ':')))
+    .map(([h]) => h);
+  if (missing.length) { console.log(`not ok - ${name}: no ${missing.join(', ')} header`); failed++; continue; }
   const validate = ajv.compile(fixRefs(media.schema));
   if (validate(data)) console.log(`ok - ${name}`);
   else { console.log(`not ok - ${name}: ${ajv.errorsText(validate.errors)}`); failed++; }

@@ -84,6 +84,38 @@ static void error_bodies_name_the_code(void **state)
     bm_free(msg);
 }
 
+/* The two tables agree on what a sender that reads only the status does (EventBridge API
+ * destinations retry 429 and 5xx and nothing else of 1xx-4xx): a code says how long to wait
+ * exactly when its status is one of those, and a code whose retry flag says a retry can help
+ * has such a status. The poison and transient codes named here are the ones POST /events
+ * answers most. */
+static void statuses_say_whether_to_retry(void **state)
+{
+    (void)state;
+    for (int e = 1; e < BM_E__COUNT; e++) {
+        int st = bm_err_http((bm_err)e);
+        bool retried = st == 429 || st >= 500;
+        if (retried != (bm__retry_after_s((bm_err)e) > 0))
+            fail_msg("%s (%s): status %d but Retry-After %d", bm_err_wire((bm_err)e),
+                     bm_err_str((bm_err)e), st, bm__retry_after_s((bm_err)e));
+        if (bm_err_retry((bm_err)e) && !retried)
+            fail_msg("%s says a retry helps but answers %d", bm_err_str((bm_err)e), st);
+    }
+    static const bm_err poison[] = {BM_E_MSG_PARSE,  BM_E_S3_NOT_FOUND, BM_E_S3_DENIED,
+                                    BM_E_LOG_FORMAT, BM_E_GZIP,         BM_E_QUARANTINED,
+                                    BM_E_TOO_LARGE};
+    static const bm_err transient[] = {BM_E_UPSTREAM, BM_E_STORAGE_BUSY, BM_E_STORAGE,
+                                       BM_E_NO_CREDENTIALS, BM_E_NOMEM};
+    for (size_t i = 0; i < sizeof poison / sizeof poison[0]; i++) {
+        assert_in_range(bm_err_http(poison[i]), 400, 428);
+        assert_int_equal(bm__retry_after_s(poison[i]), 0);
+    }
+    for (size_t i = 0; i < sizeof transient / sizeof transient[0]; i++) {
+        assert_in_range(bm_err_http(transient[i]), 500, 599);
+        assert_in_range(bm__retry_after_s(transient[i]), 1, 60);
+    }
+}
+
 /* Reads what was written to fd since offset 0 and truncates it. */
 static char *drain(int fd)
 {
@@ -217,6 +249,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(wire_list_is_whole),
         cmocka_unit_test(error_bodies_name_the_code),
+        cmocka_unit_test(statuses_say_whether_to_retry),
         cmocka_unit_test(log_lines_name_the_code),
         cmocka_unit_test(status_counts_every_code),
         cmocka_unit_test(ingest_report_names_every_code),
