@@ -493,6 +493,7 @@ struct bm_ingest_stats {
     uint64_t first_error_record;
     bm_err first_error;
     struct bm_errmsg first_error_msg;
+    int threads; /* 2 when the object was parsed on a second thread (BMAS_INGEST_THREADS) */
 };
 struct bm_ingest;
 /* key (may be NULL) is the object's S3 key or file path: the last fallback for the source

@@ -53,6 +53,7 @@ struct bm_ingest *bm_ingest_new(const struct bm_ingest_opts *o, const char *key)
     if (in == NULL)
         return NULL;
     in->o = *o;
+    in->st.threads = 1;
     if (in->o.bucket_seconds <= 0)
         in->o.bucket_seconds = 60;
     bm__framer_init(&in->fr, (size_t)o->max_line_bytes);
@@ -206,6 +207,7 @@ static bm_err on_bytes(void *ctx, const char *data, size_t len)
         in->pipe_tried = true;
         if (bm__pipe_start(frame_bytes, in, &in->pipe) == BM_E_NOMEM)
             return BM_E_NOMEM;
+        in->st.threads = in->pipe != NULL ? 2 : 1;
     }
     return in->pipe != NULL ? bm__pipe_write(in->pipe, data, len) : frame_bytes(in, data, len);
 }
