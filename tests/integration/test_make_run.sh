@@ -119,6 +119,7 @@ sid=$(ps -o sid= -p "$RUN_PID" | tr -d ' ')
 t_eq "run-local.sh leads its own session" "$RUN_PID" "$sid"
 sleeping() { pgrep -s "$sid" -x sleep >/dev/null; }
 t_ok "the feeder's sleep is running" wait_for 30 sleeping
+log_before=$(wc -l < "$D/run/bmas.log")
 kill -INT -- "-$sid"
 wait_for 60 bash -c "! kill -0 $RUN_PID 2>/dev/null"
 if kill -0 "$RUN_PID" 2>/dev/null; then
@@ -134,6 +135,9 @@ t_eq "nothing of the run is left (no process of its session)" "" \
     "$(ps -eo sid=,pid=,args= | awk -v sid="$sid" '$1 == sid')"
 t_eq "both servers exited 0 on Ctrl-C" "bmas 0|bmas-emulator 0" \
     "$(paste -sd'|' "$D/run/exit-status" 2>/dev/null)"
+t_eq "bmas logged no warning or error for the Ctrl-C" "" \
+    "$(tail -n +"$((log_before + 1))" "$D/run/bmas.log" | jq -r 'select(.level != "INFO" and .level != "DEBUG") | "\(.level) \(.event)"' 2>&1)"
+t_ok "  and said it stopped" grep -q '"event":"stopped"' "$D/run/bmas.log"
 
 t_ok "make run-reset removes the state" make -s --no-print-directory run-reset RUN_DIR="$D/run"
 t_ok "and it is gone" test ! -e "$D/run"
