@@ -95,6 +95,10 @@ bm_err bm__framer_feed(struct bm__framer *f, const char *data, size_t len, bm__r
 /* Emits a last record without a trailing newline. */
 bm_err bm__framer_finish(struct bm__framer *f, bm__record_fn fn, void *ctx);
 
+/* zlib's allocator hooks (z_stream.zalloc / zfree), on bm_calloc and bm_free (alloc.c). */
+void *bm__z_alloc(void *opaque, unsigned items, unsigned size);
+void bm__z_free(void *opaque, void *p);
+
 /* ---- Decompression (gunzip.c) --------------------------------------------------------------
  * Streaming gunzip, told by the 1f 8b magic (not the name or a header), multi-member, with a
  * cap on the total output. Plain input passes through unchanged. */

@@ -131,6 +131,8 @@ static bm_err gzip_body(const struct bm_buf *in, struct bm_buf *out)
 {
     z_stream zs;
     memset(&zs, 0, sizeof zs);
+    zs.zalloc = bm__z_alloc;
+    zs.zfree = bm__z_free;
     if (deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
         return BM_E_NOMEM;
     size_t cap = deflateBound(&zs, (uLong)in->len) + 32;

@@ -113,26 +113,13 @@ static bm_err pass_out(struct bm__gunzip *g, const char *p, size_t n, bm__bytes_
     return n > 0 ? fn(ctx, p, n) : BM_OK;
 }
 
-/* zlib allocates through these, so allocation-failure tests reach its paths too. */
-static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
-{
-    (void)opaque;
-    return bm_calloc(items, size);
-}
-
-static void z_free(voidpf opaque, voidpf p)
-{
-    (void)opaque;
-    bm_free(p);
-}
-
 static bm_err zlib_start(struct bm__gunzip *g)
 {
     if (g->zs_ready)
         return inflateReset(&g->zs) == Z_OK ? BM_OK : BM_E_INTERNAL;
     memset(&g->zs, 0, sizeof g->zs);
-    g->zs.zalloc = z_alloc;
-    g->zs.zfree = z_free;
+    g->zs.zalloc = bm__z_alloc;
+    g->zs.zfree = bm__z_free;
     int zrc = inflateInit2(&g->zs, 16 + MAX_WBITS); /* 16: gzip wrapper only */
     if (zrc == Z_MEM_ERROR)
         return BM_E_NOMEM;

@@ -1,7 +1,7 @@
 /* sample.c: writes realistic Bedrock model-invocation log objects (`bmas sample`, `make run`,
  * the compose feeder, the benchmark) and keeps its own totals of what it wrote, counted from
  * the numbers it chose, never by reading the output back, so tests can hold bmas to them. */
-#include "core/bm_core.h"
+#include "core/core_int.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -252,19 +252,6 @@ static bm_err record(const struct bm_sample_opts *o, uint64_t *s, int64_t ts,
     return BM_OK;
 }
 
-/* zlib allocates through these too (docs/style.md G4), so allocation-failure tests reach it. */
-static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
-{
-    (void)opaque;
-    return bm_calloc(items, size);
-}
-
-static void z_free(voidpf opaque, voidpf p)
-{
-    (void)opaque;
-    bm_free(p);
-}
-
 struct sink {
     bool plain;
     z_stream zs;
@@ -307,8 +294,8 @@ bm_err bm_sample_write(const struct bm_sample_opts *o, bm_sample_write_fn fn, vo
     k->plain = o->plain;
     k->fn = fn;
     k->ctx = ctx;
-    k->zs.zalloc = z_alloc;
-    k->zs.zfree = z_free;
+    k->zs.zalloc = bm__z_alloc;
+    k->zs.zfree = bm__z_free;
     /* 16 + window bits: a gzip wrapper, what Bedrock delivers (.json.gz). */
     if (!k->plain &&
         deflateInit2(&k->zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
