@@ -9,9 +9,7 @@ set -u
 . tests/tools/svc-lib.sh
 svc_setup
 
-mkdir -p "$W/up/k"
-for i in $(seq -w 1 40); do cp "$W/a.json.gz" "$W/up/k/obj-$i.json.gz"; done
-aws_q s3 cp --recursive --quiet "$W/up/k" "s3://logs/$P/" >/dev/null
+for i in $(seq -w 1 40); do s3_upload logs "$P/obj-$i.json.gz" "$W/a.json.gz" >/dev/null; done
 ETAG=$(md5sum "$W/a.json.gz" | cut -d' ' -f1)
 mkdir -p "$W/ev"
 for i in $(seq -w 1 40); do

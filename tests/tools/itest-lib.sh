@@ -178,6 +178,50 @@ curl_sigv4() {
     curl -m 60 -sS --aws-sigv4 "aws:amz:us-east-1:$svc" --user "${CURL_AKID:-test}:${CURL_SECRET:-test}" "$@"
 }
 
+# Setup and read-back without a CLI start (each costs about a second of CPU): S3, SQS and
+# CloudWatch through curl's SigV4 as test/test. Keep the CLIs for the checks whose point is
+# that a CLI works against the emulator.
+#   s3_mb BUCKET [REGION]            creates a bucket (REGION: its LocationConstraint)
+#   s3_upload BUCKET KEY FILE [REGION]  uploads FILE; prints the ETag without quotes
+#   sqs_api OPERATION JSON           one SQS call in JSON 1.0 (AmazonSQS.*); prints the answer
+#   cw_api OPERATION JSON            one CloudWatch call in JSON 1.0; prints the answer
+# Each fails (non-zero) on an HTTP error.
+s3_key_path() { printf '%s' "$1" | jq -sRr 'split("/") | map(@uri) | join("/")'; }
+s3_mb() {
+    local region=${2:-us-east-1} conf=()
+    [ "$region" != us-east-1 ] && conf=(--data-binary "<CreateBucketConfiguration><LocationConstraint>$region</LocationConstraint></CreateBucketConfiguration>")
+    curl -m 60 -sSf -o /dev/null --aws-sigv4 "aws:amz:$region:s3" --user test:test -X PUT \
+        -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "${conf[@]}" "$EMU_URL/$1"
+}
+s3_upload() {
+    local etag
+    etag=$(curl -m 60 -sSf -o /dev/null -D - --aws-sigv4 "aws:amz:${4:-us-east-1}:s3" --user test:test \
+        -X PUT -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' --data-binary @"$3" \
+        "$EMU_URL/$1/$(s3_key_path "$2")" | tr -d '\r' | sed -n 's/^[Ee][Tt][Aa][Gg]: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p') || return 1
+    [ -n "$etag" ] && echo "$etag"
+}
+aws_json_api() { # SERVICE TARGET-PREFIX OPERATION JSON
+    curl -m 60 -sSf --aws-sigv4 "aws:amz:us-east-1:$1" --user test:test \
+        -H 'Content-Type: application/x-amz-json-1.0' -H "X-Amz-Target: $2.$3" --data "$4" "$EMU_URL/"
+}
+sqs_api() { aws_json_api sqs AmazonSQS "$1" "$2"; }
+cw_api() { aws_json_api monitoring GraniteServiceVersion20100801 "$1" "$2"; }
+
+# cw_get_stat NAMESPACE METRIC STAT PERIOD START END [DIM=VALUE...]: GetMetricStatistics in
+# JSON 1.0 (START and END as `date -d` reads them); prints the datapoints' STAT added up, 0 for none.
+cw_get_stat() {
+    local ns=$1 metric=$2 stat=$3 period=$4 start end dims="[]" d
+    start=$(date -u -d "$5" +%s) && end=$(date -u -d "$6" +%s) || return 1
+    shift 6
+    for d in "$@"; do
+        dims=$(jq -c --arg n "${d%%=*}" --arg v "${d#*=}" '. + [{Name: $n, Value: $v}]' <<<"$dims")
+    done
+    cw_api GetMetricStatistics "$(jq -cn --arg ns "$ns" --arg m "$metric" --arg s "$stat" \
+        --argjson p "$period" --argjson a "$start" --argjson b "$end" --argjson d "$dims" \
+        '{Namespace: $ns, MetricName: $m, Dimensions: $d, Statistics: [$s], Period: $p,
+          StartTime: $a, EndTime: $b}')" | jq ".Datapoints | map(.$stat) | add // 0"
+}
+
 # POSTs one fault rule (JSON) to the emulator and checks that it was accepted.
 emu_fault() {
     local out
