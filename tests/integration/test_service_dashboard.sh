@@ -150,28 +150,8 @@ t_eq "without the set (): no no-data alarm" 2 "$(env BMAS_DIMENSION_SETS=Region 
 
 # The emulator validates as CloudWatch does, in both protocols: each refusal signed by curl in
 # the protocol of that CLI (the error code in Query's <Code>, in JSON 1.0's x-amzn-query-error,
-# which is what the CLIs read), and two of them through the CLIs themselves.
-t_cw_err() { # NAME CODE CLI OPERATION JSON-PARAMS
-    local d=$1 code=$2 cli=$3 op=$4 params=$5 st got
-    if [ "$cli" = aws_j ]; then
-        st=$(curl -m 60 -sS -o /dev/null -D "$W/err.hdr" -w '%{http_code}' \
-            --aws-sigv4 "aws:amz:us-east-1:monitoring" --user test:test \
-            -H 'Content-Type: application/x-amz-json-1.0' \
-            -H "X-Amz-Target: GraniteServiceVersion20100801.$op" --data "$params" "$EMU_URL/")
-        got=$(tr -d '\r' <"$W/err.hdr" | sed -n 's/^x-amzn-query-error: *\([^;]*\);.*/\1/Ip')
-    else
-        local form=() kv
-        while IFS= read -r kv; do form+=(--data-urlencode "$kv"); done < <(jq -r 'to_entries[]
-            | if (.value | type) == "array"
-              then (.key as $k | .value | to_entries[] | "\($k).member.\(.key + 1)=\(.value)")
-              else "\(.key)=\(.value)" end' <<<"$params")
-        st=$(curl -m 60 -sS -o "$W/err.xml" -w '%{http_code}' \
-            --aws-sigv4 "aws:amz:us-east-1:monitoring" --user test:test \
-            --data "Action=$op" --data Version=2010-08-01 "${form[@]}" "$EMU_URL/")
-        got=$(sed -n 's:.*<Code>\([^<]*\)</Code>.*:\1:p' "$W/err.xml")
-    fi
-    t_eq "$d" "4xx $code" "${st%??}xx $got"
-}
+# which is what the CLIs read: t_cw_err in itest-lib.sh), and two of them through the CLIs
+# themselves.
 for cli in $(clis); do
     t_cw_err "put-dashboard: a body without widgets ($cli)" InvalidParameterInput \
         $cli PutDashboard '{"DashboardName":"d1","DashboardBody":"{\"widget\":[]}"}'

@@ -222,6 +222,34 @@ cw_get_stat() {
           StartTime: $a, EndTime: $b}')" | jq ".Datapoints | map(.$stat) | add // 0"
 }
 
+# t_cw_err NAME CODE CLI OPERATION JSON-PARAMS: a CloudWatch request the emulator must refuse,
+# signed by curl in the protocol of that CLI (aws_q: Query, the JSON flattened into
+# A.member.N.B form fields; aws_j: JSON 1.0), without a CLI start. Passes on a 4xx whose code
+# (Query's <Code>, JSON 1.0's x-amzn-query-error, which is what the CLIs read) is CODE. Keep
+# the CLIs themselves for the checks whose point is how a CLI reads the error.
+t_cw_err() {
+    local d=$1 code=$2 cli=$3 op=$4 params=$5 st got
+    if [ "$cli" = aws_j ]; then
+        st=$(curl -m 60 -sS -o /dev/null -D "$W/cwerr.hdr" -w '%{http_code}' \
+            --aws-sigv4 "aws:amz:us-east-1:monitoring" --user test:test \
+            -H 'Content-Type: application/x-amz-json-1.0' \
+            -H "X-Amz-Target: GraniteServiceVersion20100801.$op" --data-binary "$params" "$EMU_URL/")
+        got=$(tr -d '\r' <"$W/cwerr.hdr" | sed -n 's/^x-amzn-query-error: *\([^;]*\);.*/\1/Ip')
+    else
+        jq -r 'def flat(p): if type == "object" then to_entries[] as $e | $e.value | flat(p + [$e.key])
+                elif type == "array" then to_entries[] as $e | $e.value | flat(p + ["member", "\($e.key + 1)"])
+                else "\(p | join("."))=\(.)" end;
+            flat([])' <<<"$params" >"$W/cwerr.form"
+        local form=() kv
+        while IFS= read -r kv; do form+=(--data-urlencode "$kv"); done <"$W/cwerr.form"
+        st=$(curl -m 60 -sS -o "$W/cwerr.xml" -w '%{http_code}' \
+            --aws-sigv4 "aws:amz:us-east-1:monitoring" --user test:test \
+            --data "Action=$op" --data Version=2010-08-01 "${form[@]}" "$EMU_URL/")
+        got=$(sed -n 's:.*<Code>\([^<]*\)</Code>.*:\1:p' "$W/cwerr.xml")
+    fi
+    t_eq "$d" "4xx $code" "${st%??}xx $got"
+}
+
 # POSTs one fault rule (JSON) to the emulator and checks that it was accepted.
 emu_fault() {
     local out
