@@ -84,16 +84,7 @@ unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
 
 # The pip CLI v1 on PATH speaks JSON 1.0 to SQS and CloudWatch; a fresh machine may only have
 # Debian's /usr/bin/aws, and then the JSON parts are skipped.
-HAVE_JSON_CLI=0
-JSON_CLI=$(command -v aws 2>/dev/null || true)
-# A pyenv shim re-resolves the program on every call (a quarter second each): resolve it once.
-case "$JSON_CLI" in
-*/.pyenv/shims/*) JSON_CLI=$(pyenv which aws 2>/dev/null || echo "$JSON_CLI") ;;
-esac
-if [ -n "$JSON_CLI" ] && [ "$(readlink -f "$JSON_CLI")" != "$(readlink -f /usr/bin/aws)" ] &&
-    "$JSON_CLI" --version 2>&1 | grep -q '^aws-cli/1\.'; then
-    HAVE_JSON_CLI=1
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/json-cli.sh"
 
 aws_q() { /usr/bin/aws --endpoint-url "$EMU_URL" --output json "$@"; }
 # Both get --endpoint-url: Debian's v2.9 ignores AWS_ENDPOINT_URL, and so does this pip v1.
@@ -262,16 +253,21 @@ emu_fault() {
     fi
 }
 
-# Milliseconds since the epoch (for latency assertions).
-now_ms() { date +%s%3N; }
+# Milliseconds since the epoch (for latency assertions); bash's clock, no process started.
+now_ms() {
+    local t=${EPOCHREALTIME:-}
+    if [ -n "$t" ]; then t=${t/[.,]/}; echo $(( t / 1000 )); else date +%s%3N; fi
+}
 
 # Waits until a command succeeds, polling with a deadline in seconds: wait_for SECS cmd...
 wait_for() {
-    local secs=$1
+    local secs=$1 t
     shift
-    local deadline=$(( $(now_ms) + secs * 1000 ))
+    t=$(now_ms)
+    local deadline=$(( t + secs * 1000 ))
     while ! "$@"; do
-        [ "$(now_ms)" -ge "$deadline" ] && return 1
+        t=$(now_ms)
+        [ "$t" -ge "$deadline" ] && return 1
         sleep 0.1
     done
 }

@@ -15,6 +15,9 @@ export BINDIR
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 export BM_TEST_DATA="${BM_TEST_DATA:-$top/tests/data}"
+# The pip CLI is found once for every script (tests/tools/json-cli.sh).
+. tests/tools/json-cli.sh
+export ITEST_JSON_CLI=$JSON_CLI ITEST_HAVE_JSON_CLI=$HAVE_JSON_CLI
 # One more job than CPUs: scripts spend part of their time waiting on servers and clients, and
 # a third job fills that (2 cores: 77% busy with two jobs).
 jobs=${ITEST_JOBS:-$(( $(nproc 2>/dev/null || echo 2) + 1 ))}
