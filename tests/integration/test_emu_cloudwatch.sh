@@ -33,13 +33,13 @@ for cli in $(clis); do
         --statistics Sum SampleCount Average Minimum Maximum)
     t_eq "get-metric-statistics exact per minute ($cli)" "$want" "$(echo "$out" | stats_of)"
 done
-out=$(aws_q cloudwatch get-metric-statistics --namespace "$NS" --metric-name InputTokens \
-    --dimensions Name=InferenceProfileType,Value=CrossRegion Name=ModelId,Value=anthropic.claude-x \
-    --start-time "$S" --end-time "$E" --period 3600 --statistics Sum SampleCount)
+# Further read-backs signed by curl (JSON 1.0): the CLIs' reading was checked just above.
+out=$(cw_api GetMetricStatistics "{\"Namespace\":\"$NS\",\"MetricName\":\"InputTokens\",\"Dimensions\":$DIMS,
+    \"StartTime\":$(( t0 - 300 )),\"EndTime\":$(( t1 + 300 )),\"Period\":3600,\"Statistics\":[\"Sum\",\"SampleCount\"]}")
 t_eq "one wide period sums both minutes" "523.5 15" \
     "$(echo "$out" | jq -r '[.Datapoints[]|"\(.Sum) \(.SampleCount)"]|join("|")')"
-out=$(aws_q cloudwatch get-metric-statistics --namespace "$NS" --metric-name InputTokens \
-    --start-time "$S" --end-time "$E" --period 60 --statistics Sum)
+out=$(cw_api GetMetricStatistics "{\"Namespace\":\"$NS\",\"MetricName\":\"InputTokens\",
+    \"StartTime\":$(( t0 - 300 )),\"EndTime\":$(( t1 + 300 )),\"Period\":60,\"Statistics\":[\"Sum\"]}")
 t_eq "dimensions must match exactly (none given: no datapoints)" 0 "$(echo "$out" | jq -r '.Datapoints|length')"
 
 Q="[{\"Id\":\"m1\",\"MetricStat\":{\"Metric\":{\"Namespace\":\"$NS\",\"MetricName\":\"InputTokens\",\"Dimensions\":$DIMS},\"Period\":60,\"Stat\":\"Sum\"}},{\"Id\":\"m2\",\"Label\":\"max\",\"MetricStat\":{\"Metric\":{\"Namespace\":\"$NS\",\"MetricName\":\"InputTokens\",\"Dimensions\":$DIMS},\"Period\":60,\"Stat\":\"Maximum\"}}]"
@@ -59,24 +59,26 @@ v151=$(python3 -c 'print(list(range(151)))')
 python3 -c 'import json,sys;json.dump([{"MetricName":"m","Value":i} for i in range(1001)],open(sys.argv[1],"w"))' "$W/1001.json"
 old=$(iso $(( now - 15 * 86400 )))
 future=$(iso $(( now + 3 * 3600 )))
+# Each refusal signed by curl in the protocol of the CLI it names (t_cw_err: no CLI start);
+# the CLIs themselves read two of them below (AWS/ namespace, wrong secret).
 for cli in $(clis); do
-    t_aws_err "Value with Values: InvalidParameterCombination ($cli)" InvalidParameterCombination \
-        $cli cloudwatch put-metric-data --namespace "$NS" --metric-data '[{"MetricName":"m","Value":1,"Values":[1]}]'
-    t_aws_err "Counts not matching Values: InvalidParameterValue ($cli)" InvalidParameterValue \
-        $cli cloudwatch put-metric-data --namespace "$NS" --metric-data '[{"MetricName":"m","Values":[1,2],"Counts":[1]}]'
+    t_cw_err "Value with Values: InvalidParameterCombination ($cli)" InvalidParameterCombination \
+        $cli PutMetricData "{\"Namespace\":\"$NS\",\"MetricData\":[{\"MetricName\":\"m\",\"Value\":1,\"Values\":[1]}]}"
+    t_cw_err "Counts not matching Values: InvalidParameterValue ($cli)" InvalidParameterValue \
+        $cli PutMetricData "{\"Namespace\":\"$NS\",\"MetricData\":[{\"MetricName\":\"m\",\"Values\":[1,2],\"Counts\":[1]}]}"
 done
-t_aws_err "StatisticValues with Value: InvalidParameterCombination" InvalidParameterCombination \
-    aws_q cloudwatch put-metric-data --namespace "$NS" --metric-data '[{"MetricName":"m","Value":1,"StatisticValues":{"SampleCount":1,"Sum":1,"Minimum":1,"Maximum":1}}]'
-t_aws_err "31 dimensions: InvalidParameterValue" InvalidParameterValue \
-    $J cloudwatch put-metric-data --namespace "$NS" --metric-data "[{\"MetricName\":\"m\",\"Value\":1,\"Dimensions\":$d31}]"
-t_aws_err "151 values: InvalidParameterValue" InvalidParameterValue \
-    aws_q cloudwatch put-metric-data --namespace "$NS" --metric-data "[{\"MetricName\":\"m\",\"Values\":$v151}]"
-t_aws_err "1001 datums: InvalidParameterValue" InvalidParameterValue \
-    $J cloudwatch put-metric-data --namespace "$NS" --metric-data "file://$W/1001.json"
-t_aws_err "timestamp 15 days old: InvalidParameterValue" InvalidParameterValue \
-    aws_q cloudwatch put-metric-data --namespace "$NS" --metric-data "[{\"MetricName\":\"m\",\"Value\":1,\"Timestamp\":\"$old\"}]"
-t_aws_err "timestamp 3 hours ahead: InvalidParameterValue" InvalidParameterValue \
-    $J cloudwatch put-metric-data --namespace "$NS" --metric-data "[{\"MetricName\":\"m\",\"Value\":1,\"Timestamp\":\"$future\"}]"
+t_cw_err "StatisticValues with Value: InvalidParameterCombination" InvalidParameterCombination \
+    aws_q PutMetricData "{\"Namespace\":\"$NS\",\"MetricData\":[{\"MetricName\":\"m\",\"Value\":1,\"StatisticValues\":{\"SampleCount\":1,\"Sum\":1,\"Minimum\":1,\"Maximum\":1}}]}"
+t_cw_err "31 dimensions: InvalidParameterValue" InvalidParameterValue \
+    $J PutMetricData "{\"Namespace\":\"$NS\",\"MetricData\":[{\"MetricName\":\"m\",\"Value\":1,\"Dimensions\":$d31}]}"
+t_cw_err "151 values: InvalidParameterValue" InvalidParameterValue \
+    aws_q PutMetricData "{\"Namespace\":\"$NS\",\"MetricData\":[{\"MetricName\":\"m\",\"Values\":$v151}]}"
+t_cw_err "1001 datums: InvalidParameterValue" InvalidParameterValue \
+    $J PutMetricData "$(jq -c --arg ns "$NS" '{Namespace: $ns, MetricData: .}' "$W/1001.json")"
+t_cw_err "timestamp 15 days old: InvalidParameterValue" InvalidParameterValue \
+    aws_q PutMetricData "{\"Namespace\":\"$NS\",\"MetricData\":[{\"MetricName\":\"m\",\"Value\":1,\"Timestamp\":\"$old\"}]}"
+t_cw_err "timestamp 3 hours ahead: InvalidParameterValue" InvalidParameterValue \
+    $J PutMetricData "{\"Namespace\":\"$NS\",\"MetricData\":[{\"MetricName\":\"m\",\"Value\":1,\"Timestamp\":$(date -u -d "$future" +%s)}]}"
 t_aws_err "AWS/ namespace: InvalidParameterValue" InvalidParameterValue \
     aws_q cloudwatch put-metric-data --namespace AWS/Bedrock --metric-data '[{"MetricName":"m","Value":1}]'
 t_aws_err "wrong secret: SignatureDoesNotMatch" SignatureDoesNotMatch \
@@ -89,8 +91,8 @@ code=$(curl_sigv4 monitoring -o "$W/out" -w '%{http_code}' -H 'Content-Type: app
     -H 'X-Amz-Target: GraniteServiceVersion20100801.PutMetricData' -H 'Content-Encoding: gzip' \
     --data-binary "@$W/body.gz" "$EMU_URL/")
 t_eq "gzip PutMetricData accepted" 200 "$code"
-out=$(aws_q cloudwatch get-metric-statistics --namespace "$NS" --metric-name Gz \
-    --start-time "$S" --end-time "$E" --period 60 --statistics Sum SampleCount)
+out=$(cw_api GetMetricStatistics "{\"Namespace\":\"$NS\",\"MetricName\":\"Gz\",
+    \"StartTime\":$(( t0 - 300 )),\"EndTime\":$(( t1 + 300 )),\"Period\":60,\"Statistics\":[\"Sum\",\"SampleCount\"]}")
 t_eq "gzip datum stored (5*2 + 7)" "17 3" "$(echo "$out" | jq -r '.Datapoints[0]|"\(.Sum) \(.SampleCount)"')"
 
 # Errors in each protocol's own form.

@@ -18,9 +18,9 @@ t_eq "GET /_localstack/health like LocalStack" "running running running communit
     "$(curl -m 60 -fsS "$EMU_URL/_localstack/health" | jq -r '"\(.services.s3) \(.services.sqs) \(.services.cloudwatch) \(.edition)"')"
 
 B=state-$$
-aws_q s3api create-bucket --bucket "$B" >/dev/null
+s3_mb "$B"
 printf 'persist me\n' >"$W/obj"
-aws_q s3api put-object --bucket "$B" --key k --body "$W/obj" >/dev/null
+s3_upload "$B" k "$W/obj" >/dev/null
 
 # Count: the next two GetObject fail with S3's SlowDown, other operations are untouched.
 emu_fault '{"service":"s3","operation":"GetObject","status":503,"code":"SlowDown","count":2}'
@@ -64,11 +64,10 @@ code=$(curl -m 60 -sS -o "$W/e.json" -w '%{http_code}' -X POST "$EMU_URL/_emulat
 t_eq "a bad rule: 400 naming the problem" "400 true" "$code $(jq -r '.error|length > 0' "$W/e.json")"
 
 # Persistence: state written on SIGTERM comes back after a restart.
-qurl=$(aws_q sqs create-queue --queue-name "keep-$$" | jq -r .QueueUrl)
-aws_q sqs send-message --queue-url "$qurl" --message-body "still here" >/dev/null
+qurl=$(sqs_api CreateQueue "{\"QueueName\":\"keep-$$\"}" | jq -r .QueueUrl)
+sqs_api SendMessage "{\"QueueUrl\":\"$qurl\",\"MessageBody\":\"still here\"}" >/dev/null
 now=$(date -u +%s)
-aws_q cloudwatch put-metric-data --namespace Keep --metric-data \
-    "[{\"MetricName\":\"m\",\"Timestamp\":\"$(date -u -d "@$(( now / 60 * 60 - 120 ))" +%Y-%m-%dT%H:%M:%SZ)\",\"Value\":41.5}]"
+cw_api PutMetricData "{\"Namespace\":\"Keep\",\"MetricData\":[{\"MetricName\":\"m\",\"Timestamp\":$(( now / 60 * 60 - 120 )),\"Value\":41.5}]}" >/dev/null
 srv_stop emu "SIGTERM: clean exit"
 t_ok "state file written" test -s "$EMU_DATA/state.json"
 emu_start || exit 1

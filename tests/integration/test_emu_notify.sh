@@ -8,9 +8,9 @@ itest_setup || exit 1
 
 B=bedrock-logs-$$
 Q=events-$$
-qurl=$(aws_q sqs create-queue --queue-name "$Q" | jq -r .QueueUrl)
+qurl=$(sqs_api CreateQueue "{\"QueueName\":\"$Q\"}" | jq -r .QueueUrl)
 arn=arn:aws:sqs:us-east-1:000000000000:$Q
-$J s3api create-bucket --bucket "$B" >/dev/null
+s3_mb "$B"
 cat >"$W/conf.json" <<JSON
 {"QueueConfigurations":[{"Id":"bedrock-logs","QueueArn":"$arn","Events":["s3:ObjectCreated:*"],
  "Filter":{"Key":{"FilterRules":[{"Name":"prefix","Value":"team a/"},{"Name":"suffix","Value":".json.gz"}]}}}]}
@@ -25,16 +25,15 @@ t_eq "get-bucket-notification-configuration reads it back" \
 msg=$(aws_q sqs receive-message --queue-url "$qurl" --wait-time-seconds 5)
 t_eq "s3:TestEvent sent on configuration" "Amazon S3 s3:TestEvent $B" \
     "$(echo "$msg" | jq -r '.Messages[0].Body|fromjson|"\(.Service) \(.Event) \(.Bucket)"')"
-aws_q sqs delete-message --queue-url "$qurl" \
-    --receipt-handle "$(echo "$msg" | jq -r '.Messages[0].ReceiptHandle')"
+sqs_api DeleteMessage "$(echo "$msg" | jq -c --arg q "$qurl" '{QueueUrl: $q, ReceiptHandle: .Messages[0].ReceiptHandle}')" >/dev/null
 
 KEY='team a/ü+x.json.gz'
 printf '{"modelId":"x"}\n' | gzip -c >"$W/log.gz"
 md5=$(md5sum <"$W/log.gz" | cut -d' ' -f1)
 size=$(stat -c %s "$W/log.gz")
 $J s3api put-object --bucket "$B" --key "$KEY" --body "$W/log.gz" >/dev/null
-aws_q s3api put-object --bucket "$B" --key "team a/skip.txt" --body "$W/log.gz" >/dev/null
-aws_q s3api put-object --bucket "$B" --key "other/x.json.gz" --body "$W/log.gz" >/dev/null
+s3_upload "$B" "team a/skip.txt" "$W/log.gz" >/dev/null
+s3_upload "$B" "other/x.json.gz" "$W/log.gz" >/dev/null
 msg=$($J sqs receive-message --queue-url "$qurl" --wait-time-seconds 5 --max-number-of-messages 10)
 t_eq "only the matching key produced an event" 1 "$(echo "$msg" | jq -r '.Messages|length')"
 ev=$(echo "$msg" | jq -r '.Messages[0].Body')
@@ -52,7 +51,7 @@ t_ok "eventTime has milliseconds and Z" \
 seq1=$(echo "$ev" | jq -r '.Records[0].s3.object.sequencer')
 t_ok "sequencer is hex" eval 'echo "$seq1" | grep -Eq "^[0-9A-F]{16,}$"'
 
-$J s3api put-object --bucket "$B" --key "$KEY" --body "$W/log.gz" >/dev/null
+s3_upload "$B" "$KEY" "$W/log.gz" >/dev/null
 msg=$(aws_q sqs receive-message --queue-url "$qurl" --wait-time-seconds 5)
 seq2=$(echo "$msg" | jq -r '.Messages[0].Body|fromjson|.Records[0].s3.object.sequencer')
 # A missing second event would read "null", which sorts after any hex: check it is hex first.

@@ -12,7 +12,7 @@ svc_setup
 ETAG=$(md5sum "$W/a.json.gz" | cut -d' ' -f1)
 recs=()
 for i in 1 2 3 4; do
-    aws_q s3api put-object --bucket logs --key "$P/slow-$i.json.gz" --body "$W/a.json.gz" >/dev/null
+    s3_upload logs "$P/slow-$i.json.gz" "$W/a.json.gz" >/dev/null
     body=$(jq -c --arg k "$(form_key "$P/slow-$i.json.gz")" --arg e "$ETAG" '.Records[0].s3.bucket.name = "logs"
         | .Records[0].s3.object.key = $k | .Records[0].s3.object.eTag = $e' "$BM_TEST_DATA/s3-event.json")
     recs+=("$(jq -c -n --arg b "$body" --arg id "m$i" '{messageId: $id, body: $b, eventSource: "aws:sqs"}')")

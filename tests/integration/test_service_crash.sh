@@ -9,9 +9,7 @@ set -u
 . tests/tools/svc-lib.sh
 svc_setup
 
-mkdir -p "$W/up/k"
-for i in $(seq -w 1 40); do cp "$W/a.json.gz" "$W/up/k/obj-$i.json.gz"; done
-aws_q s3 cp --recursive --quiet "$W/up/k" "s3://logs/$P/" >/dev/null
+for i in $(seq -w 1 40); do s3_upload logs "$P/obj-$i.json.gz" "$W/a.json.gz" >/dev/null; done
 ETAG=$(md5sum "$W/a.json.gz" | cut -d' ' -f1)
 mkdir -p "$W/ev"
 for i in $(seq -w 1 40); do
@@ -19,6 +17,7 @@ for i in $(seq -w 1 40); do
         | .Records[0].s3.object.key = $k | .Records[0].s3.object.eTag = $e' \
         "$BM_TEST_DATA/s3-event.json" > "$W/ev/$i.json"
 done
+processed_at_least() { [ "$(curl -m 60 -sS "$BMAS_URL/status" | jq .objects.processed)" -ge "$1" ] 2>/dev/null; }
 post_all() { ls "$W/ev"/*.json | xargs -P 4 -I{} curl -sS -o /dev/null -m 30 --data @{} "$BMAS_URL/events"; }
 
 # S3 takes 200 ms per request (four in flight: about 20 objects a second), so kills land while
@@ -32,7 +31,7 @@ for round in 1 2 3; do
     poster=$!
     # Kill after a share of the objects is in: 5, 15, 30 of 40.
     want=$(( round == 1 ? 5 : round == 2 ? 15 : 30 ))
-    wait_for 60 bash -c "[ \$(curl -m 60 -sS $BMAS_URL/status | jq .objects.processed) -ge $want ]"
+    wait_for 60 processed_at_least "$want"
     kill -KILL "$BMAS_PID"
     wait "$BMAS_PID" 2>/dev/null
     t_eq "round $round: SIGKILL landed (exit status 137)" 137 "$?"

@@ -1,8 +1,8 @@
 #!/bin/bash
 # The replaced Lambda's dashboards against bmas (issue 10): BMAS_DIMENSION_SETS=lambda-compat
 # publishes what the Lambda's deployment guide reads (InputTokens and OutputTokens by
-# InferenceProfile, InvocationCount by Region, totals without dimensions), read back exact with
-# the AWS CLI; `bmas dashboard` accepted by put-dashboard and read back, each of its metrics
+# InferenceProfile, InvocationCount by Region, totals without dimensions), read back exact (the
+# guide's step with both AWS CLIs, each filter signed by curl in both protocols); `bmas dashboard` accepted by put-dashboard and read back, each of its metrics
 # with data through GetMetricData; `bmas alarms` accepted by put-metric-alarm and listed by
 # describe-alarms; the emulator's dashboard and alarm validation in both protocols.
 # Expected numbers come from jq's reading of the sample, not from bmas.
@@ -12,7 +12,7 @@ svc_setup
 
 put_and_post() { # KEY FILE: uploads, then POSTs its S3 event; prints the HTTP status
     local etag ev
-    etag=$(aws_q s3api put-object --bucket logs --key "$1" --body "$2" | jq -r .ETag | tr -d '"')
+    etag=$(s3_upload logs "$1" "$2")
     ev=$(jq -c --arg k "$(form_key "$1")" --arg e "$etag" '.Records[0].s3.bucket.name = "logs"
         | .Records[0].s3.object.key = $k | .Records[0].s3.object.eTag = $e' "$BM_TEST_DATA/s3-event.json")
     curl -m 60 -sS -o /dev/null -w '%{http_code}' --data "$ev" "$BMAS_URL/events"
@@ -28,6 +28,27 @@ cw_sum() { # CLI METRIC STAT [DIM=VALUE...]: the guide's get-metric-statistics, 
     $cli cloudwatch get-metric-statistics --namespace Custom/BedrockMetrics --metric-name "$metric" \
         "${dims[@]}" --statistics "$stat" --period 300 --start-time "$START" --end-time "$END" |
         jq ".Datapoints | map(.$stat) | add // 0"
+}
+# The same read signed by curl, in the protocol of that CLI (Query for aws_q, JSON 1.0 for aws_j):
+# the emulator's parsing of each dimension filter in both protocols, without a CLI start each.
+cw_sum_curl() { # CLI METRIC STAT [DIM=VALUE...]
+    local cli=$1 metric=$2 stat=$3 i=1 d
+    shift 3
+    if [ "$cli" = aws_j ]; then
+        cw_get_stat Custom/BedrockMetrics "$metric" "$stat" 300 "$START" "$END" "$@"
+        return
+    fi
+    local form=(--data Action=GetMetricStatistics --data Version=2010-08-01
+        --data Namespace=Custom/BedrockMetrics --data-urlencode "MetricName=$metric"
+        --data-urlencode "Statistics.member.1=$stat" --data Period=300
+        --data-urlencode "StartTime=$START" --data-urlencode "EndTime=$END")
+    for d in "$@"; do
+        form+=(--data-urlencode "Dimensions.member.$i.Name=${d%%=*}"
+            --data-urlencode "Dimensions.member.$i.Value=${d#*=}")
+        i=$((i + 1))
+    done
+    curl -m 60 -sSf --aws-sigv4 "aws:amz:us-east-1:monitoring" --user test:test "${form[@]}" "$EMU_URL/" |
+        grep -o "<$stat>[^<]*</$stat>" | sed 's/<[^>]*>//g' | jq -s 'add // 0'
 }
 # The sample, read by jq: geographic profiles (us.), the global one, and everything.
 S=$BM_TEST_DATA/bedrock-log-sample.jsonl
@@ -51,14 +72,14 @@ t_eq "flush: every datum in one call" "{\"published\":$((groups * 5)),\"requests
 
 # The guide's widgets and CLI steps, through Debian's CLI (Query) and the other one (JSON 1.0).
 for cli in $(clis); do
-    t_eq "InputTokens by InferenceProfile=CrossRegion ($cli)" "$cr_in" "$(cw_sum "$cli" InputTokens Sum InferenceProfile=CrossRegion)"
-    t_eq "InputTokens by InferenceProfile=GlobalCrossRegion ($cli)" "$gl_in" "$(cw_sum "$cli" InputTokens Sum InferenceProfile=GlobalCrossRegion)"
-    t_eq "InvocationCount by Region=us-east-1 ($cli)" "$n_use1" "$(cw_sum "$cli" InvocationCount Sum Region=us-east-1)"
-    t_eq "InvocationCount without dimensions ($cli)" "$n_all" "$(cw_sum "$cli" InvocationCount Sum)"
+    t_eq "InputTokens by InferenceProfile=CrossRegion ($cli)" "$cr_in" "$(cw_sum_curl "$cli" InputTokens Sum InferenceProfile=CrossRegion)"
+    t_eq "InputTokens by InferenceProfile=GlobalCrossRegion ($cli)" "$gl_in" "$(cw_sum_curl "$cli" InputTokens Sum InferenceProfile=GlobalCrossRegion)"
+    t_eq "InvocationCount by Region=us-east-1 ($cli)" "$n_use1" "$(cw_sum_curl "$cli" InvocationCount Sum Region=us-east-1)"
+    t_eq "InvocationCount without dimensions ($cli)" "$n_all" "$(cw_sum_curl "$cli" InvocationCount Sum)"
     t_eq "InputTokens without dimensions: the guide's verification step ($cli)" "$all_in" "$(cw_sum "$cli" InputTokens Sum)"
 done
-t_eq "OutputTokens by InferenceProfile=GlobalCrossRegion" "$gl_out" "$(cw_sum aws_q OutputTokens Sum InferenceProfile=GlobalCrossRegion)"
-out=$(aws_q cloudwatch list-metrics --namespace Custom/BedrockMetrics)
+t_eq "OutputTokens by InferenceProfile=GlobalCrossRegion" "$gl_out" "$(cw_sum_curl aws_q OutputTokens Sum InferenceProfile=GlobalCrossRegion)"
+out=$(cw_api ListMetrics '{"Namespace":"Custom/BedrockMetrics"}')
 t_eq "list-metrics: exactly the three sets (dimension names per metric)" \
     "5 InferenceProfile=4|5 Region=1|5 none=1" \
     "$(echo "$out" | jq -r '[.Metrics[] | (.Dimensions | map(.Name) | join(",")) as $d
@@ -87,12 +108,12 @@ q=$(jq -c '[.widgets[].properties as $p | $p.metrics[]
     | to_entries | map({Id: "m\(.key)", MetricStat: .value, ReturnData: true})' "$W/dash.json")
 for cli in $(clis); do
     out=$($cli cloudwatch get-metric-data --start-time "$START" --end-time "$END" --metric-data-queries "$q")
+    [ "$cli" = aws_q ] && gmd_q=$out
     t_eq "GetMetricData: every dashboard metric has data ($cli)" "12 12" \
         "$(echo "$out" | jq -r '"\(.MetricDataResults | length) \([.MetricDataResults[] | select((.Values | add // 0) > 0)] | length)"')"
 done
 t_eq "the totals line reads the sample's invocations" "$n_all" \
-    "$(aws_q cloudwatch get-metric-data --start-time "$START" --end-time "$END" --metric-data-queries "$q" |
-        jq '[.MetricDataResults[] | select(.Id == "m11") | .Values[]] | add')"
+    "$(echo "$gmd_q" | jq '[.MetricDataResults[] | select(.Id == "m11") | .Values[]] | add')"
 # The default sets: a set whose values cannot be listed (ModelId) is a SEARCH expression.
 t_eq "default sets: ModelId by SEARCH" "SEARCH('{Custom/BedrockMetrics,InferenceProfileType,ModelId} MetricName=\"InputTokens\"', 'Sum', 300)" \
     "$(env -u BMAS_DIMENSION_SETS "$BINDIR/bmas" dashboard | jq -r '.widgets[3].properties.metrics[0][0].expression')"
@@ -124,36 +145,36 @@ for cli in $(clis); do
         "$(echo "$out" | jq -r '[.MetricAlarms[] | "\(.AlarmName) \(.Namespace) \(.MetricName) \(.Statistic) \(if .AlarmName == "bmas-dlq" then (.Dimensions | map("\(.Name)=\(.Value)") | join(",")) else .TreatMissingData end)"] | join("|")')"
 done
 t_eq "alarm actions kept, state INSUFFICIENT_DATA" "arn:aws:sns:us-east-1:000000000000:alerts INSUFFICIENT_DATA" \
-    "$(aws_q cloudwatch describe-alarms --alarm-names bmas-dlq | jq -r '.MetricAlarms[0] | "\(.AlarmActions[0]) \(.StateValue)"')"
+    "$(cw_api DescribeAlarms '{"AlarmNames":["bmas-dlq"]}' | jq -r '.MetricAlarms[0] | "\(.AlarmActions[0]) \(.StateValue)"')"
 t_eq "without the set (): no no-data alarm" 2 "$(env BMAS_DIMENSION_SETS=Region "$BINDIR/bmas" alarms 2>/dev/null | wc -l)"
 
-# The emulator validates as CloudWatch does, in both protocols.
+# The emulator validates as CloudWatch does, in both protocols: each refusal signed by curl in
+# the protocol of that CLI (the error code in Query's <Code>, in JSON 1.0's x-amzn-query-error,
+# which is what the CLIs read: t_cw_err in itest-lib.sh), and two of them through the CLIs
+# themselves.
 for cli in $(clis); do
-    t_aws_err "put-dashboard: a body without widgets ($cli)" InvalidParameterInput \
-        $cli cloudwatch put-dashboard --dashboard-name d1 --dashboard-body '{"widget":[]}'
-    t_aws_err "put-dashboard: a body that is not JSON ($cli)" InvalidParameterInput \
-        $cli cloudwatch put-dashboard --dashboard-name d1 --dashboard-body 'widgets'
-    t_aws_err "put-dashboard: a widget of no known type ($cli)" InvalidParameterInput \
-        $cli cloudwatch put-dashboard --dashboard-name d1 --dashboard-body '{"widgets":[{"type":"pie","properties":{}}]}'
-    t_aws_err "put-dashboard: a name with a space ($cli)" InvalidParameterInput \
-        $cli cloudwatch put-dashboard --dashboard-name 'my board' --dashboard-body '{"widgets":[]}'
+    t_cw_err "put-dashboard: a body without widgets ($cli)" InvalidParameterInput \
+        $cli PutDashboard '{"DashboardName":"d1","DashboardBody":"{\"widget\":[]}"}'
+    t_cw_err "put-dashboard: a body that is not JSON ($cli)" InvalidParameterInput \
+        $cli PutDashboard '{"DashboardName":"d1","DashboardBody":"widgets"}'
+    t_cw_err "put-dashboard: a widget of no known type ($cli)" InvalidParameterInput \
+        $cli PutDashboard '{"DashboardName":"d1","DashboardBody":"{\"widgets\":[{\"type\":\"pie\",\"properties\":{}}]}"}'
+    t_cw_err "put-dashboard: a name with a space ($cli)" InvalidParameterInput \
+        $cli PutDashboard '{"DashboardName":"my board","DashboardBody":"{\"widgets\":[]}"}'
     t_aws_err "get-dashboard: no such dashboard ($cli)" ResourceNotFound \
         $cli cloudwatch get-dashboard --dashboard-name nope
-    t_aws_err "put-metric-alarm: no threshold ($cli)" ValidationError \
-        $cli cloudwatch put-metric-alarm --alarm-name x --metric-name m --namespace n --statistic Sum \
-        --period 60 --evaluation-periods 1 --comparison-operator GreaterThanThreshold
-    t_aws_err "put-metric-alarm: period 45 ($cli)" InvalidParameterValue \
-        $cli cloudwatch put-metric-alarm --alarm-name x --metric-name m --namespace n --statistic Sum \
-        --period 45 --evaluation-periods 1 --threshold 1 --comparison-operator GreaterThanThreshold
-    t_aws_err "put-metric-alarm: an unknown statistic ($cli)" InvalidParameterValue \
-        $cli cloudwatch put-metric-alarm --alarm-name x --metric-name m --namespace n --statistic Total \
-        --period 60 --evaluation-periods 1 --threshold 1 --comparison-operator GreaterThanThreshold
+    t_cw_err "put-metric-alarm: no threshold ($cli)" ValidationError $cli PutMetricAlarm \
+        '{"AlarmName":"x","MetricName":"m","Namespace":"n","Statistic":"Sum","Period":60,"EvaluationPeriods":1,"ComparisonOperator":"GreaterThanThreshold"}'
+    t_cw_err "put-metric-alarm: period 45 ($cli)" InvalidParameterValue $cli PutMetricAlarm \
+        '{"AlarmName":"x","MetricName":"m","Namespace":"n","Statistic":"Sum","Period":45,"EvaluationPeriods":1,"Threshold":1,"ComparisonOperator":"GreaterThanThreshold"}'
+    t_cw_err "put-metric-alarm: an unknown statistic ($cli)" InvalidParameterValue $cli PutMetricAlarm \
+        '{"AlarmName":"x","MetricName":"m","Namespace":"n","Statistic":"Total","Period":60,"EvaluationPeriods":1,"Threshold":1,"ComparisonOperator":"GreaterThanThreshold"}'
     t_aws_err "delete-alarms: one unknown name deletes none ($cli)" ResourceNotFound \
         $cli cloudwatch delete-alarms --alarm-names bmas-dlq nope
 done
 t_ok "delete-alarms" aws_q cloudwatch delete-alarms --alarm-names bmas-dlq bmas-no-data bmas-publish-failures
 t_ok "delete-dashboards" $J cloudwatch delete-dashboards --dashboard-names BedrockMetricsAggregator bmas-default
-t_eq "nothing left" "0 0" "$(aws_q cloudwatch describe-alarms | jq '.MetricAlarms | length') $(aws_q cloudwatch list-dashboards | jq '.DashboardEntries | length')"
+t_eq "nothing left" "0 0" "$(cw_api DescribeAlarms '{}' | jq '.MetricAlarms | length') $(cw_api ListDashboards '{}' | jq '.DashboardEntries | length')"
 
 # The log metric filter README gives for bmas-publish-failures matches what bmas logs when
 # CloudWatch fails: one line with event publish_failed and code BMAS-004.

@@ -11,7 +11,7 @@ set -u
 svc_setup
 
 K="$P/20260420T001731Z_envelope.json.gz"
-E=$(aws_q s3api put-object --bucket logs --key "$K" --body "$W/a.json.gz" | jq -r .ETag | tr -d '"')
+E=$(s3_upload logs "$K" "$W/a.json.gz")
 t_ok "the object is in S3" test -n "$E"
 
 BMAS_ENV="AWS_ENDPOINT_URL=$EMU_URL AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test BMAS_FLUSH_INTERVAL=0 BATCH_SIZE=10 MAX_RETRY_ATTEMPTS=2 AWS_EC2_METADATA_DISABLED=true"

@@ -11,10 +11,10 @@ svc_setup
 
 GB=your-bedrock-logs-bucket
 GK=bedrock-logs/test-invocation.json
-aws_q s3api create-bucket --bucket "$GB" >/dev/null
+s3_mb "$GB"
 # The guide's key ends in .json: the sample uploaded plain (bmas tells gzip by its magic bytes).
 gunzip -c "$W/a.json.gz" > "$W/a.json"
-aws_q s3api put-object --bucket "$GB" --key "$GK" --body "$W/a.json" >/dev/null
+s3_upload "$GB" "$GK" "$W/a.json" >/dev/null
 
 cat > "$W/test-event.json" << 'GUIDE'
 {

@@ -21,9 +21,9 @@ KM="$P/20260420T002000Z_missing.json.gz"
     gzip -dc "$W/a.json.gz" | head -1 | jq -c '.input.inputTokenCount = -1'
     for _ in $(seq 24); do echo '{not json'; done
 } | gzip -c > "$W/bad.json.gz"
-aws_q s3api put-object --bucket logs --key "$K1" --body "$W/a.json.gz" >/dev/null
-aws_q s3api put-object --bucket logs --key "$K2" --body "$W/bad.json.gz" >/dev/null
-aws_q s3api put-object --bucket logs --key "$K3" --body "$W/a.json.gz" >/dev/null
+s3_upload logs "$K1" "$W/a.json.gz" >/dev/null
+s3_upload logs "$K2" "$W/bad.json.gz" >/dev/null
+s3_upload logs "$K3" "$W/a.json.gz" >/dev/null
 
 ev() {
     jq -c --arg k "$(form_key "$1")" '.Records[0].s3.bucket.name = "logs"

@@ -1,6 +1,6 @@
 #!/bin/bash
-# Publishing to CloudWatch (bmas-emulator) end to end: POST /flush, read back with the AWS CLI
-# (get-metric-statistics) and compared with /aggregates exactly; as few calls as the limits
+# Publishing to CloudWatch (bmas-emulator) end to end: POST /flush, read back (get-metric-statistics,
+# once with the AWS CLI, else signed by curl) and compared with /aggregates exactly; as few calls as the limits
 # allow (2,010 datums -> 3 calls); a throttled call retried alone (the emulator counts calls);
 # an outage leaves deltas pending across a restart, then publishes them once.
 set -u
@@ -9,12 +9,19 @@ svc_setup
 
 put_and_post() { # KEY FILE: uploads, then POSTs its S3 event; prints the HTTP status
     local etag ev
-    etag=$(aws_q s3api put-object --bucket logs --key "$1" --body "$2" | jq -r .ETag | tr -d '"')
+    etag=$(s3_upload logs "$1" "$2")
     ev=$(jq -c --arg k "$(form_key "$1")" --arg e "$etag" '.Records[0].s3.bucket.name = "logs"
         | .Records[0].s3.object.key = $k | .Records[0].s3.object.eTag = $e' "$BM_TEST_DATA/s3-event.json")
     curl -m 60 -sS -o /dev/null -w '%{http_code}' --data "$ev" "$BMAS_URL/events"
 }
-cw_stat() { # METRIC STAT DIM=VALUE...: one statistic over the last two hours, from CloudWatch
+cw_stat() { # METRIC STAT DIM=VALUE...: one statistic over the last hours, from CloudWatch
+    # (GetMetricStatistics through curl; cw_stat_cli reads the same through Debian's AWS CLI)
+    local metric=$1 stat=$2
+    shift 2
+    cw_get_stat Custom/BedrockMetrics "$metric" "$stat" 86400 "$(date -u -d '3 hours ago' +%Y-%m-%dT%H:00:00Z)" \
+        "$(date -u -d '1 hour' +%Y-%m-%dT%H:00:00Z)" "$@"
+}
+cw_stat_cli() { # the same, through the AWS CLI (get-metric-statistics, Query protocol)
     local metric=$1 stat=$2
     shift 2
     local dims=()
@@ -37,7 +44,7 @@ call flush1 POST /flush
 # each) in one Region: 3 x 4 groups, 5 metrics each = 60 datums.
 t_eq "flush: 60 datums in one call" '{"published":60,"requests":1}' \
     "$(echo "$BODY" | jq -c '{published,requests}')"
-t_eq "CloudWatch Sum of InputTokens, CrossRegion" "510" "$(cw_stat InputTokens Sum InferenceProfileType=CrossRegion)"
+t_eq "CloudWatch Sum of InputTokens, CrossRegion (read by the AWS CLI)" "510" "$(cw_stat_cli InputTokens Sum InferenceProfileType=CrossRegion)"
 t_eq "CloudWatch SampleCount = invocations" "2" "$(cw_stat InputTokens SampleCount InferenceProfileType=CrossRegion)"
 t_eq "CloudWatch Maximum per invocation" "255" "$(cw_stat InputTokens Maximum InferenceProfileType=CrossRegion)"
 t_eq "InvocationCount by type and model" "2" \

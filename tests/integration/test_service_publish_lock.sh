@@ -13,12 +13,19 @@ svc_setup
 
 put_and_post() { # KEY FILE: uploads, then POSTs its S3 event; prints the HTTP status
     local etag ev
-    etag=$(aws_q s3api put-object --bucket logs --key "$1" --body "$2" | jq -r .ETag | tr -d '"')
+    etag=$(s3_upload logs "$1" "$2")
     ev=$(jq -c --arg k "$(form_key "$1")" --arg e "$etag" '.Records[0].s3.bucket.name = "logs"
         | .Records[0].s3.object.key = $k | .Records[0].s3.object.eTag = $e' "$BM_TEST_DATA/s3-event.json")
     curl -sS -m 30 -o /dev/null -w '%{http_code}' --data "$ev" "$BMAS_URL/events"
 }
 cw_stat() { # METRIC STAT DIM=VALUE...: one statistic over the last hours, from CloudWatch
+    # (GetMetricStatistics through curl; cw_stat_cli reads the same through Debian's AWS CLI)
+    local metric=$1 stat=$2
+    shift 2
+    cw_get_stat Custom/BedrockMetrics "$metric" "$stat" 86400 "$(date -u -d '3 hours ago' +%Y-%m-%dT%H:00:00Z)" \
+        "$(date -u -d '1 hour' +%Y-%m-%dT%H:00:00Z)" "$@"
+}
+cw_stat_cli() { # the same, through the AWS CLI (get-metric-statistics, Query protocol)
     local metric=$1 stat=$2
     shift 2
     local dims=()
@@ -86,7 +93,7 @@ t_eq "after the lock: 60 datums in one call" '{"published":60,"requests":1}' \
 t_eq "exactly one PutMetricData in all" "$((calls0 + 1))" "$(cw_calls)"
 # Two objects, each 255 CrossRegion input tokens over 1 invocation: a datum sent four times
 # (the issue) would read 2040 and 8.
-t_eq "CloudWatch Sum once per datum" "510" "$(cw_stat InputTokens Sum InferenceProfileType=CrossRegion)"
+t_eq "CloudWatch Sum once per datum (read by the AWS CLI)" "510" "$(cw_stat_cli InputTokens Sum InferenceProfileType=CrossRegion)"
 t_eq "CloudWatch SampleCount once per datum" "2" "$(cw_stat InputTokens SampleCount InferenceProfileType=CrossRegion)"
 t_eq "by type and model once" "2" \
     "$(cw_stat InvocationCount Sum InferenceProfileType=GlobalCrossRegion ModelId=anthropic.claude-opus-4-5-20251101-v1:0)"
@@ -95,7 +102,7 @@ t_eq "status ok, nothing pending" '["ok",0]' "$(echo "$BODY" | jq -c '[.status, 
 
 # The crash: PutMetricData answers after 4 s; bmas dies by SIGKILL once the emulator holds the
 # claimed call, so the datums land but the answer is never recorded.
-etag=$(aws_q s3api put-object --bucket logs --key "$P/three.json.gz" --body "$W/a.json.gz" | jq -r .ETag | tr -d '"')
+etag=$(s3_upload logs "$P/three.json.gz" "$W/a.json.gz")
 call events3 POST /events -m 30 --data "$(jq -c --arg k "$(form_key "$P/three.json.gz")" --arg e "$etag" \
     '.Records[0].s3.bucket.name = "logs" | .Records[0].s3.object.key = $k | .Records[0].s3.object.eTag = $e' \
     "$BM_TEST_DATA/s3-event.json")"

@@ -12,8 +12,7 @@ svc_setup
 
 B=eulogs-$$
 EU=(--region eu-west-1)
-aws_q "${EU[@]}" s3api create-bucket --bucket "$B" \
-    --create-bucket-configuration LocationConstraint=eu-west-1 >/dev/null
+s3_mb "$B" eu-west-1 # signed for eu-west-1 with the constraint, as the CLI's create-bucket does
 t_eq "GetBucketLocation names the constraint" "eu-west-1" \
     "$(aws_q s3api get-bucket-location --bucket "$B" | jq -r .LocationConstraint)"
 t_eq "a us-east-1 bucket has the empty constraint" "null" \
@@ -24,8 +23,8 @@ t_aws_err "a constraint of another region than the request is refused" \
 
 K1="$P/20260420T001731Z_eu1.json.gz"
 K2="$P/20260420T001732Z_eu2.json.gz"
-E1=$(aws_q "${EU[@]}" s3api put-object --bucket "$B" --key "$K1" --body "$W/a.json.gz" | jq -r .ETag | tr -d '"')
-E2=$(aws_q "${EU[@]}" s3api put-object --bucket "$B" --key "$K2" --body "$W/a.json.gz" | jq -r .ETag | tr -d '"')
+E1=$(s3_upload "$B" "$K1" "$W/a.json.gz" eu-west-1)
+E2=$(s3_upload "$B" "$K2" "$W/a.json.gz" eu-west-1)
 t_ok "both objects uploaded in eu-west-1" test -n "$E1" -a -n "$E2"
 
 # What S3 answers a request signed for the wrong region (path style).

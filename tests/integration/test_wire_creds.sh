@@ -11,9 +11,8 @@ set -u
 itest_setup || exit 1
 
 gzip -c "$BM_TEST_DATA/bedrock-log-sample.jsonl" >"$W/log.gz"
-aws_q s3api create-bucket --bucket creds >/dev/null
-aws_q s3api put-object --bucket creds --key "AWSLogs/1/BedrockModelInvocationLogs/us-east-1/2026/04/20/00/a.json.gz" \
-    --body "$W/log.gz" >/dev/null
+s3_mb creds
+s3_upload creds "AWSLogs/1/BedrockModelInvocationLogs/us-east-1/2026/04/20/00/a.json.gz" "$W/log.gz" >/dev/null
 OBJ="s3://creds/AWSLogs/1/BedrockModelInvocationLogs/us-east-1/2026/04/20/00/a.json.gz"
 # The expected totals come from the sample itself (jq), not from bmas: a bmas that prints
 # nothing, or wrong numbers, cannot agree with them.

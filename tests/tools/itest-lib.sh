@@ -84,16 +84,7 @@ unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
 
 # The pip CLI v1 on PATH speaks JSON 1.0 to SQS and CloudWatch; a fresh machine may only have
 # Debian's /usr/bin/aws, and then the JSON parts are skipped.
-HAVE_JSON_CLI=0
-JSON_CLI=$(command -v aws 2>/dev/null || true)
-# A pyenv shim re-resolves the program on every call (a quarter second each): resolve it once.
-case "$JSON_CLI" in
-*/.pyenv/shims/*) JSON_CLI=$(pyenv which aws 2>/dev/null || echo "$JSON_CLI") ;;
-esac
-if [ -n "$JSON_CLI" ] && [ "$(readlink -f "$JSON_CLI")" != "$(readlink -f /usr/bin/aws)" ] &&
-    "$JSON_CLI" --version 2>&1 | grep -q '^aws-cli/1\.'; then
-    HAVE_JSON_CLI=1
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/json-cli.sh"
 
 aws_q() { /usr/bin/aws --endpoint-url "$EMU_URL" --output json "$@"; }
 # Both get --endpoint-url: Debian's v2.9 ignores AWS_ENDPOINT_URL, and so does this pip v1.
@@ -178,6 +169,78 @@ curl_sigv4() {
     curl -m 60 -sS --aws-sigv4 "aws:amz:us-east-1:$svc" --user "${CURL_AKID:-test}:${CURL_SECRET:-test}" "$@"
 }
 
+# Setup and read-back without a CLI start (each costs about a second of CPU): S3, SQS and
+# CloudWatch through curl's SigV4 as test/test. Keep the CLIs for the checks whose point is
+# that a CLI works against the emulator.
+#   s3_mb BUCKET [REGION]            creates a bucket (REGION: its LocationConstraint)
+#   s3_upload BUCKET KEY FILE [REGION]  uploads FILE; prints the ETag without quotes
+#   sqs_api OPERATION JSON           one SQS call in JSON 1.0 (AmazonSQS.*); prints the answer
+#   cw_api OPERATION JSON            one CloudWatch call in JSON 1.0; prints the answer
+# Each fails (non-zero) on an HTTP error.
+s3_key_path() { printf '%s' "$1" | jq -sRr 'split("/") | map(@uri) | join("/")'; }
+s3_mb() {
+    local region=${2:-us-east-1} conf=()
+    [ "$region" != us-east-1 ] && conf=(--data-binary "<CreateBucketConfiguration><LocationConstraint>$region</LocationConstraint></CreateBucketConfiguration>")
+    curl -m 60 -sSf -o /dev/null --aws-sigv4 "aws:amz:$region:s3" --user test:test -X PUT \
+        -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "${conf[@]}" "$EMU_URL/$1"
+}
+s3_upload() {
+    local etag
+    etag=$(curl -m 60 -sSf -o /dev/null -D - --aws-sigv4 "aws:amz:${4:-us-east-1}:s3" --user test:test \
+        -X PUT -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' --data-binary @"$3" \
+        "$EMU_URL/$1/$(s3_key_path "$2")" | tr -d '\r' | sed -n 's/^[Ee][Tt][Aa][Gg]: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p') || return 1
+    [ -n "$etag" ] && echo "$etag"
+}
+aws_json_api() { # SERVICE TARGET-PREFIX OPERATION JSON
+    curl -m 60 -sSf --aws-sigv4 "aws:amz:us-east-1:$1" --user test:test \
+        -H 'Content-Type: application/x-amz-json-1.0' -H "X-Amz-Target: $2.$3" --data "$4" "$EMU_URL/"
+}
+sqs_api() { aws_json_api sqs AmazonSQS "$1" "$2"; }
+cw_api() { aws_json_api monitoring GraniteServiceVersion20100801 "$1" "$2"; }
+
+# cw_get_stat NAMESPACE METRIC STAT PERIOD START END [DIM=VALUE...]: GetMetricStatistics in
+# JSON 1.0 (START and END as `date -d` reads them); prints the datapoints' STAT added up, 0 for none.
+cw_get_stat() {
+    local ns=$1 metric=$2 stat=$3 period=$4 start end dims="[]" d
+    start=$(date -u -d "$5" +%s) && end=$(date -u -d "$6" +%s) || return 1
+    shift 6
+    for d in "$@"; do
+        dims=$(jq -c --arg n "${d%%=*}" --arg v "${d#*=}" '. + [{Name: $n, Value: $v}]' <<<"$dims")
+    done
+    cw_api GetMetricStatistics "$(jq -cn --arg ns "$ns" --arg m "$metric" --arg s "$stat" \
+        --argjson p "$period" --argjson a "$start" --argjson b "$end" --argjson d "$dims" \
+        '{Namespace: $ns, MetricName: $m, Dimensions: $d, Statistics: [$s], Period: $p,
+          StartTime: $a, EndTime: $b}')" | jq ".Datapoints | map(.$stat) | add // 0"
+}
+
+# t_cw_err NAME CODE CLI OPERATION JSON-PARAMS: a CloudWatch request the emulator must refuse,
+# signed by curl in the protocol of that CLI (aws_q: Query, the JSON flattened into
+# A.member.N.B form fields; aws_j: JSON 1.0), without a CLI start. Passes on a 4xx whose code
+# (Query's <Code>, JSON 1.0's x-amzn-query-error, which is what the CLIs read) is CODE. Keep
+# the CLIs themselves for the checks whose point is how a CLI reads the error.
+t_cw_err() {
+    local d=$1 code=$2 cli=$3 op=$4 params=$5 st got
+    if [ "$cli" = aws_j ]; then
+        st=$(curl -m 60 -sS -o /dev/null -D "$W/cwerr.hdr" -w '%{http_code}' \
+            --aws-sigv4 "aws:amz:us-east-1:monitoring" --user test:test \
+            -H 'Content-Type: application/x-amz-json-1.0' \
+            -H "X-Amz-Target: GraniteServiceVersion20100801.$op" --data-binary "$params" "$EMU_URL/")
+        got=$(tr -d '\r' <"$W/cwerr.hdr" | sed -n 's/^x-amzn-query-error: *\([^;]*\);.*/\1/Ip')
+    else
+        jq -r 'def flat(p): if type == "object" then to_entries[] as $e | $e.value | flat(p + [$e.key])
+                elif type == "array" then to_entries[] as $e | $e.value | flat(p + ["member", "\($e.key + 1)"])
+                else "\(p | join("."))=\(.)" end;
+            flat([])' <<<"$params" >"$W/cwerr.form"
+        local form=() kv
+        while IFS= read -r kv; do form+=(--data-urlencode "$kv"); done <"$W/cwerr.form"
+        st=$(curl -m 60 -sS -o "$W/cwerr.xml" -w '%{http_code}' \
+            --aws-sigv4 "aws:amz:us-east-1:monitoring" --user test:test \
+            --data "Action=$op" --data Version=2010-08-01 "${form[@]}" "$EMU_URL/")
+        got=$(sed -n 's:.*<Code>\([^<]*\)</Code>.*:\1:p' "$W/cwerr.xml")
+    fi
+    t_eq "$d" "4xx $code" "${st%??}xx $got"
+}
+
 # POSTs one fault rule (JSON) to the emulator and checks that it was accepted.
 emu_fault() {
     local out
@@ -190,16 +253,21 @@ emu_fault() {
     fi
 }
 
-# Milliseconds since the epoch (for latency assertions).
-now_ms() { date +%s%3N; }
+# Milliseconds since the epoch (for latency assertions); bash's clock, no process started.
+now_ms() {
+    local t=${EPOCHREALTIME:-}
+    if [ -n "$t" ]; then t=${t/[.,]/}; echo $(( t / 1000 )); else date +%s%3N; fi
+}
 
 # Waits until a command succeeds, polling with a deadline in seconds: wait_for SECS cmd...
 wait_for() {
-    local secs=$1
+    local secs=$1 t
     shift
-    local deadline=$(( $(now_ms) + secs * 1000 ))
+    t=$(now_ms)
+    local deadline=$(( t + secs * 1000 ))
     while ! "$@"; do
-        [ "$(now_ms)" -ge "$deadline" ] && return 1
+        t=$(now_ms)
+        [ "$t" -ge "$deadline" ] && return 1
         sleep 0.1
     done
 }

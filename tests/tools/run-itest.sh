@@ -17,6 +17,9 @@ export BINDIR
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 export BM_TEST_DATA="${BM_TEST_DATA:-$top/tests/data}"
+# The pip CLI is found once for every script (tests/tools/json-cli.sh).
+. tests/tools/json-cli.sh
+export ITEST_JSON_CLI=$JSON_CLI ITEST_HAVE_JSON_CLI=$HAVE_JSON_CLI
 # One more job than CPUs: scripts spend part of their time waiting on servers and clients, and
 # a third job fills that (2 cores: 77% busy with two jobs).
 jobs=${ITEST_JOBS:-$(( $(nproc 2>/dev/null || echo 2) + 1 ))}
@@ -41,9 +44,12 @@ run_one() { # script index: writes its output, exit status and duration under $o
 }
 
 # The longest scripts start first, so that two jobs end together instead of one long script
-# running alone at the end (times from a 2-core run; the rest follow in name order).
-slow_first="test_service_dashboard test_service_publish_lock test_emu_multipart test_emu_sts
-test_service_crash test_emu_sqs test_emu_cloudwatch test_corpus test_emu_s3 test_emu_control"
+# running alone at the end (ASan wall times of each script run alone on a loaded 2-core
+# machine, after the CLI calls of setup and read-back went to curl; the rest follow in name
+# order).
+slow_first="test_emu_sqs test_service_crash test_emu_sts test_emu_multipart
+test_service_dashboard test_service_publish_lock test_wire_moto test_corpus
+test_service_publish test_emu_s3 test_emu_control test_emu_cloudwatch"
 all=()
 for b in $slow_first; do all+=("tests/integration/$b.sh"); done
 for t in tests/integration/test_*.sh; do

@@ -28,7 +28,7 @@ _svc_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 svc_setup() {
     itest_setup "$@"
     trap itest_atexit EXIT
-    aws_q s3api create-bucket --bucket logs >/dev/null
+    s3_mb logs || { echo "svc_setup: bucket logs not created" >&2; exit 1; }
     SVC_NOW=$(date -u +%s)
     H=$(date -u -d "@$((SVC_NOW - 3600))" +%Y-%m-%dT%H)
     fresh_log "$W/a.json.gz"
