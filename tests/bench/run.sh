@@ -6,7 +6,8 @@
 # a 1 MB and a ~1 GB object, then an S3 backfill from bmas-emulator at one and two fetch
 # workers; then the storage and service benchmarks. Prints a table with the ratios and the
 # targets of issue 12. A speed target here is reported, never asserted; wrong totals exit 1.
-# Nothing is pinned to a core: the two-thread pipeline needs two.
+# Nothing is pinned to a core: the two-thread pipeline needs two. Knobs: BENCH_MB, BENCH_ROUNDS,
+# BENCH_BACKFILL_OBJECTS (32), BENCH_BACKFILL_MB (8).
 set -euo pipefail
 BINDIR=${1:-bin}
 ROUNDS=${BENCH_ROUNDS:-5}
@@ -109,6 +110,7 @@ done
 # timed NAME CMD: runs CMD once; appends wall microseconds, CPU seconds (user+sys) and peak
 # RSS KiB (the largest process of CMD, as /usr/bin/time reports it) to the tool's lists.
 declare -A wall cpu rss
+load=$(cut -d' ' -f1 /proc/loadavg)
 timed() {
     local s e
     s=$(date +%s%N)
@@ -227,7 +229,8 @@ verdict() { awk -v v="$1" -v t="$2" 'BEGIN {print (v >= t) ? "met" : "MISSED"}';
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 echo
 echo "ingest throughput: ${ROUNDS} rounds interleaved across the tools, medians; not pinned"
-echo "(the pipeline's second thread needs a second core; $(nproc) CPUs here, maybe shared)."
+echo "(the pipeline's second thread needs a second core; $(nproc) CPUs here, load average" \
+    "$load at the start)."
 echo "object: $((raw / 1000000)) MB uncompressed, $((zsize / 1000000)) MB gzip; MB/s = uncompressed MB / wall;"
 echo "CPU = user+sys; RSS = peak of the command's largest process."
 printf '%-32s %8s %10s %9s %9s %9s\n' "tool" "MB/s" "x inflate" "x igzip" "CPU s" "RSS MB"
