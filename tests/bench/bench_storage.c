@@ -67,7 +67,7 @@ static void add_series(struct bm_agg *a, int s, int64_t b)
 static void object_of(struct bm_db_object *o, char *buf, size_t cap, const char *kind, long i)
 {
     snprintf(buf, cap, "AWSLogs/1/BedrockModelInvocationLogs/us-east-1/%s/%ld.json.gz", kind, i);
-    bm_db_object_init(o, "bench-logs", buf, NULL, "0123456789abcdef");
+    bm_db_object_init(o, "bench-logs", buf, NULL, "0123456789abcdef0123456789abcdef");
 }
 
 /* The publisher's part: marks everything pending as published, as CloudWatch would accept. */

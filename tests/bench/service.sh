@@ -27,7 +27,7 @@ URL=http://127.0.0.1:$(cat "$B/service.port")
 # An object bench_storage committed: every POST of it is a duplicate delivery.
 jq -c '.Records[0].s3.bucket.name = "bench-logs"
     | .Records[0].s3.object.key = "AWSLogs/1/BedrockModelInvocationLogs/us-east-1/fill/0.json.gz"
-    | .Records[0].s3.object.eTag = "0123456789abcdef"' tests/data/s3-event.json > "$B/dup.json"
+    | .Records[0].s3.object.eTag = "0123456789abcdef0123456789abcdef"' tests/data/s3-event.json > "$B/dup.json"
 status=$(curl -m 60 -sS --data @"$B/dup.json" "$URL/events" | jq -r .status)
 [ "$status" = duplicate ] || { echo "bench: expected a duplicate, got $status" >&2; exit 1; }
 cat > "$B/post.lua" <<LUA
