@@ -86,9 +86,24 @@ unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
 # Debian's /usr/bin/aws, and then the JSON parts are skipped.
 . "$(dirname "${BASH_SOURCE[0]}")/json-cli.sh"
 
-aws_q() { /usr/bin/aws --endpoint-url "$EMU_URL" --output json "$@"; }
+# cli CLI-PATH ARGS...: the CLI, started through run-itest.sh's forkserver for it when there is
+# one (tests/tools/cli_zygote.py: the same unmodified CLI in a fresh process, its imports done
+# once per run), else directly.
+cli() {
+    local sock=""
+    case "$1" in
+    /usr/bin/aws) sock=${ITEST_ZYGOTE_Q:-} ;;
+    "${JSON_CLI:-}") sock=${ITEST_ZYGOTE_J:-} ;;
+    esac
+    if [ -n "$sock" ] && [ -S "$sock" ]; then
+        /usr/bin/python3 -S "$ITEST_TOOLS/cli_client.py" "$sock" "$@"
+    else
+        "$@"
+    fi
+}
+aws_q() { cli /usr/bin/aws --endpoint-url "$EMU_URL" --output json "$@"; }
 # Both get --endpoint-url: Debian's v2.9 ignores AWS_ENDPOINT_URL, and so does this pip v1.
-aws_j() { "$JSON_CLI" --endpoint-url "$EMU_URL" --output json "$@"; }
+aws_j() { cli "$JSON_CLI" --endpoint-url "$EMU_URL" --output json "$@"; }
 
 # The CLI to use for a protocol-neutral step: each test alternates so both get exercised.
 clis() { if [ "$HAVE_JSON_CLI" = 1 ]; then echo "aws_q aws_j"; else echo "aws_q"; fi; }
