@@ -99,15 +99,17 @@ for t in "${all[@]}"; do
     scripts+=("$t")
 done
 running=0
+jpids=()
 for i in "${!scripts[@]}"; do
     if [ "$running" -ge "$jobs" ]; then
         wait -n
         running=$((running - 1))
     fi
     run_one "${scripts[$i]}" "$i" &
+    jpids+=($!)
     running=$((running + 1))
 done
-wait
+wait "${jpids[@]}" # the scripts, not the CLI forkservers (they run until the EXIT trap)
 
 pass=0
 fail=0
