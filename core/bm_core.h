@@ -464,8 +464,6 @@ enum bm_inflate { BM_INFLATE_AUTO, BM_INFLATE_ZLIB, BM_INFLATE_ISAL };
 bool bm_inflate_has_isal(void);
 /* "auto", "zlib", or "isal" when the build has it; false for anything else. */
 bool bm_inflate_parse(const char *name, enum bm_inflate *out);
-/* The engine e stands for: "isal" or "zlib" (AUTO resolved). */
-const char *bm_inflate_name(enum bm_inflate e);
 struct bm_ingest_opts {
     uint64_t max_line_bytes;   /* BMAS_MAX_LINE_BYTES */
     uint64_t max_object_bytes; /* BMAS_MAX_OBJECT_BYTES, uncompressed */

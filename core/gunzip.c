@@ -59,11 +59,12 @@ bool bm_inflate_parse(const char *name, enum bm_inflate *out)
     return true;
 }
 
-const char *bm_inflate_name(enum bm_inflate e)
+/* AUTO resolved: ISA-L when built in. */
+static enum bm_inflate resolve(enum bm_inflate e)
 {
     if (e == BM_INFLATE_AUTO)
-        e = bm_inflate_has_isal() ? BM_INFLATE_ISAL : BM_INFLATE_ZLIB;
-    return e == BM_INFLATE_ISAL ? "isal" : "zlib";
+        return bm_inflate_has_isal() ? BM_INFLATE_ISAL : BM_INFLATE_ZLIB;
+    return e;
 }
 
 struct bm__gunzip *bm__gunzip_new(uint64_t max_out, enum bm_inflate engine)
@@ -71,7 +72,7 @@ struct bm__gunzip *bm__gunzip_new(uint64_t max_out, enum bm_inflate engine)
     struct bm__gunzip *g = bm_calloc(1, sizeof *g);
     if (g == NULL)
         return NULL;
-    g->engine = strcmp(bm_inflate_name(engine), "isal") == 0 ? BM_INFLATE_ISAL : BM_INFLATE_ZLIB;
+    g->engine = resolve(engine);
     g->out = bm_malloc(OUT_CHUNK);
     if (g->out == NULL) {
         bm_free(g);

@@ -215,14 +215,9 @@ static bm_err list_dashboards(struct emu_req *rq, struct emu_w *w)
 {
     struct bm_emu *emu = rq->emu;
     const char *prefix = bm__emu_in_str(rq->in, "DashboardNamePrefix");
-    const char *token = bm__emu_in_str(rq->in, "NextToken");
     size_t from = 0, matched = 0;
-    if (token != NULL) {
-        char *end = NULL;
-        from = strtoull(token, &end, 10);
-        if (*end != '\0' || end == token)
-            return bm__emu_fail(rq, "InvalidNextToken", "The NextToken is invalid.");
-    }
+    if (bm__emu_cw_next_token(rq, &from) != BM_OK)
+        return BM_E_BAD_REQUEST;
     bool more = false;
     char arn[400];
     pthread_mutex_lock(&emu->mu);
@@ -559,7 +554,6 @@ static bm_err describe_alarms(struct emu_req *rq, struct emu_w *w)
     const cJSON *names = in_list(rq->in, "AlarmNames");
     const char *prefix = bm__emu_in_str(rq->in, "AlarmNamePrefix");
     const char *state = bm__emu_in_str(rq->in, "StateValue");
-    const char *token = bm__emu_in_str(rq->in, "NextToken");
     long max = MAX_RECORDS_DEFAULT;
     bm_err rc = bm__emu_in_long(rq, rq->in, "MaxRecords", 1, 100, &max);
     if (rc != BM_OK)
@@ -573,12 +567,8 @@ static bm_err describe_alarms(struct emu_req *rq, struct emu_w *w)
     if (state != NULL && !IN_SET(state, states))
         return bad(rq, "StateValue", state);
     size_t from = 0, matched = 0;
-    if (token != NULL) {
-        char *end = NULL;
-        from = strtoull(token, &end, 10);
-        if (*end != '\0' || end == token)
-            return bm__emu_fail(rq, "InvalidNextToken", "The NextToken is invalid.");
-    }
+    if (bm__emu_cw_next_token(rq, &from) != BM_OK)
+        return BM_E_BAD_REQUEST;
     bool more = false;
     pthread_mutex_lock(&emu->mu);
     bm__emu_w_list(w, "CompositeAlarms", "CompositeAlarms", "member");

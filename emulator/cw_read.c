@@ -300,20 +300,28 @@ static bool dims_match(const struct emu_series *s, const cJSON *filters)
     return true;
 }
 
+bm_err bm__emu_cw_next_token(struct emu_req *rq, size_t *from)
+{
+    const char *token = bm__emu_in_str(rq->in, "NextToken");
+    *from = 0;
+    if (token == NULL)
+        return BM_OK;
+    char *end = NULL;
+    *from = strtoull(token, &end, 10);
+    if (*end != '\0' || end == token)
+        return bm__emu_fail(rq, "InvalidNextToken", "The NextToken is invalid.");
+    return BM_OK;
+}
+
 bm_err bm__emu_cw_list_metrics(struct emu_req *rq, struct emu_w *w)
 {
     struct bm_emu *emu = rq->emu;
     const char *ns = bm__emu_in_str(rq->in, "Namespace");
     const char *name = bm__emu_in_str(rq->in, "MetricName");
-    const char *token = bm__emu_in_str(rq->in, "NextToken");
     const cJSON *filters = cJSON_GetObjectItemCaseSensitive(rq->in, "Dimensions");
     size_t from = 0;
-    if (token != NULL) {
-        char *end = NULL;
-        from = strtoull(token, &end, 10);
-        if (*end != '\0' || end == token)
-            return bm__emu_fail(rq, "InvalidNextToken", "The NextToken is invalid.");
-    }
+    if (bm__emu_cw_next_token(rq, &from) != BM_OK)
+        return BM_E_BAD_REQUEST;
     pthread_mutex_lock(&emu->mu);
     bm__emu_w_list(w, "Metrics", "Metrics", "member");
     size_t matched = 0, i;

@@ -601,6 +601,9 @@ bm_err bm__emu_cw_check_dims(struct emu_req *rq, const cJSON *dims, const char *
 /* The series with exactly these sorted dimensions, or NULL (callers hold mu). */
 struct emu_series *bm__emu_cw_series_find(struct bm_emu *emu, const char *ns, const char *name,
                                           const struct emu_kv *d, size_t n);
+/* A list call's NextToken (the index of the next item, as the list calls write it) into *from;
+ * 0 when absent; InvalidNextToken when it is not one of ours. */
+bm_err bm__emu_cw_next_token(struct emu_req *rq, size_t *from);
 bm_err bm__emu_cw_get_metric_statistics(struct emu_req *rq, struct emu_w *w);
 bm_err bm__emu_cw_get_metric_data(struct emu_req *rq, struct emu_w *w);
 bm_err bm__emu_cw_list_metrics(struct emu_req *rq, struct emu_w *w);

@@ -10,13 +10,6 @@ set -u
 . tests/tools/svc-lib.sh
 svc_setup
 
-put_and_post() { # KEY FILE: uploads, then POSTs its S3 event; prints the HTTP status
-    local etag ev
-    etag=$(s3_upload logs "$1" "$2")
-    ev=$(jq -c --arg k "$(form_key "$1")" --arg e "$etag" '.Records[0].s3.bucket.name = "logs"
-        | .Records[0].s3.object.key = $k | .Records[0].s3.object.eTag = $e' "$BM_TEST_DATA/s3-event.json")
-    curl -m 60 -sS -o /dev/null -w '%{http_code}' --data "$ev" "$BMAS_URL/events"
-}
 START=$(date -u -d "@$((SVC_NOW - 3 * 3600))" +%Y-%m-%dT%H:00:00Z)
 END=$(date -u -d "@$((SVC_NOW + 3600))" +%Y-%m-%dT%H:00:00Z)
 cw_sum() { # CLI METRIC STAT [DIM=VALUE...]: the guide's get-metric-statistics, period 300

@@ -11,30 +11,6 @@ set -u
 . tests/tools/svc-lib.sh
 svc_setup
 
-put_and_post() { # KEY FILE: uploads, then POSTs its S3 event; prints the HTTP status
-    local etag ev
-    etag=$(s3_upload logs "$1" "$2")
-    ev=$(jq -c --arg k "$(form_key "$1")" --arg e "$etag" '.Records[0].s3.bucket.name = "logs"
-        | .Records[0].s3.object.key = $k | .Records[0].s3.object.eTag = $e' "$BM_TEST_DATA/s3-event.json")
-    curl -sS -m 30 -o /dev/null -w '%{http_code}' --data "$ev" "$BMAS_URL/events"
-}
-cw_stat() { # METRIC STAT DIM=VALUE...: one statistic over the last hours, from CloudWatch
-    # (GetMetricStatistics through curl; cw_stat_cli reads the same through Debian's AWS CLI)
-    local metric=$1 stat=$2
-    shift 2
-    cw_get_stat Custom/BedrockMetrics "$metric" "$stat" 86400 "$(date -u -d '3 hours ago' +%Y-%m-%dT%H:00:00Z)" \
-        "$(date -u -d '1 hour' +%Y-%m-%dT%H:00:00Z)" "$@"
-}
-cw_stat_cli() { # the same, through the AWS CLI (get-metric-statistics, Query protocol)
-    local metric=$1 stat=$2
-    shift 2
-    local dims=()
-    for d in "$@"; do dims+=("Name=${d%%=*},Value=${d#*=}"); done
-    aws_q cloudwatch get-metric-statistics --namespace Custom/BedrockMetrics --metric-name "$metric" \
-        --dimensions "${dims[@]}" --statistics "$stat" --period 86400 \
-        --start-time "$(date -u -d '3 hours ago' +%Y-%m-%dT%H:00:00Z)" \
-        --end-time "$(date -u -d '1 hour' +%Y-%m-%dT%H:00:00Z)" | jq ".Datapoints | map(.$stat) | add // 0"
-}
 cw_calls() { curl -sS -m 10 "$EMU_URL/_emulator/requests?service=cloudwatch" |
     jq '[.requests[] | select(.operation == "PutMetricData") | .count] | add // 0'; }
 healthz() { curl -sS -m 30 -o "$W/hz.body" -w '%{http_code}' "$BMAS_URL/healthz"; }
