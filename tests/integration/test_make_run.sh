@@ -136,7 +136,7 @@ t_eq "nothing of the run is left (no process of its session)" "" \
 t_eq "both servers exited 0 on Ctrl-C" "bmas 0|bmas-emulator 0" \
     "$(paste -sd'|' "$D/run/exit-status" 2>/dev/null)"
 t_eq "bmas logged no warning or error for the Ctrl-C" "" \
-    "$(tail -n +"$((log_before + 1))" "$D/run/bmas.log" | jq -r 'select(.level != "INFO" and .level != "DEBUG") | "\(.level) \(.event)"' 2>&1)"
+    "$(tail -n +"$((log_before + 1))" "$D/run/bmas.log" | jq -r 'select(.level != "INFO" and .level != "DEBUG") | "\(.level) \(.event) \(.operation // "") \(.detail // "")"' 2>&1)"
 t_ok "  and said it stopped" grep -q '"event":"stopped"' "$D/run/bmas.log"
 
 t_ok "make run-reset removes the state" make -s --no-print-directory run-reset RUN_DIR="$D/run"

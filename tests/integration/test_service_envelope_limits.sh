@@ -149,6 +149,6 @@ t_eq "still serving" "200 ok" "$STATUS $BODY"
 call flush POST /flush -m 30
 t_eq "flush answers (every documented 200 is checked below)" "200" "$STATUS"
 
-srv_stop bmas
 openapi_check
+srv_stop bmas
 t_done

@@ -167,7 +167,7 @@ t_eq "quarantined with DLQ_ENABLED=false: acknowledged" "[]" "$(echo "$BODY" | j
 
 call flush POST /flush "${A[@]}"
 t_eq "flush answers" "200" "$STATUS"
-openapi_check
+openapi_check "${A[@]}"
 srv_stop bmas "bmas after the restart"
 srv_stop emu
 t_done

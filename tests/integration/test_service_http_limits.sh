@@ -112,6 +112,6 @@ t_eq "POST /flush with nothing pending: 200" "200" "$STATUS"
 call aggregates GET '/aggregates?group_by=model_id' "${A[@]}" -m 10
 t_eq "GET /aggregates: 200" "200" "$STATUS"
 
+openapi_check "${A[@]}"
 srv_stop bmas
-openapi_check
 t_done

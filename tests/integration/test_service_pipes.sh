@@ -144,7 +144,7 @@ t_eq "five objects processed" "5" "$(echo "$BODY" | jq .objects.processed)"
 call healthz GET /healthz
 call flush POST /flush "${A[@]}"
 t_eq "flush answers" "200" "$STATUS"
-openapi_check
+openapi_check "${A[@]}"
 srv_stop bmas
 srv_stop emu
 t_done

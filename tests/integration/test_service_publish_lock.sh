@@ -142,6 +142,6 @@ t_eq "CloudWatch: object 4 twice, never three times" "1530" "$(cw_stat InputToke
 call status-end GET /status -m 30
 t_eq "no claim left, nothing pending, ok" '["ok",0]' "$(echo "$BODY" | jq -c '[.status, .publish.pending]')"
 t_eq "no open claim in the database" "0" "$(sqlite3 "file:$BMAS_DB?mode=ro" 'SELECT count(*) FROM outbox_claim')"
-srv_stop bmas
 openapi_check
+srv_stop bmas
 t_done

@@ -6,7 +6,9 @@ run starts the CLIs about two hundred times. This server, run with a CLI's own i
 imports awscli.clidriver once; for each request it forks, and the child takes the caller's
 stdin, stdout and stderr (passed over the socket), its environment, folder and arguments, and
 runs awscli.clidriver.main() as the script would: a fresh process of the unmodified CLI, only
-its imports done before the fork (the forkserver pattern). The caller, cli_client.py, exits
+its imports done before the fork (the forkserver pattern). Before it forks any child, the server
+also runs each command the tests use once against a closed port (warm_up): the CLI imports
+most of its modules on first use, and those imports then stay shared too. The caller, cli_client.py, exits
 with the child's status.
 
 usage: python cli_zygote.py SOCKET   (SIGTERM ends it)
@@ -56,11 +58,50 @@ def run_child(req, fds, wake):
         os._exit(rc if isinstance(rc, int) else 0)
 
 
+# Commands run once in the server before it forks any child: the CLI imports most of its
+# modules (plugins, customizations, the HTTP stack) on first use, which cost each child about
+# half its CPU again. Each fails at once (a closed port, one attempt, no config files); only the
+# modules they import stay (what two commands run in one process would share).
+WARM_UP = (["s3", "ls"], ["s3api", "list-buckets"], ["sqs", "list-queues"],
+           ["cloudwatch", "list-metrics"], ["sts", "get-caller-identity"])
+
+
+def warm_up():
+    saved_env, saved_argv = dict(os.environ), sys.argv
+    saved_fds = [os.dup(1), os.dup(2)]
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    os.environ.update(AWS_ACCESS_KEY_ID="warm", AWS_SECRET_ACCESS_KEY="warm",
+                      AWS_DEFAULT_REGION="us-east-1", AWS_REGION="us-east-1",
+                      AWS_MAX_ATTEMPTS="1", AWS_CONFIG_FILE=os.devnull,
+                      AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_PAGER="")
+    try:
+        for args in WARM_UP:
+            sys.argv = ["aws", "--endpoint-url", "http://127.0.0.1:1", "--cli-connect-timeout",
+                        "1"] + args
+            try:
+                awscli.clidriver.main()
+            except BaseException:  # a failing command is the expected outcome
+                pass
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved_fds[0], 1)
+        os.dup2(saved_fds[1], 2)
+        for fd in saved_fds + [null]:
+            os.close(fd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        sys.argv = saved_argv
+
+
 def main():
     path = sys.argv[1]
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     srv.bind(path)
-    srv.listen(128)
+    srv.listen(128)  # callers queue here while the warm-up runs
+    warm_up()
     r, w = os.pipe()
     os.set_blocking(w, False)
     signal.set_wakeup_fd(w, warn_on_full_buffer=False)
