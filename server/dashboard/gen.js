@@ -56,5 +56,7 @@ const char bm__webdash_etag[] = ${JSON.stringify(etag)};
 const char bm__webdash_csp[] = ${JSON.stringify(csp)};
 `;
 fs.mkdirSync(path.dirname(out), { recursive: true });
-fs.writeFileSync(out + '.tmp', c);
-fs.renameSync(out + '.tmp', out);
+// Written aside and renamed, so a build that stops half way leaves no truncated source.
+const tmp = `${out}.${process.pid}.tmp`;
+fs.writeFileSync(tmp, c);
+fs.renameSync(tmp, out);
