@@ -173,8 +173,8 @@ void bm__route_healthz(struct bm_srv *s, struct bm__reply *r);
 /* GET /dashboard (webdash.c): the page with its CSP and ETag, or 304 with no body when
  * if_none_match (the request's If-None-Match, may be NULL) names that ETag. Thread-safe. */
 void bm__route_webdash(const char *if_none_match, struct bm__reply *r);
-/* The page, its ETag (quoted) and its Content-Security-Policy, generated at build time from
- * server/dashboard/ by server/dashboard/gen.js. */
+/* The page (bm__webdash_page_len bytes and a NUL), its ETag (quoted) and its
+ * Content-Security-Policy, generated at build time from server/dashboard/ by gen.js there. */
 extern const unsigned char bm__webdash_page[];
 extern const size_t bm__webdash_page_len;
 extern const char bm__webdash_etag[];
