@@ -7,7 +7,7 @@ WEBDASH_UPLOT := server/dashboard/node_modules/uplot/dist/uPlot.iife.min.js
 WEBDASH_SRCS  := $(wildcard server/dashboard/*.html server/dashboard/*.js server/dashboard/*.css)
 $(WEBDASH_UPLOT): server/dashboard/package-lock.json | build/.deps
 	@$(if $(Q),echo "  NPM     server/dashboard")
-	$(Q)cd server/dashboard && npm ci --no-audit --no-fund --loglevel=error
+	$(Q)cd server/dashboard && npm ci --no-audit --no-fund --loglevel=error >/dev/null
 	@touch $@
 build/gen/webdash_page.c: $(WEBDASH_SRCS) $(WEBDASH_UPLOT)
 	@$(if $(Q),echo "  GEN     $@")
