@@ -65,37 +65,26 @@
     return r.json();
   }
 
-  // One chart's data: the buckets of [from, to) and a series per key (zero where no row).
-  function series(rows, key, from, to, step, keep) {
-    const n = Math.round((to - from) / step);
-    const x = Array.from({ length: n }, (_, i) => from + i * step);
-    const byKey = new Map();
-    const priced = rows.every(hasCost) && rows.length > 0;
+  // A series over the window's n buckets from /aggregates?group_by=minute rows (zero where no
+  // row); cost only when priced.
+  function bucketed(rows, from, step, n, priced) {
+    const s = { tokens: new Array(n).fill(0), invocations: new Array(n).fill(0),
+      cost: priced ? new Array(n).fill(0) : null };
     for (const r of rows) {
-      const k = keep(r[key]);
-      if (!byKey.has(k))
-        byKey.set(k, { label: k, tokens: new Array(n).fill(0), invocations: new Array(n).fill(0),
-          cost: priced ? new Array(n).fill(0) : null });
-      const s = byKey.get(k);
       const i = Math.floor((Date.parse(r.minute) / 1000 - from) / step);
       if (i < 0 || i >= n) continue;
       s.tokens[i] += tokensOf(r);
       s.invocations[i] += r.invocations;
-      if (priced) s.cost[i] += r.cost_usd;
+      if (priced && typeof r.cost_usd === 'number') s.cost[i] += r.cost_usd;
     }
-    const list = [...byKey.values()].sort((a, b) => (a.label === 'other') - (b.label === 'other') ||
-      (a.label < b.label ? -1 : a.label > b.label ? 1 : 0));
-    return { x, series: list, priced };
+    return s;
   }
 
-  // The models drawn on their own: the TOP_MODELS with the most tokens (then by name).
-  function topKeep(rows, key) {
-    const tot = new Map();
-    for (const r of rows) tot.set(r[key], (tot.get(r[key]) || 0) + tokensOf(r));
-    const top = new Set([...tot.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
-      .slice(0, TOP_MODELS).map((e) => e[0]));
-    return (k) => (top.has(k) ? k : 'other');
-  }
+  // The keys ranked by tokens (then by name), from rows of /aggregates grouped by key.
+  const ranked = (rows, key) => [...rows].sort((a, b) => tokensOf(b) - tokensOf(a) ||
+    (a[key] < b[key] ? -1 : a[key] > b[key] ? 1 : 0)).map((r) => r[key]);
+  const byLabel = (a, b) => (a.label === 'other') - (b.label === 'other') ||
+    (a.label < b.label ? -1 : a.label > b.label ? 1 : 0);
 
   function drawChart(group, metric, data) {
     const id = `${group}-${metric}`;
@@ -216,14 +205,40 @@
     const [span, step] = RANGES[range.value];
     const to = Math.floor(Date.now() / 1000 / step) * step + step;
     const from = to - span;
-    const q = (g) => `/aggregates?group_by=${g}&from=${iso(from)}&to=${iso(to)}`;
+    const n = span / step;
+    // Each series is its own group_by=minute query, filtered to its key: a window holds at most
+    // span/60 rows per query, under /aggregates' row cap even over 7 days.
+    const q = (g, k, v) => `/aggregates?group_by=${g}&from=${iso(from)}&to=${iso(to)}` +
+      (k ? `&${k}=${encodeURIComponent(v)}` : '');
     try {
-      const [byType, byModel, matrix, models, st] = await Promise.all([
-        getJSON(q('minute,profile_type')), getJSON(q('minute,model_id')),
-        getJSON(q('source_region,inference_region')), getJSON(q('model_id')), getJSON('/status')]);
+      const [types, models, matrix, total, st] = await Promise.all([
+        getJSON(q('profile_type')), getJSON(q('model_id')), getJSON(q('source_region,inference_region')),
+        getJSON(q('minute')), getJSON('/status')]);
+      const priced = hasCost(total.totals);
+      const typeKeys = types.rows.map((r) => r.profile_type);
+      const modelKeys = ranked(models.rows, 'model_id').slice(0, TOP_MODELS);
+      const [typeRows, modelRows] = await Promise.all([
+        Promise.all(typeKeys.map((k) => getJSON(q('minute', 'profile_type', k)))),
+        Promise.all(modelKeys.map((k) => getJSON(q('minute', 'model_id', k))))]);
+      const series = (keys, answers) => keys.map((k, i) =>
+        Object.assign({ label: k }, bucketed(answers[i].rows, from, step, n, priced)));
+      const byModel = series(modelKeys, modelRows);
+      if (models.rows.length > TOP_MODELS) {
+        // The rest of the models: everything minus the ones drawn, bucket by bucket.
+        const other = Object.assign({ label: 'other' }, bucketed(total.rows, from, step, n, priced));
+        for (const s of byModel) {
+          for (let i = 0; i < n; i++) {
+            other.tokens[i] -= s.tokens[i];
+            other.invocations[i] -= s.invocations[i];
+            if (priced) other.cost[i] = Math.round((other.cost[i] - s.cost[i]) * 1e9) / 1e9;
+          }
+        }
+        byModel.push(other);
+      }
+      const x = Array.from({ length: n }, (_, i) => from + i * step);
       const charts = {
-        profile_type: series(byType.rows, 'profile_type', from, to, step, (k) => k),
-        model_id: series(byModel.rows, 'model_id', from, to, step, topKeep(byModel.rows, 'model_id')),
+        profile_type: { x, priced, series: series(typeKeys, typeRows).sort(byLabel) },
+        model_id: { x, priced, series: byModel.sort(byLabel) },
       };
       for (const g of GROUPS) for (const m of METRICS) drawChart(g, m, charts[g]);
       drawMatrix(matrix.rows);
