@@ -5,7 +5,7 @@
 //
 // usage: node webdash_check.js URL_WITH_FRAGMENT URL_WITHOUT_TOKEN OUT.json SCREENSHOT.png
 // The second URL is opened in a fresh context (no sessionStorage): what a page without the
-// token shows.
+// token shows ("-": not opened, for a bmas without a token).
 'use strict';
 const fs = require('fs');
 const puppeteer = require('puppeteer-core');
@@ -56,10 +56,13 @@ async function visit(browser, target, settle) {
     });
     await a.page.screenshot({ path: shot, fullPage: true });
     await a.ctx.close();
-    const b = await visit(browser, bareUrl, (p) =>
-      p.waitForFunction(() => !document.getElementById('error').hidden, { timeout: 60000 }));
-    const bare = { error: await b.page.$eval('#error', (e) => e.textContent), ...b.seen };
-    await b.ctx.close();
+    let bare = null;
+    if (bareUrl !== '-') {
+      const b = await visit(browser, bareUrl, (p) =>
+        p.waitForFunction(() => !document.getElementById('error').hidden, { timeout: 60000 }));
+      bare = { error: await b.page.$eval('#error', (e) => e.textContent), ...b.seen };
+      await b.ctx.close();
+    }
     fs.writeFileSync(outFile, JSON.stringify({ ...a.seen, ...got, bare }, null, 1));
   } finally {
     await browser.close();
