@@ -57,7 +57,7 @@ static const struct cfg_entry table[] = {
     {"BMAS_DB", NULL, CFG_STR, OFF(db_path), "./bmas.db", 1, 4096, 0,
      "SQLite database file (flag --db)"},
     {"BMAS_AUTH_TOKEN", NULL, CFG_STR, OFF(auth_token), "", 0, 4096, CFG_SECRET,
-     "when set, every route but /healthz needs Authorization: Bearer <token>"},
+     "when set, every route but /healthz and /dashboard needs Authorization: Bearer <token>"},
     {"BMAS_FLUSH_INTERVAL", NULL, CFG_INT, OFF(flush_interval_s), "60", 0, 86400, 0,
      "seconds between CloudWatch publishes; 0 = only on POST /flush"},
     {"BMAS_BUCKET_SECONDS", NULL, CFG_INT, OFF(bucket_seconds), "60", 1, 86400, 0,

@@ -15,7 +15,7 @@
  * this much, so that the budget is not taken one small chunk at a time. */
 #define RESERVE_STEP (256 * 1024)
 
-enum route { R_NONE, R_EVENTS, R_FLUSH, R_STATUS, R_AGGREGATES, R_HEALTHZ };
+enum route { R_NONE, R_EVENTS, R_FLUSH, R_STATUS, R_AGGREGATES, R_HEALTHZ, R_DASHBOARD };
 
 /* Per-request state, freed by the completion callback (docs/style.md G4). */
 struct req {
@@ -71,7 +71,7 @@ static enum route route_of(const char *url, const char **allow)
     } routes[] = {
         {"/events", R_EVENTS, "POST"},        {"/flush", R_FLUSH, "POST"},
         {"/status", R_STATUS, "GET, HEAD"},   {"/aggregates", R_AGGREGATES, "GET, HEAD"},
-        {"/healthz", R_HEALTHZ, "GET, HEAD"},
+        {"/healthz", R_HEALTHZ, "GET, HEAD"}, {"/dashboard", R_DASHBOARD, "GET, HEAD"},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (strcmp(url, routes[i].path) == 0) {
@@ -106,7 +106,10 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, const struct req *q,
         MHD_add_response_header(resp, "traceparent", q->traceparent);
     if (q->amzn_trace_id[0] != '\0')
         MHD_add_response_header(resp, "X-Amzn-Trace-Id", q->amzn_trace_id);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+                            r->cache_control ? r->cache_control : "no-store");
+    for (size_t i = 0; i < r->n_headers; i++)
+        MHD_add_response_header(resp, r->headers[i][0], r->headers[i][1]);
     if (r->allow != NULL)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     if (r->status == 401)
@@ -189,6 +192,10 @@ static void dispatch(struct bm_srv *s, struct MHD_Connection *c, struct req *q, 
     case R_HEALTHZ:
         bm__route_healthz(s, r);
         return;
+    case R_DASHBOARD:
+        bm__route_webdash(
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH), r);
+        return;
     case R_NONE:
         break;
     }
@@ -239,7 +246,8 @@ static enum MHD_Result on_headers(struct bm_srv *s, struct MHD_Connection *c, co
     bool is_post = strcmp(method, "POST") == 0;
     if ((strcmp(allow, "POST") == 0 && !is_post) || (strcmp(allow, "POST") != 0 && !is_get))
         return reply_now(c, q, BM_E_METHOD, "method not allowed", allow);
-    if (q->route != R_HEALTHZ && s->cfg->auth_token[0] != '\0') {
+    /* The dashboard page holds no data; it sends its token to the routes it reads. */
+    if (q->route != R_HEALTHZ && q->route != R_DASHBOARD && s->cfg->auth_token[0] != '\0') {
         const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
         if (h == NULL || strncmp(h, "Bearer ", 7) != 0 || !token_ok(h + 7, s->cfg->auth_token))
             return reply_now(c, q, BM_E_UNAUTHORIZED,

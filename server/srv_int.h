@@ -155,6 +155,10 @@ struct bm__reply {
     const char *content_type;
     const char *allow; /* for 405 */
     int retry_after_s; /* > 0: sent as Retry-After (a 503 without one says 1) */
+    /* Cache-Control (NULL: no-store), and n_headers more headers as {name, value}. */
+    const char *cache_control;
+    const char *const (*headers)[2];
+    size_t n_headers;
 };
 void bm__route_events(struct bm_srv *s, const char *body, size_t len, const char *req_id,
                       struct bm__reply *r);
@@ -166,6 +170,15 @@ void bm__route_flush(struct bm_srv *s, struct bm__reply *r);
 /* GET /healthz: 200 "ok" while the database takes writes; 503 with the storage error's BMAS
  * code (013 busy/locked, 014 read-only, full, I/O) while commits and claims fail. */
 void bm__route_healthz(struct bm_srv *s, struct bm__reply *r);
+/* GET /dashboard (webdash.c): the page with its CSP and ETag, or 304 with no body when
+ * if_none_match (the request's If-None-Match, may be NULL) names that ETag. Thread-safe. */
+void bm__route_webdash(const char *if_none_match, struct bm__reply *r);
+/* The page (bm__webdash_page_len bytes and a NUL), its ETag (quoted) and its
+ * Content-Security-Policy, generated at build time from server/dashboard/ by gen.js there. */
+extern const unsigned char bm__webdash_page[];
+extern const size_t bm__webdash_page_len;
+extern const char bm__webdash_etag[];
+extern const char bm__webdash_csp[];
 /* Writes {"errorCode","message","details":{...}} with the code's HTTP status. details may be
  * NULL or a JSON object text. */
 void bm__reply_error(struct bm__reply *r, bm_err code, const char *message, const char *details);
