@@ -313,7 +313,10 @@ static void flush_once(struct bm__publisher *p)
 {
     struct bm__flush_report rep = {.at = bm_time_now()};
     struct flush f = {.p = p, .res = &rep.res, .now = rep.at};
+    int64_t t0 = bm_time_mono_ms();
     rep.rc = publish(&f);
+    bm_metrics_flush(p->s->metrics, rep.rc == BM_OK || rep.rc == BM_E_CANCELLED,
+                     bm_time_mono_ms() - t0);
     if (rep.rc == BM_E_CANCELLED)
         BM_LOG(BM_INFO, "server", "publish_stopped",
                "bmas is stopping: the calls not sent go at the next start",

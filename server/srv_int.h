@@ -61,6 +61,7 @@ struct bm_srv {
     struct bm_stop stop;
     struct bm_clock_ops clock; /* the wall clock, its sleeps ended by stop */
     struct bm_aws aws;
+    struct bm_metrics *metrics; /* GET /metrics: bmas's own counters (lock-free) */
     struct bm_app_map *app_map;
     struct bm_ingest_opts iopts;
     struct bm_dimsets dims;
@@ -166,6 +167,9 @@ void bm__route_flush(struct bm_srv *s, struct bm__reply *r);
 /* GET /healthz: 200 "ok" while the database takes writes; 503 with the storage error's BMAS
  * code (013 busy/locked, 014 read-only, full, I/O) while commits and claims fail. */
 void bm__route_healthz(struct bm_srv *s, struct bm__reply *r);
+/* GET /metrics: bmas's own counters and the aggregates in the Prometheus text format
+ * (metrics_route.c). */
+void bm__route_metrics(struct bm_srv *s, struct bm__reply *r);
 /* Writes {"errorCode","message","details":{...}} with the code's HTTP status. details may be
  * NULL or a JSON object text. */
 void bm__reply_error(struct bm__reply *r, bm_err code, const char *message, const char *details);
