@@ -44,7 +44,9 @@
     X(BM_W_021, "BMAS-021", "invalid configuration")                                               \
     X(BM_W_022, "BMAS-022", "no AWS credentials")                                                  \
     X(BM_W_023, "BMAS-023", "object superseded")                                                   \
-    X(BM_W_024, "BMAS-024", "server busy")
+    X(BM_W_024, "BMAS-024", "server busy")                                                         \
+    X(BM_W_025, "BMAS-025", "inference Region not allowed")                                        \
+    X(BM_W_026, "BMAS-026", "CloudWatch series cap reached")
 
 enum bm_wire {
 #define BM_X_(name, code, title) name,
@@ -86,7 +88,9 @@ enum bm_wire {
     X(BM_E_SUPERSEDED, BM_W_023, 409, 0,                                                           \
       "object changed since the event; its newer version counts")                                  \
     X(BM_E_BUSY, BM_W_024, 503, 1, "too many request bodies in flight; retry")                     \
-    X(BM_E_CANCELLED, BM_W_024, 503, 1, "bmas is stopping; retry")
+    X(BM_E_CANCELLED, BM_W_024, 503, 1, "bmas is stopping; retry")                                 \
+    X(BM_E_RESIDENCY, BM_W_025, 422, 0, "inference Region outside the allowed Regions")            \
+    X(BM_E_SERIES_CAP, BM_W_026, 422, 0, "CloudWatch series over BMAS_MAX_SERIES: not published")
 
 typedef enum {
     BM_OK = 0,
@@ -801,6 +805,11 @@ struct bm_cw_plan_opts {
     int64_t now;
     size_t max_datums; /* 0 = BM_CW_MAX_DATUMS */
     size_t max_body;   /* 0 = BM_CW_MAX_BODY: bytes of the form body, before gzip */
+    /* BMAS_MAX_SERIES (NULL: every series goes): asked once per (row, dimension set) with the
+     * group's key (values in the key's string slots in set order, the set index in `type`,
+     * the bucket to be ignored); false leaves that set out for that row. */
+    bool (*admit)(void *ctx, const struct bm_series_key *g);
+    void *admit_ctx;
 };
 /* One PutMetricData call: groups [first_group, first_group + ngroups) of the plan, five
  * datums each (InvocationCount and the four token metrics), body_len bytes once encoded. */
@@ -817,6 +826,11 @@ struct bm_cw_plan {
     size_t nsent, ndropped, nrejected, nwaiting;
     size_t *sent, *dropped, *rejected;
     uint64_t dimension_overflow; /* (row, dimension set) pairs skipped for BMAS-009 */
+    /* Rows whose every dimension set was refused by admit (nothing to send, and nothing wrong
+     * with them: to be marked done), and the (row, dimension set) pairs refused. */
+    size_t nheld;
+    size_t *held;
+    uint64_t held_back;
     struct bm__cw_plan_int *impl;
 };
 /* Plans the calls that publish rows[0..n): every row's delta is merged per dimension set, value

@@ -28,6 +28,8 @@ void bm__route_metrics(struct bm_srv *s, struct bm__reply *r)
     }
     rc = bm_metrics_write(s->metrics, &r->body);
     if (rc == BM_OK)
+        rc = bm__cw_budget_metrics(s, &r->body);
+    if (rc == BM_OK)
         rc = bm_metrics_write_aggs(a, (size_t)s->cfg->metrics_max_series, &r->body, NULL);
     bm_agg_free(a);
     if (rc != BM_OK) {

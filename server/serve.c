@@ -52,6 +52,9 @@ static bm_err setup(struct bm_srv *s, struct bm_errmsg *em)
         rc = bm_app_map_parse(cfg->app_profile_map, &s->app_map, em);
     if (rc == BM_OK)
         rc = bm_dimsets_parse(cfg->dimension_sets, &s->dims, em);
+    uint64_t price;
+    if (rc == BM_OK)
+        rc = bm__cw_price_parse(cfg->cloudwatch_metric_price, &price, em);
     if (rc != BM_OK)
         return rc;
     bm_ingest_opts_init(&s->iopts, cfg, s->app_map);
