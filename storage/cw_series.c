@@ -11,7 +11,7 @@
 
 static const char *const sql_recent =
     "SELECT dimset, v1, v2, v3, v4, v5, pub_at >= ?1 FROM cw_series "
-    "WHERE pub_at >= ?1 OR held_at >= ?1";
+    "WHERE pub_at >= ?1 OR held_at >= ?1 ORDER BY dimset, v1, v2, v3, v4, v5";
 static const char *const sql_publish =
     "INSERT INTO cw_series (dimset, v1, v2, v3, v4, v5, pub_at, held_at, held_n, month, hours, "
     "  last_hour) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0, ?8, 1, ?9) "
