@@ -17,14 +17,14 @@ struct bm__cw_gate {
     int64_t now, month_start;
     char names[BM_DIMSETS_MAX][SET_NAME_MAX]; /* each configured set's stored name */
     /* Keys: the set index in `type`, the values in the string slots, no bucket. */
-    struct bm_agg *known;          /* published in the last 24 h */
-    struct bm_agg *was_held;       /* held back in the last 24 h, not published since */
-    struct bm_agg *admitted;       /* new in this flush, published */
-    struct bm_agg *held;           /* held back in this flush */
-    size_t admitted_rec, held_rec; /* how many of each are recorded already */
-    uint64_t count;                /* series published in 24 h, this flush's included */
-    uint64_t new_held;             /* held back now and not in the 24 h before */
-    bm_err rc;                     /* the first failure inside a callback */
+    struct bm_agg *known;      /* published in the last 24 h */
+    struct bm_agg *was_held;   /* held back in the last 24 h, not published since */
+    struct bm_agg *sent;       /* published in this flush, known or new */
+    struct bm_agg *held;       /* held back in this flush */
+    size_t sent_rec, held_rec; /* how many of each are recorded already */
+    uint64_t count;            /* series published in 24 h, this flush's included */
+    uint64_t new_held;         /* held back now and not in the 24 h before */
+    bm_err rc;                 /* the first failure inside a callback */
 };
 
 /* The stored name of a set: its dimension names joined by ",", "()" for none. */
@@ -79,7 +79,7 @@ bm_err bm__cw_gate_new(struct bm_srv *s, int64_t now, struct bm__cw_gate **out,
 {
     struct bm__cw_gate *g = bm_calloc(1, sizeof *g);
     if (g == NULL || (g->known = bm_agg_new(0)) == NULL || (g->was_held = bm_agg_new(0)) == NULL ||
-        (g->admitted = bm_agg_new(0)) == NULL || (g->held = bm_agg_new(0)) == NULL) {
+        (g->sent = bm_agg_new(0)) == NULL || (g->held = bm_agg_new(0)) == NULL) {
         bm__cw_gate_free(g);
         return bm_errmsg_set(em, BM_E_NOMEM, "out of memory");
     }
@@ -103,23 +103,25 @@ bool bm__cw_gate_admit(void *ctx, const struct bm_series_key *key)
     struct bm__cw_gate *g = ctx;
     struct bm_series_key k = *key;
     k.bucket = BM_NO_BUCKET;
-    if (bm_agg_contains(g->known, &k) || bm_agg_contains(g->admitted, &k))
+    if (bm_agg_contains(g->sent, &k))
         return true;
     if (bm_agg_contains(g->held, &k))
         return false;
-    struct bm_counters zero = {0};
+    bool known = bm_agg_contains(g->known, &k);
     long max = g->s->cfg->max_series;
-    bool ok = max == 0 || g->count < (uint64_t)max;
-    bm_err rc = bm_agg_add(ok ? g->admitted : g->held, &k, &zero);
+    bool ok = known || max == 0 || g->count < (uint64_t)max;
+    struct bm_counters zero = {0};
+    /* Known series go into `sent` too: each publication moves its time and hours forward. */
+    bm_err rc = bm_agg_add(ok ? g->sent : g->held, &k, &zero);
     if (rc != BM_OK) {
         /* Out of memory: let it go rather than lose data; the flush reports the error. */
         if (g->rc == BM_OK)
             g->rc = rc;
         return true;
     }
-    if (ok)
+    if (ok && !known)
         g->count++;
-    else if (!bm_agg_contains(g->was_held, &k))
+    else if (!ok && !bm_agg_contains(g->was_held, &k))
         g->new_held++;
     return ok;
 }
@@ -151,7 +153,7 @@ bm_err bm__cw_gate_record(struct bm__cw_gate *g, struct bm_errmsg *em)
 {
     if (g->rc != BM_OK)
         return bm_errmsg_set(em, g->rc, "out of memory");
-    bm_err rc = record(g, g->admitted, &g->admitted_rec, false, em);
+    bm_err rc = record(g, g->sent, &g->sent_rec, false, em);
     return rc == BM_OK ? record(g, g->held, &g->held_rec, true, em) : rc;
 }
 
@@ -177,7 +179,7 @@ void bm__cw_gate_free(struct bm__cw_gate *g)
         return;
     bm_agg_free(g->known);
     bm_agg_free(g->was_held);
-    bm_agg_free(g->admitted);
+    bm_agg_free(g->sent);
     bm_agg_free(g->held);
     bm_free(g);
 }

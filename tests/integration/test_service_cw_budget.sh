@@ -50,10 +50,19 @@ call post2 POST /events --data "$(jq -c --arg k "$(form_key "$P/two.json.gz")" -
     '.Records[0].s3.bucket.name = "logs" | .Records[0].s3.object.key = $k
     | .Records[0].s3.object.eTag = $e' "$BM_TEST_DATA/s3-event.json")"
 t_eq "object 2 posted" "200" "$STATUS"
+# Flush 2 starts in a later second than flush 1 ended, so their times tell them apart.
+tf1=$(date -u +%s)
+wait_for 5 bash -c "[ \$(date -u +%s) -gt $tf1 ]"
+tf2=$(date -u +%s)
 call flush2 POST /flush
 t_eq "flush 2: the same six series" '{"published":30,"requests":1}' "$(echo "$BODY" | jq -c '{published,requests}')"
 t_eq "CloudWatch: the six series twice, the six others still never" "0 0 0 0 0 0 2 2 2 2 2 2 " "$(sums)"
 t_eq "still one BMAS-026 warning" "1" "$(grep -c '"event":"cloudwatch_series_cap"' "$BMAS_LOG")"
+# Each publication of a known series moves its time forward (the 24-hour window and the hours
+# billed follow it): read in the database, as the claim tests do.
+t_eq "the six series' publication time is flush 2's" "6 6" \
+    "$(sqlite3 "file:$BMAS_DB?mode=ro" "SELECT count(*) FROM cw_series WHERE pub_at >= $tf2;
+        SELECT count(*) FROM cw_series WHERE held_at >= $tf2 AND pub_at = 0" | tr '\n' ' ' | sed 's/ $//')"
 call status2 GET /status
 t1=$(date -u +%s)
 t_eq "/status: still 6 series, held back twice each" '{"series_24h":6,"held_back_24h":6,"held_back_total":12}' \
