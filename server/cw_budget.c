@@ -189,22 +189,23 @@ void bm__cw_gate_free(struct bm__cw_gate *g)
 bm_err bm__cw_price_parse(const char *s, uint64_t *micro_usd, struct bm_errmsg *em)
 {
     uint64_t whole = 0, frac = 0;
-    int nd = 0, nf = -1;
-    for (const char *p = s; *p != '\0'; p++) {
+    int nd = 0, nf = -1; /* digits before the point; after it (-1: no point yet) */
+    bool bad = false;
+    for (const char *p = s; *p != '\0' && !bad; p++) {
+        bool digit = *p >= '0' && *p <= '9';
         if (*p == '.' && nf < 0) {
             nf = 0;
-        } else if (*p >= '0' && *p <= '9' && nf < 0 && nd < 6) {
+        } else if (digit && nf < 0 && nd < 6) {
             whole = whole * 10 + (uint64_t)(*p - '0');
             nd++;
-        } else if (*p >= '0' && *p <= '9' && nf >= 0 && nf < 6) {
+        } else if (digit && nf >= 0 && nf < 6) {
             frac = frac * 10 + (uint64_t)(*p - '0');
             nf++;
         } else {
-            nd = 0;
-            break;
+            bad = true;
         }
     }
-    if (nd == 0 && nf <= 0)
+    if (bad || nd + (nf > 0 ? nf : 0) == 0)
         return bm_errmsg_set(em, BM_E_CONFIG,
                              "BMAS_CLOUDWATCH_METRIC_PRICE: \"%.32s\" is not a price in USD "
                              "(digits, at most 6 before and 6 after the point: 0.30)",

@@ -43,6 +43,7 @@ t_eq "/status: the per-set counts add up" "6 6" \
     "$(echo "$BODY" | jq -r '([.cloudwatch.dimension_sets[].series_24h] | add) as $a
         | [.cloudwatch.dimension_sets[].held_back_24h] | add | "\($a) \(.)"')"
 t_eq "/status: errors.BMAS-026 counts the held-back series" "6" "$(echo "$BODY" | jq '.errors["BMAS-026"]')"
+t_eq "/status: nothing left pending (held-back rows are done, not retried)" "0" "$(echo "$BODY" | jq '.publish.pending')"
 
 # Again: the six known series go, the six others are held back again, no second warning.
 E2=$(s3_upload logs "$P/two.json.gz" "$W/a.json.gz")
@@ -95,8 +96,10 @@ t_eq "/status: the price and the metrics per series" "0.25 5" "$(jq -r '"\(.clou
 openapi_check
 srv_stop bmas
 
-out=$(BMAS_CLOUDWATCH_METRIC_PRICE=abc "$BINDIR/bmas" serve --listen 127.0.0.1:0 --db "$W/never.db" 2>&1)
-t_eq "a price that is no number: exit 2" "2" "$?"
-t_ok "and the message names the variable" grep -q BMAS_CLOUDWATCH_METRIC_PRICE <<<"$out"
+for bad in abc 1.2.3 . 0.1234567; do
+    out=$(BMAS_CLOUDWATCH_METRIC_PRICE=$bad "$BINDIR/bmas" serve --listen 127.0.0.1:0 --db "$W/never.db" 2>&1)
+    t_eq "price \"$bad\": exit 2, before any database is made" "2 no db" "$? $([ -e "$W/never.db" ] && echo db || echo no db)"
+    t_ok "price \"$bad\": the message names the variable" grep -q BMAS_CLOUDWATCH_METRIC_PRICE <<<"$out"
+done
 srv_stop emu
 t_done
