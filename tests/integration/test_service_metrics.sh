@@ -1,8 +1,9 @@
 #!/bin/bash
 # GET /metrics (issue 13): the Prometheus text format checked by promtool (Debian's prometheus
 # package); the aggregate counters equal /aggregates and the sample read by jq; the request,
-# ingest, flush and AWS call counters moved by what the script did; the cardinality cap
-# (BMAS_METRICS_MAX_SERIES) folds the rest into "other" and counts them; the auth of /status.
+# ingest, flush and AWS call counters moved by what the script did (a missing object and a
+# throttled PutMetricData too); the cardinality cap (BMAS_METRICS_MAX_SERIES) folds the rest
+# into "other" and counts them; the auth of /status.
 set -u
 . tests/tools/svc-lib.sh
 svc_setup
@@ -32,6 +33,13 @@ ev=$(jq -c --arg k "$(form_key "$P/one.json.gz")" --arg e "$(md5sum < "$W/a.json
     | .Records[0].s3.object.eTag = $e' "$BM_TEST_DATA/s3-event.json")
 call dup POST /events "${AUTH[@]}" --data "$ev"
 t_eq "object 1 again: a duplicate, not fetched" "200" "$STATUS"
+# A missing object: one GetObject that fails (404 is not retried), one object in error.
+ev=$(jq -c --arg k "$(form_key "$P/missing.json.gz")" '.Records[0].s3.bucket.name = "logs"
+    | .Records[0].s3.object.key = $k | del(.Records[0].s3.object.eTag)' "$BM_TEST_DATA/s3-event.json")
+call missing POST /events "${AUTH[@]}" --data "$ev"
+t_eq "a missing object: 404 BMAS-001" "404 BMAS-001" "$STATUS $(echo "$BODY" | jq -r .errorCode)"
+# CloudWatch throttles the first attempt: one PutMetricData call, one retry.
+emu_fault '{"service":"cloudwatch","operation":"PutMetricData","status":400,"code":"Throttling","count":1}'
 call flush POST /flush "${AUTH[@]}"
 t_eq "flush published" "200" "$STATUS"
 call metrics GET /metrics "${AUTH[@]}"
@@ -42,21 +50,26 @@ cp "$M" "$W/metrics.txt"
 t_ok "promtool check metrics: no problem found" promtool check metrics < "$W/metrics.txt"
 promtool check metrics < "$W/metrics.txt" 2>&1 | sed 's/^/#   promtool: /'
 
-# Each counter moved by what this script did: 3 POST /events (one a duplicate caught before S3),
-# 2 GetObject, 1 PutMetricData, 1 flush, 2 objects of 4 records and their bytes.
+# Each counter moved by what this script did: 3 POST /events answered 200 (one a duplicate
+# caught before S3) and one 404, 3 GetObject (one failed), 1 PutMetricData (retried once), 1
+# flush, 2 objects of 4 records and their bytes, 1 object in error.
 size=$(stat -c %s "$W/a.json.gz")
 t_eq "requests: POST /events 200 three times" "3" "$(metric 'bmas_http_requests_total{route="/events",status="200"}')"
 t_eq "requests: /metrics 401 once" "1" "$(metric 'bmas_http_requests_total{route="/metrics",status="401"}')"
 t_eq "requests: /flush 200 once" "1" "$(metric 'bmas_http_requests_total{route="/flush",status="200"}')"
 t_eq "S3 GetObject ok twice" "2" "$(metric 'bmas_aws_calls_total{service="s3",operation="GetObject",outcome="ok"}')"
+t_eq "S3 GetObject in error once (the missing object)" "1" "$(metric 'bmas_aws_calls_total{service="s3",operation="GetObject",outcome="error"}')"
+t_eq "requests: POST /events 404 once" "1" "$(metric 'bmas_http_requests_total{route="/events",status="404"}')"
+t_eq "ingest: one object in error" "1" "$(metric 'bmas_ingest_objects_total{outcome="error"}')"
+t_eq "PutMetricData retried once (the throttled attempt)" "1" "$(metric 'bmas_aws_retries_total{service="cloudwatch",operation="PutMetricData"}')"
 t_eq "CloudWatch PutMetricData ok once" "1" "$(metric 'bmas_aws_calls_total{service="cloudwatch",operation="PutMetricData",outcome="ok"}')"
-t_eq "AWS latency histogram: two GetObject observed" "2" "$(metric 'bmas_aws_call_duration_seconds_count{service="s3",operation="GetObject"}')"
+t_eq "AWS latency histogram: three GetObject observed" "3" "$(metric 'bmas_aws_call_duration_seconds_count{service="s3",operation="GetObject"}')"
 t_eq "flushes ok: one" "1" "$(metric 'bmas_flushes_total{outcome="ok"}')"
 t_eq "flush duration observed once" "1" "$(metric 'bmas_flush_duration_seconds_count')"
 t_eq "ingest: two objects" "2" "$(metric 'bmas_ingest_objects_total{outcome="ok"}')"
 t_eq "ingest: their records (the sample's lines, twice)" "$((2 * $(wc -l < "$BM_TEST_DATA/bedrock-log-sample.jsonl")))" "$(metric 'bmas_ingest_records_total{outcome="ok"}')"
 t_eq "ingest: their bytes as uploaded" "$((2 * size))" "$(metric 'bmas_ingest_bytes_total')"
-t_eq "ingest duration histogram: +Inf bucket = count = 2" "2 2" \
+t_eq "ingest duration histogram: +Inf bucket = count = 3 (the failed object too)" "3 3" \
     "$(metric 'bmas_ingest_duration_seconds_bucket{le="+Inf"}') $(metric 'bmas_ingest_duration_seconds_count')"
 
 # The aggregates: every /aggregates row (all time, by the four labels) as five counters.
