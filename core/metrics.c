@@ -134,8 +134,11 @@ void bm_metrics_aws(struct bm_metrics *m, const char *op, bool ok, unsigned retr
 {
     if (m == NULL)
         return;
+    /* Clients name some calls with their service first ("SQS ReceiveMessage"). */
+    const char *sp = op != NULL ? strrchr(op, ' ') : NULL;
+    const char *name = sp != NULL ? sp + 1 : op;
     int i = 0;
-    while (i < NOPS - 1 && (op == NULL || strcmp(op, aws_ops[i].op) != 0))
+    while (i < NOPS - 1 && (name == NULL || strcmp(name, aws_ops[i].op) != 0))
         i++;
     add(&m->aws[i][ok], 1);
     add(&m->aws_retries[i], retries);

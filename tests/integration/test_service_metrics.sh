@@ -95,8 +95,14 @@ openapi_check "${AUTH[@]}"
 srv_stop bmas "bmas (first run)"
 
 # The cap: two label sets shown, the other two folded into "other" and counted.
-BMAS_ENV="$BMAS_ENV BMAS_METRICS_MAX_SERIES=2"
+# ... and in consumer mode, on an empty queue: SQS ReceiveMessage calls are counted too.
+sqs_api CreateQueue '{"QueueName":"idle-q"}' >/dev/null
+BMAS_ENV="$BMAS_ENV BMAS_METRICS_MAX_SERIES=2 BMAS_SQS_QUEUE_URL=$EMU_URL/000000000000/idle-q BMAS_SQS_WAIT_SECONDS=1"
 bmas_start || exit 1
+recv_ok() { curl -m 30 -sS "${AUTH[@]}" "$BMAS_URL/metrics" |
+    awk '$1 == "bmas_aws_calls_total{service=\"sqs\",operation=\"ReceiveMessage\",outcome=\"ok\"}" { print $2 }'; }
+polled() { [ "$(recv_ok)" -ge 1 ] 2>/dev/null; }
+t_ok "SQS ReceiveMessage calls counted (the consumer's long polls)" wait_for 30 polled
 call metrics2 GET /metrics "${AUTH[@]}"
 M=$W/resp/metrics2.body
 cp "$M" "$W/metrics2.txt"

@@ -59,6 +59,7 @@ static void test_counters_and_histograms(void **state)
     bm_metrics_aws(m, "GetObject", true, 0, 40);
     bm_metrics_aws(m, "GetObject", false, 2, 120000); /* over the last bound: +Inf only */
     bm_metrics_aws(m, "Unheard", true, 1, 1);
+    bm_metrics_aws(m, "SQS ReceiveMessage", true, 0, 1); /* the service named first */
     bm_metrics_ingest(m, true, 10, 1, 300, 12);
     bm_metrics_flush(m, false, -5); /* a clock stepped back: 0 */
     bm_metrics_held_back(m, 3);
@@ -104,6 +105,10 @@ static void test_counters_and_histograms(void **state)
     assert_string_equal(
         line_of(o, "bmas_aws_calls_total{service=\"other\",operation=\"other\",outcome=\"ok\"}"),
         "bmas_aws_calls_total{service=\"other\",operation=\"other\",outcome=\"ok\"} 1");
+    assert_string_equal(
+        line_of(o, "bmas_aws_calls_total{service=\"sqs\",operation=\"ReceiveMessage\","
+                   "outcome=\"ok\"}"),
+        "bmas_aws_calls_total{service=\"sqs\",operation=\"ReceiveMessage\",outcome=\"ok\"} 1");
     assert_string_equal(line_of(o, "bmas_ingest_records_total{outcome=\"invalid\"}"),
                         "bmas_ingest_records_total{outcome=\"invalid\"} 1");
     assert_string_equal(line_of(o, "bmas_ingest_bytes_total "), "bmas_ingest_bytes_total 300");
