@@ -353,8 +353,8 @@ static const char *const agg_names[] = {
     "bmas_cache_write_input_tokens_total",
 };
 static const char *const agg_help[] = {
-    "Model invocations counted from the logs (all of the stored data, as GET /aggregates "
-    "without from and to).",
+    ("Model invocations counted from the logs (all the stored data, as GET /aggregates without "
+     "from and to)."),
     "Input tokens of the counted invocations.",
     "Output tokens of the counted invocations.",
     "Cache read input tokens of the counted invocations.",
