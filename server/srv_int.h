@@ -61,6 +61,7 @@ struct bm_srv {
     struct bm_stop stop;
     struct bm_clock_ops clock; /* the wall clock, its sleeps ended by stop */
     struct bm_aws aws;
+    struct bm_metrics *metrics; /* GET /metrics: bmas's own counters (lock-free) */
     struct bm_app_map *app_map;
     struct bm_ingest_opts iopts;
     struct bm_dimsets dims;
@@ -179,6 +180,30 @@ extern const unsigned char bm__webdash_page[];
 extern const size_t bm__webdash_page_len;
 extern const char bm__webdash_etag[];
 extern const char bm__webdash_csp[];
+/* The CloudWatch budget (cw_budget.c). A gate lives for one flush: it loads the series
+ * published in the last 24 hours, admits each (dimension set, values) the planner meets (all
+ * when BMAS_MAX_SERIES is 0; else the known ones and new ones while fewer than the cap were
+ * published), records what it admitted and held back, and at the end counts and logs
+ * (BMAS-026) what it held back. Used by the publisher thread only. */
+struct bm__cw_gate;
+bm_err bm__cw_gate_new(struct bm_srv *s, int64_t now, struct bm__cw_gate **out,
+                       struct bm_errmsg *em);
+/* bm_cw_plan_opts.admit, with the gate as ctx. */
+bool bm__cw_gate_admit(void *ctx, const struct bm_series_key *key);
+/* Stores the series admitted and held back since the last call (one transaction). */
+bm_err bm__cw_gate_record(struct bm__cw_gate *g, struct bm_errmsg *em);
+/* Counts and logs what the flush held back. */
+void bm__cw_gate_end(struct bm__cw_gate *g);
+void bm__cw_gate_free(struct bm__cw_gate *g);
+/* BMAS_CLOUDWATCH_METRIC_PRICE ("0.30", USD) into micro-dollars; BM_E_CONFIG naming it. */
+bm_err bm__cw_price_parse(const char *s, uint64_t *micro_usd, struct bm_errmsg *em);
+/* /status's "cloudwatch" object, appended to b. */
+bm_err bm__cw_budget_json(struct bm_srv *s, struct bm_buf *b, struct bm_errmsg *em);
+/* The budget's gauges for GET /metrics, appended to b. */
+bm_err bm__cw_budget_metrics(struct bm_srv *s, struct bm_buf *b);
+/* GET /metrics: bmas's own counters and the aggregates in the Prometheus text format
+ * (metrics_route.c). */
+void bm__route_metrics(struct bm_srv *s, struct bm__reply *r);
 /* Writes {"errorCode","message","details":{...}} with the code's HTTP status. details may be
  * NULL or a JSON object text. */
 void bm__reply_error(struct bm__reply *r, bm_err code, const char *message, const char *details);

@@ -86,6 +86,18 @@ static const char *const migrations[] = {
     "CREATE TABLE outbox_claim (id TEXT PRIMARY KEY, nreq INTEGER NOT NULL, "
     "  sent INTEGER NOT NULL, attempt INTEGER NOT NULL, rejected INTEGER NOT NULL, "
     "  created_at INTEGER NOT NULL) WITHOUT ROWID;",
+
+    /* Version 5: the CloudWatch series published (BMAS_MAX_SERIES and the budget on /status):
+     * one row per dimension set (its names joined by ",", "()" for none) and values, with the
+     * last time it was published (pub_at) or held back by the cap (held_at, held_n times), and
+     * the hours of the month (the month's first second) in which it was published, since
+     * CloudWatch bills a custom metric by the hour it is sent in. */
+    "CREATE TABLE cw_series (dimset TEXT NOT NULL, v1 TEXT NOT NULL, v2 TEXT NOT NULL, "
+    "  v3 TEXT NOT NULL, v4 TEXT NOT NULL, v5 TEXT NOT NULL, pub_at INTEGER NOT NULL, "
+    "  held_at INTEGER NOT NULL, held_n INTEGER NOT NULL, month INTEGER NOT NULL, "
+    "  hours INTEGER NOT NULL, last_hour INTEGER NOT NULL, "
+    "  PRIMARY KEY (dimset, v1, v2, v3, v4, v5)) WITHOUT ROWID;"
+    "CREATE INDEX cw_series_pub ON cw_series (pub_at);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
