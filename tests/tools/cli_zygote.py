@@ -9,8 +9,8 @@ runs awscli.clidriver.main() as the script would: a fresh process of the unmodif
 its imports done before the fork (the forkserver pattern). Before it forks any child, the server
 also runs each command the tests use once against a closed port (warm_up): the CLI imports
 most of its modules on first use, and those imports then stay shared too (the paths they
-derive from HOME, its caches, are set again in each child from the caller's HOME). The caller, cli_client.py, exits
-with the child's status.
+derive from HOME, its caches, are set again in each child from the caller's HOME). The
+caller, cli_client.py, exits with the child's status.
 
 usage: python cli_zygote.py SOCKET   (SIGTERM ends it)
 """
