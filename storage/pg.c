@@ -261,10 +261,11 @@ static bm_err conn_get(struct bm_pg *pg, PGconn **out, struct bm_errmsg *em)
 }
 
 /* Returns c to the pool, or closes it when it is broken or still inside a transaction (a
- * ROLLBACK that failed): the next user must get a clean session. */
-static void conn_put(struct bm_pg *pg, PGconn *c)
+ * ROLLBACK that failed) or discard is set: the next user must get a clean session. */
+static void conn_put(struct bm_pg *pg, PGconn *c, bool discard)
 {
-    bool broken = PQstatus(c) != CONNECTION_OK || PQtransactionStatus(c) != PQTRANS_IDLE;
+    bool broken =
+        discard || PQstatus(c) != CONNECTION_OK || PQtransactionStatus(c) != PQTRANS_IDLE;
     if (broken)
         PQfinish(c);
     pthread_mutex_lock(&pg->lock);
@@ -315,7 +316,7 @@ bm_err bm__pg_open(const char *url, const struct bm_pg_options *opt, struct bm_p
      * object. */
     if ((e = conn_get(pg, &c, em)) != BM_OK)
         goto fail;
-    conn_put(pg, c);
+    conn_put(pg, c, false);
     *out = pg;
     return BM_OK;
 fail:
@@ -403,22 +404,25 @@ static void sleep_ms(int64_t ms)
     }
 }
 
-bm_err bm__pg_tx_run(struct bm_pg *pg, const char *iso, bm__pg_tx_fn fn, void *ctx,
-                     struct bm_errmsg *em)
+/* The attempts of one transaction, on a pooled connection each, or all on session's. */
+static bm_err tx_attempts(struct bm_pg *pg, PGconn *session, const char *iso, bm__pg_tx_fn fn,
+                          void *ctx, struct bm_errmsg *em)
 {
     struct bm_rng rng;
     bm_rng_seed(&rng, (uint64_t)bm_time_now() * 1000003u + atomic_fetch_add(&pg->seq, 1) + 1);
     bm_err e = BM_OK;
     struct bm__pg_tx t = {.pg = pg};
     for (int attempt = 1; attempt <= pg->opt.max_attempts; attempt++) {
-        if ((e = conn_get(pg, &t.conn, em)) != BM_OK)
+        t.conn = session;
+        if (session == NULL && (e = conn_get(pg, &t.conn, em)) != BM_OK)
             return e;
         t.attempt = attempt;
         t.sqlstate[0] = '\0';
         e = begin(&t, iso, em);
         /* A pooled connection the server dropped (restart, idle timeout, failover) is only
-         * found out by using it. Nothing was done yet, so reconnecting is safe. */
-        if (e != BM_OK && PQstatus(t.conn) == CONNECTION_BAD) {
+         * found out by using it. Nothing was done yet, so reconnecting is safe (not for a
+         * session: what it holds went with the old connection). */
+        if (e != BM_OK && session == NULL && PQstatus(t.conn) == CONNECTION_BAD) {
             PQreset(t.conn);
             if (PQstatus(t.conn) == CONNECTION_OK)
                 e = begin(&t, iso, em);
@@ -432,8 +436,8 @@ bm_err bm__pg_tx_run(struct bm_pg *pg, const char *iso, bm__pg_tx_fn fn, void *c
             PGresult *r = PQexec(t.conn, "ROLLBACK");
             PQclear(r);
         }
-        conn_put(pg, t.conn);
-        t.conn = NULL;
+        if (session == NULL)
+            conn_put(pg, t.conn, false);
         /* Only the server's verdict that the transaction lost a race is retried here: the
          * work is rolled back, so running it again is safe. A connection lost mid-way may
          * have committed (COMMIT's answer lost): that is the caller's to retry, and the
@@ -448,5 +452,42 @@ bm_err bm__pg_tx_run(struct bm_pg *pg, const char *iso, bm__pg_tx_fn fn, void *c
         memcpy(last, em->text, sizeof last);
         bm_errmsg_set(em, e, "gave up after %d attempts: %s", pg->opt.max_attempts, last);
     }
+    return e;
+}
+
+bm_err bm__pg_tx_run(struct bm_pg *pg, const char *iso, bm__pg_tx_fn fn, void *ctx,
+                     struct bm_errmsg *em)
+{
+    return tx_attempts(pg, NULL, iso, fn, ctx, em);
+}
+
+bm_err bm__pg_tx_in(struct bm__pg_tx *session, const char *iso, bm__pg_tx_fn fn, void *ctx,
+                    struct bm_errmsg *em)
+{
+    return tx_attempts(session->pg, session->conn, iso, fn, ctx, em);
+}
+
+bm_err bm__pg_session(struct bm_pg *pg, bm__pg_tx_fn fn, void *ctx, struct bm_errmsg *em)
+{
+    struct bm__pg_tx t = {.pg = pg, .attempt = 1};
+    bm_err e = conn_get(pg, &t.conn, em);
+    if (e != BM_OK)
+        return e;
+    /* The same check as a transaction's first statement: a dropped idle connection is
+     * reopened before the session starts. */
+    PGresult *r = PQexec(t.conn, "SELECT 1");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK && PQstatus(t.conn) == CONNECTION_BAD)
+        PQreset(t.conn);
+    PQclear(r);
+    e = fn(&t, ctx, em);
+    /* Session state (advisory locks above all) must not reach the connection's next user:
+     * drop it, or the connection when that fails. */
+    bool clean = false;
+    if (PQstatus(t.conn) == CONNECTION_OK && PQtransactionStatus(t.conn) == PQTRANS_IDLE) {
+        r = PQexec(t.conn, "SELECT pg_advisory_unlock_all()");
+        clean = PQresultStatus(r) == PGRES_TUPLES_OK;
+        PQclear(r);
+    }
+    conn_put(pg, t.conn, !clean);
     return e;
 }

@@ -57,6 +57,15 @@ typedef bm_err (*bm__pg_tx_fn)(struct bm__pg_tx *t, void *ctx, struct bm_errmsg 
 bm_err bm__pg_tx_run(struct bm_pg *pg, const char *iso, bm__pg_tx_fn fn, void *ctx,
                      struct bm_errmsg *em);
 
+/* Runs fn on one pooled connection outside any transaction: a session, for what must span
+ * several transactions (a session-level advisory lock). fn runs its transactions with
+ * bm__pg_tx_in(t, ...) and its session statements with bm__pg_exec(t, ...). Afterwards every
+ * advisory lock of the session is released (or the connection closed). Thread-safe. */
+bm_err bm__pg_session(struct bm_pg *pg, bm__pg_tx_fn fn, void *ctx, struct bm_errmsg *em);
+/* bm__pg_tx_run on a session's connection (inside a bm__pg_session fn). */
+bm_err bm__pg_tx_in(struct bm__pg_tx *session, const char *iso, bm__pg_tx_fn fn, void *ctx,
+                    struct bm_errmsg *em);
+
 /* Parameters of one statement: integers as decimal text, strings as binary text (length
  * given, so they need no NUL), NULL as NULL. */
 #define BM__PG_MAXP 24
@@ -87,7 +96,7 @@ bm_err bm__pg_err(struct bm_pg *pg, PGconn *c, const PGresult *r, const char *wh
 /* The schema version this code writes (independent of SQLite's). */
 int bm__pg_schema_version(void);
 /* Migrates the database to version `to` (bm__pg_schema_version() normally), each step in its
- * own transaction under an advisory lock, so instances starting together migrate once. A
+ * own transaction, under an advisory lock so instances starting together migrate once. A
  * database at a newer version than this code knows is refused with BM_E_STORAGE. */
 bm_err bm__pg_migrate(struct bm_pg *pg, int to, struct bm_errmsg *em);
 /* The database's schema version into *out (0: empty database). */

@@ -71,7 +71,7 @@ static const char *const migrations[] = {
     "  expires_at bigint NOT NULL);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
-/* pg_advisory_xact_lock key of the migrations ("bmas"), held by each step's transaction. */
+/* pg_advisory_lock key of the migrations ("bmas" as an integer). */
 #define MIGRATE_LOCK "1651335539"
 
 int bm__pg_schema_version(void)
@@ -122,16 +122,14 @@ struct step {
     bool applied;
 };
 
-/* One step, under the migration lock, unless another instance applied it meanwhile. */
+/* One step, unless another instance applied it meanwhile (the version re-read inside). */
 static bm_err step_fn(struct bm__pg_tx *t, void *ctx, struct bm_errmsg *em)
 {
     struct step *s = ctx;
     struct bm__pg_params p = {0};
     int now = 0;
     s->applied = false;
-    bm_err e = bm__pg_exec(t, "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK ")", NULL, NULL, NULL, em);
-    if (e == BM_OK)
-        e = read_version(t, &now, em);
+    bm_err e = read_version(t, &now, em);
     if (e != BM_OK || now > s->v)
         return e;
     /* A simple query: the only way to send several statements at once. */
@@ -153,27 +151,45 @@ static bm_err step_fn(struct bm__pg_tx *t, void *ctx, struct bm_errmsg *em)
     return e;
 }
 
-bm_err bm__pg_migrate(struct bm_pg *pg, int to, struct bm_errmsg *em)
+struct migration {
+    int to;
+};
+
+/* Under a session-level advisory lock, so instances starting together migrate one at a time.
+ * Not a transaction-level lock taken inside each step: a transaction that waited for it
+ * still resolves table names from the catalog caches it had when it began (the lock is no
+ * relation, so waiting for it processes no invalidations) and would not see the tables the
+ * previous holder created; each step here begins after the lock is held. */
+static bm_err migrate_fn(struct bm__pg_tx *t, void *ctx, struct bm_errmsg *em)
 {
+    struct migration *m = ctx;
     int v = 0;
-    bm_err e = bm__pg_version(pg, &v, em);
+    bm_err e = bm__pg_exec(t, "SELECT pg_advisory_lock(" MIGRATE_LOCK ")", NULL, NULL, NULL, em);
+    if (e == BM_OK)
+        e = bm__pg_tx_in(t, NULL, version_fn, &v, em);
     if (e != BM_OK)
         return e;
     if (v > N_MIGRATIONS)
         return bm_errmsg_set(em, BM_E_STORAGE,
                              "database %s has schema version %d, newer than this bmas knows "
                              "(%d): run a newer bmas or use another database",
-                             bm__pg_desc(pg), v, N_MIGRATIONS);
-    for (; v < to && v < N_MIGRATIONS; v++) {
+                             bm__pg_desc(t->pg), v, N_MIGRATIONS);
+    for (; v < m->to && v < N_MIGRATIONS; v++) {
         struct step s = {.v = v};
-        if ((e = bm__pg_tx_run(pg, NULL, step_fn, &s, em)) != BM_OK)
+        if ((e = bm__pg_tx_in(t, NULL, step_fn, &s, em)) != BM_OK)
             return e;
         if (s.applied)
             BM_LOG(BM_INFO, "storage", v == 0 ? "schema_created" : "schema_migrated",
                    v == 0 ? "created database schema" : "migrated database schema",
-                   BM_KV_STR("db", bm__pg_desc(pg)), BM_KV_INT("version", v + 1));
+                   BM_KV_STR("db", bm__pg_desc(t->pg)), BM_KV_INT("version", v + 1));
     }
     return BM_OK;
+}
+
+bm_err bm__pg_migrate(struct bm_pg *pg, int to, struct bm_errmsg *em)
+{
+    struct migration m = {to};
+    return bm__pg_session(pg, migrate_fn, &m, em);
 }
 
 /* ---- Exactly-once commit ---------------------------------------------------------------- */
