@@ -20,13 +20,14 @@ struct bm_pg {
     pthread_cond_t cond;
     PGconn **idle;
     int nidle;
-    int nall; /* open plus being opened: what max_connections bounds */
+    int nall;        /* open plus being opened: what max_connections bounds */
     atomic_uint seq; /* distinct backoff seeds per transaction */
 };
 
 bool bm__pg_url_is(const char *s)
 {
-    return s != NULL && (strncmp(s, "postgres://", 11) == 0 || strncmp(s, "postgresql://", 13) == 0);
+    return s != NULL &&
+           (strncmp(s, "postgres://", 11) == 0 || strncmp(s, "postgresql://", 13) == 0);
 }
 
 static void secret_free(char *s)
@@ -170,12 +171,12 @@ static bool is_retryable(const char *sqlstate)
 static bool is_busy(const char *ss)
 {
     static const char *const busy[] = {
-        "40001", "40P01", /* serialization failure, deadlock: run it again */
-        "53300",          /* too many connections */
-        "55P03",          /* lock not available (lock_timeout) */
-        "57014",          /* statement cancelled (statement_timeout) */
+        "40001", "40P01",          /* serialization failure, deadlock: run it again */
+        "53300",                   /* too many connections */
+        "55P03",                   /* lock not available (lock_timeout) */
+        "57014",                   /* statement cancelled (statement_timeout) */
         "57P01", "57P02", "57P03", /* shut down, crashed, starting: a restart or failover */
-        "25006", /* read-only transaction: a failover left us on a standby */
+        "25006",                   /* read-only transaction: a failover left us on a standby */
     };
     if (strncmp(ss, "08", 2) == 0) /* connection exceptions */
         return true;
@@ -264,8 +265,7 @@ static bm_err conn_get(struct bm_pg *pg, PGconn **out, struct bm_errmsg *em)
  * ROLLBACK that failed) or discard is set: the next user must get a clean session. */
 static void conn_put(struct bm_pg *pg, PGconn *c, bool discard)
 {
-    bool broken =
-        discard || PQstatus(c) != CONNECTION_OK || PQtransactionStatus(c) != PQTRANS_IDLE;
+    bool broken = discard || PQstatus(c) != CONNECTION_OK || PQtransactionStatus(c) != PQTRANS_IDLE;
     if (broken)
         PQfinish(c);
     pthread_mutex_lock(&pg->lock);
@@ -368,8 +368,8 @@ void bm__pg_p_null(struct bm__pg_params *p)
 bm_err bm__pg_exec(struct bm__pg_tx *t, const char *sql, const struct bm__pg_params *p,
                    PGresult **res, int64_t *rows, struct bm_errmsg *em)
 {
-    PGresult *r = PQexecParams(t->conn, sql, p ? p->n : 0, NULL, p ? p->v : NULL,
-                               p ? p->len : NULL, p ? p->fmt : NULL, 0);
+    PGresult *r = PQexecParams(t->conn, sql, p ? p->n : 0, NULL, p ? p->v : NULL, p ? p->len : NULL,
+                               p ? p->fmt : NULL, 0);
     ExecStatusType st = PQresultStatus(r);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
         if (rows != NULL)

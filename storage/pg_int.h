@@ -20,8 +20,8 @@ bm_err bm__pg_url_check(const char *url, char *desc, size_t cap, struct bm_errms
 
 /* ---- Pool and transactions (pg.c) ------------------------------------------------------- */
 struct bm_pg_options {
-    int max_connections; /* pool bound; 0 = 8. A call waits when all are in use. */
-    int max_attempts;    /* tries of a transaction on 40001/40P01; 0 = 8 */
+    int max_connections;   /* pool bound; 0 = 8. A call waits when all are in use. */
+    int max_attempts;      /* tries of a transaction on 40001/40P01; 0 = 8 */
     int connect_timeout_s; /* libpq connect_timeout; 0 = 5 */
 };
 struct bm_pg;
@@ -119,12 +119,12 @@ bm_err bm__pg_counter(struct bm_pg *pg, enum bm_db_counter c, int64_t *out, stru
  * it, holder already does, or the other holder's lease expired at or before now_ms. *held
  * says whether holder has it now. now_ms BM__PG_SERVER_CLOCK reads the server's clock, one
  * clock for every instance (no skew between machines). Thread-safe. */
-bm_err bm__pg_lease_acquire(struct bm_pg *pg, const char *name, const char *holder,
-                            int64_t now_ms, int64_t ttl_ms, bool *held, struct bm_errmsg *em);
+bm_err bm__pg_lease_acquire(struct bm_pg *pg, const char *name, const char *holder, int64_t now_ms,
+                            int64_t ttl_ms, bool *held, struct bm_errmsg *em);
 /* Gives the lease up if holder has it (*released, may be NULL, says whether it did), so a
  * stand-by takes over at its next try instead of after the expiry. */
-bm_err bm__pg_lease_release(struct bm_pg *pg, const char *name, const char *holder,
-                            bool *released, struct bm_errmsg *em);
+bm_err bm__pg_lease_release(struct bm_pg *pg, const char *name, const char *holder, bool *released,
+                            struct bm_errmsg *em);
 /* The current holder into holder (cap bytes; "" when none) and whether its lease is still
  * valid at now_ms, for /status. */
 bm_err bm__pg_lease_holder(struct bm_pg *pg, const char *name, int64_t now_ms, char *holder,

@@ -200,12 +200,12 @@ bm_err bm__pg_migrate(struct bm_pg *pg, int to, struct bm_errmsg *em)
 #define SERIES_COLS                                                                                \
     SERIES_KEY ", n, i_s, i_mn, i_mx, o_s, o_mn, o_mx, r_s, r_mn, r_mx, w_s, w_mn, w_mx"
 #define SERIES_PARAMS                                                                              \
-    "$1::bigint, $2, $3::smallint, $4, $5, $6, $7, $8::bigint, $9::bigint, $10::bigint, "         \
-    "$11::bigint, $12::bigint, $13::bigint, $14::bigint, $15::bigint, $16::bigint, "              \
+    "$1::bigint, $2, $3::smallint, $4, $5, $6, $7, $8::bigint, $9::bigint, $10::bigint, "          \
+    "$11::bigint, $12::bigint, $13::bigint, $14::bigint, $15::bigint, $16::bigint, "               \
     "$17::bigint, $18::bigint, $19::bigint, $20::bigint"
 #define AGG_UPSERT(table)                                                                          \
     "INSERT INTO " table " AS a (" SERIES_COLS ") VALUES (" SERIES_PARAMS ") "                     \
-    "ON CONFLICT (" SERIES_KEY ") DO UPDATE SET n = a.n + excluded.n, " STAT_MERGE(               \
+    "ON CONFLICT (" SERIES_KEY ") DO UPDATE SET n = a.n + excluded.n, " STAT_MERGE(                \
         "i") ", " STAT_MERGE("o") ", " STAT_MERGE("r") ", " STAT_MERGE("w")
 
 static const char *const agg_upsert[3] = {AGG_UPSERT("agg"), AGG_UPSERT("agg_hour"),
@@ -343,8 +343,8 @@ static bm_err apply(struct bm__pg_tx *t, const struct commit *c, struct bm_errms
             e = counter_add(t, BM_DB_C_RECORDS_INVALID, (int64_t)st->invalid, em);
         for (int i = 0; i < BM_ERR_WIRE_N && e == BM_OK; i++)
             if (st->errors[i] > 0)
-                e = counter_add(t, (enum bm_db_counter)(BM_DB_C_ERRORS + i),
-                                (int64_t)st->errors[i], em);
+                e = counter_add(t, (enum bm_db_counter)(BM_DB_C_ERRORS + i), (int64_t)st->errors[i],
+                                em);
     }
     return e;
 }
@@ -439,16 +439,17 @@ static void p_lease(struct bm__pg_params *p, const char *name, const char *holde
         bm__pg_p_int(p, now_ms);
 }
 
-bm_err bm__pg_lease_acquire(struct bm_pg *pg, const char *name, const char *holder,
-                            int64_t now_ms, int64_t ttl_ms, bool *held, struct bm_errmsg *em)
+bm_err bm__pg_lease_acquire(struct bm_pg *pg, const char *name, const char *holder, int64_t now_ms,
+                            int64_t ttl_ms, bool *held, struct bm_errmsg *em)
 {
     /* One statement: a competing stand-by waits on the row lock and then re-checks the WHERE
      * against the winner's new row, so two instances never both see RETURNING a row. */
     struct one_value q = {
-        .sql = "INSERT INTO publisher_lease AS l (name, holder, expires_at) VALUES ($1, $2, "
-               LEASE_NOW " + $4::bigint) ON CONFLICT (name) DO UPDATE SET holder = "
-               "excluded.holder, expires_at = excluded.expires_at WHERE l.holder = "
-               "excluded.holder OR l.expires_at <= " LEASE_NOW " RETURNING 1"};
+        .sql =
+            "INSERT INTO publisher_lease AS l (name, holder, expires_at) VALUES ($1, $2, " LEASE_NOW
+            " + $4::bigint) ON CONFLICT (name) DO UPDATE SET holder = "
+            "excluded.holder, expires_at = excluded.expires_at WHERE l.holder = "
+            "excluded.holder OR l.expires_at <= " LEASE_NOW " RETURNING 1"};
     p_lease(&q.p, name, holder, now_ms);
     bm__pg_p_int(&q.p, ttl_ms);
     bm_err e = bm__pg_tx_run(pg, NULL, one_value_fn, &q, em);
@@ -457,8 +458,8 @@ bm_err bm__pg_lease_acquire(struct bm_pg *pg, const char *name, const char *hold
     return e;
 }
 
-bm_err bm__pg_lease_release(struct bm_pg *pg, const char *name, const char *holder,
-                            bool *released, struct bm_errmsg *em)
+bm_err bm__pg_lease_release(struct bm_pg *pg, const char *name, const char *holder, bool *released,
+                            struct bm_errmsg *em)
 {
     struct one_value q = {.sql = "DELETE FROM publisher_lease WHERE name = $1 AND holder = $2 "
                                  "RETURNING 1"};

@@ -53,8 +53,7 @@ static struct bm_pg *fresh(const char *schema, int max_conn, bool migrate)
     struct bm_errmsg em = {{0}};
     struct bm_pg *pg = NULL;
     struct bm_pg_options opt = {.max_connections = max_conn};
-    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", schema,
-             schema);
+    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", schema, schema);
     q_int("public", sql);
     schema_url(schema, url, sizeof url);
     if (bm__pg_open(url, &opt, &pg, &em) != BM_OK)
@@ -100,9 +99,9 @@ static void test_url(void **state)
                      BM_E_CONFIG);
     assert_non_null(strstr(em.text, "BMAS_DB"));
     assert_null(strstr(em.text, "s3cr"));
-    assert_int_equal(bm__pg_url_check("postgresql://h/db?password=t0ps%zzecret&bad", desc,
-                                      sizeof desc, &em),
-                     BM_E_CONFIG);
+    assert_int_equal(
+        bm__pg_url_check("postgresql://h/db?password=t0ps%zzecret&bad", desc, sizeof desc, &em),
+        BM_E_CONFIG);
     assert_null(strstr(em.text, "t0ps"));
 }
 
@@ -128,8 +127,8 @@ static void test_connect_errors(void **state)
     assert_null(strstr(em.text, pw));
     assert_non_null(strstr(em.text, "postgresql://postgres@127.0.0.1"));
     /* The right password, a database that does not exist. */
-    snprintf(url, sizeof url, "postgresql://postgres:%s%.*s/no_such_db", pw,
-             (int)strcspn(at, "/"), at);
+    snprintf(url, sizeof url, "postgresql://postgres:%s%.*s/no_such_db", pw, (int)strcspn(at, "/"),
+             at);
     assert_int_equal(bm__pg_open(url, NULL, &pg, &em), BM_E_STORAGE);
     assert_non_null(strstr(em.text, "no_such_db"));
     assert_null(strstr(em.text, pw));
@@ -141,6 +140,28 @@ static void test_connect_errors(void **state)
     assert_int_equal(bm__pg_counter(pg, BM_DB_C_OBJECTS_PROCESSED, &v, &em), BM_E_STORAGE);
     assert_non_null(strstr(em.text, "42P01"));
     assert_null(strstr(em.text, pw));
+    bm__pg_close(pg);
+}
+
+/* The server dropped the pool's idle connections (a restart, a failover, an idle timeout):
+ * the next transaction reconnects instead of failing. */
+static void test_reconnect(void **state)
+{
+    (void)state;
+    struct bm_errmsg em = {{0}};
+    int64_t v = -1;
+    struct bm_pg *pg = fresh("t_reconn", 1, true);
+    q_int("t_reconn", "INSERT INTO counter VALUES ('objects.processed', 5)");
+    assert_int_equal(bm__pg_counter(pg, BM_DB_C_OBJECTS_PROCESSED, &v, &em), BM_OK);
+    assert_int_equal(v, 5);
+    /* Only the pool's connections say application_name bmas (q_int's do not). */
+    assert_int_equal(q_int("t_reconn", "SELECT count(pg_terminate_backend(pid)) FROM "
+                                       "pg_stat_activity WHERE application_name = 'bmas'"),
+                     1);
+    v = -1;
+    if (bm__pg_counter(pg, BM_DB_C_OBJECTS_PROCESSED, &v, &em) != BM_OK)
+        fail_msg("after the server dropped the connection: %s", em.text);
+    assert_int_equal(v, 5);
     bm__pg_close(pg);
 }
 
@@ -159,12 +180,12 @@ static void test_migrate(void **state)
             assert_int_equal(bm__pg_version(pg, &v, &em), BM_OK);
             assert_int_equal(v, to);
         }
-    assert_int_equal(
-        q_int("t_mig", "SELECT count(*) FROM information_schema.tables WHERE table_schema = "
-                       "'t_mig' AND table_name IN ('meta', 'processed', 'agg', 'agg_hour', "
-                       "'agg_day', 'agg_all', 'outbox', 'outbox_claim', 'failure', 'counter', "
-                       "'cw_series', 'publisher_lease')"),
-        12);
+    assert_int_equal(q_int("t_mig",
+                           "SELECT count(*) FROM information_schema.tables WHERE table_schema = "
+                           "'t_mig' AND table_name IN ('meta', 'processed', 'agg', 'agg_hour', "
+                           "'agg_day', 'agg_all', 'outbox', 'outbox_claim', 'failure', 'counter', "
+                           "'cw_series', 'publisher_lease')"),
+                     12);
     /* Data survives a repeated migration. */
     q_int("t_mig", "INSERT INTO counter VALUES ('objects.processed', 41)");
     assert_int_equal(bm__pg_migrate(pg, bm__pg_schema_version(), &em), BM_OK);
@@ -367,9 +388,8 @@ static void test_commit_race(void **state)
     assert_tables("t_race", &want, series);
     assert_int_equal(q_int("t_race", "SELECT value FROM counter WHERE name = 'objects.processed'"),
                      OBJECTS);
-    assert_int_equal(
-        q_int("t_race", "SELECT value FROM counter WHERE name = 'objects.duplicates'"),
-        OBJECTS * (THREADS - 1));
+    assert_int_equal(q_int("t_race", "SELECT value FROM counter WHERE name = 'objects.duplicates'"),
+                     OBJECTS * (THREADS - 1));
     bm__pg_close(pg);
 }
 
@@ -502,16 +522,16 @@ static void test_lease(void **state)
     bool valid = false, released = false;
     struct bm_errmsg em = {{0}};
     struct bm_pg *pg = fresh("t_lease", 2, true);
-    assert_true(acquire(pg, "a", 1000, 5000));   /* a until 6000 */
-    assert_false(acquire(pg, "b", 2000, 5000));  /* held by a */
-    assert_true(acquire(pg, "a", 3000, 5000));   /* renewed: until 8000 */
-    assert_false(acquire(pg, "b", 7999, 5000));  /* still a's */
+    assert_true(acquire(pg, "a", 1000, 5000));  /* a until 6000 */
+    assert_false(acquire(pg, "b", 2000, 5000)); /* held by a */
+    assert_true(acquire(pg, "a", 3000, 5000));  /* renewed: until 8000 */
+    assert_false(acquire(pg, "b", 7999, 5000)); /* still a's */
     assert_int_equal(bm__pg_lease_holder(pg, "publisher", 7999, who, sizeof who, &valid, &em),
                      BM_OK);
     assert_string_equal(who, "a");
     assert_true(valid);
-    assert_true(acquire(pg, "b", 8000, 5000));   /* a's expired: b takes over */
-    assert_false(acquire(pg, "a", 8001, 5000));  /* a is back too late */
+    assert_true(acquire(pg, "b", 8000, 5000));  /* a's expired: b takes over */
+    assert_false(acquire(pg, "a", 8001, 5000)); /* a is back too late */
     assert_int_equal(bm__pg_lease_holder(pg, "publisher", 13000, who, sizeof who, &valid, &em),
                      BM_OK);
     assert_string_equal(who, "b");
@@ -528,11 +548,11 @@ static void test_lease(void **state)
     assert_true(acquire(pg, "a", 9000, 5000));
     /* The server's clock: a minute's lease is valid now, and refused to another holder. */
     bool held = false;
-    assert_int_equal(
-        bm__pg_lease_acquire(pg, "srv", "x", BM__PG_SERVER_CLOCK, 60000, &held, &em), BM_OK);
+    assert_int_equal(bm__pg_lease_acquire(pg, "srv", "x", BM__PG_SERVER_CLOCK, 60000, &held, &em),
+                     BM_OK);
     assert_true(held);
-    assert_int_equal(
-        bm__pg_lease_acquire(pg, "srv", "y", BM__PG_SERVER_CLOCK, 60000, &held, &em), BM_OK);
+    assert_int_equal(bm__pg_lease_acquire(pg, "srv", "y", BM__PG_SERVER_CLOCK, 60000, &held, &em),
+                     BM_OK);
     assert_false(held);
     assert_int_equal(
         bm__pg_lease_holder(pg, "srv", BM__PG_SERVER_CLOCK, who, sizeof who, &valid, &em), BM_OK);
@@ -545,7 +565,7 @@ struct contender {
     pthread_t th;
     struct bm_pg *pg;
     pthread_barrier_t *start;
-    char name[16];
+    char name[24];
     bool held;
 };
 
@@ -610,6 +630,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_url),
         cmocka_unit_test(test_connect_errors),
+        cmocka_unit_test(test_reconnect),
         cmocka_unit_test(test_migrate),
         cmocka_unit_test(test_migrate_concurrent),
         cmocka_unit_test(test_commit_duplicate),
