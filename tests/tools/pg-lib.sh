@@ -42,7 +42,12 @@ pg_start() {
         echo "pg-lib: running as root but there is no postgres user to run the server as" >&2
         return 1
     fi
-    PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/bmas-pg.XXXXXX") || return 1
+    # The server's user must reach its folder: a TMPDIR private to root would stop it.
+    local parent=${TMPDIR:-/tmp}
+    if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$parent" 2>/dev/null; then
+        parent=/tmp
+    fi
+    PG_DIR=$(mktemp -d "$parent/bmas-pg.XXXXXX") || return 1
     export PG_DIR
     pw=$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')
     printf '%s\n' "$pw" >"$PG_DIR/pw"
