@@ -22,6 +22,7 @@ struct bm_pg {
     int nidle;
     int nall;        /* open plus being opened: what max_connections bounds */
     atomic_uint seq; /* distinct backoff seeds per transaction */
+    atomic_uint_fast64_t retries;
 };
 
 bool bm__pg_url_is(const char *s)
@@ -159,6 +160,11 @@ bm_err bm__pg_url_check(const char *url, char *desc, size_t cap, struct bm_errms
 const char *bm__pg_desc(const struct bm_pg *pg)
 {
     return pg->desc;
+}
+
+uint64_t bm__pg_retries(struct bm_pg *pg)
+{
+    return atomic_load(&pg->retries);
 }
 
 static bool is_retryable(const char *sqlstate)
@@ -444,6 +450,7 @@ static bm_err tx_attempts(struct bm_pg *pg, PGconn *session, const char *iso, bm
          * processed row makes the retry a duplicate, never a second count. */
         if (e == BM_OK || e != BM_E_STORAGE_BUSY || !is_retryable(t.sqlstate))
             return e;
+        atomic_fetch_add(&pg->retries, 1);
         if (attempt < pg->opt.max_attempts)
             sleep_ms(bm_backoff_ms(&rng, attempt, 5, 500));
     }

@@ -57,6 +57,9 @@ typedef bm_err (*bm__pg_tx_fn)(struct bm__pg_tx *t, void *ctx, struct bm_errmsg 
 bm_err bm__pg_tx_run(struct bm_pg *pg, const char *iso, bm__pg_tx_fn fn, void *ctx,
                      struct bm_errmsg *em);
 
+/* Transactions that lost a race (40001, 40P01) and were rolled back, since bm__pg_open (the
+ * last attempt of one that gave up included). Thread-safe. */
+uint64_t bm__pg_retries(struct bm_pg *pg);
 /* Runs fn on one pooled connection outside any transaction: a session, for what must span
  * several transactions (a session-level advisory lock). fn runs its transactions with
  * bm__pg_tx_in(t, ...) and its session statements with bm__pg_exec(t, ...). Afterwards every

@@ -260,36 +260,92 @@ static bm_err counter_add(struct bm__pg_tx *t, enum bm_db_counter c, int64_t v,
                        &p, NULL, NULL, em);
 }
 
-static bm_err apply_series(struct bm__pg_tx *t, const struct bm_series *s, int64_t now,
+/* Orders series by one table's key: the bucket floored to width (0: the all-time table, no
+ * bucket), then the names and the profile type. Any total order will do, as long as every
+ * transaction uses the same one. */
+static int key_cmp(const struct bm_series *a, const struct bm_series *b, int64_t width)
+{
+    if (width > 0) {
+        int64_t x = floor_to(a->key.bucket, width), y = floor_to(b->key.bucket, width);
+        if (x != y)
+            return x < y ? -1 : 1;
+    }
+    const struct bm_str *sa[5] = {&a->key.model_id, &a->key.profile_id, &a->key.source_region,
+                                  &a->key.inference_region, &a->key.operation};
+    const struct bm_str *sb[5] = {&b->key.model_id, &b->key.profile_id, &b->key.source_region,
+                                  &b->key.inference_region, &b->key.operation};
+    for (int i = 0; i < 5; i++) {
+        size_t n = sa[i]->len < sb[i]->len ? sa[i]->len : sb[i]->len;
+        int c = n > 0 ? memcmp(sa[i]->p, sb[i]->p, n) : 0;
+        if (c != 0)
+            return c;
+        if (sa[i]->len != sb[i]->len)
+            return sa[i]->len < sb[i]->len ? -1 : 1;
+    }
+    return (a->key.type > b->key.type) - (a->key.type < b->key.type);
+}
+
+#define CMP_FN(name, width)                                                                        \
+    static int name(const void *a, const void *b)                                                  \
+    {                                                                                              \
+        return key_cmp(*(const struct bm_series *const *)a, *(const struct bm_series *const *)b,   \
+                       width);                                                                     \
+    }
+CMP_FN(cmp_minute, 1)
+CMP_FN(cmp_hour, 3600)
+CMP_FN(cmp_day, 86400)
+CMP_FN(cmp_all, 0)
+
+static void p_all(struct bm__pg_params *p, int ptype, const struct bm_series *s)
+{
+    p->n = 0;
+    bm__pg_p_str(p, s->key.model_id);
+    bm__pg_p_int(p, ptype);
+    bm__pg_p_str(p, s->key.profile_id);
+    bm__pg_p_str(p, s->key.source_region);
+    bm__pg_p_str(p, s->key.inference_region);
+    bm__pg_p_str(p, s->key.operation);
+    bm__pg_p_int(p, (int64_t)s->c.invocations);
+    bm__pg_p_int(p, (int64_t)s->c.input.sum);
+    bm__pg_p_int(p, (int64_t)s->c.output.sum);
+    bm__pg_p_int(p, (int64_t)s->c.cache_read.sum);
+    bm__pg_p_int(p, (int64_t)s->c.cache_write.sum);
+}
+
+/* Adds the n series v (each with invocations) to the minute, hour, day and all-time tables
+ * and the outbox. Table by table, each in its key order: two commits that share rows then
+ * lock them in the same order and cannot deadlock (the counters come after, in a fixed
+ * order too), where the delta's own order made concurrent commits deadlock and retry. */
+static bm_err apply_series(struct bm__pg_tx *t, const struct bm_series **v, size_t n, int64_t now,
                            struct bm_errmsg *em)
 {
     static const int64_t widths[3] = {1, 3600, 86400};
+    static int (*const cmp[4])(const void *, const void *) = {cmp_minute, cmp_hour, cmp_day,
+                                                              cmp_all};
     struct bm__pg_params p;
     bm_err e = BM_OK;
-    int ptype = bm__ptype_code(s->key.type);
-    if (ptype < 0 || s->key.bucket < INT64_MIN / 2 || s->key.bucket > INT64_MAX / 2)
-        return bm_errmsg_set(em, BM_E_INTERNAL, "commit: series without bucket or profile type");
-    for (int i = 0; i < 3 && e == BM_OK; i++) {
-        p_series(&p, floor_to(s->key.bucket, widths[i]), ptype, s);
-        e = bm__pg_exec(t, agg_upsert[i], &p, NULL, NULL, em);
+    if (n == 0)
+        return BM_OK;
+    for (size_t i = 0; i < n; i++)
+        if (bm__ptype_code(v[i]->key.type) < 0 || v[i]->key.bucket < INT64_MIN / 2 ||
+            v[i]->key.bucket > INT64_MAX / 2)
+            return bm_errmsg_set(em, BM_E_INTERNAL,
+                                 "commit: series without bucket or profile type");
+    for (int tb = 0; tb < 4 && e == BM_OK; tb++) {
+        qsort(v, n, sizeof *v, cmp[tb]);
+        for (size_t i = 0; i < n && e == BM_OK; i++) {
+            int ptype = bm__ptype_code(v[i]->key.type);
+            if (tb < 3) {
+                p_series(&p, floor_to(v[i]->key.bucket, widths[tb]), ptype, v[i]);
+                e = bm__pg_exec(t, agg_upsert[tb], &p, NULL, NULL, em);
+            } else {
+                p_all(&p, ptype, v[i]);
+                e = bm__pg_exec(t, agg_all_upsert, &p, NULL, NULL, em);
+            }
+        }
     }
-    if (e == BM_OK) {
-        p.n = 0;
-        bm__pg_p_str(&p, s->key.model_id);
-        bm__pg_p_int(&p, ptype);
-        bm__pg_p_str(&p, s->key.profile_id);
-        bm__pg_p_str(&p, s->key.source_region);
-        bm__pg_p_str(&p, s->key.inference_region);
-        bm__pg_p_str(&p, s->key.operation);
-        bm__pg_p_int(&p, (int64_t)s->c.invocations);
-        bm__pg_p_int(&p, (int64_t)s->c.input.sum);
-        bm__pg_p_int(&p, (int64_t)s->c.output.sum);
-        bm__pg_p_int(&p, (int64_t)s->c.cache_read.sum);
-        bm__pg_p_int(&p, (int64_t)s->c.cache_write.sum);
-        e = bm__pg_exec(t, agg_all_upsert, &p, NULL, NULL, em);
-    }
-    if (e == BM_OK) {
-        p_series(&p, s->key.bucket, ptype, s);
+    for (size_t i = 0; i < n && e == BM_OK; i++) {
+        p_series(&p, v[i]->key.bucket, bm__ptype_code(v[i]->key.type), v[i]);
         bm__pg_p_int(&p, now);
         e = bm__pg_exec(t, outbox_put, &p, NULL, NULL, em);
     }
@@ -313,20 +369,22 @@ static void p_object(struct bm__pg_params *p, const struct bm_db_object *o)
     bm__pg_p_str(p, o->version);
 }
 
-/* The effect of a newly processed object (objects.c's apply, statement for statement). */
+/* The effect of a newly processed object: what objects.c's apply does, in lock order. */
 static bm_err apply(struct bm__pg_tx *t, const struct commit *c, struct bm_errmsg *em)
 {
     struct bm__pg_params p = {0};
-    int64_t rows = 0;
+    size_t rows = 0;
     bm_err e = BM_OK;
     size_t n = c->delta != NULL ? bm_agg_count(c->delta) : 0;
-    for (size_t i = 0; i < n && e == BM_OK; i++) {
-        const struct bm_series *s = bm_agg_at(c->delta, i);
-        if (s->c.invocations == 0)
-            continue;
-        e = apply_series(t, s, c->now, em);
-        rows++;
-    }
+    const struct bm_series **v = NULL;
+    if (n > 0 && (v = bm_malloc(n * sizeof *v)) == NULL)
+        return bm_errmsg_set(em, BM_E_NOMEM, "commit: out of memory");
+    /* A series with no invocation has no min/max to combine and nothing to publish. */
+    for (size_t i = 0; i < n; i++)
+        if (bm_agg_at(c->delta, i)->c.invocations > 0)
+            v[rows++] = bm_agg_at(c->delta, i);
+    e = apply_series(t, v, rows, c->now, em);
+    bm_free(v);
     p_object(&p, c->obj);
     if (e == BM_OK)
         e = bm__pg_exec(t, "DELETE FROM failure WHERE bucket = $1 AND key = $2 AND version = $3",
@@ -334,7 +392,7 @@ static bm_err apply(struct bm__pg_tx *t, const struct commit *c, struct bm_errms
     if (e == BM_OK)
         e = counter_add(t, BM_DB_C_OBJECTS_PROCESSED, 1, em);
     if (e == BM_OK && rows > 0)
-        e = counter_add(t, BM_DB_C_PUBLISH_PENDING, rows, em);
+        e = counter_add(t, BM_DB_C_PUBLISH_PENDING, (int64_t)rows, em);
     const struct bm_ingest_stats *st = c->stats;
     if (st != NULL) {
         if (e == BM_OK && st->records > 0)

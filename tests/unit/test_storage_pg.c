@@ -238,13 +238,40 @@ static void test_migrate_concurrent(void **state)
     bm__pg_close(pg);
 }
 
-static enum bm_db_commit_result commit(struct bm_pg *pg, uint64_t i)
+typedef struct bm_agg *(*delta_fn)(uint64_t i);
+
+/* The delta of object i in test_commit_parallel: the same 6 series (one minute, one hour,
+ * one day) for every object, added in an order that turns with i, so that commits running
+ * at once meet the same rows in different orders. */
+static struct bm_agg *turning_delta(uint64_t i)
+{
+    struct bm_agg *a = bm_agg_new(0);
+    assert_non_null(a);
+    for (uint64_t j = 0; j < 6; j++) {
+        uint64_t k = (i + j) % 6;
+        struct bm_series_key key = {
+            .bucket = TU_T0 + 60,
+            .type = BM_PT_ON_DEMAND,
+            .model_id = tu_s(tu_models[k % TU_N(tu_models)]),
+            .profile_id = tu_s(tu_models[k % TU_N(tu_models)]),
+            .source_region = tu_s(tu_regions[k % TU_N(tu_regions)]),
+            .inference_region = tu_s(tu_regions[k % TU_N(tu_regions)]),
+            .operation = tu_s("Converse"),
+        };
+        struct bm_counters c;
+        bm_counters_one(&c, 100 + i * 7 + k, 10 + i, i % 5, k);
+        assert_int_equal(bm_agg_add(a, &key, &c), BM_OK);
+    }
+    return a;
+}
+
+static enum bm_db_commit_result commit_with(struct bm_pg *pg, uint64_t i, delta_fn mk)
 {
     char key[128];
     struct bm_db_object o;
     struct bm_errmsg em = {{0}};
     enum bm_db_commit_result r = BM_DB_DUPLICATE;
-    struct bm_agg *d = tu_delta(i);
+    struct bm_agg *d = mk(i);
     struct bm_ingest_stats st = {.records = 10 + i, .invalid = i % 3};
     tu_object(&o, key, sizeof key, i);
     bm_err e = bm__pg_commit_object(pg, &o, "msg-1", 1000, d, &st, TU_T0, &r, &em);
@@ -254,14 +281,20 @@ static enum bm_db_commit_result commit(struct bm_pg *pg, uint64_t i)
     return r;
 }
 
+static enum bm_db_commit_result commit(struct bm_pg *pg, uint64_t i)
+{
+    return commit_with(pg, i, tu_delta);
+}
+
 /* The expected totals of objects 0..n-1 that step selects (all when step is 1), from the
  * deltas themselves, and their number of series. */
-static void expect(uint64_t first, uint64_t n, struct bm_counters *want, int64_t *series)
+static void expect_with(uint64_t first, uint64_t n, delta_fn mk, struct bm_counters *want,
+                        int64_t *series)
 {
     memset(want, 0, sizeof *want);
     *series = 0;
     for (uint64_t i = first; i < first + n; i++) {
-        struct bm_agg *d = tu_delta(i);
+        struct bm_agg *d = mk(i);
         struct bm_counters c;
         bm_agg_totals(d, &c);
         if (want->invocations == 0)
@@ -271,6 +304,11 @@ static void expect(uint64_t first, uint64_t n, struct bm_counters *want, int64_t
         *series += (int64_t)bm_agg_count(d);
         bm_agg_free(d);
     }
+}
+
+static void expect(uint64_t first, uint64_t n, struct bm_counters *want, int64_t *series)
+{
+    expect_with(first, n, tu_delta, want, series);
 }
 
 /* Every table holds exactly want: the minute rows, both rollups and the outbox with sums,
@@ -390,6 +428,61 @@ static void test_commit_race(void **state)
                      OBJECTS);
     assert_int_equal(q_int("t_race", "SELECT value FROM counter WHERE name = 'objects.duplicates'"),
                      OBJECTS * (THREADS - 1));
+    bm__pg_close(pg);
+}
+
+struct mixer {
+    pthread_t th;
+    struct bm_pg *pg;
+    pthread_barrier_t *start;
+    uint64_t first, n, offset;
+    int committed;
+};
+
+static void *mix_thread(void *arg)
+{
+    struct mixer *w = arg;
+    pthread_barrier_wait(w->start);
+    for (uint64_t j = 0; j < w->n; j++)
+        if (commit_with(w->pg, w->first + (w->offset + j) % w->n, turning_delta) == BM_DB_COMMITTED)
+            w->committed++;
+    return NULL;
+}
+
+/* 4 threads commit the same 48 objects, each starting at a different one: commits of
+ * different objects that update the same rows run at once. Totals are exact, and no
+ * transaction had to be retried: every commit locks the rows in one order (in the delta's
+ * order they deadlock). */
+static void test_commit_parallel(void **state)
+{
+    (void)state;
+    enum { THREADS = 4, OBJECTS = 48 };
+    struct mixer w[THREADS];
+    pthread_barrier_t start;
+    struct bm_counters want;
+    int64_t series;
+    struct bm_pg *pg = fresh("t_par", THREADS, true);
+    pthread_barrier_init(&start, NULL, THREADS);
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (struct mixer){.pg = pg,
+                              .start = &start,
+                              .first = 500,
+                              .n = OBJECTS,
+                              .offset = (uint64_t)i * OBJECTS / THREADS};
+        assert_int_equal(pthread_create(&w[i].th, NULL, mix_thread, &w[i]), 0);
+    }
+    int committed = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(w[i].th, NULL);
+        committed += w[i].committed;
+    }
+    pthread_barrier_destroy(&start);
+    assert_int_equal(committed, OBJECTS);
+    expect_with(500, OBJECTS, turning_delta, &want, &series);
+    assert_tables("t_par", &want, series);
+    assert_int_equal(q_int("t_par", "SELECT value FROM counter WHERE name = 'objects.duplicates'"),
+                     OBJECTS * (THREADS - 1));
+    assert_int_equal(bm__pg_retries(pg), 0);
     bm__pg_close(pg);
 }
 
@@ -635,6 +728,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_migrate_concurrent),
         cmocka_unit_test(test_commit_duplicate),
         cmocka_unit_test(test_commit_race),
+        cmocka_unit_test(test_commit_parallel),
         cmocka_unit_test(test_retry),
         cmocka_unit_test(test_serialization_conflict),
         cmocka_unit_test(test_lease),
