@@ -226,10 +226,11 @@ static bm_err conn_open(struct bm_pg *pg, PGconn **out, struct bm_errmsg *em)
 {
     char timeout[16];
     snprintf(timeout, sizeof timeout, "%d", pg->opt.connect_timeout_s);
-    /* expand_dbname: the URL is the dbname value; the later keywords fill what it leaves out
-     * (a connect_timeout or application_name in the URL wins). */
-    const char *const keys[] = {"dbname", "connect_timeout", "application_name", NULL};
-    const char *const vals[] = {pg->url, timeout, "bmas", NULL};
+    /* expand_dbname: the URL, as the dbname value, is expanded into its parameters. libpq
+     * takes keywords in order, the last value winning: the URL goes last so that its own
+     * connect_timeout or application_name overrides these defaults. */
+    const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+    const char *const vals[] = {timeout, "bmas", pg->url, NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (c == NULL || PQstatus(c) != CONNECTION_OK) {
         bm_err e = bm__pg_err(pg, c, NULL, "connect", em);
