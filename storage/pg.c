@@ -96,15 +96,20 @@ static void scrub_raw(char *text, size_t cap, const char *url)
 }
 
 /* libpq's messages end in a newline and may span lines ("\n\tIs the server running..."):
- * one line for a log field. */
+ * one line for a log field, each run of white space one space. */
 static void one_line(char *s)
 {
-    size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == ' '))
-        s[--n] = '\0';
-    for (char *p = s; *p != '\0'; p++)
-        if (*p == '\n' || *p == '\t')
-            *p = ' ';
+    char *w = s;
+    for (const char *r = s; *r != '\0'; r++) {
+        bool is_space = *r == '\n' || *r == '\t' || *r == ' ';
+        if (!is_space)
+            *w++ = *r;
+        else if (w > s && w[-1] != ' ')
+            *w++ = ' ';
+    }
+    if (w > s && w[-1] == ' ')
+        w--;
+    *w = '\0';
 }
 
 static const char *opt_val(const PQconninfoOption *o, const char *key)
@@ -431,8 +436,8 @@ static bm_err tx_attempts(struct bm_pg *pg, PGconn *session, const char *iso, bm
          * session: what it holds went with the old connection). */
         if (e != BM_OK && session == NULL && PQstatus(t.conn) == CONNECTION_BAD) {
             PQreset(t.conn);
-            if (PQstatus(t.conn) == CONNECTION_OK)
-                e = begin(&t, iso, em);
+            e = PQstatus(t.conn) == CONNECTION_OK ? begin(&t, iso, em)
+                                                  : bm__pg_err(pg, t.conn, NULL, "reconnect", em);
         }
         if (e == BM_OK)
             e = fn(&t, ctx, em);

@@ -165,6 +165,60 @@ static void test_reconnect(void **state)
     bm__pg_close(pg);
 }
 
+/* Runs sql on the server's maintenance database "postgres" (PG_URL's credentials): what
+ * must not run inside the database it changes. */
+static void admin(const char *sql)
+{
+    const char *const keys[] = {"dbname", "dbname", NULL};
+    const char *const vals[] = {pg_url(), "postgres", NULL};
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("connect to postgres: %s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* The database goes away under a running pool (its connections dropped, new ones refused):
+ * BM_E_STORAGE_BUSY naming the server without the password, then back to work once it
+ * accepts connections again. */
+static void test_server_away(void **state)
+{
+    (void)state;
+    char pw[128], sql[256], db[64];
+    struct bm_errmsg em = {{0}};
+    int64_t v = -1;
+    url_password(pw, sizeof pw);
+    struct bm_pg *pg = fresh("t_away", 2, true);
+    assert_int_equal(bm__pg_counter(pg, BM_DB_C_OBJECTS_PROCESSED, &v, &em), BM_OK);
+    char url[512];
+    schema_url("t_away", url, sizeof url);
+    PGconn *c = PQconnectdb(url);
+    PGresult *r = PQexec(c, "SELECT current_database()");
+    snprintf(db, sizeof db, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(c);
+    snprintf(sql, sizeof sql, "ALTER DATABASE %s ALLOW_CONNECTIONS false", db);
+    admin(sql);
+    admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+          "'bmas'");
+    bm_err e = bm__pg_counter(pg, BM_DB_C_OBJECTS_PROCESSED, &v, &em);
+    snprintf(sql, sizeof sql, "ALTER DATABASE %s ALLOW_CONNECTIONS true", db);
+    admin(sql);
+    assert_int_equal(e, BM_E_STORAGE_BUSY);
+    assert_non_null(strstr(em.text, "reconnect"));
+    assert_non_null(strstr(em.text, "not currently accepting connections"));
+    assert_non_null(strstr(em.text, "postgresql://postgres@127.0.0.1"));
+    assert_null(strstr(em.text, pw));
+    v = -1;
+    if (bm__pg_counter(pg, BM_DB_C_OBJECTS_PROCESSED, &v, &em) != BM_OK)
+        fail_msg("after the database came back: %s", em.text);
+    assert_int_equal(v, 0);
+    bm__pg_close(pg);
+}
+
 static void test_migrate(void **state)
 {
     (void)state;
@@ -724,6 +778,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_url),
         cmocka_unit_test(test_connect_errors),
         cmocka_unit_test(test_reconnect),
+        cmocka_unit_test(test_server_away),
         cmocka_unit_test(test_migrate),
         cmocka_unit_test(test_migrate_concurrent),
         cmocka_unit_test(test_commit_duplicate),
