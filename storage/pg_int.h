@@ -128,8 +128,8 @@ bm_err bm__pg_lease_acquire(struct bm_pg *pg, const char *name, const char *hold
  * stand-by takes over at its next try instead of after the expiry. */
 bm_err bm__pg_lease_release(struct bm_pg *pg, const char *name, const char *holder, bool *released,
                             struct bm_errmsg *em);
-/* The current holder into holder (cap bytes; "" when none) and whether its lease is still
- * valid at now_ms, for /status. */
+/* The current holder into holder (cap bytes, at most 255 used; "" when none) and whether its
+ * lease is still valid at now_ms, for /status; both written only on success. */
 bm_err bm__pg_lease_holder(struct bm_pg *pg, const char *name, int64_t now_ms, char *holder,
                            size_t cap, bool *valid, struct bm_errmsg *em);
 

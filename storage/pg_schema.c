@@ -531,8 +531,7 @@ bm_err bm__pg_lease_release(struct bm_pg *pg, const char *name, const char *hold
 
 struct holder_q {
     struct bm__pg_params p;
-    char *holder;
-    size_t cap;
+    char holder[256];
     bool valid;
 };
 
@@ -547,7 +546,7 @@ static bm_err holder_fn(struct bm__pg_tx *t, void *ctx, struct bm_errmsg *em)
     if (e != BM_OK)
         return e;
     bool found = PQntuples(r) == 1;
-    snprintf(q->holder, q->cap, "%s", found ? PQgetvalue(r, 0, 0) : "");
+    snprintf(q->holder, sizeof q->holder, "%s", found ? PQgetvalue(r, 0, 0) : "");
     q->valid = found && strcmp(PQgetvalue(r, 0, 1), "t") == 0;
     PQclear(r);
     return BM_OK;
@@ -556,11 +555,13 @@ static bm_err holder_fn(struct bm__pg_tx *t, void *ctx, struct bm_errmsg *em)
 bm_err bm__pg_lease_holder(struct bm_pg *pg, const char *name, int64_t now_ms, char *holder,
                            size_t cap, bool *valid, struct bm_errmsg *em)
 {
-    struct holder_q q = {.holder = holder, .cap = cap};
+    struct holder_q q = {0};
     /* $2 is unused but keeps LEASE_NOW's $3 where the other lease statements have it. */
     p_lease(&q.p, name, "", now_ms);
     bm_err e = bm__pg_tx_run(pg, NULL, holder_fn, &q, em);
-    if (e == BM_OK)
+    if (e == BM_OK) {
+        snprintf(holder, cap, "%s", q.holder);
         *valid = q.valid;
+    }
     return e;
 }
