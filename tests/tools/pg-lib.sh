@@ -110,6 +110,11 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     trap pg_stop EXIT
     trap 'exit 143' TERM INT
     pg_start || exit 1
-    "$@"
+    # In the background: bash runs a trap only once its foreground command ends, and a hung
+    # test stopped by `timeout` must still take its server down with it.
+    "$@" &
+    child=$!
+    trap 'kill "$child" 2>/dev/null; exit 143' TERM INT
+    wait "$child"
     exit $?
 fi
