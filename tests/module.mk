@@ -1,7 +1,7 @@
 # tests/: one cmocka binary per tests/unit/test_<mod>_<unit>.c, linked to that module's
 # library and the ones it depends on (server -> storage -> core, emulator -> core).
 
-UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_SRCS := $(filter-out $(UNIT_EXCLUDE),$(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRCS))
 LIBS_core     := $(B)/libbm_core.a
 LIBS_storage  := $(B)/libbm_storage.a $(LIBS_core)

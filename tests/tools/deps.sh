@@ -25,6 +25,7 @@ libsqlite3-dev libcmocka-dev libssl-dev awscli docker-compose python3 jq curl ti
 # Chromium (headless, driven by puppeteer-core from tests/peers) opens GET /dashboard.
 PKGS="$PKGS chromium"
 PKGS="$PKGS prometheus" # promtool checks GET /metrics (test_service_metrics.sh)
+PKGS="$PKGS postgresql libpq-dev" # libpq; the server the PostgreSQL store tests start
 if [ "${1:-}" = "--bench" ]; then
     PKGS="$PKGS wrk hyperfine"
 fi

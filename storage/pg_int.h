@@ -1,0 +1,136 @@
+/* pg_int.h: the PostgreSQL store's private declarations (storage/ and its unit tests only): the
+ * libpq layer of pg.c (URL check, connection pool, transactions retried on serialization
+ * failures and deadlocks) and the schema, exactly-once commit and publisher lease of
+ * pg_schema.c. No libpq type leaves storage/: the public interface will be bm_storage.h's. */
+#ifndef BM_STORAGE_PG_INT_H
+#define BM_STORAGE_PG_INT_H
+
+#include "storage/bm_storage.h"
+
+#include <libpq-fe.h>
+
+/* ---- URL (pg.c) ---------------------------------------------------------------------------- */
+/* Whether s names a PostgreSQL store (starts with postgres:// or postgresql://): what selects
+ * this backend in BMAS_DB. Pure. */
+bool bm__pg_url_is(const char *s);
+/* Checks url (postgres:// or postgresql://, parsed by libpq) and writes a description without
+ * the password ("postgresql://user@host:port/db") into desc (cap bytes), for messages and
+ * /status. BM_E_CONFIG with em naming BMAS_DB, never the password. Pure; thread-safe. */
+bm_err bm__pg_url_check(const char *url, char *desc, size_t cap, struct bm_errmsg *em);
+
+/* ---- Pool and transactions (pg.c) ------------------------------------------------------- */
+struct bm_pg_options {
+    int max_connections;   /* pool bound; 0 = 8. A call waits when all are in use. */
+    int max_attempts;      /* tries of a transaction on 40001/40P01; 0 = 8 */
+    int connect_timeout_s; /* libpq connect_timeout; 0 = 5 */
+};
+struct bm_pg;
+/* Checks url (as bm__pg_url_check) and opens one connection to prove the server answers;
+ * the pool opens the others on demand, up to max_connections. opt may be NULL. A server away
+ * or refusing is BM_E_STORAGE_BUSY, bad credentials or database BM_E_STORAGE, a bad URL
+ * BM_E_CONFIG; em names the server without the password. On success the caller owns *out
+ * (bm__pg_close). */
+bm_err bm__pg_open(const char *url, const struct bm_pg_options *opt, struct bm_pg **out,
+                   struct bm_errmsg *em);
+/* Closes every connection and zeroes the URL. Accepts NULL; no call may be running. */
+void bm__pg_close(struct bm_pg *pg);
+/* The server described without the password (static for the handle's life). */
+const char *bm__pg_desc(const struct bm_pg *pg);
+
+/* One transaction attempt, handed to a bm__pg_tx_fn: run statements with bm__pg_exec. */
+struct bm__pg_tx {
+    struct bm_pg *pg;
+    PGconn *conn;
+    int attempt;      /* 1 for the first try */
+    char sqlstate[6]; /* of the statement that failed last ("" when none did) */
+};
+/* Does the transaction's work; a non-OK return rolls it back. It may run several times (each
+ * attempt from scratch, after a rollback), so it must not keep effects outside the database
+ * from an earlier attempt: reset its outputs at the start of each. */
+typedef bm_err (*bm__pg_tx_fn)(struct bm__pg_tx *t, void *ctx, struct bm_errmsg *em);
+/* Runs fn between BEGIN (at isolation level iso: "READ COMMITTED", "SERIALIZABLE"; NULL for
+ * the server's default) and COMMIT on a pooled connection. A serialization failure (40001) or
+ * deadlock (40P01), in fn or at COMMIT, rolls back and runs it again after a full-jitter
+ * backoff, up to max_attempts in all (then BM_E_STORAGE_BUSY). A connection lost before the
+ * transaction began is reopened once. Returns fn's error or the mapped server error.
+ * Thread-safe. */
+bm_err bm__pg_tx_run(struct bm_pg *pg, const char *iso, bm__pg_tx_fn fn, void *ctx,
+                     struct bm_errmsg *em);
+
+/* Transactions that lost a race (40001, 40P01) and were rolled back, since bm__pg_open (the
+ * last attempt of one that gave up included). Thread-safe. */
+uint64_t bm__pg_retries(struct bm_pg *pg);
+/* Runs fn on one pooled connection outside any transaction: a session, for what must span
+ * several transactions (a session-level advisory lock). fn runs its transactions with
+ * bm__pg_tx_in(t, ...) and its session statements with bm__pg_exec(t, ...). Afterwards every
+ * advisory lock of the session is released (or the connection closed). Thread-safe. */
+bm_err bm__pg_session(struct bm_pg *pg, bm__pg_tx_fn fn, void *ctx, struct bm_errmsg *em);
+/* bm__pg_tx_run on a session's connection (inside a bm__pg_session fn). */
+bm_err bm__pg_tx_in(struct bm__pg_tx *session, const char *iso, bm__pg_tx_fn fn, void *ctx,
+                    struct bm_errmsg *em);
+
+/* Parameters of one statement: integers as decimal text, strings as binary text (length
+ * given, so they need no NUL), NULL as NULL. */
+#define BM__PG_MAXP 24
+struct bm__pg_params {
+    int n;
+    const char *v[BM__PG_MAXP];
+    int len[BM__PG_MAXP];
+    int fmt[BM__PG_MAXP];
+    char num[BM__PG_MAXP][24];
+};
+void bm__pg_p_int(struct bm__pg_params *p, int64_t v);
+void bm__pg_p_str(struct bm__pg_params *p, struct bm_str s);
+void bm__pg_p_null(struct bm__pg_params *p);
+/* Runs sql with params p (may be NULL) on t's connection. On success *res (may be NULL) owns
+ * the result (PQclear) and *rows (may be NULL) is the number of rows it affected or returned.
+ * A server error copies its SQLSTATE into t->sqlstate and is mapped by bm__pg_err. */
+bm_err bm__pg_exec(struct bm__pg_tx *t, const char *sql, const struct bm__pg_params *p,
+                   PGresult **res, int64_t *rows, struct bm_errmsg *em);
+/* Maps a failed result (or, with r NULL, the connection's state) to bm_err with a message
+ * naming what, the server's description and the server's message (never the password):
+ * connection lost or refused, too many connections, lock timeouts, cancelled statements,
+ * serialization failures and deadlocks -> BM_E_STORAGE_BUSY; out of memory in libpq ->
+ * BM_E_NOMEM; anything else (authentication, constraint, syntax) -> BM_E_STORAGE. */
+bm_err bm__pg_err(struct bm_pg *pg, PGconn *c, const PGresult *r, const char *what,
+                  struct bm_errmsg *em);
+
+/* ---- Schema, commit, lease (pg_schema.c) ------------------------------------------------ */
+/* The schema version this code writes (independent of SQLite's). */
+int bm__pg_schema_version(void);
+/* Migrates the database to version `to` (bm__pg_schema_version() normally), each step in its
+ * own transaction, under an advisory lock so instances starting together migrate once. A
+ * database at a newer version than this code knows is refused with BM_E_STORAGE. */
+bm_err bm__pg_migrate(struct bm_pg *pg, int to, struct bm_errmsg *em);
+/* The database's schema version into *out (0: empty database). */
+bm_err bm__pg_version(struct bm_pg *pg, int *out, struct bm_errmsg *em);
+/* bm_db_commit_object's contract (bm_storage.h) on PostgreSQL: one transaction records obj as
+ * processed with INSERT ... ON CONFLICT DO NOTHING and, only when that inserted the row, adds
+ * delta to the minute, hour, day and all-time tables, queues it in the outbox, clears the
+ * object's failure and counts it; a duplicate only counts objects.duplicates. Concurrent
+ * commits of one object, from any instance: exactly one is BM_DB_COMMITTED. Thread-safe. */
+bm_err bm__pg_commit_object(struct bm_pg *pg, const struct bm_db_object *obj,
+                            const char *message_id, uint64_t size, const struct bm_agg *delta,
+                            const struct bm_ingest_stats *stats, int64_t now,
+                            enum bm_db_commit_result *result, struct bm_errmsg *em);
+/* The stored value of counter c into *out. */
+bm_err bm__pg_counter(struct bm_pg *pg, enum bm_db_counter c, int64_t *out, struct bm_errmsg *em);
+
+/* The publisher lease: one row per name; the holder publishes until expires_at (epoch ms). */
+#define BM__PG_SERVER_CLOCK INT64_MIN /* as now_ms: use the database server's clock */
+/* Takes or renews the lease name for holder until now_ms + ttl_ms: granted when nobody holds
+ * it, holder already does, or the other holder's lease expired at or before now_ms. *held
+ * says whether holder has it now. now_ms BM__PG_SERVER_CLOCK reads the server's clock, one
+ * clock for every instance (no skew between machines). Thread-safe. */
+bm_err bm__pg_lease_acquire(struct bm_pg *pg, const char *name, const char *holder, int64_t now_ms,
+                            int64_t ttl_ms, bool *held, struct bm_errmsg *em);
+/* Gives the lease up if holder has it (*released, may be NULL, says whether it did), so a
+ * stand-by takes over at its next try instead of after the expiry. */
+bm_err bm__pg_lease_release(struct bm_pg *pg, const char *name, const char *holder, bool *released,
+                            struct bm_errmsg *em);
+/* The current holder into holder (cap bytes, at most 255 used; "" when none) and whether its
+ * lease is still valid at now_ms, for /status; both written only on success. */
+bm_err bm__pg_lease_holder(struct bm_pg *pg, const char *name, int64_t now_ms, char *holder,
+                           size_t cap, bool *valid, struct bm_errmsg *em);
+
+#endif
