@@ -63,6 +63,22 @@ static bm_err append_u64(struct bm_buf *b, uint64_t v)
     return bm_buf_append(b, tmp + i, sizeof tmp - i);
 }
 
+bm_err bm_cost_append_usd(struct bm_buf *b, const struct bm_cost *c)
+{
+    uint64_t m = bm_cost_micro_rounded(c);
+    bm_err rc = append_u64(b, m / 1000000);
+    uint64_t frac = m % 1000000;
+    if (rc != BM_OK || frac == 0)
+        return rc;
+    char d[8] = {'.'};
+    int n = 6;
+    for (int i = 6; i >= 1; i--, frac /= 10)
+        d[i] = (char)('0' + frac % 10);
+    while (d[n] == '0')
+        n--; /* the shortest form: 1.5, not 1.500000 */
+    return bm_buf_append(b, d, (size_t)n + 1);
+}
+
 static bm_err write_counters(struct bm_buf *b, const struct bm_counters *c)
 {
     static const char *const names[5] = {
@@ -74,6 +90,14 @@ static bm_err write_counters(struct bm_buf *b, const struct bm_counters *c)
     for (int i = 0; rc == BM_OK && i < 5; i++)
         if ((rc = bm_buf_append_str(b, names[i])) == BM_OK)
             rc = append_u64(b, v[i]);
+    if (rc == BM_OK)
+        rc = bm_buf_append_str(b, ",\"cost_usd\":");
+    if (rc == BM_OK)
+        rc = bm_cost_append_usd(b, &c->cost);
+    if (rc == BM_OK)
+        rc = bm_buf_append_str(b, ",\"unpriced_invocations\":");
+    if (rc == BM_OK)
+        rc = append_u64(b, c->unpriced);
     return rc;
 }
 
@@ -186,15 +210,27 @@ static bm_err pad(struct bm_buf *b, struct bm_str s, size_t width, bool right)
     return rc;
 }
 
-#define NCOUNT 5
-static const char *const count_heads[NCOUNT] = {"invocations", "input", "output", "cache_read",
-                                                "cache_write"};
+#define NCOUNT 7
+static const char *const count_heads[NCOUNT] = {"invocations", "input",    "output",  "cache_read",
+                                                "cache_write", "cost_usd", "unpriced"};
 
 static void counter_texts(const struct bm_counters *c, char out[NCOUNT][24])
 {
-    const uint64_t v[NCOUNT] = {c->invocations, c->input.sum, c->output.sum, c->cache_read.sum,
-                                c->cache_write.sum};
+    const uint64_t v[NCOUNT] = {c->invocations,     c->input.sum, c->output.sum,
+                                c->cache_read.sum,  c->cache_write.sum, 0,
+                                c->unpriced};
     for (int i = 0; i < NCOUNT; i++) {
+        if (i == 5) {
+            /* Dollars with six decimals; an unbounded buffer would not fit the table's cells. */
+            struct bm_buf t;
+            bm_buf_init(&t, 23);
+            if (bm_cost_append_usd(&t, &c->cost) == BM_OK && t.len < 24)
+                memcpy(out[i], t.data, t.len + 1);
+            else
+                memcpy(out[i], "?", 2);
+            bm_buf_cleanup(&t);
+            continue;
+        }
         /* Digits written by hand: snprintf's width cannot be proven to -Wformat-truncation. */
         char tmp[24];
         int n = 0;

@@ -275,6 +275,8 @@ struct bm_config {
     char *cloudwatch_region; /* "" = aws_region */
     char *sqs_queue_url;
     char *app_profile_map;
+    char *prices;      /* BMAS_PRICES: path of the price file, "" = none */
+    bool publish_cost; /* BMAS_PUBLISH_COST: EstimatedCostUSD metric */
     long fetch_concurrency;
     uint64_t max_line_bytes;
     uint64_t max_object_bytes;
@@ -394,9 +396,24 @@ struct bm_series_key {
 struct bm_stat {
     uint64_t sum, min, max;
 };
+/* Money in integers, never floats (sums stay exact): whole micro-dollars plus the
+ * pico-dollars below one micro-dollar (pico < BM_PICO_PER_MICRO once normalised). */
+#define BM_PICO_PER_MICRO 1000000ULL
+struct bm_cost {
+    uint64_t micro, pico;
+};
+/* dst += src, carrying the pico-dollars into micro-dollars. */
+void bm_cost_add(struct bm_cost *dst, const struct bm_cost *src);
+/* The cost rounded to the nearest micro-dollar (half up). */
+uint64_t bm_cost_micro_rounded(const struct bm_cost *c);
+/* Appends that rounded cost in dollars as a JSON number in its shortest form ("0", "1.5",
+ * "0.000123"): exact decimal digits of the integer, no float involved. */
+bm_err bm_cost_append_usd(struct bm_buf *b, const struct bm_cost *c);
 struct bm_counters {
     uint64_t invocations;
     struct bm_stat input, output, cache_read, cache_write;
+    struct bm_cost cost; /* of the priced invocations (BMAS_PRICES) */
+    uint64_t unpriced;   /* invocations no price row covered: counted, never guessed */
 };
 /* Counters of one invocation. */
 void bm_counters_one(struct bm_counters *c, uint64_t in, uint64_t out, uint64_t cache_read,
@@ -457,6 +474,40 @@ bm_err bm_agg_write_json(const struct bm_agg *a, const struct bm_group_by *g, in
 bm_err bm_agg_write_table(const struct bm_agg *a, const struct bm_group_by *g, struct bm_buf *b);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Prices (BMAS_PRICES, core/price.c): a CSV of USD per million tokens per model, optionally
+ * per source region and profile type, held as integer pico-dollars per token. */
+struct bm_price {
+    char *model_id;
+    char *region;                   /* "" matches any source region */
+    enum bm_profile_type type;      /* BM_PT__COUNT matches any profile type */
+    uint64_t pico[4];               /* per token: input, output, cache read, cache write */
+    bool has[4];                    /* an empty cell: that price is unknown */
+    unsigned line;                  /* in the file, for messages */
+};
+struct bm_prices {
+    struct bm_price *v;
+    size_t n;
+};
+/* Parses the CSV text (len bytes) named name (for messages): '#' comment lines and blank lines
+ * are skipped, the first other line is the header (model_id, input_per_mtok,
+ * output_per_mtok, cache_read_per_mtok, cache_write_per_mtok in any order, optionally region
+ * and profile_type), prices are decimals with at most 6 fractional digits. BM_E_CONFIG with
+ * em naming name:line and the problem; BM_E_NOMEM. Caller frees *out with bm_prices_free. */
+bm_err bm_prices_parse(const char *text, size_t len, const char *name, struct bm_prices **out,
+                       struct bm_errmsg *em);
+/* Reads and parses the file at path (at most 4 MB): BM_E_CONFIG also when it cannot be read. */
+bm_err bm_prices_load(const char *path, struct bm_prices **out, struct bm_errmsg *em);
+void bm_prices_free(struct bm_prices *p);
+/* The most specific row for model_id served from source region src as profile type t: a row
+ * naming the region beats one naming the profile type, which beats one naming neither; NULL
+ * when none matches (p may be NULL). Pure; thread-safe. */
+const struct bm_price *bm_prices_find(const struct bm_prices *p, struct bm_str model_id,
+                                      struct bm_str src, enum bm_profile_type t);
+/* The cost of one invocation's tokens (input, output, cache read, cache write) at price pr:
+ * false (out untouched) when a token count is non-zero and its price unknown, or on overflow. */
+bool bm_price_cost(const struct bm_price *pr, const uint64_t tokens[4], struct bm_cost *out);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Streaming ingest of one log object: bytes in (any chunking), a delta aggregate out. */
 /* The inflate engine (BMAS_INFLATE): ISA-L when the build has it (libisal found at build
  * time), else zlib; both give the same bytes, or the same BM_E_GZIP on corrupt input. */
@@ -472,6 +523,7 @@ struct bm_ingest_opts {
     enum bm_inflate inflate;   /* BMAS_INFLATE */
     int threads;               /* BMAS_INGEST_THREADS: 2 parses on a second thread; 0 or 1 not */
     struct bm_classify_opts cls;
+    const struct bm_prices *prices; /* BMAS_PRICES, borrowed; NULL: every record unpriced */
 };
 /* Options from the configuration; app_map is borrowed and must outlive the ingests. */
 void bm_ingest_opts_init(struct bm_ingest_opts *o, const struct bm_config *cfg,

@@ -183,6 +183,13 @@ static bm_err on_record(void *ctx, const char *line, size_t len)
     struct bm_counters c;
     bm_counters_one(&c, r->input_tokens, r->output_tokens, r->cache_read_tokens,
                     r->cache_write_tokens);
+    /* Priced by the foundation model and the source region: Bedrock bills cross-region
+     * inference at the source Region's price. */
+    const struct bm_price *pr = bm_prices_find(in->o.prices, cl.model_id, src, cl.type);
+    const uint64_t tokens[4] = {r->input_tokens, r->output_tokens, r->cache_read_tokens,
+                                r->cache_write_tokens};
+    if (pr == NULL || !bm_price_cost(pr, tokens, &c.cost))
+        c.unpriced = 1;
     rc = bm_agg_add(in->agg, &k, &c);
     if (rc != BM_OK)
         return rc; /* series cap or OOM: the object cannot be counted exactly */

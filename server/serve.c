@@ -52,9 +52,12 @@ static bm_err setup(struct bm_srv *s, struct bm_errmsg *em)
         rc = bm_app_map_parse(cfg->app_profile_map, &s->app_map, em);
     if (rc == BM_OK)
         rc = bm_dimsets_parse(cfg->dimension_sets, &s->dims, em);
+    if (rc == BM_OK && cfg->prices[0] != '\0')
+        rc = bm_prices_load(cfg->prices, &s->prices, em);
     if (rc != BM_OK)
         return rc;
     bm_ingest_opts_init(&s->iopts, cfg, s->app_map);
+    s->iopts.prices = s->prices;
     rc = bm_db_open(cfg->db_path, NULL, &s->db, em);
     if (rc != BM_OK)
         return rc;
@@ -93,6 +96,7 @@ static void teardown(struct bm_srv *s)
     bm_http_curl_free(&s->http);
     bm_db_close(s->db);
     bm_app_map_free(s->app_map);
+    bm_prices_free(s->prices);
     bm_stop_destroy(&s->stop);
 }
 

@@ -62,6 +62,7 @@ struct bm_srv {
     struct bm_clock_ops clock; /* the wall clock, its sleeps ended by stop */
     struct bm_aws aws;
     struct bm_app_map *app_map;
+    struct bm_prices *prices; /* BMAS_PRICES, NULL when unset */
     struct bm_ingest_opts iopts;
     struct bm_dimsets dims;
     struct bm__pool *pool;

@@ -25,8 +25,11 @@ static const char *const filter_sql[F__COUNT] = {
     [F_SRC] = " AND src = (SELECT id FROM str WHERE s = ?5)",
     [F_INF] = " AND inf = (SELECT id FROM str WHERE s = ?6)",
 };
-static const char *const sum_cols[2][5] = {
-    {"n", "i_s", "o_s", "r_s", "w_s"}, {"sum(n)", "sum(i_s)", "sum(o_s)", "sum(r_s)", "sum(w_s)"}};
+/* n, the four token sums, then cost (micro, pico) and unpriced invocations. */
+#define NSUM 7
+static const char *const sum_cols[2][NSUM + 1] = {
+    {"n", "i_s", "o_s", "r_s", "w_s", "c_u", "c_p", "np"},
+    {"sum(n)", "sum(i_s)", "sum(o_s)", "sum(r_s)", "sum(w_s)", "sum(c_u)", "sum(c_p)", "sum(np)"}};
 static const char *const minmax_cols[2][8] = {
     {"i_mn", "i_mx", "o_mn", "o_mx", "r_mn", "r_mx", "w_mn", "w_mx"},
     {"min(i_mn)", "max(i_mx)", "min(o_mn)", "max(o_mx)", "min(r_mn)", "max(r_mx)", "min(w_mn)",
@@ -58,7 +61,7 @@ static bool sql_groups(unsigned gm)
     return gm == 0;
 }
 
-/* The statement for one part: the grouped columns in enum order, then n and the four sums (and
+/* The statement for one part: the grouped columns in enum order, then n and the seven sums (and
  * the eight min/max unless sums only), summed per group in SQL or one row per table row. */
 static bm_err build_sql(enum bm__qtable t, unsigned gm, unsigned fm, struct bm_buf *b)
 {
@@ -70,7 +73,7 @@ static bm_err build_sql(enum bm__qtable t, unsigned gm, unsigned fm, struct bm_b
             e = bm_buf_appendf(b, "%s%s", sep, group_col[i]);
             sep = ", ";
         }
-    for (int i = 0; e == BM_OK && i < 5; i++) {
+    for (int i = 0; e == BM_OK && i < NSUM + 1; i++) {
         e = bm_buf_appendf(b, "%s%s", sep, sum_cols[grouped][i]);
         sep = ", ";
     }
@@ -148,7 +151,7 @@ struct group {
     int64_t k[BM_G__COUNT]; /* grouped fields (minute start, type code, string ids); others 0 */
     /* Invocations and sums, added and subtracted modulo 2^64 (defined, unlike signed
      * overflow): exact whenever the true sums fit, which to_series checks. */
-    uint64_t n, s[4];
+    uint64_t n, s[NSUM];
     int64_t mn[4], mx[4];
 };
 struct groups {
@@ -222,7 +225,7 @@ static struct group *groups_at(struct groups *g, const int64_t k[BM_G__COUNT])
 }
 
 /* Adds (sign 1) or subtracts the current row of st to its group. Columns: the grouped fields
- * in enum order, n, the four sums, then the eight min/max when minmax. */
+ * in enum order, n, the seven sums, then the eight min/max when minmax. */
 static bm_err add_row(struct groups *g, sqlite3_stmt *st, unsigned gm, int sign, bool minmax)
 {
     int64_t k[BM_G__COUNT] = {0};
@@ -240,14 +243,14 @@ static bm_err add_row(struct groups *g, sqlite3_stmt *st, unsigned gm, int sign,
         return BM_E_NOMEM;
     bool first = x->n == 0;
     x->n = sign > 0 ? x->n + (uint64_t)n : x->n - (uint64_t)n;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < NSUM; i++) {
         uint64_t v = (uint64_t)sqlite3_column_int64(st, col + 1 + i);
         x->s[i] = sign > 0 ? x->s[i] + v : x->s[i] - v;
     }
     /* Only positive plans read min/max: a minimum cannot be subtracted. */
     for (int i = 0; minmax && i < 4; i++) {
-        int64_t mn = sqlite3_column_int64(st, col + 5 + 2 * i);
-        int64_t mx = sqlite3_column_int64(st, col + 6 + 2 * i);
+        int64_t mn = sqlite3_column_int64(st, col + 1 + NSUM + 2 * i);
+        int64_t mx = sqlite3_column_int64(st, col + 2 + NSUM + 2 * i);
         x->mn[i] = first || mn < x->mn[i] ? mn : x->mn[i];
         x->mx[i] = first || mx > x->mx[i] ? mx : x->mx[i];
     }
@@ -293,9 +296,12 @@ static bm_err to_series(struct bm__conn *c, const struct groups *g, unsigned gm,
         const struct group *x = &g->v[i];
         bm__names_room(&c->names, 5); /* the row's names stay valid until bm_agg_add copies */
         bool negative = x->n > INT64_MAX;
-        for (int j = 0; j < 4; j++)
+        uint64_t any = 0;
+        for (int j = 0; j < NSUM; j++) {
             negative = negative || x->s[j] > INT64_MAX;
-        if (negative || (x->n == 0 && (x->s[0] | x->s[1] | x->s[2] | x->s[3]) != 0))
+            any |= x->s[j];
+        }
+        if (negative || (x->n == 0 && any != 0))
             return bm_errmsg_set(em, BM_E_INTERNAL,
                                  "aggregates query: the rollups disagree with the minute rows");
         if (x->n == 0)
@@ -315,6 +321,9 @@ static bm_err to_series(struct bm__conn *c, const struct groups *g, unsigned gm,
         for (int j = 0; j < 4; j++)
             *stats[j] = (struct bm_stat){x->s[j], minmax ? (uint64_t)x->mn[j] : 0,
                                          minmax ? (uint64_t)x->mx[j] : 0};
+        struct bm_cost cost = {x->s[4], x->s[5]}; /* the pico-dollars carry over here */
+        bm_cost_add(&cn.cost, &cost);
+        cn.unpriced = x->s[6];
         if (e == BM_OK && (e = bm_agg_add(a, &k, &cn)) != BM_OK)
             bm_errmsg_set(em, e, "aggregates query: out of memory");
     }

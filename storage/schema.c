@@ -86,6 +86,30 @@ static const char *const migrations[] = {
     "CREATE TABLE outbox_claim (id TEXT PRIMARY KEY, nreq INTEGER NOT NULL, "
     "  sent INTEGER NOT NULL, attempt INTEGER NOT NULL, rejected INTEGER NOT NULL, "
     "  created_at INTEGER NOT NULL) WITHOUT ROWID;",
+
+    /* Version 5: cost (BMAS_PRICES). Integer money, summed exactly: c_u whole micro-dollars,
+     * c_p the pico-dollars below a micro-dollar of each delta (their sum carries over when
+     * read), np the invocations no price covered. Rows written before prices existed count 0
+     * dollars and 0 unpriced: nothing is known of them. The model index gains the new columns
+     * so that it still answers a model's query alone. */
+    "ALTER TABLE agg ADD COLUMN c_u INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agg ADD COLUMN c_p INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agg ADD COLUMN np INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agg_hour ADD COLUMN c_u INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agg_hour ADD COLUMN c_p INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agg_hour ADD COLUMN np INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agg_day ADD COLUMN c_u INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agg_day ADD COLUMN c_p INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agg_day ADD COLUMN np INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agg_all ADD COLUMN c_u INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agg_all ADD COLUMN c_p INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agg_all ADD COLUMN np INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outbox ADD COLUMN c_u INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outbox ADD COLUMN c_p INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outbox ADD COLUMN np INTEGER NOT NULL DEFAULT 0;"
+    "DROP INDEX agg_model;"
+    "CREATE INDEX agg_model ON agg (model, bucket, n, i_s, i_mn, i_mx, o_s, o_mn, o_mx, r_s, "
+    "  r_mn, r_mx, w_s, w_mn, w_mx, c_u, c_p, np);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
