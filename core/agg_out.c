@@ -216,8 +216,8 @@ static const char *const count_heads[NCOUNT] = {"invocations", "input",    "outp
 
 static void counter_texts(const struct bm_counters *c, char out[NCOUNT][24])
 {
-    const uint64_t v[NCOUNT] = {c->invocations,     c->input.sum, c->output.sum,
-                                c->cache_read.sum,  c->cache_write.sum, 0,
+    const uint64_t v[NCOUNT] = {c->invocations,    c->input.sum,       c->output.sum,
+                                c->cache_read.sum, c->cache_write.sum, 0,
                                 c->unpriced};
     for (int i = 0; i < NCOUNT; i++) {
         if (i == 5) {

@@ -17,8 +17,8 @@
 
 enum col { C_MODEL, C_IN, C_OUT, C_CREAD, C_CWRITE, C_REGION, C_TYPE, C__COUNT };
 static const char *const col_names[C__COUNT] = {
-    "model_id",        "input_per_mtok", "output_per_mtok", "cache_read_per_mtok",
-    "cache_write_per_mtok", "region",    "profile_type",
+    "model_id", "input_per_mtok", "output_per_mtok", "cache_read_per_mtok", "cache_write_per_mtok",
+    "region",   "profile_type",
 };
 
 void bm_cost_add(struct bm_cost *dst, const struct bm_cost *src)
@@ -158,12 +158,11 @@ static bool same_key(const struct bm_price *a, const struct bm_price *b)
 
 /* Fills row from the cells of line `line` under the header map. */
 static bm_err parse_row(const struct cells *cl, const int map[C__COUNT], int ncols,
-                        struct bm_price *row, const char *name, unsigned line,
-                        struct bm_errmsg *em)
+                        struct bm_price *row, const char *name, unsigned line, struct bm_errmsg *em)
 {
     if (cl->n != ncols)
-        return bm_errmsg_set(em, BM_E_CONFIG, "%s:%u: %d cells where the header has %d", name,
-                             line, cl->n, ncols);
+        return bm_errmsg_set(em, BM_E_CONFIG, "%s:%u: %d cells where the header has %d", name, line,
+                             cl->n, ncols);
     struct bm_str model = cl->c[map[C_MODEL]];
     if (model.len == 0 || model.len > CELL_MAX)
         return bm_errmsg_set(em, BM_E_CONFIG, "%s:%u: model_id is empty or too long", name, line);
@@ -178,8 +177,10 @@ static bm_err parse_row(const struct cells *cl, const int map[C__COUNT], int nco
                                  v.p);
     }
     if (!row->has[0] || !row->has[1])
-        return bm_errmsg_set(em, BM_E_CONFIG, "%s:%u: input_per_mtok and output_per_mtok are "
-                             "required", name, line);
+        return bm_errmsg_set(em, BM_E_CONFIG,
+                             "%s:%u: input_per_mtok and output_per_mtok are "
+                             "required",
+                             name, line);
     struct bm_str region = map[C_REGION] >= 0 ? cl->c[map[C_REGION]] : (struct bm_str){"", 0};
     if (region.len > 64)
         return bm_errmsg_set(em, BM_E_CONFIG, "%s:%u: region too long", name, line);
@@ -211,16 +212,18 @@ static bm_err parse_header(const struct cells *cl, int map[C__COUNT], const char
                 memcmp(col_names[k], cl->c[i].p, cl->c[i].len) == 0)
                 found = k;
         if (found < 0 || map[found] >= 0)
-            return bm_errmsg_set(em, BM_E_CONFIG, "%s:%u: header column \"%.*s\" is %s", name,
-                                 line, (int)(cl->c[i].len > 64 ? 64 : cl->c[i].len), cl->c[i].p,
+            return bm_errmsg_set(em, BM_E_CONFIG, "%s:%u: header column \"%.*s\" is %s", name, line,
+                                 (int)(cl->c[i].len > 64 ? 64 : cl->c[i].len), cl->c[i].p,
                                  found < 0 ? "unknown" : "given twice");
         map[found] = i;
     }
     for (int k = 0; k < C_REGION; k++)
         if (map[k] < 0)
-            return bm_errmsg_set(em, BM_E_CONFIG, "%s:%u: the header lacks %s (it needs "
+            return bm_errmsg_set(em, BM_E_CONFIG,
+                                 "%s:%u: the header lacks %s (it needs "
                                  "model_id,input_per_mtok,output_per_mtok,cache_read_per_mtok,"
-                                 "cache_write_per_mtok)", name, line, col_names[k]);
+                                 "cache_write_per_mtok)",
+                                 name, line, col_names[k]);
     return BM_OK;
 }
 

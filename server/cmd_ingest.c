@@ -149,9 +149,10 @@ static int64_t range_of(const struct bm_agg *a, long width, bool want_max)
 void bm__ingest_summary(const struct bm__ingest_run *r, FILE *f)
 {
     /* The cost first: scripts read the summary from the last line. */
-    struct bm_counters t;
+    struct bm_counters t = {0};
     struct bm_buf usd;
-    bm_agg_totals(r->all, &t);
+    if (r->all != NULL)
+        bm_agg_totals(r->all, &t);
     bm_buf_init(&usd, 64);
     if (r->o.prices == NULL)
         fprintf(f, "cost: not computed (set BMAS_PRICES to a price file, e.g. docs/prices.csv)\n");

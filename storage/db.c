@@ -61,13 +61,15 @@ static const char *const st_sql[BM__ST__COUNT] = {
     [BM__ST_OUTBOX_FETCH] =
         "SELECT o.id, o.created_at, o.bucket, o.ptype, m.s, p.s, sr.s, ir.s, op.s, o.n, "
         "o.i_s, o.i_mn, o.i_mx, o.o_s, o.o_mn, o.o_mx, o.r_s, o.r_mn, o.r_mx, o.w_s, o.w_mn, "
-        "o.w_mx, o.c_u, o.c_p, o.np FROM outbox o JOIN str m ON m.id = o.model JOIN str p ON p.id = o.profile "
+        "o.w_mx, o.c_u, o.c_p, o.np FROM outbox o JOIN str m ON m.id = o.model "
+        "JOIN str p ON p.id = o.profile "
         "JOIN str sr ON sr.id = o.src JOIN str ir ON ir.id = o.inf JOIN str op ON op.id = o.op "
         "WHERE o.state = 0 AND o.id > ?2 ORDER BY o.id LIMIT ?1",
     [BM__ST_OUTBOX_CLAIMED] =
         "SELECT o.id, o.created_at, o.bucket, o.ptype, m.s, p.s, sr.s, ir.s, op.s, o.n, "
         "o.i_s, o.i_mn, o.i_mx, o.o_s, o.o_mn, o.o_mx, o.r_s, o.r_mn, o.r_mx, o.w_s, o.w_mn, "
-        "o.w_mx, o.c_u, o.c_p, o.np FROM outbox o JOIN str m ON m.id = o.model JOIN str p ON p.id = o.profile "
+        "o.w_mx, o.c_u, o.c_p, o.np FROM outbox o JOIN str m ON m.id = o.model "
+        "JOIN str p ON p.id = o.profile "
         "JOIN str sr ON sr.id = o.src JOIN str ir ON ir.id = o.inf JOIN str op ON op.id = o.op "
         "WHERE o.state = 4 AND o.claim = ?1 ORDER BY o.id",
     [BM__ST_OUTBOX_CLAIM] = "UPDATE outbox SET state = 4, claim = ?2 WHERE id = ?1 AND state = 0",

@@ -76,6 +76,13 @@ def warm_up():
                       AWS_DEFAULT_REGION="us-east-1", AWS_REGION="us-east-1",
                       AWS_MAX_ATTEMPTS="1", AWS_CONFIG_FILE=os.devnull,
                       AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_PAGER="")
+    # Every command sets the CRT's native logger; the first set starts its writer thread, which
+    # a forked child would not have, and the child's own set then waits for it forever. So the
+    # warm-up leaves the logger alone, and each child sets it first, as a fresh CLI does.
+    # (Only the Debian CLI has a CRT.)
+    crt_logging = getattr(awscli.clidriver, "disable_crt_logging", None)
+    if crt_logging:
+        awscli.clidriver.disable_crt_logging = lambda: None
     try:
         for args in WARM_UP:
             sys.argv = ["aws", "--endpoint-url", "http://127.0.0.1:1", "--cli-connect-timeout",
@@ -85,6 +92,8 @@ def warm_up():
             except BaseException:  # a failing command is the expected outcome
                 pass
     finally:
+        if crt_logging:
+            awscli.clidriver.disable_crt_logging = crt_logging
         sys.stdout.flush()
         sys.stderr.flush()
         os.dup2(saved_fds[0], 1)

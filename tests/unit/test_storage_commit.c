@@ -365,10 +365,16 @@ static void test_migration_from_v2(void **state)
             "0, 0, 0, 0, 0);",
             &em),
         BM_OK);
+    /* The rollups of version 2, before the cost columns of version 5. */
+#define V2_STATS_FROM(w)                                                                           \
+    "SELECT bucket - ((bucket % " w ") + " w ") % " w " AS b, model, ptype, profile, src, inf, "   \
+    "op, sum(n), sum(i_s), min(i_mn), max(i_mx), sum(o_s), min(o_mn), max(o_mx), sum(r_s), "       \
+    "min(r_mn), max(r_mx), sum(w_s), min(w_mn), max(w_mx) FROM agg GROUP BY 1, 2, 3, 4, 5, 6, 7"
     static const char *const rollups[] = {
-        "INSERT INTO agg_hour " TU_STATS_FROM("3600"),
-        "INSERT INTO agg_day " TU_STATS_FROM("86400"),
+        "INSERT INTO agg_hour " V2_STATS_FROM("3600"),
+        "INSERT INTO agg_day " V2_STATS_FROM("86400"),
     };
+#undef V2_STATS_FROM
     for (size_t i = 0; i < TU_N(rollups); i++)
         assert_int_equal(bm__db_exec(t.path, rollups[i], &em), BM_OK);
     struct bm_db *db = tdb_open(&t);
