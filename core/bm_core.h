@@ -848,6 +848,9 @@ struct bm_cw_plan_opts {
     int64_t now;
     size_t max_datums; /* 0 = BM_CW_MAX_DATUMS */
     size_t max_body;   /* 0 = BM_CW_MAX_BODY: bytes of the form body, before gzip */
+    /* BMAS_PUBLISH_COST: a sixth datum per group, EstimatedCostUSD (the cost in dollars). A
+     * claim must be re-planned with the same setting to give the same calls. */
+    bool publish_cost;
 };
 /* One PutMetricData call: groups [first_group, first_group + ngroups) of the plan, five
  * datums each (InvocationCount and the four token metrics), body_len bytes once encoded. */

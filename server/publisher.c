@@ -68,7 +68,11 @@ static bm_err make_plan(struct flush *f, const struct bm_db_outbox *ob, int64_t 
     struct bm_srv *s = f->p->s;
     struct bm_cw_row *rows = plan_rows(ob);
     struct bm_cw_plan_opts o = {
-        .dims = &s->dims, .namespace_name = s->cfg->cloudwatch_namespace, .now = now};
+        .dims = &s->dims,
+        .namespace_name = s->cfg->cloudwatch_namespace,
+        .now = now,
+        .publish_cost = s->cfg->publish_cost,
+    };
     bm_err rc = rows == NULL ? BM_E_NOMEM : bm_cw_plan_make(&o, rows, ob->n, out);
     bm_free(rows);
     return rc;

@@ -6,7 +6,7 @@
 # are computed here, with jq, from the records themselves and the CSV: the model id and profile
 # type from the modelId, the most specific price row, integer pico-dollars. Also: the same
 # numbers over an explicit time range (the bucketed tables rather than the all-time one), the
-# /status cost object, `bmas ingest`'s cost line, docs/prices.csv loads, and a bad price file
+# /status cost object, EstimatedCostUSD in CloudWatch (BMAS_PUBLISH_COST), `bmas ingest`'s cost line, docs/prices.csv loads, and a bad price file
 # stops bmas with exit 2 and BMAS-021 naming file:line.
 set -u
 . tests/tools/svc-lib.sh
@@ -37,7 +37,7 @@ CSV
 "$BINDIR/bmas" sample --records 300 --seed 42 --region eu-west-1 -o "$W/s2.json.gz" 2> "$W/s2.tot"
 t_all "two sample objects written" test -s "$W/s1.json.gz" -- test -s "$W/s2.json.gz"
 
-BMAS_ENV="AWS_ENDPOINT_URL=$EMU_URL AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test BMAS_FLUSH_INTERVAL=0 AWS_EC2_METADATA_DISABLED=true BMAS_PRICES=$W/prices.csv"
+BMAS_ENV="AWS_ENDPOINT_URL=$EMU_URL AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test BMAS_FLUSH_INTERVAL=0 AWS_EC2_METADATA_DISABLED=true BMAS_PRICES=$W/prices.csv BMAS_PUBLISH_COST=true"
 bmas_start || exit 1
 codes=""
 post() { # KEY FILE: uploads, then POSTs its S3 event (kept for the OpenAPI check)
@@ -130,6 +130,16 @@ t_eq "/status cost: the unpriced models, most unpriced first" \
     "$(echo "$BODY" | jq -c .cost.unpriced_models)"
 call flush POST /flush
 t_eq "flushed to CloudWatch" "200" "$STATUS"
+# BMAS_PUBLISH_COST=true: EstimatedCostUSD per dimension set, the cost of its series in
+# dollars. CloudWatch sums values rounded to the micro-dollar per published group (a few per
+# minute), so it may differ from /aggregates by a few micro-dollars, never by a price.
+call bytype GET "/aggregates?group_by=profile_type"
+for t in CrossRegion GlobalCrossRegion OnDemand; do
+    want=$(echo "$BODY" | jq --arg t "$t" '.rows[] | select(.profile_type == $t) | .cost_usd')
+    got=$(cw_stat EstimatedCostUSD Sum InferenceProfileType="$t")
+    t_ok "EstimatedCostUSD of $t: $got, /aggregates $want" \
+        awk -v g="$got" -v w="$want" 'BEGIN { d = g - w; exit !(w > 0 && d < 0.0001 && d > -0.0001) }'
+done
 openapi_check
 srv_stop
 

@@ -13,6 +13,7 @@ with the child's status.
 
 usage: python cli_zygote.py SOCKET   (SIGTERM ends it)
 """
+import gc
 import json
 import os
 import select
@@ -111,6 +112,10 @@ def main():
     srv.bind(path)
     srv.listen(128)  # callers queue here while the warm-up runs
     warm_up()
+    # Objects of the imports move to the collector's permanent generation: a child's collections
+    # then skip them instead of writing to every one (a copy of each page they share: a third
+    # more CPU per child for the pip CLI).
+    gc.freeze()
     r, w = os.pipe()
     os.set_blocking(w, False)
     signal.set_wakeup_fd(w, warn_on_full_buffer=False)
