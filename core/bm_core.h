@@ -44,7 +44,8 @@
     X(BM_W_021, "BMAS-021", "invalid configuration")                                               \
     X(BM_W_022, "BMAS-022", "no AWS credentials")                                                  \
     X(BM_W_023, "BMAS-023", "object superseded")                                                   \
-    X(BM_W_024, "BMAS-024", "server busy")
+    X(BM_W_024, "BMAS-024", "server busy")                                                         \
+    X(BM_W_025, "BMAS-025", "inference outside the allowed regions")
 
 enum bm_wire {
 #define BM_X_(name, code, title) name,
@@ -86,7 +87,8 @@ enum bm_wire {
     X(BM_E_SUPERSEDED, BM_W_023, 409, 0,                                                           \
       "object changed since the event; its newer version counts")                                  \
     X(BM_E_BUSY, BM_W_024, 503, 1, "too many request bodies in flight; retry")                     \
-    X(BM_E_CANCELLED, BM_W_024, 503, 1, "bmas is stopping; retry")
+    X(BM_E_CANCELLED, BM_W_024, 503, 1, "bmas is stopping; retry")                                 \
+    X(BM_E_RESIDENCY, BM_W_025, 422, 0, "inference served outside BMAS_ALLOWED_INFERENCE_REGIONS")
 
 typedef enum {
     BM_OK = 0,
@@ -275,8 +277,10 @@ struct bm_config {
     char *cloudwatch_region; /* "" = aws_region */
     char *sqs_queue_url;
     char *app_profile_map;
-    char *prices;      /* BMAS_PRICES: path of the price file, "" = none */
-    bool publish_cost; /* BMAS_PUBLISH_COST: EstimatedCostUSD metric */
+    char *prices;                    /* BMAS_PRICES: path of the price file, "" = none */
+    bool publish_cost;               /* BMAS_PUBLISH_COST: EstimatedCostUSD metric */
+    char *allowed_inference_regions; /* BMAS_ALLOWED_INFERENCE_REGIONS: comma list, "" = any */
+    bool publish_residency;          /* BMAS_PUBLISH_RESIDENCY: ResidencyViolations metric */
     long fetch_concurrency;
     uint64_t max_line_bytes;
     uint64_t max_object_bytes;
@@ -524,6 +528,9 @@ struct bm_ingest_opts {
     int threads;               /* BMAS_INGEST_THREADS: 2 parses on a second thread; 0 or 1 not */
     struct bm_classify_opts cls;
     const struct bm_prices *prices; /* BMAS_PRICES, borrowed; NULL: every record unpriced */
+    /* BMAS_ALLOWED_INFERENCE_REGIONS (borrowed; NULL or "": no check): a record served in
+     * another inference Region, global profiles excepted, is a residency violation. */
+    const char *allowed_regions;
 };
 /* Options from the configuration; app_map is borrowed and must outlive the ingests. */
 void bm_ingest_opts_init(struct bm_ingest_opts *o, const struct bm_config *cfg,
@@ -536,9 +543,13 @@ struct bm_ingest_stats {
     uint64_t records; /* aggregated */
     uint64_t invalid; /* skipped: malformed, bad tokens, no region, over the line cap */
     uint64_t invocations_by_type[BM_PT__COUNT];
-    /* Per wire code, record level: BMAS-003/007/008/010 for skipped records, and BMAS-006 for
-     * application-profile records with no model mapping (counted, not skipped). */
+    /* Per wire code, record level: BMAS-003/007/008/010 for skipped records, BMAS-006 for
+     * application-profile records with no model mapping and BMAS-025 for residency violations
+     * (both counted, not skipped). */
     uint64_t errors[BM_ERR_WIRE_N];
+    /* The first residency violation: its record number and "<model_id> in <region>". */
+    uint64_t first_violation_record;
+    char first_violation[192];
     /* The first skipped record, for a helpful message ("record 17: ..."). */
     uint64_t first_error_record;
     bm_err first_error;

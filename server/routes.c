@@ -178,6 +178,19 @@ void bm__route_status(struct bm_srv *s, struct bm__reply *r)
     }
     bm_buf_append_str(b, ",\"cost\":");
     write_cost(s, b);
+    /* Residency: the persistent count of BMAS-025 records, and the list it is checked
+     * against (empty: no check). */
+    const char *allowed = s->cfg->allowed_inference_regions;
+    bm_buf_append_str(b, ",\"residency\":{\"allowed_inference_regions\":[");
+    for (const char *p = allowed; *p != '\0';) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        bm_buf_append_str(b, p == allowed ? "" : ",");
+        bm_buf_append_json_str(b, p, len);
+        p = comma ? comma + 1 : p + len;
+    }
+    bm_buf_appendf(b, "],\"violations\":%llu}",
+                   (unsigned long long)st.c[BM_DB_C_ERRORS + bm_err_wire_index(BM_E_RESIDENCY)]);
     uint64_t cut = 0;
     long open = 0;
     if (s->conns != NULL)

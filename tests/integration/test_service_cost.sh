@@ -7,7 +7,9 @@
 # type from the modelId, the most specific price row, integer pico-dollars. Also: the same
 # numbers over an explicit time range (the bucketed tables rather than the all-time one), the
 # /status cost object, EstimatedCostUSD in CloudWatch (BMAS_PUBLISH_COST), `bmas ingest`'s cost line, docs/prices.csv loads, and a bad price file
-# stops bmas with exit 2 and BMAS-021 naming file:line.
+# stops bmas with exit 2 and BMAS-021 naming file:line. Residency on the same objects: the
+# source x inference Region matrix, and BMAS_ALLOWED_INFERENCE_REGIONS's violations (BMAS-025)
+# on /status, in the log and in `bmas ingest`'s summary.
 set -u
 . tests/tools/svc-lib.sh
 svc_setup
@@ -37,7 +39,7 @@ CSV
 "$BINDIR/bmas" sample --records 300 --seed 42 --region eu-west-1 -o "$W/s2.json.gz" 2> "$W/s2.tot"
 t_all "two sample objects written" test -s "$W/s1.json.gz" -- test -s "$W/s2.json.gz"
 
-BMAS_ENV="AWS_ENDPOINT_URL=$EMU_URL AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test BMAS_FLUSH_INTERVAL=0 AWS_EC2_METADATA_DISABLED=true BMAS_PRICES=$W/prices.csv BMAS_PUBLISH_COST=true"
+BMAS_ENV="AWS_ENDPOINT_URL=$EMU_URL AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test BMAS_FLUSH_INTERVAL=0 AWS_EC2_METADATA_DISABLED=true BMAS_PRICES=$W/prices.csv BMAS_PUBLISH_COST=true BMAS_ALLOWED_INFERENCE_REGIONS=us-east-1,eu-west-1,eu-central-1"
 bmas_start || exit 1
 codes=""
 post() { # KEY FILE: uploads, then POSTs its S3 event (kept for the OpenAPI check)
@@ -128,6 +130,28 @@ t_eq "/status cost: the unpriced models, most unpriced first" \
     "$(jq -s -c 'map(select(.unpriced > 0)) | group_by(.model_id)
         | map({m: .[0].model_id, n: (map(.unpriced) | add)}) | sort_by(-.n, .m) | map(.m)' "$W/want")" \
     "$(echo "$BODY" | jq -c .cost.unpriced_models)"
+# Residency: the source x inference Region matrix, and the records served outside
+# BMAS_ALLOWED_INFERENCE_REGIONS (global profiles never count), from the records themselves.
+allowed='["us-east-1","eu-west-1","eu-central-1"]'
+call matrix GET "/aggregates?group_by=source_region,inference_region"
+t_eq "group_by=source_region,inference_region: the records' matrix" \
+    "$(jq -s -c 'group_by([.region, (.inferenceRegion // .region)])
+        | map([.[0].region, (.[0].inferenceRegion // .[0].region), length])' "$W/records.jsonl")" \
+    "$(echo "$BODY" | jq -c '[.rows[] | [.source_region, .inference_region, .invocations]]')"
+viol() { # the records of stdin served outside the list, global profiles excepted
+    jq -s --argjson a "$allowed" '[.[] | select((.modelId | test("(^|/)global\\.") | not)
+        and ((.inferenceRegion // .region) as $r | $a | index($r) | not))] | length'
+}
+want_viol=$(viol < "$W/records.jsonl")
+call status0 GET /status
+t_all "residency violations: some, and not every record ($want_viol)" \
+    test "$want_viol" -gt 0 -- test "$want_viol" -lt "$(wc -l < "$W/records.jsonl")"
+t_eq "/status residency: the list and the violations (BMAS-025 too)" \
+    "{\"allowed_inference_regions\":$allowed,\"violations\":$want_viol} $want_viol" \
+    "$(echo "$BODY" | jq -c .residency) $(echo "$BODY" | jq '.errors["BMAS-025"]')"
+t_eq "one residency_violation line (BMAS-025) per object, with its count" \
+    "$(for f in s1 s2 a; do gunzip -c "$W/$f.json.gz" | viol; done | sort -n | tr '\n' ' ')" \
+    "$(jq -r 'select(.event == "residency_violation" and .errorCode == "BMAS-025") | .violations' "$BMAS_LOG" | sort -n | tr '\n' ' ')"
 call flush POST /flush
 t_eq "flushed to CloudWatch" "200" "$STATUS"
 # BMAS_PUBLISH_COST=true: EstimatedCostUSD per dimension set, the cost of its series in
@@ -147,7 +171,14 @@ srv_stop
 out=$(BMAS_PRICES="$W/prices.csv" "$BINDIR/bmas" ingest --json --group-by "$G" \
     "$W/s1.json.gz" "$W/s2.json.gz" "$W/a.json.gz" 2> "$W/ingest.err")
 t_eq "bmas ingest: every row the same" "$(cat "$W/want")" "$(echo "$out" | got_rows)"
+t_ok "bmas ingest: no residency check without the list" test "$(grep -c BMAS-025 "$W/ingest.err")" = 0
 t_ok "bmas ingest: prints the cost" grep -q "^cost: $(echo "$out" | jq -r .totals.cost_usd) USD for the priced invocations; $(jq -s 'map(.unpriced) | add' "$W/want") invocation(s) unpriced" "$W/ingest.err"
+out=$(BMAS_ALLOWED_INFERENCE_REGIONS=us-east-1,eu-west-1,eu-central-1 "$BINDIR/bmas" ingest \
+    "$W/s1.json.gz" "$W/s2.json.gz" "$W/a.json.gz" 2>&1)
+t_ok "bmas ingest: the residency violations in its summary" grep -q "BMAS-025 x$want_viol" <<< "$out"
+BMAS_ALLOWED_INFERENCE_REGIONS=us-east-1,eu_west "$BINDIR/bmas" ingest "$W/a.json.gz" > /dev/null 2> "$W/badr.err"
+t_all "a malformed Region in the list: exit 2, named" test "$?" = 2 -- \
+    grep -q "BMAS_ALLOWED_INFERENCE_REGIONS" "$W/badr.err"
 out=$(BMAS_PRICES=docs/prices.csv "$BINDIR/bmas" ingest "$W/a.json.gz" 2>&1)
 t_ok "docs/prices.csv loads and prices the sample" grep -q '^cost: 0\.[0-9]* USD' <<< "$out"
 
