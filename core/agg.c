@@ -31,6 +31,7 @@ void bm_counters_one(struct bm_counters *c, uint64_t in, uint64_t out, uint64_t 
     c->cache_write = (struct bm_stat){cache_write, cache_write, cache_write};
     c->cost = (struct bm_cost){0, 0};
     c->unpriced = 0;
+    c->violations = 0;
 }
 
 static void stat_merge(struct bm_stat *d, const struct bm_stat *s, bool d_empty)
@@ -52,6 +53,7 @@ void bm_counters_merge(struct bm_counters *dst, const struct bm_counters *src)
     stat_merge(&dst->cache_write, &src->cache_write, empty);
     bm_cost_add(&dst->cost, &src->cost);
     dst->unpriced += src->unpriced;
+    dst->violations += src->violations;
 }
 
 struct bm_agg *bm_agg_new(size_t max_series)

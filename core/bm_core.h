@@ -418,6 +418,7 @@ struct bm_counters {
     struct bm_stat input, output, cache_read, cache_write;
     struct bm_cost cost; /* of the priced invocations (BMAS_PRICES) */
     uint64_t unpriced;   /* invocations no price row covered: counted, never guessed */
+    uint64_t violations; /* invocations served outside BMAS_ALLOWED_INFERENCE_REGIONS */
 };
 /* Counters of one invocation. */
 void bm_counters_one(struct bm_counters *c, uint64_t in, uint64_t out, uint64_t cache_read,
@@ -859,9 +860,10 @@ struct bm_cw_plan_opts {
     int64_t now;
     size_t max_datums; /* 0 = BM_CW_MAX_DATUMS */
     size_t max_body;   /* 0 = BM_CW_MAX_BODY: bytes of the form body, before gzip */
-    /* BMAS_PUBLISH_COST: a sixth datum per group, EstimatedCostUSD (the cost in dollars). A
-     * claim must be re-planned with the same setting to give the same calls. */
-    bool publish_cost;
+    /* BMAS_PUBLISH_COST: a datum per group more, EstimatedCostUSD (the cost in dollars);
+     * BMAS_PUBLISH_RESIDENCY: one more, ResidencyViolations (a count). A claim must be
+     * re-planned with the same settings to give the same calls. */
+    bool publish_cost, publish_residency;
 };
 /* One PutMetricData call: groups [first_group, first_group + ngroups) of the plan, five
  * datums each (InvocationCount and the four token metrics), body_len bytes once encoded. */

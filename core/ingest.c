@@ -187,6 +187,7 @@ static bm_err on_record(void *ctx, const char *line, size_t len)
     if (cl.app_unmapped)
         count_error(in, BM_E_NO_PROFILE); /* informational: counted under the profile id */
     /* A global profile may be served in any commercial Region by design: never a violation. */
+    bool violation = false;
     if (in->o.allowed_regions != NULL && in->o.allowed_regions[0] != '\0' &&
         cl.type != BM_PT_GLOBAL && !region_listed(in->o.allowed_regions, inf)) {
         int wi = bm_err_wire_index(BM_E_RESIDENCY);
@@ -197,6 +198,7 @@ static bm_err on_record(void *ctx, const char *line, size_t len)
                      (int)(inf.len > 48 ? 48 : inf.len), inf.p);
         }
         count_error(in, BM_E_RESIDENCY);
+        violation = true;
     }
     struct bm_series_key k = {
         .bucket = floor_to(ts, in->o.bucket_seconds),
@@ -217,6 +219,7 @@ static bm_err on_record(void *ctx, const char *line, size_t len)
                                 r->cache_write_tokens};
     if (pr == NULL || !bm_price_cost(pr, tokens, &c.cost))
         c.unpriced = 1;
+    c.violations = violation ? 1 : 0;
     rc = bm_agg_add(in->agg, &k, &c);
     if (rc != BM_OK)
         return rc; /* series cap or OOM: the object cannot be counted exactly */

@@ -72,6 +72,7 @@ static bm_err make_plan(struct flush *f, const struct bm_db_outbox *ob, int64_t 
         .namespace_name = s->cfg->cloudwatch_namespace,
         .now = now,
         .publish_cost = s->cfg->publish_cost,
+        .publish_residency = s->cfg->publish_residency,
     };
     bm_err rc = rows == NULL ? BM_E_NOMEM : bm_cw_plan_make(&o, rows, ob->n, out);
     bm_free(rows);

@@ -6,16 +6,18 @@
 
 /* Column lists shared by the three aggregate tables and the outbox: the series key as interned
  * ids, then invocations and sum/min/max of the four token counts (bind positions 1..20), then
- * the cost and unpriced invocations (21..23, schema version 5). */
+ * the cost, unpriced invocations and residency violations (21..24, schema version 5). */
 #define SERIES_COLS                                                                                \
     "bucket, model, ptype, profile, src, inf, op, n, i_s, i_mn, i_mx, o_s, o_mn, o_mx, r_s, "      \
-    "r_mn, r_mx, w_s, w_mn, w_mx, c_u, c_p, np"
+    "r_mn, r_mx, w_s, w_mn, w_mx, c_u, c_p, np, rv"
 #define SERIES_PARAMS                                                                              \
-    "?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23"
+    "?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24"
 #define STAT_MERGE(p)                                                                              \
     p "_s = " p "_s + excluded." p "_s, " p "_mn = min(" p "_mn, excluded." p "_mn), " p           \
       "_mx = max(" p "_mx, excluded." p "_mx)"
-#define COST_MERGE "c_u = c_u + excluded.c_u, c_p = c_p + excluded.c_p, np = np + excluded.np"
+#define COST_MERGE                                                                                 \
+    "c_u = c_u + excluded.c_u, c_p = c_p + excluded.c_p, np = np + excluded.np, "                  \
+    "rv = rv + excluded.rv"
 #define AGG_UPSERT(table)                                                                          \
     "INSERT INTO " table "(" SERIES_COLS ") VALUES(" SERIES_PARAMS                                 \
     ") ON CONFLICT DO UPDATE SET n = n + excluded.n, " STAT_MERGE("i") ", " STAT_MERGE(            \
@@ -37,12 +39,13 @@ static const char *const st_sql[BM__ST__COUNT] = {
     [BM__ST_AGG_HOUR] = AGG_UPSERT("agg_hour"),
     [BM__ST_AGG_DAY] = AGG_UPSERT("agg_day"),
     [BM__ST_AGG_ALL] = "INSERT INTO agg_all(model, ptype, profile, src, inf, op, n, i_s, o_s, r_s, "
-                       "w_s, c_u, c_p, np) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14) "
+                       "w_s, c_u, c_p, np, rv) "
+                       "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15) "
                        "ON CONFLICT DO UPDATE SET "
                        "n = n + excluded.n, i_s = i_s + excluded.i_s, o_s = o_s + excluded.o_s, "
                        "r_s = r_s + excluded.r_s, w_s = w_s + excluded.w_s, " COST_MERGE,
     [BM__ST_OUTBOX_PUT] =
-        "INSERT INTO outbox(created_at, " SERIES_COLS ") VALUES(?24, " SERIES_PARAMS ")",
+        "INSERT INTO outbox(created_at, " SERIES_COLS ") VALUES(?25, " SERIES_PARAMS ")",
     [BM__ST_FAIL_DELETE] = "DELETE FROM failure WHERE bucket = ?1 AND key = ?2 AND version = ?3",
     [BM__ST_FAIL_GET] = "SELECT attempts, quarantined FROM failure WHERE bucket = ?1 AND "
                         "key = ?2 AND version = ?3",
@@ -61,14 +64,14 @@ static const char *const st_sql[BM__ST__COUNT] = {
     [BM__ST_OUTBOX_FETCH] =
         "SELECT o.id, o.created_at, o.bucket, o.ptype, m.s, p.s, sr.s, ir.s, op.s, o.n, "
         "o.i_s, o.i_mn, o.i_mx, o.o_s, o.o_mn, o.o_mx, o.r_s, o.r_mn, o.r_mx, o.w_s, o.w_mn, "
-        "o.w_mx, o.c_u, o.c_p, o.np FROM outbox o JOIN str m ON m.id = o.model "
+        "o.w_mx, o.c_u, o.c_p, o.np, o.rv FROM outbox o JOIN str m ON m.id = o.model "
         "JOIN str p ON p.id = o.profile "
         "JOIN str sr ON sr.id = o.src JOIN str ir ON ir.id = o.inf JOIN str op ON op.id = o.op "
         "WHERE o.state = 0 AND o.id > ?2 ORDER BY o.id LIMIT ?1",
     [BM__ST_OUTBOX_CLAIMED] =
         "SELECT o.id, o.created_at, o.bucket, o.ptype, m.s, p.s, sr.s, ir.s, op.s, o.n, "
         "o.i_s, o.i_mn, o.i_mx, o.o_s, o.o_mn, o.o_mx, o.r_s, o.r_mn, o.r_mx, o.w_s, o.w_mn, "
-        "o.w_mx, o.c_u, o.c_p, o.np FROM outbox o JOIN str m ON m.id = o.model "
+        "o.w_mx, o.c_u, o.c_p, o.np, o.rv FROM outbox o JOIN str m ON m.id = o.model "
         "JOIN str p ON p.id = o.profile "
         "JOIN str sr ON sr.id = o.src JOIN str ir ON ir.id = o.inf JOIN str op ON op.id = o.op "
         "WHERE o.state = 4 AND o.claim = ?1 ORDER BY o.id",

@@ -63,7 +63,7 @@ enum bm_profile_type bm__ptype_from_code(int64_t code)
     return BM_PT__COUNT;
 }
 
-/* Binds a series at positions 1..23 (the column order of SERIES_COLS in db.c). */
+/* Binds a series at positions 1..24 (the column order of SERIES_COLS in db.c). */
 static void bind_series(sqlite3_stmt *st, int64_t bucket, int ptype, const int64_t ids[5],
                         const struct bm_counters *k)
 {
@@ -82,9 +82,10 @@ static void bind_series(sqlite3_stmt *st, int64_t bucket, int ptype, const int64
     sqlite3_bind_int64(st, 21, (int64_t)k->cost.micro);
     sqlite3_bind_int64(st, 22, (int64_t)k->cost.pico);
     sqlite3_bind_int64(st, 23, (int64_t)k->unpriced);
+    sqlite3_bind_int64(st, 24, (int64_t)k->violations);
 }
 
-/* Binds a series' key and sums at positions 1..14 of BM__ST_AGG_ALL (no bucket, no min/max). */
+/* Binds a series' key and sums at positions 1..15 of BM__ST_AGG_ALL (no bucket, no min/max). */
 static void bind_all(sqlite3_stmt *st, int ptype, const int64_t ids[5], const struct bm_counters *k)
 {
     sqlite3_bind_int64(st, 1, ids[0]);
@@ -99,6 +100,7 @@ static void bind_all(sqlite3_stmt *st, int ptype, const int64_t ids[5], const st
     sqlite3_bind_int64(st, 12, (int64_t)k->cost.micro);
     sqlite3_bind_int64(st, 13, (int64_t)k->cost.pico);
     sqlite3_bind_int64(st, 14, (int64_t)k->unpriced);
+    sqlite3_bind_int64(st, 15, (int64_t)k->violations);
 }
 
 static int64_t floor_to(int64_t t, int64_t width)
@@ -134,7 +136,7 @@ static bm_err apply_series(struct bm_db *db, struct bm__conn *c, const struct bm
     }
     if (e == BM_OK && (e = bm__stmt(c, BM__ST_OUTBOX_PUT, &st, em)) == BM_OK) {
         bind_series(st, s->key.bucket, ptype, ids, &s->c);
-        sqlite3_bind_int64(st, 24, now);
+        sqlite3_bind_int64(st, 25, now);
         e = bm__run(c, st, "add to outbox", em);
     }
     return e;

@@ -11,7 +11,7 @@ struct outbox_priv {
     struct bm__arena arena;
 };
 
-/* Reads the key strings and counters of a fetched row (columns 2..24 of BM__ST_OUTBOX_FETCH). */
+/* Reads the key strings and counters of a fetched row (columns 2..25 of BM__ST_OUTBOX_FETCH). */
 static bool read_row(struct bm__arena *a, sqlite3_stmt *st, struct bm_db_outbox_row *r)
 {
     struct bm_str *strs[5] = {&r->s.key.model_id, &r->s.key.profile_id, &r->s.key.source_region,
@@ -39,6 +39,7 @@ static bool read_row(struct bm__arena *a, sqlite3_stmt *st, struct bm_db_outbox_
     r->s.c.cost = (struct bm_cost){0, 0};
     bm_cost_add(&r->s.c.cost, &cost);
     r->s.c.unpriced = (uint64_t)sqlite3_column_int64(st, 24);
+    r->s.c.violations = (uint64_t)sqlite3_column_int64(st, 25);
     return true;
 }
 
@@ -447,10 +448,11 @@ static const char *const prune_min_sql[] = {
     "SELECT bucket FROM agg WHERE bucket < ?1 ORDER BY bucket LIMIT 1 OFFSET ?2",
     "UPDATE agg_all SET n = agg_all.n - d.n, i_s = agg_all.i_s - d.i_s, "
     "o_s = agg_all.o_s - d.o_s, r_s = agg_all.r_s - d.r_s, w_s = agg_all.w_s - d.w_s, "
-    "c_u = agg_all.c_u - d.c_u, c_p = agg_all.c_p - d.c_p, np = agg_all.np - d.np "
+    "c_u = agg_all.c_u - d.c_u, c_p = agg_all.c_p - d.c_p, np = agg_all.np - d.np, "
+    "rv = agg_all.rv - d.rv "
     "FROM (SELECT model, ptype, profile, src, inf, op, sum(n) AS n, sum(i_s) AS i_s, "
     "sum(o_s) AS o_s, sum(r_s) AS r_s, sum(w_s) AS w_s, sum(c_u) AS c_u, sum(c_p) AS c_p, "
-    "sum(np) AS np FROM agg WHERE bucket < ?1 "
+    "sum(np) AS np, sum(rv) AS rv FROM agg WHERE bucket < ?1 "
     "GROUP BY +model, 2, 3, 4, 5, 6) AS d WHERE agg_all.model = d.model AND agg_all.ptype = "
     "d.ptype "
     "AND agg_all.profile = d.profile AND agg_all.src = d.src AND agg_all.inf = d.inf "

@@ -25,11 +25,13 @@ static const char *const filter_sql[F__COUNT] = {
     [F_SRC] = " AND src = (SELECT id FROM str WHERE s = ?5)",
     [F_INF] = " AND inf = (SELECT id FROM str WHERE s = ?6)",
 };
-/* n, the four token sums, then cost (micro, pico) and unpriced invocations. */
-#define NSUM 7
+/* n, the four token sums, then cost (micro, pico), unpriced invocations and residency
+ * violations. */
+#define NSUM 8
 static const char *const sum_cols[2][NSUM + 1] = {
-    {"n", "i_s", "o_s", "r_s", "w_s", "c_u", "c_p", "np"},
-    {"sum(n)", "sum(i_s)", "sum(o_s)", "sum(r_s)", "sum(w_s)", "sum(c_u)", "sum(c_p)", "sum(np)"}};
+    {"n", "i_s", "o_s", "r_s", "w_s", "c_u", "c_p", "np", "rv"},
+    {"sum(n)", "sum(i_s)", "sum(o_s)", "sum(r_s)", "sum(w_s)", "sum(c_u)", "sum(c_p)", "sum(np)",
+     "sum(rv)"}};
 static const char *const minmax_cols[2][8] = {
     {"i_mn", "i_mx", "o_mn", "o_mx", "r_mn", "r_mx", "w_mn", "w_mx"},
     {"min(i_mn)", "max(i_mx)", "min(o_mn)", "max(o_mx)", "min(r_mn)", "max(r_mx)", "min(w_mn)",
@@ -61,7 +63,7 @@ static bool sql_groups(unsigned gm)
     return gm == 0;
 }
 
-/* The statement for one part: the grouped columns in enum order, then n and the seven sums (and
+/* The statement for one part: the grouped columns in enum order, then n and the eight sums (and
  * the eight min/max unless sums only), summed per group in SQL or one row per table row. */
 static bm_err build_sql(enum bm__qtable t, unsigned gm, unsigned fm, struct bm_buf *b)
 {
@@ -225,7 +227,7 @@ static struct group *groups_at(struct groups *g, const int64_t k[BM_G__COUNT])
 }
 
 /* Adds (sign 1) or subtracts the current row of st to its group. Columns: the grouped fields
- * in enum order, n, the seven sums, then the eight min/max when minmax. */
+ * in enum order, n, the eight sums, then the eight min/max when minmax. */
 static bm_err add_row(struct groups *g, sqlite3_stmt *st, unsigned gm, int sign, bool minmax)
 {
     int64_t k[BM_G__COUNT] = {0};
@@ -324,6 +326,7 @@ static bm_err to_series(struct bm__conn *c, const struct groups *g, unsigned gm,
         struct bm_cost cost = {x->s[4], x->s[5]}; /* the pico-dollars carry over here */
         bm_cost_add(&cn.cost, &cost);
         cn.unpriced = x->s[6];
+        cn.violations = x->s[7];
         if (e == BM_OK && (e = bm_agg_add(a, &k, &cn)) != BM_OK)
             bm_errmsg_set(em, e, "aggregates query: out of memory");
     }

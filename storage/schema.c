@@ -107,9 +107,16 @@ static const char *const migrations[] = {
     "ALTER TABLE outbox ADD COLUMN c_u INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE outbox ADD COLUMN c_p INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE outbox ADD COLUMN np INTEGER NOT NULL DEFAULT 0;"
+    /* And rv, the invocations served outside BMAS_ALLOWED_INFERENCE_REGIONS, for the
+     * ResidencyViolations metric. */
+    "ALTER TABLE agg ADD COLUMN rv INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agg_hour ADD COLUMN rv INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agg_day ADD COLUMN rv INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agg_all ADD COLUMN rv INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outbox ADD COLUMN rv INTEGER NOT NULL DEFAULT 0;"
     "DROP INDEX agg_model;"
     "CREATE INDEX agg_model ON agg (model, bucket, n, i_s, i_mn, i_mx, o_s, o_mn, o_mx, r_s, "
-    "  r_mn, r_mx, w_s, w_mn, w_mx, c_u, c_p, np);",
+    "  r_mn, r_mx, w_s, w_mn, w_mx, c_u, c_p, np, rv);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -9,7 +9,8 @@
 # /status cost object, EstimatedCostUSD in CloudWatch (BMAS_PUBLISH_COST), `bmas ingest`'s cost line, docs/prices.csv loads, and a bad price file
 # stops bmas with exit 2 and BMAS-021 naming file:line. Residency on the same objects: the
 # source x inference Region matrix, and BMAS_ALLOWED_INFERENCE_REGIONS's violations (BMAS-025)
-# on /status, in the log and in `bmas ingest`'s summary.
+# on /status, in the log, in `bmas ingest`'s summary and as ResidencyViolations in CloudWatch
+# (BMAS_PUBLISH_RESIDENCY).
 set -u
 . tests/tools/svc-lib.sh
 svc_setup
@@ -39,7 +40,7 @@ CSV
 "$BINDIR/bmas" sample --records 300 --seed 42 --region eu-west-1 -o "$W/s2.json.gz" 2> "$W/s2.tot"
 t_all "two sample objects written" test -s "$W/s1.json.gz" -- test -s "$W/s2.json.gz"
 
-BMAS_ENV="AWS_ENDPOINT_URL=$EMU_URL AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test BMAS_FLUSH_INTERVAL=0 AWS_EC2_METADATA_DISABLED=true BMAS_PRICES=$W/prices.csv BMAS_PUBLISH_COST=true BMAS_ALLOWED_INFERENCE_REGIONS=us-east-1,eu-west-1,eu-central-1"
+BMAS_ENV="AWS_ENDPOINT_URL=$EMU_URL AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test BMAS_FLUSH_INTERVAL=0 AWS_EC2_METADATA_DISABLED=true BMAS_PRICES=$W/prices.csv BMAS_PUBLISH_COST=true BMAS_ALLOWED_INFERENCE_REGIONS=us-east-1,eu-west-1,eu-central-1 BMAS_PUBLISH_RESIDENCY=true"
 bmas_start || exit 1
 codes=""
 post() { # KEY FILE: uploads, then POSTs its S3 event (kept for the OpenAPI check)
@@ -157,6 +158,14 @@ t_eq "flushed to CloudWatch" "200" "$STATUS"
 # BMAS_PUBLISH_COST=true: EstimatedCostUSD per dimension set, the cost of its series in
 # dollars. CloudWatch sums values rounded to the micro-dollar per published group (a few per
 # minute), so it may differ from /aggregates by a few micro-dollars, never by a price.
+# BMAS_PUBLISH_RESIDENCY=true: ResidencyViolations per dimension set; by profile type they add
+# up to the records' violations, none of them global.
+n=0
+for t in OnDemand CrossRegion Application; do
+    n=$(( n + $(cw_stat ResidencyViolations Sum InferenceProfileType="$t") ))
+done
+t_eq "ResidencyViolations by profile type: the records' violations, none global" \
+    "$want_viol 0" "$n $(cw_stat ResidencyViolations Sum InferenceProfileType=GlobalCrossRegion)"
 call bytype GET "/aggregates?group_by=profile_type"
 for t in CrossRegion GlobalCrossRegion OnDemand; do
     want=$(echo "$BODY" | jq --arg t "$t" '.rows[] | select(.profile_type == $t) | .cost_usd')

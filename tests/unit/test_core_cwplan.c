@@ -175,6 +175,25 @@ static void test_cost_datum(void **state)
     bm_free(got);
     bm_buf_cleanup(&want);
     bm_cw_plan_free(p);
+    /* With ResidencyViolations too: a seventh datum, the merged rows' count (1 + 2). */
+    r->v[0].c.violations = 1;
+    r->v[1].c.violations = 2;
+    o.publish_residency = true;
+    o.max_datums = 0;
+    assert_int_equal(bm_cw_plan_make(&o, r->v, r->n, &p), BM_OK);
+    assert_int_equal(p->datums, 7);
+    got = body(p, 0);
+    assert_non_null(strstr(got, "&MetricData.member.6.Value=1.234569&"));
+    assert_non_null(strstr(got, "&MetricData.member.7.MetricName=ResidencyViolations"
+                                "&MetricData.member.7.Unit=Count"
+                                "&MetricData.member.7.Timestamp=" TS "&MetricData.member.7.Value=3"
+                                "&MetricData.member.7.Dimensions.member.1.Name="
+                                "InferenceProfileType"));
+    assert_null(strstr(got, "member.8."));
+    bm_free(got);
+    bm_cw_plan_free(p);
+    o.publish_residency = false;
+    o.max_datums = 12;
     /* Two groups of six datums fill 12 exactly; a third starts the next call. */
     add(r, BUCKET, BM_PT_GLOBAL, "anthropic.a", 1, 1, 1, 1);
     add(r, BUCKET, BM_PT_ON_DEMAND, "anthropic.a", 1, 1, 1, 1);

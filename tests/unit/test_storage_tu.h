@@ -114,6 +114,7 @@ static inline struct bm_agg *tu_delta(uint64_t i)
             struct bm_counters cn;
             bm_counters_one(&cn, x % 5000, (x >> 16) % 900, (x >> 32) % 50, (x >> 40) % 7);
             /* A cost with pico-dollars that carry over when summed, or an unpriced call. */
+            cn.violations = (x >> 53) % 3 == 0;
             if ((x >> 47) % 4 == 0)
                 cn.unpriced = 1;
             else
@@ -161,6 +162,7 @@ static inline void tu_assert_counters_eq(const struct bm_counters *a, const stru
     assert_int_equal(a->cost.micro, b->cost.micro);
     assert_int_equal(a->cost.pico, b->cost.pico);
     assert_int_equal(a->unpriced, b->unpriced);
+    assert_int_equal(a->violations, b->violations);
 }
 
 static inline bool tu_str_eq(struct bm_str a, struct bm_str b)
@@ -188,11 +190,12 @@ static inline void tu_assert_agg_eq(const struct bm_agg *got, const struct bm_ag
 #define TU_STATS_FROM(w)                                                                           \
     "SELECT bucket - ((bucket % " w ") + " w ") % " w " AS b, model, ptype, profile, src, inf, "   \
     "op, sum(n), sum(i_s), min(i_mn), max(i_mx), sum(o_s), min(o_mn), max(o_mx), sum(r_s), "       \
-    "min(r_mn), max(r_mx), sum(w_s), min(w_mn), max(w_mx), sum(c_u), sum(c_p), sum(np) FROM agg "  \
+    "min(r_mn), max(r_mx), sum(w_s), min(w_mn), max(w_mx), sum(c_u), sum(c_p), sum(np), sum(rv) "  \
+    "FROM agg "                                                                                    \
     "GROUP BY 1, 2, 3, 4, 5, 6, 7"
 #define TU_ALL_FROM_AGG                                                                            \
     "SELECT model, ptype, profile, src, inf, op, sum(n), sum(i_s), sum(o_s), sum(r_s), sum(w_s), " \
-    "sum(c_u), sum(c_p), sum(np) FROM agg GROUP BY 1, 2, 3, 4, 5, 6"
+    "sum(c_u), sum(c_p), sum(np), sum(rv) FROM agg GROUP BY 1, 2, 3, 4, 5, 6"
 
 /* Asserts that every rollup agrees with the minute rows stored in the database at path: the
  * all-time rollup holds exactly their sums per series (and no other row), and the hourly and
