@@ -171,14 +171,14 @@ bmas is up: $URL  (state: $RUN/bmas.db, logs: $RUN/bmas.log)
 The AWS side is bmas-emulator at $EMU (S3 bucket $BUCKET, SQS queue $QUEUE, CloudWatch):
   AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test aws --endpoint-url $EMU --region us-east-1 cloudwatch list-metrics --namespace Custom/BedrockMetrics
 State ($RUN) carries over to the next make run; make run-reset starts fresh.
-Right now, by inference profile type (cost_usd at docs/prices.csv's list prices; unpriced
-invocations are counted, not priced):
+Right now, by inference profile type:
 MSG
 curl -m 60 -s "$URL/aggregates?group_by=profile_type" |
     jq -r '(.rows[] | [.profile_type, .invocations, .input_tokens, .output_tokens, .cost_usd, .unpriced_invocations]),
            ["TOTAL", .totals.invocations, .totals.input_tokens, .totals.output_tokens, .totals.cost_usd, .totals.unpriced_invocations] | @tsv' |
     awk -F'\t' 'BEGIN { printf "  %-18s %12s %14s %14s %12s %9s\n", "profile_type", "invocations", "input_tokens", "output_tokens", "cost_usd", "unpriced" }
                 { printf "  %-18s %12s %14s %14s %12s %9s\n", $1, $2, $3, $4, $5, $6 }' >&2
+say "(cost_usd: docs/prices.csv's list prices, BMAS_PRICES; unpriced invocations are counted, never guessed)"
 [ "${RUN_ONCE:-0}" = 1 ] && exit 0
 say ""
 say "A new log object arrives every 20 s. Ctrl-C stops bmas and the emulator."
