@@ -281,6 +281,8 @@ struct bm_config {
     bool publish_cost;               /* BMAS_PUBLISH_COST: EstimatedCostUSD metric */
     char *allowed_inference_regions; /* BMAS_ALLOWED_INFERENCE_REGIONS: comma list, "" = any */
     bool publish_residency;          /* BMAS_PUBLISH_RESIDENCY: ResidencyViolations metric */
+    char *attribution_keys;          /* BMAS_ATTRIBUTION_KEYS: "team,app,identity", "" = none */
+    long attribution_max_values;     /* BMAS_ATTRIBUTION_MAX_VALUES: per key, then "other" */
     long fetch_concurrency;
     uint64_t max_line_bytes;
     uint64_t max_object_bytes;
@@ -390,10 +392,14 @@ const char *bm_key_kind_name(enum bm_key_kind k);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Aggregates: counters per (bucket, series). */
+/* Attribution keys (BMAS_ATTRIBUTION_KEYS): requestMetadata keys, or "identity" for the
+ * caller's identity.arn, each one more part of the series key. */
+#define BM_ATTR_MAX 3
 struct bm_series_key {
     int64_t bucket; /* bucket start, epoch seconds; BM_NO_BUCKET when not grouped by time */
     enum bm_profile_type type;
     struct bm_str model_id, profile_id, source_region, inference_region, operation;
+    struct bm_str attr[BM_ATTR_MAX]; /* the attribution keys' values in their order; "" absent */
 };
 #define BM_NO_BUCKET INT64_MIN
 /* Per metric: sum, and min/max per invocation (CloudWatch StatisticValues). */
@@ -455,15 +461,33 @@ enum bm_group {
     BM_G_SOURCE_REGION,
     BM_G_INFERENCE_REGION,
     BM_G_OPERATION,
+    BM_G_ATTR1, /* the attribution keys, in BMAS_ATTRIBUTION_KEYS order: attr.<key> */
+    BM_G_ATTR2,
+    BM_G_ATTR3,
     BM_G__COUNT
+};
+/* The attribution keys' names (BMAS_ATTRIBUTION_KEYS), n of them. Borrowed strings. */
+struct bm_attr_keys {
+    int n;
+    const char *name[BM_ATTR_MAX];
 };
 struct bm_group_by {
     int n;
     enum bm_group f[BM_G__COUNT];
+    struct bm_attr_keys attrs; /* names of BM_G_ATTR1.. in output ("attr.<name>") */
 };
 #define BM_GROUP_BY_DEFAULT "model_id,profile_type,source_region,inference_region"
 /* Parses a comma list ("" = no grouping: one total row). BM_E_BAD_REQUEST naming the field. */
 bm_err bm_group_by_parse(const char *s, struct bm_group_by *out, struct bm_errmsg *em);
+/* The same, also taking "attr.<key>" for each attribution key of keys (may be NULL: none);
+ * out borrows keys' names. */
+bm_err bm_group_by_parse_attrs(const char *s, const struct bm_attr_keys *keys,
+                               struct bm_group_by *out, struct bm_errmsg *em);
+/* Splits BMAS_ATTRIBUTION_KEYS (spec, borrowed by out's names: they point into buf, a copy the
+ * caller keeps) into at most BM_ATTR_MAX keys of letters, digits, '_', '-', '.'.
+ * BM_E_CONFIG naming the variable otherwise. */
+bm_err bm_attr_keys_parse(const char *spec, char *buf, size_t cap, struct bm_attr_keys *out,
+                          struct bm_errmsg *em);
 const char *bm_group_name(enum bm_group g);
 /* A new aggregate with src's series merged by the fields in g only (others emptied; the
  * bucket truncated to the minute or BM_NO_BUCKET). */
@@ -532,6 +556,8 @@ struct bm_ingest_opts {
     /* BMAS_ALLOWED_INFERENCE_REGIONS (borrowed; NULL or "": no check): a record served in
      * another inference Region, global profiles excepted, is a residency violation. */
     const char *allowed_regions;
+    /* BMAS_ATTRIBUTION_KEYS (names borrowed; n = 0: none): series gain their values. */
+    struct bm_attr_keys attrs;
 };
 /* Options from the configuration; app_map is borrowed and must outlive the ingests. */
 void bm_ingest_opts_init(struct bm_ingest_opts *o, const struct bm_config *cfg,

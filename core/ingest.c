@@ -68,6 +68,7 @@ struct bm_ingest *bm_ingest_new(const struct bm_ingest_opts *o, const char *key)
     if (in == NULL)
         return NULL;
     in->o = *o;
+    in->rec.attrs = &in->o.attrs;
     in->st.threads = 1;
     if (in->o.bucket_seconds <= 0)
         in->o.bucket_seconds = 60;
@@ -209,6 +210,8 @@ static bm_err on_record(void *ctx, const char *line, size_t len)
         .inference_region = inf,
         .operation = slice(r->operation),
     };
+    for (int i = 0; i < in->o.attrs.n; i++)
+        k.attr[i] = slice(r->attr[i]);
     struct bm_counters c;
     bm_counters_one(&c, r->input_tokens, r->output_tokens, r->cache_read_tokens,
                     r->cache_write_tokens);

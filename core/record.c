@@ -22,7 +22,9 @@ enum field {
     F_IN_TOKENS,
     F_OUT_TOKENS,
     F_CACHE_READ,
-    F_CACHE_WRITE
+    F_CACHE_WRITE,
+    F_REQUEST_METADATA,
+    F_IDENTITY
 };
 
 #define KEY_IS(k, n, lit) ((n) == sizeof(lit) - 1 && memcmp((k), (lit), (n)) == 0)
@@ -43,6 +45,10 @@ static enum field top_field(const char *k, size_t n)
         return F_INPUT;
     if (KEY_IS(k, n, "output"))
         return F_OUTPUT;
+    if (KEY_IS(k, n, "requestMetadata"))
+        return F_REQUEST_METADATA;
+    if (KEY_IS(k, n, "identity"))
+        return F_IDENTITY;
     return F_NONE;
 }
 
@@ -210,6 +216,37 @@ static bm_err nested(struct ctx *c, bm_err (*member)(struct ctx *, const char *,
     return skip(c);
 }
 
+/* The slot of attribution key k (n bytes), -1 when it is not one; "identity" names the
+ * caller's identity.arn, not a requestMetadata key. */
+static int attr_slot(const struct bm__record *r, const char *k, size_t n, bool identity)
+{
+    for (int i = 0; r->attrs != NULL && i < r->attrs->n; i++) {
+        bool is_id = strcmp(r->attrs->name[i], "identity") == 0;
+        if (is_id == identity && strlen(r->attrs->name[i]) == n &&
+            memcmp(r->attrs->name[i], k, n) == 0)
+            return i;
+    }
+    return -1;
+}
+
+/* requestMetadata is a string map the caller set: a configured key's string value is kept, any
+ * other value skipped (it is the caller's, not Bedrock's, so never an error). */
+static bm_err metadata_member(struct ctx *c, const char *k, size_t n)
+{
+    int i = attr_slot(c->r, k, n, false);
+    if (i < 0 || c->s.p >= c->s.end || *c->s.p != '"')
+        return skip(c);
+    return read_string_field(c, &c->r->attr[i], "requestMetadata value");
+}
+
+static bm_err identity_member(struct ctx *c, const char *k, size_t n)
+{
+    int i = attr_slot(c->r, "identity", 8, true);
+    if (i < 0 || !KEY_IS(k, n, "arn") || c->s.p >= c->s.end || *c->s.p != '"')
+        return skip(c);
+    return read_string_field(c, &c->r->attr[i], "identity.arn");
+}
+
 static bm_err top_member(struct ctx *c, const char *k, size_t n)
 {
     struct bm__record *r = c->r;
@@ -228,6 +265,10 @@ static bm_err top_member(struct ctx *c, const char *k, size_t n)
         return nested(c, input_member);
     case F_OUTPUT:
         return nested(c, output_member);
+    case F_REQUEST_METADATA:
+        return r->attrs != NULL && r->attrs->n > 0 ? nested(c, metadata_member) : skip(c);
+    case F_IDENTITY:
+        return r->attrs != NULL && r->attrs->n > 0 ? nested(c, identity_member) : skip(c);
     default:
         return skip(c);
     }

@@ -183,7 +183,13 @@ int bm_srv_cmd_ingest(const struct bm_config *cfg, int argc, char **argv, FILE *
         return code;
     struct bm_errmsg em = {{0}};
     struct bm_group_by g;
-    if (bm_group_by_parse(a.group_by, &g, &em) != BM_OK) {
+    char abuf[256];
+    struct bm_attr_keys attrs;
+    if (bm_attr_keys_parse(cfg->attribution_keys, abuf, sizeof abuf, &attrs, &em) != BM_OK) {
+        fprintf(err, "bmas: %s\n", em.text);
+        return BM_EXIT_USAGE;
+    }
+    if (bm_group_by_parse_attrs(a.group_by, &attrs, &g, &em) != BM_OK) {
         fprintf(err, "bmas ingest: --group-by: %s\n", em.text);
         return BM_EXIT_USAGE;
     }
@@ -206,6 +212,7 @@ int bm_srv_cmd_ingest(const struct bm_config *cfg, int argc, char **argv, FILE *
     pthread_mutex_init(&r.mu, NULL);
     bm_ingest_opts_init(&r.o, cfg, map);
     r.o.prices = prices;
+    r.o.attrs = attrs;
     /* The merged totals have no series cap: they are bounded by what the sources held. */
     r.all = bm_agg_new(0);
     struct bm_agg *grouped = NULL;

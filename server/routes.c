@@ -207,7 +207,7 @@ void bm__route_aggregates(struct bm_srv *s, const char *const *names, const char
 {
     struct bm_errmsg em = {{0}};
     struct bm_db_query q;
-    bm_err prc = bm_db_query_parse(&q, names, values, n, &em);
+    bm_err prc = bm_db_query_parse_attrs(&q, &s->attrs, names, values, n, &em);
     if (prc != BM_OK) {
         bm__reply_error(r, prc, em.text, NULL);
         return;

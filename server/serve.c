@@ -54,11 +54,16 @@ static bm_err setup(struct bm_srv *s, struct bm_errmsg *em)
         rc = bm_dimsets_parse(cfg->dimension_sets, &s->dims, em);
     if (rc == BM_OK && cfg->prices[0] != '\0')
         rc = bm_prices_load(cfg->prices, &s->prices, em);
+    if (rc == BM_OK)
+        rc = bm_attr_keys_parse(cfg->attribution_keys, s->attr_buf, sizeof s->attr_buf, &s->attrs,
+                                em);
     if (rc != BM_OK)
         return rc;
     bm_ingest_opts_init(&s->iopts, cfg, s->app_map);
     s->iopts.prices = s->prices;
-    rc = bm_db_open(cfg->db_path, NULL, &s->db, em);
+    s->iopts.attrs = s->attrs;
+    struct bm_db_options dbo = {.attr_max_values = (int)cfg->attribution_max_values};
+    rc = bm_db_open(cfg->db_path, &dbo, &s->db, em);
     if (rc != BM_OK)
         return rc;
     struct bm_http_curl_opts ho = {0};

@@ -452,11 +452,11 @@ static const char *const prune_min_sql[] = {
     "rv = agg_all.rv - d.rv "
     "FROM (SELECT model, ptype, profile, src, inf, op, sum(n) AS n, sum(i_s) AS i_s, "
     "sum(o_s) AS o_s, sum(r_s) AS r_s, sum(w_s) AS w_s, sum(c_u) AS c_u, sum(c_p) AS c_p, "
-    "sum(np) AS np, sum(rv) AS rv FROM agg WHERE bucket < ?1 "
-    "GROUP BY +model, 2, 3, 4, 5, 6) AS d WHERE agg_all.model = d.model AND agg_all.ptype = "
-    "d.ptype "
+    "sum(np) AS np, sum(rv) AS rv, a1, a2, a3 FROM agg WHERE bucket < ?1 "
+    "GROUP BY +model, 2, 3, 4, 5, 6, a1, a2, a3) AS d WHERE agg_all.model = d.model AND "
+    "agg_all.ptype = d.ptype "
     "AND agg_all.profile = d.profile AND agg_all.src = d.src AND agg_all.inf = d.inf "
-    "AND agg_all.op = d.op",
+    "AND agg_all.op = d.op AND agg_all.a1 = d.a1 AND agg_all.a2 = d.a2 AND agg_all.a3 = d.a3",
     "DELETE FROM agg WHERE bucket < ?1",
     "DELETE FROM agg_all WHERE n = 0",
 };

@@ -17,7 +17,8 @@ static const char *const tables[BM__QT__COUNT] = {"agg", "agg_hour", "agg_day", 
 static const char *const group_col[BM_G__COUNT] = {
     [BM_G_MINUTE] = "bucket",      [BM_G_MODEL_ID] = "model",    [BM_G_PROFILE_TYPE] = "ptype",
     [BM_G_PROFILE_ID] = "profile", [BM_G_SOURCE_REGION] = "src", [BM_G_INFERENCE_REGION] = "inf",
-    [BM_G_OPERATION] = "op",
+    [BM_G_OPERATION] = "op",       [BM_G_ATTR1] = "a1",          [BM_G_ATTR2] = "a2",
+    [BM_G_ATTR3] = "a3",
 };
 static const char *const filter_sql[F__COUNT] = {
     [F_MODEL] = " AND model = (SELECT id FROM str WHERE s = ?3)",
@@ -100,7 +101,8 @@ static bm_err build_sql(enum bm__qtable t, unsigned gm, unsigned fm, struct bm_b
 static bm_err part_stmt(struct bm__conn *c, enum bm__qtable t, unsigned gm, unsigned fm,
                         sqlite3_stmt **out, struct bm_errmsg *em)
 {
-    uint32_t key = 1u << 24 | (uint32_t)t << 16 | fm << 8 | gm;
+    /* gm has BM_G__COUNT (10) bits, fm F__COUNT + 1 (5), t two. */
+    uint32_t key = 1u << 30 | (uint32_t)t << 20 | fm << 12 | gm;
     for (int i = 0; i < BM__QCACHE_N; i++)
         if (c->qc[i].key == key) {
             *out = c->qc[i].st;
@@ -291,12 +293,13 @@ static bm_err run_part(struct bm__conn *c, const struct bm_db_query *q, const st
 static bm_err to_series(struct bm__conn *c, const struct groups *g, unsigned gm, bool minmax,
                         struct bm_agg *a, struct bm_errmsg *em)
 {
-    static const int str_field[5] = {BM_G_MODEL_ID, BM_G_PROFILE_ID, BM_G_SOURCE_REGION,
-                                     BM_G_INFERENCE_REGION, BM_G_OPERATION};
+    static const int str_field[8] = {
+        BM_G_MODEL_ID,  BM_G_PROFILE_ID, BM_G_SOURCE_REGION, BM_G_INFERENCE_REGION,
+        BM_G_OPERATION, BM_G_ATTR1,      BM_G_ATTR2,         BM_G_ATTR3};
     bm_err e = BM_OK;
     for (size_t i = 0; i < g->n && e == BM_OK; i++) {
         const struct group *x = &g->v[i];
-        bm__names_room(&c->names, 5); /* the row's names stay valid until bm_agg_add copies */
+        bm__names_room(&c->names, 8); /* the row's names stay valid until bm_agg_add copies */
         bool negative = x->n > INT64_MAX;
         uint64_t any = 0;
         for (int j = 0; j < NSUM; j++) {
@@ -313,9 +316,10 @@ static bm_err to_series(struct bm__conn *c, const struct groups *g, unsigned gm,
             .type = gm & (1u << BM_G_PROFILE_TYPE) ? bm__ptype_from_code(x->k[BM_G_PROFILE_TYPE])
                                                    : BM_PT__COUNT,
         };
-        struct bm_str *strs[5] = {&k.model_id, &k.profile_id, &k.source_region, &k.inference_region,
-                                  &k.operation};
-        for (int j = 0; j < 5 && e == BM_OK; j++)
+        struct bm_str *strs[8] = {&k.model_id,         &k.profile_id, &k.source_region,
+                                  &k.inference_region, &k.operation,  &k.attr[0],
+                                  &k.attr[1],          &k.attr[2]};
+        for (int j = 0; j < 8 && e == BM_OK; j++)
             if (gm & (1u << str_field[j]))
                 e = bm__name_of(c, x->k[str_field[j]], strs[j], em);
         struct bm_counters cn = {.invocations = x->n};

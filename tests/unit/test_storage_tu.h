@@ -107,6 +107,10 @@ static inline struct bm_agg *tu_delta(uint64_t i)
             .source_region = tu_s(src),
             .inference_region = tu_s(inf),
             .operation = tu_s(tu_ops[(r >> 40) % TU_N(tu_ops)]),
+            /* Attribution on some series: a team of three, or none. */
+            .attr = {tu_s((r >> 50) % 4 == 0   ? ""
+                          : (r >> 50) % 4 == 1 ? "red"
+                                               : "blue")},
         };
         int calls = 1 + (int)((r >> 44) % 3);
         for (int c = 0; c < calls; c++) {
@@ -190,12 +194,12 @@ static inline void tu_assert_agg_eq(const struct bm_agg *got, const struct bm_ag
 #define TU_STATS_FROM(w)                                                                           \
     "SELECT bucket - ((bucket % " w ") + " w ") % " w " AS b, model, ptype, profile, src, inf, "   \
     "op, sum(n), sum(i_s), min(i_mn), max(i_mx), sum(o_s), min(o_mn), max(o_mx), sum(r_s), "       \
-    "min(r_mn), max(r_mx), sum(w_s), min(w_mn), max(w_mx), sum(c_u), sum(c_p), sum(np), sum(rv) "  \
-    "FROM agg "                                                                                    \
-    "GROUP BY 1, 2, 3, 4, 5, 6, 7"
+    "min(r_mn), max(r_mx), sum(w_s), min(w_mn), max(w_mx), sum(c_u), sum(c_p), sum(np), sum(rv), " \
+    "a1, a2, a3 FROM agg GROUP BY 1, 2, 3, 4, 5, 6, 7, a1, a2, a3"
 #define TU_ALL_FROM_AGG                                                                            \
     "SELECT model, ptype, profile, src, inf, op, sum(n), sum(i_s), sum(o_s), sum(r_s), sum(w_s), " \
-    "sum(c_u), sum(c_p), sum(np), sum(rv) FROM agg GROUP BY 1, 2, 3, 4, 5, 6"
+    "sum(c_u), sum(c_p), sum(np), sum(rv), a1, a2, a3 FROM agg GROUP BY 1, 2, 3, 4, 5, 6, a1, "    \
+    "a2, a3"
 
 /* Asserts that every rollup agrees with the minute rows stored in the database at path: the
  * all-time rollup holds exactly their sums per series (and no other row), and the hourly and
