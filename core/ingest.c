@@ -68,7 +68,6 @@ struct bm_ingest *bm_ingest_new(const struct bm_ingest_opts *o, const char *key)
     if (in == NULL)
         return NULL;
     in->o = *o;
-    in->rec.attrs = &in->o.attrs;
     in->st.threads = 1;
     if (in->o.bucket_seconds <= 0)
         in->o.bucket_seconds = 60;
@@ -152,7 +151,7 @@ static bm_err on_record(void *ctx, const char *line, size_t len)
         count_invalid(in, BM_E_LINE_TOO_LONG, &em);
         return BM_OK;
     }
-    bm_err rc = bm__record_parse(line, len, r, &em);
+    bm_err rc = bm__record_parse(line, len, &in->o.attrs, r, &em);
     if (rc != BM_OK) {
         count_invalid(in, rc, &em);
         return BM_OK;
