@@ -507,11 +507,12 @@ bm_err bm_agg_write_table(const struct bm_agg *a, const struct bm_group_by *g, s
  * per source region and profile type, held as integer pico-dollars per token. */
 struct bm_price {
     char *model_id;
-    char *region;              /* "" matches any source region */
-    enum bm_profile_type type; /* BM_PT__COUNT matches any profile type */
-    uint64_t pico[4];          /* per token: input, output, cache read, cache write */
-    bool has[4];               /* an empty cell: that price is unknown */
-    unsigned line;             /* in the file, for messages */
+    char *region;                 /* "" matches any source region */
+    size_t model_len, region_len; /* their lengths: compared first, once per record */
+    enum bm_profile_type type;    /* BM_PT__COUNT matches any profile type */
+    uint64_t pico[4];             /* per token: input, output, cache read, cache write */
+    bool has[4];                  /* an empty cell: that price is unknown */
+    unsigned line;                /* in the file, for messages */
 };
 struct bm_prices {
     struct bm_price *v;

@@ -60,8 +60,8 @@ const struct bm_price *bm_prices_find(const struct bm_prices *p, struct bm_str m
     int best_score = -1;
     for (size_t i = 0; p != NULL && i < p->n; i++) {
         const struct bm_price *r = &p->v[i];
-        size_t rlen = strlen(r->region);
-        if (strlen(r->model_id) != model_id.len || memcmp(r->model_id, model_id.p, model_id.len))
+        size_t rlen = r->region_len;
+        if (r->model_len != model_id.len || memcmp(r->model_id, model_id.p, model_id.len) != 0)
             continue;
         if (rlen > 0 && (rlen != src.len || memcmp(r->region, src.p, rlen) != 0))
             continue;
@@ -194,6 +194,8 @@ static bm_err parse_row(const struct cells *cl, const int map[C__COUNT], int nco
     row->line = line;
     row->model_id = bm_strndup(model.p, model.len);
     row->region = bm_strndup(region.len ? region.p : "", region.len);
+    row->model_len = model.len;
+    row->region_len = region.len;
     if (row->model_id == NULL || row->region == NULL)
         return bm_errmsg_set(em, BM_E_NOMEM, "%s: out of memory", name);
     return BM_OK;
