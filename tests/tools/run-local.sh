@@ -126,6 +126,7 @@ bmas_cmd() {
         AWS_EC2_METADATA_DISABLED=true BMAS_SQS_QUEUE_URL="$EMU/000000000000/$QUEUE" \
         BMAS_SQS_WAIT_SECONDS=2 BMAS_FLUSH_INTERVAL="${BMAS_FLUSH_INTERVAL:-15}" \
         BMAS_PRICES="${BMAS_PRICES-docs/prices.csv}" \
+        BMAS_ATTRIBUTION_KEYS="${BMAS_ATTRIBUTION_KEYS-team,app}" \
         "$BINDIR/bmas" serve --listen "$1" --db "$RUN/bmas.db" --port-file "$RUN/bmas.port"
 }
 if ! spawn bmas "$RUN/bmas.port" "$RUN/bmas.log" bmas_cmd "$LISTEN"; then
