@@ -13,7 +13,6 @@ with the child's status.
 
 usage: python cli_zygote.py SOCKET   (SIGTERM ends it)
 """
-import gc
 import json
 import os
 import select
@@ -77,13 +76,6 @@ def warm_up():
                       AWS_DEFAULT_REGION="us-east-1", AWS_REGION="us-east-1",
                       AWS_MAX_ATTEMPTS="1", AWS_CONFIG_FILE=os.devnull,
                       AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_PAGER="")
-    # Every command sets the CRT's native logger; the first set starts its writer thread, which
-    # a forked child would not have, and the child's own set then waits for it forever. So the
-    # warm-up leaves the logger alone, and each child sets it first, as a fresh CLI does.
-    # (Only the Debian CLI has a CRT.)
-    crt_logging = getattr(awscli.clidriver, "disable_crt_logging", None)
-    if crt_logging:
-        awscli.clidriver.disable_crt_logging = lambda: None
     try:
         for args in WARM_UP:
             sys.argv = ["aws", "--endpoint-url", "http://127.0.0.1:1", "--cli-connect-timeout",
@@ -93,8 +85,6 @@ def warm_up():
             except BaseException:  # a failing command is the expected outcome
                 pass
     finally:
-        if crt_logging:
-            awscli.clidriver.disable_crt_logging = crt_logging
         sys.stdout.flush()
         sys.stderr.flush()
         os.dup2(saved_fds[0], 1)
@@ -112,10 +102,6 @@ def main():
     srv.bind(path)
     srv.listen(128)  # callers queue here while the warm-up runs
     warm_up()
-    # Objects of the imports move to the collector's permanent generation: a child's collections
-    # then skip them instead of writing to every one (a copy of each page they share: a third
-    # more CPU per child for the pip CLI).
-    gc.freeze()
     r, w = os.pipe()
     os.set_blocking(w, False)
     signal.set_wakeup_fd(w, warn_on_full_buffer=False)
