@@ -154,7 +154,7 @@ static bm_err give_up(struct bm_errmsg *em, bm_err rc, const char *why)
     return rc;
 }
 
-bm_err bm__aws_call(struct bm__aws_call *c, struct bm_errmsg *em)
+static bm_err call_loop(struct bm__aws_call *c, struct bm_errmsg *em)
 {
     const struct bm_aws *aws = c->aws;
     const struct bm_clock_ops *clk = aws->clock;
@@ -212,4 +212,14 @@ bm_err bm__aws_call(struct bm__aws_call *c, struct bm_errmsg *em)
         if (bm_stop_is_set(aws->stop))
             return give_up(em, rc, "not retried: bmas is stopping");
     }
+}
+
+bm_err bm__aws_call(struct bm__aws_call *c, struct bm_errmsg *em)
+{
+    /* Counted once per call, retries and backoffs inside: what a caller waited for. */
+    int64_t t0 = bm_time_mono_ms();
+    bm_err rc = call_loop(c, em);
+    bm_metrics_aws(c->aws->metrics, c->op, rc == BM_OK, (unsigned)c->failed,
+                   bm_time_mono_ms() - t0);
+    return rc;
 }

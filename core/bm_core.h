@@ -45,7 +45,8 @@
     X(BM_W_022, "BMAS-022", "no AWS credentials")                                                  \
     X(BM_W_023, "BMAS-023", "object superseded")                                                   \
     X(BM_W_024, "BMAS-024", "server busy")                                                         \
-    X(BM_W_025, "BMAS-025", "inference outside the allowed regions")
+    X(BM_W_025, "BMAS-025", "inference Region not allowed")                                        \
+    X(BM_W_026, "BMAS-026", "CloudWatch series cap reached")
 
 enum bm_wire {
 #define BM_X_(name, code, title) name,
@@ -88,7 +89,8 @@ enum bm_wire {
       "object changed since the event; its newer version counts")                                  \
     X(BM_E_BUSY, BM_W_024, 503, 1, "too many request bodies in flight; retry")                     \
     X(BM_E_CANCELLED, BM_W_024, 503, 1, "bmas is stopping; retry")                                 \
-    X(BM_E_RESIDENCY, BM_W_025, 422, 0, "inference served outside BMAS_ALLOWED_INFERENCE_REGIONS")
+    X(BM_E_RESIDENCY, BM_W_025, 422, 0, "inference Region outside the allowed Regions")            \
+    X(BM_E_SERIES_CAP, BM_W_026, 422, 0, "CloudWatch series over BMAS_MAX_SERIES: not published")
 
 typedef enum {
     BM_OK = 0,
@@ -297,6 +299,9 @@ struct bm_config {
     long aws_deadline_s;
     char *inflate; /* "auto", "isal", "zlib" */
     long ingest_threads;
+    long metrics_max_series;       /* BMAS_METRICS_MAX_SERIES */
+    long max_series;               /* BMAS_MAX_SERIES: 0 = no cap */
+    char *cloudwatch_metric_price; /* BMAS_CLOUDWATCH_METRIC_PRICE, USD: "0.30" */
     /* AWS standard. */
     char *aws_access_key_id;
     char *aws_secret_access_key;
@@ -749,6 +754,8 @@ struct bm_aws {
     /* Shutdown (NULL: none): no retry starts once it is set, backoffs end at once, and long
      * polls are cancelled (core/aws_call.c). */
     const struct bm_stop *stop;
+    /* Each call's operation, outcome and latency are counted here (NULL: not counted). */
+    struct bm_metrics *metrics;
 };
 /* Base URL for service ("s3", "monitoring", "sqs"): AWS_ENDPOINT_URL_<SVC>, else
  * AWS_ENDPOINT_URL, else the public endpoint of the service's region (AWS_REGION;
@@ -891,6 +898,11 @@ struct bm_cw_plan_opts {
      * BMAS_PUBLISH_RESIDENCY: one more, ResidencyViolations (a count). A claim must be
      * re-planned with the same settings to give the same calls. */
     bool publish_cost, publish_residency;
+    /* BMAS_MAX_SERIES (NULL: every series goes): asked once per (row, dimension set) with the
+     * group's key (values in the key's string slots in set order, the set index in `type`,
+     * the bucket to be ignored); false leaves that set out for that row. */
+    bool (*admit)(void *ctx, const struct bm_series_key *g);
+    void *admit_ctx;
 };
 /* One PutMetricData call: groups [first_group, first_group + ngroups) of the plan, five
  * datums each (InvocationCount and the four token metrics), body_len bytes once encoded. */
@@ -907,6 +919,11 @@ struct bm_cw_plan {
     size_t nsent, ndropped, nrejected, nwaiting;
     size_t *sent, *dropped, *rejected;
     uint64_t dimension_overflow; /* (row, dimension set) pairs skipped for BMAS-009 */
+    /* Rows whose every dimension set was refused by admit (nothing to send, and nothing wrong
+     * with them: to be marked done), and the (row, dimension set) pairs refused. */
+    size_t nheld;
+    size_t *held;
+    uint64_t held_back;
     struct bm__cw_plan_int *impl;
 };
 /* Plans the calls that publish rows[0..n): every row's delta is merged per dimension set, value
@@ -1155,5 +1172,55 @@ bm_err bm_sample_totals_json(const struct bm_sample_opts *o, const struct bm_sam
                              const char *key, struct bm_buf *b);
 /* "OnDemand", "CrossRegion", "GlobalCrossRegion", "Application"; "" out of range. */
 const char *bm_sample_type_name(int i);
+
+/* ------------------------------------------------------------------------------------------ */
+/* bmas's own metrics for GET /metrics (metrics.c, Prometheus text format 0.0.4). One struct
+ * bm_metrics per service, updated with relaxed C11 atomics (no lock on any hot path) by the
+ * HTTP layer, the ingest workers, the publisher and core/aws_call.c; rendered on demand. */
+enum bm_metrics_route {
+    BM_MR_EVENTS,
+    BM_MR_FLUSH,
+    BM_MR_STATUS,
+    BM_MR_AGGREGATES,
+    BM_MR_HEALTHZ,
+    BM_MR_METRICS,
+    BM_MR_DASHBOARD,
+    BM_MR_OTHER, /* no such route: the path is not a label, so scanners add no series */
+    BM_MR__COUNT
+};
+/* The label of a route: "/events", ..., "other". */
+const char *bm_metrics_route_name(enum bm_metrics_route r);
+struct bm_metrics;
+/* A zeroed set of metrics; NULL on OOM. Freed with bm_metrics_free (accepts NULL). */
+struct bm_metrics *bm_metrics_new(void);
+void bm_metrics_free(struct bm_metrics *m);
+/* Each records one event; m may be NULL (nothing recorded). Thread-safe, lock-free. */
+void bm_metrics_http(struct bm_metrics *m, enum bm_metrics_route r, int status, int64_t dur_ms);
+/* One log object fetched and ingested by the service: ok says whether it was counted (a
+ * duplicate found only at commit is ok too); records and bytes (as received) are added. */
+void bm_metrics_ingest(struct bm_metrics *m, bool ok, uint64_t records, uint64_t invalid,
+                       uint64_t bytes, int64_t dur_ms);
+/* One flush of the publisher (ok: it ended without an error). */
+void bm_metrics_flush(struct bm_metrics *m, bool ok, int64_t dur_ms);
+/* One AWS call through core/aws_call.c: op is the operation ("GetObject", "PutMetricData",
+ * ...; others count under "other"), ok its outcome, retries the attempts after the first. */
+void bm_metrics_aws(struct bm_metrics *m, const char *op, bool ok, unsigned retries,
+                    int64_t dur_ms);
+/* n new CloudWatch series not published because of BMAS_MAX_SERIES. */
+void bm_metrics_held_back(struct bm_metrics *m, uint64_t n);
+/* Appends every metric of m, each with its HELP and TYPE lines, to b. BM_E_NOMEM or the
+ * buffer's cap. Reads the counters without stopping writers (each value is exact, the set is
+ * not a snapshot). */
+bm_err bm_metrics_write(const struct bm_metrics *m, struct bm_buf *b);
+/* Appends the aggregate counters (bmas_invocations_total, bmas_input_tokens_total, ...) of a,
+ * which must be grouped by profile type, model, source and inference Region: one series per
+ * row for the first max_series rows (0: no cap), the rest folded into one series whose labels
+ * are all "other"; *folded (may be NULL) gets how many rows were folded. */
+bm_err bm_metrics_write_aggs(const struct bm_agg *a, size_t max_series, struct bm_buf *b,
+                             size_t *folded);
+/* Prometheus text format pieces: "# HELP name help\n# TYPE name type\n" (help escaped), and
+ * a label value escaped (backslash, double quote, line feed) between double quotes. */
+bm_err bm_prom_family(struct bm_buf *b, const char *name, const char *type, const char *help);
+bm_err bm_prom_label_value(struct bm_buf *b, const char *s, size_t len);
 
 #endif

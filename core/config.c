@@ -57,7 +57,7 @@ static const struct cfg_entry table[] = {
     {"BMAS_DB", NULL, CFG_STR, OFF(db_path), "./bmas.db", 1, 4096, 0,
      "SQLite database file (flag --db)"},
     {"BMAS_AUTH_TOKEN", NULL, CFG_STR, OFF(auth_token), "", 0, 4096, CFG_SECRET,
-     "when set, every route but /healthz needs Authorization: Bearer <token>"},
+     "when set, every route but /healthz and /dashboard needs Authorization: Bearer <token>"},
     {"BMAS_FLUSH_INTERVAL", NULL, CFG_INT, OFF(flush_interval_s), "60", 0, 86400, 0,
      "seconds between CloudWatch publishes; 0 = only on POST /flush"},
     {"BMAS_BUCKET_SECONDS", NULL, CFG_INT, OFF(bucket_seconds), "60", 1, 86400, 0,
@@ -119,6 +119,14 @@ static const struct cfg_entry table[] = {
      "seconds a client has to send a whole request, body included"},
     {"BMAS_KEEPALIVE_TIMEOUT", NULL, CFG_INT, OFF(keepalive_timeout_s), "75", 1, 3600, 0,
      "seconds an idle keep-alive connection stays open (above a load balancer's idle timeout)"},
+    {"BMAS_METRICS_MAX_SERIES", NULL, CFG_INT, OFF(metrics_max_series), "1000", 0, 1000000, 0,
+     "GET /metrics: aggregate label sets shown (profile type, model, Regions); the rest are "
+     "folded into one \"other\" set; 0 = no cap"},
+    {"BMAS_MAX_SERIES", NULL, CFG_INT, OFF(max_series), "0", 0, 10000000, 0,
+     "CloudWatch series (dimension set and values) published in 24 h; a new one past it is "
+     "held back (BMAS-026); 0 = no cap"},
+    {"BMAS_CLOUDWATCH_METRIC_PRICE", NULL, CFG_STR, OFF(cloudwatch_metric_price), "0.30", 1, 32, 0,
+     "USD per custom metric per month, for the estimate on /status (first-tier price)"},
     /* AWS standard names. */
     {"AWS_ACCESS_KEY_ID", NULL, CFG_STR, OFF(aws_access_key_id), "", 0, 256, 0,
      "credentials, first in the chain"},

@@ -183,6 +183,7 @@ void bm_cw_plan_free(struct bm_cw_plan *p)
     bm_free(p->sent);
     bm_free(p->dropped);
     bm_free(p->rejected);
+    bm_free(p->held);
     bm_free(p);
 }
 
@@ -216,11 +217,16 @@ static bm_err merge_rows(const struct bm_cw_plan_opts *o, const struct bm_cw_row
             p->nwaiting++; /* from the future (clock skew in the logs): it waits */
             continue;
         }
-        bool any = false;
+        bool any = false, held = false;
         for (int s = 0; s < dims->n; s++) {
             struct bm_series_key g;
             if (!group_key(dims, s, &r->key, &g)) {
                 p->dimension_overflow++; /* this set is skipped for this series */
+                continue;
+            }
+            if (o->admit != NULL && !o->admit(o->admit_ctx, &g)) {
+                p->held_back++; /* BMAS_MAX_SERIES: a new series past the cap */
+                held = true;
                 continue;
             }
             bm_err rc = bm_agg_add(p->impl->groups, &g, &r->c);
@@ -230,6 +236,8 @@ static bm_err merge_rows(const struct bm_cw_plan_opts *o, const struct bm_cw_row
         }
         if (any)
             p->sent[p->nsent++] = i;
+        else if (held)
+            p->held[p->nheld++] = i;
         else
             p->rejected[p->nrejected++] = i;
     }
@@ -288,6 +296,7 @@ bm_err bm_cw_plan_make(const struct bm_cw_plan_opts *o, const struct bm_cw_row *
         (p->sent = bm_calloc(m, sizeof *p->sent)) == NULL ||
         (p->dropped = bm_calloc(m, sizeof *p->dropped)) == NULL ||
         (p->rejected = bm_calloc(m, sizeof *p->rejected)) == NULL ||
+        (p->held = bm_calloc(m, sizeof *p->held)) == NULL ||
         (p->impl->groups = bm_agg_new(0)) == NULL)
         goto fail;
     p->impl->dims = *o->dims;

@@ -239,6 +239,10 @@ static void run_task(void *arg)
             log_residency(t, in);
         }
     }
+    /* Objects fetched (not superseded) count in GET /metrics, failed ones with what was read. */
+    if (rc != BM_E_SUPERSEDED)
+        bm_metrics_ingest(s->metrics, o == O_PROCESSED || o == O_DUPLICATE, records, invalid,
+                          in != NULL ? bm_ingest_stats(in)->bytes_in : 0, bm_time_mono_ms() - t0);
     bm_ingest_free(in);
     pthread_mutex_lock(&t->latch->mu);
     tally(t->res, o, rc, &em, records, invalid);

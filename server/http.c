@@ -15,7 +15,7 @@
  * this much, so that the budget is not taken one small chunk at a time. */
 #define RESERVE_STEP (256 * 1024)
 
-enum route { R_NONE, R_EVENTS, R_FLUSH, R_STATUS, R_AGGREGATES, R_HEALTHZ };
+enum route { R_NONE, R_EVENTS, R_FLUSH, R_STATUS, R_AGGREGATES, R_HEALTHZ, R_DASHBOARD, R_METRICS };
 
 /* Per-request state, freed by the completion callback (docs/style.md G4). */
 struct req {
@@ -27,6 +27,7 @@ struct req {
     bm_err late;
     uint64_t dropped;
     uint64_t reserved; /* bytes of BMAS_MAX_INFLIGHT_BYTES this request holds */
+    int64_t t0_ms;     /* headers received (monotonic), for bmas_http_request_duration */
     struct bm_buf body;
     char id[24];
     /* ENABLE_TRACE: the request's trace headers, into its log lines and back in the response
@@ -71,7 +72,8 @@ static enum route route_of(const char *url, const char **allow)
     } routes[] = {
         {"/events", R_EVENTS, "POST"},        {"/flush", R_FLUSH, "POST"},
         {"/status", R_STATUS, "GET, HEAD"},   {"/aggregates", R_AGGREGATES, "GET, HEAD"},
-        {"/healthz", R_HEALTHZ, "GET, HEAD"},
+        {"/healthz", R_HEALTHZ, "GET, HEAD"}, {"/dashboard", R_DASHBOARD, "GET, HEAD"},
+        {"/metrics", R_METRICS, "GET, HEAD"},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (strcmp(url, routes[i].path) == 0) {
@@ -92,9 +94,34 @@ static bool token_ok(const char *got, const char *want)
     return diff == 0;
 }
 
-static enum MHD_Result send_reply(struct MHD_Connection *c, const struct req *q,
+static enum bm_metrics_route metrics_route(enum route r)
+{
+    switch (r) {
+    case R_EVENTS:
+        return BM_MR_EVENTS;
+    case R_FLUSH:
+        return BM_MR_FLUSH;
+    case R_STATUS:
+        return BM_MR_STATUS;
+    case R_AGGREGATES:
+        return BM_MR_AGGREGATES;
+    case R_HEALTHZ:
+        return BM_MR_HEALTHZ;
+    case R_METRICS:
+        return BM_MR_METRICS;
+    case R_DASHBOARD:
+        return BM_MR_DASHBOARD;
+    case R_NONE:
+        break;
+    }
+    return BM_MR_OTHER;
+}
+
+/* Every answer goes through here, refusals included, so the request counters see them all. */
+static enum MHD_Result send_reply(struct bm_srv *s, struct MHD_Connection *c, const struct req *q,
                                   struct bm__reply *r)
 {
+    bm_metrics_http(s->metrics, metrics_route(q->route), r->status, bm_time_mono_ms() - q->t0_ms);
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         r->body.len, r->body.data ? r->body.data : (void *)"", MHD_RESPMEM_MUST_COPY);
     if (resp == NULL)
@@ -106,7 +133,10 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, const struct req *q,
         MHD_add_response_header(resp, "traceparent", q->traceparent);
     if (q->amzn_trace_id[0] != '\0')
         MHD_add_response_header(resp, "X-Amzn-Trace-Id", q->amzn_trace_id);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+                            r->cache_control ? r->cache_control : "no-store");
+    for (size_t i = 0; i < r->n_headers; i++)
+        MHD_add_response_header(resp, r->headers[i][0], r->headers[i][1]);
     if (r->allow != NULL)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     if (r->status == 401)
@@ -120,13 +150,13 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, const struct req *q,
     return ret;
 }
 
-static enum MHD_Result reply_now(struct MHD_Connection *c, struct req *q, bm_err code,
-                                 const char *msg, const char *allow)
+static enum MHD_Result reply_now(struct bm_srv *s, struct MHD_Connection *c, struct req *q,
+                                 bm_err code, const char *msg, const char *allow)
 {
     struct bm__reply r = {.allow = allow};
     bm_buf_init(&r.body, 64 * 1024);
     bm__reply_error(&r, code, msg, NULL);
-    enum MHD_Result ret = send_reply(c, q, &r);
+    enum MHD_Result ret = send_reply(s, c, q, &r);
     bm_buf_cleanup(&r.body);
     q->rejected = true;
     return ret;
@@ -189,6 +219,13 @@ static void dispatch(struct bm_srv *s, struct MHD_Connection *c, struct req *q, 
     case R_HEALTHZ:
         bm__route_healthz(s, r);
         return;
+    case R_DASHBOARD:
+        bm__route_webdash(
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH), r);
+        return;
+    case R_METRICS:
+        bm__route_metrics(s, r);
+        return;
     case R_NONE:
         break;
     }
@@ -234,19 +271,20 @@ static enum MHD_Result on_headers(struct bm_srv *s, struct MHD_Connection *c, co
     const char *allow = NULL;
     q->route = route_of(url, &allow);
     if (q->route == R_NONE)
-        return reply_now(c, q, BM_E_NO_ROUTE, "no such route", NULL);
+        return reply_now(s, c, q, BM_E_NO_ROUTE, "no such route", NULL);
     bool is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     bool is_post = strcmp(method, "POST") == 0;
     if ((strcmp(allow, "POST") == 0 && !is_post) || (strcmp(allow, "POST") != 0 && !is_get))
-        return reply_now(c, q, BM_E_METHOD, "method not allowed", allow);
-    if (q->route != R_HEALTHZ && s->cfg->auth_token[0] != '\0') {
+        return reply_now(s, c, q, BM_E_METHOD, "method not allowed", allow);
+    /* The dashboard page holds no data; it sends its token to the routes it reads. */
+    if (q->route != R_HEALTHZ && q->route != R_DASHBOARD && s->cfg->auth_token[0] != '\0') {
         const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
         if (h == NULL || strncmp(h, "Bearer ", 7) != 0 || !token_ok(h + 7, s->cfg->auth_token))
-            return reply_now(c, q, BM_E_UNAUTHORIZED,
+            return reply_now(s, c, q, BM_E_UNAUTHORIZED,
                              "missing or wrong Authorization: Bearer token", NULL);
     }
     if (atomic_load(&s->stopping))
-        return reply_now(c, q, BM_E_STORAGE_BUSY, "shutting down; retry", NULL);
+        return reply_now(s, c, q, BM_E_STORAGE_BUSY, "shutting down; retry", NULL);
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
     const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
     uint64_t len = 0;
@@ -256,16 +294,16 @@ static enum MHD_Result on_headers(struct bm_srv *s, struct MHD_Connection *c, co
         len = end != cl && *end == '\0' ? v : UINT64_MAX;
     }
     if (q->route != R_EVENTS && (len > 0 || te != NULL))
-        return reply_now(c, q, BM_E_BAD_REQUEST, "this route takes no request body", NULL);
+        return reply_now(s, c, q, BM_E_BAD_REQUEST, "this route takes no request body", NULL);
     char msg[160];
     if (len > s->cfg->max_body_bytes) {
         over_limit_msg(s, BM_E_TOO_LARGE, msg, sizeof msg);
-        return reply_now(c, q, BM_E_TOO_LARGE, msg, NULL);
+        return reply_now(s, c, q, BM_E_TOO_LARGE, msg, NULL);
     }
     /* A declared length is taken from the budget whole, and the buffer sized once. */
     if (len > 0 && (!reserve(s, q, len) || bm_buf_reserve(&q->body, (size_t)len) != BM_OK)) {
         over_limit_msg(s, BM_E_BUSY, msg, sizeof msg);
-        return reply_now(c, q, BM_E_BUSY, msg, NULL);
+        return reply_now(s, c, q, BM_E_BUSY, msg, NULL);
     }
     return MHD_YES;
 }
@@ -318,6 +356,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *con_cls = q;
         atomic_fetch_add(&s->inflight, 1);
         q->counted = true;
+        q->t0_ms = bm_time_mono_ms();
         snprintf(q->id, sizeof q->id, "%016llx",
                  (unsigned long long)atomic_fetch_add(&s->next_id, 1) * 0x9E3779B97F4A7C15ULL);
         bm_buf_init(&q->body, (size_t)s->cfg->max_body_bytes);
@@ -335,14 +374,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (q->late != BM_OK) {
         char msg[160];
         over_limit_msg(s, q->late, msg, sizeof msg);
-        return reply_now(c, q, q->late, msg, NULL);
+        return reply_now(s, c, q, q->late, msg, NULL);
     }
     struct bm__reply r = {.status = 200};
     bm_buf_init(&r.body, (size_t)1 << 30);
     struct bm_log_ctx lc = log_ctx(q);
     bm_log_ctx_set(&lc);
     dispatch(s, c, q, &r);
-    enum MHD_Result ret = send_reply(c, q, &r);
+    enum MHD_Result ret = send_reply(s, c, q, &r);
     if (r.status >= 500)
         BM_LOG(BM_WARN, "server", "request_failed", "request answered with an error",
                BM_KV_STR("req_id", q->id), BM_KV_STR("path", url), BM_KV_INT("status", r.status));

@@ -41,6 +41,7 @@ struct flush {
     struct bm__publisher *p;
     struct bm_publish_result *res;
     int64_t now;
+    struct bm__cw_gate *gate; /* BMAS_MAX_SERIES and the series of the budget */
 };
 
 static bm_err fail_with(struct flush *f, bm_err rc, const struct bm_errmsg *em)
@@ -73,9 +74,18 @@ static bm_err make_plan(struct flush *f, const struct bm_db_outbox *ob, int64_t 
         .now = now,
         .publish_cost = s->cfg->publish_cost,
         .publish_residency = s->cfg->publish_residency,
+        .admit = bm__cw_gate_admit,
+        .admit_ctx = f->gate,
     };
     bm_err rc = rows == NULL ? BM_E_NOMEM : bm_cw_plan_make(&o, rows, ob->n, out);
     bm_free(rows);
+    /* The series are recorded as they are planned: the calls that carry them follow. */
+    struct bm_errmsg em = {{0}};
+    if (rc == BM_OK && (rc = bm__cw_gate_record(f->gate, &em)) != BM_OK) {
+        bm_cw_plan_free(*out);
+        *out = NULL;
+        fail_with(f, rc, &em);
+    }
     return rc;
 }
 
@@ -261,8 +271,12 @@ static bm_err publish_batch(struct flush *f, const struct bm_db_outbox *ob)
         BM_LOG(BM_WARN, "server", "cloudwatch_too_old",
                "dropping deltas older than CloudWatch accepts (two weeks)",
                BM_KV_INT("rows", (long long)plan->ndropped));
+    /* Rows whose every series was held back by BMAS_MAX_SERIES are done: nothing of them
+     * goes, by the operator's choice (counted by the gate). */
     if ((rc = mark_unsent(f, ob, plan->dropped, plan->ndropped, BM_DB_OUTBOX_DROPPED)) != BM_OK ||
-        (rc = mark_unsent(f, ob, plan->rejected, plan->nrejected, BM_DB_OUTBOX_REJECTED)) != BM_OK)
+        (rc = mark_unsent(f, ob, plan->rejected, plan->nrejected, BM_DB_OUTBOX_REJECTED)) !=
+            BM_OK ||
+        (rc = mark_unsent(f, ob, plan->held, plan->nheld, BM_DB_OUTBOX_PUBLISHED)) != BM_OK)
         goto done;
     f->res->rows_dropped += plan->ndropped;
     f->res->rows_rejected += plan->nrejected;
@@ -294,7 +308,10 @@ done:
 static bm_err publish(struct flush *f)
 {
     struct bm_errmsg em = {{0}};
-    bm_err rc = resume_claims(f);
+    bm_err rc = bm__cw_gate_new(f->p->s, f->now, &f->gate, &em);
+    if (rc != BM_OK)
+        return fail_with(f, rc, &em);
+    rc = resume_claims(f);
     int64_t cursor = 0;
     while (rc == BM_OK && !bm_stop_is_set(&f->p->s->stop)) {
         struct bm_db_outbox *ob = NULL;
@@ -311,6 +328,9 @@ static bm_err publish(struct flush *f)
         if (n < FETCH_ROWS)
             break;
     }
+    bm__cw_gate_end(f->gate);
+    bm__cw_gate_free(f->gate);
+    f->gate = NULL;
     return rc;
 }
 
@@ -318,7 +338,10 @@ static void flush_once(struct bm__publisher *p)
 {
     struct bm__flush_report rep = {.at = bm_time_now()};
     struct flush f = {.p = p, .res = &rep.res, .now = rep.at};
+    int64_t t0 = bm_time_mono_ms();
     rep.rc = publish(&f);
+    bm_metrics_flush(p->s->metrics, rep.rc == BM_OK || rep.rc == BM_E_CANCELLED,
+                     bm_time_mono_ms() - t0);
     if (rep.rc == BM_E_CANCELLED)
         BM_LOG(BM_INFO, "server", "publish_stopped",
                "bmas is stopping: the calls not sent go at the next start",

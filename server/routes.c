@@ -197,9 +197,14 @@ void bm__route_status(struct bm_srv *s, struct bm__reply *r)
         bm__conns_stats(s->conns, &cut, &open);
     bm_buf_appendf(b,
                    ",\"http\":{\"connections\":%ld,\"cut_at_deadline\":%llu,"
-                   "\"body_bytes_in_flight\":%llu}}",
+                   "\"body_bytes_in_flight\":%llu},\"cloudwatch\":",
                    open, (unsigned long long)cut,
                    (unsigned long long)atomic_load(&s->inflight_bytes));
+    if (bm__cw_budget_json(s, b, &em) != BM_OK) {
+        bm__reply_error(r, BM_E_STORAGE, em.text, NULL);
+        return;
+    }
+    bm_buf_append_char(b, '}');
 }
 
 void bm__route_aggregates(struct bm_srv *s, const char *const *names, const char *const *values,

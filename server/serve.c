@@ -57,6 +57,9 @@ static bm_err setup(struct bm_srv *s, struct bm_errmsg *em)
     if (rc == BM_OK)
         rc = bm_attr_keys_parse(cfg->attribution_keys, s->attr_buf, sizeof s->attr_buf, &s->attrs,
                                 em);
+    uint64_t price;
+    if (rc == BM_OK)
+        rc = bm__cw_price_parse(cfg->cloudwatch_metric_price, &price, em);
     if (rc != BM_OK)
         return rc;
     bm_ingest_opts_init(&s->iopts, cfg, s->app_map);
@@ -72,7 +75,10 @@ static bm_err setup(struct bm_srv *s, struct bm_errmsg *em)
         (rc = bm_creds_provider_new(cfg, &s->http, &s->clock, &s->creds)) != BM_OK ||
         (s->s3_regions = bm_s3_regions_new(BM_S3_REGIONS_DEFAULT_CAP)) == NULL)
         return bm_errmsg_set(em, rc != BM_OK ? rc : BM_E_NOMEM, "cannot set up the AWS client");
-    s->aws = (struct bm_aws){cfg, &s->http, s->creds, &s->clock, s->s3_regions, &s->stop};
+    if ((s->metrics = bm_metrics_new()) == NULL)
+        return bm_errmsg_set(em, BM_E_NOMEM, "cannot set up the metrics");
+    s->aws =
+        (struct bm_aws){cfg, &s->http, s->creds, &s->clock, s->s3_regions, &s->stop, s->metrics};
     struct bm_creds c;
     struct bm_errmsg cem = {{0}};
     if (bm_creds_get(s->creds, &c, &cem) == BM_OK)
@@ -103,6 +109,7 @@ static void teardown(struct bm_srv *s)
     bm_app_map_free(s->app_map);
     bm_prices_free(s->prices);
     bm_stop_destroy(&s->stop);
+    bm_metrics_free(s->metrics);
 }
 
 int bm_srv_cmd_serve(struct bm_config *cfg, int argc, char **argv, FILE *err)

@@ -61,6 +61,7 @@ struct bm_srv {
     struct bm_stop stop;
     struct bm_clock_ops clock; /* the wall clock, its sleeps ended by stop */
     struct bm_aws aws;
+    struct bm_metrics *metrics; /* GET /metrics: bmas's own counters (lock-free) */
     struct bm_app_map *app_map;
     struct bm_prices *prices; /* BMAS_PRICES, NULL when unset */
     char attr_buf[256];       /* BMAS_ATTRIBUTION_KEYS, split: attrs' names point here */
@@ -158,6 +159,10 @@ struct bm__reply {
     const char *content_type;
     const char *allow; /* for 405 */
     int retry_after_s; /* > 0: sent as Retry-After (a 503 without one says 1) */
+    /* Cache-Control (NULL: no-store), and n_headers more headers as {name, value}. */
+    const char *cache_control;
+    const char *const (*headers)[2];
+    size_t n_headers;
 };
 void bm__route_events(struct bm_srv *s, const char *body, size_t len, const char *req_id,
                       struct bm__reply *r);
@@ -169,6 +174,39 @@ void bm__route_flush(struct bm_srv *s, struct bm__reply *r);
 /* GET /healthz: 200 "ok" while the database takes writes; 503 with the storage error's BMAS
  * code (013 busy/locked, 014 read-only, full, I/O) while commits and claims fail. */
 void bm__route_healthz(struct bm_srv *s, struct bm__reply *r);
+/* GET /dashboard (webdash.c): the page with its CSP and ETag, or 304 with no body when
+ * if_none_match (the request's If-None-Match, may be NULL) names that ETag. Thread-safe. */
+void bm__route_webdash(const char *if_none_match, struct bm__reply *r);
+/* The page (bm__webdash_page_len bytes and a NUL), its ETag (quoted) and its
+ * Content-Security-Policy, generated at build time from server/dashboard/ by gen.js there. */
+extern const unsigned char bm__webdash_page[];
+extern const size_t bm__webdash_page_len;
+extern const char bm__webdash_etag[];
+extern const char bm__webdash_csp[];
+/* The CloudWatch budget (cw_budget.c). A gate lives for one flush: it loads the series
+ * published in the last 24 hours, admits each (dimension set, values) the planner meets (all
+ * when BMAS_MAX_SERIES is 0; else the known ones and new ones while fewer than the cap were
+ * published), records what it admitted and held back, and at the end counts and logs
+ * (BMAS-026) what it held back. Used by the publisher thread only. */
+struct bm__cw_gate;
+bm_err bm__cw_gate_new(struct bm_srv *s, int64_t now, struct bm__cw_gate **out,
+                       struct bm_errmsg *em);
+/* bm_cw_plan_opts.admit, with the gate as ctx. */
+bool bm__cw_gate_admit(void *ctx, const struct bm_series_key *key);
+/* Stores the series admitted and held back since the last call (one transaction). */
+bm_err bm__cw_gate_record(struct bm__cw_gate *g, struct bm_errmsg *em);
+/* Counts and logs what the flush held back. */
+void bm__cw_gate_end(struct bm__cw_gate *g);
+void bm__cw_gate_free(struct bm__cw_gate *g);
+/* BMAS_CLOUDWATCH_METRIC_PRICE ("0.30", USD) into micro-dollars; BM_E_CONFIG naming it. */
+bm_err bm__cw_price_parse(const char *s, uint64_t *micro_usd, struct bm_errmsg *em);
+/* /status's "cloudwatch" object, appended to b. */
+bm_err bm__cw_budget_json(struct bm_srv *s, struct bm_buf *b, struct bm_errmsg *em);
+/* The budget's gauges for GET /metrics, appended to b. */
+bm_err bm__cw_budget_metrics(struct bm_srv *s, struct bm_buf *b);
+/* GET /metrics: bmas's own counters and the aggregates in the Prometheus text format
+ * (metrics_route.c). */
+void bm__route_metrics(struct bm_srv *s, struct bm__reply *r);
 /* Writes {"errorCode","message","details":{...}} with the code's HTTP status. details may be
  * NULL or a JSON object text. */
 void bm__reply_error(struct bm__reply *r, bm_err code, const char *message, const char *details);

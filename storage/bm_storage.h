@@ -283,6 +283,39 @@ bm_err bm_db_query(struct bm_db *db, const struct bm_db_query *q, struct bm_agg 
                    struct bm_errmsg *em);
 
 /* ------------------------------------------------------------------------------------------ */
+/* CloudWatch series (cw_series.c): what BMAS_MAX_SERIES caps and /status's budget counts. A
+ * series is a dimension set (its names joined by ",", "()" for none) with its values (the
+ * set's number of them; the rest empty). */
+struct bm_db_cw_series {
+    const char *set;
+    struct bm_str v[BM_DIMSET_MAX_DIMS];
+};
+/* Receives one series (strings valid during the call only) and whether it was published at
+ * or after `since` (else it was only held back then). */
+typedef bm_err (*bm_db_cw_series_fn)(void *ctx, const struct bm_db_cw_series *s, bool published);
+/* Calls fn for every series published, or held back, at or after since (epoch seconds); a
+ * non-OK return from fn stops and is returned. Thread-safe; never waits for writers. */
+bm_err bm_db_cw_series_recent(struct bm_db *db, int64_t since, bm_db_cw_series_fn fn, void *ctx,
+                              struct bm_errmsg *em);
+/* Records n series, in one transaction, as published at now (held false; the hour counted
+ * once in the month that starts at month_start) or held back at now (held true). Series
+ * neither published nor held back for 40 days are forgotten. Thread-safe. */
+bm_err bm_db_cw_series_record(struct bm_db *db, const struct bm_db_cw_series *v, size_t n,
+                              bool held, int64_t now, int64_t month_start, struct bm_errmsg *em);
+/* Per dimension set seen since `since`: series published since then, and series held back
+ * since then and not published since. */
+typedef void (*bm_db_cw_set_fn)(void *ctx, const char *set, uint64_t published, uint64_t held);
+struct bm_db_cw_budget {
+    uint64_t series, held;    /* the sums over the sets */
+    uint64_t series_hours;    /* (series, hour) pairs published in the month of month_start */
+    uint64_t held_back_total; /* times a series was held back, all kept series */
+};
+/* Reads the budget: fn (may be NULL) once per set, in name order, and *out. Thread-safe;
+ * never waits for writers. */
+bm_err bm_db_cw_budget(struct bm_db *db, int64_t since, int64_t month_start, bm_db_cw_set_fn fn,
+                       void *ctx, struct bm_db_cw_budget *out, struct bm_errmsg *em);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Retention (METRICS_RETENTION_DAYS). */
 struct bm_db_prune_stats {
     uint64_t aggregates, processed, outbox, failures; /* rows deleted */

@@ -29,7 +29,7 @@
     "min(o_mn), max(o_mx), sum(r_s), min(r_mn), max(r_mx), sum(w_s), min(w_mn), max(w_mx) "        \
     "FROM " src " GROUP BY 1, 2, 3, 4, 5, 6, 7"
 
-/* Version 5's columns, as the ALTERs added them, for version 6's rebuilt tables. */
+/* Version 6's columns, as the ALTERs added them, for version 7's rebuilt tables. */
 #define COST_DEF                                                                                   \
     "c_u INTEGER NOT NULL DEFAULT 0, c_p INTEGER NOT NULL DEFAULT 0, "                             \
     "np INTEGER NOT NULL DEFAULT 0, rv INTEGER NOT NULL DEFAULT 0"
@@ -100,7 +100,19 @@ static const char *const migrations[] = {
     "  sent INTEGER NOT NULL, attempt INTEGER NOT NULL, rejected INTEGER NOT NULL, "
     "  created_at INTEGER NOT NULL) WITHOUT ROWID;",
 
-    /* Version 5: cost (BMAS_PRICES). Integer money, summed exactly: c_u whole micro-dollars,
+    /* Version 5: the CloudWatch series published (BMAS_MAX_SERIES and the budget on /status):
+     * one row per dimension set (its names joined by ",", "()" for none) and values, with the
+     * last time it was published (pub_at) or held back by the cap (held_at, held_n times), and
+     * the hours of the month (the month's first second) in which it was published, since
+     * CloudWatch bills a custom metric by the hour it is sent in. */
+    "CREATE TABLE cw_series (dimset TEXT NOT NULL, v1 TEXT NOT NULL, v2 TEXT NOT NULL, "
+    "  v3 TEXT NOT NULL, v4 TEXT NOT NULL, v5 TEXT NOT NULL, pub_at INTEGER NOT NULL, "
+    "  held_at INTEGER NOT NULL, held_n INTEGER NOT NULL, month INTEGER NOT NULL, "
+    "  hours INTEGER NOT NULL, last_hour INTEGER NOT NULL, "
+    "  PRIMARY KEY (dimset, v1, v2, v3, v4, v5)) WITHOUT ROWID;"
+    "CREATE INDEX cw_series_pub ON cw_series (pub_at);",
+
+    /* Version 6: cost (BMAS_PRICES). Integer money, summed exactly: c_u whole micro-dollars,
      * c_p the pico-dollars below a micro-dollar of each delta (their sum carries over when
      * read), np the invocations no price covered. Rows written before prices existed count 0
      * dollars and 0 unpriced: nothing is known of them. The model index gains the new columns
@@ -131,43 +143,24 @@ static const char *const migrations[] = {
     "CREATE INDEX agg_model ON agg (model, bucket, n, i_s, i_mn, i_mx, o_s, o_mn, o_mx, r_s, "
     "  r_mn, r_mx, w_s, w_mn, w_mx, c_u, c_p, np, rv);",
 
-    /* Version 6: attribution (BMAS_ATTRIBUTION_KEYS). Three more parts of the series key,
+    /* Version 7: attribution (BMAS_ATTRIBUTION_KEYS). Three more parts of the series key,
      * a1..a3, the interned values of the keys in their order (0: no value); a key cannot be
      * added to a WITHOUT ROWID table's primary key, so each aggregate table is rebuilt, its rows
      * getting 0. attr_value holds the distinct values kept per key position
      * (BMAS_ATTRIBUTION_MAX_VALUES; a new value past it is stored as "other"). */
-    REBUILD(
-        "agg", SERIES_DEF ", " COST_DEF,
-        "bucket, model, ptype, profile, src, inf, op") "CREATE INDEX agg_model ON agg (model, "
-                                                       "bucket, n, i_s, i_mn, i_mx, o_s, o_mn, "
-                                                       "o_mx, r_s, "
-                                                       "  r_mn, r_mx, w_s, w_mn, w_mx, c_u, c_p, "
-                                                       "np, rv, a1, a2, a3);" REBUILD(
-                                                           "agg_hour", SERIES_DEF ", " COST_DEF,
-                                                           "bucket, model, ptype, profile, src, "
-                                                           "inf, op") REBUILD("agg_day",
-                                                                              SERIES_DEF
-                                                                              ", " COST_DEF,
-                                                                              "bucket, model, "
-                                                                              "ptype, profile, "
-                                                                              "src, inf, op")
-                                                           REBUILD(
-                                                               "agg_all", ALL_DEF ", " COST_DEF,
-                                                               "model, ptype, profile, src, inf, "
-                                                               "op") "ALTER TABLE outbox ADD "
-                                                                     "COLUMN a1 INTEGER NOT NULL "
-                                                                     "DEFAULT 0;"
-                                                                     "ALTER TABLE outbox ADD "
-                                                                     "COLUMN a2 INTEGER NOT NULL "
-                                                                     "DEFAULT 0;"
-                                                                     "ALTER TABLE outbox ADD "
-                                                                     "COLUMN a3 INTEGER NOT NULL "
-                                                                     "DEFAULT 0;"
-                                                                     "CREATE TABLE attr_value (k "
-                                                                     "INTEGER NOT NULL, v INTEGER "
-                                                                     "NOT NULL, PRIMARY KEY (k, "
-                                                                     "v)) "
-                                                                     "  WITHOUT ROWID;",
+    /* clang-format off */
+    REBUILD("agg", SERIES_DEF ", " COST_DEF, "bucket, model, ptype, profile, src, inf, op")
+    "CREATE INDEX agg_model ON agg (model, bucket, n, i_s, i_mn, i_mx, o_s, o_mn, o_mx, r_s, "
+    "  r_mn, r_mx, w_s, w_mn, w_mx, c_u, c_p, np, rv, a1, a2, a3);"
+    REBUILD("agg_hour", SERIES_DEF ", " COST_DEF, "bucket, model, ptype, profile, src, inf, op")
+    REBUILD("agg_day", SERIES_DEF ", " COST_DEF, "bucket, model, ptype, profile, src, inf, op")
+    REBUILD("agg_all", ALL_DEF ", " COST_DEF, "model, ptype, profile, src, inf, op")
+    "ALTER TABLE outbox ADD COLUMN a1 INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outbox ADD COLUMN a2 INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outbox ADD COLUMN a3 INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE attr_value (k INTEGER NOT NULL, v INTEGER NOT NULL, PRIMARY KEY (k, v)) "
+    "  WITHOUT ROWID;",
+    /* clang-format on */
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

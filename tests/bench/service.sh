@@ -57,16 +57,20 @@ echo "service benchmark: wrk on loopback, ${DUR} s per line, bmas on bench_stora
 printf '%-44s %12s   %s\n' "duplicate POST /events (32 connections)" "$dup_rps/s" \
     "target >= 10000/s $(awk -v v="$dup_rps" 'BEGIN { print (v >= 10000) ? "met" : "MISSED" }')"
 echo "  ($dups duplicates counted, no S3 request made)"
-printf '%-44s %8s %8s %8s   %s\n' "GET /aggregates (4 connections)" "p50 ms" "p99 ms" "req/s" "target p99 < 5 ms"
+# Latency is one client's: wrk with one connection sends the next request when the answer is
+# in, so p99 is the service time of the query (the target). With four connections on two cores
+# each request also waits behind the others and wrk: that p99 is shown beside it, for load.
+printf '%-44s %8s %8s %11s %8s   %s\n' "GET /aggregates" "p50 ms" "p99 ms" "p99 ms (4c)" "req/s(4c)" "target p99 < 2 ms"
+ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us/, "", v); printf "%.2f", v / 1000 }
+    else if (v ~ /ms$/) { sub(/ms/, "", v); printf "%.2f", v } else { sub(/s/, "", v); printf "%.2f", v * 1000 } }'; }
+secs=$(( DUR / 2 > 2 ? DUR / 2 : 2 ))
 for i in "${!names[@]}"; do
-    out=$(wrk -t1 -c4 -d"$(( DUR / 2 > 2 ? DUR / 2 : 2 ))s" --latency "$URL${urls[$i]}")
-    p50=$(echo "$out" | awk '/^ +50%/ { print $2 }')
-    p99=$(echo "$out" | awk '/^ +99%/ { print $2 }')
-    rps=$(echo "$out" | awk '/Requests\/sec/ { printf "%.0f", $2 }')
-    ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us/, "", v); printf "%.2f", v / 1000 }
-        else if (v ~ /ms$/) { sub(/ms/, "", v); printf "%.2f", v } else { sub(/s/, "", v); printf "%.2f", v * 1000 } }'; }
-    p50m=$(ms "$p50")
-    p99m=$(ms "$p99")
-    printf '  %-42s %8s %8s %8s   %s\n' "${names[$i]}" "$p50m" "$p99m" "$rps" \
-        "$(awk -v v="$p99m" 'BEGIN { print (v < 5) ? "met" : "MISSED" }')"
+    one=$(wrk -t1 -c1 -d"${secs}s" --latency "$URL${urls[$i]}")
+    four=$(wrk -t1 -c4 -d"${secs}s" --latency "$URL${urls[$i]}")
+    p50m=$(ms "$(echo "$one" | awk '/^ +50%/ { print $2 }')")
+    p99m=$(ms "$(echo "$one" | awk '/^ +99%/ { print $2 }')")
+    p99c=$(ms "$(echo "$four" | awk '/^ +99%/ { print $2 }')")
+    rps=$(echo "$four" | awk '/Requests\/sec/ { printf "%.0f", $2 }')
+    printf '  %-42s %8s %8s %11s %8s   %s\n' "${names[$i]}" "$p50m" "$p99m" "$p99c" "$rps" \
+        "$(awk -v v="$p99m" 'BEGIN { print (v < 2) ? "met" : "MISSED" }')"
 done

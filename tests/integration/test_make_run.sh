@@ -66,6 +66,12 @@ t_ok "says the emulator's port is taken" grep -q "port $held is taken; the emula
 t_ok "says bmas's port is taken" grep -q "port $held is taken; bmas listens on a free port" "$D/out2"
 url=$(sed -n 's/^bmas is up: \(http:[^ ]*\) .*/\1/p' "$D/out2")
 t_all "and listens elsewhere ($url)" test -n "$url" -- test "$url" != "http://127.0.0.1:$held"
+dash=$(sed -n 's/^Dashboard: \(http:[^ ]*\) .*/\1/p' "$D/out2")
+t_eq "the dashboard URL it prints ($dash) serves the page" "$url/dashboard 200 text/html; charset=utf-8" \
+    "$dash $(curl -m 60 -s -o /dev/null -w '%{http_code} %{content_type}' "$dash")"
+prom=$(sed -n 's/^Prometheus: \(http:[^ ]*\) .*/\1/p' "$D/out2")
+t_eq "the /metrics URL it prints ($prom) counts the sample's invocations" "$url/metrics yes" \
+    "$prom $(curl -m 60 -s "$prom" | awk '/^bmas_invocations_total[{ ]/ { n += $NF } END { print (n > 0 ? "yes" : "no") }')"
 
 # README.md shows what it prints: its block from "bmas is up" to the table's heading, with the
 # addresses and the state folder of this run, is in the output line for line.

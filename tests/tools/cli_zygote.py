@@ -8,18 +8,22 @@ stdin, stdout and stderr (passed over the socket), its environment, folder and a
 runs awscli.clidriver.main() as the script would: a fresh process of the unmodified CLI, only
 its imports done before the fork (the forkserver pattern). Before it forks any child, the server
 also runs each command the tests use once against a closed port (warm_up): the CLI imports
-most of its modules on first use, and those imports then stay shared too. The caller, cli_client.py, exits
-with the child's status.
+most of its modules on first use, and those imports then stay shared too (the paths they
+derive from HOME, its caches, are set again in each child from the caller's HOME). The
+caller, cli_client.py, exits with the child's status.
 
 usage: python cli_zygote.py SOCKET   (SIGTERM ends it)
 """
+import gc
 import json
 import os
 import select
 import signal
 import socket
+import shutil
 import struct
 import sys
+import tempfile
 
 _ENV_BEFORE = dict(os.environ)
 import awscli.clidriver  # noqa: E402  the import the request children share
@@ -44,6 +48,9 @@ def run_child(req, fds, wake):
         os.environ.setdefault(k, v)
     if os.environ.get("LC_CTYPE", "") == "UTF-8":  # as the aws script does
         os.environ["LC_CTYPE"] = "en_US.UTF-8"
+    home = os.path.expanduser("~")
+    for names, k, below in HOME_PATHS:
+        names[k] = home + below
     os.chdir(req["cwd"])
     sys.argv = req["argv"]
     rc = 255
@@ -66,8 +73,15 @@ WARM_UP = (["s3", "ls"], ["s3api", "list-buckets"], ["sqs", "list-queues"],
            ["cloudwatch", "list-metrics"], ["sts", "get-caller-identity"])
 
 
+# Module constants the warm-up's imports derived from its HOME (the CLI's caches: assume-role
+# credentials, SSO tokens, history): (module globals, name, path below HOME). A fresh CLI would
+# have derived them from the caller's HOME, so each child sets them again from its own.
+HOME_PATHS = []
+
+
 def warm_up():
     saved_env, saved_argv = dict(os.environ), sys.argv
+    home = tempfile.mkdtemp(prefix="cli-zygote-home-")
     saved_fds = [os.dup(1), os.dup(2)]
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)
@@ -75,7 +89,14 @@ def warm_up():
     os.environ.update(AWS_ACCESS_KEY_ID="warm", AWS_SECRET_ACCESS_KEY="warm",
                       AWS_DEFAULT_REGION="us-east-1", AWS_REGION="us-east-1",
                       AWS_MAX_ATTEMPTS="1", AWS_CONFIG_FILE=os.devnull,
-                      AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_PAGER="")
+                      AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_PAGER="", HOME=home)
+    # Every command sets the CRT's native logger; the first set starts its writer thread, which
+    # a forked child would not have, and the child's own set then waits for it forever. So the
+    # warm-up leaves the logger alone, and each child sets it first, as a fresh CLI does.
+    # (Only the Debian CLI has a CRT.)
+    crt_logging = getattr(awscli.clidriver, "disable_crt_logging", None)
+    if crt_logging:
+        awscli.clidriver.disable_crt_logging = lambda: None
     try:
         for args in WARM_UP:
             sys.argv = ["aws", "--endpoint-url", "http://127.0.0.1:1", "--cli-connect-timeout",
@@ -85,6 +106,8 @@ def warm_up():
             except BaseException:  # a failing command is the expected outcome
                 pass
     finally:
+        if crt_logging:
+            awscli.clidriver.disable_crt_logging = crt_logging
         sys.stdout.flush()
         sys.stderr.flush()
         os.dup2(saved_fds[0], 1)
@@ -94,6 +117,12 @@ def warm_up():
         os.environ.clear()
         os.environ.update(saved_env)
         sys.argv = saved_argv
+        shutil.rmtree(home, ignore_errors=True)
+    for mod in list(sys.modules.values()):
+        names = getattr(mod, "__dict__", None)
+        if isinstance(names, dict):
+            HOME_PATHS.extend((names, k, v[len(home):]) for k, v in list(names.items())
+                              if isinstance(v, str) and v.startswith(home + os.sep))
 
 
 def main():
@@ -102,6 +131,10 @@ def main():
     srv.bind(path)
     srv.listen(128)  # callers queue here while the warm-up runs
     warm_up()
+    # Objects of the imports move to the collector's permanent generation: a child's collections
+    # then skip them instead of writing to every one (a copy of each page they share: a third
+    # more CPU per child for the pip CLI).
+    gc.freeze()
     r, w = os.pipe()
     os.set_blocking(w, False)
     signal.set_wakeup_fd(w, warn_on_full_buffer=False)

@@ -22,6 +22,9 @@ fi
 # emulator's independent SigV4 test client; wrk and hyperfine drive `make bench`.
 PKGS="build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev zlib1g-dev
 libsqlite3-dev libcmocka-dev libssl-dev awscli docker-compose python3 jq curl time nodejs npm strace iproute2 libisal-dev isal"
+# Chromium (headless, driven by puppeteer-core from tests/peers) opens GET /dashboard.
+PKGS="$PKGS chromium"
+PKGS="$PKGS prometheus" # promtool checks GET /metrics (test_service_metrics.sh)
 if [ "${1:-}" = "--bench" ]; then
     PKGS="$PKGS wrk hyperfine"
 fi

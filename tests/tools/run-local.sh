@@ -166,6 +166,8 @@ curl -m 60 -s -o /dev/null -X POST "$URL/flush"
 cat >&2 <<MSG
 
 bmas is up: $URL  (state: $RUN/bmas.db, logs: $RUN/bmas.log)
+Dashboard: $URL/dashboard  (open it in a browser; it refreshes itself every 10 s)
+Prometheus: $URL/metrics  (bmas's own counters and the aggregates, for a scrape job)
   curl -m 60 -s $URL/status | jq
   curl -m 60 -s '$URL/aggregates?group_by=profile_type,model_id' | jq
   curl -m 60 -s '$URL/aggregates?group_by=minute&profile_type=CrossRegion' | jq '.rows[-3:]'

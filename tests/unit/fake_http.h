@@ -175,7 +175,7 @@ static inline void fake_aws_setup(struct fake_aws *e, const char *const *vars, i
     assert_int_equal(bm_creds_provider_new(&e->cfg, &e->ops, &e->clock_ops, &e->creds), BM_OK);
     e->regions = bm_s3_regions_new(4);
     assert_non_null(e->regions);
-    e->aws = (struct bm_aws){&e->cfg, &e->ops, e->creds, &e->clock_ops, e->regions, NULL};
+    e->aws = (struct bm_aws){&e->cfg, &e->ops, e->creds, &e->clock_ops, e->regions, NULL, NULL};
 }
 
 static inline void fake_aws_teardown(struct fake_aws *e)

@@ -499,6 +499,77 @@ static void test_oom(void **state)
     bm_free(r);
 }
 
+/* BMAS_MAX_SERIES: the admit callback refuses the OnDemand series of the type+model set; the
+ * pairs refused are counted, a row with every set refused is held (not rejected), and the
+ * callback sees the set index in `type` and the values in set order. */
+struct admit_log {
+    int calls;
+    int set_seen[4];
+};
+
+static bool admit_not_ondemand_models(void *ctx, const struct bm_series_key *g)
+{
+    struct admit_log *l = ctx;
+    l->calls++;
+    assert_true((int)g->type >= 0 && (int)g->type < 2);
+    l->set_seen[g->type]++;
+    if (g->type == 1) /* set 1: InferenceProfileType,ModelId: slot 0 the type, slot 1 the model */
+        return !(g->model_id.len == 8 && memcmp(g->model_id.p, "OnDemand", 8) == 0);
+    return true;
+}
+
+static bool admit_none(void *ctx, const struct bm_series_key *g)
+{
+    (void)ctx;
+    (void)g;
+    return false;
+}
+
+static void test_admit(void **state)
+{
+    (void)state;
+    static struct rows r;
+    r.n = 0;
+    add(&r, BUCKET, BM_PT_ON_DEMAND, "m1", 1, 10, 10, 10);
+    add(&r, BUCKET, BM_PT_CROSS_REGION, "m2", 1, 10, 10, 10);
+    add(&r, BUCKET, BM_PT_ON_DEMAND, "m3", 1, 10, 10, 10);
+    struct bm_dimsets d;
+    struct bm_errmsg em;
+    assert_int_equal(bm_dimsets_parse("InferenceProfileType;InferenceProfileType,ModelId", &d, &em),
+                     BM_OK);
+    struct admit_log log = {0};
+    struct bm_cw_plan_opts o = {.dims = &d,
+                                .namespace_name = "N",
+                                .now = NOW,
+                                .admit = admit_not_ondemand_models,
+                                .admit_ctx = &log};
+    struct bm_cw_plan *p = NULL;
+    assert_int_equal(bm_cw_plan_make(&o, r.v, r.n, &p), BM_OK);
+    assert_int_equal(log.calls, 6);
+    assert_int_equal(log.set_seen[0], 3);
+    assert_int_equal(log.set_seen[1], 3);
+    /* Two (row, set) pairs refused; groups: OnDemand, CrossRegion, CrossRegion+m2. */
+    assert_int_equal(p->held_back, 2);
+    assert_int_equal(p->nheld, 0);
+    assert_int_equal(p->nsent, 3);
+    assert_int_equal(p->datums, 15);
+    char *b = body(p, 0);
+    assert_null(strstr(b, "Value=m1"));
+    assert_null(strstr(b, "Value=m3"));
+    assert_non_null(strstr(b, "Value=m2"));
+    bm_free(b);
+    bm_cw_plan_free(p);
+    /* Everything refused: every row held, none rejected, no request. */
+    o.admit = admit_none;
+    assert_int_equal(bm_cw_plan_make(&o, r.v, r.n, &p), BM_OK);
+    assert_int_equal(p->nheld, 3);
+    assert_int_equal(p->nrejected, 0);
+    assert_int_equal(p->nsent, 0);
+    assert_int_equal(p->nreq, 0);
+    assert_int_equal(p->held_back, 6);
+    bm_cw_plan_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -510,6 +581,7 @@ int main(void)
         cmocka_unit_test(test_stable_and_replannable),
         cmocka_unit_test(test_old_future_rejected_empty),
         cmocka_unit_test(test_oom),
+        cmocka_unit_test(test_admit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

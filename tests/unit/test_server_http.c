@@ -138,6 +138,8 @@ static void routing(void **state)
     } cases[] = {
         {"GET", "/healthz", false, NULL, 200, NULL, NULL},
         {"HEAD", "/healthz", false, NULL, 200, NULL, NULL},
+        {"GET", "/dashboard", false, NULL, 200, NULL, NULL},
+        {"POST", "/dashboard", false, NULL, 405, "BMAS-019", "GET, HEAD"},
         {"GET", "/nope", true, NULL, 404, "BMAS-018", NULL},
         {"GET", "/events", true, NULL, 405, "BMAS-019", "POST"},
         {"POST", "/status", true, NULL, 405, "BMAS-019", "GET, HEAD"},
