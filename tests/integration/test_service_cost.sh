@@ -153,6 +153,10 @@ t_eq "/status residency: the list and the violations (BMAS-025 too)" \
 t_eq "one residency_violation line (BMAS-025) per object, with its count" \
     "$(for f in s1 s2 a; do gunzip -c "$W/$f.json.gz" | viol; done | sort -n | tr '\n' ' ')" \
     "$(jq -r 'select(.event == "residency_violation" and .errorCode == "BMAS-025") | .violations' "$BMAS_LOG" | sort -n | tr '\n' ' ')"
+metrics=$(curl -m 30 -sS "$BMAS_URL/metrics")
+t_eq "/metrics: estimated cost, unpriced invocations and residency violations" \
+    "$(echo "$BODY" | jq -r '.cost.cost_usd') $(jq -s 'map(.unpriced) | add' "$W/want") $want_viol" \
+    "$(echo "$metrics" | awk '$1 == "bmas_estimated_cost_usd_total" || $1 == "bmas_unpriced_invocations_total" || $1 == "bmas_residency_violations_total" { printf "%s%s", sep, $2; sep = " " }')"
 call flush POST /flush
 t_eq "flushed to CloudWatch" "200" "$STATUS"
 # BMAS_PUBLISH_COST=true: EstimatedCostUSD per dimension set, the cost of its series in
