@@ -29,6 +29,9 @@ void bm_counters_one(struct bm_counters *c, uint64_t in, uint64_t out, uint64_t 
     c->output = (struct bm_stat){out, out, out};
     c->cache_read = (struct bm_stat){cache_read, cache_read, cache_read};
     c->cache_write = (struct bm_stat){cache_write, cache_write, cache_write};
+    c->cost = (struct bm_cost){0, 0};
+    c->unpriced = 0;
+    c->violations = 0;
 }
 
 static void stat_merge(struct bm_stat *d, const struct bm_stat *s, bool d_empty)
@@ -48,6 +51,9 @@ void bm_counters_merge(struct bm_counters *dst, const struct bm_counters *src)
     stat_merge(&dst->output, &src->output, empty);
     stat_merge(&dst->cache_read, &src->cache_read, empty);
     stat_merge(&dst->cache_write, &src->cache_write, empty);
+    bm_cost_add(&dst->cost, &src->cost);
+    dst->unpriced += src->unpriced;
+    dst->violations += src->violations;
 }
 
 struct bm_agg *bm_agg_new(size_t max_series)
@@ -114,6 +120,9 @@ static uint64_t key_hash(const struct bm_series_key *k)
                                 &k->inference_region, &k->operation};
     for (size_t i = 0; i < 5; i++)
         h = hash_bytes(h, s[i]->p, s[i]->len);
+    for (size_t i = 0; i < BM_ATTR_MAX; i++)
+        if (k->attr[i].len > 0) /* no attribution (the common case) costs nothing */
+            h = hash_bytes(h ^ (i + 1), k->attr[i].p, k->attr[i].len);
     return h;
 }
 
@@ -127,7 +136,8 @@ static bool key_eq(const struct bm_series_key *a, const struct bm_series_key *b)
     return a->bucket == b->bucket && a->type == b->type && str_same(a->model_id, b->model_id) &&
            str_same(a->profile_id, b->profile_id) && str_same(a->source_region, b->source_region) &&
            str_same(a->inference_region, b->inference_region) &&
-           str_same(a->operation, b->operation);
+           str_same(a->operation, b->operation) && str_same(a->attr[0], b->attr[0]) &&
+           str_same(a->attr[1], b->attr[1]) && str_same(a->attr[2], b->attr[2]);
 }
 
 static size_t find_slot(const struct bm_agg *a, uint64_t h, const struct bm_series_key *k)
@@ -202,11 +212,13 @@ bm_err bm_agg_add(struct bm_agg *a, const struct bm_series_key *k, const struct 
     }
     struct bm_series *s = &a->items[a->n];
     s->key = *k;
-    const struct bm_str *src[] = {&k->model_id, &k->profile_id, &k->source_region,
-                                  &k->inference_region, &k->operation};
-    struct bm_str *dst[] = {&s->key.model_id, &s->key.profile_id, &s->key.source_region,
-                            &s->key.inference_region, &s->key.operation};
-    for (size_t i = 0; i < 5; i++) {
+    const struct bm_str *src[] = {&k->model_id,         &k->profile_id, &k->source_region,
+                                  &k->inference_region, &k->operation,  &k->attr[0],
+                                  &k->attr[1],          &k->attr[2]};
+    struct bm_str *dst[] = {&s->key.model_id,         &s->key.profile_id, &s->key.source_region,
+                            &s->key.inference_region, &s->key.operation,  &s->key.attr[0],
+                            &s->key.attr[1],          &s->key.attr[2]};
+    for (size_t i = 0; i < 8; i++) {
         char *copy = arena_copy(a, *src[i]);
         if (copy == NULL)
             return BM_E_NOMEM;
@@ -277,6 +289,10 @@ static int field_cmp(const struct bm_series_key *a, const struct bm_series_key *
         return str_cmp(a->inference_region, b->inference_region);
     case BM_G_OPERATION:
         return str_cmp(a->operation, b->operation);
+    case BM_G_ATTR1:
+    case BM_G_ATTR2:
+    case BM_G_ATTR3:
+        return str_cmp(a->attr[f - BM_G_ATTR1], b->attr[f - BM_G_ATTR1]);
     case BM_G__COUNT:
         break;
     }
@@ -373,6 +389,8 @@ bm_err bm_agg_regroup(const struct bm_agg *src, const struct bm_group_by *g, str
             .source_region = keep[BM_G_SOURCE_REGION] ? k->source_region : none,
             .inference_region = keep[BM_G_INFERENCE_REGION] ? k->inference_region : none,
             .operation = keep[BM_G_OPERATION] ? k->operation : none,
+            .attr = {keep[BM_G_ATTR1] ? k->attr[0] : none, keep[BM_G_ATTR2] ? k->attr[1] : none,
+                     keep[BM_G_ATTR3] ? k->attr[2] : none},
         };
         bm_err rc = bm_agg_add(a, &nk, &src->items[i].c);
         if (rc != BM_OK) {

@@ -279,6 +279,12 @@ struct bm_config {
     char *cloudwatch_region; /* "" = aws_region */
     char *sqs_queue_url;
     char *app_profile_map;
+    char *prices;                    /* BMAS_PRICES: path of the price file, "" = none */
+    bool publish_cost;               /* BMAS_PUBLISH_COST: EstimatedCostUSD metric */
+    char *allowed_inference_regions; /* BMAS_ALLOWED_INFERENCE_REGIONS: comma list, "" = any */
+    bool publish_residency;          /* BMAS_PUBLISH_RESIDENCY: ResidencyViolations metric */
+    char *attribution_keys;          /* BMAS_ATTRIBUTION_KEYS: "team,app,identity", "" = none */
+    long attribution_max_values;     /* BMAS_ATTRIBUTION_MAX_VALUES: per key, then "other" */
     long fetch_concurrency;
     uint64_t max_line_bytes;
     uint64_t max_object_bytes;
@@ -391,19 +397,39 @@ const char *bm_key_kind_name(enum bm_key_kind k);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Aggregates: counters per (bucket, series). */
+/* Attribution keys (BMAS_ATTRIBUTION_KEYS): requestMetadata keys, or "identity" for the
+ * caller's identity.arn, each one more part of the series key. */
+#define BM_ATTR_MAX 3
 struct bm_series_key {
     int64_t bucket; /* bucket start, epoch seconds; BM_NO_BUCKET when not grouped by time */
     enum bm_profile_type type;
     struct bm_str model_id, profile_id, source_region, inference_region, operation;
+    struct bm_str attr[BM_ATTR_MAX]; /* the attribution keys' values in their order; "" absent */
 };
 #define BM_NO_BUCKET INT64_MIN
 /* Per metric: sum, and min/max per invocation (CloudWatch StatisticValues). */
 struct bm_stat {
     uint64_t sum, min, max;
 };
+/* Money in integers, never floats (sums stay exact): whole micro-dollars plus the
+ * pico-dollars below one micro-dollar (pico < BM_PICO_PER_MICRO once normalised). */
+#define BM_PICO_PER_MICRO 1000000ULL
+struct bm_cost {
+    uint64_t micro, pico;
+};
+/* dst += src, carrying the pico-dollars into micro-dollars. */
+void bm_cost_add(struct bm_cost *dst, const struct bm_cost *src);
+/* The cost rounded to the nearest micro-dollar (half up). */
+uint64_t bm_cost_micro_rounded(const struct bm_cost *c);
+/* Appends that rounded cost in dollars as a JSON number in its shortest form ("0", "1.5",
+ * "0.000123"): exact decimal digits of the integer, no float involved. */
+bm_err bm_cost_append_usd(struct bm_buf *b, const struct bm_cost *c);
 struct bm_counters {
     uint64_t invocations;
     struct bm_stat input, output, cache_read, cache_write;
+    struct bm_cost cost; /* of the priced invocations (BMAS_PRICES) */
+    uint64_t unpriced;   /* invocations no price row covered: counted, never guessed */
+    uint64_t violations; /* invocations served outside BMAS_ALLOWED_INFERENCE_REGIONS */
 };
 /* Counters of one invocation. */
 void bm_counters_one(struct bm_counters *c, uint64_t in, uint64_t out, uint64_t cache_read,
@@ -440,15 +466,33 @@ enum bm_group {
     BM_G_SOURCE_REGION,
     BM_G_INFERENCE_REGION,
     BM_G_OPERATION,
+    BM_G_ATTR1, /* the attribution keys, in BMAS_ATTRIBUTION_KEYS order: attr.<key> */
+    BM_G_ATTR2,
+    BM_G_ATTR3,
     BM_G__COUNT
+};
+/* The attribution keys' names (BMAS_ATTRIBUTION_KEYS), n of them. Borrowed strings. */
+struct bm_attr_keys {
+    int n;
+    const char *name[BM_ATTR_MAX];
 };
 struct bm_group_by {
     int n;
     enum bm_group f[BM_G__COUNT];
+    struct bm_attr_keys attrs; /* names of BM_G_ATTR1.. in output ("attr.<name>") */
 };
 #define BM_GROUP_BY_DEFAULT "model_id,profile_type,source_region,inference_region"
 /* Parses a comma list ("" = no grouping: one total row). BM_E_BAD_REQUEST naming the field. */
 bm_err bm_group_by_parse(const char *s, struct bm_group_by *out, struct bm_errmsg *em);
+/* The same, also taking "attr.<key>" for each attribution key of keys (may be NULL: none);
+ * out borrows keys' names. */
+bm_err bm_group_by_parse_attrs(const char *s, const struct bm_attr_keys *keys,
+                               struct bm_group_by *out, struct bm_errmsg *em);
+/* Splits BMAS_ATTRIBUTION_KEYS (spec, borrowed by out's names: they point into buf, a copy the
+ * caller keeps) into at most BM_ATTR_MAX keys of letters, digits, '_', '-', '.'.
+ * BM_E_CONFIG naming the variable otherwise. */
+bm_err bm_attr_keys_parse(const char *spec, char *buf, size_t cap, struct bm_attr_keys *out,
+                          struct bm_errmsg *em);
 const char *bm_group_name(enum bm_group g);
 /* A new aggregate with src's series merged by the fields in g only (others emptied; the
  * bucket truncated to the minute or BM_NO_BUCKET). */
@@ -462,6 +506,41 @@ bm_err bm_agg_write_json(const struct bm_agg *a, const struct bm_group_by *g, in
                          int64_t to, struct bm_buf *b);
 /* Appends a fixed-width text table with a totals line, for people. */
 bm_err bm_agg_write_table(const struct bm_agg *a, const struct bm_group_by *g, struct bm_buf *b);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Prices (BMAS_PRICES, core/price.c): a CSV of USD per million tokens per model, optionally
+ * per source region and profile type, held as integer pico-dollars per token. */
+struct bm_price {
+    char *model_id;
+    char *region;                 /* "" matches any source region */
+    size_t model_len, region_len; /* their lengths: compared first, once per record */
+    enum bm_profile_type type;    /* BM_PT__COUNT matches any profile type */
+    uint64_t pico[4];             /* per token: input, output, cache read, cache write */
+    bool has[4];                  /* an empty cell: that price is unknown */
+    unsigned line;                /* in the file, for messages */
+};
+struct bm_prices {
+    struct bm_price *v;
+    size_t n;
+};
+/* Parses the CSV text (len bytes) named name (for messages): '#' comment lines and blank lines
+ * are skipped, the first other line is the header (model_id, input_per_mtok,
+ * output_per_mtok, cache_read_per_mtok, cache_write_per_mtok in any order, optionally region
+ * and profile_type), prices are decimals with at most 6 fractional digits. BM_E_CONFIG with
+ * em naming name:line and the problem; BM_E_NOMEM. Caller frees *out with bm_prices_free. */
+bm_err bm_prices_parse(const char *text, size_t len, const char *name, struct bm_prices **out,
+                       struct bm_errmsg *em);
+/* Reads and parses the file at path (at most 4 MB): BM_E_CONFIG also when it cannot be read. */
+bm_err bm_prices_load(const char *path, struct bm_prices **out, struct bm_errmsg *em);
+void bm_prices_free(struct bm_prices *p);
+/* The most specific row for model_id served from source region src as profile type t: a row
+ * naming the region beats one naming the profile type, which beats one naming neither; NULL
+ * when none matches (p may be NULL). Pure; thread-safe. */
+const struct bm_price *bm_prices_find(const struct bm_prices *p, struct bm_str model_id,
+                                      struct bm_str src, enum bm_profile_type t);
+/* The cost of one invocation's tokens (input, output, cache read, cache write) at price pr:
+ * false (out untouched) when a token count is non-zero and its price unknown, or on overflow. */
+bool bm_price_cost(const struct bm_price *pr, const uint64_t tokens[4], struct bm_cost *out);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Streaming ingest of one log object: bytes in (any chunking), a delta aggregate out. */
@@ -479,6 +558,12 @@ struct bm_ingest_opts {
     enum bm_inflate inflate;   /* BMAS_INFLATE */
     int threads;               /* BMAS_INGEST_THREADS: 2 parses on a second thread; 0 or 1 not */
     struct bm_classify_opts cls;
+    const struct bm_prices *prices; /* BMAS_PRICES, borrowed; NULL: every record unpriced */
+    /* BMAS_ALLOWED_INFERENCE_REGIONS (borrowed; NULL or "": no check): a record served in
+     * another inference Region, global profiles excepted, is a residency violation. */
+    const char *allowed_regions;
+    /* BMAS_ATTRIBUTION_KEYS (names borrowed; n = 0: none): series gain their values. */
+    struct bm_attr_keys attrs;
 };
 /* Options from the configuration; app_map is borrowed and must outlive the ingests. */
 void bm_ingest_opts_init(struct bm_ingest_opts *o, const struct bm_config *cfg,
@@ -491,9 +576,13 @@ struct bm_ingest_stats {
     uint64_t records; /* aggregated */
     uint64_t invalid; /* skipped: malformed, bad tokens, no region, over the line cap */
     uint64_t invocations_by_type[BM_PT__COUNT];
-    /* Per wire code, record level: BMAS-003/007/008/010 for skipped records, and BMAS-006 for
-     * application-profile records with no model mapping (counted, not skipped). */
+    /* Per wire code, record level: BMAS-003/007/008/010 for skipped records, BMAS-006 for
+     * application-profile records with no model mapping and BMAS-025 for residency violations
+     * (both counted, not skipped). */
     uint64_t errors[BM_ERR_WIRE_N];
+    /* The first residency violation: its record number and "<model_id> in <region>". */
+    uint64_t first_violation_record;
+    char first_violation[192];
     /* The first skipped record, for a helpful message ("record 17: ..."). */
     uint64_t first_error_record;
     bm_err first_error;
@@ -805,6 +894,10 @@ struct bm_cw_plan_opts {
     int64_t now;
     size_t max_datums; /* 0 = BM_CW_MAX_DATUMS */
     size_t max_body;   /* 0 = BM_CW_MAX_BODY: bytes of the form body, before gzip */
+    /* BMAS_PUBLISH_COST: a datum per group more, EstimatedCostUSD (the cost in dollars);
+     * BMAS_PUBLISH_RESIDENCY: one more, ResidencyViolations (a count). A claim must be
+     * re-planned with the same settings to give the same calls. */
+    bool publish_cost, publish_residency;
     /* BMAS_MAX_SERIES (NULL: every series goes): asked once per (row, dimension set) with the
      * group's key (values in the key's string slots in set order, the set index in `type`,
      * the bucket to be ignored); false leaves that set out for that row. */

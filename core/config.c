@@ -82,6 +82,21 @@ static const struct cfg_entry table[] = {
      "gzip inflate engine: auto (ISA-L when built with it, else zlib), isal, zlib"},
     {"BMAS_APP_PROFILE_MAP", NULL, CFG_STR, OFF(app_profile_map), "", 0, 65536, 0,
      "application profile id=model id pairs, comma separated, for model_id"},
+    {"BMAS_PRICES", NULL, CFG_STR, OFF(prices), "", 0, 4096, 0,
+     "price file (CSV, USD per million tokens; docs/prices.csv) for cost_usd; empty: no cost"},
+    {"BMAS_PUBLISH_COST", NULL, CFG_BOOL, OFF(publish_cost), "false", 0, 0, 0,
+     "true: also publish the EstimatedCostUSD metric (each metric costs money)"},
+    {"BMAS_ALLOWED_INFERENCE_REGIONS", NULL, CFG_STR, OFF(allowed_inference_regions), "", 0, 4096,
+     0,
+     "comma list of Regions inference may run in; others are residency violations (BMAS-025); "
+     "global profiles are never violations; empty: no check"},
+    {"BMAS_PUBLISH_RESIDENCY", NULL, CFG_BOOL, OFF(publish_residency), "false", 0, 0, 0,
+     "true: also publish the ResidencyViolations metric"},
+    {"BMAS_ATTRIBUTION_KEYS", NULL, CFG_STR, OFF(attribution_keys), "", 0, 255, 0,
+     "up to 3 requestMetadata keys (or identity: the caller's ARN) to aggregate by, comma "
+     "separated; GET /aggregates?group_by=attr.<key>"},
+    {"BMAS_ATTRIBUTION_MAX_VALUES", NULL, CFG_INT, OFF(attribution_max_values), "100", 1, 100000, 0,
+     "distinct values kept per attribution key; later new values count as \"other\""},
     {"BMAS_FETCH_CONCURRENCY", NULL, CFG_INT, OFF(fetch_concurrency), "8", 1, 64, 0,
      "log objects fetched at once"},
     {"BMAS_MAX_LINE_BYTES", NULL, CFG_SIZE, OFF(max_line_bytes), "8M", 1 * KIB, 1 * GIB, 0,
@@ -333,6 +348,23 @@ bm_err bm_config_load(struct bm_config *cfg, bm_getenv_fn get, struct bm_errmsg 
                              "BMAS_CLOUDWATCH_REGION: expected a region such as eu-west-1, got "
                              "\"%s\"",
                              cfg->cloudwatch_region);
+    char abuf[256];
+    struct bm_attr_keys ak;
+    bm_err arc = bm_attr_keys_parse(cfg->attribution_keys, abuf, sizeof abuf, &ak, em);
+    if (arc != BM_OK)
+        return arc;
+    /* Each allowed Region must look like one: a typo would make every record a violation. */
+    for (const char *p = cfg->allowed_inference_regions; *p != '\0';) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        char r[64];
+        if (n >= sizeof r || (memcpy(r, p, n), r[n] = '\0', !bm_region_valid(r)))
+            return bm_errmsg_set(em, BM_E_CONFIG,
+                                 "BMAS_ALLOWED_INFERENCE_REGIONS: expected Regions such as "
+                                 "eu-west-1,eu-central-1 separated by commas, got \"%.*s\"",
+                                 (int)(n > 64 ? 64 : n), p);
+        p = comma ? comma + 1 : p + n;
+    }
     return BM_OK;
 }
 

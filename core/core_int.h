@@ -135,13 +135,17 @@ struct bm__slice {
 struct bm__record {
     struct bm__slice timestamp, region, inference_region, operation, model_id;
     uint64_t input_tokens, output_tokens, cache_read_tokens, cache_write_tokens;
+    struct bm__slice attr[BM_ATTR_MAX]; /* values of attrs' keys (absent: empty) */
     /* Unescaped copies of string fields land here when a field carries escapes. */
     char scratch[4096];
     size_t scratch_used;
 };
-/* Parses one record. BM_E_LOG_FORMAT (BMAS-003) for malformed JSON or a missing or non-string
- * timestamp/modelId; BM_E_TOKENS (BMAS-007) for a bad token count. em says where. */
-bm_err bm__record_parse(const char *line, size_t len, struct bm__record *r, struct bm_errmsg *em);
+/* Parses one record. attrs: the attribution keys to read into r->attr (NULL or none: the
+ * parser skips requestMetadata and identity unread). BM_E_LOG_FORMAT (BMAS-003) for
+ * malformed JSON or a missing or non-string timestamp/modelId; BM_E_TOKENS (BMAS-007) for a
+ * bad token count. em says where. */
+bm_err bm__record_parse(const char *line, size_t len, const struct bm_attr_keys *attrs,
+                        struct bm__record *r, struct bm_errmsg *em);
 
 /* ---- XML (xml.c) ---------------------------------------------------------------------------
  * Minimal reading of AWS XML responses. */

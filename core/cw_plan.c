@@ -25,6 +25,8 @@ struct bm__cw_plan_int {
     struct bm_agg *groups;
     struct bm_dimsets dims;
     struct bm_buf header;
+    bool cost, residency; /* EstimatedCostUSD, ResidencyViolations */
+    int metrics;          /* datums per group: METRICS, plus one for each of those */
 };
 
 static struct bm_str dim_value(const struct bm_series_key *k, enum bm_dim d)
@@ -70,13 +72,51 @@ static bm_err escape_into(struct bm_buf *b, struct bm_str s)
     return bm_url_encode(s.p, s.len, NULL, false, b);
 }
 
-/* Appends the five datums of group g as members first..first+4. */
-static bm_err encode_group(struct bm_buf *b, const struct bm_dimsets *dims,
-                           const struct bm_series *g, size_t first)
+/* Appends the dimensions of member i, the values of group g under its set. */
+static bm_err encode_dims(struct bm_buf *b, const struct bm_dimsets *dims,
+                          const struct bm_series *g, size_t i)
 {
     const struct bm_str vals[] = {g->key.model_id, g->key.profile_id, g->key.source_region,
                                   g->key.inference_region, g->key.operation};
     const int set = (int)g->key.type;
+    bm_err rc = BM_OK;
+    for (int d = 0; rc == BM_OK && d < dims->set[set].n; d++) {
+        rc = bm_buf_appendf(b,
+                            "&MetricData.member.%zu.Dimensions.member.%d.Name=%s"
+                            "&MetricData.member.%zu.Dimensions.member.%d.Value=",
+                            i, d + 1, bm_dim_name(dims->set[set].d[d]), i, d + 1);
+        if (rc == BM_OK)
+            rc = escape_into(b, vals[d]);
+    }
+    return rc;
+}
+
+/* Appends EstimatedCostUSD (BMAS_PUBLISH_COST) or ResidencyViolations (BMAS_PUBLISH_RESIDENCY)
+ * of group g as member i: one value each, the group's cost in dollars or its count of
+ * violating invocations (neither has a per-invocation minimum or maximum worth sending). */
+static bm_err encode_value(struct bm_buf *b, const struct bm_dimsets *dims,
+                           const struct bm_series *g, size_t i, const char ts[21], bool cost)
+{
+    bm_err rc = bm_buf_appendf(b,
+                               "&MetricData.member.%zu.MetricName=%s"
+                               "&MetricData.member.%zu.Unit=%s"
+                               "&MetricData.member.%zu.Timestamp=%.13s%%3A%.2s%%3A%.2sZ"
+                               "&MetricData.member.%zu.Value=",
+                               i, cost ? "EstimatedCostUSD" : "ResidencyViolations", i,
+                               cost ? "None" : "Count", i, ts, ts + 14, ts + 17, i);
+    if (rc == BM_OK && cost)
+        rc = bm_cost_append_usd(b, &g->c.cost); /* digits and '.': nothing to escape */
+    else if (rc == BM_OK)
+        rc = bm_buf_appendf(b, "%llu", (unsigned long long)g->c.violations);
+    return rc == BM_OK ? encode_dims(b, dims, g, i) : rc;
+}
+
+/* Appends the datums of group g (METRICS, then EstimatedCostUSD and ResidencyViolations when
+ * the plan publishes them) as members first, first + 1, ... */
+static bm_err encode_group(struct bm_buf *b, const struct bm__cw_plan_int *in,
+                           const struct bm_series *g, size_t first)
+{
+    const struct bm_dimsets *dims = &in->dims;
     char ts[21];
     bm_time_format(g->key.bucket, ts);
     const struct bm_counters *c = &g->c;
@@ -97,15 +137,14 @@ static bm_err encode_group(struct bm_buf *b, const struct bm_dimsets *dims,
                             (unsigned long long)c->invocations, i,
                             (unsigned long long)stats[m]->sum, i, (unsigned long long)stats[m]->min,
                             i, (unsigned long long)stats[m]->max);
-        for (int d = 0; rc == BM_OK && d < dims->set[set].n; d++) {
-            rc = bm_buf_appendf(b,
-                                "&MetricData.member.%zu.Dimensions.member.%d.Name=%s"
-                                "&MetricData.member.%zu.Dimensions.member.%d.Value=",
-                                i, d + 1, bm_dim_name(dims->set[set].d[d]), i, d + 1);
-            if (rc == BM_OK)
-                rc = escape_into(b, vals[d]);
-        }
+        if (rc == BM_OK)
+            rc = encode_dims(b, dims, g, i);
     }
+    size_t i = first + METRICS;
+    if (rc == BM_OK && in->cost)
+        rc = encode_value(b, dims, g, i++, ts, true);
+    if (rc == BM_OK && in->residency)
+        rc = encode_value(b, dims, g, i, ts, false);
     return rc;
 }
 
@@ -223,19 +262,19 @@ static bm_err pack(struct bm_cw_plan *p, size_t max_datums, size_t max_body)
                 continue;
             }
             bm_buf_reset(&probe);
-            rc = encode_group(&probe, &in->dims, grp, cur->ndatums + 1);
+            rc = encode_group(&probe, in, grp, cur->ndatums + 1);
             if (rc != BM_OK)
                 break;
-            bool fits =
-                cur->ndatums + METRICS <= max_datums && cur->body_len + probe.len <= max_body;
+            size_t nm = (size_t)in->metrics;
+            bool fits = cur->ndatums + nm <= max_datums && cur->body_len + probe.len <= max_body;
             if (fits || cur->ngroups == 0) {
                 /* An empty request always takes its first group: one group that alone is
                  * over the byte limit cannot be split (five datums of at most 6 x 255-byte
                  * values are about 12 KB, far below it). */
                 cur->ngroups++;
-                cur->ndatums += METRICS;
+                cur->ndatums += nm;
                 cur->body_len += probe.len;
-                p->datums += METRICS;
+                p->datums += nm;
                 break;
             }
             rc = new_request(p, &cap, g, in->header.len);
@@ -261,6 +300,9 @@ bm_err bm_cw_plan_make(const struct bm_cw_plan_opts *o, const struct bm_cw_row *
         (p->impl->groups = bm_agg_new(0)) == NULL)
         goto fail;
     p->impl->dims = *o->dims;
+    p->impl->cost = o->publish_cost;
+    p->impl->residency = o->publish_residency;
+    p->impl->metrics = METRICS + (o->publish_cost ? 1 : 0) + (o->publish_residency ? 1 : 0);
     bm_buf_init(&p->impl->header, 4096);
     const char *ns = o->namespace_name ? o->namespace_name : "";
     if ((rc = bm_buf_append_str(&p->impl->header, HEADER)) != BM_OK ||
@@ -280,7 +322,7 @@ bm_err bm_cw_plan_body(const struct bm_cw_plan *p, size_t k, struct bm_buf *b)
     const struct bm_cw_request *r = &p->req[k];
     bm_err rc = bm_buf_append(b, p->impl->header.data, p->impl->header.len);
     for (size_t g = 0; rc == BM_OK && g < r->ngroups; g++)
-        rc = encode_group(b, &p->impl->dims, bm_agg_at(p->impl->groups, r->first_group + g),
-                          g * METRICS + 1);
+        rc = encode_group(b, p->impl, bm_agg_at(p->impl->groups, r->first_group + g),
+                          g * (size_t)p->impl->metrics + 1);
     return rc;
 }

@@ -3,6 +3,7 @@
  * (docs/architecture.md, step 4: stream, never buffer an object). */
 #include "core/core_int.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* Default series cap per object: a real hour of logs holds a few thousand (minute x model x
@@ -45,6 +46,20 @@ void bm_ingest_opts_init(struct bm_ingest_opts *o, const struct bm_config *cfg,
     o->cls.cross_region = cfg->enable_cross_region_detection;
     o->cls.global_cross_region = cfg->enable_global_cross_region;
     o->cls.app_map = app_map;
+    o->allowed_regions = cfg->allowed_inference_regions;
+}
+
+/* Whether region is one of the comma list's items (checked at configuration load). */
+static bool region_listed(const char *list, struct bm_str region)
+{
+    for (const char *p = list; *p != '\0';) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        if (n == region.len && memcmp(p, region.p, n) == 0)
+            return true;
+        p = comma ? comma + 1 : p + n;
+    }
+    return false;
 }
 
 struct bm_ingest *bm_ingest_new(const struct bm_ingest_opts *o, const char *key)
@@ -136,7 +151,7 @@ static bm_err on_record(void *ctx, const char *line, size_t len)
         count_invalid(in, BM_E_LINE_TOO_LONG, &em);
         return BM_OK;
     }
-    bm_err rc = bm__record_parse(line, len, r, &em);
+    bm_err rc = bm__record_parse(line, len, &in->o.attrs, r, &em);
     if (rc != BM_OK) {
         count_invalid(in, rc, &em);
         return BM_OK;
@@ -171,6 +186,20 @@ static bm_err on_record(void *ctx, const char *line, size_t len)
         inf = src;
     if (cl.app_unmapped)
         count_error(in, BM_E_NO_PROFILE); /* informational: counted under the profile id */
+    /* A global profile may be served in any commercial Region by design: never a violation. */
+    bool violation = false;
+    if (in->o.allowed_regions != NULL && in->o.allowed_regions[0] != '\0' &&
+        cl.type != BM_PT_GLOBAL && !region_listed(in->o.allowed_regions, inf)) {
+        int wi = bm_err_wire_index(BM_E_RESIDENCY);
+        if (in->st.errors[wi] == 0) {
+            in->st.first_violation_record = in->st.records + in->st.invalid + 1;
+            snprintf(in->st.first_violation, sizeof in->st.first_violation, "%.*s in %.*s",
+                     (int)(cl.model_id.len > 128 ? 128 : cl.model_id.len), cl.model_id.p,
+                     (int)(inf.len > 48 ? 48 : inf.len), inf.p);
+        }
+        count_error(in, BM_E_RESIDENCY);
+        violation = true;
+    }
     struct bm_series_key k = {
         .bucket = floor_to(ts, in->o.bucket_seconds),
         .type = cl.type,
@@ -180,9 +209,19 @@ static bm_err on_record(void *ctx, const char *line, size_t len)
         .inference_region = inf,
         .operation = slice(r->operation),
     };
+    for (int i = 0; i < in->o.attrs.n; i++)
+        k.attr[i] = slice(r->attr[i]);
     struct bm_counters c;
     bm_counters_one(&c, r->input_tokens, r->output_tokens, r->cache_read_tokens,
                     r->cache_write_tokens);
+    /* Priced by the foundation model and the source region: Bedrock bills cross-region
+     * inference at the source Region's price. */
+    const struct bm_price *pr = bm_prices_find(in->o.prices, cl.model_id, src, cl.type);
+    const uint64_t tokens[4] = {r->input_tokens, r->output_tokens, r->cache_read_tokens,
+                                r->cache_write_tokens};
+    if (pr == NULL || !bm_price_cost(pr, tokens, &c.cost))
+        c.unpriced = 1;
+    c.violations = violation ? 1 : 0;
     rc = bm_agg_add(in->agg, &k, &c);
     if (rc != BM_OK)
         return rc; /* series cap or OOM: the object cannot be counted exactly */

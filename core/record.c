@@ -22,7 +22,9 @@ enum field {
     F_IN_TOKENS,
     F_OUT_TOKENS,
     F_CACHE_READ,
-    F_CACHE_WRITE
+    F_CACHE_WRITE,
+    F_REQUEST_METADATA,
+    F_IDENTITY
 };
 
 #define KEY_IS(k, n, lit) ((n) == sizeof(lit) - 1 && memcmp((k), (lit), (n)) == 0)
@@ -43,6 +45,10 @@ static enum field top_field(const char *k, size_t n)
         return F_INPUT;
     if (KEY_IS(k, n, "output"))
         return F_OUTPUT;
+    if (KEY_IS(k, n, "requestMetadata"))
+        return F_REQUEST_METADATA;
+    if (KEY_IS(k, n, "identity"))
+        return F_IDENTITY;
     return F_NONE;
 }
 
@@ -69,6 +75,7 @@ struct ctx {
     const char *start;
     bm_err token_err; /* first bad token count; the record is still scanned to the end */
     const char *token_field;
+    const struct bm_attr_keys *attrs; /* to read; NULL: none */
 };
 
 /* Says what went wrong and where, as a byte offset into the record. */
@@ -210,6 +217,37 @@ static bm_err nested(struct ctx *c, bm_err (*member)(struct ctx *, const char *,
     return skip(c);
 }
 
+/* The slot of attribution key k (n bytes), -1 when it is not one; "identity" names the
+ * caller's identity.arn, not a requestMetadata key. */
+static int attr_slot(const struct ctx *c, const char *k, size_t n, bool identity)
+{
+    for (int i = 0; c->attrs != NULL && i < c->attrs->n; i++) {
+        bool is_id = strcmp(c->attrs->name[i], "identity") == 0;
+        if (is_id == identity && strlen(c->attrs->name[i]) == n &&
+            memcmp(c->attrs->name[i], k, n) == 0)
+            return i;
+    }
+    return -1;
+}
+
+/* requestMetadata is a string map the caller set: a configured key's string value is kept, any
+ * other value skipped (it is the caller's, not Bedrock's, so never an error). */
+static bm_err metadata_member(struct ctx *c, const char *k, size_t n)
+{
+    int i = attr_slot(c, k, n, false);
+    if (i < 0 || c->s.p >= c->s.end || *c->s.p != '"')
+        return skip(c);
+    return read_string_field(c, &c->r->attr[i], "requestMetadata value");
+}
+
+static bm_err identity_member(struct ctx *c, const char *k, size_t n)
+{
+    int i = attr_slot(c, "identity", 8, true);
+    if (i < 0 || !KEY_IS(k, n, "arn") || c->s.p >= c->s.end || *c->s.p != '"')
+        return skip(c);
+    return read_string_field(c, &c->r->attr[i], "identity.arn");
+}
+
 static bm_err top_member(struct ctx *c, const char *k, size_t n)
 {
     struct bm__record *r = c->r;
@@ -228,17 +266,25 @@ static bm_err top_member(struct ctx *c, const char *k, size_t n)
         return nested(c, input_member);
     case F_OUTPUT:
         return nested(c, output_member);
+    case F_REQUEST_METADATA:
+        return c->attrs != NULL && c->attrs->n > 0 ? nested(c, metadata_member) : skip(c);
+    case F_IDENTITY:
+        return c->attrs != NULL && c->attrs->n > 0 ? nested(c, identity_member) : skip(c);
     default:
         return skip(c);
     }
 }
 
-bm_err bm__record_parse(const char *line, size_t len, struct bm__record *r, struct bm_errmsg *em)
+bm_err bm__record_parse(const char *line, size_t len, const struct bm_attr_keys *attrs,
+                        struct bm__record *r, struct bm_errmsg *em)
 {
     memset(r, 0, offsetof(struct bm__record, scratch));
     r->scratch_used = 0;
-    struct ctx c = {
-        .s = {.p = line, .end = line + len, .depth = 0}, .r = r, .em = em, .start = line};
+    struct ctx c = {.s = {.p = line, .end = line + len, .depth = 0},
+                    .r = r,
+                    .em = em,
+                    .start = line,
+                    .attrs = attrs};
     bm__scan_ws(&c.s);
     if (c.s.p >= c.s.end || *c.s.p != '{')
         return bm_errmsg_set(em, FMT, "a record must be a JSON object");

@@ -235,6 +235,13 @@ static bm_err record(const struct bm_sample_opts *o, uint64_t *s, int64_t ts,
             (unsigned long long)out);
     if (rc == BM_OK && inf != NULL)
         rc = bm_buf_appendf(b, ",\"inferenceRegion\":\"%s\"", inf);
+    /* The caller's requestMetadata (BMAS_ATTRIBUTION_KEYS=team,app), from numbers already drawn
+     * so that every other byte stays what the seed gave before it was added. */
+    static const char *const teams[] = {"search", "support", "analytics", "platform"};
+    static const char *const apps[] = {"chat", "summarizer", "classifier"};
+    if (rc == BM_OK)
+        rc = bm_buf_appendf(b, ",\"requestMetadata\":{\"team\":\"%s\",\"app\":\"%s\"}",
+                            teams[session % N_OF(teams)], apps[rid % N_OF(apps)]);
     if (rc == BM_OK)
         rc = bm_buf_append_str(
             b, ",\"schemaType\":\"ModelInvocationLog\",\"schemaVersion\":\"1.0\"}\n");

@@ -148,6 +148,18 @@ static int64_t range_of(const struct bm_agg *a, long width, bool want_max)
 
 void bm__ingest_summary(const struct bm__ingest_run *r, FILE *f)
 {
+    /* The cost first: scripts read the summary from the last line. */
+    struct bm_counters t = {0};
+    struct bm_buf usd;
+    if (r->all != NULL)
+        bm_agg_totals(r->all, &t);
+    bm_buf_init(&usd, 64);
+    if (r->o.prices == NULL)
+        fprintf(f, "cost: not computed (set BMAS_PRICES to a price file, e.g. docs/prices.csv)\n");
+    else if (bm_cost_append_usd(&usd, &t.cost) == BM_OK)
+        fprintf(f, "cost: %s USD for the priced invocations; %llu invocation(s) unpriced\n",
+                usd.data, (unsigned long long)t.unpriced);
+    bm_buf_cleanup(&usd);
     fprintf(f, "%llu source(s), %llu failed, %llu ignored; %llu records counted, %llu skipped",
             (unsigned long long)r->sources, (unsigned long long)r->failed,
             (unsigned long long)r->ignored, (unsigned long long)r->records,
@@ -171,13 +183,25 @@ int bm_srv_cmd_ingest(const struct bm_config *cfg, int argc, char **argv, FILE *
         return code;
     struct bm_errmsg em = {{0}};
     struct bm_group_by g;
-    if (bm_group_by_parse(a.group_by, &g, &em) != BM_OK) {
+    char abuf[256];
+    struct bm_attr_keys attrs;
+    if (bm_attr_keys_parse(cfg->attribution_keys, abuf, sizeof abuf, &attrs, &em) != BM_OK) {
+        fprintf(err, "bmas: %s\n", em.text);
+        return BM_EXIT_USAGE;
+    }
+    if (bm_group_by_parse_attrs(a.group_by, &attrs, &g, &em) != BM_OK) {
         fprintf(err, "bmas ingest: --group-by: %s\n", em.text);
         return BM_EXIT_USAGE;
     }
     struct bm_app_map *map = NULL;
     if (bm_app_map_parse(cfg->app_profile_map, &map, &em) != BM_OK) {
         fprintf(err, "bmas: %s\n", em.text);
+        return BM_EXIT_USAGE;
+    }
+    struct bm_prices *prices = NULL;
+    if (cfg->prices[0] != '\0' && bm_prices_load(cfg->prices, &prices, &em) != BM_OK) {
+        fprintf(err, "bmas: %s %s\n", bm_err_wire(BM_E_CONFIG), em.text);
+        bm_app_map_free(map);
         return BM_EXIT_USAGE;
     }
     struct bm__ingest_run r;
@@ -187,6 +211,8 @@ int bm_srv_cmd_ingest(const struct bm_config *cfg, int argc, char **argv, FILE *
     r.tty = isatty(fileno(err)) == 1;
     pthread_mutex_init(&r.mu, NULL);
     bm_ingest_opts_init(&r.o, cfg, map);
+    r.o.prices = prices;
+    r.o.attrs = attrs;
     /* The merged totals have no series cap: they are bounded by what the sources held. */
     r.all = bm_agg_new(0);
     struct bm_agg *grouped = NULL;
@@ -230,5 +256,6 @@ fail:
     }
     pthread_mutex_destroy(&r.mu);
     bm_app_map_free(map);
+    bm_prices_free(prices);
     return code;
 }

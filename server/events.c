@@ -129,6 +129,24 @@ static void log_processed(const struct task *t, const struct bm_ingest *in, int6
            BM_KV_STR("firstInvalidReason", bad ? st->first_error_msg.text : NULL));
 }
 
+/* An object with records served outside BMAS_ALLOWED_INFERENCE_REGIONS: one WARN line with
+ * BMAS-025, how many, and the first (its record and "<model> in <region>"), whatever
+ * LOG_LEVEL says of INFO. The records are counted all the same. */
+static void log_residency(const struct task *t, const struct bm_ingest *in)
+{
+    const struct bm_ingest_stats *st = bm_ingest_stats(in);
+    uint64_t n = st->errors[bm_err_wire_index(BM_E_RESIDENCY)];
+    if (n == 0)
+        return;
+    BM_LOG(BM_WARN, "server", "residency_violation",
+           "inference served outside BMAS_ALLOWED_INFERENCE_REGIONS",
+           BM_KV_STR("requestId", t->req_id), BM_KV_STR("bucket", t->ref->bucket),
+           BM_KV_STR("key", t->ref->key), BM_KV_ERR(BM_E_RESIDENCY),
+           BM_KV_INT("violations", (long long)n),
+           BM_KV_INT("firstViolationRecord", (long long)st->first_violation_record),
+           BM_KV_STR("firstViolation", st->first_violation));
+}
+
 /* A failed attempt: remembered, and quarantined after MAX_RETRY_ATTEMPTS. A quarantined
  * object is acknowledged when there is no DLQ to catch it (DLQ_ENABLED=false). */
 /* Whether a failure says something about the object. Missing credentials, a storage outage
@@ -218,6 +236,7 @@ static void run_task(void *arg)
             records = bm_ingest_stats(in)->records;
             invalid = bm_ingest_stats(in)->invalid;
             log_processed(t, in, bm_time_mono_ms() - t0);
+            log_residency(t, in);
         }
     }
     /* Objects fetched (not superseded) count in GET /metrics, failed ones with what was read. */

@@ -40,7 +40,7 @@ int bm__retry_after_s(bm_err code)
     case BM_E_QUARANTINED:
     case BM_E_CONFIG:
     case BM_E_SUPERSEDED:
-    case BM_E_RESIDENCY:
+    case BM_E_RESIDENCY: /* a count, never an answer: the record is counted all the same */
     case BM_E_SERIES_CAP:
         return 0;
     /* bmas's own state, over within a second: a write lock, the body budget, memory. */

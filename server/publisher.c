@@ -68,11 +68,15 @@ static bm_err make_plan(struct flush *f, const struct bm_db_outbox *ob, int64_t 
 {
     struct bm_srv *s = f->p->s;
     struct bm_cw_row *rows = plan_rows(ob);
-    struct bm_cw_plan_opts o = {.dims = &s->dims,
-                                .namespace_name = s->cfg->cloudwatch_namespace,
-                                .now = now,
-                                .admit = bm__cw_gate_admit,
-                                .admit_ctx = f->gate};
+    struct bm_cw_plan_opts o = {
+        .dims = &s->dims,
+        .namespace_name = s->cfg->cloudwatch_namespace,
+        .now = now,
+        .publish_cost = s->cfg->publish_cost,
+        .publish_residency = s->cfg->publish_residency,
+        .admit = bm__cw_gate_admit,
+        .admit_ctx = f->gate,
+    };
     bm_err rc = rows == NULL ? BM_E_NOMEM : bm_cw_plan_make(&o, rows, ob->n, out);
     bm_free(rows);
     /* The series are recorded as they are planned: the calls that carry them follow. */

@@ -7,6 +7,54 @@
 #include <string.h>
 
 #define STATUS_QUARANTINED_MAX 20
+#define STATUS_UNPRICED_MAX 20
+
+/* /status's "cost": the stored aggregates' cost and unpriced invocations (what GET
+ * /aggregates totals over all time), and the models that had unpriced invocations, most
+ * first, at most STATUS_UNPRICED_MAX. null when the query fails (the rest of /status still
+ * answers). */
+static void write_cost(struct bm_srv *s, struct bm_buf *b)
+{
+    struct bm_group_by g = {.n = 1, .f = {BM_G_MODEL_ID}};
+    struct bm_db_query q;
+    struct bm_agg *a = NULL;
+    struct bm_errmsg em = {{0}};
+    bm_db_query_init(&q, &g);
+    q.sums_only = true;
+    if (bm_db_query(s->db, &q, &a, &em) != BM_OK) {
+        bm_buf_append_str(b, "null");
+        return;
+    }
+    struct bm_counters t;
+    bm_agg_totals(a, &t);
+    bm_buf_appendf(b, "{\"prices\":%s,\"cost_usd\":", s->prices ? "true" : "false");
+    bm_cost_append_usd(b, &t.cost);
+    bm_buf_appendf(b, ",\"unpriced_invocations\":%llu,\"unpriced_models\":[",
+                   (unsigned long long)t.unpriced);
+    /* Most unpriced first: a selection of the top few, the list being short. */
+    size_t n = bm_agg_count(a), shown = 0;
+    uint64_t below = UINT64_MAX;
+    while (shown < STATUS_UNPRICED_MAX) {
+        uint64_t best = 0;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t u = bm_agg_at(a, i)->c.unpriced;
+            if (u < below && u > best)
+                best = u;
+        }
+        if (best == 0)
+            break;
+        for (size_t i = 0; i < n && shown < STATUS_UNPRICED_MAX; i++) {
+            const struct bm_series *se = bm_agg_at(a, i);
+            if (se->c.unpriced != best)
+                continue;
+            bm_buf_append_str(b, shown++ ? "," : "");
+            bm_buf_append_json_str(b, se->key.model_id.p, se->key.model_id.len);
+        }
+        below = best;
+    }
+    bm_buf_append_str(b, "]}");
+    bm_agg_free(a);
+}
 
 static void write_error_obj(struct bm_buf *b, bm_err code, const char *msg, int64_t at)
 {
@@ -128,6 +176,21 @@ void bm__route_status(struct bm_srv *s, struct bm__reply *r)
             write_error_obj(b, cs.last_error, cs.last_error_msg.text, cs.last_poll_at);
         bm_buf_append_char(b, '}');
     }
+    bm_buf_append_str(b, ",\"cost\":");
+    write_cost(s, b);
+    /* Residency: the persistent count of BMAS-025 records, and the list it is checked
+     * against (empty: no check). */
+    const char *allowed = s->cfg->allowed_inference_regions;
+    bm_buf_append_str(b, ",\"residency\":{\"allowed_inference_regions\":[");
+    for (const char *p = allowed; *p != '\0';) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        bm_buf_append_str(b, p == allowed ? "" : ",");
+        bm_buf_append_json_str(b, p, len);
+        p = comma ? comma + 1 : p + len;
+    }
+    bm_buf_appendf(b, "],\"violations\":%llu}",
+                   (unsigned long long)st.c[BM_DB_C_ERRORS + bm_err_wire_index(BM_E_RESIDENCY)]);
     uint64_t cut = 0;
     long open = 0;
     if (s->conns != NULL)
@@ -149,7 +212,7 @@ void bm__route_aggregates(struct bm_srv *s, const char *const *names, const char
 {
     struct bm_errmsg em = {{0}};
     struct bm_db_query q;
-    bm_err prc = bm_db_query_parse(&q, names, values, n, &em);
+    bm_err prc = bm_db_query_parse_attrs(&q, &s->attrs, names, values, n, &em);
     if (prc != BM_OK) {
         bm__reply_error(r, prc, em.text, NULL);
         return;

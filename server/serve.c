@@ -52,13 +52,21 @@ static bm_err setup(struct bm_srv *s, struct bm_errmsg *em)
         rc = bm_app_map_parse(cfg->app_profile_map, &s->app_map, em);
     if (rc == BM_OK)
         rc = bm_dimsets_parse(cfg->dimension_sets, &s->dims, em);
+    if (rc == BM_OK && cfg->prices[0] != '\0')
+        rc = bm_prices_load(cfg->prices, &s->prices, em);
+    if (rc == BM_OK)
+        rc = bm_attr_keys_parse(cfg->attribution_keys, s->attr_buf, sizeof s->attr_buf, &s->attrs,
+                                em);
     uint64_t price;
     if (rc == BM_OK)
         rc = bm__cw_price_parse(cfg->cloudwatch_metric_price, &price, em);
     if (rc != BM_OK)
         return rc;
     bm_ingest_opts_init(&s->iopts, cfg, s->app_map);
-    rc = bm_db_open(cfg->db_path, NULL, &s->db, em);
+    s->iopts.prices = s->prices;
+    s->iopts.attrs = s->attrs;
+    struct bm_db_options dbo = {.attr_max_values = (int)cfg->attribution_max_values};
+    rc = bm_db_open(cfg->db_path, &dbo, &s->db, em);
     if (rc != BM_OK)
         return rc;
     struct bm_http_curl_opts ho = {0};
@@ -99,6 +107,7 @@ static void teardown(struct bm_srv *s)
     bm_http_curl_free(&s->http);
     bm_db_close(s->db);
     bm_app_map_free(s->app_map);
+    bm_prices_free(s->prices);
     bm_stop_destroy(&s->stop);
     bm_metrics_free(s->metrics);
 }

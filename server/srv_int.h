@@ -63,6 +63,9 @@ struct bm_srv {
     struct bm_aws aws;
     struct bm_metrics *metrics; /* GET /metrics: bmas's own counters (lock-free) */
     struct bm_app_map *app_map;
+    struct bm_prices *prices; /* BMAS_PRICES, NULL when unset */
+    char attr_buf[256];       /* BMAS_ATTRIBUTION_KEYS, split: attrs' names point here */
+    struct bm_attr_keys attrs;
     struct bm_ingest_opts iopts;
     struct bm_dimsets dims;
     struct bm__pool *pool;

@@ -18,6 +18,9 @@ struct bm_db_options {
     int max_connections; /* pool bound; 0 = 16. A call waits when all are in use. */
     int busy_timeout_ms; /* wait for a lock held by another process; 0 = 5000 */
     bool sync_full;      /* synchronous=FULL: durable across power loss (see db.c), slower */
+    /* Distinct values kept per attribution key (BMAS_ATTRIBUTION_MAX_VALUES); a new value
+     * past it is stored as "other". 0 = 100. */
+    int attr_max_values;
 };
 
 /* Opens (creating if needed) the database at path, in WAL mode, and migrates its schema to the
@@ -264,6 +267,10 @@ void bm_db_query_init(struct bm_db_query *q, const struct bm_group_by *g);
  * unknown name or a bad value; *q is written only on success. Pure; thread-safe. */
 bm_err bm_db_query_parse(struct bm_db_query *q, const char *const *names, const char *const *values,
                          size_t n, struct bm_errmsg *em);
+/* The same, with group_by also taking attr.<key> for the attribution keys (may be NULL). */
+bm_err bm_db_query_parse_attrs(struct bm_db_query *q, const struct bm_attr_keys *keys,
+                               const char *const *names, const char *const *values, size_t n,
+                               struct bm_errmsg *em);
 /* Aggregates matching q: exactly what the minute rows at or after the prune cutoff give, read
  * from the coarsest tables that answer exactly, grouped the way bm_agg_regroup would group them
  * (fields not in group_by empty, bucket truncated to the minute or BM_NO_BUCKET, type

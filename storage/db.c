@@ -5,18 +5,25 @@
 #include <string.h>
 
 /* Column lists shared by the three aggregate tables and the outbox: the series key as interned
- * ids, then invocations and sum/min/max of the four token counts (bind positions 1..20). */
+ * ids, then invocations and sum/min/max of the four token counts (bind positions 1..20), then
+ * the cost, unpriced invocations and residency violations (21..24, schema version 5), the
+ * attribution values (25..27, version 6). */
 #define SERIES_COLS                                                                                \
     "bucket, model, ptype, profile, src, inf, op, n, i_s, i_mn, i_mx, o_s, o_mn, o_mx, r_s, "      \
-    "r_mn, r_mx, w_s, w_mn, w_mx"
-#define SERIES_PARAMS "?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20"
+    "r_mn, r_mx, w_s, w_mn, w_mx, c_u, c_p, np, rv, a1, a2, a3"
+#define SERIES_PARAMS                                                                              \
+    "?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,"  \
+    "?26,?27"
 #define STAT_MERGE(p)                                                                              \
     p "_s = " p "_s + excluded." p "_s, " p "_mn = min(" p "_mn, excluded." p "_mn), " p           \
       "_mx = max(" p "_mx, excluded." p "_mx)"
+#define COST_MERGE                                                                                 \
+    "c_u = c_u + excluded.c_u, c_p = c_p + excluded.c_p, np = np + excluded.np, "                  \
+    "rv = rv + excluded.rv"
 #define AGG_UPSERT(table)                                                                          \
     "INSERT INTO " table "(" SERIES_COLS ") VALUES(" SERIES_PARAMS                                 \
     ") ON CONFLICT DO UPDATE SET n = n + excluded.n, " STAT_MERGE("i") ", " STAT_MERGE(            \
-        "o") ", " STAT_MERGE("r") ", " STAT_MERGE("w")
+        "o") ", " STAT_MERGE("r") ", " STAT_MERGE("w") ", " COST_MERGE
 
 static const char *const st_sql[BM__ST__COUNT] = {
     [BM__ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -34,11 +41,13 @@ static const char *const st_sql[BM__ST__COUNT] = {
     [BM__ST_AGG_HOUR] = AGG_UPSERT("agg_hour"),
     [BM__ST_AGG_DAY] = AGG_UPSERT("agg_day"),
     [BM__ST_AGG_ALL] = "INSERT INTO agg_all(model, ptype, profile, src, inf, op, n, i_s, o_s, r_s, "
-                       "w_s) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11) ON CONFLICT DO UPDATE SET "
+                       "w_s, c_u, c_p, np, rv, a1, a2, a3) "
+                       "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18) "
+                       "ON CONFLICT DO UPDATE SET "
                        "n = n + excluded.n, i_s = i_s + excluded.i_s, o_s = o_s + excluded.o_s, "
-                       "r_s = r_s + excluded.r_s, w_s = w_s + excluded.w_s",
+                       "r_s = r_s + excluded.r_s, w_s = w_s + excluded.w_s, " COST_MERGE,
     [BM__ST_OUTBOX_PUT] =
-        "INSERT INTO outbox(created_at, " SERIES_COLS ") VALUES(?21, " SERIES_PARAMS ")",
+        "INSERT INTO outbox(created_at, " SERIES_COLS ") VALUES(?28, " SERIES_PARAMS ")",
     [BM__ST_FAIL_DELETE] = "DELETE FROM failure WHERE bucket = ?1 AND key = ?2 AND version = ?3",
     [BM__ST_FAIL_GET] = "SELECT attempts, quarantined FROM failure WHERE bucket = ?1 AND "
                         "key = ?2 AND version = ?3",
@@ -57,13 +66,15 @@ static const char *const st_sql[BM__ST__COUNT] = {
     [BM__ST_OUTBOX_FETCH] =
         "SELECT o.id, o.created_at, o.bucket, o.ptype, m.s, p.s, sr.s, ir.s, op.s, o.n, "
         "o.i_s, o.i_mn, o.i_mx, o.o_s, o.o_mn, o.o_mx, o.r_s, o.r_mn, o.r_mx, o.w_s, o.w_mn, "
-        "o.w_mx FROM outbox o JOIN str m ON m.id = o.model JOIN str p ON p.id = o.profile "
+        "o.w_mx, o.c_u, o.c_p, o.np, o.rv FROM outbox o JOIN str m ON m.id = o.model "
+        "JOIN str p ON p.id = o.profile "
         "JOIN str sr ON sr.id = o.src JOIN str ir ON ir.id = o.inf JOIN str op ON op.id = o.op "
         "WHERE o.state = 0 AND o.id > ?2 ORDER BY o.id LIMIT ?1",
     [BM__ST_OUTBOX_CLAIMED] =
         "SELECT o.id, o.created_at, o.bucket, o.ptype, m.s, p.s, sr.s, ir.s, op.s, o.n, "
         "o.i_s, o.i_mn, o.i_mx, o.o_s, o.o_mn, o.o_mx, o.r_s, o.r_mn, o.r_mx, o.w_s, o.w_mn, "
-        "o.w_mx FROM outbox o JOIN str m ON m.id = o.model JOIN str p ON p.id = o.profile "
+        "o.w_mx, o.c_u, o.c_p, o.np, o.rv FROM outbox o JOIN str m ON m.id = o.model "
+        "JOIN str p ON p.id = o.profile "
         "JOIN str sr ON sr.id = o.src JOIN str ir ON ir.id = o.inf JOIN str op ON op.id = o.op "
         "WHERE o.state = 4 AND o.claim = ?1 ORDER BY o.id",
     [BM__ST_OUTBOX_CLAIM] = "UPDATE outbox SET state = 4, claim = ?2 WHERE id = ?1 AND state = 0",
@@ -88,6 +99,9 @@ static const char *const st_sql[BM__ST__COUNT] = {
     [BM__ST_QUERY_STATE] = "SELECT (SELECT value FROM meta WHERE key = 'pruned_before'), "
                            "(SELECT min(bucket) FROM agg), (SELECT max(bucket) FROM agg)",
     [BM__ST_STR_NAME] = "SELECT s FROM str WHERE id = ?1",
+    [BM__ST_ATTR_HAS] = "SELECT 1 FROM attr_value WHERE k = ?1 AND v = ?2",
+    [BM__ST_ATTR_COUNT] = "SELECT count(*) FROM attr_value WHERE k = ?1",
+    [BM__ST_ATTR_PUT] = "INSERT INTO attr_value(k, v) VALUES(?1, ?2)",
 };
 
 bm_err bm__sql_err(struct bm__conn *c, int rc, const char *what, struct bm_errmsg *em)

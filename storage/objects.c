@@ -63,8 +63,9 @@ enum bm_profile_type bm__ptype_from_code(int64_t code)
     return BM_PT__COUNT;
 }
 
-/* Binds a series at positions 1..20 (the column order of SERIES_COLS in db.c). */
-static void bind_series(sqlite3_stmt *st, int64_t bucket, int ptype, const int64_t ids[5],
+/* Binds a series at positions 1..27 (the column order of SERIES_COLS in db.c); ids: the five
+ * strings of the key, then the three attribution values. */
+static void bind_series(sqlite3_stmt *st, int64_t bucket, int ptype, const int64_t ids[8],
                         const struct bm_counters *k)
 {
     const struct bm_stat *stats[4] = {&k->input, &k->output, &k->cache_read, &k->cache_write};
@@ -79,10 +80,16 @@ static void bind_series(sqlite3_stmt *st, int64_t bucket, int ptype, const int64
         sqlite3_bind_int64(st, 10 + 3 * i, (int64_t)stats[i]->min);
         sqlite3_bind_int64(st, 11 + 3 * i, (int64_t)stats[i]->max);
     }
+    sqlite3_bind_int64(st, 21, (int64_t)k->cost.micro);
+    sqlite3_bind_int64(st, 22, (int64_t)k->cost.pico);
+    sqlite3_bind_int64(st, 23, (int64_t)k->unpriced);
+    sqlite3_bind_int64(st, 24, (int64_t)k->violations);
+    for (int i = 0; i < 3; i++)
+        sqlite3_bind_int64(st, 25 + i, ids[5 + i]);
 }
 
-/* Binds a series' key and sums at positions 1..11 of BM__ST_AGG_ALL (no bucket, no min/max). */
-static void bind_all(sqlite3_stmt *st, int ptype, const int64_t ids[5], const struct bm_counters *k)
+/* Binds a series' key and sums at positions 1..18 of BM__ST_AGG_ALL (no bucket, no min/max). */
+static void bind_all(sqlite3_stmt *st, int ptype, const int64_t ids[8], const struct bm_counters *k)
 {
     sqlite3_bind_int64(st, 1, ids[0]);
     sqlite3_bind_int(st, 2, ptype);
@@ -93,6 +100,58 @@ static void bind_all(sqlite3_stmt *st, int ptype, const int64_t ids[5], const st
     sqlite3_bind_int64(st, 9, (int64_t)k->output.sum);
     sqlite3_bind_int64(st, 10, (int64_t)k->cache_read.sum);
     sqlite3_bind_int64(st, 11, (int64_t)k->cache_write.sum);
+    sqlite3_bind_int64(st, 12, (int64_t)k->cost.micro);
+    sqlite3_bind_int64(st, 13, (int64_t)k->cost.pico);
+    sqlite3_bind_int64(st, 14, (int64_t)k->unpriced);
+    sqlite3_bind_int64(st, 15, (int64_t)k->violations);
+    for (int i = 0; i < 3; i++)
+        sqlite3_bind_int64(st, 16 + i, ids[5 + i]);
+}
+
+/* The stored id of attribution value v at key position pos: 0 for no value; the value's own
+ * id while the key has fewer than BMAS_ATTRIBUTION_MAX_VALUES distinct values (or already has
+ * this one); else the id of "other", so that a key of unbounded values (a request id put in
+ * requestMetadata) cannot grow the tables without bound. */
+static bm_err attr_id(struct bm_db *db, struct bm__conn *c, int pos, struct bm_str v, int64_t *id,
+                      struct bm_errmsg *em)
+{
+    static const struct bm_str other = {"other", 5};
+    sqlite3_stmt *st;
+    int64_t n = 0;
+    bool has = false;
+    *id = 0;
+    if (v.len == 0)
+        return BM_OK;
+    bm_err e = bm__intern(db, c, v, id, em);
+    if (e != BM_OK || (v.len == other.len && memcmp(v.p, other.p, other.len) == 0))
+        return e;
+    if ((e = bm__stmt(c, BM__ST_ATTR_HAS, &st, em)) != BM_OK)
+        return e;
+    sqlite3_bind_int(st, 1, pos);
+    sqlite3_bind_int64(st, 2, *id);
+    int rc = sqlite3_step(st);
+    has = rc == SQLITE_ROW;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return bm__sql_err(c, rc, "attribution values", em);
+    if (has)
+        return BM_OK;
+    if ((e = bm__stmt(c, BM__ST_ATTR_COUNT, &st, em)) != BM_OK)
+        return e;
+    sqlite3_bind_int(st, 1, pos);
+    rc = sqlite3_step(st);
+    n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        return bm__sql_err(c, rc, "attribution values", em);
+    int cap = db->opt.attr_max_values > 0 ? db->opt.attr_max_values : 100;
+    if (n >= cap)
+        return bm__intern(db, c, other, id, em);
+    if ((e = bm__stmt(c, BM__ST_ATTR_PUT, &st, em)) != BM_OK)
+        return e;
+    sqlite3_bind_int(st, 1, pos);
+    sqlite3_bind_int64(st, 2, *id);
+    return bm__run(c, st, "attribution values", em);
 }
 
 static int64_t floor_to(int64_t t, int64_t width)
@@ -108,7 +167,7 @@ static bm_err apply_series(struct bm_db *db, struct bm__conn *c, const struct bm
     static const int64_t widths[3] = {1, 3600, 86400};
     const struct bm_str *strs[5] = {&s->key.model_id, &s->key.profile_id, &s->key.source_region,
                                     &s->key.inference_region, &s->key.operation};
-    int64_t ids[5];
+    int64_t ids[8];
     sqlite3_stmt *st;
     bm_err e = BM_OK;
     int ptype = bm__ptype_code(s->key.type);
@@ -116,6 +175,8 @@ static bm_err apply_series(struct bm_db *db, struct bm__conn *c, const struct bm
         return bm_errmsg_set(em, BM_E_INTERNAL, "commit: series without bucket or profile type");
     for (int i = 0; i < 5 && e == BM_OK; i++)
         e = bm__intern(db, c, *strs[i], &ids[i], em);
+    for (int i = 0; i < 3 && e == BM_OK; i++)
+        e = attr_id(db, c, i + 1, s->key.attr[i], &ids[5 + i], em);
     for (int t = 0; t < 3 && e == BM_OK; t++) {
         if ((e = bm__stmt(c, tables[t], &st, em)) != BM_OK)
             break;
@@ -128,7 +189,7 @@ static bm_err apply_series(struct bm_db *db, struct bm__conn *c, const struct bm
     }
     if (e == BM_OK && (e = bm__stmt(c, BM__ST_OUTBOX_PUT, &st, em)) == BM_OK) {
         bind_series(st, s->key.bucket, ptype, ids, &s->c);
-        sqlite3_bind_int64(st, 21, now);
+        sqlite3_bind_int64(st, 28, now);
         e = bm__run(c, st, "add to outbox", em);
     }
     return e;

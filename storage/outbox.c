@@ -11,7 +11,7 @@ struct outbox_priv {
     struct bm__arena arena;
 };
 
-/* Reads the key strings and counters of a fetched row (columns 2..21 of BM__ST_OUTBOX_FETCH). */
+/* Reads the key strings and counters of a fetched row (columns 2..25 of BM__ST_OUTBOX_FETCH). */
 static bool read_row(struct bm__arena *a, sqlite3_stmt *st, struct bm_db_outbox_row *r)
 {
     struct bm_str *strs[5] = {&r->s.key.model_id, &r->s.key.profile_id, &r->s.key.source_region,
@@ -34,6 +34,12 @@ static bool read_row(struct bm__arena *a, sqlite3_stmt *st, struct bm_db_outbox_
         stats[i]->min = (uint64_t)sqlite3_column_int64(st, 11 + 3 * i);
         stats[i]->max = (uint64_t)sqlite3_column_int64(st, 12 + 3 * i);
     }
+    struct bm_cost cost = {(uint64_t)sqlite3_column_int64(st, 22),
+                           (uint64_t)sqlite3_column_int64(st, 23)};
+    r->s.c.cost = (struct bm_cost){0, 0};
+    bm_cost_add(&r->s.c.cost, &cost);
+    r->s.c.unpriced = (uint64_t)sqlite3_column_int64(st, 24);
+    r->s.c.violations = (uint64_t)sqlite3_column_int64(st, 25);
     return true;
 }
 
@@ -441,13 +447,16 @@ static const char *const prune_sql[] = {
 static const char *const prune_min_sql[] = {
     "SELECT bucket FROM agg WHERE bucket < ?1 ORDER BY bucket LIMIT 1 OFFSET ?2",
     "UPDATE agg_all SET n = agg_all.n - d.n, i_s = agg_all.i_s - d.i_s, "
-    "o_s = agg_all.o_s - d.o_s, r_s = agg_all.r_s - d.r_s, w_s = agg_all.w_s - d.w_s "
+    "o_s = agg_all.o_s - d.o_s, r_s = agg_all.r_s - d.r_s, w_s = agg_all.w_s - d.w_s, "
+    "c_u = agg_all.c_u - d.c_u, c_p = agg_all.c_p - d.c_p, np = agg_all.np - d.np, "
+    "rv = agg_all.rv - d.rv "
     "FROM (SELECT model, ptype, profile, src, inf, op, sum(n) AS n, sum(i_s) AS i_s, "
-    "sum(o_s) AS o_s, sum(r_s) AS r_s, sum(w_s) AS w_s FROM agg WHERE bucket < ?1 "
-    "GROUP BY +model, 2, 3, 4, 5, 6) AS d WHERE agg_all.model = d.model AND agg_all.ptype = "
-    "d.ptype "
+    "sum(o_s) AS o_s, sum(r_s) AS r_s, sum(w_s) AS w_s, sum(c_u) AS c_u, sum(c_p) AS c_p, "
+    "sum(np) AS np, sum(rv) AS rv, a1, a2, a3 FROM agg WHERE bucket < ?1 "
+    "GROUP BY +model, 2, 3, 4, 5, 6, a1, a2, a3) AS d WHERE agg_all.model = d.model AND "
+    "agg_all.ptype = d.ptype "
     "AND agg_all.profile = d.profile AND agg_all.src = d.src AND agg_all.inf = d.inf "
-    "AND agg_all.op = d.op",
+    "AND agg_all.op = d.op AND agg_all.a1 = d.a1 AND agg_all.a2 = d.a2 AND agg_all.a3 = d.a3",
     "DELETE FROM agg WHERE bucket < ?1",
     "DELETE FROM agg_all WHERE n = 0",
 };

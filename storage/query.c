@@ -17,7 +17,8 @@ static const char *const tables[BM__QT__COUNT] = {"agg", "agg_hour", "agg_day", 
 static const char *const group_col[BM_G__COUNT] = {
     [BM_G_MINUTE] = "bucket",      [BM_G_MODEL_ID] = "model",    [BM_G_PROFILE_TYPE] = "ptype",
     [BM_G_PROFILE_ID] = "profile", [BM_G_SOURCE_REGION] = "src", [BM_G_INFERENCE_REGION] = "inf",
-    [BM_G_OPERATION] = "op",
+    [BM_G_OPERATION] = "op",       [BM_G_ATTR1] = "a1",          [BM_G_ATTR2] = "a2",
+    [BM_G_ATTR3] = "a3",
 };
 static const char *const filter_sql[F__COUNT] = {
     [F_MODEL] = " AND model = (SELECT id FROM str WHERE s = ?3)",
@@ -25,8 +26,13 @@ static const char *const filter_sql[F__COUNT] = {
     [F_SRC] = " AND src = (SELECT id FROM str WHERE s = ?5)",
     [F_INF] = " AND inf = (SELECT id FROM str WHERE s = ?6)",
 };
-static const char *const sum_cols[2][5] = {
-    {"n", "i_s", "o_s", "r_s", "w_s"}, {"sum(n)", "sum(i_s)", "sum(o_s)", "sum(r_s)", "sum(w_s)"}};
+/* n, the four token sums, then cost (micro, pico), unpriced invocations and residency
+ * violations. */
+#define NSUM 8
+static const char *const sum_cols[2][NSUM + 1] = {
+    {"n", "i_s", "o_s", "r_s", "w_s", "c_u", "c_p", "np", "rv"},
+    {"sum(n)", "sum(i_s)", "sum(o_s)", "sum(r_s)", "sum(w_s)", "sum(c_u)", "sum(c_p)", "sum(np)",
+     "sum(rv)"}};
 static const char *const minmax_cols[2][8] = {
     {"i_mn", "i_mx", "o_mn", "o_mx", "r_mn", "r_mx", "w_mn", "w_mx"},
     {"min(i_mn)", "max(i_mx)", "min(o_mn)", "max(o_mx)", "min(r_mn)", "max(r_mx)", "min(w_mn)",
@@ -58,7 +64,7 @@ static bool sql_groups(unsigned gm)
     return gm == 0;
 }
 
-/* The statement for one part: the grouped columns in enum order, then n and the four sums (and
+/* The statement for one part: the grouped columns in enum order, then n and the eight sums (and
  * the eight min/max unless sums only), summed per group in SQL or one row per table row. */
 static bm_err build_sql(enum bm__qtable t, unsigned gm, unsigned fm, struct bm_buf *b)
 {
@@ -70,7 +76,7 @@ static bm_err build_sql(enum bm__qtable t, unsigned gm, unsigned fm, struct bm_b
             e = bm_buf_appendf(b, "%s%s", sep, group_col[i]);
             sep = ", ";
         }
-    for (int i = 0; e == BM_OK && i < 5; i++) {
+    for (int i = 0; e == BM_OK && i < NSUM + 1; i++) {
         e = bm_buf_appendf(b, "%s%s", sep, sum_cols[grouped][i]);
         sep = ", ";
     }
@@ -95,7 +101,8 @@ static bm_err build_sql(enum bm__qtable t, unsigned gm, unsigned fm, struct bm_b
 static bm_err part_stmt(struct bm__conn *c, enum bm__qtable t, unsigned gm, unsigned fm,
                         sqlite3_stmt **out, struct bm_errmsg *em)
 {
-    uint32_t key = 1u << 24 | (uint32_t)t << 16 | fm << 8 | gm;
+    /* gm has BM_G__COUNT (10) bits, fm F__COUNT + 1 (5), t two. */
+    uint32_t key = 1u << 30 | (uint32_t)t << 20 | fm << 12 | gm;
     for (int i = 0; i < BM__QCACHE_N; i++)
         if (c->qc[i].key == key) {
             *out = c->qc[i].st;
@@ -148,7 +155,7 @@ struct group {
     int64_t k[BM_G__COUNT]; /* grouped fields (minute start, type code, string ids); others 0 */
     /* Invocations and sums, added and subtracted modulo 2^64 (defined, unlike signed
      * overflow): exact whenever the true sums fit, which to_series checks. */
-    uint64_t n, s[4];
+    uint64_t n, s[NSUM];
     int64_t mn[4], mx[4];
 };
 struct groups {
@@ -222,7 +229,7 @@ static struct group *groups_at(struct groups *g, const int64_t k[BM_G__COUNT])
 }
 
 /* Adds (sign 1) or subtracts the current row of st to its group. Columns: the grouped fields
- * in enum order, n, the four sums, then the eight min/max when minmax. */
+ * in enum order, n, the eight sums, then the eight min/max when minmax. */
 static bm_err add_row(struct groups *g, sqlite3_stmt *st, unsigned gm, int sign, bool minmax)
 {
     int64_t k[BM_G__COUNT] = {0};
@@ -240,14 +247,14 @@ static bm_err add_row(struct groups *g, sqlite3_stmt *st, unsigned gm, int sign,
         return BM_E_NOMEM;
     bool first = x->n == 0;
     x->n = sign > 0 ? x->n + (uint64_t)n : x->n - (uint64_t)n;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < NSUM; i++) {
         uint64_t v = (uint64_t)sqlite3_column_int64(st, col + 1 + i);
         x->s[i] = sign > 0 ? x->s[i] + v : x->s[i] - v;
     }
     /* Only positive plans read min/max: a minimum cannot be subtracted. */
     for (int i = 0; minmax && i < 4; i++) {
-        int64_t mn = sqlite3_column_int64(st, col + 5 + 2 * i);
-        int64_t mx = sqlite3_column_int64(st, col + 6 + 2 * i);
+        int64_t mn = sqlite3_column_int64(st, col + 1 + NSUM + 2 * i);
+        int64_t mx = sqlite3_column_int64(st, col + 2 + NSUM + 2 * i);
         x->mn[i] = first || mn < x->mn[i] ? mn : x->mn[i];
         x->mx[i] = first || mx > x->mx[i] ? mx : x->mx[i];
     }
@@ -286,16 +293,20 @@ static bm_err run_part(struct bm__conn *c, const struct bm_db_query *q, const st
 static bm_err to_series(struct bm__conn *c, const struct groups *g, unsigned gm, bool minmax,
                         struct bm_agg *a, struct bm_errmsg *em)
 {
-    static const int str_field[5] = {BM_G_MODEL_ID, BM_G_PROFILE_ID, BM_G_SOURCE_REGION,
-                                     BM_G_INFERENCE_REGION, BM_G_OPERATION};
+    static const int str_field[8] = {
+        BM_G_MODEL_ID,  BM_G_PROFILE_ID, BM_G_SOURCE_REGION, BM_G_INFERENCE_REGION,
+        BM_G_OPERATION, BM_G_ATTR1,      BM_G_ATTR2,         BM_G_ATTR3};
     bm_err e = BM_OK;
     for (size_t i = 0; i < g->n && e == BM_OK; i++) {
         const struct group *x = &g->v[i];
-        bm__names_room(&c->names, 5); /* the row's names stay valid until bm_agg_add copies */
+        bm__names_room(&c->names, 8); /* the row's names stay valid until bm_agg_add copies */
         bool negative = x->n > INT64_MAX;
-        for (int j = 0; j < 4; j++)
+        uint64_t any = 0;
+        for (int j = 0; j < NSUM; j++) {
             negative = negative || x->s[j] > INT64_MAX;
-        if (negative || (x->n == 0 && (x->s[0] | x->s[1] | x->s[2] | x->s[3]) != 0))
+            any |= x->s[j];
+        }
+        if (negative || (x->n == 0 && any != 0))
             return bm_errmsg_set(em, BM_E_INTERNAL,
                                  "aggregates query: the rollups disagree with the minute rows");
         if (x->n == 0)
@@ -305,9 +316,10 @@ static bm_err to_series(struct bm__conn *c, const struct groups *g, unsigned gm,
             .type = gm & (1u << BM_G_PROFILE_TYPE) ? bm__ptype_from_code(x->k[BM_G_PROFILE_TYPE])
                                                    : BM_PT__COUNT,
         };
-        struct bm_str *strs[5] = {&k.model_id, &k.profile_id, &k.source_region, &k.inference_region,
-                                  &k.operation};
-        for (int j = 0; j < 5 && e == BM_OK; j++)
+        struct bm_str *strs[8] = {&k.model_id,         &k.profile_id, &k.source_region,
+                                  &k.inference_region, &k.operation,  &k.attr[0],
+                                  &k.attr[1],          &k.attr[2]};
+        for (int j = 0; j < 8 && e == BM_OK; j++)
             if (gm & (1u << str_field[j]))
                 e = bm__name_of(c, x->k[str_field[j]], strs[j], em);
         struct bm_counters cn = {.invocations = x->n};
@@ -315,6 +327,10 @@ static bm_err to_series(struct bm__conn *c, const struct groups *g, unsigned gm,
         for (int j = 0; j < 4; j++)
             *stats[j] = (struct bm_stat){x->s[j], minmax ? (uint64_t)x->mn[j] : 0,
                                          minmax ? (uint64_t)x->mx[j] : 0};
+        struct bm_cost cost = {x->s[4], x->s[5]}; /* the pico-dollars carry over here */
+        bm_cost_add(&cn.cost, &cost);
+        cn.unpriced = x->s[6];
+        cn.violations = x->s[7];
         if (e == BM_OK && (e = bm_agg_add(a, &k, &cn)) != BM_OK)
             bm_errmsg_set(em, e, "aggregates query: out of memory");
     }

@@ -8,6 +8,13 @@
 bm_err bm_db_query_parse(struct bm_db_query *q, const char *const *names, const char *const *values,
                          size_t n, struct bm_errmsg *em)
 {
+    return bm_db_query_parse_attrs(q, NULL, names, values, n, em);
+}
+
+bm_err bm_db_query_parse_attrs(struct bm_db_query *q, const struct bm_attr_keys *keys,
+                               const char *const *names, const char *const *values, size_t n,
+                               struct bm_errmsg *em)
+{
     struct bm_group_by g;
     const char *group_by = BM_GROUP_BY_DEFAULT;
     int64_t from = BM_NO_BUCKET, to = BM_NO_BUCKET;
@@ -39,7 +46,7 @@ bm_err bm_db_query_parse(struct bm_db_query *q, const char *const *names, const 
                                  k);
         }
     }
-    bm_err rc = bm_group_by_parse(group_by, &g, em);
+    bm_err rc = bm_group_by_parse_attrs(group_by, keys, &g, em);
     if (rc != BM_OK)
         return rc == BM_E_NOMEM ? rc : BM_E_BAD_REQUEST;
     if (from != BM_NO_BUCKET && to != BM_NO_BUCKET && to < from)

@@ -29,6 +29,19 @@
     "min(o_mn), max(o_mx), sum(r_s), min(r_mn), max(r_mx), sum(w_s), min(w_mn), max(w_mx) "        \
     "FROM " src " GROUP BY 1, 2, 3, 4, 5, 6, 7"
 
+/* Version 6's columns, as the ALTERs added them, for version 7's rebuilt tables. */
+#define COST_DEF                                                                                   \
+    "c_u INTEGER NOT NULL DEFAULT 0, c_p INTEGER NOT NULL DEFAULT 0, "                             \
+    "np INTEGER NOT NULL DEFAULT 0, rv INTEGER NOT NULL DEFAULT 0"
+/* Rebuilds table t with columns cols plus a1..a3, its primary key pk plus a1..a3. */
+#define REBUILD(t, cols, pk)                                                                       \
+    "CREATE TABLE " t "_v6 (" cols ", a1 INTEGER NOT NULL DEFAULT 0, "                             \
+    "a2 INTEGER NOT NULL DEFAULT 0, a3 INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (" pk               \
+    ", a1, a2, a3)) WITHOUT ROWID;"                                                                \
+    "INSERT INTO " t "_v6 SELECT *, 0, 0, 0 FROM " t ";"                                           \
+    "DROP TABLE " t ";"                                                                            \
+    "ALTER TABLE " t "_v6 RENAME TO " t ";"
+
 static const char *const migrations[] = {
     /* Version 1: processed objects, aggregates per bucket, the outbox, failures, counters. */
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER) WITHOUT ROWID;"
@@ -98,6 +111,56 @@ static const char *const migrations[] = {
     "  hours INTEGER NOT NULL, last_hour INTEGER NOT NULL, "
     "  PRIMARY KEY (dimset, v1, v2, v3, v4, v5)) WITHOUT ROWID;"
     "CREATE INDEX cw_series_pub ON cw_series (pub_at);",
+
+    /* Version 6: cost (BMAS_PRICES). Integer money, summed exactly: c_u whole micro-dollars,
+     * c_p the pico-dollars below a micro-dollar of each delta (their sum carries over when
+     * read), np the invocations no price covered. Rows written before prices existed count 0
+     * dollars and 0 unpriced: nothing is known of them. The model index gains the new columns
+     * so that it still answers a model's query alone. */
+    "ALTER TABLE agg ADD COLUMN c_u INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agg ADD COLUMN c_p INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agg ADD COLUMN np INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agg_hour ADD COLUMN c_u INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agg_hour ADD COLUMN c_p INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agg_hour ADD COLUMN np INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agg_day ADD COLUMN c_u INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agg_day ADD COLUMN c_p INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agg_day ADD COLUMN np INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agg_all ADD COLUMN c_u INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agg_all ADD COLUMN c_p INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agg_all ADD COLUMN np INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outbox ADD COLUMN c_u INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outbox ADD COLUMN c_p INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outbox ADD COLUMN np INTEGER NOT NULL DEFAULT 0;"
+    /* And rv, the invocations served outside BMAS_ALLOWED_INFERENCE_REGIONS, for the
+     * ResidencyViolations metric. */
+    "ALTER TABLE agg ADD COLUMN rv INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agg_hour ADD COLUMN rv INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agg_day ADD COLUMN rv INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agg_all ADD COLUMN rv INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outbox ADD COLUMN rv INTEGER NOT NULL DEFAULT 0;"
+    "DROP INDEX agg_model;"
+    "CREATE INDEX agg_model ON agg (model, bucket, n, i_s, i_mn, i_mx, o_s, o_mn, o_mx, r_s, "
+    "  r_mn, r_mx, w_s, w_mn, w_mx, c_u, c_p, np, rv);",
+
+    /* Version 7: attribution (BMAS_ATTRIBUTION_KEYS). Three more parts of the series key,
+     * a1..a3, the interned values of the keys in their order (0: no value); a key cannot be
+     * added to a WITHOUT ROWID table's primary key, so each aggregate table is rebuilt, its rows
+     * getting 0. attr_value holds the distinct values kept per key position
+     * (BMAS_ATTRIBUTION_MAX_VALUES; a new value past it is stored as "other"). */
+    /* clang-format off */
+    REBUILD("agg", SERIES_DEF ", " COST_DEF, "bucket, model, ptype, profile, src, inf, op")
+    "CREATE INDEX agg_model ON agg (model, bucket, n, i_s, i_mn, i_mx, o_s, o_mn, o_mx, r_s, "
+    "  r_mn, r_mx, w_s, w_mn, w_mx, c_u, c_p, np, rv, a1, a2, a3);"
+    REBUILD("agg_hour", SERIES_DEF ", " COST_DEF, "bucket, model, ptype, profile, src, inf, op")
+    REBUILD("agg_day", SERIES_DEF ", " COST_DEF, "bucket, model, ptype, profile, src, inf, op")
+    REBUILD("agg_all", ALL_DEF ", " COST_DEF, "model, ptype, profile, src, inf, op")
+    "ALTER TABLE outbox ADD COLUMN a1 INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outbox ADD COLUMN a2 INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outbox ADD COLUMN a3 INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE attr_value (k INTEGER NOT NULL, v INTEGER NOT NULL, PRIMARY KEY (k, v)) "
+    "  WITHOUT ROWID;",
+    /* clang-format on */
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -48,6 +48,9 @@ enum bm__st {
     BM__ST_CLAIM_LIST,
     BM__ST_CLAIM_ROWS_DELETE,
     BM__ST_CLAIM_ROWS_SET,
+    BM__ST_ATTR_HAS,
+    BM__ST_ATTR_COUNT,
+    BM__ST_ATTR_PUT,
     BM__ST__COUNT
 };
 

@@ -37,6 +37,12 @@ while IFS= read -r line; do
     name=${line%%:*}
     value=$(echo "${line#*:}" | sed 's/^ *//; s/^"//; s/"$//')
     case "$name" in BMAS_DB | BMAS_LISTEN | AWS_ENDPOINT_URL | BMAS_SQS_QUEUE_URL) continue ;; esac
+    # The price file is docs/prices.csv, copied into the image at the path the file names.
+    if [ "$name" = BMAS_PRICES ]; then
+        t_ok "the image holds the compose file's BMAS_PRICES ($value): docs/prices.csv" \
+            grep -qx "COPY --from=build /src/docs/prices.csv $value" server/Dockerfile
+        value=$PWD/docs/prices.csv
+    fi
     vars+=("$name=$value")
 done <<<"$env_lines"
 "$BINDIR/bmas" sample --records 20 -o "$W/one.json.gz" 2>/dev/null

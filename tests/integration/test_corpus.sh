@@ -31,7 +31,7 @@ mapfile -t files < <(cd "$CORPUS" && corpus_keys log && corpus_keys ignored)
 t_eq "bmas ingest exit 0" "0" "$?"
 corpus_sorted_rows < "$W/ingest.json" > "$W/got"
 corpus__diff "ingest: every series exact ($(wc -l < "$CORPUS/want.rows") rows)" "$CORPUS/want.rows" "$W/got"
-t_eq "ingest: totals exact" "$(cat "$CORPUS/want.totals")" "$(jq -S -c .totals "$W/ingest.json")"
+t_eq "ingest: totals exact" "$(cat "$CORPUS/want.totals")" "$(jq -S -c '.totals | del(.cost_usd, .unpriced_invocations)' "$W/ingest.json")"
 want=$(jq -r '"\(.objects.log) source(s), 0 failed, \(.objects.ignored) ignored; \(.records) records counted, \(.skipped.total) skipped; "
     + ([.skipped + .informational | del(.total) | to_entries[] | select(.value > 0)]
        | sort_by(.key) | map("\(.key) x\(.value)") | join(", "))' "$META")

@@ -10,7 +10,7 @@ gzip -c "$S" > "$T/a.json.gz"
 out=$("$BMAS" ingest --json "$T/a.json.gz" 2>"$T/err")
 expect_eq "gzip sample exit 0" "$?" "0"
 expect_eq "exact totals" "$(echo "$out" | jq -c .totals)" \
-    '{"invocations":4,"input_tokens":269,"output_tokens":332,"cache_read_input_tokens":24479,"cache_write_input_tokens":225913}'
+    '{"invocations":4,"input_tokens":269,"output_tokens":332,"cache_read_input_tokens":24479,"cache_write_input_tokens":225913,"cost_usd":0,"unpriced_invocations":4}'
 expect_eq "default group_by" "$(echo "$out" | jq -c .group_by)" \
     '["model_id","profile_type","source_region","inference_region"]'
 expect_eq "global row" "$(echo "$out" | jq -c '.rows[] | select(.profile_type=="GlobalCrossRegion") | [.model_id,.inference_region,.cache_read_input_tokens]')" \

@@ -59,7 +59,7 @@ t_eq "only the missing object and the garbled body are redelivered" \
     '["garbled-1","missing-1"]' "$(echo "$BODY" | jq -c '[.batchItemFailures[].itemIdentifier] | sort')"
 call totals GET "/aggregates?group_by=" "${A[@]}"
 t_eq "four objects (notification x2, SNS, EventBridge), exact totals" \
-    '{"invocations":16,"input_tokens":1076,"output_tokens":1328,"cache_read_input_tokens":97916,"cache_write_input_tokens":903652}' \
+    '{"invocations":16,"input_tokens":1076,"output_tokens":1328,"cache_read_input_tokens":97916,"cache_write_input_tokens":903652,"cost_usd":0,"unpriced_invocations":16}' \
     "$(echo "$BODY" | jq -c .totals)"
 call status1 GET /status "${A[@]}"
 t_eq "status objects" '{"processed":4,"duplicates":0,"ignored":2,"failed":1,"quarantined":0}' \

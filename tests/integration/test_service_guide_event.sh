@@ -36,7 +36,7 @@ t_eq "the guide's test event: 200, no message to redeliver" '200 []' \
 call totals GET "/aggregates?group_by="
 # tests/data/bedrock-log-sample.jsonl: 4 invocations and these token sums.
 t_eq "counted with the sample's totals" \
-    '{"invocations":4,"input_tokens":269,"output_tokens":332,"cache_read_input_tokens":24479,"cache_write_input_tokens":225913}' \
+    '{"invocations":4,"input_tokens":269,"output_tokens":332,"cache_read_input_tokens":24479,"cache_write_input_tokens":225913,"cost_usd":0,"unpriced_invocations":4}' \
     "$(echo "$BODY" | jq -c .totals)"
 call again POST /events --data-binary @"$W/test-event.json"
 call status1 GET /status

@@ -42,12 +42,14 @@ t_eq "one record per object" "1 1 1 1 1 1" "$(for n in pipe-1 pipe-2 pipe-3 pipe
 id() { jq -r .messageId "$W/$1.json"; }
 
 # What one sample object holds, by jq over the sample (not by bmas): N objects are N times it.
+# No BMAS_PRICES here: every invocation is unpriced.
 sample_totals() {
     jq -s -c --argjson n "$1" '{invocations: (length * $n),
         input_tokens: (map(.input.inputTokenCount // 0) | add * $n),
         output_tokens: (map(.output.outputTokenCount // 0) | add * $n),
         cache_read_input_tokens: (map(.input.cacheReadInputTokenCount // 0) | add * $n),
-        cache_write_input_tokens: (map(.input.cacheWriteInputTokenCount // 0) | add * $n)}' \
+        cache_write_input_tokens: (map(.input.cacheWriteInputTokenCount // 0) | add * $n),
+        cost_usd: 0, unpriced_invocations: (length * $n)}' \
         "$BM_TEST_DATA/bedrock-log-sample.jsonl"
 }
 totals() {

@@ -57,8 +57,8 @@ event() { # KEY ETAG: an S3 notification for an object of bucket $B
          | .Records[0].s3.object.key = $k | .Records[0].s3.object.eTag = $e' \
         "$BM_TEST_DATA/s3-event.json"
 }
-ONE='{"invocations":4,"input_tokens":269,"output_tokens":332,"cache_read_input_tokens":24479,"cache_write_input_tokens":225913}'
-TWO='{"invocations":8,"input_tokens":538,"output_tokens":664,"cache_read_input_tokens":48958,"cache_write_input_tokens":451826}'
+ONE='{"invocations":4,"input_tokens":269,"output_tokens":332,"cache_read_input_tokens":24479,"cache_write_input_tokens":225913,"cost_usd":0,"unpriced_invocations":4}'
+TWO='{"invocations":8,"input_tokens":538,"output_tokens":664,"cache_read_input_tokens":48958,"cache_write_input_tokens":451826,"cost_usd":0,"unpriced_invocations":8}'
 
 reset_counts
 BMAS_ENV="AWS_ENDPOINT_URL=$EMU_URL AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test BMAS_FLUSH_INTERVAL=0 AWS_EC2_METADATA_DISABLED=true"

@@ -20,10 +20,11 @@ want=$(jq -s -c '{invocations: length,
     input_tokens: (map(.input.inputTokenCount // 0) | add),
     output_tokens: (map(.output.outputTokenCount // 0) | add),
     cache_read_input_tokens: (map(.input.cacheReadInputTokenCount // 0) | add),
-    cache_write_input_tokens: (map(.input.cacheWriteInputTokenCount // 0) | add)}' \
+    cache_write_input_tokens: (map(.input.cacheWriteInputTokenCount // 0) | add),
+    cost_usd: 0, unpriced_invocations: length}' \
     "$BM_TEST_DATA/bedrock-log-sample.jsonl")
-t_eq "the sample's totals, read with jq" \
-    '{"invocations":4,"input_tokens":269,"output_tokens":332,"cache_read_input_tokens":24479,"cache_write_input_tokens":225913}' \
+t_eq "the sample's totals, read with jq (no BMAS_PRICES: all unpriced)" \
+    '{"invocations":4,"input_tokens":269,"output_tokens":332,"cache_read_input_tokens":24479,"cache_write_input_tokens":225913,"cost_usd":0,"unpriced_invocations":4}' \
     "$want"
 
 # Only the profile can answer: no keys in the environment.

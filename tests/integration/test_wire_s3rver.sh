@@ -25,7 +25,7 @@ BMAS="$BINDIR/bmas"
 out=$("$BMAS" ingest --json "s3://logs/${odd}00000.json.gz" 2>"$T/err")
 expect_eq "odd key exit 0" "$?" "0"
 expect_eq "odd key exact totals" "$(echo "$out" | jq -c .totals)" \
-    '{"invocations":4,"input_tokens":269,"output_tokens":332,"cache_read_input_tokens":24479,"cache_write_input_tokens":225913}'
+    '{"invocations":4,"input_tokens":269,"output_tokens":332,"cache_read_input_tokens":24479,"cache_write_input_tokens":225913,"cost_usd":0,"unpriced_invocations":4}'
 expect_contains "odd key signature checked by AWS's signer" "$(cat "$S3P_LOG")" \
     "verified GET /logs/team%20a/AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/2026/04/20/00/%C3%BC%2Bx%25%281%29~%21%2A%27%3D00000.json.gz"
 

@@ -125,6 +125,8 @@ bmas_cmd() {
     exec env AWS_ENDPOINT_URL="$EMU" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 \
         AWS_EC2_METADATA_DISABLED=true BMAS_SQS_QUEUE_URL="$EMU/000000000000/$QUEUE" \
         BMAS_SQS_WAIT_SECONDS=2 BMAS_FLUSH_INTERVAL="${BMAS_FLUSH_INTERVAL:-15}" \
+        BMAS_PRICES="${BMAS_PRICES-docs/prices.csv}" \
+        BMAS_ATTRIBUTION_KEYS="${BMAS_ATTRIBUTION_KEYS-team,app}" \
         "$BINDIR/bmas" serve --listen "$1" --db "$RUN/bmas.db" --port-file "$RUN/bmas.port"
 }
 if ! spawn bmas "$RUN/bmas.port" "$RUN/bmas.log" bmas_cmd "$LISTEN"; then
@@ -175,10 +177,11 @@ State ($RUN) carries over to the next make run; make run-reset starts fresh.
 Right now, by inference profile type:
 MSG
 curl -m 60 -s "$URL/aggregates?group_by=profile_type" |
-    jq -r '(.rows[] | [.profile_type, .invocations, .input_tokens, .output_tokens]),
-           ["TOTAL", .totals.invocations, .totals.input_tokens, .totals.output_tokens] | @tsv' |
-    awk -F'\t' 'BEGIN { printf "  %-18s %12s %14s %14s\n", "profile_type", "invocations", "input_tokens", "output_tokens" }
-                { printf "  %-18s %12s %14s %14s\n", $1, $2, $3, $4 }' >&2
+    jq -r '(.rows[] | [.profile_type, .invocations, .input_tokens, .output_tokens, .cost_usd, .unpriced_invocations]),
+           ["TOTAL", .totals.invocations, .totals.input_tokens, .totals.output_tokens, .totals.cost_usd, .totals.unpriced_invocations] | @tsv' |
+    awk -F'\t' 'BEGIN { printf "  %-18s %12s %14s %14s %12s %9s\n", "profile_type", "invocations", "input_tokens", "output_tokens", "cost_usd", "unpriced" }
+                { printf "  %-18s %12s %14s %14s %12s %9s\n", $1, $2, $3, $4, $5, $6 }' >&2
+say "(cost_usd: docs/prices.csv's list prices, BMAS_PRICES; unpriced invocations are counted, never guessed)"
 [ "${RUN_ONCE:-0}" = 1 ] && exit 0
 say ""
 say "A new log object arrives every 20 s. Ctrl-C stops bmas and the emulator."

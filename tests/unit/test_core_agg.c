@@ -165,12 +165,15 @@ static void test_regroup_and_json(void **state)
         "{\"from\":\"2026-04-20T00:00:00Z\",\"to\":null,\"group_by\":[\"minute\",\"model_id\"],"
         "\"rows\":[{\"minute\":\"2026-04-20T00:00:00Z\",\"model_id\":\"anthropic.x\","
         "\"invocations\":2,\"input_tokens\":150,\"output_tokens\":15,"
-        "\"cache_read_input_tokens\":75,\"cache_write_input_tokens\":0},"
+        "\"cache_read_input_tokens\":75,\"cache_write_input_tokens\":0,"
+        "\"cost_usd\":0,\"unpriced_invocations\":0},"
         "{\"minute\":\"2026-04-20T00:01:00Z\",\"model_id\":\"amazon.y\",\"invocations\":1,"
         "\"input_tokens\":7,\"output_tokens\":0,\"cache_read_input_tokens\":3,"
-        "\"cache_write_input_tokens\":0}],"
+        "\"cache_write_input_tokens\":0,"
+        "\"cost_usd\":0,\"unpriced_invocations\":0}],"
         "\"totals\":{\"invocations\":3,\"input_tokens\":157,\"output_tokens\":15,"
-        "\"cache_read_input_tokens\":78,\"cache_write_input_tokens\":0}}");
+        "\"cache_read_input_tokens\":78,\"cache_write_input_tokens\":0,"
+        "\"cost_usd\":0,\"unpriced_invocations\":0}}");
     bm_agg_free(r);
 
     /* No grouping: one row with only counters. */
@@ -190,11 +193,16 @@ static void test_regroup_and_json(void **state)
     assert_int_equal(bm_agg_write_table(r, &g, &b), BM_OK);
     assert_string_equal(
         b.data,
-        "profile_type  inference_region  invocations  input  output  cache_read  cache_write\n"
-        "CrossRegion   us-east-2                   1    100      10          50            0\n"
-        "CrossRegion   us-west-2                   1     50       5          25            0\n"
-        "OnDemand      eu-west-1                   1      7       0           3            0\n"
-        "TOTAL                                     3    157      15          78            0\n");
+        "profile_type  inference_region  invocations  input  output  cache_read  cache_write"
+        "  cost_usd  unpriced\n"
+        "CrossRegion   us-east-2                   1    100      10          50            0"
+        "         0         0\n"
+        "CrossRegion   us-west-2                   1     50       5          25            0"
+        "         0         0\n"
+        "OnDemand      eu-west-1                   1      7       0           3            0"
+        "         0         0\n"
+        "TOTAL                                     3    157      15          78            0"
+        "         0         0\n");
     bm_agg_free(r);
     bm_buf_cleanup(&b);
     bm_agg_free(a);

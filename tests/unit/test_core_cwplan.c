@@ -136,6 +136,75 @@ static void test_merging_exact_body(void **state)
     bm_free(r);
 }
 
+/* BMAS_PUBLISH_COST: a sixth datum per group, EstimatedCostUSD, the merged rows' cost in
+ * dollars (0.000001 + 1.2345675 rounds to 1.234569) as one Value; datum counts follow. */
+static void test_cost_datum(void **state)
+{
+    (void)state;
+    struct rows *r = bm_calloc(1, sizeof *r);
+    add(r, BUCKET, BM_PT_CROSS_REGION, "anthropic.a", 3, 300, 50, 200)->c.cost =
+        (struct bm_cost){1, 0};
+    add(r, BUCKET, BM_PT_CROSS_REGION, "anthropic.a", 2, 40, 10, 30)->c.cost =
+        (struct bm_cost){1234567, 500000};
+    struct bm_dimsets d;
+    struct bm_errmsg em;
+    assert_int_equal(bm_dimsets_parse("InferenceProfileType", &d, &em), BM_OK);
+    struct bm_cw_plan_opts o = {.dims = &d,
+                                .namespace_name = "Team/Bedrock Usage",
+                                .now = NOW,
+                                .max_datums = 12,
+                                .publish_cost = true};
+    struct bm_cw_plan *p = NULL;
+    assert_int_equal(bm_cw_plan_make(&o, r->v, r->n, &p), BM_OK);
+    assert_int_equal(p->nreq, 1);
+    assert_int_equal(p->datums, 6);
+    const uint64_t cr[13] = {5, 340, 10, 200, 10, 2, 2, 0, 0, 0, 14, 0, 7};
+    struct bm_buf want;
+    bm_buf_init(&want, 1 << 20);
+    bm_buf_append_str(&want, HDR);
+    expect_group(&want, 1, TS, cr, (const char *const[]){"InferenceProfileType"},
+                 (const char *const[]){"CrossRegion"}, 1);
+    bm_buf_append_str(&want,
+                      "&MetricData.member.6.MetricName=EstimatedCostUSD"
+                      "&MetricData.member.6.Unit=None"
+                      "&MetricData.member.6.Timestamp=" TS "&MetricData.member.6.Value=1.234569"
+                      "&MetricData.member.6.Dimensions.member.1.Name=InferenceProfileType"
+                      "&MetricData.member.6.Dimensions.member.1.Value=CrossRegion");
+    char *got = body(p, 0);
+    assert_string_equal(got, want.data);
+    bm_free(got);
+    bm_buf_cleanup(&want);
+    bm_cw_plan_free(p);
+    /* With ResidencyViolations too: a seventh datum, the merged rows' count (1 + 2). */
+    r->v[0].c.violations = 1;
+    r->v[1].c.violations = 2;
+    o.publish_residency = true;
+    o.max_datums = 0;
+    assert_int_equal(bm_cw_plan_make(&o, r->v, r->n, &p), BM_OK);
+    assert_int_equal(p->datums, 7);
+    got = body(p, 0);
+    assert_non_null(strstr(got, "&MetricData.member.6.Value=1.234569&"));
+    assert_non_null(strstr(got, "&MetricData.member.7.MetricName=ResidencyViolations"
+                                "&MetricData.member.7.Unit=Count"
+                                "&MetricData.member.7.Timestamp=" TS "&MetricData.member.7.Value=3"
+                                "&MetricData.member.7.Dimensions.member.1.Name="
+                                "InferenceProfileType"));
+    assert_null(strstr(got, "member.8."));
+    bm_free(got);
+    bm_cw_plan_free(p);
+    o.publish_residency = false;
+    o.max_datums = 12;
+    /* Two groups of six datums fill 12 exactly; a third starts the next call. */
+    add(r, BUCKET, BM_PT_GLOBAL, "anthropic.a", 1, 1, 1, 1);
+    add(r, BUCKET, BM_PT_ON_DEMAND, "anthropic.a", 1, 1, 1, 1);
+    assert_int_equal(bm_cw_plan_make(&o, r->v, r->n, &p), BM_OK);
+    assert_int_equal(p->nreq, 2);
+    assert_int_equal(p->req[0].ndatums, 12);
+    assert_int_equal(p->req[1].ndatums, 6);
+    bm_cw_plan_free(p);
+    bm_free(r);
+}
+
 /* lambda-compat (the replaced Lambda's dashboard names) and ApplicationId: InferenceProfile
  * carries the profile type, Region the source Region, "()" the totals with no dimension at
  * all, ApplicationId an application profile's id and "None" for any other series. */
@@ -505,6 +574,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_merging_exact_body),
+        cmocka_unit_test(test_cost_datum),
         cmocka_unit_test(test_lambda_compat_exact_body),
         cmocka_unit_test(test_datum_limit),
         cmocka_unit_test(test_byte_limit),

@@ -7,7 +7,7 @@
 static bm_err parse(const char *line, struct bm__record *r)
 {
     struct bm_errmsg em;
-    return bm__record_parse(line, strlen(line), r, &em);
+    return bm__record_parse(line, strlen(line), NULL, r, &em);
 }
 
 static void assert_slice(struct bm__slice s, const char *want)
@@ -46,7 +46,7 @@ static void test_sample_lines(void **state)
         char *nl = strchr(line, '\n');
         assert_non_null(nl);
         struct bm_errmsg em;
-        assert_int_equal(bm__record_parse(line, (size_t)(nl - line), &r, &em), BM_OK);
+        assert_int_equal(bm__record_parse(line, (size_t)(nl - line), NULL, &r, &em), BM_OK);
         assert_slice(r.model_id, want[i].model);
         assert_slice(r.region, want[i].region);
         assert_slice(r.inference_region, want[i].inf);
@@ -193,7 +193,7 @@ static void test_malformed(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct bm__record r;
         struct bm_errmsg em = {{0}};
-        bm_err rc = bm__record_parse(bad[i], strlen(bad[i]), &r, &em);
+        bm_err rc = bm__record_parse(bad[i], strlen(bad[i]), NULL, &r, &em);
         if (rc != BM_E_LOG_FORMAT)
             fail_msg("case %zu (%s): rc %s", i, bad[i], bm_err_wire(rc));
         assert_true(strlen(em.text) > 0);
@@ -216,7 +216,7 @@ static void test_deep_nesting(void **state)
     *p++ = '}';
     struct bm__record r;
     struct bm_errmsg em;
-    assert_int_equal(bm__record_parse(line, (size_t)(p - line), &r, &em), BM_E_LOG_FORMAT);
+    assert_int_equal(bm__record_parse(line, (size_t)(p - line), NULL, &r, &em), BM_E_LOG_FORMAT);
     bm_free(line);
 }
 
@@ -232,13 +232,53 @@ static void test_long_field(void **state)
     assert_int_equal(parse(line, &r), BM_E_LOG_FORMAT);
 }
 
+/* Attribution keys: requestMetadata values (escaped too) and identity.arn are read only when
+ * asked for; other metadata, non-string values and a missing key leave the slot empty. */
+static void test_attribution(void **state)
+{
+    (void)state;
+    static const char *const line =
+        "{\"timestamp\":\"t\",\"modelId\":\"m\",\"requestMetadata\":{\"app\":\"c\\u0068at\","
+        "\"n\":5,\"team\":\"search\",\"obj\":{\"team\":\"x\"}},\"identity\":{\"arn\":"
+        "\"arn:aws:iam::1:user/a\",\"x\":1}}";
+    struct bm__record r;
+    struct bm_errmsg em;
+    struct bm_attr_keys k = {3, {"team", "identity", "app"}};
+    assert_int_equal(bm__record_parse(line, strlen(line), &k, &r, &em), BM_OK);
+    assert_slice(r.attr[0], "search");
+    assert_slice(r.attr[1], "arn:aws:iam::1:user/a");
+    assert_slice(r.attr[2], "chat");
+    struct bm_attr_keys k2 = {2, {"n", "missing"}};
+    assert_int_equal(bm__record_parse(line, strlen(line), &k2, &r, &em), BM_OK);
+    assert_null(r.attr[0].p); /* a number is no string value */
+    assert_null(r.attr[1].p);
+    assert_int_equal(bm__record_parse(line, strlen(line), NULL, &r, &em), BM_OK);
+    assert_null(r.attr[0].p);
+    /* Malformed metadata is malformed JSON, asked for or not. */
+    static const char *const bad =
+        "{\"timestamp\":\"t\",\"modelId\":\"m\",\"requestMetadata\":{\"a\"}}";
+    assert_int_equal(bm__record_parse(bad, strlen(bad), &k, &r, &em), BM_E_LOG_FORMAT);
+    assert_int_equal(bm__record_parse(bad, strlen(bad), NULL, &r, &em), BM_E_LOG_FORMAT);
+    char buf[64];
+    struct bm_attr_keys parsed;
+    assert_int_equal(bm_attr_keys_parse("team,identity", buf, sizeof buf, &parsed, &em), BM_OK);
+    assert_int_equal(parsed.n, 2);
+    assert_string_equal(parsed.name[1], "identity");
+    assert_int_equal(bm_attr_keys_parse("a,b,c,d", buf, sizeof buf, &parsed, &em), BM_E_CONFIG);
+    assert_int_equal(bm_attr_keys_parse("a,,b", buf, sizeof buf, &parsed, &em), BM_E_CONFIG);
+    assert_int_equal(bm_attr_keys_parse("a,a", buf, sizeof buf, &parsed, &em), BM_E_CONFIG);
+    assert_int_equal(bm_attr_keys_parse("a b", buf, sizeof buf, &parsed, &em), BM_E_CONFIG);
+    assert_int_equal(bm_attr_keys_parse("", buf, sizeof buf, &parsed, &em), BM_OK);
+    assert_int_equal(parsed.n, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sample_lines), cmocka_unit_test(test_field_order_and_noise),
         cmocka_unit_test(test_escapes),      cmocka_unit_test(test_tokens),
         cmocka_unit_test(test_malformed),    cmocka_unit_test(test_deep_nesting),
-        cmocka_unit_test(test_long_field),
+        cmocka_unit_test(test_long_field),   cmocka_unit_test(test_attribution),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,10 +3,10 @@
  * errors without leaks when our or SQLite's allocations fail. */
 #include "test_storage_tu.h"
 
-static const struct bm_group_by all_fields = {6,
-                                              {BM_G_MODEL_ID, BM_G_PROFILE_TYPE, BM_G_PROFILE_ID,
-                                               BM_G_SOURCE_REGION, BM_G_INFERENCE_REGION,
-                                               BM_G_OPERATION}};
+static const struct bm_group_by all_fields = {
+    .n = 7,
+    .f = {BM_G_MODEL_ID, BM_G_PROFILE_TYPE, BM_G_PROFILE_ID, BM_G_SOURCE_REGION,
+          BM_G_INFERENCE_REGION, BM_G_OPERATION, BM_G_ATTR1}};
 
 static struct bm_db_status status(struct bm_db *db)
 {
@@ -259,7 +259,7 @@ static void test_migrations(void **state)
             &em),
         BM_OK);
     struct bm_db *db = tdb_open(&t);
-    struct bm_group_by g = {1, {BM_G_MODEL_ID}};
+    struct bm_group_by g = {.n = 1, .f = {BM_G_MODEL_ID}};
     struct bm_agg *a = query_all(db, &g); /* all time: read from the daily rollup */
     assert_int_equal(bm_agg_count(a), 2);
     assert_string_equal(bm_agg_at(a, 0)->key.model_id.p, "m1");
@@ -365,15 +365,21 @@ static void test_migration_from_v2(void **state)
             "0, 0, 0, 0, 0);",
             &em),
         BM_OK);
+    /* The rollups of version 2, before the cost columns of version 5. */
+#define V2_STATS_FROM(w)                                                                           \
+    "SELECT bucket - ((bucket % " w ") + " w ") % " w " AS b, model, ptype, profile, src, inf, "   \
+    "op, sum(n), sum(i_s), min(i_mn), max(i_mx), sum(o_s), min(o_mn), max(o_mx), sum(r_s), "       \
+    "min(r_mn), max(r_mx), sum(w_s), min(w_mn), max(w_mx) FROM agg GROUP BY 1, 2, 3, 4, 5, 6, 7"
     static const char *const rollups[] = {
-        "INSERT INTO agg_hour " TU_STATS_FROM("3600"),
-        "INSERT INTO agg_day " TU_STATS_FROM("86400"),
+        "INSERT INTO agg_hour " V2_STATS_FROM("3600"),
+        "INSERT INTO agg_day " V2_STATS_FROM("86400"),
     };
+#undef V2_STATS_FROM
     for (size_t i = 0; i < TU_N(rollups); i++)
         assert_int_equal(bm__db_exec(t.path, rollups[i], &em), BM_OK);
     struct bm_db *db = tdb_open(&t);
     tu_assert_rollups(t.path, INT64_MIN);
-    struct bm_group_by g = {1, {BM_G_MODEL_ID}};
+    struct bm_group_by g = {.n = 1, .f = {BM_G_MODEL_ID}};
     struct bm_db_query q;
     struct bm_agg *a = NULL;
     bm_db_query_init(&q, &g);

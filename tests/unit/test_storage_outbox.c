@@ -185,10 +185,11 @@ static void test_prune(void **state)
         if (bm_agg_at(all, i)->key.bucket >= cutoff)
             assert_int_equal(bm_agg_add(kept, &bm_agg_at(all, i)->key, &bm_agg_at(all, i)->c),
                              BM_OK);
-    static const struct bm_group_by groups[] = {{0, {0}},
-                                                {1, {BM_G_MODEL_ID}},
-                                                {1, {BM_G_MINUTE}},
-                                                {2, {BM_G_PROFILE_TYPE, BM_G_OPERATION}}};
+    static const struct bm_group_by groups[] = {{.n = 0},
+                                                {.n = 1, .f = {BM_G_MODEL_ID}},
+                                                {.n = 1, .f = {BM_G_MINUTE}},
+                                                {.n = 2, .f = {BM_G_PROFILE_TYPE, BM_G_OPERATION}},
+                                                {.n = 2, .f = {BM_G_ATTR1, BM_G_SOURCE_REGION}}};
     for (int pass = 0; pass < 2; pass++) {
         for (size_t g = 0; g < TU_N(groups); g++) {
             struct bm_db_query qy;

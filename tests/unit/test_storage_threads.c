@@ -8,10 +8,10 @@
 #include <sys/wait.h>
 #include <time.h>
 
-static const struct bm_group_by all_fields = {6,
-                                              {BM_G_MODEL_ID, BM_G_PROFILE_TYPE, BM_G_PROFILE_ID,
-                                               BM_G_SOURCE_REGION, BM_G_INFERENCE_REGION,
-                                               BM_G_OPERATION}};
+static const struct bm_group_by all_fields = {
+    .n = 7,
+    .f = {BM_G_MODEL_ID, BM_G_PROFILE_TYPE, BM_G_PROFILE_ID, BM_G_SOURCE_REGION,
+          BM_G_INFERENCE_REGION, BM_G_OPERATION, BM_G_ATTR1}};
 
 struct worker {
     pthread_t th;
@@ -209,7 +209,7 @@ static void *read_loop(void *arg)
     uint64_t last_processed = 0, last_invocations = 0;
     while (!atomic_load(&r->stop) && r->err == BM_OK) {
         struct bm_db_query q;
-        struct bm_group_by g = {1, {BM_G_MODEL_ID}};
+        struct bm_group_by g = {.n = 1, .f = {BM_G_MODEL_ID}};
         struct bm_agg *a = NULL;
         struct bm_db_status s;
         char key[128];

@@ -107,12 +107,22 @@ static inline struct bm_agg *tu_delta(uint64_t i)
             .source_region = tu_s(src),
             .inference_region = tu_s(inf),
             .operation = tu_s(tu_ops[(r >> 40) % TU_N(tu_ops)]),
+            /* Attribution on some series: a team of three, or none. */
+            .attr = {tu_s((r >> 50) % 4 == 0   ? ""
+                          : (r >> 50) % 4 == 1 ? "red"
+                                               : "blue")},
         };
         int calls = 1 + (int)((r >> 44) % 3);
         for (int c = 0; c < calls; c++) {
             uint64_t x = tu_rng(&s);
             struct bm_counters cn;
             bm_counters_one(&cn, x % 5000, (x >> 16) % 900, (x >> 32) % 50, (x >> 40) % 7);
+            /* A cost with pico-dollars that carry over when summed, or an unpriced call. */
+            cn.violations = (x >> 53) % 3 == 0;
+            if ((x >> 47) % 4 == 0)
+                cn.unpriced = 1;
+            else
+                cn.cost = (struct bm_cost){(x >> 20) % 3000, (x >> 10) % BM_PICO_PER_MICRO};
             assert_int_equal(bm_agg_add(a, &k, &cn), BM_OK);
         }
     }
@@ -153,6 +163,10 @@ static inline void tu_assert_counters_eq(const struct bm_counters *a, const stru
         assert_int_equal(x[i]->min, y[i]->min);
         assert_int_equal(x[i]->max, y[i]->max);
     }
+    assert_int_equal(a->cost.micro, b->cost.micro);
+    assert_int_equal(a->cost.pico, b->cost.pico);
+    assert_int_equal(a->unpriced, b->unpriced);
+    assert_int_equal(a->violations, b->violations);
 }
 
 static inline bool tu_str_eq(struct bm_str a, struct bm_str b)
@@ -180,10 +194,12 @@ static inline void tu_assert_agg_eq(const struct bm_agg *got, const struct bm_ag
 #define TU_STATS_FROM(w)                                                                           \
     "SELECT bucket - ((bucket % " w ") + " w ") % " w " AS b, model, ptype, profile, src, inf, "   \
     "op, sum(n), sum(i_s), min(i_mn), max(i_mx), sum(o_s), min(o_mn), max(o_mx), sum(r_s), "       \
-    "min(r_mn), max(r_mx), sum(w_s), min(w_mn), max(w_mx) FROM agg GROUP BY 1, 2, 3, 4, 5, 6, 7"
+    "min(r_mn), max(r_mx), sum(w_s), min(w_mn), max(w_mx), sum(c_u), sum(c_p), sum(np), sum(rv), " \
+    "a1, a2, a3 FROM agg GROUP BY 1, 2, 3, 4, 5, 6, 7, a1, a2, a3"
 #define TU_ALL_FROM_AGG                                                                            \
-    "SELECT model, ptype, profile, src, inf, op, sum(n), sum(i_s), sum(o_s), sum(r_s), sum(w_s) "  \
-    "FROM agg GROUP BY 1, 2, 3, 4, 5, 6"
+    "SELECT model, ptype, profile, src, inf, op, sum(n), sum(i_s), sum(o_s), sum(r_s), sum(w_s), " \
+    "sum(c_u), sum(c_p), sum(np), sum(rv), a1, a2, a3 FROM agg GROUP BY 1, 2, 3, 4, 5, 6, a1, "    \
+    "a2, a3"
 
 /* Asserts that every rollup agrees with the minute rows stored in the database at path: the
  * all-time rollup holds exactly their sums per series (and no other row), and the hourly and
