@@ -52,22 +52,29 @@ static const char *const escapes[] = {"\\n",        "\\\"quoted\\\"",  "\\\\path
  * the account, {g} for the geography prefix of that Region (a geographic profile can only be called
  * from a Region of its geography, so each object's profiles match its Region). */
 enum shape { ON_DEMAND, FM_ARN, GEO, GEO_ARN, GLOBAL, APP };
+/* Which cache counts a model's records carry, as Bedrock's prompt caching gives them: none for
+ * models without it (Llama, Claude 3 Haiku), reads only for Nova (its caching is automatic), both
+ * for the Claude models that have it (and the application profiles, which make run maps to
+ * them). A record with cache tokens of a model that has none would be priced as unknown. */
+enum caching { CACHE_NONE, CACHE_READS, CACHE_BOTH };
 static const struct {
     enum shape shape;
+    enum caching caching;
     const char *fmt;
 } models[] = {
-    {ON_DEMAND, "anthropic.claude-3-5-haiku-20241022-v1:0"},
-    {ON_DEMAND, "amazon.nova-lite-v1:0"},
-    {ON_DEMAND, "meta.llama3-1-70b-instruct-v1:0"},
-    {FM_ARN, "arn:aws:bedrock:{r}::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"},
-    {GEO, "{g}.anthropic.claude-sonnet-4-5-20250929-v1:0"},
-    {GEO, "{g}.amazon.nova-pro-v1:0"},
-    {GEO_ARN, "arn:aws:bedrock:{r}:{a}:inference-profile/{g}.anthropic.claude-haiku-4-5-"
-              "20251001-v1:0"},
-    {GLOBAL, "global.anthropic.claude-opus-4-5-20251101-v1:0"},
-    {GLOBAL, "global.anthropic.claude-sonnet-4-5-20250929-v1:0"},
-    {APP, "arn:aws:bedrock:{r}:{a}:application-inference-profile/a1b2c3d4e5f6"},
-    {APP, "arn:aws:bedrock:{r}:{a}:application-inference-profile/k7m2p9q4r8s1"},
+    {ON_DEMAND, CACHE_BOTH, "anthropic.claude-3-5-haiku-20241022-v1:0"},
+    {ON_DEMAND, CACHE_READS, "amazon.nova-lite-v1:0"},
+    {ON_DEMAND, CACHE_NONE, "meta.llama3-1-70b-instruct-v1:0"},
+    {FM_ARN, CACHE_NONE,
+     "arn:aws:bedrock:{r}::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"},
+    {GEO, CACHE_BOTH, "{g}.anthropic.claude-sonnet-4-5-20250929-v1:0"},
+    {GEO, CACHE_READS, "{g}.amazon.nova-pro-v1:0"},
+    {GEO_ARN, CACHE_BOTH,
+     "arn:aws:bedrock:{r}:{a}:inference-profile/{g}.anthropic.claude-haiku-4-5-20251001-v1:0"},
+    {GLOBAL, CACHE_BOTH, "global.anthropic.claude-opus-4-5-20251101-v1:0"},
+    {GLOBAL, CACHE_BOTH, "global.anthropic.claude-sonnet-4-5-20250929-v1:0"},
+    {APP, CACHE_BOTH, "arn:aws:bedrock:{r}:{a}:application-inference-profile/a1b2c3d4e5f6"},
+    {APP, CACHE_BOTH, "arn:aws:bedrock:{r}:{a}:application-inference-profile/k7m2p9q4r8s1"},
 };
 static const char *const ops[] = {"Converse", "ConverseStream", "InvokeModel",
                                   "InvokeModelWithResponseStream"};
@@ -194,6 +201,11 @@ static bm_err record(const struct bm_sample_opts *o, uint64_t *s, int64_t ts,
         inf = global_regions[pick(s, N_OF(global_regions))];
     uint64_t in = 1 + pick(s, 4000), out = pick(s, 1500);
     uint64_t cr = pick(s, 3) ? 0 : pick(s, 30000), cw = pick(s, 4) ? 0 : pick(s, 20000);
+    /* Drawn for every model, then dropped, so that the seed gives the other numbers as before. */
+    if (models[m].caching == CACHE_NONE)
+        cr = 0;
+    if (models[m].caching != CACHE_BOTH)
+        cw = 0;
     time_t tt = (time_t)ts;
     struct tm tm;
     gmtime_r(&tt, &tm);

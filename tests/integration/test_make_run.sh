@@ -30,6 +30,8 @@ t_eq "per profile type too (the generator's classification of its own ids)" \
     "$(jq -s -r '[.[].by_profile_type | to_entries[]] | group_by(.key)
         | map("\(.[0].key) \(map(.value.invocations) | add)") | .[]' "$D/run/gen-totals.jsonl")" \
     "$(awk '$1 ~ /^(OnDemand|CrossRegion|GlobalCrossRegion|Application)$/ { print $1, $2 }' <<<"$out" | sort)"
+t_ok "the demo is priced: a cost, and no unpriced invocation (docs/prices.csv covers the sample's models; the application profiles are mapped)" \
+    awk '$1 == "TOTAL" && $5 > 0 && $6 == 0 { ok = 1 } END { exit !ok }' <<<"$out"
 t_eq "objects stamped within the last hour and a bit" "ok" \
     "$(jq -s -r --argjson now "$(date +%s)" 'if all(.start >= $now - 4000 and .start + .span <= $now + 300) then "ok" else "no" end' "$D/run/gen-totals.jsonl")"
 t_eq "keys in Bedrock's layout, three Regions" "12 3" \

@@ -111,6 +111,9 @@ aws_curl() { # SERVICE curl-args...
     curl -m 60 -sS -o /dev/null -w '%{http_code}' --aws-sigv4 "aws:amz:us-east-1:$svc" --user test:test "$@"
 }
 BUCKET=bedrock-logs
+# The models behind the two application inference profiles `bmas sample` writes (an account's
+# own profiles: bmas cannot know them, so it is told, as a user would tell it theirs).
+SAMPLE_APP_PROFILES=a1b2c3d4e5f6=anthropic.claude-sonnet-4-20250514-v1:0,k7m2p9q4r8s1=anthropic.claude-3-5-haiku-20241022-v1:0
 QUEUE=bedrock-log-objects
 aws_curl s3 -X PUT -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "$EMU/$BUCKET" >/dev/null
 aws_curl sqs -X POST -H 'Content-Type: application/x-www-form-urlencoded' \
@@ -127,6 +130,7 @@ bmas_cmd() {
         BMAS_SQS_WAIT_SECONDS=2 BMAS_FLUSH_INTERVAL="${BMAS_FLUSH_INTERVAL:-15}" \
         BMAS_PRICES="${BMAS_PRICES-docs/prices.csv}" \
         BMAS_ATTRIBUTION_KEYS="${BMAS_ATTRIBUTION_KEYS-team,app}" \
+        BMAS_APP_PROFILE_MAP="${BMAS_APP_PROFILE_MAP-$SAMPLE_APP_PROFILES}" \
         "$BINDIR/bmas" serve --listen "$1" --db "$RUN/bmas.db" --port-file "$RUN/bmas.port"
 }
 if ! spawn bmas "$RUN/bmas.port" "$RUN/bmas.log" bmas_cmd "$LISTEN"; then
