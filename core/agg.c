@@ -1,7 +1,7 @@
 /* agg.c: the in-memory aggregate, a hash table of series keyed by (bucket, profile type,
  * model, profile, source region, inference region, operation). One lives per log object as
  * its delta; `bmas ingest` merges them; storage applies them in its transaction. */
-#include "core/bm_core.h"
+#include "core/bm_ingest.h"
 
 #include <string.h>
 

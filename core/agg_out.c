@@ -1,6 +1,6 @@
 /* agg_out.c: the group_by list and the two ways aggregates are shown: the GET /aggregates
  * JSON document (also `bmas ingest --json`) and a text table for people. */
-#include "core/bm_core.h"
+#include "core/bm_ingest.h"
 
 #include <stdio.h>
 #include <string.h>

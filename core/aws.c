@@ -2,7 +2,7 @@
  * variables, as the SDKs read them), the wall clock and sleeping behind an ops struct, and
  * full-jitter backoff (https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/).
  */
-#include "core/bm_core.h"
+#include "core/bm_aws.h"
 
 #include <errno.h>
 #include <string.h>

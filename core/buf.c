@@ -1,6 +1,6 @@
 /* buf.c: a growable byte buffer with a hard cap (curl dynbuf's `toobig`), used for every
  * body, line carry-over and JSON document we build. */
-#include "core/bm_core.h"
+#include "core/bm_rt.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * section 2). The only per-invocation discriminator between geographic and global
  * cross-Region inference is the profile id's prefix, and new geographies appear without
  * notice (ca., jp., au.), so a profile is told from a bare model by its shape, not a list. */
-#include "core/bm_core.h"
+#include "core/bm_ingest.h"
 
 #include <string.h>
 

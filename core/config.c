@@ -1,6 +1,6 @@
 /* config.c: the configuration table (docs/style.md G6, fluent-bit's config_map). One row per
  * variable drives defaults, parsing, validation, --help and the redacted start-up dump. */
-#include "core/bm_core.h"
+#include "core/bm_aws.h" /* validates values of every part: inflate engines, Regions, keys */
 
 #include <errno.h>
 #include <stddef.h>

@@ -3,7 +3,9 @@
 #ifndef BM_CORE_INT_H
 #define BM_CORE_INT_H
 
-#include "core/bm_core.h"
+#include "core/bm_rt.h"
+#include "core/bm_ingest.h"
+#include "core/bm_aws.h"
 
 /* Value of a hex digit (either case), or -1 (url.c; shared by the JSON and URL decoders). */
 int bm__hex_value(unsigned char c);

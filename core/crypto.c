@@ -1,6 +1,6 @@
 /* crypto.c: the digests, MAC and encodings that SigV4, S3 ETags and SQS MD5s need, as thin
  * wrappers over OpenSSL's libcrypto (never hand-written crypto). Stateless and thread-safe. */
-#include "core/bm_core.h"
+#include "core/bm_rt.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

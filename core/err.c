@@ -1,6 +1,6 @@
 /* err.c: the error tables' accessors. Every switch and list is generated from BM_ERR_MAP and
  * BM_WIRE_MAP, so a code added to a table can never miss a case (docs/style.md G3). */
-#include "core/bm_core.h"
+#include "core/bm_rt.h"
 
 #include <stdio.h>
 

@@ -1,7 +1,7 @@
 /* fetch.c: one S3 log object into a fresh ingest, the step the service and the backfill share.
  * Every attempt starts a new ingest, so a retry after a partial body counts nothing twice: a
  * failed fetch contributes nothing. */
-#include "core/bm_core.h"
+#include "core/bm_aws.h"
 
 #include <string.h>
 

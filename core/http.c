@@ -3,7 +3,7 @@
  * x-amz-content-sha256 for S3, the session token header, CURLOPT_NOBODY for HEAD, and no
  * blanked default headers (curl would sign headers it does not send). Easy handles live in a
  * small pool so connections are reused across requests and threads. */
-#include "core/bm_core.h"
+#include "core/bm_aws.h"
 
 #include <curl/curl.h>
 #include <pthread.h>

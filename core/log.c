@@ -2,7 +2,7 @@
  * sink fd are the only mutable globals in core/ (docs/style.md G1), besides each thread's request
  * context; each line is built in memory and written with one write() so lines from concurrent
  * threads never interleave. */
-#include "core/bm_core.h"
+#include "core/bm_rt.h"
 
 #include <errno.h>
 #include <stdatomic.h>

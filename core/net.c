@@ -1,6 +1,6 @@
 /* net.c: the listen address both binaries take (BMAS_LISTEN, bmas-emulator --listen):
  * "ADDR:PORT", "[v6]:PORT" or ":PORT", numeric addresses plus "localhost". */
-#include "core/bm_core.h"
+#include "core/bm_rt.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

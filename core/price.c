@@ -1,7 +1,7 @@
 /* price.c: BMAS_PRICES, the price file (docs/configuration.md): a CSV of USD per million
  * tokens parsed into integer pico-dollars per token, the most specific row for a record, and
  * the exact integer cost of an invocation. */
-#include "core/bm_core.h"
+#include "core/bm_ingest.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
  * checked before any URL is built or any fetch is made. Events are untrusted input: a name S3
  * could never have sent is refused here rather than turned into a host name, a path or a new
  * identity for an object already counted. */
-#include "core/bm_core.h"
+#include "core/bm_aws.h"
 
 #include <string.h>
 

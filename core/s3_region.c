@@ -2,7 +2,7 @@
  * of a 301 PermanentRedirect, or the <Region> of a 400 AuthorizationHeaderMalformed), so later
  * requests go to the right region at once. A small table under one mutex: few buckets hold
  * logs, and a full table forgets the least recently used one. */
-#include "core/bm_core.h"
+#include "core/bm_aws.h"
 
 #include <pthread.h>
 #include <stdio.h>

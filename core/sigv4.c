@@ -2,7 +2,7 @@
  * key, signature), shared by bmas's signer and the emulator's verifier. The rules follow
  * https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html and are checked
  * against the AWS signing test suite (tests/unit/test_core_sigv4.c). Pure and thread-safe. */
-#include "core/bm_core.h"
+#include "core/bm_rt.h"
 
 #include <stdlib.h>
 #include <string.h>

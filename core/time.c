@@ -1,6 +1,6 @@
 /* time.c: UTC timestamps without gmtime/timegm (not thread-safe or not standard), using Howard
  * Hinnant's days-from-civil algorithms (http://howardhinnant.github.io/date_algorithms.html). */
-#include "core/bm_core.h"
+#include "core/bm_rt.h"
 
 #include <time.h>
 

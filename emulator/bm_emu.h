@@ -4,7 +4,7 @@
 #ifndef BM_EMU_H
 #define BM_EMU_H
 
-#include "core/bm_core.h"
+#include "core/bm_rt.h"
 
 /* Start-up options; strings are borrowed for the duration of bm_emu_new (it copies them). */
 struct bm_emu_opts {

@@ -3,7 +3,9 @@
 #ifndef BM_SERVER_H
 #define BM_SERVER_H
 
-#include "core/bm_core.h"
+#include "core/bm_rt.h"
+#include "core/bm_ingest.h"
+#include "core/bm_aws.h"
 
 #include <stdio.h>
 

@@ -6,7 +6,7 @@
 #ifndef BM_STORAGE_H
 #define BM_STORAGE_H
 
-#include "core/bm_core.h"
+#include "core/bm_aws.h" /* the series and CloudWatch's dimension sets the outbox stores */
 
 /* Thread-safety of everything below: one struct bm_db may be used by any number of threads at
  * once (HTTP thread pool, fetch workers, the publisher). Each call borrows one of a bounded pool

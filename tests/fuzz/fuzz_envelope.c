@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/bm_core.h"
+#include "core/bm_aws.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -18,7 +18,7 @@ for doc in README.md docs/configuration.md; do
     expect_eq "every variable is in $doc" "$missing" ""
 done
 
-codes=$(grep -o '"BMAS-0[0-9][0-9]"' "$top/core/bm_core.h" | tr -d '"' | sort -u)
+codes=$(grep -o '"BMAS-0[0-9][0-9]"' "$top/core/bm_rt.h" | tr -d '"' | sort -u)
 expect_eq "the error table has BMAS-001..010 and ours" "$(echo "$codes" | head -1)" BMAS-001
 for doc in README.md openapi.yaml; do
     missing=$(for c in $codes; do grep -q -- "$c" "$top/$doc" || echo "$c"; done)

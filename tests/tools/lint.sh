@@ -22,6 +22,13 @@ if awk -f tests/tools/lint-tap.awk $shells | grep .; then
     echo "lint: && / || / ; / | after a t_ok-style check runs outside it; use t_all" >&2
     status=1
 fi
+# Headers point one way (docs/style.md G1): the emulator uses core's runtime only, never the
+# ingest or AWS clients; core never includes the service's folders.
+if grep -nE '#include "core/bm_(ingest|aws)\.h"' $(echo "$files" | grep '^emulator/') ||
+    grep -nE '#include "(server|storage|emulator)/' $(echo "$files" | grep '^core/'); then
+    echo "lint: an include against the module dependencies (docs/style.md G1) above" >&2
+    status=1
+fi
 if [ "${1:-}" != "--banned-only" ] && command -v clang-format >/dev/null; then
     if ! clang-format --dry-run -Werror $files 2>/tmp/bmas-lint.$$; then
         head -40 /tmp/bmas-lint.$$ >&2

@@ -13,7 +13,9 @@
 #include <cmocka.h>
 #include <zlib.h>
 
-#include "core/bm_core.h"
+#include "core/bm_rt.h"
+#include "core/bm_ingest.h"
+#include "core/bm_aws.h"
 
 /* Reads a whole file into a bm_malloc'd buffer (NUL-terminated); NULL when it cannot. */
 static inline char *tu_read_file(const char *path, size_t *len)
