@@ -1,8 +1,9 @@
-/* bm_storage.h: the one public header of libbm_storage, the SQLite layer behind bmas:
+/* bm_storage.h: the one public header of libbm_storage, the store behind bmas (an SQLite file,
+ * or PostgreSQL for several instances sharing one store):
  * exactly-once accounting of log objects, the CloudWatch publish outbox, failure and quarantine
  * bookkeeping, persistent counters and the GET /aggregates queries. No SQL or sqlite3 type
  * crosses this header; every function returns a bm_err (BM_E_STORAGE_BUSY, BM_E_STORAGE,
- * BM_E_NOMEM, ...) and fills an optional struct bm_errmsg with SQLite's own message. */
+ * BM_E_NOMEM, ...) and fills an optional struct bm_errmsg with the database's own message. */
 #ifndef BM_STORAGE_H
 #define BM_STORAGE_H
 
@@ -23,10 +24,13 @@ struct bm_db_options {
     int attr_max_values;
 };
 
-/* Opens (creating if needed) the database at path, in WAL mode, and migrates its schema to the
- * current version, each step in its own transaction. opt may be NULL for the defaults. A
- * database written by a newer bmas (a higher schema version) is refused with BM_E_STORAGE and a
- * message saying so. On success the caller owns *out and releases it with bm_db_close. */
+/* Opens the store BMAS_DB names and migrates its schema to the current version, each step in
+ * its own transaction. path is an SQLite file (created if needed, in WAL mode) or a
+ * postgres:// or postgresql:// URL (a PostgreSQL database; a bad URL is BM_E_CONFIG, a server
+ * away BM_E_STORAGE_BUSY, and a store this build cannot fully serve yet BM_E_CONFIG naming
+ * the missing operation). opt may be NULL for the defaults. A database written by a newer
+ * bmas (a higher schema version) is refused with BM_E_STORAGE and a message saying so. On
+ * success the caller owns *out and releases it with bm_db_close. */
 bm_err bm_db_open(const char *path, const struct bm_db_options *opt, struct bm_db **out,
                   struct bm_errmsg *em);
 /* Flushes deferred counters, finalises every statement and closes every connection. Accepts

@@ -167,6 +167,11 @@ const char *bm__pg_desc(const struct bm_pg *pg)
     return pg->desc;
 }
 
+int bm__pg_attr_max(const struct bm_pg *pg)
+{
+    return pg->opt.attr_max_values;
+}
+
 uint64_t bm__pg_retries(struct bm_pg *pg)
 {
     return atomic_load(&pg->retries);
@@ -312,6 +317,8 @@ bm_err bm__pg_open(const char *url, const struct bm_pg_options *opt, struct bm_p
         pg->opt.max_attempts = 8;
     if (pg->opt.connect_timeout_s <= 0)
         pg->opt.connect_timeout_s = 5;
+    if (pg->opt.attr_max_values <= 0)
+        pg->opt.attr_max_values = 100;
     describe(o, pg->desc, sizeof pg->desc);
     const char *pw = opt_val(o, "password");
     pg->url = bm_strdup(url);
