@@ -122,6 +122,9 @@ bm_err bm__pg_commit_object(struct bm_pg *pg, const struct bm_db_object *obj,
 /* Adds v to the stored counter c inside transaction t (pg_commit.c). */
 bm_err bm__pg_counter_add(struct bm__pg_tx *t, enum bm_db_counter c, int64_t v,
                           struct bm_errmsg *em);
+/* bm_db_query's contract on PostgreSQL (pg_query.c). */
+bm_err bm__pg_query(struct bm_pg *pg, const struct bm_db_query *q, struct bm_agg **out,
+                    struct bm_errmsg *em);
 /* The stored value of counter c into *out. */
 bm_err bm__pg_counter(struct bm_pg *pg, enum bm_db_counter c, int64_t *out, struct bm_errmsg *em);
 

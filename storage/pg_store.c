@@ -283,6 +283,12 @@ static bm_err pgs_outbox_pending(struct bm_db *db, uint64_t *out, struct bm_errm
     return e;
 }
 
+static bm_err pgs_query(struct bm_db *db, const struct bm_db_query *q, struct bm_agg **out,
+                        struct bm_errmsg *em)
+{
+    return bm__pg_query(db->pg, q, out, em);
+}
+
 /* ---- The handle ------------------------------------------------------------------------------ */
 
 static void pgs_close(struct bm_db *db)
@@ -310,6 +316,7 @@ static const struct bm__store_ops pg_ops = {
     .flush_counters = pgs_flush_counters,
     .status = pgs_status,
     .outbox_pending = pgs_outbox_pending,
+    .query = pgs_query,
 };
 
 /* The first operation pg_ops lacks, or NULL when it has them all. */
