@@ -125,6 +125,21 @@ bm_err bm__pg_counter_add(struct bm__pg_tx *t, enum bm_db_counter c, int64_t v,
 /* bm_db_query's contract on PostgreSQL (pg_query.c). */
 bm_err bm__pg_query(struct bm_pg *pg, const struct bm_db_query *q, struct bm_agg **out,
                     struct bm_errmsg *em);
+/* The outbox operations of bm_storage.h on PostgreSQL, same contracts (pg_outbox.c). */
+bm_err bm__pg_outbox_fetch(struct bm_pg *pg, int64_t after_id, size_t max_rows,
+                           struct bm_db_outbox **out, struct bm_errmsg *em);
+bm_err bm__pg_outbox_mark(struct bm_pg *pg, const int64_t *ids, size_t n,
+                          enum bm_db_outbox_state state, uint64_t datums, uint64_t requests,
+                          struct bm_errmsg *em);
+bm_err bm__pg_outbox_claim(struct bm_pg *pg, const char *claim, const int64_t *ids, size_t n,
+                           size_t nreq, int64_t now, struct bm_errmsg *em);
+bm_err bm__pg_outbox_send_begin(struct bm_pg *pg, const char *claim, size_t req, int *attempt,
+                                struct bm_errmsg *em);
+bm_err bm__pg_outbox_send_done(struct bm_pg *pg, const char *claim, size_t req, bool accepted,
+                               uint64_t datums, bool *finished, struct bm_errmsg *em);
+bm_err bm__pg_outbox_send_failed(struct bm_pg *pg, const char *claim, size_t req, bool *released,
+                                 struct bm_errmsg *em);
+bm_err bm__pg_outbox_claims(struct bm_pg *pg, struct bm_db_claims **out, struct bm_errmsg *em);
 /* The stored value of counter c into *out. */
 bm_err bm__pg_counter(struct bm_pg *pg, enum bm_db_counter c, int64_t *out, struct bm_errmsg *em);
 

@@ -289,6 +289,60 @@ static bm_err pgs_query(struct bm_db *db, const struct bm_db_query *q, struct bm
     return bm__pg_query(db->pg, q, out, em);
 }
 
+/* ---- Outbox (pg_outbox.c): writes note the store's health, as every write does ------------- */
+
+static bm_err pgs_outbox_fetch(struct bm_db *db, int64_t after_id, size_t max_rows,
+                               struct bm_db_outbox **out, struct bm_errmsg *em)
+{
+    return bm__pg_outbox_fetch(db->pg, after_id, max_rows, out, em);
+}
+
+static bm_err pgs_outbox_mark(struct bm_db *db, const int64_t *ids, size_t n,
+                              enum bm_db_outbox_state state, uint64_t datums, uint64_t requests,
+                              struct bm_errmsg *em)
+{
+    bm_err e = bm__pg_outbox_mark(db->pg, ids, n, state, datums, requests, em);
+    bm__health_note(db, e, em);
+    return e;
+}
+
+static bm_err pgs_outbox_claim(struct bm_db *db, const char *claim, const int64_t *ids, size_t n,
+                               size_t nreq, int64_t now, struct bm_errmsg *em)
+{
+    bm_err e = bm__pg_outbox_claim(db->pg, claim, ids, n, nreq, now, em);
+    bm__health_note(db, e, em);
+    return e;
+}
+
+static bm_err pgs_outbox_send_begin(struct bm_db *db, const char *claim, size_t req, int *attempt,
+                                    struct bm_errmsg *em)
+{
+    bm_err e = bm__pg_outbox_send_begin(db->pg, claim, req, attempt, em);
+    bm__health_note(db, e, em);
+    return e;
+}
+
+static bm_err pgs_outbox_send_done(struct bm_db *db, const char *claim, size_t req, bool accepted,
+                                   uint64_t datums, bool *finished, struct bm_errmsg *em)
+{
+    bm_err e = bm__pg_outbox_send_done(db->pg, claim, req, accepted, datums, finished, em);
+    bm__health_note(db, e, em);
+    return e;
+}
+
+static bm_err pgs_outbox_send_failed(struct bm_db *db, const char *claim, size_t req,
+                                     bool *released, struct bm_errmsg *em)
+{
+    bm_err e = bm__pg_outbox_send_failed(db->pg, claim, req, released, em);
+    bm__health_note(db, e, em);
+    return e;
+}
+
+static bm_err pgs_outbox_claims(struct bm_db *db, struct bm_db_claims **out, struct bm_errmsg *em)
+{
+    return bm__pg_outbox_claims(db->pg, out, em);
+}
+
 /* ---- The handle ------------------------------------------------------------------------------ */
 
 static void pgs_close(struct bm_db *db)
@@ -316,6 +370,14 @@ static const struct bm__store_ops pg_ops = {
     .flush_counters = pgs_flush_counters,
     .status = pgs_status,
     .outbox_pending = pgs_outbox_pending,
+    .outbox_fetch = pgs_outbox_fetch,
+    .outbox_mark = pgs_outbox_mark,
+    .outbox_claim = pgs_outbox_claim,
+    .outbox_send_begin = pgs_outbox_send_begin,
+    .outbox_send_done = pgs_outbox_send_done,
+    .outbox_send_failed = pgs_outbox_send_failed,
+    .outbox_claims = pgs_outbox_claims,
+    .prune = bm__pgs_prune,
     .query = pgs_query,
 };
 

@@ -308,6 +308,9 @@ bm_err bm__sq_query(struct bm_db *db, const struct bm_db_query *q, struct bm_agg
  * refused with BM_E_CONFIG naming the first missing operation. */
 bm_err bm__pgs_open(const char *url, const struct bm_db_options *opt, bool is_partial,
                     struct bm_db **out, struct bm_errmsg *em);
+/* Its operations that take the handle (pg_prune.c, pg_cw_series.c). */
+bm_err bm__pgs_prune(struct bm_db *db, int64_t cutoff, struct bm_db_prune_stats *stats,
+                     struct bm_errmsg *em);
 /* Results both backends build: the public struct first, so its pointer is the allocation,
  * then the strings it points at (freed by bm_db_failures_free, bm_db_outbox_free). */
 struct bm__failures {

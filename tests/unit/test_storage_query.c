@@ -470,12 +470,11 @@ int main(void)
         cmocka_unit_test(test_inconsistent_rollup),
     };
     /* On PostgreSQL: the results (its plan is one GROUP BY over the minute rows: SQLite's plan
-     * cases do not apply, and the prune cases need what it does not have yet). */
+     * and rollup cases do not apply). */
     const struct CMUnitTest pg_tests[] = {
-        cmocka_unit_test(test_every_grouping),
-        cmocka_unit_test(test_filters_and_ranges),
-        cmocka_unit_test(test_range_edges),
-        cmocka_unit_test(test_row_cap),
+        cmocka_unit_test(test_every_grouping), cmocka_unit_test(test_filters_and_ranges),
+        cmocka_unit_test(test_range_edges),    cmocka_unit_test(test_row_cap),
+        cmocka_unit_test(test_after_prune),
     };
     if (tu_is_pg())
         return cmocka_run_group_tests_name("postgresql", pg_tests, setup, teardown);

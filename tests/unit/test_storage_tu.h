@@ -85,15 +85,20 @@ static inline void tdb_cleanup(struct tdb *t)
     rmdir(t->dir);
 }
 
+/* bm_db_open, but a PostgreSQL URL opens even while the store lacks operations (bm_db_open
+ * refuses it then): the cases run on it use only those it has. */
+static inline bm_err tu_db_open(const char *path, const struct bm_db_options *opt,
+                                struct bm_db **out, struct bm_errmsg *em)
+{
+    return bm__pg_url_is(path) ? bm__pgs_open(path, opt, true, out, em)
+                               : bm_db_open(path, opt, out, em);
+}
+
 static inline struct bm_db *tdb_open(const struct tdb *t)
 {
     struct bm_db *db = NULL;
     struct bm_errmsg em = {{0}};
-    /* PostgreSQL: opened even while the store lacks operations (bm_db_open refuses it then);
-     * the cases run on it use only those it has. */
-    bm_err e = t->schema[0] != '\0' ? bm__pgs_open(t->path, NULL, true, &db, &em)
-                                    : bm_db_open(t->path, NULL, &db, &em);
-    if (e != BM_OK)
+    if (tu_db_open(t->path, NULL, &db, &em) != BM_OK)
         fail_msg("bm_db_open: %s", em.text);
     return db;
 }
