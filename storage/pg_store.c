@@ -378,6 +378,9 @@ static const struct bm__store_ops pg_ops = {
     .outbox_send_failed = pgs_outbox_send_failed,
     .outbox_claims = pgs_outbox_claims,
     .prune = bm__pgs_prune,
+    .cw_series_recent = bm__pgs_cw_series_recent,
+    .cw_series_record = bm__pgs_cw_series_record,
+    .cw_budget = bm__pgs_cw_budget,
     .query = pgs_query,
 };
 

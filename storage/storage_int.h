@@ -311,6 +311,12 @@ bm_err bm__pgs_open(const char *url, const struct bm_db_options *opt, bool is_pa
 /* Its operations that take the handle (pg_prune.c, pg_cw_series.c). */
 bm_err bm__pgs_prune(struct bm_db *db, int64_t cutoff, struct bm_db_prune_stats *stats,
                      struct bm_errmsg *em);
+bm_err bm__pgs_cw_series_recent(struct bm_db *db, int64_t since, bm_db_cw_series_fn fn, void *ctx,
+                                struct bm_errmsg *em);
+bm_err bm__pgs_cw_series_record(struct bm_db *db, const struct bm_db_cw_series *v, size_t n,
+                                bool held, int64_t now, int64_t month_start, struct bm_errmsg *em);
+bm_err bm__pgs_cw_budget(struct bm_db *db, int64_t since, int64_t month_start, bm_db_cw_set_fn fn,
+                         void *ctx, struct bm_db_cw_budget *out, struct bm_errmsg *em);
 /* Results both backends build: the public struct first, so its pointer is the allocation,
  * then the strings it points at (freed by bm_db_failures_free, bm_db_outbox_free). */
 struct bm__failures {

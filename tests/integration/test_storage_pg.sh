@@ -17,7 +17,7 @@ case "$BINDIR" in
 *) mine=build/rel/tests ;;
 esac
 # The storage unit tests that also run on PostgreSQL (BM_TEST_STORE=pg).
-SHARED="test_storage_commit test_storage_query test_storage_outbox test_storage_threads"
+SHARED="test_storage_commit test_storage_query test_storage_outbox test_storage_threads test_storage_cwseries"
 units=()
 for d in "$mine" build/rel/tests build/asan/tests; do
     for n in test_storage_pg test_storage_pg_commit $SHARED; do
