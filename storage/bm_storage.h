@@ -36,6 +36,9 @@ bm_err bm_db_open(const char *path, const struct bm_db_options *opt, struct bm_d
 /* Flushes deferred counters, finalises every statement and closes every connection. Accepts
  * NULL. No other call on db may be running or start afterwards. */
 void bm_db_close(struct bm_db *db);
+/* The store for logs and /status: the SQLite file's path, or the PostgreSQL URL without its
+ * password ("postgresql://user@host:port/db"). Valid while db is open. Thread-safe. */
+const char *bm_db_describe(const struct bm_db *db);
 /* The schema version this code writes (PRAGMA user_version). */
 int bm_db_schema_version(void);
 

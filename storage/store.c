@@ -67,6 +67,11 @@ bm_err bm_db_open(const char *path, const struct bm_db_options *opt, struct bm_d
     return bm__sq_open(path, opt, out, em);
 }
 
+const char *bm_db_describe(const struct bm_db *db)
+{
+    return db->pg != NULL ? bm__pg_desc(db->pg) : db->path;
+}
+
 void bm_db_close(struct bm_db *db)
 {
     if (db != NULL)
