@@ -20,7 +20,7 @@ esac
 SHARED="test_storage_commit test_storage_query test_storage_outbox test_storage_threads test_storage_cwseries"
 units=()
 for d in "$mine" build/rel/tests build/asan/tests; do
-    for n in test_storage_pg test_storage_pg_commit $SHARED; do
+    for n in test_storage_pg test_storage_pg_commit test_storage_pg_store $SHARED; do
         b=$(cd "$d" 2>/dev/null && pwd)/$n
         [ -x "$b" ] || continue
         case " ${units[*]:-} " in *" $b "*) continue ;; esac
@@ -28,7 +28,7 @@ for d in "$mine" build/rel/tests build/asan/tests; do
     done
 done
 t_ok "the test_storage_pg binaries and the shared ones are built (make test-bins)" \
-    [ ${#units[@]} -ge $((2 + $(wc -w <<<"$SHARED"))) ]
+    [ ${#units[@]} -ge $((3 + $(wc -w <<<"$SHARED"))) ]
 
 if pg_start; then
     t_pass "PostgreSQL started on 127.0.0.1:$PG_PORT"
