@@ -205,7 +205,9 @@ struct commit {
     const struct bm_ingest_stats *stats;
     int64_t now;
     int attr_max;
+    const uint64_t *deferred; /* counts to add as well (may be NULL) */
     bool inserted;
+    int64_t add[BM_DB_C__COUNT]; /* the counters this attempt adds */
 };
 
 /* The stored form of attribution value *v at key position pos (1..3): itself while the key
@@ -260,8 +262,9 @@ static void p_object(struct bm__pg_params *p, const struct bm_db_object *o)
     bm__pg_p_str(p, o->version);
 }
 
-/* The effect of a newly processed object: what objects.c's apply does, in lock order. */
-static bm_err apply(struct bm__pg_tx *t, const struct commit *c, struct bm_errmsg *em)
+/* The effect of a newly processed object: what objects.c's apply does, in lock order; its
+ * counts go to c->add, which commit_fn writes last. */
+static bm_err apply(struct bm__pg_tx *t, struct commit *c, struct bm_errmsg *em)
 {
     struct bm__pg_params p = {0};
     size_t rows = 0;
@@ -293,20 +296,14 @@ static bm_err apply(struct bm__pg_tx *t, const struct commit *c, struct bm_errms
     if (e == BM_OK)
         e = bm__pg_exec(t, "DELETE FROM failure WHERE bucket = $1 AND key = $2 AND version = $3",
                         &p, NULL, NULL, em);
-    if (e == BM_OK)
-        e = bm__pg_counter_add(t, BM_DB_C_OBJECTS_PROCESSED, 1, em);
-    if (e == BM_OK && rows > 0)
-        e = bm__pg_counter_add(t, BM_DB_C_PUBLISH_PENDING, (int64_t)rows, em);
+    c->add[BM_DB_C_OBJECTS_PROCESSED] += 1;
+    c->add[BM_DB_C_PUBLISH_PENDING] += (int64_t)rows;
     const struct bm_ingest_stats *st = c->stats;
     if (st != NULL) {
-        if (e == BM_OK && st->records > 0)
-            e = bm__pg_counter_add(t, BM_DB_C_RECORDS_PROCESSED, (int64_t)st->records, em);
-        if (e == BM_OK && st->invalid > 0)
-            e = bm__pg_counter_add(t, BM_DB_C_RECORDS_INVALID, (int64_t)st->invalid, em);
-        for (int i = 0; i < BM_ERR_WIRE_N && e == BM_OK; i++)
-            if (st->errors[i] > 0)
-                e = bm__pg_counter_add(t, (enum bm_db_counter)(BM_DB_C_ERRORS + i),
-                                       (int64_t)st->errors[i], em);
+        c->add[BM_DB_C_RECORDS_PROCESSED] += (int64_t)st->records;
+        c->add[BM_DB_C_RECORDS_INVALID] += (int64_t)st->invalid;
+        for (int i = 0; i < BM_ERR_WIRE_N; i++)
+            c->add[BM_DB_C_ERRORS + i] += (int64_t)st->errors[i];
     }
     return e;
 }
@@ -317,6 +314,8 @@ static bm_err commit_fn(struct bm__pg_tx *t, void *ctx, struct bm_errmsg *em)
     struct bm__pg_params p = {0};
     int64_t rows = 0;
     c->inserted = false;
+    for (int i = 0; i < BM_DB_C__COUNT; i++)
+        c->add[i] = c->deferred != NULL ? (int64_t)c->deferred[i] : 0;
     p_object(&p, c->obj);
     bm__pg_p_int(&p, (int64_t)c->size);
     bm__pg_p_int(&p, c->stats ? (int64_t)c->stats->records : 0);
@@ -337,7 +336,16 @@ static bm_err commit_fn(struct bm__pg_tx *t, void *ctx, struct bm_errmsg *em)
     if (e != BM_OK)
         return e;
     c->inserted = rows == 1;
-    return c->inserted ? apply(t, c, em) : bm__pg_counter_add(t, BM_DB_C_OBJECTS_DUPLICATES, 1, em);
+    if (c->inserted)
+        e = apply(t, c, em);
+    else
+        c->add[BM_DB_C_OBJECTS_DUPLICATES] += 1;
+    /* The counters last and in one order (the enum's) for every commit: two commits then lock
+     * the shared counter rows in the same order and cannot deadlock on them. */
+    for (int i = 0; i < BM_DB_C__COUNT && e == BM_OK; i++)
+        if (c->add[i] != 0)
+            e = bm__pg_counter_add(t, (enum bm_db_counter)i, c->add[i], em);
+    return e;
 }
 
 bm_err bm__pg_commit_object(struct bm_pg *pg, const struct bm_db_object *obj,
@@ -345,7 +353,17 @@ bm_err bm__pg_commit_object(struct bm_pg *pg, const struct bm_db_object *obj,
                             const struct bm_ingest_stats *stats, int64_t now,
                             enum bm_db_commit_result *result, struct bm_errmsg *em)
 {
-    struct commit c = {obj, message_id, size, delta, stats, now, bm__pg_attr_max(pg), false};
+    return bm__pg_commit_with(pg, obj, message_id, size, delta, stats, now, NULL, result, em);
+}
+
+bm_err bm__pg_commit_with(struct bm_pg *pg, const struct bm_db_object *obj, const char *message_id,
+                          uint64_t size, const struct bm_agg *delta,
+                          const struct bm_ingest_stats *stats, int64_t now,
+                          const uint64_t *deferred, enum bm_db_commit_result *result,
+                          struct bm_errmsg *em)
+{
+    struct commit c = {obj, message_id,          size,     delta, stats,
+                       now, bm__pg_attr_max(pg), deferred, false, {0}};
     /* READ COMMITTED suffices: every write is an upsert that re-reads the row it conflicts
      * with, so no read feeds a decision that another transaction could invalidate. Deadlocks
      * between commits that touch shared rows in different orders are retried. */

@@ -22,12 +22,22 @@ static void p_object(struct bm__pg_params *p, const struct bm_db_object *o)
 
 /* ---- Exactly-once commit and the processed lookup -------------------------------------------- */
 
+/* Deferred counts ride along with the commit (bm_db_count's contract); given back when it
+ * fails. */
 static bm_err pgs_commit_object(struct bm_db *db, const struct bm_db_object *obj,
                                 const char *message_id, uint64_t size, const struct bm_agg *delta,
                                 const struct bm_ingest_stats *stats, int64_t now,
                                 enum bm_db_commit_result *result, struct bm_errmsg *em)
 {
-    bm_err e = bm__pg_commit_object(db->pg, obj, message_id, size, delta, stats, now, result, em);
+    uint64_t taken[BM_DB_C__COUNT];
+    for (int i = 0; i < BM_DB_C__COUNT; i++)
+        taken[i] = atomic_exchange(&db->deferred[i], 0);
+    bm_err e =
+        bm__pg_commit_with(db->pg, obj, message_id, size, delta, stats, now, taken, result, em);
+    if (e != BM_OK)
+        for (int i = 0; i < BM_DB_C__COUNT; i++)
+            if (taken[i] != 0)
+                atomic_fetch_add(&db->deferred[i], taken[i]);
     bm__health_note(db, e, em);
     return e;
 }
@@ -228,8 +238,7 @@ static bm_err flush_fn(struct bm__pg_tx *t, void *ctx, struct bm_errmsg *em)
     return e;
 }
 
-/* Deferred counts go to the database here only (and at close): a commit's transaction may
- * run more than once, and taking them inside it would need undoing on every retry. */
+/* Deferred counts go to the database here, at close and with each commit. */
 static bm_err pgs_flush_counters(struct bm_db *db, struct bm_errmsg *em)
 {
     uint64_t taken[BM_DB_C__COUNT] = {0};

@@ -1,7 +1,8 @@
 /* The PostgreSQL store through the public interface (bm_storage.h) against a real server
  * (test_storage_pg_tu.h): bm_db_open takes a postgres:// URL (every operation implemented),
  * describes it without the password, write health follows the server going away and coming
- * back, and attribution values past the cap are stored as "other". */
+ * back, deferred counts ride along with commits, and attribution values past the cap are stored as
+ * "other". */
 #include "test_storage_pg_tu.h"
 
 /* Runs sql on the server's maintenance database (which stays reachable when bmas's refuses
@@ -123,6 +124,37 @@ static void test_write_health(void **state)
     bm_db_close(db);
 }
 
+/* bm_db_count's deferred counts are stored by the next commit (so every instance's /status
+ * sees them), and kept for a later one when that commit fails. */
+static void test_deferred_with_commit(void **state)
+{
+    (void)state;
+    struct bm_errmsg em = {{0}};
+    bm_err e;
+    struct bm_db *db = open_store("t_defer", NULL);
+    bm_db_count(db, BM_DB_C_OBJECTS_DUPLICATES, 5);
+    bm_db_count_ignored(db);
+    assert_int_equal(q_int("t_defer", "SELECT count(*) FROM counter WHERE name IN "
+                                      "('objects.duplicates', 'objects.ignored')"),
+                     0);
+    assert_int_equal(commit(db, 1, &e, &em), BM_DB_COMMITTED);
+    assert_int_equal(e, BM_OK);
+    assert_int_equal(
+        q_int("t_defer", "SELECT value FROM counter WHERE name = 'objects.duplicates'"), 5);
+    assert_int_equal(q_int("t_defer", "SELECT value FROM counter WHERE name = 'objects.ignored'"),
+                     1);
+    /* A duplicate adds its own count to the deferred ones. */
+    bm_db_count(db, BM_DB_C_OBJECTS_DUPLICATES, 2);
+    assert_int_equal(commit(db, 1, &e, &em), BM_DB_DUPLICATE);
+    assert_int_equal(
+        q_int("t_defer", "SELECT value FROM counter WHERE name = 'objects.duplicates'"), 8);
+    struct bm_db_status s;
+    assert_int_equal(bm_db_status(db, &s, &em), BM_OK);
+    assert_int_equal(s.c[BM_DB_C_OBJECTS_DUPLICATES], 8);
+    assert_int_equal(s.c[BM_DB_C_OBJECTS_PROCESSED], 1);
+    bm_db_close(db);
+}
+
 /* BMAS_ATTRIBUTION_MAX_VALUES=2: the first two values of a key are kept, the third is stored
  * as "other"; a key's kept value stays itself, and "other" itself takes no place. */
 static void test_attr_cap(void **state)
@@ -180,6 +212,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open),
         cmocka_unit_test(test_write_health),
+        cmocka_unit_test(test_deferred_with_commit),
         cmocka_unit_test(test_attr_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
