@@ -1,7 +1,8 @@
 /* The PostgreSQL store through the public interface (bm_storage.h) against a real server
  * (test_storage_pg_tu.h): bm_db_open takes a postgres:// URL (every operation implemented),
  * describes it without the password, write health follows the server going away and coming
- * back, deferred counts ride along with commits, and attribution values past the cap are stored as
+ * back, deferred counts ride along with commits, two instances committing the same objects
+ * at once count each once and answer alike, and attribution values past the cap are stored as
  * "other". */
 #include "test_storage_pg_tu.h"
 
@@ -155,6 +156,82 @@ static void test_deferred_with_commit(void **state)
     bm_db_close(db);
 }
 
+/* Two instances on one database: 8 threads, 4 on each handle, commit the same 60 objects at
+ * once; each object is committed exactly once, and both handles answer the same aggregates,
+ * the sum of the 60 deltas computed here. */
+struct instance_worker {
+    struct bm_db *db;
+    int committed, duplicates;
+    bm_err err;
+    struct bm_errmsg em;
+};
+
+#define N_SHARED 60
+
+static void *instance_loop(void *arg)
+{
+    struct instance_worker *w = arg;
+    for (uint64_t i = 0; i < N_SHARED && w->err == BM_OK; i++) {
+        enum bm_db_commit_result r = commit(w->db, i, &w->err, &w->em);
+        if (w->err == BM_OK)
+            *(r == BM_DB_COMMITTED ? &w->committed : &w->duplicates) += 1;
+    }
+    return NULL;
+}
+
+static void test_two_instances(void **state)
+{
+    (void)state;
+    char url[512];
+    struct bm_errmsg em = {{0}};
+    struct bm_db *db[2] = {open_store("t_two", NULL), NULL};
+    schema_url("t_two", url, sizeof url);
+    if (bm_db_open(url, NULL, &db[1], &em) != BM_OK)
+        fail_msg("second instance: %s", em.text);
+    struct instance_worker w[8];
+    pthread_t th[8];
+    for (int i = 0; i < 8; i++) {
+        w[i] = (struct instance_worker){.db = db[i % 2]};
+        assert_int_equal(pthread_create(&th[i], NULL, instance_loop, &w[i]), 0);
+    }
+    int committed = 0, duplicates = 0;
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        if (w[i].err != BM_OK)
+            fail_msg("worker %d: %s", i, w[i].em.text);
+        committed += w[i].committed;
+        duplicates += w[i].duplicates;
+    }
+    assert_int_equal(committed, N_SHARED);
+    assert_int_equal(duplicates, 7 * N_SHARED);
+    struct bm_agg *all = bm_agg_new(0), *want = NULL;
+    for (uint64_t i = 0; i < N_SHARED; i++) {
+        struct bm_agg *d = tu_delta(i);
+        assert_int_equal(bm_agg_merge(all, d), BM_OK);
+        bm_agg_free(d);
+    }
+    struct bm_group_by g = {.n = 3, .f = {BM_G_MODEL_ID, BM_G_PROFILE_TYPE, BM_G_ATTR1}};
+    assert_int_equal(bm_agg_regroup(all, &g, &want), BM_OK);
+    assert_int_equal(bm_agg_sort(want, &g), BM_OK);
+    for (int k = 0; k < 2; k++) {
+        struct bm_db_query q;
+        struct bm_agg *got = NULL;
+        struct bm_db_status st;
+        bm_db_query_init(&q, &g);
+        assert_int_equal(bm_db_query(db[k], &q, &got, &em), BM_OK);
+        tu_assert_agg_eq(got, want);
+        bm_agg_free(got);
+        assert_int_equal(bm_db_status(db[k], &st, &em), BM_OK);
+        assert_int_equal(st.c[BM_DB_C_OBJECTS_PROCESSED], N_SHARED);
+        assert_int_equal(st.c[BM_DB_C_OBJECTS_DUPLICATES], 7 * N_SHARED);
+    }
+    tu_assert_rollups(url, INT64_MIN);
+    bm_agg_free(want);
+    bm_agg_free(all);
+    bm_db_close(db[0]);
+    bm_db_close(db[1]);
+}
+
 /* BMAS_ATTRIBUTION_MAX_VALUES=2: the first two values of a key are kept, the third is stored
  * as "other"; a key's kept value stays itself, and "other" itself takes no place. */
 static void test_attr_cap(void **state)
@@ -213,6 +290,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_open),
         cmocka_unit_test(test_write_health),
         cmocka_unit_test(test_deferred_with_commit),
+        cmocka_unit_test(test_two_instances),
         cmocka_unit_test(test_attr_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
