@@ -469,8 +469,8 @@ int main(void)
         cmocka_unit_test(test_cap_with_subtraction),
         cmocka_unit_test(test_inconsistent_rollup),
     };
-    /* On PostgreSQL: the results (its plan is one GROUP BY over the minute rows: SQLite's plan
-     * and rollup cases do not apply). */
+    /* On PostgreSQL: the results, through the same plans (the cases on SQLite's EXPLAIN QUERY
+     * PLAN and files do not apply; test_storage_pg_store has the damaged-rollup case). */
     const struct CMUnitTest pg_tests[] = {
         cmocka_unit_test(test_every_grouping), cmocka_unit_test(test_filters_and_ranges),
         cmocka_unit_test(test_range_edges),    cmocka_unit_test(test_row_cap),
