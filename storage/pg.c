@@ -487,6 +487,26 @@ bm_err bm__pg_tx_in(struct bm__pg_tx *session, const char *iso, bm__pg_tx_fn fn,
     return tx_attempts(session->pg, session->conn, iso, fn, ctx, em);
 }
 
+bm_err bm__pg_read(struct bm_pg *pg, bm__pg_tx_fn fn, void *ctx, struct bm_errmsg *em)
+{
+    struct bm__pg_tx t = {.pg = pg, .attempt = 1};
+    bm_err e = conn_get(pg, &t.conn, em);
+    if (e != BM_OK)
+        return e;
+    e = fn(&t, ctx, em);
+    /* A pooled connection the server dropped is only found out by using it; a read can run
+     * again on a fresh one. */
+    if (e != BM_OK && PQstatus(t.conn) == CONNECTION_BAD) {
+        PQreset(t.conn);
+        t.attempt = 2;
+        t.sqlstate[0] = '\0';
+        e = PQstatus(t.conn) == CONNECTION_OK ? fn(&t, ctx, em)
+                                              : bm__pg_err(pg, t.conn, NULL, "reconnect", em);
+    }
+    conn_put(pg, t.conn, false);
+    return e;
+}
+
 bm_err bm__pg_session(struct bm_pg *pg, bm__pg_tx_fn fn, void *ctx, struct bm_errmsg *em)
 {
     struct bm__pg_tx t = {.pg = pg, .attempt = 1};

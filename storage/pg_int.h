@@ -61,6 +61,10 @@ typedef bm_err (*bm__pg_tx_fn)(struct bm__pg_tx *t, void *ctx, struct bm_errmsg 
 bm_err bm__pg_tx_run(struct bm_pg *pg, const char *iso, bm__pg_tx_fn fn, void *ctx,
                      struct bm_errmsg *em);
 
+/* Runs fn, which must only read with ONE statement, on a pooled connection without BEGIN and
+ * COMMIT (one round trip instead of three: the duplicate check on every delivery); on a
+ * connection the server dropped, once more on a reopened one. Thread-safe. */
+bm_err bm__pg_read(struct bm_pg *pg, bm__pg_tx_fn fn, void *ctx, struct bm_errmsg *em);
 /* Transactions that lost a race (40001, 40P01) and were rolled back, since bm__pg_open (the
  * last attempt of one that gave up included). Thread-safe. */
 uint64_t bm__pg_retries(struct bm_pg *pg);

@@ -68,7 +68,7 @@ static bm_err pgs_is_processed(struct bm_db *db, const struct bm_db_object *obj,
     struct lookup q = {.sql = "SELECT 1 FROM processed WHERE bucket = $1 AND key = $2 AND "
                               "version = $3"};
     p_object(&q.p, obj);
-    bm_err e = bm__pg_tx_run(db->pg, NULL, lookup_fn, &q, em);
+    bm_err e = bm__pg_read(db->pg, lookup_fn, &q, em);
     if (e == BM_OK)
         *out = q.found;
     return e;
@@ -83,7 +83,7 @@ static bm_err pgs_is_quarantined(struct bm_db *db, const struct bm_db_object *ob
     struct lookup q = {.sql = "SELECT quarantined FROM failure WHERE bucket = $1 AND key = $2 "
                               "AND version = $3"};
     p_object(&q.p, obj);
-    bm_err e = bm__pg_tx_run(db->pg, NULL, lookup_fn, &q, em);
+    bm_err e = bm__pg_read(db->pg, lookup_fn, &q, em);
     if (e == BM_OK)
         *out = q.found && q.v != 0;
     return e;

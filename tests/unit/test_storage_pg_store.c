@@ -125,6 +125,30 @@ static void test_write_health(void **state)
     bm_db_close(db);
 }
 
+/* The duplicate check runs without a transaction (one round trip); a pooled connection the
+ * server dropped (a restart, a failover, an idle timeout) is reopened and the check answers. */
+static void test_read_after_drop(void **state)
+{
+    (void)state;
+    struct bm_errmsg em = {{0}};
+    bm_err e;
+    char key[128];
+    struct bm_db_object o;
+    bool seen = false;
+    struct bm_db *db = open_store("t_drop", NULL);
+    assert_int_equal(commit(db, 1, &e, &em), BM_DB_COMMITTED);
+    admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+          "'bmas'");
+    tu_object(&o, key, sizeof key, 1);
+    if (bm_db_is_processed(db, &o, &seen, &em) != BM_OK)
+        fail_msg("is_processed after the drop: %s", em.text);
+    assert_true(seen);
+    tu_object(&o, key, sizeof key, 2);
+    assert_int_equal(bm_db_is_processed(db, &o, &seen, &em), BM_OK);
+    assert_false(seen);
+    bm_db_close(db);
+}
+
 /* bm_db_count's deferred counts are stored by the next commit (so every instance's /status
  * sees them), and kept for a later one when that commit fails. */
 static void test_deferred_with_commit(void **state)
@@ -314,6 +338,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open),
         cmocka_unit_test(test_write_health),
+        cmocka_unit_test(test_read_after_drop),
         cmocka_unit_test(test_deferred_with_commit),
         cmocka_unit_test(test_two_instances),
         cmocka_unit_test(test_inconsistent_rollup),
