@@ -11,8 +11,10 @@
 
 /* Thread-safety of everything below: one struct bm_db may be used by any number of threads at
  * once (HTTP thread pool, fetch workers, the publisher). Each call borrows one of a bounded pool
- * of SQLite connections for its duration. Writers are serialised; readers never wait for them
- * (WAL). Only bm_db_open and bm_db_close must not race with other calls on the same handle. */
+ * of connections for its duration. SQLite: writers are serialised; readers never wait for them
+ * (WAL). PostgreSQL: writers of different rows run at once, from any number of instances, and
+ * readers never wait for them (MVCC). Only bm_db_open and bm_db_close must not race with other
+ * calls on the same handle. */
 struct bm_db;
 
 struct bm_db_options {
