@@ -274,7 +274,7 @@ static bm_err status_fn(struct bm__pg_tx *t, void *ctx, struct bm_errmsg *em)
 static bm_err pgs_status(struct bm_db *db, struct bm_db_status *out, struct bm_errmsg *em)
 {
     struct bm_db_status s;
-    bm_err e = bm__pg_tx_run(db->pg, NULL, status_fn, &s, em);
+    bm_err e = bm__pg_read(db->pg, status_fn, &s, em);
     if (e != BM_OK)
         return e;
     for (int i = 0; i < BM_DB_C__COUNT; i++)
@@ -285,10 +285,12 @@ static bm_err pgs_status(struct bm_db *db, struct bm_db_status *out, struct bm_e
 
 static bm_err pgs_outbox_pending(struct bm_db *db, uint64_t *out, struct bm_errmsg *em)
 {
-    int64_t v = 0;
-    bm_err e = bm__pg_counter(db->pg, BM_DB_C_PUBLISH_PENDING, &v, em);
+    struct lookup q = {.sql = "SELECT value FROM counter WHERE name = $1"};
+    const char *name = bm_db_counter_name(BM_DB_C_PUBLISH_PENDING);
+    bm__pg_p_str(&q.p, cstr(name));
+    bm_err e = bm__pg_read(db->pg, lookup_fn, &q, em);
     if (e == BM_OK)
-        *out = v > 0 ? (uint64_t)v : 0;
+        *out = q.v > 0 ? (uint64_t)q.v : 0;
     return e;
 }
 
