@@ -14,7 +14,6 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-
 /* ------------------------------------------------------------------------------------------ */
 /* Errors (docs/style.md G3). Two X-macro tables, the only place codes are written down:
  * BM_WIRE_MAP lists the wire codes users see (BMAS-001..010 from the spec, BMAS-011 onwards

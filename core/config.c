@@ -10,7 +10,9 @@
 #include <strings.h>
 
 enum cfg_type { CFG_STR, CFG_BOOL, CFG_INT, CFG_SIZE, CFG_LEVEL };
-enum { CFG_SECRET = 1, CFG_HIDDEN = 2 };
+/* CFG_URL: a URL whose password (user:password@, or password=) is masked in the start-up line
+ * (BMAS_DB=postgresql://...). */
+enum { CFG_SECRET = 1, CFG_HIDDEN = 2, CFG_URL = 4 };
 
 struct cfg_entry {
     const char *name;
@@ -54,8 +56,9 @@ static const struct cfg_entry table[] = {
     /* Ours. */
     {"BMAS_LISTEN", NULL, CFG_STR, OFF(listen), "127.0.0.1:8080", 3, 255, 0,
      "HTTP listen address ADDR:PORT (flag --listen)"},
-    {"BMAS_DB", NULL, CFG_STR, OFF(db_path), "./bmas.db", 1, 4096, 0,
-     "SQLite database file (flag --db)"},
+    {"BMAS_DB", NULL, CFG_STR, OFF(db_path), "./bmas.db", 1, 4096, CFG_URL,
+     "SQLite database file, or a postgres:// or postgresql:// URL of a PostgreSQL database that "
+     "several instances share (flag --db)"},
     {"BMAS_AUTH_TOKEN", NULL, CFG_STR, OFF(auth_token), "", 0, 4096, CFG_SECRET,
      "when set, every route but /healthz and /dashboard needs Authorization: Bearer <token>"},
     {"BMAS_FLUSH_INTERVAL", NULL, CFG_INT, OFF(flush_interval_s), "60", 0, 86400, 0,
@@ -403,6 +406,48 @@ bm_err bm_config_help(struct bm_buf *b)
     return rc;
 }
 
+/* Appends URL s as a JSON string with its password replaced by "***": the part after the
+ * user name's ':' up to the last '@' before the path, and each password= parameter's value. */
+static bm_err append_url(struct bm_buf *b, const char *s)
+{
+    /* Each "***" adds at most 3 bytes, once for the user info and once per password= (at
+     * least 9 bytes long): twice the length bounds the result. */
+    size_t n = strlen(s), w = 0;
+    char *m = bm_malloc(2 * n + 4);
+    if (m == NULL)
+        return BM_E_NOMEM;
+    const char *auth = strstr(s, "://"), *at = NULL, *colon = NULL;
+    if (auth != NULL) {
+        auth += 3;
+        for (const char *p = auth; *p != '\0' && *p != '/' && *p != '?'; p++)
+            if (*p == '@')
+                at = p;
+        colon = at != NULL ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    }
+    for (const char *p = s; *p != '\0';) {
+        const char *end = NULL;
+        if (colon != NULL && p == colon + 1) {
+            end = at;
+        } else if (strncmp(p, "password=", 9) == 0 && p > s && (p[-1] == '?' || p[-1] == '&')) {
+            memcpy(m + w, p, 9);
+            w += 9;
+            p += 9;
+            end = p + strcspn(p, "&");
+        }
+        if (end != NULL) {
+            memcpy(m + w, "***", 3);
+            w += 3;
+            p = end;
+            continue;
+        }
+        m[w++] = *p++;
+    }
+    bm_err rc = bm_buf_append_json_str(b, m, w);
+    bm_secure_zero(m, 2 * n + 4);
+    bm_free(m);
+    return rc;
+}
+
 bm_err bm_config_json(const struct bm_config *cfg, struct bm_buf *b)
 {
     bm_err rc = bm_buf_append_char(b, '{');
@@ -424,6 +469,8 @@ bm_err bm_config_json(const struct bm_config *cfg, struct bm_buf *b)
             const char *s = *(char *const *)(const void *)base;
             if (e->flags & CFG_SECRET)
                 rc = bm_buf_append_str(b, s && *s ? "\"(set)\"" : "\"\"");
+            else if ((e->flags & CFG_URL) && s != NULL)
+                rc = append_url(b, s);
             else
                 rc = bm_buf_append_json_str(b, s ? s : "", s ? strlen(s) : 0);
             break;

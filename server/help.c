@@ -21,7 +21,7 @@ static const struct cmd_help {
      "\n"
      "options:\n"
      "  --listen ADDR:PORT   address to listen on (BMAS_LISTEN); port 0 picks a free one\n"
-     "  --db PATH            the SQLite database (BMAS_DB)\n"
+     "  --db PATH|URL        the SQLite database, or a postgresql:// URL (BMAS_DB)\n"
      "  --port-file FILE     write the bound port to FILE once listening\n"
      "  -h, --help           this help\n",
      NULL},

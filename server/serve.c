@@ -149,7 +149,7 @@ int bm_srv_cmd_serve(struct bm_config *cfg, int argc, char **argv, FILE *err)
     bm_buf_init(&cj, 1 << 20);
     bm_config_json(cfg, &cj);
     BM_LOG(BM_INFO, "server", "started", "bmas is serving", BM_KV_INT("port", port),
-           BM_KV_STR("db", cfg->db_path), BM_KV_RAW("config", cj.data ? cj.data : "{}"));
+           BM_KV_STR("db", bm_db_describe(s.db)), BM_KV_RAW("config", cj.data ? cj.data : "{}"));
     bm_buf_cleanup(&cj);
     if (port_file != NULL) {
         FILE *f = fopen(port_file, "w");

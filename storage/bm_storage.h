@@ -1,8 +1,9 @@
-/* bm_storage.h: the one public header of libbm_storage, the SQLite layer behind bmas:
+/* bm_storage.h: the one public header of libbm_storage, the store behind bmas (an SQLite file,
+ * or PostgreSQL for several instances sharing one store):
  * exactly-once accounting of log objects, the CloudWatch publish outbox, failure and quarantine
  * bookkeeping, persistent counters and the GET /aggregates queries. No SQL or sqlite3 type
  * crosses this header; every function returns a bm_err (BM_E_STORAGE_BUSY, BM_E_STORAGE,
- * BM_E_NOMEM, ...) and fills an optional struct bm_errmsg with SQLite's own message. */
+ * BM_E_NOMEM, ...) and fills an optional struct bm_errmsg with the database's own message. */
 #ifndef BM_STORAGE_H
 #define BM_STORAGE_H
 
@@ -10,8 +11,10 @@
 
 /* Thread-safety of everything below: one struct bm_db may be used by any number of threads at
  * once (HTTP thread pool, fetch workers, the publisher). Each call borrows one of a bounded pool
- * of SQLite connections for its duration. Writers are serialised; readers never wait for them
- * (WAL). Only bm_db_open and bm_db_close must not race with other calls on the same handle. */
+ * of connections for its duration. SQLite: writers are serialised; readers never wait for them
+ * (WAL). PostgreSQL: writers of different rows run at once, from any number of instances, and
+ * readers never wait for them (MVCC). Only bm_db_open and bm_db_close must not race with other
+ * calls on the same handle. */
 struct bm_db;
 
 struct bm_db_options {
@@ -23,15 +26,21 @@ struct bm_db_options {
     int attr_max_values;
 };
 
-/* Opens (creating if needed) the database at path, in WAL mode, and migrates its schema to the
- * current version, each step in its own transaction. opt may be NULL for the defaults. A
- * database written by a newer bmas (a higher schema version) is refused with BM_E_STORAGE and a
- * message saying so. On success the caller owns *out and releases it with bm_db_close. */
+/* Opens the store BMAS_DB names and migrates its schema to the current version, each step in
+ * its own transaction. path is an SQLite file (created if needed, in WAL mode) or a
+ * postgres:// or postgresql:// URL (a PostgreSQL database; a bad URL is BM_E_CONFIG, a server
+ * away BM_E_STORAGE_BUSY, and a store this build cannot fully serve yet BM_E_CONFIG naming
+ * the missing operation). opt may be NULL for the defaults. A database written by a newer
+ * bmas (a higher schema version) is refused with BM_E_STORAGE and a message saying so. On
+ * success the caller owns *out and releases it with bm_db_close. */
 bm_err bm_db_open(const char *path, const struct bm_db_options *opt, struct bm_db **out,
                   struct bm_errmsg *em);
 /* Flushes deferred counters, finalises every statement and closes every connection. Accepts
  * NULL. No other call on db may be running or start afterwards. */
 void bm_db_close(struct bm_db *db);
+/* The store for logs and /status: the SQLite file's path, or the PostgreSQL URL without its
+ * password ("postgresql://user@host:port/db"). Valid while db is open. Thread-safe. */
+const char *bm_db_describe(const struct bm_db *db);
 /* The schema version this code writes (PRAGMA user_version). */
 int bm_db_schema_version(void);
 

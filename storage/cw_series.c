@@ -44,8 +44,8 @@ static struct bm_str column_str(sqlite3_stmt *st, int i)
     return (struct bm_str){p ? p : "", p ? (size_t)sqlite3_column_bytes(st, i) : 0};
 }
 
-bm_err bm_db_cw_series_recent(struct bm_db *db, int64_t since, bm_db_cw_series_fn fn, void *ctx,
-                              struct bm_errmsg *em)
+bm_err bm__sq_cw_series_recent(struct bm_db *db, int64_t since, bm_db_cw_series_fn fn, void *ctx,
+                               struct bm_errmsg *em)
 {
     struct bm__conn *c = NULL;
     sqlite3_stmt *st = NULL;
@@ -73,8 +73,8 @@ done:
     return e;
 }
 
-bm_err bm_db_cw_series_record(struct bm_db *db, const struct bm_db_cw_series *v, size_t n,
-                              bool held, int64_t now, int64_t month_start, struct bm_errmsg *em)
+bm_err bm__sq_cw_series_record(struct bm_db *db, const struct bm_db_cw_series *v, size_t n,
+                               bool held, int64_t now, int64_t month_start, struct bm_errmsg *em)
 {
     struct bm__conn *c = NULL;
     sqlite3_stmt *st = NULL, *del = NULL;
@@ -105,8 +105,8 @@ done:
     return bm__tx_end(db, c, e, em);
 }
 
-bm_err bm_db_cw_budget(struct bm_db *db, int64_t since, int64_t month_start, bm_db_cw_set_fn fn,
-                       void *ctx, struct bm_db_cw_budget *out, struct bm_errmsg *em)
+bm_err bm__sq_cw_budget(struct bm_db *db, int64_t since, int64_t month_start, bm_db_cw_set_fn fn,
+                        void *ctx, struct bm_db_cw_budget *out, struct bm_errmsg *em)
 {
     struct bm__conn *c = NULL;
     sqlite3_stmt *st = NULL;

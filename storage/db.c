@@ -1,4 +1,4 @@
-/* db.c: the database handle: opening (pragmas, migrations), the bounded pool of connections
+/* db.c: the SQLite backend's handle: opening (pragmas, migrations), the bounded pool of connections
  * with their prepared statements, SQLite-to-bm_err mapping, and write transactions. */
 #include "storage/storage_int.h"
 
@@ -310,28 +310,6 @@ void bm__conn_put(struct bm_db *db, struct bm__conn *c)
         conn_free(c);
 }
 
-/* Records the outcome of a write transaction for bm_db_write_health: a commit makes writes
- * healthy, a failure for storage reasons (busy past the timeout, read-only, full, I/O) makes
- * them unhealthy; other failures (the caller's own, out of memory) say nothing about storage. */
-static void write_health(struct bm_db *db, bm_err rc, const struct bm_errmsg *em)
-{
-    if (rc != BM_OK && rc != BM_E_STORAGE_BUSY && rc != BM_E_STORAGE)
-        return;
-    pthread_mutex_lock(&db->hlock);
-    if (rc == BM_OK) {
-        db->herr = BM_OK;
-    } else {
-        if (db->herr == BM_OK)
-            db->hsince = bm_time_now();
-        db->herr = rc;
-        if (em != NULL && em->text[0] != '\0')
-            db->hmsg = *em;
-        else
-            bm_errmsg_set(&db->hmsg, rc, "%s", bm_err_str(rc));
-    }
-    pthread_mutex_unlock(&db->hlock);
-}
-
 bm_err bm__tx_begin(struct bm_db *db, struct bm__conn **out, struct bm_errmsg *em)
 {
     struct bm__conn *c = NULL;
@@ -345,7 +323,7 @@ bm_err bm__tx_begin(struct bm_db *db, struct bm__conn **out, struct bm_errmsg *e
     if (e != BM_OK) {
         bm__conn_put(db, c);
         pthread_mutex_unlock(&db->wlock);
-        write_health(db, e, em);
+        bm__health_note(db, e, em);
         return e;
     }
     *out = c;
@@ -375,22 +353,8 @@ bm_err bm__tx_end(struct bm_db *db, struct bm__conn *c, bm_err rc, struct bm_err
     }
     bm__conn_put(db, c);
     pthread_mutex_unlock(&db->wlock);
-    write_health(db, rc, em);
+    bm__health_note(db, rc, em);
     return rc;
-}
-
-bm_err bm_db_write_health(struct bm_db *db, int64_t *since, struct bm_errmsg *em)
-{
-    pthread_mutex_lock(&db->hlock);
-    bm_err e = db->herr;
-    if (e != BM_OK) {
-        if (since != NULL)
-            *since = db->hsince;
-        if (em != NULL)
-            *em = db->hmsg;
-    }
-    pthread_mutex_unlock(&db->hlock);
-    return e;
 }
 
 static bm_err load_pruned_before(struct bm_db *db, struct bm__conn *c, struct bm_errmsg *em)
@@ -413,17 +377,14 @@ static bm_err db_open(const char *path, const struct bm_db_options *opt, int ver
                       struct bm_db **out, struct bm_errmsg *em)
 {
     struct bm__conn *c = NULL;
-    struct bm_db *db = bm_calloc(1, sizeof *db);
+    struct bm_db *db = bm__db_new(opt);
     bm_err e = BM_E_NOMEM;
     if (db == NULL)
         return bm_errmsg_set(em, e, "storage: out of memory");
+    db->ops = &bm__sq_ops;
     pthread_mutex_init(&db->lock, NULL);
     pthread_mutex_init(&db->wlock, NULL);
-    pthread_mutex_init(&db->hlock, NULL);
     pthread_cond_init(&db->cond, NULL);
-    atomic_store(&db->pruned_before, INT64_MIN);
-    if (opt != NULL)
-        db->opt = *opt;
     if (db->opt.max_connections <= 0)
         db->opt.max_connections = 16;
     if (db->opt.busy_timeout_ms <= 0)
@@ -448,12 +409,12 @@ static bm_err db_open(const char *path, const struct bm_db_options *opt, int ver
     *out = db;
     return BM_OK;
 fail:
-    bm_db_close(db);
+    bm__sq_close(db);
     return e;
 }
 
-bm_err bm_db_open(const char *path, const struct bm_db_options *opt, struct bm_db **out,
-                  struct bm_errmsg *em)
+bm_err bm__sq_open(const char *path, const struct bm_db_options *opt, struct bm_db **out,
+                   struct bm_errmsg *em)
 {
     return db_open(path, opt, bm_db_schema_version(), out, em);
 }
@@ -462,18 +423,18 @@ bm_err bm__db_create_at(const char *path, int version, struct bm_errmsg *em)
 {
     struct bm_db *db = NULL;
     bm_err e = db_open(path, NULL, version, &db, em);
-    bm_db_close(db);
+    bm__sq_close(db);
     return e;
 }
 
-void bm_db_close(struct bm_db *db)
+void bm__sq_close(struct bm_db *db)
 {
     if (db == NULL)
         return;
     if (db->is_open) {
         /* Best effort: a failure here only loses informational counts. */
         struct bm_errmsg em;
-        if (bm_db_flush_counters(db, &em) != BM_OK)
+        if (bm__sq_flush_counters(db, &em) != BM_OK)
             BM_LOG(BM_WARN, "storage", "counter_flush_failed", em.text);
     }
     for (int i = 0; i < db->nopen; i++) {
@@ -487,12 +448,36 @@ void bm_db_close(struct bm_db *db)
     bm__interns_cleanup(&db->interns);
     pthread_cond_destroy(&db->cond);
     pthread_mutex_destroy(&db->wlock);
-    pthread_mutex_destroy(&db->hlock);
     pthread_mutex_destroy(&db->lock);
     bm_free(db->all);
     bm_free(db->path);
-    bm_free(db);
+    bm__db_free(db);
 }
+
+const struct bm__store_ops bm__sq_ops = {
+    .name = "SQLite",
+    .close = bm__sq_close,
+    .commit_object = bm__sq_commit_object,
+    .is_processed = bm__sq_is_processed,
+    .record_failure = bm__sq_record_failure,
+    .is_quarantined = bm__sq_is_quarantined,
+    .quarantined = bm__sq_quarantined,
+    .flush_counters = bm__sq_flush_counters,
+    .status = bm__sq_status,
+    .outbox_pending = bm__sq_outbox_pending,
+    .outbox_fetch = bm__sq_outbox_fetch,
+    .outbox_mark = bm__sq_outbox_mark,
+    .outbox_claim = bm__sq_outbox_claim,
+    .outbox_send_begin = bm__sq_outbox_send_begin,
+    .outbox_send_done = bm__sq_outbox_send_done,
+    .outbox_send_failed = bm__sq_outbox_send_failed,
+    .outbox_claims = bm__sq_outbox_claims,
+    .prune = bm__sq_prune,
+    .cw_series_recent = bm__sq_cw_series_recent,
+    .cw_series_record = bm__sq_cw_series_record,
+    .cw_budget = bm__sq_cw_budget,
+    .query = bm__sq_query,
+};
 
 bm_err bm__db_exec(const char *path, const char *sql, struct bm_errmsg *em)
 {

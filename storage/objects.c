@@ -233,10 +233,10 @@ static bm_err apply(struct bm_db *db, struct bm__conn *c, const struct bm_db_obj
     return e;
 }
 
-bm_err bm_db_commit_object(struct bm_db *db, const struct bm_db_object *obj, const char *message_id,
-                           uint64_t size, const struct bm_agg *delta,
-                           const struct bm_ingest_stats *stats, int64_t now,
-                           enum bm_db_commit_result *result, struct bm_errmsg *em)
+bm_err bm__sq_commit_object(struct bm_db *db, const struct bm_db_object *obj,
+                            const char *message_id, uint64_t size, const struct bm_agg *delta,
+                            const struct bm_ingest_stats *stats, int64_t now,
+                            enum bm_db_commit_result *result, struct bm_errmsg *em)
 {
     struct bm__conn *c = NULL;
     sqlite3_stmt *st;
@@ -291,21 +291,21 @@ static bm_err exists(struct bm_db *db, enum bm__st id, const struct bm_db_object
     return e;
 }
 
-bm_err bm_db_is_processed(struct bm_db *db, const struct bm_db_object *obj, bool *out,
-                          struct bm_errmsg *em)
+bm_err bm__sq_is_processed(struct bm_db *db, const struct bm_db_object *obj, bool *out,
+                           struct bm_errmsg *em)
 {
     return exists(db, BM__ST_PROC_EXISTS, obj, out, em);
 }
 
-bm_err bm_db_is_quarantined(struct bm_db *db, const struct bm_db_object *obj, bool *out,
-                            struct bm_errmsg *em)
+bm_err bm__sq_is_quarantined(struct bm_db *db, const struct bm_db_object *obj, bool *out,
+                             struct bm_errmsg *em)
 {
     return exists(db, BM__ST_FAIL_GET, obj, out, em);
 }
 
-bm_err bm_db_record_failure(struct bm_db *db, const struct bm_db_object *obj, bm_err code,
-                            const char *message, int64_t now, long max_attempts, long *attempts,
-                            bool *quarantined, struct bm_errmsg *em)
+bm_err bm__sq_record_failure(struct bm_db *db, const struct bm_db_object *obj, bm_err code,
+                             const char *message, int64_t now, long max_attempts, long *attempts,
+                             bool *quarantined, struct bm_errmsg *em)
 {
     struct bm__conn *c = NULL;
     sqlite3_stmt *st;

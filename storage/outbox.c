@@ -6,11 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-struct outbox_priv {
-    struct bm_db_outbox pub; /* first, so the public pointer is the allocation */
-    struct bm__arena arena;
-};
-
 /* Reads the key strings and counters of a fetched row (columns 2..25 of BM__ST_OUTBOX_FETCH). */
 static bool read_row(struct bm__arena *a, sqlite3_stmt *st, struct bm_db_outbox_row *r)
 {
@@ -43,11 +38,11 @@ static bool read_row(struct bm__arena *a, sqlite3_stmt *st, struct bm_db_outbox_
     return true;
 }
 
-bm_err bm_db_outbox_fetch(struct bm_db *db, int64_t after_id, size_t max_rows,
-                          struct bm_db_outbox **out, struct bm_errmsg *em)
+bm_err bm__sq_outbox_fetch(struct bm_db *db, int64_t after_id, size_t max_rows,
+                           struct bm_db_outbox **out, struct bm_errmsg *em)
 {
     struct bm__conn *c = NULL;
-    struct outbox_priv *ob = bm_calloc(1, sizeof *ob);
+    struct bm__outbox *ob = bm_calloc(1, sizeof *ob);
     sqlite3_stmt *st;
     int rc = SQLITE_DONE;
     bm_err e = BM_E_NOMEM;
@@ -93,15 +88,15 @@ void bm_db_outbox_free(struct bm_db_outbox *pub)
 {
     if (pub == NULL)
         return;
-    struct outbox_priv *ob = (struct outbox_priv *)pub;
+    struct bm__outbox *ob = (struct bm__outbox *)pub;
     bm__arena_free(&ob->arena);
     bm_free(ob->pub.rows);
     bm_free(ob);
 }
 
-bm_err bm_db_outbox_mark(struct bm_db *db, const int64_t *ids, size_t n,
-                         enum bm_db_outbox_state state, uint64_t datums, uint64_t requests,
-                         struct bm_errmsg *em)
+bm_err bm__sq_outbox_mark(struct bm_db *db, const int64_t *ids, size_t n,
+                          enum bm_db_outbox_state state, uint64_t datums, uint64_t requests,
+                          struct bm_errmsg *em)
 {
     struct bm__conn *c = NULL;
     sqlite3_stmt *st;
@@ -198,8 +193,8 @@ static bm_err claim_run(struct bm__conn *c, enum bm__st sid, const char *id, int
     return e;
 }
 
-bm_err bm_db_outbox_claim(struct bm_db *db, const char *claim, const int64_t *ids, size_t n,
-                          size_t nreq, int64_t now, struct bm_errmsg *em)
+bm_err bm__sq_outbox_claim(struct bm_db *db, const char *claim, const int64_t *ids, size_t n,
+                           size_t nreq, int64_t now, struct bm_errmsg *em)
 {
     struct bm__conn *c = NULL;
     sqlite3_stmt *st;
@@ -238,8 +233,8 @@ static bm_err claim_next(struct bm__conn *c, const char *claim, size_t req, stru
     return e;
 }
 
-bm_err bm_db_outbox_send_begin(struct bm_db *db, const char *claim, size_t req, int *attempt,
-                               struct bm_errmsg *em)
+bm_err bm__sq_outbox_send_begin(struct bm_db *db, const char *claim, size_t req, int *attempt,
+                                struct bm_errmsg *em)
 {
     struct bm__conn *c = NULL;
     struct claim_state cs;
@@ -256,8 +251,8 @@ bm_err bm_db_outbox_send_begin(struct bm_db *db, const char *claim, size_t req, 
     return e;
 }
 
-bm_err bm_db_outbox_send_done(struct bm_db *db, const char *claim, size_t req, bool accepted,
-                              uint64_t datums, bool *finished, struct bm_errmsg *em)
+bm_err bm__sq_outbox_send_done(struct bm_db *db, const char *claim, size_t req, bool accepted,
+                               uint64_t datums, bool *finished, struct bm_errmsg *em)
 {
     struct bm__conn *c = NULL;
     struct claim_state cs;
@@ -295,8 +290,8 @@ bm_err bm_db_outbox_send_done(struct bm_db *db, const char *claim, size_t req, b
     return e;
 }
 
-bm_err bm_db_outbox_send_failed(struct bm_db *db, const char *claim, size_t req, bool *released,
-                                struct bm_errmsg *em)
+bm_err bm__sq_outbox_send_failed(struct bm_db *db, const char *claim, size_t req, bool *released,
+                                 struct bm_errmsg *em)
 {
     struct bm__conn *c = NULL;
     struct claim_state cs;
@@ -332,7 +327,7 @@ void bm_db_claims_free(struct bm_db_claims *cl)
 static bm_err claimed_rows(struct bm__conn *c, const char *id, struct bm_db_outbox **out,
                            struct bm_errmsg *em)
 {
-    struct outbox_priv *ob = bm_calloc(1, sizeof *ob);
+    struct bm__outbox *ob = bm_calloc(1, sizeof *ob);
     sqlite3_stmt *st;
     size_t cap = 0;
     int rc = SQLITE_DONE;
@@ -368,7 +363,7 @@ fail:
     return BM_OK;
 }
 
-bm_err bm_db_outbox_claims(struct bm_db *db, struct bm_db_claims **out, struct bm_errmsg *em)
+bm_err bm__sq_outbox_claims(struct bm_db *db, struct bm_db_claims **out, struct bm_errmsg *em)
 {
     struct bm__conn *c = NULL;
     sqlite3_stmt *st;
@@ -569,8 +564,8 @@ static bm_err prune_minutes(struct bm_db *db, int64_t cutoff, uint64_t *deleted,
  * (redeliveries after a failed delete, a visibility timeout or a DLQ redrive all happen within
  * that), so METRICS_RETENTION_DAYS must stay above 14 (the default is 30) for redeliveries to
  * remain duplicates; a manual backfill of old keys after that window counts them again. */
-bm_err bm_db_prune(struct bm_db *db, int64_t cutoff, struct bm_db_prune_stats *stats,
-                   struct bm_errmsg *em)
+bm_err bm__sq_prune(struct bm_db *db, int64_t cutoff, struct bm_db_prune_stats *stats,
+                    struct bm_errmsg *em)
 {
     struct bm_db_prune_stats s = {0};
     /* Rollup rows go only once their whole hour or day is before the cutoff; the clamp keeps

@@ -167,6 +167,11 @@ const char *bm__pg_desc(const struct bm_pg *pg)
     return pg->desc;
 }
 
+int bm__pg_attr_max(const struct bm_pg *pg)
+{
+    return pg->opt.attr_max_values;
+}
+
 uint64_t bm__pg_retries(struct bm_pg *pg)
 {
     return atomic_load(&pg->retries);
@@ -312,6 +317,8 @@ bm_err bm__pg_open(const char *url, const struct bm_pg_options *opt, struct bm_p
         pg->opt.max_attempts = 8;
     if (pg->opt.connect_timeout_s <= 0)
         pg->opt.connect_timeout_s = 5;
+    if (pg->opt.attr_max_values <= 0)
+        pg->opt.attr_max_values = 100;
     describe(o, pg->desc, sizeof pg->desc);
     const char *pw = opt_val(o, "password");
     pg->url = bm_strdup(url);
@@ -478,6 +485,26 @@ bm_err bm__pg_tx_in(struct bm__pg_tx *session, const char *iso, bm__pg_tx_fn fn,
                     struct bm_errmsg *em)
 {
     return tx_attempts(session->pg, session->conn, iso, fn, ctx, em);
+}
+
+bm_err bm__pg_read(struct bm_pg *pg, bm__pg_tx_fn fn, void *ctx, struct bm_errmsg *em)
+{
+    struct bm__pg_tx t = {.pg = pg, .attempt = 1};
+    bm_err e = conn_get(pg, &t.conn, em);
+    if (e != BM_OK)
+        return e;
+    e = fn(&t, ctx, em);
+    /* A pooled connection the server dropped is only found out by using it; a read can run
+     * again on a fresh one. */
+    if (e != BM_OK && PQstatus(t.conn) == CONNECTION_BAD) {
+        PQreset(t.conn);
+        t.attempt = 2;
+        t.sqlstate[0] = '\0';
+        e = PQstatus(t.conn) == CONNECTION_OK ? fn(&t, ctx, em)
+                                              : bm__pg_err(pg, t.conn, NULL, "reconnect", em);
+    }
+    conn_put(pg, t.conn, false);
+    return e;
 }
 
 bm_err bm__pg_session(struct bm_pg *pg, bm__pg_tx_fn fn, void *ctx, struct bm_errmsg *em)

@@ -1,7 +1,8 @@
 /* pg_int.h: the PostgreSQL store's private declarations (storage/ and its unit tests only): the
  * libpq layer of pg.c (URL check, connection pool, transactions retried on serialization
  * failures and deadlocks) and the schema, exactly-once commit and publisher lease of
- * pg_schema.c. No libpq type leaves storage/: the public interface will be bm_storage.h's. */
+ * pg_schema.c and pg_commit.c. No libpq type leaves storage/: the public interface is
+ * bm_storage.h's, through pg_store.c. */
 #ifndef BM_STORAGE_PG_INT_H
 #define BM_STORAGE_PG_INT_H
 
@@ -23,6 +24,7 @@ struct bm_pg_options {
     int max_connections;   /* pool bound; 0 = 8. A call waits when all are in use. */
     int max_attempts;      /* tries of a transaction on 40001/40P01; 0 = 8 */
     int connect_timeout_s; /* libpq connect_timeout; 0 = 5 */
+    int attr_max_values;   /* distinct values kept per attribution key; 0 = 100 */
 };
 struct bm_pg;
 /* Checks url (as bm__pg_url_check) and opens one connection to prove the server answers;
@@ -36,6 +38,8 @@ bm_err bm__pg_open(const char *url, const struct bm_pg_options *opt, struct bm_p
 void bm__pg_close(struct bm_pg *pg);
 /* The server described without the password (static for the handle's life). */
 const char *bm__pg_desc(const struct bm_pg *pg);
+/* The handle's attr_max_values (defaulted). */
+int bm__pg_attr_max(const struct bm_pg *pg);
 
 /* One transaction attempt, handed to a bm__pg_tx_fn: run statements with bm__pg_exec. */
 struct bm__pg_tx {
@@ -57,6 +61,10 @@ typedef bm_err (*bm__pg_tx_fn)(struct bm__pg_tx *t, void *ctx, struct bm_errmsg 
 bm_err bm__pg_tx_run(struct bm_pg *pg, const char *iso, bm__pg_tx_fn fn, void *ctx,
                      struct bm_errmsg *em);
 
+/* Runs fn, which must only read with ONE statement, on a pooled connection without BEGIN and
+ * COMMIT (one round trip instead of three: the duplicate check on every delivery); on a
+ * connection the server dropped, once more on a reopened one. Thread-safe. */
+bm_err bm__pg_read(struct bm_pg *pg, bm__pg_tx_fn fn, void *ctx, struct bm_errmsg *em);
 /* Transactions that lost a race (40001, 40P01) and were rolled back, since bm__pg_open (the
  * last attempt of one that gave up included). Thread-safe. */
 uint64_t bm__pg_retries(struct bm_pg *pg);
@@ -71,7 +79,7 @@ bm_err bm__pg_tx_in(struct bm__pg_tx *session, const char *iso, bm__pg_tx_fn fn,
 
 /* Parameters of one statement: integers as decimal text, strings as binary text (length
  * given, so they need no NUL), NULL as NULL. */
-#define BM__PG_MAXP 24
+#define BM__PG_MAXP 32
 struct bm__pg_params {
     int n;
     const char *v[BM__PG_MAXP];
@@ -95,7 +103,7 @@ bm_err bm__pg_exec(struct bm__pg_tx *t, const char *sql, const struct bm__pg_par
 bm_err bm__pg_err(struct bm_pg *pg, PGconn *c, const PGresult *r, const char *what,
                   struct bm_errmsg *em);
 
-/* ---- Schema, commit, lease (pg_schema.c) ------------------------------------------------ */
+/* ---- Schema, commit (pg_commit.c), lease (pg_schema.c) --------------------------------- */
 /* The schema version this code writes (independent of SQLite's). */
 int bm__pg_schema_version(void);
 /* Migrates the database to version `to` (bm__pg_schema_version() normally), each step in its
@@ -106,13 +114,43 @@ bm_err bm__pg_migrate(struct bm_pg *pg, int to, struct bm_errmsg *em);
 bm_err bm__pg_version(struct bm_pg *pg, int *out, struct bm_errmsg *em);
 /* bm_db_commit_object's contract (bm_storage.h) on PostgreSQL: one transaction records obj as
  * processed with INSERT ... ON CONFLICT DO NOTHING and, only when that inserted the row, adds
- * delta to the minute, hour, day and all-time tables, queues it in the outbox, clears the
- * object's failure and counts it; a duplicate only counts objects.duplicates. Concurrent
- * commits of one object, from any instance: exactly one is BM_DB_COMMITTED. Thread-safe. */
+ * delta to the minute, hour, day and all-time tables (cost, residency and attribution
+ * included; an attribution value past attr_max_values is stored as "other"), queues it in the
+ * outbox, clears the object's failure and counts it; a duplicate only counts objects.duplicates.
+ * Concurrent commits of one object, from any instance: exactly one is BM_DB_COMMITTED. Thread-safe.
+ */
 bm_err bm__pg_commit_object(struct bm_pg *pg, const struct bm_db_object *obj,
                             const char *message_id, uint64_t size, const struct bm_agg *delta,
                             const struct bm_ingest_stats *stats, int64_t now,
                             enum bm_db_commit_result *result, struct bm_errmsg *em);
+/* The same, adding deferred[c] (BM_DB_C__COUNT counts, may be NULL) to each counter in the
+ * same transaction: how bm_db_count's deferred counts ride along with a commit. */
+bm_err bm__pg_commit_with(struct bm_pg *pg, const struct bm_db_object *obj, const char *message_id,
+                          uint64_t size, const struct bm_agg *delta,
+                          const struct bm_ingest_stats *stats, int64_t now,
+                          const uint64_t *deferred, enum bm_db_commit_result *result,
+                          struct bm_errmsg *em);
+/* Adds v to the stored counter c inside transaction t (pg_commit.c). */
+bm_err bm__pg_counter_add(struct bm__pg_tx *t, enum bm_db_counter c, int64_t v,
+                          struct bm_errmsg *em);
+/* bm_db_query's contract on PostgreSQL (pg_query.c). */
+bm_err bm__pg_query(struct bm_pg *pg, const struct bm_db_query *q, struct bm_agg **out,
+                    struct bm_errmsg *em);
+/* The outbox operations of bm_storage.h on PostgreSQL, same contracts (pg_outbox.c). */
+bm_err bm__pg_outbox_fetch(struct bm_pg *pg, int64_t after_id, size_t max_rows,
+                           struct bm_db_outbox **out, struct bm_errmsg *em);
+bm_err bm__pg_outbox_mark(struct bm_pg *pg, const int64_t *ids, size_t n,
+                          enum bm_db_outbox_state state, uint64_t datums, uint64_t requests,
+                          struct bm_errmsg *em);
+bm_err bm__pg_outbox_claim(struct bm_pg *pg, const char *claim, const int64_t *ids, size_t n,
+                           size_t nreq, int64_t now, struct bm_errmsg *em);
+bm_err bm__pg_outbox_send_begin(struct bm_pg *pg, const char *claim, size_t req, int *attempt,
+                                struct bm_errmsg *em);
+bm_err bm__pg_outbox_send_done(struct bm_pg *pg, const char *claim, size_t req, bool accepted,
+                               uint64_t datums, bool *finished, struct bm_errmsg *em);
+bm_err bm__pg_outbox_send_failed(struct bm_pg *pg, const char *claim, size_t req, bool *released,
+                                 struct bm_errmsg *em);
+bm_err bm__pg_outbox_claims(struct bm_pg *pg, struct bm_db_claims **out, struct bm_errmsg *em);
 /* The stored value of counter c into *out. */
 bm_err bm__pg_counter(struct bm_pg *pg, enum bm_db_counter c, int64_t *out, struct bm_errmsg *em);
 

@@ -1,6 +1,6 @@
 /* pg_schema.c: the PostgreSQL store's schema as forward migrations (versioned in meta), the
- * exactly-once commit of one object, and the publisher lease that lets one instance of several
- * publish. Steps are only ever appended, as in schema.c. */
+ * stored counters and the publisher lease that lets one instance of several publish. Steps
+ * are only ever appended, as in schema.c. */
 #include "storage/pg_int.h"
 #include "storage/storage_int.h" /* bm__ptype_code: the stored profile-type codes */
 
@@ -22,6 +22,16 @@
     "r_s bigint NOT NULL, r_mn bigint NOT NULL, r_mx bigint NOT NULL, "                            \
     "w_s bigint NOT NULL, w_mn bigint NOT NULL, w_mx bigint NOT NULL"
 #define SERIES_KEY "bucket, model, ptype, profile, src, inf, op"
+
+/* Version 3's columns for table t, and for an aggregate table its key extended by them. */
+#define PG_V3_COLS(t)                                                                              \
+    "ALTER TABLE " t " ADD COLUMN c_u bigint NOT NULL DEFAULT 0, "                                 \
+    "  ADD COLUMN c_p bigint NOT NULL DEFAULT 0, ADD COLUMN np bigint NOT NULL DEFAULT 0, "        \
+    "  ADD COLUMN rv bigint NOT NULL DEFAULT 0, ADD COLUMN a1 text NOT NULL DEFAULT '', "          \
+    "  ADD COLUMN a2 text NOT NULL DEFAULT '', ADD COLUMN a3 text NOT NULL DEFAULT '';"
+#define PG_V3_TABLE(t, key)                                                                        \
+    PG_V3_COLS(t)                                                                                  \
+    "ALTER TABLE " t " DROP CONSTRAINT " t "_pkey, ADD PRIMARY KEY (" key ", a1, a2, a3);"
 
 static const char *const migrations[] = {
     /* Version 1: the logical tables of SQLite's schema at its version 5 (schema.c): processed
@@ -69,6 +79,24 @@ static const char *const migrations[] = {
      * can show who holds it. */
     "CREATE TABLE publisher_lease (name text PRIMARY KEY, holder text NOT NULL, "
     "  expires_at bigint NOT NULL);",
+
+    /* Version 3: SQLite's versions 6 and 7. Cost (BMAS_PRICES) as integer money summed
+     * exactly: c_u whole micro-dollars, c_p the pico-dollars below a micro-dollar of each
+     * delta (their sum carries over when read), np the invocations no price covered, rv those
+     * served outside BMAS_ALLOWED_INFERENCE_REGIONS. Attribution (BMAS_ATTRIBUTION_KEYS): a1..a3,
+     * the keys' values in their order ("" for none), join each aggregate table's key; existing
+     * rows get 0 and "". attr_value holds the distinct values kept per key position
+     * (BMAS_ATTRIBUTION_MAX_VALUES; a new value past it is stored as "other"). A constant
+     * default adds a column without rewriting the table (PostgreSQL 11+); each primary key is
+     * rebuilt once. */
+    /* clang-format off */
+    PG_V3_TABLE("agg", SERIES_KEY)
+    PG_V3_TABLE("agg_hour", SERIES_KEY)
+    PG_V3_TABLE("agg_day", SERIES_KEY)
+    PG_V3_TABLE("agg_all", "model, ptype, profile, src, inf, op")
+    PG_V3_COLS("outbox")
+    "CREATE TABLE attr_value (k smallint NOT NULL, v text NOT NULL, PRIMARY KEY (k, v));",
+    /* clang-format on */
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 /* pg_advisory_lock key of the migrations ("bmas" as an integer). */
@@ -190,265 +218,6 @@ bm_err bm__pg_migrate(struct bm_pg *pg, int to, struct bm_errmsg *em)
 {
     struct migration m = {to};
     return bm__pg_session(pg, migrate_fn, &m, em);
-}
-
-/* ---- Exactly-once commit ---------------------------------------------------------------- */
-
-#define STAT_MERGE(p)                                                                              \
-    p "_s = a." p "_s + excluded." p "_s, " p "_mn = least(a." p "_mn, excluded." p "_mn), " p     \
-      "_mx = greatest(a." p "_mx, excluded." p "_mx)"
-#define SERIES_COLS                                                                                \
-    SERIES_KEY ", n, i_s, i_mn, i_mx, o_s, o_mn, o_mx, r_s, r_mn, r_mx, w_s, w_mn, w_mx"
-#define SERIES_PARAMS                                                                              \
-    "$1::bigint, $2, $3::smallint, $4, $5, $6, $7, $8::bigint, $9::bigint, $10::bigint, "          \
-    "$11::bigint, $12::bigint, $13::bigint, $14::bigint, $15::bigint, $16::bigint, "               \
-    "$17::bigint, $18::bigint, $19::bigint, $20::bigint"
-#define AGG_UPSERT(table)                                                                          \
-    "INSERT INTO " table " AS a (" SERIES_COLS ") VALUES (" SERIES_PARAMS ") "                     \
-    "ON CONFLICT (" SERIES_KEY ") DO UPDATE SET n = a.n + excluded.n, " STAT_MERGE(                \
-        "i") ", " STAT_MERGE("o") ", " STAT_MERGE("r") ", " STAT_MERGE("w")
-
-static const char *const agg_upsert[3] = {AGG_UPSERT("agg"), AGG_UPSERT("agg_hour"),
-                                          AGG_UPSERT("agg_day")};
-static const char agg_all_upsert[] =
-    "INSERT INTO agg_all AS a (model, ptype, profile, src, inf, op, n, i_s, o_s, r_s, w_s) "
-    "VALUES ($1, $2::smallint, $3, $4, $5, $6, $7::bigint, $8::bigint, $9::bigint, $10::bigint, "
-    "$11::bigint) ON CONFLICT (model, ptype, profile, src, inf, op) DO UPDATE SET "
-    "n = a.n + excluded.n, i_s = a.i_s + excluded.i_s, o_s = a.o_s + excluded.o_s, "
-    "r_s = a.r_s + excluded.r_s, w_s = a.w_s + excluded.w_s";
-static const char outbox_put[] =
-    "INSERT INTO outbox (created_at, " SERIES_COLS ") VALUES ($21::bigint, " SERIES_PARAMS ")";
-
-static int64_t floor_to(int64_t t, int64_t width)
-{
-    return t - ((t % width) + width) % width;
-}
-
-static void p_series(struct bm__pg_params *p, int64_t bucket, int ptype, const struct bm_series *s)
-{
-    const struct bm_stat *stats[4] = {&s->c.input, &s->c.output, &s->c.cache_read,
-                                      &s->c.cache_write};
-    p->n = 0;
-    bm__pg_p_int(p, bucket);
-    bm__pg_p_str(p, s->key.model_id);
-    bm__pg_p_int(p, ptype);
-    bm__pg_p_str(p, s->key.profile_id);
-    bm__pg_p_str(p, s->key.source_region);
-    bm__pg_p_str(p, s->key.inference_region);
-    bm__pg_p_str(p, s->key.operation);
-    bm__pg_p_int(p, (int64_t)s->c.invocations);
-    for (int i = 0; i < 4; i++) {
-        bm__pg_p_int(p, (int64_t)stats[i]->sum);
-        bm__pg_p_int(p, (int64_t)stats[i]->min);
-        bm__pg_p_int(p, (int64_t)stats[i]->max);
-    }
-}
-
-static bm_err counter_add(struct bm__pg_tx *t, enum bm_db_counter c, int64_t v,
-                          struct bm_errmsg *em)
-{
-    struct bm__pg_params p = {0};
-    const char *name = bm_db_counter_name(c);
-    bm__pg_p_str(&p, (struct bm_str){name, strlen(name)});
-    bm__pg_p_int(&p, v);
-    /* One row per counter, which every commit updates: commits of different objects queue
-     * on it for the rest of their transaction. Fine at the rates one SQS queue delivers;
-     * per-instance rows summed on read are the way out if it ever is not. */
-    return bm__pg_exec(t,
-                       "INSERT INTO counter AS c (name, value) VALUES ($1, $2::bigint) "
-                       "ON CONFLICT (name) DO UPDATE SET value = c.value + excluded.value",
-                       &p, NULL, NULL, em);
-}
-
-/* Orders series by one table's key: the bucket floored to width (0: the all-time table, no
- * bucket), then the names and the profile type. Any total order will do, as long as every
- * transaction uses the same one. */
-static int key_cmp(const struct bm_series *a, const struct bm_series *b, int64_t width)
-{
-    if (width > 0) {
-        int64_t x = floor_to(a->key.bucket, width), y = floor_to(b->key.bucket, width);
-        if (x != y)
-            return x < y ? -1 : 1;
-    }
-    const struct bm_str *sa[5] = {&a->key.model_id, &a->key.profile_id, &a->key.source_region,
-                                  &a->key.inference_region, &a->key.operation};
-    const struct bm_str *sb[5] = {&b->key.model_id, &b->key.profile_id, &b->key.source_region,
-                                  &b->key.inference_region, &b->key.operation};
-    for (int i = 0; i < 5; i++) {
-        size_t n = sa[i]->len < sb[i]->len ? sa[i]->len : sb[i]->len;
-        int c = n > 0 ? memcmp(sa[i]->p, sb[i]->p, n) : 0;
-        if (c != 0)
-            return c;
-        if (sa[i]->len != sb[i]->len)
-            return sa[i]->len < sb[i]->len ? -1 : 1;
-    }
-    return (a->key.type > b->key.type) - (a->key.type < b->key.type);
-}
-
-#define CMP_FN(name, width)                                                                        \
-    static int name(const void *a, const void *b)                                                  \
-    {                                                                                              \
-        return key_cmp(*(const struct bm_series *const *)a, *(const struct bm_series *const *)b,   \
-                       width);                                                                     \
-    }
-CMP_FN(cmp_minute, 1)
-CMP_FN(cmp_hour, 3600)
-CMP_FN(cmp_day, 86400)
-CMP_FN(cmp_all, 0)
-
-static void p_all(struct bm__pg_params *p, int ptype, const struct bm_series *s)
-{
-    p->n = 0;
-    bm__pg_p_str(p, s->key.model_id);
-    bm__pg_p_int(p, ptype);
-    bm__pg_p_str(p, s->key.profile_id);
-    bm__pg_p_str(p, s->key.source_region);
-    bm__pg_p_str(p, s->key.inference_region);
-    bm__pg_p_str(p, s->key.operation);
-    bm__pg_p_int(p, (int64_t)s->c.invocations);
-    bm__pg_p_int(p, (int64_t)s->c.input.sum);
-    bm__pg_p_int(p, (int64_t)s->c.output.sum);
-    bm__pg_p_int(p, (int64_t)s->c.cache_read.sum);
-    bm__pg_p_int(p, (int64_t)s->c.cache_write.sum);
-}
-
-/* Adds the n series v (each with invocations) to the minute, hour, day and all-time tables
- * and the outbox. Table by table, each in its key order: two commits that share rows then
- * lock them in the same order and cannot deadlock (the counters come after, in a fixed
- * order too), where the delta's own order made concurrent commits deadlock and retry. */
-static bm_err apply_series(struct bm__pg_tx *t, const struct bm_series **v, size_t n, int64_t now,
-                           struct bm_errmsg *em)
-{
-    static const int64_t widths[3] = {1, 3600, 86400};
-    static int (*const cmp[4])(const void *, const void *) = {cmp_minute, cmp_hour, cmp_day,
-                                                              cmp_all};
-    struct bm__pg_params p;
-    bm_err e = BM_OK;
-    if (n == 0)
-        return BM_OK;
-    for (size_t i = 0; i < n; i++)
-        if (bm__ptype_code(v[i]->key.type) < 0 || v[i]->key.bucket < INT64_MIN / 2 ||
-            v[i]->key.bucket > INT64_MAX / 2)
-            return bm_errmsg_set(em, BM_E_INTERNAL,
-                                 "commit: series without bucket or profile type");
-    for (int tb = 0; tb < 4 && e == BM_OK; tb++) {
-        qsort(v, n, sizeof *v, cmp[tb]);
-        for (size_t i = 0; i < n && e == BM_OK; i++) {
-            int ptype = bm__ptype_code(v[i]->key.type);
-            if (tb < 3) {
-                p_series(&p, floor_to(v[i]->key.bucket, widths[tb]), ptype, v[i]);
-                e = bm__pg_exec(t, agg_upsert[tb], &p, NULL, NULL, em);
-            } else {
-                p_all(&p, ptype, v[i]);
-                e = bm__pg_exec(t, agg_all_upsert, &p, NULL, NULL, em);
-            }
-        }
-    }
-    for (size_t i = 0; i < n && e == BM_OK; i++) {
-        p_series(&p, v[i]->key.bucket, bm__ptype_code(v[i]->key.type), v[i]);
-        bm__pg_p_int(&p, now);
-        e = bm__pg_exec(t, outbox_put, &p, NULL, NULL, em);
-    }
-    return e;
-}
-
-struct commit {
-    const struct bm_db_object *obj;
-    const char *message_id;
-    uint64_t size;
-    const struct bm_agg *delta;
-    const struct bm_ingest_stats *stats;
-    int64_t now;
-    bool inserted;
-};
-
-static void p_object(struct bm__pg_params *p, const struct bm_db_object *o)
-{
-    bm__pg_p_str(p, o->bucket);
-    bm__pg_p_str(p, o->key);
-    bm__pg_p_str(p, o->version);
-}
-
-/* The effect of a newly processed object: what objects.c's apply does, in lock order. */
-static bm_err apply(struct bm__pg_tx *t, const struct commit *c, struct bm_errmsg *em)
-{
-    struct bm__pg_params p = {0};
-    size_t rows = 0;
-    bm_err e = BM_OK;
-    size_t n = c->delta != NULL ? bm_agg_count(c->delta) : 0;
-    const struct bm_series **v = NULL;
-    if (n > 0 && (v = bm_malloc(n * sizeof *v)) == NULL)
-        return bm_errmsg_set(em, BM_E_NOMEM, "commit: out of memory");
-    /* A series with no invocation has no min/max to combine and nothing to publish. */
-    for (size_t i = 0; i < n; i++)
-        if (bm_agg_at(c->delta, i)->c.invocations > 0)
-            v[rows++] = bm_agg_at(c->delta, i);
-    e = apply_series(t, v, rows, c->now, em);
-    bm_free(v);
-    p_object(&p, c->obj);
-    if (e == BM_OK)
-        e = bm__pg_exec(t, "DELETE FROM failure WHERE bucket = $1 AND key = $2 AND version = $3",
-                        &p, NULL, NULL, em);
-    if (e == BM_OK)
-        e = counter_add(t, BM_DB_C_OBJECTS_PROCESSED, 1, em);
-    if (e == BM_OK && rows > 0)
-        e = counter_add(t, BM_DB_C_PUBLISH_PENDING, (int64_t)rows, em);
-    const struct bm_ingest_stats *st = c->stats;
-    if (st != NULL) {
-        if (e == BM_OK && st->records > 0)
-            e = counter_add(t, BM_DB_C_RECORDS_PROCESSED, (int64_t)st->records, em);
-        if (e == BM_OK && st->invalid > 0)
-            e = counter_add(t, BM_DB_C_RECORDS_INVALID, (int64_t)st->invalid, em);
-        for (int i = 0; i < BM_ERR_WIRE_N && e == BM_OK; i++)
-            if (st->errors[i] > 0)
-                e = counter_add(t, (enum bm_db_counter)(BM_DB_C_ERRORS + i), (int64_t)st->errors[i],
-                                em);
-    }
-    return e;
-}
-
-static bm_err commit_fn(struct bm__pg_tx *t, void *ctx, struct bm_errmsg *em)
-{
-    struct commit *c = ctx;
-    struct bm__pg_params p = {0};
-    int64_t rows = 0;
-    c->inserted = false;
-    p_object(&p, c->obj);
-    bm__pg_p_int(&p, (int64_t)c->size);
-    bm__pg_p_int(&p, c->stats ? (int64_t)c->stats->records : 0);
-    bm__pg_p_int(&p, c->stats ? (int64_t)c->stats->invalid : 0);
-    bm__pg_p_int(&p, c->now);
-    if (c->message_id != NULL)
-        bm__pg_p_str(&p, (struct bm_str){c->message_id, strlen(c->message_id)});
-    else
-        bm__pg_p_null(&p);
-    /* The processed row first. A concurrent insert of the same key, from any instance, waits
-     * on the primary key until the first transaction ends, then does nothing (0 rows) if that
-     * one committed: exactly one transaction goes on to apply the delta. */
-    bm_err e = bm__pg_exec(t,
-                           "INSERT INTO processed (bucket, key, version, size, records, invalid, "
-                           "processed_at, message_id) VALUES ($1, $2, $3, $4::bigint, $5::bigint, "
-                           "$6::bigint, $7::bigint, $8) ON CONFLICT DO NOTHING",
-                           &p, NULL, &rows, em);
-    if (e != BM_OK)
-        return e;
-    c->inserted = rows == 1;
-    return c->inserted ? apply(t, c, em) : counter_add(t, BM_DB_C_OBJECTS_DUPLICATES, 1, em);
-}
-
-bm_err bm__pg_commit_object(struct bm_pg *pg, const struct bm_db_object *obj,
-                            const char *message_id, uint64_t size, const struct bm_agg *delta,
-                            const struct bm_ingest_stats *stats, int64_t now,
-                            enum bm_db_commit_result *result, struct bm_errmsg *em)
-{
-    struct commit c = {obj, message_id, size, delta, stats, now, false};
-    /* READ COMMITTED suffices: every write is an upsert that re-reads the row it conflicts
-     * with, so no read feeds a decision that another transaction could invalidate. Deadlocks
-     * between commits that touch shared rows in different orders are retried. */
-    bm_err e = bm__pg_tx_run(pg, "READ COMMITTED", commit_fn, &c, em);
-    if (e == BM_OK)
-        *result = c.inserted ? BM_DB_COMMITTED : BM_DB_DUPLICATE;
-    return e;
 }
 
 struct one_value {

@@ -400,8 +400,8 @@ static bm_err run_plan(struct bm__conn *c, const struct bm_db_query *q, struct g
     return e;
 }
 
-bm_err bm_db_query(struct bm_db *db, const struct bm_db_query *q, struct bm_agg **out,
-                   struct bm_errmsg *em)
+bm_err bm__sq_query(struct bm_db *db, const struct bm_db_query *q, struct bm_agg **out,
+                    struct bm_errmsg *em)
 {
     struct bm__conn *c = NULL;
     struct groups g = {0};
@@ -446,6 +446,8 @@ bm_err bm__db_query_plan(struct bm_db *db, const struct bm_db_query *q, struct b
     struct bm_buf sql;
     sqlite3_stmt *st = NULL;
     struct bm__qplan p = {0};
+    if (db->pg != NULL)
+        return bm_errmsg_set(em, BM_E_INTERNAL, "query plan: SQLite stores only");
     bm_buf_init(&sql, 16384);
     bm_err e = bm__conn_get(db, &c, em);
     if (e == BM_OK)

@@ -53,7 +53,7 @@ void bm_db_count_ignored(struct bm_db *db)
     bm_db_count(db, BM_DB_C_OBJECTS_IGNORED, 1);
 }
 
-bm_err bm_db_flush_counters(struct bm_db *db, struct bm_errmsg *em)
+bm_err bm__sq_flush_counters(struct bm_db *db, struct bm_errmsg *em)
 {
     struct bm__conn *c = NULL;
     /* An empty transaction: bm__tx_end writes the deferred counts before it commits. */
@@ -61,7 +61,7 @@ bm_err bm_db_flush_counters(struct bm_db *db, struct bm_errmsg *em)
     return e == BM_OK ? bm__tx_end(db, c, BM_OK, em) : e;
 }
 
-bm_err bm_db_status(struct bm_db *db, struct bm_db_status *out, struct bm_errmsg *em)
+bm_err bm__sq_status(struct bm_db *db, struct bm_db_status *out, struct bm_errmsg *em)
 {
     struct bm__conn *c = NULL;
     struct bm_db_status s = {{0}};
@@ -92,7 +92,7 @@ fail:
     return e;
 }
 
-bm_err bm_db_outbox_pending(struct bm_db *db, uint64_t *out, struct bm_errmsg *em)
+bm_err bm__sq_outbox_pending(struct bm_db *db, uint64_t *out, struct bm_errmsg *em)
 {
     struct bm__conn *c = NULL;
     sqlite3_stmt *st;
@@ -150,11 +150,6 @@ void bm__arena_free(struct bm__arena *a)
 }
 
 /* ---- Quarantined objects ------------------------------------------------------------------ */
-struct failures_priv {
-    struct bm_db_failures pub; /* first, so the public pointer is the allocation */
-    struct bm__arena arena;
-};
-
 static struct bm_str column_str(struct bm__arena *a, sqlite3_stmt *st, int i, bool *ok)
 {
     const void *p = sqlite3_column_text(st, i);
@@ -164,11 +159,11 @@ static struct bm_str column_str(struct bm__arena *a, sqlite3_stmt *st, int i, bo
     return (struct bm_str){d, len};
 }
 
-bm_err bm_db_quarantined(struct bm_db *db, size_t max, struct bm_db_failures **out,
-                         struct bm_errmsg *em)
+bm_err bm__sq_quarantined(struct bm_db *db, size_t max, struct bm_db_failures **out,
+                          struct bm_errmsg *em)
 {
     struct bm__conn *c = NULL;
-    struct failures_priv *f = bm_calloc(1, sizeof *f);
+    struct bm__failures *f = bm_calloc(1, sizeof *f);
     sqlite3_stmt *st;
     int rc = SQLITE_DONE;
     bm_err e = BM_E_NOMEM;
@@ -213,7 +208,7 @@ void bm_db_failures_free(struct bm_db_failures *pub)
 {
     if (pub == NULL)
         return;
-    struct failures_priv *f = (struct failures_priv *)pub;
+    struct bm__failures *f = (struct bm__failures *)pub;
     bm__arena_free(&f->arena);
     bm_free(f->pub.v);
     bm_free(f);

@@ -137,7 +137,88 @@ struct bm__interns {
     struct bm__arena arena; /* the names of slots */
 };
 
+/* ---- The store interface (store.c) -------------------------------------------------------- */
+/* What a backend implements: the bm_db_* operations of bm_storage.h that touch the database,
+ * with the same contracts. bm_db_open picks the table by BMAS_DB (a postgres:// or
+ * postgresql:// URL: PostgreSQL, else an SQLite file) and store.c's bm_db_* call through it.
+ * Pure helpers (bm_db_object_init, bm_db_query_parse, the *_free functions) and what lives in
+ * struct bm_db itself (deferred counters, write health) are shared, not per backend. A NULL
+ * entry is an operation the backend does not have yet: bm_db_open refuses such a store. */
+struct bm__store_ops {
+    const char *name; /* "SQLite", "PostgreSQL": for messages */
+    void (*close)(struct bm_db *db);
+    bm_err (*commit_object)(struct bm_db *db, const struct bm_db_object *obj,
+                            const char *message_id, uint64_t size, const struct bm_agg *delta,
+                            const struct bm_ingest_stats *stats, int64_t now,
+                            enum bm_db_commit_result *result, struct bm_errmsg *em);
+    bm_err (*is_processed)(struct bm_db *db, const struct bm_db_object *obj, bool *out,
+                           struct bm_errmsg *em);
+    bm_err (*record_failure)(struct bm_db *db, const struct bm_db_object *obj, bm_err code,
+                             const char *message, int64_t now, long max_attempts, long *attempts,
+                             bool *quarantined, struct bm_errmsg *em);
+    bm_err (*is_quarantined)(struct bm_db *db, const struct bm_db_object *obj, bool *out,
+                             struct bm_errmsg *em);
+    bm_err (*quarantined)(struct bm_db *db, size_t max, struct bm_db_failures **out,
+                          struct bm_errmsg *em);
+    bm_err (*flush_counters)(struct bm_db *db, struct bm_errmsg *em);
+    bm_err (*status)(struct bm_db *db, struct bm_db_status *out, struct bm_errmsg *em);
+    bm_err (*outbox_pending)(struct bm_db *db, uint64_t *out, struct bm_errmsg *em);
+    bm_err (*outbox_fetch)(struct bm_db *db, int64_t after_id, size_t max_rows,
+                           struct bm_db_outbox **out, struct bm_errmsg *em);
+    bm_err (*outbox_mark)(struct bm_db *db, const int64_t *ids, size_t n,
+                          enum bm_db_outbox_state state, uint64_t datums, uint64_t requests,
+                          struct bm_errmsg *em);
+    bm_err (*outbox_claim)(struct bm_db *db, const char *claim, const int64_t *ids, size_t n,
+                           size_t nreq, int64_t now, struct bm_errmsg *em);
+    bm_err (*outbox_send_begin)(struct bm_db *db, const char *claim, size_t req, int *attempt,
+                                struct bm_errmsg *em);
+    bm_err (*outbox_send_done)(struct bm_db *db, const char *claim, size_t req, bool accepted,
+                               uint64_t datums, bool *finished, struct bm_errmsg *em);
+    bm_err (*outbox_send_failed)(struct bm_db *db, const char *claim, size_t req, bool *released,
+                                 struct bm_errmsg *em);
+    bm_err (*outbox_claims)(struct bm_db *db, struct bm_db_claims **out, struct bm_errmsg *em);
+    bm_err (*prune)(struct bm_db *db, int64_t cutoff, struct bm_db_prune_stats *stats,
+                    struct bm_errmsg *em);
+    bm_err (*cw_series_recent)(struct bm_db *db, int64_t since, bm_db_cw_series_fn fn, void *ctx,
+                               struct bm_errmsg *em);
+    bm_err (*cw_series_record)(struct bm_db *db, const struct bm_db_cw_series *v, size_t n,
+                               bool held, int64_t now, int64_t month_start, struct bm_errmsg *em);
+    bm_err (*cw_budget)(struct bm_db *db, int64_t since, int64_t month_start, bm_db_cw_set_fn fn,
+                        void *ctx, struct bm_db_cw_budget *out, struct bm_errmsg *em);
+    bm_err (*query)(struct bm_db *db, const struct bm_db_query *q, struct bm_agg **out,
+                    struct bm_errmsg *em);
+};
+/* The ops in declaration order with their names, for bm_db_open's completeness check. */
+#define BM__STORE_OP_NAMES                                                                         \
+    X(close)                                                                                       \
+    X(commit_object)                                                                               \
+    X(is_processed)                                                                                \
+    X(record_failure)                                                                              \
+    X(is_quarantined)                                                                              \
+    X(quarantined)                                                                                 \
+    X(flush_counters)                                                                              \
+    X(status)                                                                                      \
+    X(outbox_pending)                                                                              \
+    X(outbox_fetch)                                                                                \
+    X(outbox_mark)                                                                                 \
+    X(outbox_claim)                                                                                \
+    X(outbox_send_begin)                                                                           \
+    X(outbox_send_done)                                                                            \
+    X(outbox_send_failed)                                                                          \
+    X(outbox_claims)                                                                               \
+    X(prune)                                                                                       \
+    X(cw_series_recent)                                                                            \
+    X(cw_series_record)                                                                            \
+    X(cw_budget)                                                                                   \
+    X(query)
+
+struct bm_pg;
+
+/* The handle: the fields every backend shares (ops, options, deferred counters, write health)
+ * and the SQLite backend's own (path .. interns); the PostgreSQL backend uses pg instead. */
 struct bm_db {
+    const struct bm__store_ops *ops;
+    struct bm_pg *pg; /* the PostgreSQL pool (pg_store.c); NULL for SQLite */
     char *path;
     struct bm_db_options opt;
     pthread_mutex_t lock; /* guards the pool below, never held across SQL */
@@ -161,6 +242,90 @@ struct bm_db {
     bm_err herr;
     int64_t hsince;
     struct bm_errmsg hmsg;
+};
+
+/* ---- Shared by the backends (store.c) ------------------------------------------------------ */
+/* A handle with the shared fields initialised (mutexes, no deferred counts, healthy, never
+ * pruned) and opt applied (NULL: defaults); NULL when out of memory. bm__db_free releases
+ * what bm__db_new made (the backend frees its own fields first); accepts NULL. */
+struct bm_db *bm__db_new(const struct bm_db_options *opt);
+void bm__db_free(struct bm_db *db);
+/* Records the outcome of a write transaction for bm_db_write_health: a commit makes writes
+ * healthy, a failure for storage reasons (BM_E_STORAGE_BUSY, BM_E_STORAGE) unhealthy since
+ * now; other failures (the caller's own, out of memory) say nothing about the store. */
+void bm__health_note(struct bm_db *db, bm_err rc, const struct bm_errmsg *em);
+
+/* ---- The SQLite backend ---------------------------------------------------------------------- */
+extern const struct bm__store_ops bm__sq_ops;
+/* bm_db_open's SQLite half: path is a file. */
+bm_err bm__sq_open(const char *path, const struct bm_db_options *opt, struct bm_db **out,
+                   struct bm_errmsg *em);
+void bm__sq_close(struct bm_db *db);
+bm_err bm__sq_commit_object(struct bm_db *db, const struct bm_db_object *obj,
+                            const char *message_id, uint64_t size, const struct bm_agg *delta,
+                            const struct bm_ingest_stats *stats, int64_t now,
+                            enum bm_db_commit_result *result, struct bm_errmsg *em);
+bm_err bm__sq_is_processed(struct bm_db *db, const struct bm_db_object *obj, bool *out,
+                           struct bm_errmsg *em);
+bm_err bm__sq_record_failure(struct bm_db *db, const struct bm_db_object *obj, bm_err code,
+                             const char *message, int64_t now, long max_attempts, long *attempts,
+                             bool *quarantined, struct bm_errmsg *em);
+bm_err bm__sq_is_quarantined(struct bm_db *db, const struct bm_db_object *obj, bool *out,
+                             struct bm_errmsg *em);
+bm_err bm__sq_quarantined(struct bm_db *db, size_t max, struct bm_db_failures **out,
+                          struct bm_errmsg *em);
+bm_err bm__sq_flush_counters(struct bm_db *db, struct bm_errmsg *em);
+bm_err bm__sq_status(struct bm_db *db, struct bm_db_status *out, struct bm_errmsg *em);
+bm_err bm__sq_outbox_pending(struct bm_db *db, uint64_t *out, struct bm_errmsg *em);
+bm_err bm__sq_outbox_fetch(struct bm_db *db, int64_t after_id, size_t max_rows,
+                           struct bm_db_outbox **out, struct bm_errmsg *em);
+bm_err bm__sq_outbox_mark(struct bm_db *db, const int64_t *ids, size_t n,
+                          enum bm_db_outbox_state state, uint64_t datums, uint64_t requests,
+                          struct bm_errmsg *em);
+bm_err bm__sq_outbox_claim(struct bm_db *db, const char *claim, const int64_t *ids, size_t n,
+                           size_t nreq, int64_t now, struct bm_errmsg *em);
+bm_err bm__sq_outbox_send_begin(struct bm_db *db, const char *claim, size_t req, int *attempt,
+                                struct bm_errmsg *em);
+bm_err bm__sq_outbox_send_done(struct bm_db *db, const char *claim, size_t req, bool accepted,
+                               uint64_t datums, bool *finished, struct bm_errmsg *em);
+bm_err bm__sq_outbox_send_failed(struct bm_db *db, const char *claim, size_t req, bool *released,
+                                 struct bm_errmsg *em);
+bm_err bm__sq_outbox_claims(struct bm_db *db, struct bm_db_claims **out, struct bm_errmsg *em);
+bm_err bm__sq_prune(struct bm_db *db, int64_t cutoff, struct bm_db_prune_stats *stats,
+                    struct bm_errmsg *em);
+bm_err bm__sq_cw_series_recent(struct bm_db *db, int64_t since, bm_db_cw_series_fn fn, void *ctx,
+                               struct bm_errmsg *em);
+bm_err bm__sq_cw_series_record(struct bm_db *db, const struct bm_db_cw_series *v, size_t n,
+                               bool held, int64_t now, int64_t month_start, struct bm_errmsg *em);
+bm_err bm__sq_cw_budget(struct bm_db *db, int64_t since, int64_t month_start, bm_db_cw_set_fn fn,
+                        void *ctx, struct bm_db_cw_budget *out, struct bm_errmsg *em);
+bm_err bm__sq_query(struct bm_db *db, const struct bm_db_query *q, struct bm_agg **out,
+                    struct bm_errmsg *em);
+
+/* ---- The PostgreSQL backend (pg_store.c; pg_int.h has its libpq layer) -------------------- */
+/* bm_db_open's PostgreSQL half: url is a postgres:// or postgresql:// URL. With is_partial
+ * (unit tests only) a store whose ops are not all implemented yet opens too; otherwise it is
+ * refused with BM_E_CONFIG naming the first missing operation. */
+bm_err bm__pgs_open(const char *url, const struct bm_db_options *opt, bool is_partial,
+                    struct bm_db **out, struct bm_errmsg *em);
+/* Its operations that take the handle (pg_prune.c, pg_cw_series.c). */
+bm_err bm__pgs_prune(struct bm_db *db, int64_t cutoff, struct bm_db_prune_stats *stats,
+                     struct bm_errmsg *em);
+bm_err bm__pgs_cw_series_recent(struct bm_db *db, int64_t since, bm_db_cw_series_fn fn, void *ctx,
+                                struct bm_errmsg *em);
+bm_err bm__pgs_cw_series_record(struct bm_db *db, const struct bm_db_cw_series *v, size_t n,
+                                bool held, int64_t now, int64_t month_start, struct bm_errmsg *em);
+bm_err bm__pgs_cw_budget(struct bm_db *db, int64_t since, int64_t month_start, bm_db_cw_set_fn fn,
+                         void *ctx, struct bm_db_cw_budget *out, struct bm_errmsg *em);
+/* Results both backends build: the public struct first, so its pointer is the allocation,
+ * then the strings it points at (freed by bm_db_failures_free, bm_db_outbox_free). */
+struct bm__failures {
+    struct bm_db_failures pub;
+    struct bm__arena arena;
+};
+struct bm__outbox {
+    struct bm_db_outbox pub;
+    struct bm__arena arena;
 };
 
 /* Maps a SQLite result code to bm_err (BUSY/LOCKED -> BM_E_STORAGE_BUSY, NOMEM ->

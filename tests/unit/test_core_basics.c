@@ -212,7 +212,6 @@ static void test_config_defaults_and_env(void **state)
     bm_buf_reset(&b);
     assert_int_equal(bm_config_help(&b), BM_OK);
     assert_non_null(strstr(b.data, "MAX_RETRY_ATTEMPTS"));
-    bm_buf_cleanup(&b);
     /* Allowed: CloudWatch's whole character set, and AWS/ anywhere but at the start. */
     assert_int_equal(bm_config_set(&cfg, "CLOUDWATCH_NAMESPACE", "Team AWS/x_y-z.1#2:3", &em),
                      BM_OK);
@@ -223,6 +222,27 @@ static void test_config_defaults_and_env(void **state)
     assert_string_equal(cfg.cloudwatch_namespace, "Bedrock/CrossRegionMetrics"); /* kept */
     assert_int_equal(bm_config_set(&cfg, "BMAS_DB", "/tmp/x.db", &em), BM_OK);
     assert_string_equal(cfg.db_path, "/tmp/x.db");
+    /* A PostgreSQL URL: shown without its password, in the user info or as a parameter. */
+    static const struct {
+        const char *url, *shown;
+    } urls[] = {
+        {"postgresql://bmas:s3cr@t:x@db.example:5432/m?sslmode=require",
+         "postgresql://bmas:***@db.example:5432/m?sslmode=require"},
+        {"postgres://h/m?user=u&password=s3cret&connect_timeout=3",
+         "postgres://h/m?user=u&password=***&connect_timeout=3"},
+        {"postgres://u:p@h/m", "postgres://u:***@h/m"},
+        {"postgres://u@h/m", "postgres://u@h/m"},
+    };
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+        char want[256];
+        assert_int_equal(bm_config_set(&cfg, "BMAS_DB", urls[i].url, &em), BM_OK);
+        bm_buf_reset(&b);
+        assert_int_equal(bm_config_json(&cfg, &b), BM_OK);
+        snprintf(want, sizeof want, "\"BMAS_DB\":\"%s\"", urls[i].shown);
+        if (strstr(b.data, want) == NULL)
+            fail_msg("%s: %s", want, b.data);
+    }
+    bm_buf_cleanup(&b);
     bm_config_cleanup(&cfg);
 }
 

@@ -515,5 +515,14 @@ int main(void)
         cmocka_unit_test(test_intern_rollback),
         cmocka_unit_test(test_allocation_failures),
     };
+    /* On PostgreSQL: the cases on operations it implements (migrations, SQLite's allocator
+     * and the outbox are SQLite's or not there yet). */
+    const struct CMUnitTest pg_tests[] = {
+        cmocka_unit_test(test_object_identity),
+        cmocka_unit_test(test_failures_and_quarantine),
+        cmocka_unit_test(test_deferred_counters_persist),
+    };
+    if (tu_is_pg())
+        return cmocka_run_group_tests_name("postgresql", pg_tests, NULL, NULL);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

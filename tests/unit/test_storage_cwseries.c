@@ -125,5 +125,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hours_and_held),
     };
+    if (tu_is_pg())
+        return cmocka_run_group_tests_name("postgresql", tests, NULL, NULL);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,23 +1,68 @@
-/* test_storage_tu.h: helpers shared by the storage unit tests: throw-away database files,
- * deterministic deltas (each a known function of its object number) and aggregate comparison. */
+/* test_storage_tu.h: helpers shared by the storage unit tests: throw-away databases (SQLite
+ * files, or PostgreSQL schemas with BM_TEST_STORE=pg), deterministic deltas (each a known
+ * function of its object number) and aggregate comparison. */
 #ifndef BM_TEST_STORAGE_TU_H
 #define BM_TEST_STORAGE_TU_H
 
 #include "tu.h"
 
+#include "storage/pg_int.h"
 #include "storage/storage_int.h"
 
 #include <stdlib.h>
 #include <unistd.h>
 
-/* A fresh database path in its own temporary folder. */
+/* The store the tests run against: BM_TEST_STORE=pg runs them on the PostgreSQL server at
+ * PG_URL (tests/integration/test_storage_pg.sh sets both), each database a schema of its own;
+ * otherwise on SQLite files. A binary run with pg runs only its cases whose operations the
+ * PostgreSQL store implements (each main's list); SQLite runs them all. */
+static inline bool tu_is_pg(void)
+{
+    const char *s = getenv("BM_TEST_STORE");
+    return s != NULL && strcmp(s, "pg") == 0;
+}
+
+/* Runs sql (several statements allowed) on a private connection to url; fails the test on
+ * an error. */
+static inline void tu_pg_exec(const char *url, const char *sql)
+{
+    PGconn *c = PQconnectdb(url);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("connect: %s", PQerrorMessage(c));
+    PQclear(PQexec(c, "SET client_min_messages = warning")); /* no NOTICE on stderr */
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* A fresh database: a path in its own temporary folder, or (BM_TEST_STORE=pg) a schema of
+ * its own on PG_URL, path then the URL that selects it. */
 struct tdb {
     char dir[256];
-    char path[300];
+    char path[600];
+    char schema[64];
 };
 
 static inline void tdb_init(struct tdb *t)
 {
+    if (tu_is_pg()) {
+        static int seq;
+        char sql[200];
+        const char *u = getenv("PG_URL");
+        if (u == NULL || u[0] == '\0')
+            fail_msg("BM_TEST_STORE=pg needs PG_URL");
+        snprintf(t->schema, sizeof t->schema, "tdb_%ld_%d", (long)getpid(), ++seq);
+        snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", t->schema,
+                 t->schema);
+        tu_pg_exec(u, sql);
+        snprintf(t->path, sizeof t->path, "%s%soptions=-csearch_path%%3D%s", u,
+                 strchr(u, '?') ? "&" : "?", t->schema);
+        t->dir[0] = '\0';
+        return;
+    }
+    t->schema[0] = '\0';
     const char *tmp = getenv("TMPDIR");
     snprintf(t->dir, sizeof t->dir, "%s/bmas-storage-XXXXXX", tmp ? tmp : "/tmp");
     assert_non_null(mkdtemp(t->dir));
@@ -27,7 +72,12 @@ static inline void tdb_init(struct tdb *t)
 static inline void tdb_cleanup(struct tdb *t)
 {
     static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
-    char p[320];
+    char p[620];
+    if (t->schema[0] != '\0') {
+        snprintf(p, sizeof p, "DROP SCHEMA %s CASCADE", t->schema);
+        tu_pg_exec(getenv("PG_URL"), p);
+        return;
+    }
     for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
         snprintf(p, sizeof p, "%s%s", t->path, suffix[i]);
         unlink(p);
@@ -35,12 +85,20 @@ static inline void tdb_cleanup(struct tdb *t)
     rmdir(t->dir);
 }
 
+/* bm_db_open, but a PostgreSQL URL opens even while the store lacks operations (bm_db_open
+ * refuses it then): the cases run on it use only those it has. */
+static inline bm_err tu_db_open(const char *path, const struct bm_db_options *opt,
+                                struct bm_db **out, struct bm_errmsg *em)
+{
+    return bm__pg_url_is(path) ? bm__pgs_open(path, opt, true, out, em)
+                               : bm_db_open(path, opt, out, em);
+}
+
 static inline struct bm_db *tdb_open(const struct tdb *t)
 {
     struct bm_db *db = NULL;
     struct bm_errmsg em = {{0}};
-    bm_err e = bm_db_open(t->path, NULL, &db, &em);
-    if (e != BM_OK)
+    if (tu_db_open(t->path, NULL, &db, &em) != BM_OK)
         fail_msg("bm_db_open: %s", em.text);
     return db;
 }
@@ -201,25 +259,53 @@ static inline void tu_assert_agg_eq(const struct bm_agg *got, const struct bm_ag
     "sum(c_u), sum(c_p), sum(np), sum(rv), a1, a2, a3 FROM agg GROUP BY 1, 2, 3, 4, 5, 6, a1, "    \
     "a2, a3"
 
+/* tu_assert_rollups on PostgreSQL: the same statements with ?1, ?2 as $1, $2. */
+static inline void tu_pg_assert_rollups(const char *url, const char *const *sql, size_t n,
+                                        int64_t h, int64_t d)
+{
+    PGconn *c = PQconnectdb(url);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("connect: %s", PQerrorMessage(c));
+    char hs[24], ds[24], q[4096];
+    snprintf(hs, sizeof hs, "%lld", (long long)h);
+    snprintf(ds, sizeof ds, "%lld", (long long)d);
+    const char *const vals[2] = {hs, ds};
+    const Oid types[2] = {20, 20}; /* int8: typed, so a statement may leave one unused */
+    for (size_t i = 0; i < n; i++) {
+        size_t w = 0;
+        for (const char *p = sql[i]; *p != '\0' && w + 1 < sizeof q; p++)
+            q[w++] = *p == '?' ? '$' : *p;
+        q[w] = '\0';
+        PGresult *r = PQexecParams(c, q, 2, types, vals, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK)
+            fail_msg("rollup check %zu: %s", i, PQresultErrorMessage(r));
+        if (strcmp(PQgetvalue(r, 0, 0), "0") != 0)
+            fail_msg("rollup check %zu: %s rows differ", i, PQgetvalue(r, 0, 0));
+        PQclear(r);
+    }
+    PQfinish(c);
+}
+
 /* Asserts that every rollup agrees with the minute rows stored in the database at path: the
  * all-time rollup holds exactly their sums per series (and no other row), and the hourly and
  * daily rows of units starting at or after from (pruning leaves the older part of a
  * straddling unit) equal the minute rows they sum. Uses a private read-only connection. */
 static inline void tu_assert_rollups(const char *path, int64_t from)
 {
+    /* Each subquery named (AS x): PostgreSQL before 16 requires it. */
     static const char *const sql[] = {
-        "SELECT count(*) FROM (" TU_ALL_FROM_AGG " EXCEPT SELECT * FROM agg_all)",
-        "SELECT count(*) FROM (SELECT * FROM agg_all EXCEPT " TU_ALL_FROM_AGG ")",
+        "SELECT count(*) FROM (" TU_ALL_FROM_AGG " EXCEPT SELECT * FROM agg_all) AS x",
+        "SELECT count(*) FROM (SELECT * FROM agg_all EXCEPT " TU_ALL_FROM_AGG ") AS x",
         "SELECT count(*) FROM (SELECT * FROM (" TU_STATS_FROM(
-            "3600") ") WHERE b >= ?1 "
-                    "EXCEPT SELECT * FROM agg_hour WHERE bucket >= ?1)",
+            "3600") ") AS y WHERE b >= ?1 "
+                    "EXCEPT SELECT * FROM agg_hour WHERE bucket >= ?1) AS x",
         "SELECT count(*) FROM (SELECT * FROM agg_hour WHERE bucket >= ?1 EXCEPT "
-        "SELECT * FROM (" TU_STATS_FROM("3600") ") WHERE b >= ?1)",
+        "SELECT * FROM (" TU_STATS_FROM("3600") ") AS y WHERE b >= ?1) AS x",
         "SELECT count(*) FROM (SELECT * FROM (" TU_STATS_FROM(
-            "86400") ") WHERE b >= ?2 "
-                     "EXCEPT SELECT * FROM agg_day WHERE bucket >= ?2)",
+            "86400") ") AS y WHERE b >= ?2 "
+                     "EXCEPT SELECT * FROM agg_day WHERE bucket >= ?2) AS x",
         "SELECT count(*) FROM (SELECT * FROM agg_day WHERE bucket >= ?2 EXCEPT "
-        "SELECT * FROM (" TU_STATS_FROM("86400") ") WHERE b >= ?2)",
+        "SELECT * FROM (" TU_STATS_FROM("86400") ") AS y WHERE b >= ?2) AS x",
     };
     /* The first whole hour and day at or after from. */
     int64_t h = from, d = from;
@@ -228,6 +314,10 @@ static inline void tu_assert_rollups(const char *path, int64_t from)
         d = from - ((from % 86400) + 86400) % 86400;
         h += h < from ? 3600 : 0;
         d += d < from ? 86400 : 0;
+    }
+    if (bm__pg_url_is(path)) {
+        tu_pg_assert_rollups(path, sql, sizeof sql / sizeof sql[0], h, d);
+        return;
     }
     sqlite3 *c = NULL;
     assert_int_equal(sqlite3_open_v2(path, &c, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
