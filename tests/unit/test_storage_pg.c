@@ -93,22 +93,6 @@ static void test_reconnect(void **state)
     bm__pg_close(pg);
 }
 
-/* Runs sql on the server's maintenance database "postgres" (PG_URL's credentials): what
- * must not run inside the database it changes. */
-static void admin(const char *sql)
-{
-    const char *const keys[] = {"dbname", "dbname", NULL};
-    const char *const vals[] = {pg_url(), "postgres", NULL};
-    PGconn *c = PQconnectdbParams(keys, vals, 1);
-    if (PQstatus(c) != CONNECTION_OK)
-        fail_msg("connect to postgres: %s", PQerrorMessage(c));
-    PGresult *r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    PQclear(r);
-    PQfinish(c);
-}
-
 /* The database goes away under a running pool (its connections dropped, new ones refused):
  * BM_E_STORAGE_BUSY naming the server without the password, then back to work once it
  * accepts connections again. */

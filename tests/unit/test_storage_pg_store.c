@@ -6,22 +6,6 @@
  * the cap are stored as "other". */
 #include "test_storage_pg_tu.h"
 
-/* Runs sql on the server's maintenance database (which stays reachable when bmas's refuses
- * connections). */
-static void admin(const char *sql)
-{
-    const char *const keys[] = {"dbname", "dbname", NULL};
-    const char *const vals[] = {pg_url(), "postgres", NULL};
-    PGconn *c = PQconnectdbParams(keys, vals, 1);
-    if (PQstatus(c) != CONNECTION_OK)
-        fail_msg("connect to postgres: %s", PQerrorMessage(c));
-    PGresult *r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    PQclear(r);
-    PQfinish(c);
-}
-
 /* The database PG_URL names. */
 static void url_dbname(char *out, size_t cap)
 {

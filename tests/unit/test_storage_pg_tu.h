@@ -77,6 +77,23 @@ static inline void url_password(char *out, size_t cap)
     assert_true(strlen(out) >= 8);
 }
 
+/* Runs sql on the server's maintenance database "postgres" (PG_URL's credentials): what
+ * must not run inside the database it changes, and what must still run while that database
+ * refuses connections. */
+static inline void admin(const char *sql)
+{
+    const char *const keys[] = {"dbname", "dbname", NULL};
+    const char *const vals[] = {pg_url(), "postgres", NULL};
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("connect to postgres: %s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+}
+
 /* Without PG_URL, runs this binary again under tests/tools/pg-lib.sh run (found from the test
  * data folder run-unit.sh exports, or from the repository root), which starts a server and
  * sets it. Not a skip: when the server cannot start, the binary fails with pg-lib.sh's
