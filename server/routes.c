@@ -191,6 +191,14 @@ void bm__route_status(struct bm_srv *s, struct bm__reply *r)
     }
     bm_buf_appendf(b, "],\"violations\":%llu}",
                    (unsigned long long)st.c[BM_DB_C_ERRORS + bm_err_wire_index(BM_E_RESIDENCY)]);
+    /* Attribution: the keys group_by=attr.<key> takes (the dashboard builds its tables from
+     * them) and the per-key cap before "other". */
+    bm_buf_append_str(b, ",\"attribution\":{\"keys\":[");
+    for (int i = 0; i < s->attrs.n; i++) {
+        bm_buf_append_str(b, i > 0 ? "," : "");
+        bm_buf_append_json_str(b, s->attrs.name[i], strlen(s->attrs.name[i]));
+    }
+    bm_buf_appendf(b, "],\"max_values\":%ld}", s->cfg->attribution_max_values);
     uint64_t cut = 0;
     long open = 0;
     if (s->conns != NULL)

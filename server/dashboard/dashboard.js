@@ -22,7 +22,10 @@
     return e;
   };
   const tokensOf = (r) => r.input_tokens + r.output_tokens + r.cache_read_input_tokens + r.cache_write_input_tokens;
-  const hasCost = (obj) => obj !== null && typeof obj === 'object' && typeof obj.cost_usd === 'number';
+  // Cost is shown when bmas has a price file (/status cost.prices; without one every cost_usd
+  // is 0 and every invocation unpriced, which a chart of zeros would misstate).
+  let pricesOff = false;
+  const hasCost = (obj) => !pricesOff && obj !== null && typeof obj === 'object' && typeof obj.cost_usd === 'number';
   const fmtInt = (n) => n.toLocaleString('en-US');
   const fmtUsd = (n) => '$' + n.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: n < 1 ? 6 : 2 });
   const fmtShort = (n) => {
@@ -166,6 +169,30 @@
     if (top.length === 0) t.appendChild(el('tr')).appendChild(el('td', 'no data in this window'));
   }
 
+  // One table per attribution key (BMAS_ATTRIBUTION_KEYS, from /status): its values by tokens,
+  // "other" being the values past BMAS_ATTRIBUTION_MAX_VALUES.
+  function drawAttr(keys, answers) {
+    const box = $('attr');
+    box.replaceChildren();
+    $('attr-card').hidden = keys.length === 0;
+    keys.forEach((k, i) => {
+      const rows = answers[i].rows;
+      const col = 'attr.' + k;
+      const priced = rows.length > 0 && rows.every(hasCost);
+      const t = box.appendChild(el('table', null, { 'data-attr': k }));
+      const head = t.appendChild(el('tr'));
+      for (const h of [k, 'invocations', 'tokens', 'cost (USD)']) head.appendChild(el('th', h));
+      const top = [...rows].sort((a, b) => tokensOf(b) - tokensOf(a) || (a[col] < b[col] ? -1 : 1)).slice(0, TOP_TABLE);
+      for (const r of top) {
+        const tr = t.appendChild(el('tr', null, { 'data-key': k, 'data-attr-value': r[col], 'data-invocations': r.invocations,
+          'data-tokens': tokensOf(r), 'data-cost': priced ? r.cost_usd : '' }));
+        for (const v of [r[col] === '' ? '(not set)' : r[col], fmtInt(r.invocations), fmtInt(tokensOf(r)), priced ? fmtUsd(r.cost_usd) : 'no prices'])
+          tr.appendChild(el('td', v));
+      }
+      if (top.length === 0) t.appendChild(el('tr')).appendChild(el('td', 'no data in this window'));
+    });
+  }
+
   function tile(id, text, value) {
     $(id).textContent = text;
     $(id).setAttribute('data-value', value);
@@ -214,7 +241,10 @@
       const [types, models, matrix, total, st] = await Promise.all([
         getJSON(q('profile_type')), getJSON(q('model_id')), getJSON(q('source_region,inference_region')),
         getJSON(q('minute')), getJSON('/status')]);
+      pricesOff = Boolean(st.cost && st.cost.prices === false);
       const priced = hasCost(total.totals);
+      const attrKeys = (st.attribution && Array.isArray(st.attribution.keys)) ? st.attribution.keys : [];
+      const attrRows = await Promise.all(attrKeys.map((k) => getJSON(q('attr.' + encodeURIComponent(k)))));
       const typeKeys = types.rows.map((r) => r.profile_type);
       const modelKeys = ranked(models.rows, 'model_id').slice(0, TOP_MODELS);
       const [typeRows, modelRows] = await Promise.all([
@@ -243,6 +273,7 @@
       for (const g of GROUPS) for (const m of METRICS) drawChart(g, m, charts[g]);
       drawMatrix(matrix.rows);
       drawModels(models.rows);
+      drawAttr(attrKeys, attrRows);
       const tot = models.totals;
       tile('t-invocations', fmtInt(tot.invocations), tot.invocations);
       tile('t-tokens', fmtInt(tokensOf(tot)), tokensOf(tot));

@@ -11,7 +11,7 @@ svc_setup
 
 TOKEN=dash-$$-secret
 AUTH=(-H "Authorization: Bearer $TOKEN")
-BMAS_ENV="AWS_ENDPOINT_URL=$EMU_URL AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test BMAS_FLUSH_INTERVAL=0 AWS_EC2_METADATA_DISABLED=true BMAS_AUTH_TOKEN=$TOKEN"
+BMAS_ENV="AWS_ENDPOINT_URL=$EMU_URL AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test BMAS_FLUSH_INTERVAL=0 AWS_EC2_METADATA_DISABLED=true BMAS_AUTH_TOKEN=$TOKEN BMAS_ATTRIBUTION_KEYS=team,app BMAS_PRICES=docs/prices.csv"
 bmas_start || exit 1
 
 post_obj() { # NAME KEY FILE: uploads, then POSTs its S3 event with the token; sets $STATUS
@@ -104,6 +104,8 @@ agg by_type minute,profile_type
 agg by_model minute,model_id
 agg matrix source_region,inference_region
 agg models model_id
+agg by_team attr.team
+agg by_app attr.app
 call status GET /status "${AUTH[@]}"
 cp "$W/resp/status.body" "$W/status.json"
 FROM_S=$(date -u -d "$FROM" +%s)
@@ -145,20 +147,26 @@ t_range "  (several sources and inference Regions)" 4 999 "$(jq '.rows | length'
 t_eq "top models = /aggregates?group_by=model_id, by tokens" \
     "$(jq -c "$TOK"'[.rows[] | [.model_id, .invocations, tok]] | sort_by([-.[2], .[0]]) | .[:15]' "$W/models.json")" \
     "$(jq -c '[.models[] | [.model, (.invocations | tonumber), (.tokens | tonumber)]]' "$OUT")"
+t_eq "by caller: one table per BMAS_ATTRIBUTION_KEYS key, = /aggregates?group_by=attr.<key>, by tokens" \
+    "$(for k in team app; do jq -c --arg k "$k" "$TOK"'[.rows[] | [$k, .["attr." + $k], .invocations, tok]] | sort_by([-.[3], .[1]]) | .[:15][]' "$W/by_$k.json"; done)" \
+    "$(jq -c '.attribution[] | [.key, .attrValue, (.invocations | tonumber), (.tokens | tonumber)]' "$OUT")"
+t_range "  (the generated objects carry several teams)" 2 99 "$(jq '.rows | length' "$W/by_team.json")"
 t_eq "tiles: invocations and tokens = the totals" \
     "$(jq -r "$TOK"'"\(.totals.invocations) \(.totals | tok)"' "$W/models.json")" \
     "$(jq -r '"\(.tiles["t-invocations"].value) \(.tiles["t-tokens"].value)"' "$OUT")"
 t_eq "tiles: backlog, errors, last flush = /status" \
     "$(jq -r '"\(.publish.pending) \([.errors[]] | add // 0) \(.publish.last_flush)"' "$W/status.json")" \
     "$(jq -r '"\(.tiles["s-backlog"].value) \(.tiles["s-errors"].value) \(.tiles["s-flush"].value)"' "$OUT")"
-# Cost: drawn when /aggregates carries cost_usd (a price file), "no prices" otherwise.
-if jq -e '.totals | has("cost_usd")' "$W/models.json" >/dev/null; then
+# Cost: drawn when bmas has a price file (/status cost.prices; this script gives it
+# docs/prices.csv), "no prices" otherwise.
+if jq -e '.cost.prices' "$W/status.json" >/dev/null; then
+    t_range "  (some of the data is priced: cost in micro-dollars)" 1 1000000000000 "$(jq '.totals.cost_usd * 1e6 | round' "$W/models.json")"
     t_eq "cost tile = totals.cost_usd" "$(jq '.totals.cost_usd' "$W/models.json")" "$(jq -r '.tiles["t-cost"].value' "$OUT")"
     t_eq "chart: cost by profile type = /aggregates (to the micro-dollar)" \
         "$(want by_type.json profile_type cost 0 | jq -cS 'map_values(map_values(. * 1e6 | round))')" \
         "$(have profile_type-cost | jq -cS 'map_values(map_values(. * 1e6 | round))')"
 else
-    t_eq "no cost_usd on /aggregates: the tile and both cost charts say no prices" \
+    t_eq "no price file: the tile and both cost charts say no prices" \
         '"no prices" "no prices" "no prices"' \
         "$(jq -c '.tiles["t-cost"].text, .nodata["profile_type-cost"], .nodata["model_id-cost"]' "$OUT" | paste -sd' ')"
 fi

@@ -51,6 +51,7 @@ async function visit(browser, target, settle) {
       for (const t of document.querySelectorAll('[data-value]')) tiles[t.id] = { value: t.dataset.value, text: t.textContent };
       return { from: d.from, to: d.to, step: d.step, updates: d.updates, plots, nodata, tiles,
         matrix: attrs('#matrix td[data-source]'), models: attrs('#models tr[data-model]'),
+        attribution: attrs('#attr tr[data-key]'),
         state: document.getElementById('state').textContent, hash: location.hash,
         error: document.getElementById('error').hidden ? '' : document.getElementById('error').textContent };
     });
