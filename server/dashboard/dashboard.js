@@ -27,7 +27,7 @@
   let pricesOff = false;
   const hasCost = (obj) => !pricesOff && obj !== null && typeof obj === 'object' && typeof obj.cost_usd === 'number';
   const fmtInt = (n) => n.toLocaleString('en-US');
-  const fmtUsd = (n) => '$' + n.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: n < 1 ? 6 : 2 });
+  const fmtUsd = (n) => '$' + n.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: n < 1 ? 4 : 2 });
   const fmtShort = (n) => {
     const a = Math.abs(n);
     if (a >= 1e9) return +(n / 1e9).toFixed(2) + 'G';
