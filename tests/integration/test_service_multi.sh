@@ -86,6 +86,13 @@ if [ "$pub_id" = alpha ]; then
 else
     dead=$B_PID dead_log=$B_LOG live_pid=$A_PID live_url=$A_URL live_log=$A_LOG live_id=alpha
 fi
+t_eq "the stand-by published nothing" 0 "$(grep -c '"event":"published"' "$live_log")"
+flushes() { # URL: the publisher flushes the instance ran, by any outcome (/metrics)
+    curl -m 30 -sS "$1/metrics" | awk '/^bmas_flushes_total\{/ { n += $2 } END { print n + 0 }'
+}
+t_eq "the stand-by ran no scheduled flush" 0 "$(flushes "$live_url")"
+t_eq "the stand-by logged publisher_standby naming $pub_id" "$pub_id" \
+    "$(grep '"event":"publisher_standby"' "$live_log" | head -1 | jq -r .holder)"
 kill -KILL "$dead"
 wait "$dead" 2>/dev/null
 t_eq "the killed publisher has no sanitizer report" "" "$(san_report "$dead_log")"
