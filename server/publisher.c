@@ -39,6 +39,7 @@ struct bm__publisher {
     /* The publisher lease, under mu: whether held, by whom ("" unknown), whether tried yet. */
     bool held, lease_known;
     char holder[256];
+    bool lease_failing; /* the latest try failed (publisher thread only) */
 };
 
 /* One flush in progress. */
@@ -410,9 +411,12 @@ static void lease_try(struct bm__publisher *p, long interval)
     bm_err rc =
         bm_db_publisher_lease(s->db, s->instance_id, (int)ttl, &held, holder, sizeof holder, &em);
     if (rc != BM_OK) {
-        BM_LOG(BM_WARN, "server", "publisher_lease_failed", em.text, BM_KV_ERR(rc));
+        if (!p->lease_failing) /* once per outage: /healthz and the flushes tell the rest */
+            BM_LOG(BM_WARN, "server", "publisher_lease_failed", em.text, BM_KV_ERR(rc));
+        p->lease_failing = true;
         return;
     }
+    p->lease_failing = false;
     pthread_mutex_lock(&p->mu);
     bool changed = !p->lease_known || held != p->held || strcmp(holder, p->holder) != 0;
     p->held = held;
@@ -436,21 +440,25 @@ static void *run(void *arg)
     int64_t next_flush = bm_time_mono_ms() + interval * 1000;
     int64_t next_prune = bm_time_mono_ms();
     int64_t next_probe = 0;
-    if (interval > 0) /* at once, so /status names the publisher from the start */
-        lease_try(p, interval);
+    /* The lease: tried at once, so /status names the publisher from the start, then every
+     * interval whatever the flush backoff, so a holder backing off keeps it. */
+    int64_t next_lease = bm_time_mono_ms();
     pthread_mutex_lock(&p->mu);
     while (!p->stop) {
         int64_t now = bm_time_mono_ms();
         bool due = interval > 0 && now >= next_flush;
+        bool renew = interval > 0 && now >= next_lease;
         bool asked = p->requested > p->done;
         /* While writes fail, an empty commit now and then tells when they work again (the
          * health /healthz reports), even with nothing to ingest or publish. */
         bool unhealthy = bm_db_write_health(p->s->db, NULL, NULL) != BM_OK;
         bool probe = unhealthy && now >= next_probe;
-        if (!due && !asked && !probe && now < next_prune) {
+        if (!due && !renew && !asked && !probe && now < next_prune) {
             int64_t wake = next_prune;
             if (interval > 0 && next_flush < wake)
                 wake = next_flush;
+            if (interval > 0 && next_lease < wake)
+                wake = next_lease;
             if (unhealthy && next_probe < wake)
                 wake = next_probe;
             struct timespec ts;
@@ -476,8 +484,10 @@ static void *run(void *arg)
             prune(p);
             next_prune = now + PRUNE_EVERY_S * 1000;
         }
-        if (due)
+        if (renew) {
             lease_try(p, interval);
+            next_lease = bm_time_mono_ms() + interval * 1000;
+        }
         pthread_mutex_lock(&p->mu);
         bool held = p->held;
         pthread_mutex_unlock(&p->mu);
