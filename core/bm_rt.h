@@ -276,6 +276,7 @@ struct bm_config {
     char *db_path;
     char *auth_token;
     long flush_interval_s;
+    char *instance_id; /* BMAS_INSTANCE_ID, "" = hostname-pid */
     long bucket_seconds;
     char *dimension_sets;
     char *cloudwatch_region; /* "" = aws_region */

@@ -63,6 +63,9 @@ static const struct cfg_entry table[] = {
      "when set, every route but /healthz and /dashboard needs Authorization: Bearer <token>"},
     {"BMAS_FLUSH_INTERVAL", NULL, CFG_INT, OFF(flush_interval_s), "60", 0, 86400, 0,
      "seconds between CloudWatch publishes; 0 = only on POST /flush"},
+    {"BMAS_INSTANCE_ID", NULL, CFG_STR, OFF(instance_id), "", 0, 200, 0,
+     "this instance's name among several on one PostgreSQL store (the publisher lease, "
+     "/status); empty: hostname-pid"},
     {"BMAS_BUCKET_SECONDS", NULL, CFG_INT, OFF(bucket_seconds), "60", 1, 86400, 0,
      "aggregation bucket width in seconds (event time)"},
     {"BMAS_DIMENSION_SETS", NULL, CFG_STR, OFF(dimension_sets),

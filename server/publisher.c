@@ -22,6 +22,8 @@
 /* A recorded answer is worth a few waits on a busy database: not recording it means the
  * call may be sent once more. */
 #define RECORD_TRIES 3
+/* The shortest publisher lease: an instance that stops renewing is replaced after it. */
+#define LEASE_MIN_TTL_S 10
 
 struct bm__publisher {
     struct bm_srv *s;
@@ -34,6 +36,10 @@ struct bm__publisher {
     uint64_t seq;      /* claim ids */
     int failures;      /* consecutive failed flushes, for the backoff */
     struct bm_rng rng; /* backoff jitter */
+    /* The publisher lease, under mu: whether held, by whom ("" unknown), whether tried yet. */
+    bool held, lease_known;
+    char holder[256];
+    bool lease_failing; /* the latest try failed (publisher thread only) */
 };
 
 /* One flush in progress. */
@@ -392,6 +398,41 @@ static int64_t flush_delay_ms(struct bm__publisher *p, long interval)
     return ms;
 }
 
+/* Takes or renews the publisher lease for twice the interval (at least LEASE_MIN_TTL_S, so
+ * a slow flush or a busy database does not lose it), logging each change of role. A store
+ * that cannot be reached keeps the role as it was: the flush fails anyway and says why. */
+static void lease_try(struct bm__publisher *p, long interval)
+{
+    struct bm_srv *s = p->s;
+    long ttl = 2 * interval < LEASE_MIN_TTL_S ? LEASE_MIN_TTL_S : 2 * interval;
+    bool held = false;
+    char holder[256] = "";
+    struct bm_errmsg em;
+    bm_err rc =
+        bm_db_publisher_lease(s->db, s->instance_id, (int)ttl, &held, holder, sizeof holder, &em);
+    if (rc != BM_OK) {
+        if (!p->lease_failing) /* once per outage: /healthz and the flushes tell the rest */
+            BM_LOG(BM_WARN, "server", "publisher_lease_failed", em.text, BM_KV_ERR(rc));
+        p->lease_failing = true;
+        return;
+    }
+    p->lease_failing = false;
+    pthread_mutex_lock(&p->mu);
+    bool changed = !p->lease_known || held != p->held || strcmp(holder, p->holder) != 0;
+    p->held = held;
+    p->lease_known = true;
+    snprintf(p->holder, sizeof p->holder, "%s", holder);
+    pthread_mutex_unlock(&p->mu);
+    if (changed && held)
+        BM_LOG(BM_INFO, "server", "publisher_active",
+               "this instance publishes the outbox (it holds the publisher lease)",
+               BM_KV_STR("instance", s->instance_id), BM_KV_STR("holder", holder));
+    else if (changed)
+        BM_LOG(BM_INFO, "server", "publisher_standby",
+               "another instance holds the publisher lease: this one stands by",
+               BM_KV_STR("instance", s->instance_id), BM_KV_STR("holder", holder));
+}
+
 static void *run(void *arg)
 {
     struct bm__publisher *p = arg;
@@ -399,19 +440,25 @@ static void *run(void *arg)
     int64_t next_flush = bm_time_mono_ms() + interval * 1000;
     int64_t next_prune = bm_time_mono_ms();
     int64_t next_probe = 0;
+    /* The lease: tried at once, so /status names the publisher from the start, then every
+     * interval whatever the flush backoff, so a holder backing off keeps it. */
+    int64_t next_lease = bm_time_mono_ms();
     pthread_mutex_lock(&p->mu);
     while (!p->stop) {
         int64_t now = bm_time_mono_ms();
         bool due = interval > 0 && now >= next_flush;
+        bool renew = interval > 0 && now >= next_lease;
         bool asked = p->requested > p->done;
         /* While writes fail, an empty commit now and then tells when they work again (the
          * health /healthz reports), even with nothing to ingest or publish. */
         bool unhealthy = bm_db_write_health(p->s->db, NULL, NULL) != BM_OK;
         bool probe = unhealthy && now >= next_probe;
-        if (!due && !asked && !probe && now < next_prune) {
+        if (!due && !renew && !asked && !probe && now < next_prune) {
             int64_t wake = next_prune;
             if (interval > 0 && next_flush < wake)
                 wake = next_flush;
+            if (interval > 0 && next_lease < wake)
+                wake = next_lease;
             if (unhealthy && next_probe < wake)
                 wake = next_probe;
             struct timespec ts;
@@ -437,9 +484,20 @@ static void *run(void *arg)
             prune(p);
             next_prune = now + PRUNE_EVERY_S * 1000;
         }
-        if (due || asked) {
+        if (renew) {
+            lease_try(p, interval);
+            next_lease = bm_time_mono_ms() + interval * 1000;
+        }
+        pthread_mutex_lock(&p->mu);
+        bool held = p->held;
+        pthread_mutex_unlock(&p->mu);
+        /* A stand-by skips its scheduled flushes; POST /flush runs anywhere (the claims keep
+         * a row from being sent twice). */
+        if ((due && held) || asked) {
             flush_once(p);
             next_flush = bm_time_mono_ms() + flush_delay_ms(p, interval);
+        } else if (due) {
+            next_flush = bm_time_mono_ms() + interval * 1000;
         }
         pthread_mutex_lock(&p->mu);
         if (due || asked)
@@ -513,6 +571,19 @@ void bm__publisher_last(struct bm__publisher *p, struct bm__flush_report *out,
     pthread_mutex_unlock(&p->mu);
 }
 
+void bm__publisher_role(struct bm__publisher *p, bool *publisher, char *holder, size_t cap)
+{
+    *publisher = false;
+    if (cap > 0)
+        holder[0] = '\0';
+    if (p == NULL)
+        return;
+    pthread_mutex_lock(&p->mu);
+    *publisher = p->held;
+    snprintf(holder, cap, "%s", p->holder);
+    pthread_mutex_unlock(&p->mu);
+}
+
 void bm__publisher_stop(struct bm__publisher *p)
 {
     if (p == NULL)
@@ -522,6 +593,16 @@ void bm__publisher_stop(struct bm__publisher *p)
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     pthread_join(p->th, NULL);
+    if (p->held) {
+        struct bm_errmsg em;
+        bm_err rc = bm_db_publisher_release(p->s->db, p->s->instance_id, &em);
+        if (rc != BM_OK)
+            BM_LOG(BM_WARN, "server", "publisher_lease_failed", em.text, BM_KV_ERR(rc));
+        else
+            BM_LOG(BM_INFO, "server", "publisher_released",
+                   "publisher lease given up: another instance takes over",
+                   BM_KV_STR("instance", p->s->instance_id));
+    }
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     bm_free(p);

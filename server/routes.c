@@ -128,6 +128,19 @@ void bm__route_status(struct bm_srv *s, struct bm__reply *r)
         bm_buf_append_str(b, "null");
     else
         write_error_obj(b, health, hem.text, hsince);
+    bool publisher;
+    char holder[256];
+    bm__publisher_role(s->pub, &publisher, holder, sizeof holder);
+    bm_buf_append_str(b, ",\"instance\":{\"id\":");
+    bm_buf_append_json_str(b, s->instance_id, strlen(s->instance_id));
+    bm_buf_appendf(b, ",\"store\":\"%s\",\"publisher\":%s,\"publisher_holder\":",
+                   s->db != NULL ? bm_db_store_kind(s->db) : "sqlite",
+                   publisher ? "true" : "false");
+    if (holder[0] == '\0')
+        bm_buf_append_str(b, "null");
+    else
+        bm_buf_append_json_str(b, holder, strlen(holder));
+    bm_buf_append_str(b, "}");
     bm_buf_append_str(b, ",\"errors\":{");
     bool first = true;
     for (int i = 0; i < BM_ERR_WIRE_N; i++) {

@@ -5,6 +5,7 @@
 
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DRAIN_MS 30000
 
@@ -87,6 +88,16 @@ static bm_err setup(struct bm_srv *s, struct bm_errmsg *em)
     else
         BM_LOG(BM_WARN, "server", "credentials", cem.text, BM_KV_ERR(BM_E_NO_CREDENTIALS));
     bm_secure_zero(&c, sizeof c);
+    if (cfg->instance_id[0] != '\0') {
+        snprintf(s->instance_id, sizeof s->instance_id, "%s", cfg->instance_id);
+    } else {
+        char host[128] = "";
+        if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0')
+            snprintf(host, sizeof host, "bmas");
+        snprintf(s->instance_id, sizeof s->instance_id, "%s-%ld", host, (long)getpid());
+    }
+    BM_LOG(BM_INFO, "server", "instance", "instance id and store",
+           BM_KV_STR("instance", s->instance_id), BM_KV_STR("store", bm_db_store_kind(s->db)));
     if ((rc = bm__pool_new((size_t)cfg->fetch_concurrency, &s->pool)) != BM_OK ||
         (rc = bm__publisher_start(s, &s->pub)) != BM_OK)
         return bm_errmsg_set(em, rc, "cannot start the worker threads");

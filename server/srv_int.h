@@ -72,6 +72,7 @@ struct bm_srv {
     struct bm__publisher *pub;
     struct bm__consumer *consumer;
     int64_t started_ms;
+    char instance_id[256]; /* BMAS_INSTANCE_ID, or hostname-pid */
     struct bm__conns *conns;
     atomic_long inflight;         /* HTTP requests being handled */
     atomic_ullong inflight_bytes; /* request body bytes held (BMAS_MAX_INFLIGHT_BYTES) */
@@ -116,6 +117,11 @@ bm_err bm__publisher_flush(struct bm__publisher *p, long timeout_ms, struct bm__
 /* The last flush's report (rc BM_OK and at 0 before the first). */
 void bm__publisher_last(struct bm__publisher *p, struct bm__flush_report *out,
                         struct bm__flush_report *last_failure);
+/* Whether this instance holds the publisher lease (bm_db_publisher_lease) as of its latest try,
+ * and who does (cap bytes; "" when unknown or nobody): /status. Before the first try (or with
+ * BMAS_FLUSH_INTERVAL 0, which never takes the lease) false and "". p may be NULL. */
+void bm__publisher_role(struct bm__publisher *p, bool *publisher, char *holder, size_t cap);
+/* Stops the thread; gives the lease up when held, so a stand-by takes over at once. */
 void bm__publisher_stop(struct bm__publisher *p);
 
 /* The SQS consumer thread (BMAS_SQS_QUEUE_URL). */

@@ -2,6 +2,7 @@
  * with their prepared statements, SQLite-to-bm_err mapping, and write transactions. */
 #include "storage/storage_int.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* Column lists shared by the three aggregate tables and the outbox: the series key as interned
@@ -454,6 +455,24 @@ void bm__sq_close(struct bm_db *db)
     bm__db_free(db);
 }
 
+/* The publisher lease (bm_storage.h): an SQLite file is one machine's store, so its instance
+ * always holds it; nothing to record, nothing to migrate. */
+static bm_err sq_publisher_lease(struct bm_db *db, const char *instance_id, int ttl_s, bool *held,
+                                 char *holder, size_t cap, struct bm_errmsg *em)
+{
+    (void)db, (void)ttl_s, (void)em;
+    *held = true;
+    if (holder != NULL && cap > 0)
+        snprintf(holder, cap, "%s", instance_id);
+    return BM_OK;
+}
+
+static bm_err sq_publisher_release(struct bm_db *db, const char *instance_id, struct bm_errmsg *em)
+{
+    (void)db, (void)instance_id, (void)em;
+    return BM_OK;
+}
+
 const struct bm__store_ops bm__sq_ops = {
     .name = "SQLite",
     .close = bm__sq_close,
@@ -477,6 +496,8 @@ const struct bm__store_ops bm__sq_ops = {
     .cw_series_record = bm__sq_cw_series_record,
     .cw_budget = bm__sq_cw_budget,
     .query = bm__sq_query,
+    .publisher_lease = sq_publisher_lease,
+    .publisher_release = sq_publisher_release,
 };
 
 bm_err bm__db_exec(const char *path, const char *sql, struct bm_errmsg *em)

@@ -354,6 +354,32 @@ static bm_err pgs_outbox_claims(struct bm_db *db, struct bm_db_claims **out, str
     return bm__pg_outbox_claims(db->pg, out, em);
 }
 
+/* ---- The publisher lease: one row, timed by the server's clock ---------------------------- */
+
+#define LEASE_NAME "publisher"
+
+static bm_err pgs_publisher_lease(struct bm_db *db, const char *instance_id, int ttl_s, bool *held,
+                                  char *holder, size_t cap, struct bm_errmsg *em)
+{
+    bool valid = false;
+    char who[256] = "";
+    bm_err e = bm__pg_lease_acquire(db->pg, LEASE_NAME, instance_id, BM__PG_SERVER_CLOCK,
+                                    (int64_t)ttl_s * 1000, held, em);
+    if (e == BM_OK && *held)
+        snprintf(who, sizeof who, "%s", instance_id);
+    else if (e == BM_OK)
+        e = bm__pg_lease_holder(db->pg, LEASE_NAME, BM__PG_SERVER_CLOCK, who, sizeof who, &valid,
+                                em);
+    if (e == BM_OK && holder != NULL && cap > 0)
+        snprintf(holder, cap, "%s", *held || valid ? who : "");
+    return e;
+}
+
+static bm_err pgs_publisher_release(struct bm_db *db, const char *instance_id, struct bm_errmsg *em)
+{
+    return bm__pg_lease_release(db->pg, LEASE_NAME, instance_id, NULL, em);
+}
+
 /* ---- The handle ------------------------------------------------------------------------------ */
 
 static void pgs_close(struct bm_db *db)
@@ -393,6 +419,8 @@ static const struct bm__store_ops pg_ops = {
     .cw_series_record = bm__pgs_cw_series_record,
     .cw_budget = bm__pgs_cw_budget,
     .query = pgs_query,
+    .publisher_lease = pgs_publisher_lease,
+    .publisher_release = pgs_publisher_release,
 };
 
 /* The first operation pg_ops lacks, or NULL when it has them all. */

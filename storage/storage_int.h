@@ -187,6 +187,9 @@ struct bm__store_ops {
                         void *ctx, struct bm_db_cw_budget *out, struct bm_errmsg *em);
     bm_err (*query)(struct bm_db *db, const struct bm_db_query *q, struct bm_agg **out,
                     struct bm_errmsg *em);
+    bm_err (*publisher_lease)(struct bm_db *db, const char *instance_id, int ttl_s, bool *held,
+                              char *holder, size_t cap, struct bm_errmsg *em);
+    bm_err (*publisher_release)(struct bm_db *db, const char *instance_id, struct bm_errmsg *em);
 };
 /* The ops in declaration order with their names, for bm_db_open's completeness check. */
 #define BM__STORE_OP_NAMES                                                                         \
@@ -210,7 +213,9 @@ struct bm__store_ops {
     X(cw_series_recent)                                                                            \
     X(cw_series_record)                                                                            \
     X(cw_budget)                                                                                   \
-    X(query)
+    X(query)                                                                                       \
+    X(publisher_lease)                                                                             \
+    X(publisher_release)
 
 struct bm_pg;
 

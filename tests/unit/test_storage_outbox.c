@@ -404,20 +404,65 @@ static void test_write_health(void **state)
     tdb_cleanup(&t);
 }
 
+static bool lease(struct bm_db *db, const char *id, char *holder, size_t cap)
+{
+    bool held = false;
+    struct bm_errmsg em = {{0}};
+    if (bm_db_publisher_lease(db, id, 60, &held, holder, cap, &em) != BM_OK)
+        fail_msg("lease: %s", em.text);
+    return held;
+}
+
+/* The publisher lease through the public interface. PostgreSQL: one holder at a time, renewed
+ * by it, refused to another, free again once released. SQLite: one file is one machine's
+ * store, so every caller holds it and names itself. */
+static void test_publisher_lease(void **state)
+{
+    (void)state;
+    struct tdb t;
+    tdb_init(&t);
+    struct bm_db *db = tdb_open(&t);
+    struct bm_errmsg em;
+    char who[64];
+    assert_string_equal(bm_db_store_kind(db), tu_is_pg() ? "postgresql" : "sqlite");
+    assert_true(lease(db, "a", who, sizeof who));
+    assert_string_equal(who, "a");
+    assert_true(lease(db, "a", who, sizeof who)); /* renewed */
+    assert_string_equal(who, "a");
+    if (tu_is_pg()) {
+        assert_false(lease(db, "b", who, sizeof who));
+        assert_string_equal(who, "a");
+        /* Only the holder gives it up. */
+        assert_int_equal(bm_db_publisher_release(db, "b", &em), BM_OK);
+        assert_false(lease(db, "b", who, sizeof who));
+        assert_string_equal(who, "a");
+        assert_int_equal(bm_db_publisher_release(db, "a", &em), BM_OK);
+        assert_true(lease(db, "b", who, sizeof who)); /* at once, no expiry to wait for */
+        assert_string_equal(who, "b");
+        assert_false(lease(db, "a", NULL, 0));
+    } else {
+        assert_true(lease(db, "b", who, sizeof who));
+        assert_string_equal(who, "b");
+        assert_int_equal(bm_db_publisher_release(db, "a", &em), BM_OK);
+    }
+    bm_db_close(db);
+    tdb_cleanup(&t);
+}
+
 int main(void)
 {
     bm_log_set_level(BM_LOG_OFF);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_outbox),
-        cmocka_unit_test(test_prune),
-        cmocka_unit_test(test_claims),
-        cmocka_unit_test(test_write_health),
+        cmocka_unit_test(test_outbox),          cmocka_unit_test(test_prune),
+        cmocka_unit_test(test_claims),          cmocka_unit_test(test_write_health),
+        cmocka_unit_test(test_publisher_lease),
     };
     /* On PostgreSQL: all but write health, which takes SQLite's file away. */
     const struct CMUnitTest pg_tests[] = {
         cmocka_unit_test(test_outbox),
         cmocka_unit_test(test_prune),
         cmocka_unit_test(test_claims),
+        cmocka_unit_test(test_publisher_lease),
     };
     if (tu_is_pg())
         return cmocka_run_group_tests_name("postgresql", pg_tests, NULL, NULL);
