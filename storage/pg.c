@@ -409,6 +409,19 @@ bm_err bm__pg_exec(struct bm__pg_tx *t, const char *sql, const struct bm__pg_par
     return e;
 }
 
+bm_err bm__pg_one_fn(struct bm__pg_tx *t, void *ctx, struct bm_errmsg *em)
+{
+    struct bm__pg_one *q = ctx;
+    PGresult *r = NULL;
+    bm_err e = bm__pg_exec(t, q->sql, &q->p, &r, NULL, em);
+    if (e != BM_OK)
+        return e;
+    q->found = PQntuples(r) >= 1 && !PQgetisnull(r, 0, 0);
+    q->v = q->found ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+    PQclear(r);
+    return BM_OK;
+}
+
 static bm_err begin(struct bm__pg_tx *t, const char *iso, struct bm_errmsg *em)
 {
     char sql[64];

@@ -95,6 +95,16 @@ void bm__pg_p_null(struct bm__pg_params *p);
  * A server error copies its SQLSTATE into t->sqlstate and is mapped by bm__pg_err. */
 bm_err bm__pg_exec(struct bm__pg_tx *t, const char *sql, const struct bm__pg_params *p,
                    PGresult **res, int64_t *rows, struct bm_errmsg *em);
+/* A one-value query, for bm__pg_tx_run / bm__pg_read with bm__pg_one_fn as the function:
+ * runs sql with p; found says whether a first row came with a non-NULL first column, v is that
+ * column as an integer (0 when not found). */
+struct bm__pg_one {
+    const char *sql;
+    struct bm__pg_params p;
+    bool found;
+    int64_t v;
+};
+bm_err bm__pg_one_fn(struct bm__pg_tx *t, void *ctx, struct bm_errmsg *em);
 /* Maps a failed result (or, with r NULL, the connection's state) to bm_err with a message
  * naming what, the server's description and the server's message (never the password):
  * connection lost or refused, too many connections, lock timeouts, cancelled statements,

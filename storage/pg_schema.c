@@ -220,32 +220,12 @@ bm_err bm__pg_migrate(struct bm_pg *pg, int to, struct bm_errmsg *em)
     return bm__pg_session(pg, migrate_fn, &m, em);
 }
 
-struct one_value {
-    const char *sql;
-    struct bm__pg_params p;
-    bool found;
-    int64_t v;
-};
-
-static bm_err one_value_fn(struct bm__pg_tx *t, void *ctx, struct bm_errmsg *em)
-{
-    struct one_value *q = ctx;
-    PGresult *r = NULL;
-    bm_err e = bm__pg_exec(t, q->sql, &q->p, &r, NULL, em);
-    if (e != BM_OK)
-        return e;
-    q->found = PQntuples(r) == 1 && !PQgetisnull(r, 0, 0);
-    q->v = q->found ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
-    PQclear(r);
-    return BM_OK;
-}
-
 bm_err bm__pg_counter(struct bm_pg *pg, enum bm_db_counter c, int64_t *out, struct bm_errmsg *em)
 {
-    struct one_value q = {.sql = "SELECT value FROM counter WHERE name = $1"};
+    struct bm__pg_one q = {.sql = "SELECT value FROM counter WHERE name = $1"};
     const char *name = bm_db_counter_name(c);
     bm__pg_p_str(&q.p, (struct bm_str){name, strlen(name)});
-    bm_err e = bm__pg_tx_run(pg, NULL, one_value_fn, &q, em);
+    bm_err e = bm__pg_tx_run(pg, NULL, bm__pg_one_fn, &q, em);
     if (e == BM_OK)
         *out = q.v;
     return e;
@@ -271,7 +251,7 @@ bm_err bm__pg_lease_acquire(struct bm_pg *pg, const char *name, const char *hold
 {
     /* One statement: a competing stand-by waits on the row lock and then re-checks the WHERE
      * against the winner's new row, so two instances never both see RETURNING a row. */
-    struct one_value q = {
+    struct bm__pg_one q = {
         .sql =
             "INSERT INTO publisher_lease AS l (name, holder, expires_at) VALUES ($1, $2, " LEASE_NOW
             " + $4::bigint) ON CONFLICT (name) DO UPDATE SET holder = "
@@ -279,7 +259,7 @@ bm_err bm__pg_lease_acquire(struct bm_pg *pg, const char *name, const char *hold
             "excluded.holder OR l.expires_at <= " LEASE_NOW " RETURNING 1"};
     p_lease(&q.p, name, holder, now_ms);
     bm__pg_p_int(&q.p, ttl_ms);
-    bm_err e = bm__pg_tx_run(pg, NULL, one_value_fn, &q, em);
+    bm_err e = bm__pg_tx_run(pg, NULL, bm__pg_one_fn, &q, em);
     if (e == BM_OK)
         *held = q.found;
     return e;
@@ -288,11 +268,11 @@ bm_err bm__pg_lease_acquire(struct bm_pg *pg, const char *name, const char *hold
 bm_err bm__pg_lease_release(struct bm_pg *pg, const char *name, const char *holder, bool *released,
                             struct bm_errmsg *em)
 {
-    struct one_value q = {.sql = "DELETE FROM publisher_lease WHERE name = $1 AND holder = $2 "
-                                 "RETURNING 1"};
+    struct bm__pg_one q = {.sql = "DELETE FROM publisher_lease WHERE name = $1 AND holder = $2 "
+                                  "RETURNING 1"};
     bm__pg_p_str(&q.p, (struct bm_str){name, strlen(name)});
     bm__pg_p_str(&q.p, (struct bm_str){holder, strlen(holder)});
-    bm_err e = bm__pg_tx_run(pg, NULL, one_value_fn, &q, em);
+    bm_err e = bm__pg_tx_run(pg, NULL, bm__pg_one_fn, &q, em);
     if (e == BM_OK && released != NULL)
         *released = q.found;
     return e;

@@ -42,33 +42,13 @@ static bm_err pgs_commit_object(struct bm_db *db, const struct bm_db_object *obj
     return e;
 }
 
-struct lookup {
-    const char *sql;
-    struct bm__pg_params p;
-    bool found;
-    int64_t v;
-};
-
-static bm_err lookup_fn(struct bm__pg_tx *t, void *ctx, struct bm_errmsg *em)
-{
-    struct lookup *q = ctx;
-    PGresult *r = NULL;
-    bm_err e = bm__pg_exec(t, q->sql, &q->p, &r, NULL, em);
-    if (e != BM_OK)
-        return e;
-    q->found = PQntuples(r) >= 1 && !PQgetisnull(r, 0, 0);
-    q->v = q->found ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
-    PQclear(r);
-    return BM_OK;
-}
-
 static bm_err pgs_is_processed(struct bm_db *db, const struct bm_db_object *obj, bool *out,
                                struct bm_errmsg *em)
 {
-    struct lookup q = {.sql = "SELECT 1 FROM processed WHERE bucket = $1 AND key = $2 AND "
-                              "version = $3"};
+    struct bm__pg_one q = {.sql = "SELECT 1 FROM processed WHERE bucket = $1 AND key = $2 AND "
+                                  "version = $3"};
     p_object(&q.p, obj);
-    bm_err e = bm__pg_read(db->pg, lookup_fn, &q, em);
+    bm_err e = bm__pg_read(db->pg, bm__pg_one_fn, &q, em);
     if (e == BM_OK)
         *out = q.found;
     return e;
@@ -80,10 +60,10 @@ static bm_err pgs_is_processed(struct bm_db *db, const struct bm_db_object *obj,
 static bm_err pgs_is_quarantined(struct bm_db *db, const struct bm_db_object *obj, bool *out,
                                  struct bm_errmsg *em)
 {
-    struct lookup q = {.sql = "SELECT quarantined FROM failure WHERE bucket = $1 AND key = $2 "
-                              "AND version = $3"};
+    struct bm__pg_one q = {.sql = "SELECT quarantined FROM failure WHERE bucket = $1 AND key = $2 "
+                                  "AND version = $3"};
     p_object(&q.p, obj);
-    bm_err e = bm__pg_read(db->pg, lookup_fn, &q, em);
+    bm_err e = bm__pg_read(db->pg, bm__pg_one_fn, &q, em);
     if (e == BM_OK)
         *out = q.found && q.v != 0;
     return e;
@@ -285,10 +265,10 @@ static bm_err pgs_status(struct bm_db *db, struct bm_db_status *out, struct bm_e
 
 static bm_err pgs_outbox_pending(struct bm_db *db, uint64_t *out, struct bm_errmsg *em)
 {
-    struct lookup q = {.sql = "SELECT value FROM counter WHERE name = $1"};
+    struct bm__pg_one q = {.sql = "SELECT value FROM counter WHERE name = $1"};
     const char *name = bm_db_counter_name(BM_DB_C_PUBLISH_PENDING);
     bm__pg_p_str(&q.p, cstr(name));
-    bm_err e = bm__pg_read(db->pg, lookup_fn, &q, em);
+    bm_err e = bm__pg_read(db->pg, bm__pg_one_fn, &q, em);
     if (e == BM_OK)
         *out = q.v > 0 ? (uint64_t)q.v : 0;
     return e;
