@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 /* ------------------------------------------------------------------------------------------ */
@@ -160,6 +161,10 @@ void bm_buf_cleanup(struct bm_buf *b);
 void bm_buf_reset(struct bm_buf *b);
 bm_err bm_buf_reserve(struct bm_buf *b, size_t extra);
 bm_err bm_buf_append(struct bm_buf *b, const void *p, size_t len);
+/* Appends everything f gives until its end: BM_E_TOO_LARGE past the buffer's cap, BM_E_NOMEM;
+ * a read error stops it with BM_OK and ferror(f) set, for the caller to name. The staging
+ * chunk is wiped (a credential process's output passes through it). */
+bm_err bm_buf_append_stream(struct bm_buf *b, FILE *f);
 bm_err bm_buf_append_str(struct bm_buf *b, const char *s);
 bm_err bm_buf_append_char(struct bm_buf *b, char c);
 bm_err bm_buf_appendf(struct bm_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -47,6 +47,17 @@ bm_err bm_buf_reserve(struct bm_buf *b, size_t extra)
     return BM_OK;
 }
 
+bm_err bm_buf_append_stream(struct bm_buf *b, FILE *f)
+{
+    char chunk[8192];
+    size_t n;
+    bm_err rc = BM_OK;
+    while (rc == BM_OK && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        rc = bm_buf_append(b, chunk, n);
+    bm_secure_zero(chunk, sizeof chunk);
+    return rc;
+}
+
 bm_err bm_buf_append(struct bm_buf *b, const void *p, size_t len)
 {
     bm_err rc = bm_buf_reserve(b, len);

@@ -243,12 +243,7 @@ static bm_err from_process(const char *cmd, struct bm_creds *c, struct bm_errmsg
         return bm_errmsg_set(em, BM_E_NO_CREDENTIALS, "credential_process: %s", strerror(errno));
     struct bm_buf out;
     bm_buf_init(&out, PROCESS_MAX_OUTPUT);
-    char chunk[4096];
-    size_t n;
-    bm_err rc = BM_OK;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && rc == BM_OK)
-        rc = bm_buf_append(&out, chunk, n);
-    bm_secure_zero(chunk, sizeof chunk);
+    bm_err rc = bm_buf_append_stream(&out, f);
     int st = pclose(f);
     if (rc != BM_OK)
         rc = bm_errmsg_set(em, BM_E_NO_CREDENTIALS, "credential_process: output over %d bytes",

@@ -312,11 +312,7 @@ bm_err bm_prices_load(const char *path, struct bm_prices **out, struct bm_errmsg
         return bm_errmsg_set(em, BM_E_CONFIG, "%s:0: cannot open: %s", path, strerror(errno));
     struct bm_buf b;
     bm_buf_init(&b, PRICES_MAX_BYTES);
-    char chunk[8192];
-    size_t n;
-    bm_err rc = BM_OK;
-    while (rc == BM_OK && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        rc = bm_buf_append(&b, chunk, n);
+    bm_err rc = bm_buf_append_stream(&b, f);
     bool bad = ferror(f) != 0;
     fclose(f);
     if (rc == BM_E_TOO_LARGE || bad)

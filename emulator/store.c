@@ -574,11 +574,7 @@ bm_err bm__emu_store_load(struct bm_emu *emu, struct bm_errmsg *em)
     }
     struct bm_buf b;
     bm_buf_init(&b, SNAPSHOT_MAX);
-    char chunk[65536];
-    size_t n;
-    bm_err rc = BM_OK;
-    while (rc == BM_OK && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        rc = bm_buf_append(&b, chunk, n);
+    bm_err rc = bm_buf_append_stream(&b, f);
     fclose(f);
     cJSON *root = rc == BM_OK && b.data ? cJSON_ParseWithLength(b.data, b.len) : NULL;
     bm_buf_cleanup(&b);
