@@ -336,11 +336,11 @@ bm_err bm__tx_end(struct bm_db *db, struct bm__conn *c, bm_err rc, struct bm_err
     uint64_t taken[BM_DB_C__COUNT] = {0};
     sqlite3_stmt *st;
     /* Deferred counters ride along with whatever transaction commits next. */
-    for (int i = 0; rc == BM_OK && i < BM_DB_C__COUNT; i++) {
-        taken[i] = atomic_exchange(&db->deferred[i], 0);
+    if (rc == BM_OK)
+        bm__deferred_take(db, taken);
+    for (int i = 0; rc == BM_OK && i < BM_DB_C__COUNT; i++)
         if (taken[i] != 0)
             rc = bm__counter_add(c, (enum bm_db_counter)i, (int64_t)taken[i], em);
-    }
     if (rc == BM_OK && (rc = bm__stmt(c, BM__ST_COMMIT, &st, em)) == BM_OK)
         rc = bm__run(c, st, "commit", em);
     bm__interns_end(&db->interns, rc == BM_OK);
@@ -348,9 +348,7 @@ bm_err bm__tx_end(struct bm_db *db, struct bm__conn *c, bm_err rc, struct bm_err
         /* Some errors (NOMEM, IOERR, FULL) already rolled back; ROLLBACK only what is open. */
         if (!sqlite3_get_autocommit(c->h))
             rollback(c);
-        for (int i = 0; i < BM_DB_C__COUNT; i++)
-            if (taken[i] != 0)
-                atomic_fetch_add(&db->deferred[i], taken[i]);
+        bm__deferred_give_back(db, taken);
     }
     bm__conn_put(db, c);
     pthread_mutex_unlock(&db->wlock);

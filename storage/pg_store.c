@@ -30,14 +30,11 @@ static bm_err pgs_commit_object(struct bm_db *db, const struct bm_db_object *obj
                                 enum bm_db_commit_result *result, struct bm_errmsg *em)
 {
     uint64_t taken[BM_DB_C__COUNT];
-    for (int i = 0; i < BM_DB_C__COUNT; i++)
-        taken[i] = atomic_exchange(&db->deferred[i], 0);
+    bm__deferred_take(db, taken);
     bm_err e =
         bm__pg_commit_with(db->pg, obj, message_id, size, delta, stats, now, taken, result, em);
     if (e != BM_OK)
-        for (int i = 0; i < BM_DB_C__COUNT; i++)
-            if (taken[i] != 0)
-                atomic_fetch_add(&db->deferred[i], taken[i]);
+        bm__deferred_give_back(db, taken);
     bm__health_note(db, e, em);
     return e;
 }
@@ -223,14 +220,11 @@ static bm_err pgs_flush_counters(struct bm_db *db, struct bm_errmsg *em)
 {
     uint64_t taken[BM_DB_C__COUNT] = {0};
     struct flush f = {taken};
-    for (int i = 0; i < BM_DB_C__COUNT; i++)
-        taken[i] = atomic_exchange(&db->deferred[i], 0);
+    bm__deferred_take(db, taken);
     bm_err e = bm__pg_tx_run(db->pg, NULL, flush_fn, &f, em);
     bm__health_note(db, e, em);
     if (e != BM_OK)
-        for (int i = 0; i < BM_DB_C__COUNT; i++)
-            if (taken[i] != 0)
-                atomic_fetch_add(&db->deferred[i], taken[i]);
+        bm__deferred_give_back(db, taken);
     return e;
 }
 
@@ -257,8 +251,7 @@ static bm_err pgs_status(struct bm_db *db, struct bm_db_status *out, struct bm_e
     bm_err e = bm__pg_read(db->pg, status_fn, &s, em);
     if (e != BM_OK)
         return e;
-    for (int i = 0; i < BM_DB_C__COUNT; i++)
-        s.c[i] += atomic_load_explicit(&db->deferred[i], memory_order_relaxed);
+    bm__deferred_add_to(db, &s);
     *out = s;
     return BM_OK;
 }

@@ -84,8 +84,7 @@ bm_err bm__sq_status(struct bm_db *db, struct bm_db_status *out, struct bm_errms
         e = bm__sql_err(c, rc, "read counters", em);
         goto fail;
     }
-    for (int i = 0; i < BM_DB_C__COUNT; i++)
-        s.c[i] += atomic_load_explicit(&db->deferred[i], memory_order_relaxed);
+    bm__deferred_add_to(db, &s);
     *out = s;
 fail:
     bm__conn_put(db, c);

@@ -259,6 +259,12 @@ void bm__db_free(struct bm_db *db);
  * healthy, a failure for storage reasons (BM_E_STORAGE_BUSY, BM_E_STORAGE) unhealthy since
  * now; other failures (the caller's own, out of memory) say nothing about the store. */
 void bm__health_note(struct bm_db *db, bm_err rc, const struct bm_errmsg *em);
+/* The deferred counters (bm_db_count) ride along with the next transaction: take moves them
+ * all into taken (the handle's go to zero), give_back returns them when that transaction
+ * failed, and add_to adds the ones not yet stored to a status read from the database. */
+void bm__deferred_take(struct bm_db *db, uint64_t taken[BM_DB_C__COUNT]);
+void bm__deferred_give_back(struct bm_db *db, const uint64_t taken[BM_DB_C__COUNT]);
+void bm__deferred_add_to(struct bm_db *db, struct bm_db_status *s);
 
 /* ---- The SQLite backend ---------------------------------------------------------------------- */
 extern const struct bm__store_ops bm__sq_ops;

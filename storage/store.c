@@ -45,6 +45,25 @@ void bm__health_note(struct bm_db *db, bm_err rc, const struct bm_errmsg *em)
     pthread_mutex_unlock(&db->hlock);
 }
 
+void bm__deferred_take(struct bm_db *db, uint64_t taken[BM_DB_C__COUNT])
+{
+    for (int i = 0; i < BM_DB_C__COUNT; i++)
+        taken[i] = atomic_exchange(&db->deferred[i], 0);
+}
+
+void bm__deferred_give_back(struct bm_db *db, const uint64_t taken[BM_DB_C__COUNT])
+{
+    for (int i = 0; i < BM_DB_C__COUNT; i++)
+        if (taken[i] != 0)
+            atomic_fetch_add(&db->deferred[i], taken[i]);
+}
+
+void bm__deferred_add_to(struct bm_db *db, struct bm_db_status *s)
+{
+    for (int i = 0; i < BM_DB_C__COUNT; i++)
+        s->c[i] += atomic_load_explicit(&db->deferred[i], memory_order_relaxed);
+}
+
 bm_err bm_db_write_health(struct bm_db *db, int64_t *since, struct bm_errmsg *em)
 {
     pthread_mutex_lock(&db->hlock);
