@@ -322,6 +322,10 @@ struct bm_cw_plan {
     uint64_t held_back;
     struct bm__cw_plan_int *impl;
 };
+/* The metrics each series carries in a PutMetricData plan: InvocationCount and the four token
+ * counts, plus EstimatedCostUSD and ResidencyViolations when published. What CloudWatch bills
+ * per series (the budget on /status uses it too). */
+int bm_cw_metrics_per_series(bool publish_cost, bool publish_residency);
 /* Plans the calls that publish rows[0..n): every row's delta is merged per dimension set, value
  * and timestamp into one group first (so a datum is sent once however many rows feed it), then
  * groups are packed in the order they were first met into as few requests as the limits allow

@@ -18,6 +18,11 @@ static const char *const metric_names[METRICS] = {
     "CacheReadInputTokens", "CacheWriteInputTokens",
 };
 
+int bm_cw_metrics_per_series(bool publish_cost, bool publish_residency)
+{
+    return METRICS + (publish_cost ? 1 : 0) + (publish_residency ? 1 : 0);
+}
+
 /* What the public plan does not show: the groups (a bm_agg whose key fields carry the
  * dimension values, the set index riding in `type`, so merging is a hash lookup), the options
  * the bodies are encoded with, and the encoded header. */
@@ -302,7 +307,7 @@ bm_err bm_cw_plan_make(const struct bm_cw_plan_opts *o, const struct bm_cw_row *
     p->impl->dims = *o->dims;
     p->impl->cost = o->publish_cost;
     p->impl->residency = o->publish_residency;
-    p->impl->metrics = METRICS + (o->publish_cost ? 1 : 0) + (o->publish_residency ? 1 : 0);
+    p->impl->metrics = bm_cw_metrics_per_series(o->publish_cost, o->publish_residency);
     bm_buf_init(&p->impl->header, 4096);
     const char *ns = o->namespace_name ? o->namespace_name : "";
     if ((rc = bm_buf_append_str(&p->impl->header, HEADER)) != BM_OK ||

@@ -9,7 +9,6 @@
 #include <string.h>
 
 #define DAY_S 86400
-#define METRICS_PER_SERIES 5 /* InvocationCount and the four token metrics (core/cw_plan.c) */
 #define SET_NAME_MAX (BM_DIM__COUNT * 24)
 
 struct bm__cw_gate {
@@ -221,6 +220,7 @@ struct budget {
     uint64_t price_micro, estimate_micro;
     int64_t month_start;
     uint64_t hours_in_month, hours_left;
+    int metrics; /* per series, as the plan sends them */
 };
 
 /* The month's estimate: the (series, hour) pairs published so far, plus the series of the
@@ -238,7 +238,8 @@ static bm_err budget_read(struct bm_srv *s, bm_db_cw_set_fn fn, void *ctx, struc
         return rc;
     b.hours_in_month = (uint64_t)(end - b.month_start) / 3600;
     b.hours_left = (uint64_t)(end / 3600 - now / 3600 - 1); /* after the current hour */
-    unsigned __int128 num = (unsigned __int128)b.price_micro * METRICS_PER_SERIES *
+    b.metrics = bm_cw_metrics_per_series(s->cfg->publish_cost, s->cfg->publish_residency);
+    unsigned __int128 num = (unsigned __int128)b.price_micro * (unsigned)b.metrics *
                             (b.b.series_hours + b.b.series * b.hours_left);
     b.estimate_micro = (uint64_t)((num + b.hours_in_month / 2) / b.hours_in_month);
     *out = b;
@@ -276,7 +277,7 @@ bm_err bm__cw_budget_json(struct bm_srv *s, struct bm_buf *b, struct bm_errmsg *
         "\"month\":\"%.7s\",\"hours_in_month\":%llu,\"hours_left\":%llu,"
         "\"series_hours_month\":%llu,\"month_estimate_usd\":%llu.%06llu}",
         (unsigned long long)bu.b.series, (unsigned long long)bu.b.held,
-        (unsigned long long)bu.b.held_back_total, s->cfg->max_series, METRICS_PER_SERIES,
+        (unsigned long long)bu.b.held_back_total, s->cfg->max_series, bu.metrics,
         (unsigned long long)(bu.price_micro / 1000000),
         (unsigned long long)(bu.price_micro % 1000000), month,
         (unsigned long long)bu.hours_in_month, (unsigned long long)bu.hours_left,

@@ -124,6 +124,8 @@ t_eq "totals: unpriced_invocations" "$(jq -s 'map(.unpriced) | add' "$W/want")" 
     "$(echo "$BODY" | jq .totals.unpriced_invocations)"
 
 call status GET /status
+t_eq "/status cloudwatch budget: 7 metrics per series (5, EstimatedCostUSD, ResidencyViolations)" \
+    "7" "$(echo "$BODY" | jq .cloudwatch.metrics_per_series)"
 t_eq "/status cost: the totals' cost and unpriced invocations" \
     "$(echo "$BODY" | jq -c '[(.cost.cost_usd * 1000000 | round), .cost.unpriced_invocations]')" \
     "[$tot_micro,$(jq -s 'map(.unpriced) | add' "$W/want")]"
