@@ -22,8 +22,6 @@
 /* A recorded answer is worth a few waits on a busy database: not recording it means the
  * call may be sent once more. */
 #define RECORD_TRIES 3
-/* The shortest publisher lease: an instance that stops renewing is replaced after it. */
-#define LEASE_MIN_TTL_S 10
 
 struct bm__publisher {
     struct bm_srv *s;
@@ -33,13 +31,10 @@ struct bm__publisher {
     bool stop;
     uint64_t requested, done; /* flush generations */
     struct bm__flush_report last, last_failure;
-    uint64_t seq;      /* claim ids */
-    int failures;      /* consecutive failed flushes, for the backoff */
-    struct bm_rng rng; /* backoff jitter */
-    /* The publisher lease, under mu: whether held, by whom ("" unknown), whether tried yet. */
-    bool held, lease_known;
-    char holder[256];
-    bool lease_failing; /* the latest try failed (publisher thread only) */
+    uint64_t seq;            /* claim ids */
+    int failures;            /* consecutive failed flushes, for the backoff */
+    struct bm_rng rng;       /* backoff jitter */
+    struct bm__lease *lease; /* NULL with BMAS_FLUSH_INTERVAL 0: never publishes on a schedule */
 };
 
 /* One flush in progress. */
@@ -398,39 +393,14 @@ static int64_t flush_delay_ms(struct bm__publisher *p, long interval)
     return ms;
 }
 
-/* Takes or renews the publisher lease for twice the interval (at least LEASE_MIN_TTL_S, so
- * a slow flush or a busy database does not lose it), logging each change of role. A store
- * that cannot be reached keeps the role as it was: the flush fails anyway and says why. */
-static void lease_try(struct bm__publisher *p, long interval)
+/* The lease was just taken over from another instance: publish what it left at once. */
+static void on_gain(void *ctx)
 {
-    struct bm_srv *s = p->s;
-    long ttl = 2 * interval < LEASE_MIN_TTL_S ? LEASE_MIN_TTL_S : 2 * interval;
-    bool held = false;
-    char holder[256] = "";
-    struct bm_errmsg em;
-    bm_err rc =
-        bm_db_publisher_lease(s->db, s->instance_id, (int)ttl, &held, holder, sizeof holder, &em);
-    if (rc != BM_OK) {
-        if (!p->lease_failing) /* once per outage: /healthz and the flushes tell the rest */
-            BM_LOG(BM_WARN, "server", "publisher_lease_failed", em.text, BM_KV_ERR(rc));
-        p->lease_failing = true;
-        return;
-    }
-    p->lease_failing = false;
+    struct bm__publisher *p = ctx;
     pthread_mutex_lock(&p->mu);
-    bool changed = !p->lease_known || held != p->held || strcmp(holder, p->holder) != 0;
-    p->held = held;
-    p->lease_known = true;
-    snprintf(p->holder, sizeof p->holder, "%s", holder);
+    p->requested++;
+    pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
-    if (changed && held)
-        BM_LOG(BM_INFO, "server", "publisher_active",
-               "this instance publishes the outbox (it holds the publisher lease)",
-               BM_KV_STR("instance", s->instance_id), BM_KV_STR("holder", holder));
-    else if (changed)
-        BM_LOG(BM_INFO, "server", "publisher_standby",
-               "another instance holds the publisher lease: this one stands by",
-               BM_KV_STR("instance", s->instance_id), BM_KV_STR("holder", holder));
 }
 
 static void *run(void *arg)
@@ -440,25 +410,19 @@ static void *run(void *arg)
     int64_t next_flush = bm_time_mono_ms() + interval * 1000;
     int64_t next_prune = bm_time_mono_ms();
     int64_t next_probe = 0;
-    /* The lease: tried at once, so /status names the publisher from the start, then every
-     * interval whatever the flush backoff, so a holder backing off keeps it. */
-    int64_t next_lease = bm_time_mono_ms();
     pthread_mutex_lock(&p->mu);
     while (!p->stop) {
         int64_t now = bm_time_mono_ms();
         bool due = interval > 0 && now >= next_flush;
-        bool renew = interval > 0 && now >= next_lease;
         bool asked = p->requested > p->done;
         /* While writes fail, an empty commit now and then tells when they work again (the
          * health /healthz reports), even with nothing to ingest or publish. */
         bool unhealthy = bm_db_write_health(p->s->db, NULL, NULL) != BM_OK;
         bool probe = unhealthy && now >= next_probe;
-        if (!due && !renew && !asked && !probe && now < next_prune) {
+        if (!due && !asked && !probe && now < next_prune) {
             int64_t wake = next_prune;
             if (interval > 0 && next_flush < wake)
                 wake = next_flush;
-            if (interval > 0 && next_lease < wake)
-                wake = next_lease;
             if (unhealthy && next_probe < wake)
                 wake = next_probe;
             struct timespec ts;
@@ -484,13 +448,7 @@ static void *run(void *arg)
             prune(p);
             next_prune = now + PRUNE_EVERY_S * 1000;
         }
-        if (renew) {
-            lease_try(p, interval);
-            next_lease = bm_time_mono_ms() + interval * 1000;
-        }
-        pthread_mutex_lock(&p->mu);
-        bool held = p->held;
-        pthread_mutex_unlock(&p->mu);
+        bool held = bm__lease_held(p->lease);
         /* A stand-by skips its scheduled flushes; POST /flush runs anywhere (the claims keep
          * a row from being sent twice). */
         if ((due && held) || asked) {
@@ -521,7 +479,16 @@ bm_err bm__publisher_start(struct bm_srv *s, struct bm__publisher **out)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&p->cv, &ca);
     pthread_condattr_destroy(&ca);
+    /* The lease first, so /status names the publisher from the start. */
+    long interval = s->cfg->flush_interval_s;
+    if (interval > 0 && bm__lease_start(s, interval, on_gain, p, &p->lease) != BM_OK) {
+        pthread_cond_destroy(&p->cv);
+        pthread_mutex_destroy(&p->mu);
+        bm_free(p);
+        return BM_E_INTERNAL;
+    }
     if (pthread_create(&p->th, NULL, run, p) != 0) {
+        bm__lease_stop(p->lease);
         pthread_cond_destroy(&p->cv);
         pthread_mutex_destroy(&p->mu);
         bm_free(p);
@@ -573,15 +540,7 @@ void bm__publisher_last(struct bm__publisher *p, struct bm__flush_report *out,
 
 void bm__publisher_role(struct bm__publisher *p, bool *publisher, char *holder, size_t cap)
 {
-    *publisher = false;
-    if (cap > 0)
-        holder[0] = '\0';
-    if (p == NULL)
-        return;
-    pthread_mutex_lock(&p->mu);
-    *publisher = p->held;
-    snprintf(holder, cap, "%s", p->holder);
-    pthread_mutex_unlock(&p->mu);
+    bm__lease_role(p != NULL ? p->lease : NULL, publisher, holder, cap);
 }
 
 void bm__publisher_stop(struct bm__publisher *p)
@@ -593,16 +552,7 @@ void bm__publisher_stop(struct bm__publisher *p)
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     pthread_join(p->th, NULL);
-    if (p->held) {
-        struct bm_errmsg em;
-        bm_err rc = bm_db_publisher_release(p->s->db, p->s->instance_id, &em);
-        if (rc != BM_OK)
-            BM_LOG(BM_WARN, "server", "publisher_lease_failed", em.text, BM_KV_ERR(rc));
-        else
-            BM_LOG(BM_INFO, "server", "publisher_released",
-                   "publisher lease given up: another instance takes over",
-                   BM_KV_STR("instance", p->s->instance_id));
-    }
+    bm__lease_stop(p->lease); /* after the last flush: then a stand-by takes over */
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     bm_free(p);

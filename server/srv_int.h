@@ -121,8 +121,22 @@ void bm__publisher_last(struct bm__publisher *p, struct bm__flush_report *out,
  * and who does (cap bytes; "" when unknown or nobody): /status. Before the first try (or with
  * BMAS_FLUSH_INTERVAL 0, which never takes the lease) false and "". p may be NULL. */
 void bm__publisher_role(struct bm__publisher *p, bool *publisher, char *holder, size_t cap);
-/* Stops the thread; gives the lease up when held, so a stand-by takes over at once. */
+/* Stops the thread, then the lease's (given up when held, so a stand-by takes over at once). */
 void bm__publisher_stop(struct bm__publisher *p);
+
+/* The publisher lease's thread (lease.c): tries every interval_s/4 to take or renew the lease
+ * for 3/4 of the interval, so a dead holder is replaced within one interval; on_gain(ctx) runs
+ * (on that thread) when this instance takes the lease over after its first try. */
+struct bm__lease;
+bm_err bm__lease_start(struct bm_srv *s, long interval_s, void (*on_gain)(void *ctx), void *ctx,
+                       struct bm__lease **out);
+/* Whether this instance holds the lease now (renewed, and not lapsed on its own clock). l may
+ * be NULL (false). */
+bool bm__lease_held(struct bm__lease *l);
+/* bm__lease_held and the holder's name as of the latest try (cap bytes, "" unknown). */
+void bm__lease_role(struct bm__lease *l, bool *publisher, char *holder, size_t cap);
+/* Stops the thread; gives the lease up when this instance held it. l may be NULL. */
+void bm__lease_stop(struct bm__lease *l);
 
 /* The SQS consumer thread (BMAS_SQS_QUEUE_URL). */
 struct bm__consumer_stats {

@@ -228,14 +228,14 @@ bm_err bm_db_outbox_send_failed(struct bm_db *db, const char *claim, size_t req,
 /* ---- The publisher lease --------------------------------------------------------------------
  * Several instances on one shared store: exactly one publishes the outbox on its schedule,
  * the lease's holder. bm_db_publisher_lease takes the lease for instance_id (free, already
- * its own, or the holder's expired) or renews it, for ttl_s seconds of the store's clock;
+ * its own, or the holder's expired) or renews it, for ttl_ms milliseconds of the store's clock;
  * *held says whether instance_id holds it now and holder (cap bytes, may be NULL) names who
  * does ("" when nobody). bm_db_publisher_release gives it up if instance_id holds it, so a
  * stand-by takes over at its next try. On PostgreSQL the lease is a row timed by the server's
  * clock (instances' clocks need not agree). On SQLite the instance always holds it: one file
  * is one machine's store, and processes sharing it are kept from sending a row twice by the
  * outbox claims above, so there is nobody to stand by for. Thread-safe. */
-bm_err bm_db_publisher_lease(struct bm_db *db, const char *instance_id, int ttl_s, bool *held,
+bm_err bm_db_publisher_lease(struct bm_db *db, const char *instance_id, int64_t ttl_ms, bool *held,
                              char *holder, size_t cap, struct bm_errmsg *em);
 bm_err bm_db_publisher_release(struct bm_db *db, const char *instance_id, struct bm_errmsg *em);
 /* "sqlite" or "postgresql": the kind of store db is, for /status. Thread-safe. */

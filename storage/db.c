@@ -455,10 +455,10 @@ void bm__sq_close(struct bm_db *db)
 
 /* The publisher lease (bm_storage.h): an SQLite file is one machine's store, so its instance
  * always holds it; nothing to record, nothing to migrate. */
-static bm_err sq_publisher_lease(struct bm_db *db, const char *instance_id, int ttl_s, bool *held,
-                                 char *holder, size_t cap, struct bm_errmsg *em)
+static bm_err sq_publisher_lease(struct bm_db *db, const char *instance_id, int64_t ttl_ms,
+                                 bool *held, char *holder, size_t cap, struct bm_errmsg *em)
 {
-    (void)db, (void)ttl_s, (void)em;
+    (void)db, (void)ttl_ms, (void)em;
     *held = true;
     if (holder != NULL && cap > 0)
         snprintf(holder, cap, "%s", instance_id);

@@ -331,13 +331,13 @@ static bm_err pgs_outbox_claims(struct bm_db *db, struct bm_db_claims **out, str
 
 #define LEASE_NAME "publisher"
 
-static bm_err pgs_publisher_lease(struct bm_db *db, const char *instance_id, int ttl_s, bool *held,
-                                  char *holder, size_t cap, struct bm_errmsg *em)
+static bm_err pgs_publisher_lease(struct bm_db *db, const char *instance_id, int64_t ttl_ms,
+                                  bool *held, char *holder, size_t cap, struct bm_errmsg *em)
 {
     bool valid = false;
     char who[256] = "";
-    bm_err e = bm__pg_lease_acquire(db->pg, LEASE_NAME, instance_id, BM__PG_SERVER_CLOCK,
-                                    (int64_t)ttl_s * 1000, held, em);
+    bm_err e = bm__pg_lease_acquire(db->pg, LEASE_NAME, instance_id, BM__PG_SERVER_CLOCK, ttl_ms,
+                                    held, em);
     if (e == BM_OK && *held)
         snprintf(who, sizeof who, "%s", instance_id);
     else if (e == BM_OK)

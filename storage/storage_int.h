@@ -187,7 +187,7 @@ struct bm__store_ops {
                         void *ctx, struct bm_db_cw_budget *out, struct bm_errmsg *em);
     bm_err (*query)(struct bm_db *db, const struct bm_db_query *q, struct bm_agg **out,
                     struct bm_errmsg *em);
-    bm_err (*publisher_lease)(struct bm_db *db, const char *instance_id, int ttl_s, bool *held,
+    bm_err (*publisher_lease)(struct bm_db *db, const char *instance_id, int64_t ttl_ms, bool *held,
                               char *holder, size_t cap, struct bm_errmsg *em);
     bm_err (*publisher_release)(struct bm_db *db, const char *instance_id, struct bm_errmsg *em);
 };

@@ -223,10 +223,10 @@ bm_err bm_db_query(struct bm_db *db, const struct bm_db_query *q, struct bm_agg 
     return CALL(query, q, out, em);
 }
 
-bm_err bm_db_publisher_lease(struct bm_db *db, const char *instance_id, int ttl_s, bool *held,
+bm_err bm_db_publisher_lease(struct bm_db *db, const char *instance_id, int64_t ttl_ms, bool *held,
                              char *holder, size_t cap, struct bm_errmsg *em)
 {
-    return CALL(publisher_lease, instance_id, ttl_s, held, holder, cap, em);
+    return CALL(publisher_lease, instance_id, ttl_ms, held, holder, cap, em);
 }
 
 bm_err bm_db_publisher_release(struct bm_db *db, const char *instance_id, struct bm_errmsg *em)

@@ -2,9 +2,11 @@
 # Two instances on one PostgreSQL database (issue 14 items 2 and 3), against a real server this
 # script starts (tests/tools/pg-lib.sh; no server is a failure, never a skip): the same objects
 # delivered to both, 8 requests at once on each, are counted once and both /aggregates agree;
-# exactly one instance holds the publisher lease and both name it in /status; after kill -9 of
-# the publisher the other takes the lease over and publishes, and CloudWatch's sums in the
-# emulator are exact. The survivor then stops cleanly.
+# exactly one instance holds the publisher lease and both name it in /status, a lease the
+# database holds for at most 3/4 of the flush interval; a third instance killed with -9 in the
+# middle of a batch, the batch redelivered to another, leaves every object counted once; after
+# kill -9 of the publisher the other takes the lease over and publishes, and CloudWatch's sums
+# in the emulator are exact. The survivor then stops cleanly.
 set -u
 . tests/tools/svc-lib.sh
 . tests/tools/pg-lib.sh
@@ -15,8 +17,8 @@ if ! pg_start; then
     t_done
     exit 1
 fi
-OTHER_PID=
-ITEST_ATEXIT='[ -n "$OTHER_PID" ] && kill -KILL "$OTHER_PID" 2>/dev/null; pg_stop'
+OTHER_PID= G_PID=
+ITEST_ATEXIT='[ -n "$OTHER_PID" ] && kill -KILL "$OTHER_PID" 2>/dev/null; [ -n "$G_PID" ] && kill -KILL "$G_PID" 2>/dev/null; pg_stop'
 
 # The sample object holds one CrossRegion invocation of 255 input tokens (tests/data).
 PER_OBJECT=255
@@ -28,7 +30,7 @@ for i in $(seq 1 "$NOBJ"); do
         "$BM_TEST_DATA/s3-event.json" > "$W/ev$i.json"
 done
 
-common="AWS_ENDPOINT_URL=$EMU_URL AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test BMAS_FLUSH_INTERVAL=1 MAX_RETRY_ATTEMPTS=3 AWS_EC2_METADATA_DISABLED=true"
+common="AWS_ENDPOINT_URL=$EMU_URL AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test BMAS_FLUSH_INTERVAL=2 MAX_RETRY_ATTEMPTS=3 AWS_EC2_METADATA_DISABLED=true"
 BMAS_DB=$PG_URL
 BMAS_ENV="$common BMAS_INSTANCE_ID=alpha"
 bmas_start || exit 1
@@ -80,6 +82,65 @@ t_ok "the publisher published on its schedule" wait_for 60 cw_is "$total"
 t_eq "CloudWatch Sum exact after the first publishes" "$total" "$(cw_sum)"
 t_eq "CloudWatch SampleCount = invocations" "$NOBJ" "$(cw_stat InputTokens SampleCount InferenceProfileType=CrossRegion)"
 
+# The lease in the database (read with psql, not through bmas): it names the publisher and never
+# runs more than 3/4 of the 2 s flush interval past the server's clock, so a stand-by trying
+# every 1/4 interval takes a dead holder's place within one interval.
+lease_row() {
+    PGCONNECT_TIMEOUT=5 psql "$PG_URL" -Atqc "SELECT holder, expires_at - (extract(epoch FROM
+        clock_timestamp()) * 1000)::bigint FROM publisher_lease" 2>&1
+}
+max_left=0
+for _ in 1 2 3 4 5 6; do
+    row=$(lease_row)
+    t_eq "the lease row names $pub_id" "$pub_id" "${row%%|*}"
+    left=${row#*|}
+    [ "$left" -gt "$max_left" ] 2>/dev/null && max_left=$left
+    sleep 0.3
+done
+t_range "the lease runs at most 1500 ms past the server's clock (longest seen: $max_left ms)" -100000 1500 "$max_left"
+
+# kill -9 in the middle of a batch: a third instance (a stand-by) gets one SQS batch of 8 new
+# objects while S3 answers slowly; once some of them are committed it is killed, and the same
+# batch redelivered to another instance counts each object exactly once.
+MID=8
+ETAG=$(md5sum "$W/a.json.gz" | cut -d' ' -f1)
+for i in $(seq 1 "$MID"); do
+    s3_upload logs "$P/mid-$i.json.gz" "$W/a.json.gz" >/dev/null
+    jq -c --arg k "$(form_key "$P/mid-$i.json.gz")" --arg e "$ETAG" '.Records[0].s3.bucket.name = "logs"
+        | .Records[0].s3.object.key = $k | .Records[0].s3.object.eTag = $e' "$BM_TEST_DATA/s3-event.json"
+done | jq -s -c '{Records: [to_entries[] | {messageId: "mid-\(.key)", body: (.value | tojson), eventSource: "aws:sqs"}]}' > "$W/mid.json"
+BMAS_ENV="$common BMAS_INSTANCE_ID=gamma BMAS_FETCH_CONCURRENCY=2"
+bmas_start || exit 1
+G_PID=$BMAS_PID G_URL=$BMAS_URL G_LOG=$BMAS_LOG
+emu_fault '{"service":"s3","operation":"GetObject","latency_ms":400}'
+invocations() { # the CrossRegion invocations in the shared store, read through alpha
+    curl -m 30 -sS "$A_URL/aggregates?group_by=profile_type&profile_type=CrossRegion" | jq '.totals.invocations // 0'
+}
+curl -m 120 -sS -o "$W/mid-resp.json" -w '%{http_code}' --data-binary @"$W/mid.json" "$G_URL/events" > "$W/mid-code" 2>/dev/null &
+mid_post=$!
+t_ok "gamma committed 2 of the batch's objects" wait_for 60 eval 'test "$(invocations)" -ge $((NOBJ + 2))'
+kill -KILL "$G_PID"
+wait "$G_PID" 2>/dev/null
+t_eq "gamma killed with -9 (exit status 137)" 137 "$?"
+wait "$mid_post" 2>/dev/null
+t_eq "gamma never answered the batch" "000" "$(cat "$W/mid-code")"
+t_eq "gamma has no sanitizer report" "" "$(san_report "$G_LOG")"
+G_PID=
+in_before=$(( $(invocations) - NOBJ ))
+t_range "killed mid-batch: $in_before of $MID objects committed" 2 $((MID - 1)) "$in_before"
+curl -m 60 -fsS -o /dev/null -X DELETE "$EMU_URL/_emulator/faults"
+BMAS_URL=$B_URL call mid POST /events --data-binary @"$W/mid.json"
+t_eq "the batch redelivered to beta: no failures" "[]" "$(echo "$BODY" | jq -c .batchItemFailures)"
+BMAS_URL=$A_URL call mid-again POST /events --data-binary @"$W/mid.json"
+t_eq "and once more to alpha: no failures" "[]" "$(echo "$BODY" | jq -c .batchItemFailures)"
+NOBJ=$((NOBJ + MID))
+total=$((PER_OBJECT * NOBJ))
+BMAS_URL=$A_URL call agg_mid GET "/aggregates?group_by=profile_type&profile_type=CrossRegion"
+t_eq "every object of the batch counted once: invocations" "$NOBJ" "$(echo "$BODY" | jq .totals.invocations)"
+t_eq "every object of the batch counted once: input tokens" "$total" "$(echo "$BODY" | jq .totals.input_tokens)"
+t_ok "the publisher published the batch" wait_for 60 cw_is "$total"
+t_eq "CloudWatch SampleCount exact after the mid-batch kill" "$NOBJ" "$(cw_stat InputTokens SampleCount InferenceProfileType=CrossRegion)"
+
 # kill -9 the publisher: its lease is left to expire, and the other takes over.
 if [ "$pub_id" = alpha ]; then
     dead=$A_PID dead_log=$A_LOG live_pid=$B_PID live_url=$B_URL live_log=$B_LOG live_id=beta
@@ -94,6 +155,7 @@ t_eq "the stand-by ran no scheduled flush" 0 "$(flushes "$live_url")"
 t_eq "the stand-by logged publisher_standby naming $pub_id" "$pub_id" \
     "$(grep '"event":"publisher_standby"' "$live_log" | head -1 | jq -r .holder)"
 kill -KILL "$dead"
+killed_at=$(now_ms)
 wait "$dead" 2>/dev/null
 t_eq "the killed publisher has no sanitizer report" "" "$(san_report "$dead_log")"
 BMAS_PID=$live_pid BMAS_URL=$live_url BMAS_LOG=$live_log OTHER_PID=
@@ -101,15 +163,17 @@ BMAS_PID=$live_pid BMAS_URL=$live_url BMAS_LOG=$live_log OTHER_PID=
 for i in 5 6; do
     t_eq "object $i posted to $live_id" "200" "$(put_and_post "$P/multi-$i.json.gz" "$W/a.json.gz")"
 done
-total=$((PER_OBJECT * 6))
+NOBJ=$((NOBJ + 2))
+total=$((PER_OBJECT * NOBJ))
 is_publisher() { [ "$(status_of "$BMAS_URL" | jq -c '[.instance.publisher, .instance.publisher_holder]')" = "[true,\"$live_id\"]" ]; }
 t_ok "$live_id took the publisher lease over" wait_for 120 is_publisher
+echo "# takeover seen $(( $(now_ms) - killed_at )) ms after the kill (flush interval 2 s)"
 t_eq "one publisher_active line in $live_id's log" 1 "$(grep -c '"event":"publisher_active"' "$live_log")"
 t_ok "$live_id published on its schedule" wait_for 60 cw_is "$total"
 call flush POST /flush
 t_eq "nothing left to publish" '{"published":0,"requests":0}' "$(echo "$BODY" | jq -c '{published,requests}')"
 t_eq "CloudWatch Sum exact after the takeover" "$total" "$(cw_sum)"
-t_eq "CloudWatch SampleCount exact after the takeover" 6 "$(cw_stat InputTokens SampleCount InferenceProfileType=CrossRegion)"
+t_eq "CloudWatch SampleCount exact after the takeover" "$NOBJ" "$(cw_stat InputTokens SampleCount InferenceProfileType=CrossRegion)"
 call agg GET "/aggregates?group_by=profile_type&profile_type=CrossRegion"
 t_eq "/aggregates after the takeover" "$total" "$(echo "$BODY" | jq .totals.input_tokens)"
 call ev POST /events --data @"$W/ev1.json"

@@ -408,7 +408,7 @@ static bool lease(struct bm_db *db, const char *id, char *holder, size_t cap)
 {
     bool held = false;
     struct bm_errmsg em = {{0}};
-    if (bm_db_publisher_lease(db, id, 60, &held, holder, cap, &em) != BM_OK)
+    if (bm_db_publisher_lease(db, id, 60000, &held, holder, cap, &em) != BM_OK)
         fail_msg("lease: %s", em.text);
     return held;
 }
