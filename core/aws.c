@@ -33,13 +33,7 @@ const struct bm_clock_ops bm_clock_real = {real_now_ms, real_sleep_ms, NULL};
 bm_err bm_stop_init(struct bm_stop *s)
 {
     atomic_init(&s->set, false);
-    pthread_condattr_t ca;
-    if (pthread_condattr_init(&ca) != 0)
-        return BM_E_NOMEM;
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    int e = pthread_cond_init(&s->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    if (e != 0)
+    if (bm_cond_init_mono(&s->cv) != 0)
         return BM_E_NOMEM;
     if (pthread_mutex_init(&s->mu, NULL) != 0) {
         pthread_cond_destroy(&s->cv);
@@ -70,15 +64,7 @@ bool bm_stop_is_set(const struct bm_stop *s)
 bool bm_stop_sleep(struct bm_stop *s, int64_t ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    if (ms < 0)
-        ms = 0;
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    bm_mono_deadline(ms, &ts);
     pthread_mutex_lock(&s->mu);
     /* The flag is read under the mutex that bm_stop_set holds: no wake-up is lost. */
     while (!atomic_load(&s->set) && pthread_cond_timedwait(&s->cv, &s->mu, &ts) != ETIMEDOUT) {

@@ -254,6 +254,12 @@ void bm_time_format_compact(int64_t t, char out[17]);
 /* Wall clock and a monotonic clock in milliseconds. */
 int64_t bm_time_now(void);
 int64_t bm_time_mono_ms(void);
+/* Initialises cv for waits timed on the monotonic clock, so a step of the wall clock neither
+ * stretches nor cuts them. Returns 0 or the pthread error. */
+int bm_cond_init_mono(pthread_cond_t *cv);
+/* The monotonic instant ms milliseconds from now (negative = now), as pthread_cond_timedwait
+ * takes it for a condition variable of bm_cond_init_mono. */
+void bm_mono_deadline(int64_t ms, struct timespec *out);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Listen addresses: "ADDR:PORT", "[v6]:PORT" or ":PORT" (numeric, or "localhost"; port 0 =

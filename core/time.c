@@ -150,3 +150,28 @@ int64_t bm_time_mono_ms(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+int bm_cond_init_mono(pthread_cond_t *cv)
+{
+    pthread_condattr_t ca;
+    int e = pthread_condattr_init(&ca);
+    if (e != 0)
+        return e;
+    if ((e = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)) == 0)
+        e = pthread_cond_init(cv, &ca);
+    pthread_condattr_destroy(&ca);
+    return e;
+}
+
+void bm_mono_deadline(int64_t ms, struct timespec *out)
+{
+    clock_gettime(CLOCK_MONOTONIC, out);
+    if (ms < 0)
+        ms = 0;
+    out->tv_sec += (time_t)(ms / 1000);
+    out->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (out->tv_nsec >= 1000000000L) {
+        out->tv_sec++;
+        out->tv_nsec -= 1000000000L;
+    }
+}

@@ -123,7 +123,7 @@ bm_err bm_emu_new(const struct bm_emu_opts *opts, struct bm_emu **out, struct bm
         return BM_E_NOMEM;
     pthread_mutex_init(&emu->mu, NULL);
     pthread_cond_init(&emu->cv, NULL);
-    pthread_cond_init(&emu->saver_cv, NULL);
+    bm_cond_init_mono(&emu->saver_cv);
     emu->skew_s = opts->skew_seconds > 0 ? opts->skew_seconds : 900;
     emu->max_object = opts->max_object_bytes ? opts->max_object_bytes : 256u * 1024 * 1024;
     emu->max_body = opts->max_body_bytes ? opts->max_body_bytes : 2u * 1024 * 1024;

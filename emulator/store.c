@@ -613,12 +613,7 @@ static void *saver_main(void *arg)
         pthread_mutex_lock(&emu->mu);
         /* Coalesce bursts: at most about four snapshots a second. */
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 250 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        bm_mono_deadline(250, &ts);
         if (emu->saver_running)
             pthread_cond_timedwait(&emu->saver_cv, &emu->mu, &ts);
     }

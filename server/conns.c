@@ -46,12 +46,7 @@ static void *reaper(void *arg)
     pthread_mutex_lock(&g->mu);
     while (!g->stop) {
         struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += REAP_EVERY_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        bm_mono_deadline(REAP_EVERY_MS, &ts);
         pthread_cond_timedwait(&g->cv, &g->mu, &ts);
         int64_t now = bm_time_mono_ms();
         long cut = 0;
@@ -103,11 +98,7 @@ bm_err bm__conns_new(const struct bm_config *cfg, struct bm__conns **out)
     g->head.next = g->head.prev = &g->head;
     raise_fd_limit(cfg->max_connections);
     pthread_mutex_init(&g->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&g->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    bm_cond_init_mono(&g->cv);
     if (pthread_create(&g->th, NULL, reaper, g) != 0) {
         pthread_cond_destroy(&g->cv);
         pthread_mutex_destroy(&g->mu);

@@ -7,10 +7,11 @@
  * 3I/4 of the server's clock from its latest renewal. When the holder dies its lease runs out
  * at most 3I/4 later and a stand-by's next try, at most I/4 after that, takes it: within one
  * interval. The new holder then flushes at once (on_gain), so what the dead one left pending
- * is published within that interval too (at start-up it waits for its schedule). The holder counts its lease as lapsed 3I/4 after the
- * start of its latest successful renewal on its own clock (never later than the store's
- * expiry), so an instance cut off from the store stops scheduling flushes before a stand-by
- * may take over. On SQLite the lease is always this instance's (bm_storage.h) and never lapses. */
+ * is published within that interval too (at start-up an instance waits for its schedule).
+ * The holder counts its lease as lapsed 3I/4 after the start of its latest successful renewal
+ * on its own clock (never later than the store's expiry), so an instance cut off from the
+ * store stops scheduling flushes before a stand-by may take over. On SQLite the lease is
+ * always this instance's (bm_storage.h) and never lapses. */
 #include "server/srv_int.h"
 
 #include <stdint.h>
@@ -92,13 +93,7 @@ static void *run(void *arg)
             if (ms <= 0)
                 break;
             struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_sec += ms / 1000;
-            ts.tv_nsec += (ms % 1000) * 1000000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
+            bm_mono_deadline(ms, &ts);
             pthread_cond_timedwait(&l->cv, &l->mu, &ts);
         }
     }
@@ -123,11 +118,7 @@ bm_err bm__lease_start(struct bm_srv *s, long interval_s, void (*on_gain)(void *
     l->ttl_ms = 3 * l->every_ms;
     l->local = strcmp(bm_db_store_kind(s->db), "sqlite") == 0;
     pthread_mutex_init(&l->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&l->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    bm_cond_init_mono(&l->cv);
     if (pthread_create(&l->th, NULL, run, l) != 0) {
         pthread_cond_destroy(&l->cv);
         pthread_mutex_destroy(&l->mu);

@@ -426,14 +426,7 @@ static void *run(void *arg)
             if (unhealthy && next_probe < wake)
                 wake = next_probe;
             struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            int64_t ms = wake - now;
-            ts.tv_sec += ms / 1000;
-            ts.tv_nsec += (ms % 1000) * 1000000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
+            bm_mono_deadline(wake - now, &ts);
             pthread_cond_timedwait(&p->cv, &p->mu, &ts);
             continue;
         }
@@ -474,11 +467,7 @@ bm_err bm__publisher_start(struct bm_srv *s, struct bm__publisher **out)
     p->s = s;
     bm_rng_seed(&p->rng, (uint64_t)bm_time_mono_ms() ^ (uint64_t)getpid());
     pthread_mutex_init(&p->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    bm_cond_init_mono(&p->cv);
     /* The lease first, so /status names the publisher from the start. */
     long interval = s->cfg->flush_interval_s;
     if (interval > 0 && bm__lease_start(s, interval, on_gain, p, &p->lease) != BM_OK) {
