@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# bench_instances.sh, run by `make bench`: commits per second and duplicate checks per second
+# through bm_storage.h on SQLite and on PostgreSQL, for one instance (one process with its own
+# store handle: 1 and 4 threads) and two instances (two processes on the same database at once,
+# 4 threads each: the combined rate, and each process's). Each store is fresh, seeded with
+# SEED processed objects that the duplicate checks look up. Both stores run as bmas runs them in
+# production: SQLite in WAL mode with synchronous=NORMAL (no fsync per commit), PostgreSQL with
+# the server's defaults (tests/tools/pg-lib.sh with PG_DURABLE=1: fsync and synchronous_commit
+# on, each commit flushed to disk); one more line each shows the other durability (SQLite
+# synchronous=FULL, PostgreSQL synchronous_commit=off). Prints a table; asserts no speed, exits
+# 1 when a store answers wrongly (tests/bench/bench_instances.c). BENCH_INSTANCES_SECONDS (2)
+# per line; about 15 s for SQLite and 25 s for PostgreSQL.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+B=build/bench
+SECS=${BENCH_INSTANCES_SECONDS:-2}
+SEED=2000
+mkdir -p "$B"
+make -s --no-print-directory build/rel/libbm_storage.a build/rel/libbm_core.a
+CC=${CC:-cc}
+bin="$B/bench_instances"
+if [ ! -x "$bin" ] || [ tests/bench/bench_instances.c -nt "$bin" ] ||
+   [ build/rel/libbm_storage.a -nt "$bin" ] || [ build/rel/libbm_core.a -nt "$bin" ]; then
+    $CC -O2 -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -I. \
+        -o "$bin" tests/bench/bench_instances.c build/rel/libbm_storage.a build/rel/libbm_core.a \
+        $(pkg-config --libs sqlite3 libcjson zlib libcrypto libpq) -lm -pthread
+fi
+. tests/tools/pg-lib.sh
+trap pg_stop EXIT
+
+# run DB OP INSTANCES THREADS: INSTANCES processes of THREADS threads each, started together
+# (after time to open the store) for SECS; sets rate (all processes' operations over the
+# longest window) and each (each process's rate, " + " between them).
+run() {
+    local db=$1 op=$2 n=$3 th=$4 start i pids=()
+    start=$(($(date +%s%3N) + 300 + 200 * n))
+    for i in $(seq "$n"); do
+        "$bin" "$db" "$op" "$th" "$SECS" "$start" "$i" "$SEED" >"$B/instances.$i" &
+        pids+=($!)
+    done
+    for i in "${pids[@]}"; do
+        wait "$i" || { echo "bench: bench_instances $op failed" >&2; exit 1; }
+    done
+    rate=$(cat $(seq -f "$B/instances.%g" "$n") |
+        awk '{ ops += $1; if ($2 > t) t = $2 } END { printf "%.0f", ops / t }')
+    each=$(cat $(seq -f "$B/instances.%g" "$n") |
+        awk '{ printf "%s%.0f", (NR > 1 ? " + " : ""), $1 / $2 }')
+}
+# line STORE-LABEL DB SHAPE-LABEL INSTANCES THREADS [commits-only]
+line() {
+    local c cc d dd=""
+    run "$2" commit "$4" "$5"
+    c=$rate cc=$each
+    if [ "${6:-}" = commits-only ]; then
+        d=-
+    else
+        run "$2" dup "$4" "$5"
+        d=$rate dd=$each
+    fi
+    if [ "$4" -gt 1 ]; then
+        printf '%-44s %-19s %9s %12s   %s; %s\n' "$1" "$3" "$c" "$d" "$cc" "$dd"
+    else
+        printf '%-44s %-19s %9s %12s\n' "$1" "$3" "$c" "$d"
+    fi
+}
+
+load=$(cut -d' ' -f1 /proc/loadavg)
+pgver=$(basename "$(dirname "$(pg_bindir)")" 2>/dev/null || echo "?")
+echo
+echo "storage throughput: one instance (one process, its own store handle) and two (two processes"
+echo "on one database at once: the combined rate, then each process's); ${SECS} s per line; a fresh"
+echo "store holding $(printf %\'d "$SEED") processed objects; commit = a new object of 3 series, dup check ="
+echo "is_processed of a processed object. Each store as bmas runs it: SQLite WAL with"
+echo "synchronous=NORMAL (no fsync per commit: a commit survives a crash of bmas, not of the"
+echo "machine), PostgreSQL ${pgver} with the server's defaults (fsync, synchronous_commit on: each"
+echo "commit on disk) on 127.0.0.1; the lines in brackets swap the durability. $(nproc) CPUs shared"
+echo "by the clients and the server; load average $load at the start."
+printf '%-44s %-19s %9s %12s   %s\n' "store" "instances" "commits/s" "dup checks/s" \
+    "per process (commits; dups)"
+
+db="$B/instances.db"
+rm -f "$db" "$db-wal" "$db-shm"
+"$bin" "$db" seed "$SEED"
+line "SQLite, synchronous=NORMAL" "$db" "1 x 1 thread" 1 1
+line "" "$db" "1 x 4 threads" 1 4
+line "" "$db" "2 x 4, one file" 2 4
+BENCH_SYNC_FULL=1 line "(SQLite, synchronous=FULL: fsync per commit)" "$db" "1 x 4 threads" 1 4 \
+    commits-only
+rm -f "$db" "$db-wal" "$db-shm"
+
+PG_DURABLE=1 pg_start >/dev/null || { echo "bench: the PostgreSQL server did not start" >&2; exit 1; }
+# Seeding is not measured: without waiting for each commit's flush it takes a second.
+async="$PG_URL?options=-csynchronous_commit%3Doff"
+"$bin" "$async" seed "$SEED"
+line "PostgreSQL, server defaults" "$PG_URL" "1 x 1 thread" 1 1
+line "" "$PG_URL" "1 x 4 threads" 1 4
+line "" "$PG_URL" "2 x 4, one database" 2 4
+line "(PostgreSQL, synchronous_commit=off)" "$async" "1 x 4 threads" 1 4 commits-only
+pg_stop
