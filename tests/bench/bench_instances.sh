@@ -28,6 +28,8 @@ fi
 . tests/tools/pg-lib.sh
 trap pg_stop EXIT
 
+grp() { sed -e ':a' -e 's/\([0-9]\)\([0-9]\{3\}\)\($\|[^0-9]\)/\1,\2\3/' -e 'ta'; } # 12345 -> 12,345
+
 # run DB OP INSTANCES THREADS: INSTANCES processes of THREADS threads each, started together
 # (after time to open the store) for SECS; sets rate (all processes' operations over the
 # longest window) and each (each process's rate, " + " between them).
@@ -42,9 +44,9 @@ run() {
         wait "$i" || { echo "bench: bench_instances $op failed" >&2; exit 1; }
     done
     rate=$(cat $(seq -f "$B/instances.%g" "$n") |
-        awk '{ ops += $1; if ($2 > t) t = $2 } END { printf "%.0f", ops / t }')
+        awk '{ ops += $1; if ($2 > t) t = $2 } END { printf "%.0f", ops / t }' | grp)
     each=$(cat $(seq -f "$B/instances.%g" "$n") |
-        awk '{ printf "%s%.0f", (NR > 1 ? " + " : ""), $1 / $2 }')
+        awk '{ printf "%s%.0f", (NR > 1 ? " + " : ""), $1 / $2 }' | grp)
 }
 # line STORE-LABEL DB SHAPE-LABEL INSTANCES THREADS [commits-only]
 line() {
@@ -67,15 +69,15 @@ line() {
 load=$(cut -d' ' -f1 /proc/loadavg)
 pgver=$(basename "$(dirname "$(pg_bindir)")" 2>/dev/null || echo "?")
 echo
-echo "storage throughput: one instance (one process, its own store handle) and two (two processes"
-echo "on one database at once: the combined rate, then each process's); ${SECS} s per line; a fresh"
-echo "store holding $(printf %\'d "$SEED") processed objects; commit = a new object of 3 series, dup check ="
-echo "is_processed of a processed object. Each store as bmas runs it: SQLite WAL with"
-echo "synchronous=NORMAL (no fsync per commit: a commit survives a crash of bmas, not of the"
-echo "machine), PostgreSQL ${pgver} with the server's defaults (fsync, synchronous_commit on: each"
-echo "commit on disk) on 127.0.0.1; the lines in brackets swap the durability. $(nproc) CPUs shared"
-echo "by the clients and the server; load average $load at the start."
-printf '%-44s %-19s %9s %12s   %s\n' "store" "instances" "commits/s" "dup checks/s" \
+echo "storage throughput (bm_storage.h): one instance = one process with its own store handle,"
+echo "two = two processes on one database at once (SQLite: one file on one machine), combined"
+echo "rate then each process's; ${SECS} s per line on a fresh store holding $(echo "$SEED" | grp) processed"
+echo "objects; commit = a new object of 3 series, dup check = is_processed of a processed one."
+echo "Durability as bmas runs each: SQLite WAL, synchronous=NORMAL (no fsync per commit: a commit"
+echo "outlives a crash of bmas, not of the machine); PostgreSQL ${pgver}, server defaults (fsync and"
+echo "synchronous_commit on: each commit on disk), on 127.0.0.1. The lines in brackets swap the"
+echo "durability. $(nproc) CPUs shared by the clients and the server; load average $load at the start."
+printf '%-44s %-19s %9s %12s   %s\n' "store" "instances x threads" "commits/s" "dup checks/s" \
     "per process (commits; dups)"
 
 db="$B/instances.db"
