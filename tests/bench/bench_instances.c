@@ -5,6 +5,7 @@
  * store answers wrongly (a new object seen as a duplicate, a seeded one not found).
  *
  *   bench_instances DB seed N          commits objects seed/0 .. seed/N-1 (4 threads)
+ *   bench_instances DB count           prints the store's objects.processed
  *   bench_instances DB commit|dup THREADS SECONDS START_MS INSTANCE SEEDED
  *       opens DB, waits until START_MS (epoch milliseconds), then for SECONDS commits new
  *       objects of 3 series each (keys of START_MS and INSTANCE: never committed before) or checks
@@ -154,9 +155,11 @@ static long arg_long(const char *s, long lo, long hi)
 int main(int argc, char **argv)
 {
     bool seed = argc == 4 && strcmp(argv[2], "seed") == 0;
+    bool count = argc == 3 && strcmp(argv[2], "count") == 0;
     bool run = argc == 8 && (strcmp(argv[2], "commit") == 0 || strcmp(argv[2], "dup") == 0);
-    if (!seed && !run) {
+    if (!seed && !count && !run) {
         fprintf(stderr, "usage: bench_instances DB seed N\n"
+                        "       bench_instances DB count\n"
                         "       bench_instances DB commit|dup THREADS SECONDS START_MS INSTANCE "
                         "SEEDED\n");
         return 2;
@@ -172,6 +175,14 @@ int main(int argc, char **argv)
     if (e != BM_OK)
         die("open", e, &em);
 
+    if (count) {
+        struct bm_db_status st;
+        if ((e = bm_db_status(db, &st, &em)) != BM_OK)
+            die("status", e, &em);
+        printf("%llu\n", (unsigned long long)st.c[BM_DB_C_OBJECTS_PROCESSED]);
+        bm_db_close(db);
+        return 0;
+    }
     struct worker w[MAX_THREADS];
     int threads = 4;
     if (seed) {

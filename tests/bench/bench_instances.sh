@@ -8,8 +8,9 @@
 # the server's defaults (tests/tools/pg-lib.sh with PG_DURABLE=1: fsync and synchronous_commit
 # on, each commit flushed to disk); one more line each shows the other durability (SQLite
 # synchronous=FULL, PostgreSQL synchronous_commit=off). Prints a table; asserts no speed, exits
-# 1 when a store answers wrongly (tests/bench/bench_instances.c). BENCH_INSTANCES_SECONDS (2)
-# per line; about 15 s for SQLite and 25 s for PostgreSQL.
+# 1 when a store answers wrongly (a commit or a check in bench_instances.c, or a processed count
+# other than the seeds plus every commit). BENCH_INSTANCES_SECONDS (2) per line; about 18 s for
+# SQLite and 24 s for PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 B=build/bench
@@ -43,10 +44,22 @@ run() {
     for i in "${pids[@]}"; do
         wait "$i" || { echo "bench: bench_instances $op failed" >&2; exit 1; }
     done
+    [ "$op" = commit ] && committed=$((committed + $(cat $(seq -f "$B/instances.%g" "$n") |
+        awk '{ ops += $1 } END { print ops }')))
     rate=$(cat $(seq -f "$B/instances.%g" "$n") |
         awk '{ ops += $1; if ($2 > t) t = $2 } END { printf "%.0f", ops / t }' | grp)
     each=$(cat $(seq -f "$B/instances.%g" "$n") |
         awk '{ printf "%s%.0f", (NR > 1 ? " + " : ""), $1 / $2 }' | grp)
+}
+# counted DB: exit 1 unless the store's objects.processed is SEED + every commit the runs made
+# (each one also had to be COMMITTED, not a duplicate: bench_instances.c checks that).
+counted() {
+    local got
+    got=$("$bin" "$1" count)
+    if [ "$got" != $((SEED + committed)) ]; then
+        echo "bench: the store counts $got processed objects, not $((SEED + committed))" >&2
+        exit 1
+    fi
 }
 # line STORE-LABEL DB SHAPE-LABEL INSTANCES THREADS [commits-only]
 line() {
@@ -82,20 +95,24 @@ printf '%-44s %-19s %9s %12s   %s\n' "store" "instances x threads" "commits/s" "
 
 db="$B/instances.db"
 rm -f "$db" "$db-wal" "$db-shm"
+committed=0
 "$bin" "$db" seed "$SEED"
 line "SQLite, synchronous=NORMAL" "$db" "1 x 1 thread" 1 1
 line "" "$db" "1 x 4 threads" 1 4
 line "" "$db" "2 x 4, one file" 2 4
 BENCH_SYNC_FULL=1 line "(SQLite, synchronous=FULL: fsync per commit)" "$db" "1 x 4 threads" 1 4 \
     commits-only
+counted "$db"
 rm -f "$db" "$db-wal" "$db-shm"
 
 PG_DURABLE=1 pg_start >/dev/null || { echo "bench: the PostgreSQL server did not start" >&2; exit 1; }
 # Seeding is not measured: without waiting for each commit's flush it takes a second.
 async="$PG_URL?options=-csynchronous_commit%3Doff"
+committed=0
 "$bin" "$async" seed "$SEED"
 line "PostgreSQL, server defaults" "$PG_URL" "1 x 1 thread" 1 1
 line "" "$PG_URL" "1 x 4 threads" 1 4
 line "" "$PG_URL" "2 x 4, one database" 2 4
 line "(PostgreSQL, synchronous_commit=off)" "$async" "1 x 4 threads" 1 4 commits-only
+counted "$PG_URL"
 pg_stop
