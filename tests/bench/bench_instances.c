@@ -77,7 +77,8 @@ static struct bm_agg *delta_of(uint64_t x)
     return d;
 }
 
-/* Commits kind/i, retrying while the store is busy; returns the number of retries. */
+/* Commits kind/i, retrying while the store is busy (SQLite: after its busy timeout; a store
+ * that stays busy is an error); returns the number of retries. */
 static long commit(struct bm_db *db, const char *kind, long i, uint64_t x)
 {
     struct bm_agg *d = delta_of(x);
@@ -88,7 +89,9 @@ static long commit(struct bm_db *db, const char *kind, long i, uint64_t x)
     long busy = 0;
     object_of(&o, key, sizeof key, kind, i);
     bm_err e;
-    while ((e = bm_db_commit_object(db, &o, "m", 1, d, NULL, T_NOW, &r, &em)) == BM_E_STORAGE_BUSY)
+    while ((e = bm_db_commit_object(db, &o, "m", 1, d, NULL, T_NOW, &r, &em)) ==
+               BM_E_STORAGE_BUSY &&
+           busy < 20)
         busy++;
     if (e != BM_OK)
         die("commit", e, &em);
