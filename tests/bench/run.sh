@@ -4,8 +4,10 @@
 # zcat | jq, on one generated log object (BENCH_MB, default 250 MiB of JSON), in one run with
 # the rounds interleaved across the tools (BENCH_ROUNDS, default 5), medians; then peak RSS for
 # a 1 MB and a ~1 GB object, then an S3 backfill from bmas-emulator at one and two fetch
-# workers; then the storage and service benchmarks. Prints a table with the ratios and the
-# targets of issue 12. A speed target here is reported, never asserted; wrong totals exit 1.
+# workers; then the storage benchmarks (a million aggregate rows on SQLite; commits and
+# duplicate checks per second on SQLite and PostgreSQL, one and two instances) and the
+# service's. Prints a table with the ratios and the targets of issue 12. A speed target here is
+# reported, never asserted; wrong totals exit 1.
 # Nothing is pinned to a core: the two-thread pipeline needs two. Knobs: BENCH_MB, BENCH_ROUNDS,
 # BENCH_BACKFILL_OBJECTS (32), BENCH_BACKFILL_MB (8).
 set -euo pipefail
@@ -273,7 +275,9 @@ for th in 1 2; do
     echo "    ($(mib "${rss_big[$th]}") MB vs $(mib "${rss_small[$th]}") MB)"
 done
 
-# The storage layer and the service (issue 5): a million aggregate rows.
+# The storage layer and the service (issue 5): a million aggregate rows; then both stores,
+# one and two instances (issue 14).
 echo
 tests/bench/bench_storage.sh
+tests/bench/bench_instances.sh
 tests/bench/service.sh "$BINDIR"

@@ -11,6 +11,8 @@
 # The server refuses to run as root, so as root every server command runs as the `postgres`
 # user (Debian's postgresql package creates it) and the folder is handed to that user.
 # Durability is switched off (no fsync, no full pages): a test proves logic, not the disk.
+# PG_DURABLE=1 (the benchmark's) keeps the server's defaults instead: fsync, synchronous_commit
+# and full_page_writes on, each commit flushed to disk as on a production server.
 # The superuser has a random password, so clients go through real password authentication.
 
 pg_bindir() { # the newest installed server's bin folder (Debian: /usr/lib/postgresql/N/bin)
@@ -63,13 +65,14 @@ pg_start() {
         pg_stop
         return 1
     fi
+    local tuning="-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=32MB"
+    [ "${PG_DURABLE:-0}" = 1 ] && tuning=""
     # A port can be taken between choosing and binding it: try a few.
     for try in 1 2 3 4 5; do
         port=$(pg_free_port) || break
         if pg_as "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
             -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$PG_DIR \
--c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100 \
--c shared_buffers=32MB" start >"$PG_DIR/pg_ctl.log" 2>&1; then
+-c max_connections=100 $tuning" start >"$PG_DIR/pg_ctl.log" 2>&1; then
             PG_PORT=$port
             break
         fi
