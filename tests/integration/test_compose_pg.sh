@@ -16,25 +16,29 @@ set -u
 itest_setup
 OV=server/compose/postgres.yml
 
-# The merged configuration as JSON (docker-compose resolves the merge and ${...} itself).
-merged() { # [VAR=value...]: docker-compose's merged config under that environment
-    env -u POSTGRES_PASSWORD "$@" docker-compose -f docker-compose.yml -f "$OV" config 2>>"$W/config.err" |
-        python3 -c 'import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)'
+# The merged configuration as JSON (docker-compose resolves the merge and ${...} itself, and
+# fails on anything the Compose schema refuses).
+config() { # FILE... [-- VAR=value...]: docker-compose config of the files, as JSON
+    local files=() vars=()
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do files+=(-f "$1"); shift; done
+    [ $# -gt 0 ] && shift && vars=("$@")
+    local yaml
+    yaml=$(env -u POSTGRES_PASSWORD "${vars[@]}" docker-compose "${files[@]}" config 2>>"$W/config.err") || return 1
+    python3 -c 'import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)' <<<"$yaml"
 }
 if ! command -v docker-compose >/dev/null 2>&1; then
     t_fail "docker-compose installed (tests/tools/deps.sh installs it)"
     t_done
     exit 1
 fi
-t_ok "docker-compose.yml with $OV passes the Compose schema" \
-    docker-compose -f docker-compose.yml -f "$OV" config -q
-C=$(merged)
+C=$(config docker-compose.yml "$OV")
+t_eq "docker-compose.yml with $OV passes the Compose schema (docker-compose config)" "0" "$?"
+[ -s "$W/config.err" ] && sed 's/^/#   /' "$W/config.err"
 t_eq "the merged services" "bmas bmas-2 feeder localstack postgres setup" \
     "$(jq -r '.services | keys | join(" ")' <<<"$C")"
 t_eq "without it, the default stack is unchanged: one bmas, on an SQLite file" \
     "bmas feeder localstack setup|/data/bmas.db" \
-    "$(docker-compose -f docker-compose.yml config --services | sort | paste -sd' ')|$(docker-compose \
-        -f docker-compose.yml config | python3 -c 'import sys, yaml; print(yaml.safe_load(sys.stdin)["services"]["bmas"]["environment"]["BMAS_DB"])')"
+    "$(config docker-compose.yml | jq -r '"\(.services | keys | join(" "))|\(.services.bmas.environment.BMAS_DB)"')"
 
 # The database service.
 pg() { jq -r ".services.postgres$1" <<<"$C"; }
@@ -52,7 +56,7 @@ t_eq "its data on a named volume" "bmas-pg:/var/lib/postgresql/data:rw true" \
     "$(pg '.volumes[0]') $(jq '.volumes | has("bmas-pg")' <<<"$C")"
 t_eq "no host port for it (reachable inside the compose network only)" "null" "$(pg .ports)"
 t_eq "the password defaults to bmas" "bmas" "$pg_pass"
-C2=$(merged POSTGRES_PASSWORD=Xy7pw9)
+C2=$(config docker-compose.yml "$OV" -- POSTGRES_PASSWORD=Xy7pw9)
 t_eq "POSTGRES_PASSWORD from the shell reaches the server and both replicas' URLs" "Xy7pw9 2" \
     "$(jq -r '.services.postgres.environment.POSTGRES_PASSWORD' <<<"$C2") $(jq \
         '[.services["bmas", "bmas-2"].environment.BMAS_DB | select(contains(":Xy7pw9@"))] | length' <<<"$C2")"
