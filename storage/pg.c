@@ -282,7 +282,8 @@ static bm_err conn_get(struct bm_pg *pg, PGconn **out, struct bm_errmsg *em)
  * ROLLBACK that failed) or discard is set: the next user must get a clean session. */
 static void conn_put(struct bm_pg *pg, PGconn *c, bool discard)
 {
-    bool broken = discard || PQstatus(c) != CONNECTION_OK || PQtransactionStatus(c) != PQTRANS_IDLE;
+    bool broken = discard || PQstatus(c) != CONNECTION_OK ||
+                  PQtransactionStatus(c) != PQTRANS_IDLE || PQpipelineStatus(c) != PQ_PIPELINE_OFF;
     if (broken)
         PQfinish(c);
     pthread_mutex_lock(&pg->lock);
@@ -376,6 +377,14 @@ void bm__pg_p_str(struct bm__pg_params *p, struct bm_str s)
     p->fmt[p->n++] = 1;
 }
 
+void bm__pg_p_text(struct bm__pg_params *p, const char *s)
+{
+    assert(p->n < BM__PG_MAXP);
+    p->v[p->n] = s;
+    p->len[p->n] = 0;
+    p->fmt[p->n++] = 0;
+}
+
 void bm__pg_p_null(struct bm__pg_params *p)
 {
     assert(p->n < BM__PG_MAXP);
@@ -384,9 +393,73 @@ void bm__pg_p_null(struct bm__pg_params *p)
     p->fmt[p->n++] = 0;
 }
 
+/* The first words of a statement, to say which one failed. */
+static void stmt_name(const char *sql, char *out, size_t cap)
+{
+    snprintf(out, cap, "%.*s", (int)strcspn(sql, "("), sql);
+}
+
+#define PIPE_MAX 128
+
+bm_err bm__pg_pipe(struct bm__pg_tx *t, const char *sql, const struct bm__pg_params *p,
+                   struct bm_errmsg *em)
+{
+    if (t->piped == 0 && PQenterPipelineMode(t->conn) != 1)
+        return bm__pg_err(t->pg, t->conn, NULL, "pipeline", em);
+    if (PQsendQueryParams(t->conn, sql, p ? p->n : 0, NULL, p ? p->v : NULL, p ? p->len : NULL,
+                          p ? p->fmt : NULL, 0) != 1) {
+        char what[48];
+        stmt_name(sql, what, sizeof what);
+        bm_err e = bm__pg_err(t->pg, t->conn, NULL, what, em);
+        (void)bm__pg_pipe_flush(t, NULL); /* what was sent before, then out of the mode */
+        return e;
+    }
+    t->piped++;
+    return t->piped >= PIPE_MAX ? bm__pg_pipe_flush(t, em) : BM_OK;
+}
+
+bm_err bm__pg_pipe_flush(struct bm__pg_tx *t, struct bm_errmsg *em)
+{
+    if (PQpipelineStatus(t->conn) == PQ_PIPELINE_OFF)
+        return BM_OK;
+    bm_err e = BM_OK;
+    int left = t->piped;
+    t->piped = 0;
+    if (PQpipelineSync(t->conn) != 1)
+        e = bm__pg_err(t->pg, t->conn, NULL, "pipeline sync", em);
+    /* Each statement's answer ends with a NULL; the sync's own comes last. A statement after
+     * a failed one is not run (PGRES_PIPELINE_ABORTED): the first failure is the one to tell. */
+    while (e == BM_OK || PQstatus(t->conn) == CONNECTION_OK) {
+        PGresult *r = PQgetResult(t->conn);
+        if (r == NULL) {
+            if (left-- > 0)
+                continue;
+            break; /* nothing more will come: the connection failed */
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            break;
+        }
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_PIPELINE_ABORTED &&
+            e == BM_OK) {
+            const char *ss = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+            snprintf(t->sqlstate, sizeof t->sqlstate, "%s", ss ? ss : "");
+            e = bm__pg_err(t->pg, t->conn, r, "pipelined statement", em);
+        }
+        PQclear(r);
+    }
+    if (PQexitPipelineMode(t->conn) != 1 && e == BM_OK)
+        e = bm__pg_err(t->pg, t->conn, NULL, "pipeline end", em);
+    return e;
+}
+
 bm_err bm__pg_exec(struct bm__pg_tx *t, const char *sql, const struct bm__pg_params *p,
                    PGresult **res, int64_t *rows, struct bm_errmsg *em)
 {
+    bm_err pe = bm__pg_pipe_flush(t, em);
+    if (pe != BM_OK)
+        return pe;
     PGresult *r = PQexecParams(t->conn, sql, p ? p->n : 0, NULL, p ? p->v : NULL, p ? p->len : NULL,
                                p ? p->fmt : NULL, 0);
     ExecStatusType st = PQresultStatus(r);
@@ -401,9 +474,8 @@ bm_err bm__pg_exec(struct bm__pg_tx *t, const char *sql, const struct bm__pg_par
     }
     const char *ss = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     snprintf(t->sqlstate, sizeof t->sqlstate, "%s", ss ? ss : "");
-    /* The first words of the statement say which one failed. */
     char what[48];
-    snprintf(what, sizeof what, "%.*s", (int)strcspn(sql, "("), sql);
+    stmt_name(sql, what, sizeof what);
     bm_err e = bm__pg_err(t->pg, t->conn, r, what, em);
     PQclear(r);
     return e;
@@ -461,8 +533,11 @@ static bm_err tx_attempts(struct bm_pg *pg, PGconn *session, const char *iso, bm
         }
         if (e == BM_OK)
             e = fn(&t, ctx, em);
-        if (e == BM_OK)
-            e = bm__pg_exec(&t, "COMMIT", NULL, NULL, NULL, em);
+        /* COMMIT goes with what fn piped: one round trip for the transaction's writes. */
+        if (e == BM_OK && (e = bm__pg_pipe(&t, "COMMIT", NULL, em)) == BM_OK)
+            e = bm__pg_pipe_flush(&t, em);
+        else if (e != BM_OK)
+            (void)bm__pg_pipe_flush(&t, NULL); /* fn's error is the one to tell */
         if (e != BM_OK && PQstatus(t.conn) == CONNECTION_OK &&
             PQtransactionStatus(t.conn) != PQTRANS_IDLE) {
             PGresult *r = PQexec(t.conn, "ROLLBACK");
@@ -516,6 +591,9 @@ bm_err bm__pg_read(struct bm_pg *pg, bm__pg_tx_fn fn, void *ctx, struct bm_errms
         e = PQstatus(t.conn) == CONNECTION_OK ? fn(&t, ctx, em)
                                               : bm__pg_err(pg, t.conn, NULL, "reconnect", em);
     }
+    bm_err pe = bm__pg_pipe_flush(&t, em); /* a read pipes nothing; if it did, it is answered */
+    if (e == BM_OK)
+        e = pe;
     conn_put(pg, t.conn, false);
     return e;
 }
@@ -533,6 +611,9 @@ bm_err bm__pg_session(struct bm_pg *pg, bm__pg_tx_fn fn, void *ctx, struct bm_er
         PQreset(t.conn);
     PQclear(r);
     e = fn(&t, ctx, em);
+    bm_err pe = bm__pg_pipe_flush(&t, em);
+    if (e == BM_OK)
+        e = pe;
     /* Session state (advisory locks above all) must not reach the connection's next user:
      * drop it, or the connection when that fails. */
     bool clean = false;

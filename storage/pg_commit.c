@@ -23,68 +23,56 @@
 #define COST_MERGE                                                                                 \
     "c_u = a.c_u + excluded.c_u, c_p = a.c_p + excluded.c_p, np = a.np + excluded.np, "            \
     "rv = a.rv + excluded.rv"
-/* Parameters $1..$27 in this order (p_series). */
+/* The columns of a series row, in the order of apply_sql's arrays. */
 #define SERIES_COLS                                                                                \
     "bucket, model, ptype, profile, src, inf, op, n, i_s, i_mn, i_mx, o_s, o_mn, o_mx, r_s, "      \
     "r_mn, r_mx, w_s, w_mn, w_mx, c_u, c_p, np, rv, a1, a2, a3"
-#define SERIES_PARAMS                                                                              \
-    "$1::bigint, $2, $3::smallint, $4, $5, $6, $7, $8::bigint, $9::bigint, $10::bigint, "          \
-    "$11::bigint, $12::bigint, $13::bigint, $14::bigint, $15::bigint, $16::bigint, "               \
-    "$17::bigint, $18::bigint, $19::bigint, $20::bigint, $21::bigint, $22::bigint, "               \
-    "$23::bigint, $24::bigint, $25, $26, $27"
-#define AGG_UPSERT(table)                                                                          \
-    "INSERT INTO " table " AS a (" SERIES_COLS ") VALUES (" SERIES_PARAMS ") "                     \
-    "ON CONFLICT (" SERIES_KEY ") DO UPDATE SET n = a.n + excluded.n, " STAT_MERGE(                \
-        "i") ", " STAT_MERGE("o") ", " STAT_MERGE("r") ", " STAT_MERGE("w") ", " COST_MERGE
+/* Sums of bigints are numeric in PostgreSQL: back to bigint. */
+#define SUM(c) "sum(" c ")::bigint"
+#define STAT_GROUP(p) SUM(p "_s") ", min(" p "_mn), max(" p "_mx)"
+#define NAMES "model, profile, src, inf, op, a1, a2, a3, ptype"
+/* One table's rows of the delta v: the series summed over buckets of `width` seconds (floored
+ * as floor_to does), in the table's key order, so that two commits lock shared rows in the
+ * same order. One statement may not update a row twice: hence the grouping. */
+#define GROUPED(width)                                                                                                 \
+    "SELECT bucket - ((bucket % " width ") + " width ") % " width " AS fb, model, ptype, "                             \
+    "profile, src, inf, op, " SUM("n") ", " STAT_GROUP("i") ", " STAT_GROUP("o") ", " STAT_GROUP("r") ", " STAT_GROUP( \
+        "w") ", " SUM("c_u") ", " SUM("c_p") ", " SUM("np") ", " SUM("rv") ", a1, a2, a3 FROM v "                      \
+                                                                           "GROUP BY fb, " NAMES                       \
+                                                                           " ORDER BY fb, " NAMES
+#define AGG_INSERT(cte, table, width)                                                              \
+    cte " AS (INSERT INTO " table " AS a (" SERIES_COLS ") " GROUPED(                              \
+        width) " ON CONFLICT (" SERIES_KEY                                                         \
+               ") DO UPDATE SET n = a.n + excluded.n, " STAT_MERGE("i") ", " STAT_MERGE(           \
+                   "o") ", " STAT_MERGE("r") ", " STAT_MERGE("w") ", " COST_MERGE ")"
+#define ALL_INSERT                                                                                                                                                                            \
+    "t AS (INSERT INTO agg_all AS a (model, ptype, profile, src, inf, op, n, i_s, o_s, r_s, "                                                                                                 \
+    "w_s, c_u, c_p, np, rv, a1, a2, a3) SELECT model, ptype, profile, src, inf, op, " SUM(                                                                                                    \
+        "n") ", " SUM("i_s") ", " SUM("o_s") ", " SUM("r_s") ", " SUM("w_s") ", " SUM("c_u") ","                                                                                              \
+                                                                                             " " SUM("c_p") ", " SUM("np") ", " SUM(                                                          \
+                                                                                                 "rv") ", a1, a2, a3 FROM v GROUP BY " NAMES                                                  \
+                                                                                                       " ORDER BY " NAMES                                                                     \
+                                                                                                       " ON CONFLICT (" ALL_KEY                                                               \
+                                                                                                       ") DO UPDATE SET n = a.n + excluded.n, "                                               \
+                                                                                                       "i_s = a.i_s + excluded.i_s, o_s = a.o_s + excluded.o_s, r_s = a.r_s + excluded.r_s, " \
+                                                                                                       "w_s = a.w_s + excluded.w_s, " COST_MERGE                                              \
+                                                                                                       ")"
 
-static const char *const agg_upsert[3] = {AGG_UPSERT("agg"), AGG_UPSERT("agg_hour"),
-                                          AGG_UPSERT("agg_day")};
-static const char agg_all_upsert[] =
-    "INSERT INTO agg_all AS a (model, ptype, profile, src, inf, op, n, i_s, o_s, r_s, w_s, c_u, "
-    "c_p, np, rv, a1, a2, a3) VALUES ($1, $2::smallint, $3, $4, $5, $6, $7::bigint, $8::bigint, "
-    "$9::bigint, $10::bigint, $11::bigint, $12::bigint, $13::bigint, $14::bigint, $15::bigint, "
-    "$16, $17, $18) ON CONFLICT (" ALL_KEY ") DO UPDATE SET "
-    "n = a.n + excluded.n, i_s = a.i_s + excluded.i_s, o_s = a.o_s + excluded.o_s, "
-    "r_s = a.r_s + excluded.r_s, w_s = a.w_s + excluded.w_s, " COST_MERGE;
-static const char outbox_put[] =
-    "INSERT INTO outbox (created_at, " SERIES_COLS ") VALUES ($28::bigint, " SERIES_PARAMS ")";
-
-static int64_t floor_to(int64_t t, int64_t width)
-{
-    return t - ((t % width) + width) % width;
-}
-
-/* The cost columns and the attribution values, after a row's sums. */
-static void p_extra(struct bm__pg_params *p, const struct bm_series *s)
-{
-    bm__pg_p_int(p, (int64_t)s->c.cost.micro);
-    bm__pg_p_int(p, (int64_t)s->c.cost.pico);
-    bm__pg_p_int(p, (int64_t)s->c.unpriced);
-    bm__pg_p_int(p, (int64_t)s->c.violations);
-    for (int i = 0; i < BM_ATTR_MAX; i++)
-        bm__pg_p_str(p, s->key.attr[i]);
-}
-
-static void p_series(struct bm__pg_params *p, int64_t bucket, int ptype, const struct bm_series *s)
-{
-    const struct bm_stat *stats[4] = {&s->c.input, &s->c.output, &s->c.cache_read,
-                                      &s->c.cache_write};
-    p->n = 0;
-    bm__pg_p_int(p, bucket);
-    bm__pg_p_str(p, s->key.model_id);
-    bm__pg_p_int(p, ptype);
-    bm__pg_p_str(p, s->key.profile_id);
-    bm__pg_p_str(p, s->key.source_region);
-    bm__pg_p_str(p, s->key.inference_region);
-    bm__pg_p_str(p, s->key.operation);
-    bm__pg_p_int(p, (int64_t)s->c.invocations);
-    for (int i = 0; i < 4; i++) {
-        bm__pg_p_int(p, (int64_t)stats[i]->sum);
-        bm__pg_p_int(p, (int64_t)stats[i]->min);
-        bm__pg_p_int(p, (int64_t)stats[i]->max);
-    }
-    p_extra(p, s);
-}
+/* The whole delta in one statement, whatever its number of series: each column an array
+ * ($1..$27 in SERIES_COLS order, text format) unnested into the rows v; from them the minute,
+ * hour, day and all-time tables (each grouped to its width; every data-modifying WITH part
+ * runs to completion) and the outbox ($28: the time of the commit). One round trip and one
+ * parse per object, where a statement per series and table made a commit of 25 series 125
+ * statements. */
+static const char apply_sql[] =
+    "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::smallint[], $4::text[], "
+    "$5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], "
+    "$11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], "
+    "$17::bigint[], $18::bigint[], $19::bigint[], $20::bigint[], $21::bigint[], $22::bigint[], "
+    "$23::bigint[], $24::bigint[], $25::text[], $26::text[], $27::text[]) AS v(" SERIES_COLS
+    ")), " AGG_INSERT("m", "agg", "1") ", " AGG_INSERT("h", "agg_hour", "3600") ", " AGG_INSERT(
+        "d", "agg_day", "86400") ", " ALL_INSERT " INSERT INTO outbox (created_at, " SERIES_COLS
+                                 ") SELECT $28::bigint, * FROM v ORDER BY bucket, " NAMES;
 
 bm_err bm__pg_counter_add(struct bm__pg_tx *t, enum bm_db_counter c, int64_t v,
                           struct bm_errmsg *em)
@@ -93,82 +81,77 @@ bm_err bm__pg_counter_add(struct bm__pg_tx *t, enum bm_db_counter c, int64_t v,
     const char *name = bm_db_counter_name(c);
     bm__pg_p_str(&p, (struct bm_str){name, strlen(name)});
     bm__pg_p_int(&p, v);
-    /* One row per counter, which every commit updates: commits of different objects queue
-     * on it for the rest of their transaction. Fine at the rates one SQS queue delivers;
-     * per-instance rows summed on read are the way out if it ever is not. */
-    return bm__pg_exec(t,
-                       "INSERT INTO counter AS c (name, value) VALUES ($1, $2::bigint) "
-                       "ON CONFLICT (name) DO UPDATE SET value = c.value + excluded.value",
-                       &p, NULL, NULL, em);
+    /* The row of this session's shard (schema version 4): concurrent commits, on other
+     * connections, mostly add to other rows and do not queue on one row until each other's
+     * COMMIT is on disk. */
+    return bm__pg_pipe(t,
+                       "INSERT INTO counter AS c (name, shard, value) VALUES ($1, "
+                       "pg_backend_pid() % 64, $2::bigint) ON CONFLICT (name, shard) DO UPDATE "
+                       "SET value = c.value + excluded.value",
+                       &p, em);
 }
 
-/* Orders series by one table's key: the bucket floored to width (0: the all-time table, no
- * bucket), then the names and the profile type. Any total order will do, as long as every
- * transaction uses the same one. */
-static int key_cmp(const struct bm_series *a, const struct bm_series *b, int64_t width)
+/* One element of a PostgreSQL array literal (text format): a string double-quoted, with its
+ * double quotes and backslashes escaped, so that commas, braces and spaces in a value (an
+ * attribution value is anything a caller sent) stay inside it. */
+static bm_err arr_str(struct bm_buf *b, struct bm_str s)
 {
-    if (width > 0) {
-        int64_t x = floor_to(a->key.bucket, width), y = floor_to(b->key.bucket, width);
-        if (x != y)
-            return x < y ? -1 : 1;
+    bm_err e = bm_buf_append_char(b, '"');
+    for (size_t i = 0; i < s.len && e == BM_OK; i++) {
+        if (s.p[i] == '"' || s.p[i] == '\\')
+            e = bm_buf_append_char(b, '\\');
+        if (e == BM_OK)
+            e = bm_buf_append_char(b, s.p[i]);
     }
-    const struct bm_str *sa[8] = {
-        &a->key.model_id,  &a->key.profile_id, &a->key.source_region, &a->key.inference_region,
-        &a->key.operation, &a->key.attr[0],    &a->key.attr[1],       &a->key.attr[2]};
-    const struct bm_str *sb[8] = {
-        &b->key.model_id,  &b->key.profile_id, &b->key.source_region, &b->key.inference_region,
-        &b->key.operation, &b->key.attr[0],    &b->key.attr[1],       &b->key.attr[2]};
-    for (int i = 0; i < 8; i++) {
-        size_t n = sa[i]->len < sb[i]->len ? sa[i]->len : sb[i]->len;
-        int c = n > 0 ? memcmp(sa[i]->p, sb[i]->p, n) : 0;
-        if (c != 0)
-            return c;
-        if (sa[i]->len != sb[i]->len)
-            return sa[i]->len < sb[i]->len ? -1 : 1;
-    }
-    return (a->key.type > b->key.type) - (a->key.type < b->key.type);
+    return e == BM_OK ? bm_buf_append_char(b, '"') : e;
 }
 
-#define CMP_FN(name, width)                                                                        \
-    static int name(const void *a, const void *b)                                                  \
-    {                                                                                              \
-        return key_cmp(*(const struct bm_series *const *)a, *(const struct bm_series *const *)b,   \
-                       width);                                                                     \
-    }
-CMP_FN(cmp_minute, 1)
-CMP_FN(cmp_hour, 3600)
-CMP_FN(cmp_day, 86400)
-CMP_FN(cmp_all, 0)
+enum { NCOL = 27 }; /* SERIES_COLS */
 
-static void p_all(struct bm__pg_params *p, int ptype, const struct bm_series *s)
+/* Appends series s as one element of each column's array (first: opens them). */
+static bm_err add_row(struct bm_buf *col, const struct bm_series *s, bool first)
 {
-    p->n = 0;
-    bm__pg_p_str(p, s->key.model_id);
-    bm__pg_p_int(p, ptype);
-    bm__pg_p_str(p, s->key.profile_id);
-    bm__pg_p_str(p, s->key.source_region);
-    bm__pg_p_str(p, s->key.inference_region);
-    bm__pg_p_str(p, s->key.operation);
-    bm__pg_p_int(p, (int64_t)s->c.invocations);
-    bm__pg_p_int(p, (int64_t)s->c.input.sum);
-    bm__pg_p_int(p, (int64_t)s->c.output.sum);
-    bm__pg_p_int(p, (int64_t)s->c.cache_read.sum);
-    bm__pg_p_int(p, (int64_t)s->c.cache_write.sum);
-    p_extra(p, s);
+    const struct bm_stat *stats[4] = {&s->c.input, &s->c.output, &s->c.cache_read,
+                                      &s->c.cache_write};
+    const struct bm_str *names[4] = {&s->key.profile_id, &s->key.source_region,
+                                     &s->key.inference_region, &s->key.operation};
+    int64_t num[17];
+    int k = 0;
+    num[k++] = (int64_t)s->c.invocations;
+    for (int i = 0; i < 4; i++) {
+        num[k++] = (int64_t)stats[i]->sum;
+        num[k++] = (int64_t)stats[i]->min;
+        num[k++] = (int64_t)stats[i]->max;
+    }
+    num[k++] = (int64_t)s->c.cost.micro;
+    num[k++] = (int64_t)s->c.cost.pico;
+    num[k++] = (int64_t)s->c.unpriced;
+    num[k++] = (int64_t)s->c.violations;
+    bm_err e = BM_OK;
+    for (int c = 0; c < NCOL && e == BM_OK; c++)
+        e = bm_buf_append_char(&col[c], first ? '{' : ',');
+    int c = 0;
+    if (e == BM_OK)
+        e = bm_buf_appendf(&col[c++], "%lld", (long long)s->key.bucket);
+    if (e == BM_OK)
+        e = arr_str(&col[c++], s->key.model_id);
+    if (e == BM_OK)
+        e = bm_buf_appendf(&col[c++], "%d", bm__ptype_code(s->key.type));
+    for (int i = 0; i < 4 && e == BM_OK; i++)
+        e = arr_str(&col[c++], *names[i]);
+    for (int i = 0; i < k && e == BM_OK; i++)
+        e = bm_buf_appendf(&col[c++], "%lld", (long long)num[i]);
+    for (int i = 0; i < BM_ATTR_MAX && e == BM_OK; i++)
+        e = arr_str(&col[c++], s->key.attr[i]);
+    return e;
 }
 
 /* Adds the n series v (each with invocations) to the minute, hour, day and all-time tables
- * and the outbox. Table by table, each in its key order: two commits that share rows then
- * lock them in the same order and cannot deadlock (the counters come after, in a fixed
- * order too), where the delta's own order made concurrent commits deadlock and retry. */
+ * and the outbox: apply_sql, sent with the commit's other writes in one round trip
+ * (bm__pg_pipe). */
 static bm_err apply_series(struct bm__pg_tx *t, const struct bm_series **v, size_t n, int64_t now,
                            struct bm_errmsg *em)
 {
-    static const int64_t widths[3] = {1, 3600, 86400};
-    static int (*const cmp[4])(const void *, const void *) = {cmp_minute, cmp_hour, cmp_day,
-                                                              cmp_all};
-    struct bm__pg_params p;
-    bm_err e = BM_OK;
     if (n == 0)
         return BM_OK;
     for (size_t i = 0; i < n; i++)
@@ -176,24 +159,25 @@ static bm_err apply_series(struct bm__pg_tx *t, const struct bm_series **v, size
             v[i]->key.bucket > INT64_MAX / 2)
             return bm_errmsg_set(em, BM_E_INTERNAL,
                                  "commit: series without bucket or profile type");
-    for (int tb = 0; tb < 4 && e == BM_OK; tb++) {
-        qsort(v, n, sizeof *v, cmp[tb]);
-        for (size_t i = 0; i < n && e == BM_OK; i++) {
-            int ptype = bm__ptype_code(v[i]->key.type);
-            if (tb < 3) {
-                p_series(&p, floor_to(v[i]->key.bucket, widths[tb]), ptype, v[i]);
-                e = bm__pg_exec(t, agg_upsert[tb], &p, NULL, NULL, em);
-            } else {
-                p_all(&p, ptype, v[i]);
-                e = bm__pg_exec(t, agg_all_upsert, &p, NULL, NULL, em);
-            }
-        }
-    }
-    for (size_t i = 0; i < n && e == BM_OK; i++) {
-        p_series(&p, v[i]->key.bucket, bm__ptype_code(v[i]->key.type), v[i]);
+    struct bm_buf col[NCOL];
+    bm_err e = BM_OK;
+    for (int c = 0; c < NCOL; c++)
+        bm_buf_init(&col[c], (size_t)1 << 30);
+    for (size_t i = 0; i < n && e == BM_OK; i++)
+        e = add_row(col, v[i], i == 0);
+    for (int c = 0; c < NCOL && e == BM_OK; c++)
+        e = bm_buf_append_char(&col[c], '}');
+    if (e == BM_OK) {
+        struct bm__pg_params p = {0};
+        for (int c = 0; c < NCOL; c++)
+            bm__pg_p_text(&p, col[c].data);
         bm__pg_p_int(&p, now);
-        e = bm__pg_exec(t, outbox_put, &p, NULL, NULL, em);
+        e = bm__pg_pipe(t, apply_sql, &p, em); /* libpq has copied the parameters */
+    } else {
+        e = bm_errmsg_set(em, e, "commit: out of memory for %zu series", n);
     }
+    for (int c = 0; c < NCOL; c++)
+        bm_buf_cleanup(&col[c]);
     return e;
 }
 
@@ -294,8 +278,8 @@ static bm_err apply(struct bm__pg_tx *t, struct commit *c, struct bm_errmsg *em)
     bm_free(cp);
     p_object(&p, c->obj);
     if (e == BM_OK)
-        e = bm__pg_exec(t, "DELETE FROM failure WHERE bucket = $1 AND key = $2 AND version = $3",
-                        &p, NULL, NULL, em);
+        e = bm__pg_pipe(t, "DELETE FROM failure WHERE bucket = $1 AND key = $2 AND version = $3",
+                        &p, em);
     c->add[BM_DB_C_OBJECTS_PROCESSED] += 1;
     c->add[BM_DB_C_PUBLISH_PENDING] += (int64_t)rows;
     const struct bm_ingest_stats *st = c->stats;

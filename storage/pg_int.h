@@ -47,6 +47,7 @@ struct bm__pg_tx {
     PGconn *conn;
     int attempt;      /* 1 for the first try */
     char sqlstate[6]; /* of the statement that failed last ("" when none did) */
+    int piped;        /* statements sent by bm__pg_pipe whose answers are not read yet */
 };
 /* Does the transaction's work; a non-OK return rolls it back. It may run several times (each
  * attempt from scratch, after a rollback), so it must not keep effects outside the database
@@ -90,11 +91,26 @@ struct bm__pg_params {
 void bm__pg_p_int(struct bm__pg_params *p, int64_t v);
 void bm__pg_p_str(struct bm__pg_params *p, struct bm_str s);
 void bm__pg_p_null(struct bm__pg_params *p);
+/* A value in text format (s NUL-terminated, not copied: it must outlive the statement's
+ * sending), for what has no binary form here: arrays, as their literal "{...}". */
+void bm__pg_p_text(struct bm__pg_params *p, const char *s);
 /* Runs sql with params p (may be NULL) on t's connection. On success *res (may be NULL) owns
  * the result (PQclear) and *rows (may be NULL) is the number of rows it affected or returned.
  * A server error copies its SQLSTATE into t->sqlstate and is mapped by bm__pg_err. */
 bm_err bm__pg_exec(struct bm__pg_tx *t, const char *sql, const struct bm__pg_params *p,
                    PGresult **res, int64_t *rows, struct bm_errmsg *em);
+/* Sends sql with p in libpq's pipeline mode without waiting for its answer: for statements
+ * whose only answer is success or failure (upserts, deletes), which a commit sends by the
+ * dozen; one round trip then serves them all. The answers are read, in order, by
+ * bm__pg_pipe_flush, which bm__pg_exec (COMMIT included) calls first, so statements still run
+ * in the order given and a failure still fails the transaction; it is reported there (the
+ * first one, its SQLSTATE in t->sqlstate, as bm__pg_exec would). Every 128 statements the
+ * answers are read, to bound what waits in the buffers. */
+bm_err bm__pg_pipe(struct bm__pg_tx *t, const char *sql, const struct bm__pg_params *p,
+                   struct bm_errmsg *em);
+/* Reads the answers of the statements bm__pg_pipe sent and leaves pipeline mode; BM_OK when
+ * there were none. */
+bm_err bm__pg_pipe_flush(struct bm__pg_tx *t, struct bm_errmsg *em);
 /* A one-value query, for bm__pg_tx_run / bm__pg_read with bm__pg_one_fn as the function:
  * runs sql with p; found says whether a first row came with a non-NULL first column, v is that
  * column as an integer (0 when not found). */

@@ -232,7 +232,8 @@ static bm_err status_fn(struct bm__pg_tx *t, void *ctx, struct bm_errmsg *em)
 {
     struct bm_db_status *s = ctx;
     PGresult *r = NULL;
-    bm_err e = bm__pg_exec(t, "SELECT name, value FROM counter", NULL, &r, NULL, em);
+    bm_err e = bm__pg_exec(t, "SELECT name, sum(value)::bigint FROM counter GROUP BY name", NULL,
+                           &r, NULL, em);
     if (e != BM_OK)
         return e;
     memset(s, 0, sizeof *s);
@@ -258,12 +259,10 @@ static bm_err pgs_status(struct bm_db *db, struct bm_db_status *out, struct bm_e
 
 static bm_err pgs_outbox_pending(struct bm_db *db, uint64_t *out, struct bm_errmsg *em)
 {
-    struct bm__pg_one q = {.sql = "SELECT value FROM counter WHERE name = $1"};
-    const char *name = bm_db_counter_name(BM_DB_C_PUBLISH_PENDING);
-    bm__pg_p_str(&q.p, cstr(name));
-    bm_err e = bm__pg_read(db->pg, bm__pg_one_fn, &q, em);
+    int64_t v = 0;
+    bm_err e = bm__pg_counter(db->pg, BM_DB_C_PUBLISH_PENDING, &v, em);
     if (e == BM_OK)
-        *out = q.v > 0 ? (uint64_t)q.v : 0;
+        *out = v > 0 ? (uint64_t)v : 0;
     return e;
 }
 

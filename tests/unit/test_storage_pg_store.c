@@ -149,14 +149,14 @@ static void test_deferred_with_commit(void **state)
     assert_int_equal(commit(db, 1, &e, &em), BM_DB_COMMITTED);
     assert_int_equal(e, BM_OK);
     assert_int_equal(
-        q_int("t_defer", "SELECT value FROM counter WHERE name = 'objects.duplicates'"), 5);
-    assert_int_equal(q_int("t_defer", "SELECT value FROM counter WHERE name = 'objects.ignored'"),
-                     1);
+        q_int("t_defer", "SELECT sum(value) FROM counter WHERE name = 'objects.duplicates'"), 5);
+    assert_int_equal(
+        q_int("t_defer", "SELECT sum(value) FROM counter WHERE name = 'objects.ignored'"), 1);
     /* A duplicate adds its own count to the deferred ones. */
     bm_db_count(db, BM_DB_C_OBJECTS_DUPLICATES, 2);
     assert_int_equal(commit(db, 1, &e, &em), BM_DB_DUPLICATE);
     assert_int_equal(
-        q_int("t_defer", "SELECT value FROM counter WHERE name = 'objects.duplicates'"), 8);
+        q_int("t_defer", "SELECT sum(value) FROM counter WHERE name = 'objects.duplicates'"), 8);
     struct bm_db_status s;
     assert_int_equal(bm_db_status(db, &s, &em), BM_OK);
     assert_int_equal(s.c[BM_DB_C_OBJECTS_DUPLICATES], 8);
@@ -314,6 +314,80 @@ static void test_attr_cap(void **state)
     bm_db_close(db);
 }
 
+/* Names and attribution values holding what a PostgreSQL array literal treats specially
+ * (quotes, backslashes, commas, braces, spaces, the word NULL, an empty string) and UTF-8 come
+ * back byte for byte. One commit holds the same series in two minutes of one hour: the hour,
+ * day and all-time rows sum them (one statement may not update a row twice), the minutes keep
+ * their own min and max. */
+static void test_awkward_values(void **state)
+{
+    (void)state;
+    static const char model[] = "vendor.\"quoted\" model,{v1}";
+    static const char profile[] = "arn:aws:bedrock:us-east-1:1:application-inference-profile/p\\q";
+    static const char team[] = "say \"hi\", {ok} \\ \xc3\xa9quipe";
+    static const char src[] = "NULL";
+    struct bm_errmsg em = {{0}};
+    struct bm_db *db = open_store("t_awk", NULL);
+    struct bm_agg *d = bm_agg_new(0);
+    for (int m = 0; m < 2; m++) {
+        struct bm_series_key k = {.bucket = TU_T0 + 60 * (m + 1),
+                                  .type = BM_PT_APPLICATION,
+                                  .model_id = tu_s(model),
+                                  .profile_id = tu_s(profile),
+                                  .source_region = tu_s(src),
+                                  .inference_region = tu_s(""),
+                                  .operation = tu_s("Invoke Model"),
+                                  .attr = {tu_s(team), tu_s(""), tu_s("x")}};
+        struct bm_counters c;
+        bm_counters_one(&c, 10 * (uint64_t)(m + 1), 5, 0, 0);
+        assert_int_equal(bm_agg_add(d, &k, &c), BM_OK);
+    }
+    struct bm_db_object o;
+    enum bm_db_commit_result r;
+    bm_db_object_init(&o, "b", "awkward", NULL, "e");
+    assert_int_equal(bm_db_commit_object(db, &o, NULL, 1, d, NULL, TU_T0, &r, &em), BM_OK);
+    assert_int_equal(r, BM_DB_COMMITTED);
+    bm_agg_free(d);
+    assert_int_equal(q_int("t_awk", "SELECT count(*) FROM agg"), 2);
+    assert_int_equal(q_int("t_awk", "SELECT count(*) FROM agg_hour"), 1);
+    assert_int_equal(q_int("t_awk", "SELECT n FROM agg_hour"), 2);
+    assert_int_equal(q_int("t_awk", "SELECT i_s FROM agg_day"), 30);
+    assert_int_equal(q_int("t_awk", "SELECT i_mn * 100 + i_mx FROM agg_hour"), 1020);
+    assert_int_equal(q_int("t_awk", "SELECT i_s FROM agg_all"), 30);
+    assert_int_equal(q_int("t_awk", "SELECT count(*) FROM outbox"), 2);
+    /* The stored strings, as PostgreSQL holds them. */
+    assert_int_equal(q_int("t_awk",
+                           "SELECT count(*) FROM agg_all WHERE model = "
+                           "'vendor.\"quoted\" model,{v1}' AND right(profile, 4) = '/p\\q' "
+                           "AND src = 'NULL' AND inf = '' AND a1 = 'say \"hi\", {ok} \\ "
+                           "\xc3\xa9quipe' AND a2 = '' AND a3 = 'x'"),
+                     1);
+    struct bm_group_by g = {.n = 4,
+                            .f = {BM_G_MODEL_ID, BM_G_PROFILE_ID, BM_G_SOURCE_REGION, BM_G_ATTR1}};
+    struct bm_db_query q;
+    struct bm_agg *a = NULL;
+    bm_db_query_init(&q, &g);
+    q.from = TU_T0;
+    q.to = TU_T0 + 3600;
+    assert_int_equal(bm_db_query(db, &q, &a, &em), BM_OK);
+    assert_int_equal(bm_agg_count(a), 1);
+    const struct bm_series *s = bm_agg_at(a, 0);
+    assert_int_equal(s->key.model_id.len, strlen(model));
+    assert_memory_equal(s->key.model_id.p, model, strlen(model));
+    assert_int_equal(s->key.profile_id.len, strlen(profile));
+    assert_memory_equal(s->key.profile_id.p, profile, strlen(profile));
+    assert_int_equal(s->key.source_region.len, strlen(src));
+    assert_memory_equal(s->key.source_region.p, src, strlen(src));
+    assert_int_equal(s->key.attr[0].len, strlen(team));
+    assert_memory_equal(s->key.attr[0].p, team, strlen(team));
+    assert_int_equal(s->c.invocations, 2);
+    assert_int_equal(s->c.input.sum, 30);
+    assert_int_equal(s->c.input.min, 10);
+    assert_int_equal(s->c.input.max, 20);
+    bm_agg_free(a);
+    bm_db_close(db);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -327,6 +401,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_two_instances),
         cmocka_unit_test(test_inconsistent_rollup),
         cmocka_unit_test(test_attr_cap),
+        cmocka_unit_test(test_awkward_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
