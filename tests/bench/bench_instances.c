@@ -12,7 +12,8 @@
  *       is_processed on random seeded keys (all present); prints "OPS ELAPSED_S BUSY" (BUSY:
  *       commits retried after BM_E_STORAGE_BUSY, e.g. SQLite's lock held by the other process).
  * BENCH_SYNC_FULL=1 opens an SQLite file with synchronous=FULL (struct bm_db_options). */
-#include "storage/bm_storage.h"
+#define BENCH_NAME "bench_instances"
+#include "tests/bench/bench_tu.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -26,30 +27,6 @@
 
 static const char *const regions[] = {"us-east-1", "us-west-2", "eu-west-1", "ap-northeast-1"};
 static char models[30][48];
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what, bm_err e, const struct bm_errmsg *em)
-{
-    fprintf(stderr, "bench_instances: %s: %s (%s)\n", what, bm_err_str(e), em ? em->text : "");
-    exit(1);
-}
-
-static struct bm_str s_(const char *s)
-{
-    return (struct bm_str){s, strlen(s)};
-}
-
-static void object_of(struct bm_db_object *o, char *buf, size_t cap, const char *kind, long i)
-{
-    snprintf(buf, cap, "AWSLogs/1/BedrockModelInvocationLogs/us-east-1/%s/%ld.json.gz", kind, i);
-    bm_db_object_init(o, "bench-logs", buf, NULL, "0123456789abcdef0123456789abcdef");
-}
 
 /* A worker's delta: 3 of 120 series (30 models x 4 regions) in one of the last 60 minutes, so
  * concurrent commits share aggregate rows as workers ingesting the same hour do. */

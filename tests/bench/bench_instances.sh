@@ -17,15 +17,8 @@ B=build/bench
 SECS=${BENCH_INSTANCES_SECONDS:-2}
 SEED=2000
 mkdir -p "$B"
-make -s --no-print-directory build/rel/libbm_storage.a build/rel/libbm_core.a
-CC=${CC:-cc}
-bin="$B/bench_instances"
-if [ ! -x "$bin" ] || [ tests/bench/bench_instances.c -nt "$bin" ] ||
-   [ build/rel/libbm_storage.a -nt "$bin" ] || [ build/rel/libbm_core.a -nt "$bin" ]; then
-    $CC -O2 -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -I. \
-        -o "$bin" tests/bench/bench_instances.c build/rel/libbm_storage.a build/rel/libbm_core.a \
-        $(pkg-config --libs sqlite3 libcjson zlib libcrypto libpq) -lm -pthread
-fi
+. tests/bench/bench-lib.sh
+bin=$(bench_build bench_instances)
 . tests/tools/pg-lib.sh
 trap pg_stop EXIT
 

@@ -4,7 +4,8 @@
  * small commits and the latency of typical GET /aggregates queries (SQL plus JSON rendering),
  * alone and again while another thread commits (steady ingest).
  * Usage: bench_storage DB_PATH [--fill-only]; an existing filled DB is reused. */
-#include "storage/bm_storage.h"
+#define BENCH_NAME "bench_storage"
+#include "tests/bench/bench_tu.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,24 +24,6 @@ static const char *const regions[] = {"us-east-1", "us-west-2", "eu-west-1", "ap
 static const char *const ops[] = {"Converse", "InvokeModel"};
 static char models[30][48];
 static char profiles[POOL][64];
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what, bm_err e, const struct bm_errmsg *em)
-{
-    fprintf(stderr, "bench_storage: %s: %s (%s)\n", what, bm_err_str(e), em ? em->text : "");
-    exit(1);
-}
-
-static struct bm_str s_(const char *s)
-{
-    return (struct bm_str){s, strlen(s)};
-}
 
 /* Series s of the pool at bucket b, with per-invocation tokens derived from (s, b). */
 static void add_series(struct bm_agg *a, int s, int64_t b)
@@ -62,12 +45,6 @@ static void add_series(struct bm_agg *a, int s, int64_t b)
         if (bm_agg_add(a, &k, &c) != BM_OK)
             die("agg", BM_E_NOMEM, NULL);
     }
-}
-
-static void object_of(struct bm_db_object *o, char *buf, size_t cap, const char *kind, long i)
-{
-    snprintf(buf, cap, "AWSLogs/1/BedrockModelInvocationLogs/us-east-1/%s/%ld.json.gz", kind, i);
-    bm_db_object_init(o, "bench-logs", buf, NULL, "0123456789abcdef0123456789abcdef");
 }
 
 /* The publisher's part: marks everything pending as published, as CloudWatch would accept. */
@@ -94,7 +71,7 @@ static void drain_outbox(struct bm_db *db)
 static void fill(struct bm_db *db)
 {
     struct bm_errmsg em;
-    double t0 = now_s();
+    double t0 = mono_s();
     for (long m = 0; m < MINUTES; m++) {
         struct bm_agg *d = bm_agg_new(0);
         int start = (int)((m * 37) % POOL);
@@ -112,11 +89,11 @@ static void fill(struct bm_db *db)
         if (m % 256 == 255)
             drain_outbox(db);
         if (m % 4320 == 4319)
-            fprintf(stderr, "fill: %ld%% (%.0f s)\n", (m + 1) * 100 / MINUTES, now_s() - t0);
+            fprintf(stderr, "fill: %ld%% (%.0f s)\n", (m + 1) * 100 / MINUTES, mono_s() - t0);
     }
     drain_outbox(db);
     fprintf(stderr, "fill: %d objects, %d series rows in %.1f s\n", MINUTES, MINUTES * ACTIVE,
-            now_s() - t0);
+            mono_s() - t0);
 }
 
 struct lookups {
@@ -146,14 +123,14 @@ static double bench_lookups(struct bm_db *db, int threads, long per_thread)
 {
     pthread_t th[8];
     struct lookups l[8];
-    double t0 = now_s();
+    double t0 = mono_s();
     for (int i = 0; i < threads; i++) {
         l[i] = (struct lookups){db, per_thread, (uint64_t)i + 1};
         pthread_create(&th[i], NULL, lookup_loop, &l[i]);
     }
     for (int i = 0; i < threads; i++)
         pthread_join(th[i], NULL);
-    return (double)threads * (double)per_thread / (now_s() - t0);
+    return (double)threads * (double)per_thread / (mono_s() - t0);
 }
 
 /* Commits object base + i, 3 series in the last hour of the data. */
@@ -176,10 +153,10 @@ static void commit_one(struct bm_db *db, long i, long base)
 /* Commits n new objects of 3 series each in the last hour of the data. */
 static double bench_commits(struct bm_db *db, long n, long base)
 {
-    double t0 = now_s();
+    double t0 = mono_s();
     for (long i = 0; i < n; i++)
         commit_one(db, i, base);
-    double rate = (double)n / (now_s() - t0);
+    double rate = (double)n / (mono_s() - t0);
     drain_outbox(db);
     return rate;
 }
@@ -234,13 +211,13 @@ static void bench_query(struct bm_db *db, const struct qcase *c, int runs)
         struct bm_agg *a = NULL;
         struct bm_buf b;
         bm_buf_init(&b, (size_t)1 << 30);
-        double t0 = now_s();
+        double t0 = mono_s();
         bm_err e = bm_db_query(db, &q, &a, &em);
         if (e != BM_OK)
             die(c->name, e, &em);
         if (bm_agg_write_json(a, &g, q.from, q.to, &b) != BM_OK)
             die("json", BM_E_NOMEM, NULL);
-        ms[i] = (now_s() - t0) * 1000;
+        ms[i] = (mono_s() - t0) * 1000;
         rows = bm_agg_count(a);
         bytes = b.len;
         bm_agg_free(a);
@@ -326,7 +303,7 @@ int main(int argc, char **argv)
     struct ingest in = {.db = db, .base = base + 5000};
     atomic_init(&in.stop, false);
     pthread_t th;
-    double t0 = now_s();
+    double t0 = mono_s();
     pthread_create(&th, NULL, ingest_loop, &in);
     static const size_t busy[] = {0, 1, 3, 7, 8, 9};
     for (size_t i = 0; i < sizeof busy / sizeof busy[0]; i++)
@@ -334,7 +311,7 @@ int main(int argc, char **argv)
     atomic_store(&in.stop, true);
     pthread_join(th, NULL);
     printf("%-44s %12.0f\n", "(commit_object meanwhile, per second)",
-           (double)in.done / (now_s() - t0));
+           (double)in.done / (mono_s() - t0));
     drain_outbox(db);
     bm_db_close(db);
     return 0;

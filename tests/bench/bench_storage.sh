@@ -7,15 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 B=build/bench
 mkdir -p "$B"
-make -s --no-print-directory build/rel/libbm_storage.a build/rel/libbm_core.a
-CC=${CC:-cc}
-bin="$B/bench_storage"
-if [ ! -x "$bin" ] || [ tests/bench/bench_storage.c -nt "$bin" ] ||
-   [ build/rel/libbm_storage.a -nt "$bin" ] || [ build/rel/libbm_core.a -nt "$bin" ]; then
-    $CC -O2 -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -I. \
-        -o "$bin" tests/bench/bench_storage.c build/rel/libbm_storage.a build/rel/libbm_core.a \
-        $(pkg-config --libs sqlite3 libcjson zlib libcrypto libpq) -lm -pthread
-fi
+. tests/bench/bench-lib.sh
+bin=$(bench_build bench_storage)
 db="$B/storage-1m.db"
 # A database filled by an older bench_storage.c (other keys or ETags than service.sh posts) is
 # filled again.
