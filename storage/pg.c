@@ -399,8 +399,6 @@ static void stmt_name(const char *sql, char *out, size_t cap)
     snprintf(out, cap, "%.*s", (int)strcspn(sql, "("), sql);
 }
 
-#define PIPE_MAX 128
-
 bm_err bm__pg_pipe(struct bm__pg_tx *t, const char *sql, const struct bm__pg_params *p,
                    struct bm_errmsg *em)
 {
@@ -414,8 +412,8 @@ bm_err bm__pg_pipe(struct bm__pg_tx *t, const char *sql, const struct bm__pg_par
         (void)bm__pg_pipe_flush(t, NULL); /* what was sent before, then out of the mode */
         return e;
     }
-    t->piped++;
-    return t->piped >= PIPE_MAX ? bm__pg_pipe_flush(t, em) : BM_OK;
+    t->pipe_sql[t->piped++] = sql;
+    return t->piped >= BM__PG_PIPE_MAX ? bm__pg_pipe_flush(t, em) : BM_OK;
 }
 
 bm_err bm__pg_pipe_flush(struct bm__pg_tx *t, struct bm_errmsg *em)
@@ -423,7 +421,7 @@ bm_err bm__pg_pipe_flush(struct bm__pg_tx *t, struct bm_errmsg *em)
     if (PQpipelineStatus(t->conn) == PQ_PIPELINE_OFF)
         return BM_OK;
     bm_err e = BM_OK;
-    int left = t->piped;
+    int n = t->piped, left = n;
     t->piped = 0;
     if (PQpipelineSync(t->conn) != 1)
         e = bm__pg_err(t->pg, t->conn, NULL, "pipeline sync", em);
@@ -444,8 +442,10 @@ bm_err bm__pg_pipe_flush(struct bm__pg_tx *t, struct bm_errmsg *em)
         if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_PIPELINE_ABORTED &&
             e == BM_OK) {
             const char *ss = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+            char what[48];
             snprintf(t->sqlstate, sizeof t->sqlstate, "%s", ss ? ss : "");
-            e = bm__pg_err(t->pg, t->conn, r, "pipelined statement", em);
+            stmt_name(n - left < n ? t->pipe_sql[n - left] : "pipeline", what, sizeof what);
+            e = bm__pg_err(t->pg, t->conn, r, what, em);
         }
         PQclear(r);
     }

@@ -41,6 +41,8 @@ const char *bm__pg_desc(const struct bm_pg *pg);
 /* The handle's attr_max_values (defaulted). */
 int bm__pg_attr_max(const struct bm_pg *pg);
 
+/* Statements bm__pg_pipe sends before it reads their answers. */
+#define BM__PG_PIPE_MAX 128
 /* One transaction attempt, handed to a bm__pg_tx_fn: run statements with bm__pg_exec. */
 struct bm__pg_tx {
     struct bm_pg *pg;
@@ -48,6 +50,7 @@ struct bm__pg_tx {
     int attempt;      /* 1 for the first try */
     char sqlstate[6]; /* of the statement that failed last ("" when none did) */
     int piped;        /* statements sent by bm__pg_pipe whose answers are not read yet */
+    const char *pipe_sql[BM__PG_PIPE_MAX]; /* their text, to name the one that failed */
 };
 /* Does the transaction's work; a non-OK return rolls it back. It may run several times (each
  * attempt from scratch, after a rollback), so it must not keep effects outside the database
@@ -104,8 +107,9 @@ bm_err bm__pg_exec(struct bm__pg_tx *t, const char *sql, const struct bm__pg_par
  * dozen; one round trip then serves them all. The answers are read, in order, by
  * bm__pg_pipe_flush, which bm__pg_exec (COMMIT included) calls first, so statements still run
  * in the order given and a failure still fails the transaction; it is reported there (the
- * first one, its SQLSTATE in t->sqlstate, as bm__pg_exec would). Every 128 statements the
- * answers are read, to bound what waits in the buffers. */
+ * first one, its SQLSTATE in t->sqlstate, as bm__pg_exec would). Every BM__PG_PIPE_MAX
+ * statements the answers are read, to bound what waits in the buffers. sql must outlive the
+ * answers (a literal or a static array). */
 bm_err bm__pg_pipe(struct bm__pg_tx *t, const char *sql, const struct bm__pg_params *p,
                    struct bm_errmsg *em);
 /* Reads the answers of the statements bm__pg_pipe sent and leaves pipeline mode; BM_OK when

@@ -388,6 +388,53 @@ static void test_awkward_values(void **state)
     bm_db_close(db);
 }
 
+/* A statement that fails inside the pipelined batch (invalid UTF-8, which the server refuses:
+ * 22021) fails the commit with the server's code and rolls all of it back: the object is not
+ * processed, nothing is counted, and the next commits on the same pool go through. */
+static void test_pipeline_failure(void **state)
+{
+    (void)state;
+    struct bm_errmsg em = {{0}};
+    struct bm_db *db = open_store("t_pipe", NULL);
+    for (int round = 0; round < 3; round++) {
+        struct bm_agg *d = bm_agg_new(0);
+        struct bm_series_key k = {.bucket = TU_T0,
+                                  .type = BM_PT_ON_DEMAND,
+                                  .model_id = tu_s(round == 1 ? "bad\xff\xfe" : "good"),
+                                  .profile_id = tu_s("p"),
+                                  .source_region = tu_s("us-east-1"),
+                                  .inference_region = tu_s("us-east-1"),
+                                  .operation = tu_s("Converse")};
+        struct bm_counters c;
+        bm_counters_one(&c, 7, 1, 0, 0);
+        assert_int_equal(bm_agg_add(d, &k, &c), BM_OK);
+        char key[16];
+        struct bm_db_object o;
+        enum bm_db_commit_result r = BM_DB_DUPLICATE;
+        snprintf(key, sizeof key, "k%d", round);
+        bm_db_object_init(&o, "b", key, NULL, "e");
+        bm_err e = bm_db_commit_object(db, &o, NULL, 1, d, NULL, TU_T0, &r, &em);
+        bm_agg_free(d);
+        if (round == 1) {
+            assert_int_equal(e, BM_E_STORAGE);
+            assert_non_null(strstr(em.text, "22021"));
+            assert_non_null(strstr(em.text, "WITH"));
+            bool seen = true;
+            assert_int_equal(bm_db_is_processed(db, &o, &seen, &em), BM_OK);
+            assert_false(seen);
+        } else {
+            assert_int_equal(e, BM_OK);
+            assert_int_equal(r, BM_DB_COMMITTED);
+        }
+    }
+    assert_int_equal(q_int("t_pipe", "SELECT count(*) FROM processed"), 2);
+    assert_int_equal(q_int("t_pipe", "SELECT i_s FROM agg_all"), 14);
+    assert_int_equal(q_int("t_pipe", "SELECT sum(value) FROM counter WHERE name = "
+                                     "'objects.processed'"),
+                     2);
+    bm_db_close(db);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -402,6 +449,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_inconsistent_rollup),
         cmocka_unit_test(test_attr_cap),
         cmocka_unit_test(test_awkward_values),
+        cmocka_unit_test(test_pipeline_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
