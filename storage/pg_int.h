@@ -1,8 +1,8 @@
 /* pg_int.h: the PostgreSQL store's private declarations (storage/ and its unit tests only): the
  * libpq layer of pg.c (URL check, connection pool, transactions retried on serialization
- * failures and deadlocks) and the schema, exactly-once commit and publisher lease of
- * pg_schema.c and pg_commit.c. No libpq type leaves storage/: the public interface is
- * bm_storage.h's, through pg_store.c. */
+ * failures and deadlocks) and pg_exec.c (statements, the pipeline), and the schema,
+ * exactly-once commit and publisher lease of pg_schema.c and pg_commit.c. No libpq type
+ * leaves storage/: the public interface is bm_storage.h's, through pg_store.c. */
 #ifndef BM_STORAGE_PG_INT_H
 #define BM_STORAGE_PG_INT_H
 
@@ -81,6 +81,7 @@ bm_err bm__pg_session(struct bm_pg *pg, bm__pg_tx_fn fn, void *ctx, struct bm_er
 bm_err bm__pg_tx_in(struct bm__pg_tx *session, const char *iso, bm__pg_tx_fn fn, void *ctx,
                     struct bm_errmsg *em);
 
+/* ---- Statements (pg_exec.c) ---------------------------------------------------------------- */
 /* Parameters of one statement: integers as decimal text, strings as binary text (length
  * given, so they need no NUL), NULL as NULL. */
 #define BM__PG_MAXP 32
