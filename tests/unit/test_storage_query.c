@@ -165,14 +165,17 @@ static void check_case(const struct ref *r, unsigned m, size_t i, size_t f)
 }
 
 /* Every grouping over all time, a ragged range of minutes, hours and a day, and almost all
- * the data, unfiltered and with every filter. */
+ * the data, unfiltered and with every filter. On PostgreSQL (a round trip and a plan per
+ * query, 6,144 of them took half a minute) every grouping meets one of those six range and
+ * filter pairs, in turn, so each grouping and each pair is still checked (about 170 times). */
 static void check_every_grouping(const struct ref *r)
 {
     static const size_t some[] = {0, 1, 9};
     for (unsigned m = 0; m < 1u << BM_G__COUNT; m++)
         for (size_t i = 0; i < TU_N(some); i++)
             for (size_t f = 0; f < 6; f += 5)
-                check_case(r, m, some[i], f);
+                if (!tu_is_pg() || m % 6 == i * 2 + f / 5)
+                    check_case(r, m, some[i], f);
 }
 
 static void test_every_grouping(void **state)
