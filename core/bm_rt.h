@@ -285,6 +285,7 @@ struct bm_config {
     /* Ours. */
     char *listen;
     char *db_path;
+    long db_max_connections; /* BMAS_DB_MAX_CONNECTIONS, 0 = the store's default */
     char *auth_token;
     long flush_interval_s;
     char *instance_id; /* BMAS_INSTANCE_ID, "" = hostname-pid */

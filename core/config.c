@@ -59,6 +59,10 @@ static const struct cfg_entry table[] = {
     {"BMAS_DB", NULL, CFG_STR, OFF(db_path), "./bmas.db", 1, 4096, CFG_URL,
      "SQLite database file, or a postgres:// or postgresql:// URL of a PostgreSQL database that "
      "several instances share (flag --db)"},
+    {"BMAS_DB_MAX_CONNECTIONS", NULL, CFG_INT, OFF(db_max_connections), "0", 0, 1024, 0,
+     "connections to the store this instance opens at most (a PostgreSQL server's "
+     "max_connections is shared by every instance); 0 = the store's default: SQLite 16, "
+     "PostgreSQL 8"},
     {"BMAS_AUTH_TOKEN", NULL, CFG_STR, OFF(auth_token), "", 0, 4096, CFG_SECRET,
      "when set, every route but /healthz and /dashboard needs Authorization: Bearer <token>"},
     {"BMAS_FLUSH_INTERVAL", NULL, CFG_INT, OFF(flush_interval_s), "60", 0, 86400, 0,

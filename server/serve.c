@@ -66,7 +66,8 @@ static bm_err setup(struct bm_srv *s, struct bm_errmsg *em)
     bm_ingest_opts_init(&s->iopts, cfg, s->app_map);
     s->iopts.prices = s->prices;
     s->iopts.attrs = s->attrs;
-    struct bm_db_options dbo = {.attr_max_values = (int)cfg->attribution_max_values};
+    struct bm_db_options dbo = {.max_connections = (int)cfg->db_max_connections,
+                                .attr_max_values = (int)cfg->attribution_max_values};
     rc = bm_db_open(cfg->db_path, &dbo, &s->db, em);
     if (rc != BM_OK)
         return rc;

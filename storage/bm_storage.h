@@ -18,7 +18,9 @@
 struct bm_db;
 
 struct bm_db_options {
-    int max_connections; /* pool bound; 0 = 16. A call waits when all are in use. */
+    /* Pool bound; 0 = 16 on SQLite, 8 on PostgreSQL. A call waits when all are in use; no
+     * call holds one connection while it waits for another, so 1 works (serially). */
+    int max_connections;
     int busy_timeout_ms; /* wait for a lock held by another process; 0 = 5000 */
     bool sync_full;      /* synchronous=FULL: durable across power loss (see db.c), slower */
     /* Distinct values kept per attribution key (BMAS_ATTRIBUTION_MAX_VALUES); a new value

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Two instances on one PostgreSQL database (issue 14 items 2 and 3), against a real server this
 # script starts (tests/tools/pg-lib.sh; no server is a failure, never a skip): the same objects
-# delivered to both, 8 requests at once on each, are counted once and both /aggregates agree;
+# delivered to both, 8 requests at once on each, are counted once and both /aggregates agree,
+# each instance through the one connection BMAS_DB_MAX_CONNECTIONS=1 allows it;
 # exactly one instance holds the publisher lease and both name it in /status, a lease the
 # database holds for at most 3/4 of the flush interval; a third instance killed with -9 in the
 # middle of a batch, the batch redelivered to another, leaves every object counted once; after
@@ -30,7 +31,7 @@ for i in $(seq 1 "$NOBJ"); do
         "$BM_TEST_DATA/s3-event.json" > "$W/ev$i.json"
 done
 
-common="AWS_ENDPOINT_URL=$EMU_URL AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test BMAS_FLUSH_INTERVAL=4 MAX_RETRY_ATTEMPTS=3 AWS_EC2_METADATA_DISABLED=true"
+common="AWS_ENDPOINT_URL=$EMU_URL AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test BMAS_FLUSH_INTERVAL=4 MAX_RETRY_ATTEMPTS=3 AWS_EC2_METADATA_DISABLED=true BMAS_DB_MAX_CONNECTIONS=1"
 BMAS_DB=$PG_URL
 BMAS_ENV="$common BMAS_INSTANCE_ID=alpha"
 bmas_start || exit 1
@@ -64,6 +65,10 @@ BMAS_URL=$A_URL call agg_a GET "/aggregates?group_by=profile_type&profile_type=C
 agg_a=$BODY
 BMAS_URL=$B_URL call agg_b GET "/aggregates?group_by=profile_type&profile_type=CrossRegion"
 t_eq "each object counted once" "$total" "$(echo "$agg_a" | jq .totals.input_tokens)"
+# BMAS_DB_MAX_CONNECTIONS=1: each instance did all of that (8 requests at once, the lease, the
+# publisher) through one connection, so the server saw two (psql's own is not bmas's).
+t_eq "one connection per instance (BMAS_DB_MAX_CONNECTIONS=1)" 2 \
+    "$(PGCONNECT_TIMEOUT=5 psql "$PG_URL" -Atqc "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'bmas'" 2>&1)"
 t_eq "both instances answer the same /aggregates" "$(echo "$agg_a" | jq -cS .)" "$(echo "$BODY" | jq -cS .)"
 call status_b GET /status
 st_b=$BODY
