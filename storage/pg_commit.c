@@ -27,36 +27,34 @@
 #define SERIES_COLS                                                                                \
     "bucket, model, ptype, profile, src, inf, op, n, i_s, i_mn, i_mx, o_s, o_mn, o_mx, r_s, "      \
     "r_mn, r_mx, w_s, w_mn, w_mx, c_u, c_p, np, rv, a1, a2, a3"
+/* clang-format off */
 /* Sums of bigints are numeric in PostgreSQL: back to bigint. */
 #define SUM(c) "sum(" c ")::bigint"
 #define STAT_GROUP(p) SUM(p "_s") ", min(" p "_mn), max(" p "_mx)"
 #define NAMES "model, profile, src, inf, op, a1, a2, a3, ptype"
 /* One table's rows of the delta v: the series summed over buckets of `width` seconds (floored
- * as floor_to does), in the table's key order, so that two commits lock shared rows in the
- * same order. One statement may not update a row twice: hence the grouping. */
-#define GROUPED(width)                                                                                                 \
-    "SELECT bucket - ((bucket % " width ") + " width ") % " width " AS fb, model, ptype, "                             \
-    "profile, src, inf, op, " SUM("n") ", " STAT_GROUP("i") ", " STAT_GROUP("o") ", " STAT_GROUP("r") ", " STAT_GROUP( \
-        "w") ", " SUM("c_u") ", " SUM("c_p") ", " SUM("np") ", " SUM("rv") ", a1, a2, a3 FROM v "                      \
-                                                                           "GROUP BY fb, " NAMES                       \
-                                                                           " ORDER BY fb, " NAMES
-#define AGG_INSERT(cte, table, width)                                                              \
-    cte " AS (INSERT INTO " table " AS a (" SERIES_COLS ") " GROUPED(                              \
-        width) " ON CONFLICT (" SERIES_KEY                                                         \
-               ") DO UPDATE SET n = a.n + excluded.n, " STAT_MERGE("i") ", " STAT_MERGE(           \
-                   "o") ", " STAT_MERGE("r") ", " STAT_MERGE("w") ", " COST_MERGE ")"
-#define ALL_INSERT                                                                                                                                                                            \
-    "t AS (INSERT INTO agg_all AS a (model, ptype, profile, src, inf, op, n, i_s, o_s, r_s, "                                                                                                 \
-    "w_s, c_u, c_p, np, rv, a1, a2, a3) SELECT model, ptype, profile, src, inf, op, " SUM(                                                                                                    \
-        "n") ", " SUM("i_s") ", " SUM("o_s") ", " SUM("r_s") ", " SUM("w_s") ", " SUM("c_u") ","                                                                                              \
-                                                                                             " " SUM("c_p") ", " SUM("np") ", " SUM(                                                          \
-                                                                                                 "rv") ", a1, a2, a3 FROM v GROUP BY " NAMES                                                  \
-                                                                                                       " ORDER BY " NAMES                                                                     \
-                                                                                                       " ON CONFLICT (" ALL_KEY                                                               \
-                                                                                                       ") DO UPDATE SET n = a.n + excluded.n, "                                               \
-                                                                                                       "i_s = a.i_s + excluded.i_s, o_s = a.o_s + excluded.o_s, r_s = a.r_s + excluded.r_s, " \
-                                                                                                       "w_s = a.w_s + excluded.w_s, " COST_MERGE                                              \
-                                                                                                       ")"
+ * toward minus infinity), in the table's key order, so that two commits lock shared rows in
+ * the same order. One statement may not update a row twice: hence the grouping. */
+#define GROUPED(width)                                                                         \
+    "SELECT bucket - ((bucket % " width ") + " width ") % " width " AS fb, "                   \
+    "model, ptype, profile, src, inf, op, " SUM("n") ", "                                     \
+    STAT_GROUP("i") ", " STAT_GROUP("o") ", " STAT_GROUP("r") ", " STAT_GROUP("w") ", "       \
+    SUM("c_u") ", " SUM("c_p") ", " SUM("np") ", " SUM("rv") ", a1, a2, a3 "                  \
+    "FROM v GROUP BY fb, " NAMES " ORDER BY fb, " NAMES
+#define AGG_INSERT(cte, table, width)                                                          \
+    cte " AS (INSERT INTO " table " AS a (" SERIES_COLS ") " GROUPED(width) " "                \
+    "ON CONFLICT (" SERIES_KEY ") DO UPDATE SET n = a.n + excluded.n, "                       \
+    STAT_MERGE("i") ", " STAT_MERGE("o") ", " STAT_MERGE("r") ", " STAT_MERGE("w") ", "       \
+    COST_MERGE ")"
+#define ALL_INSERT                                                                             \
+    "t AS (INSERT INTO agg_all AS a (model, ptype, profile, src, inf, op, n, i_s, o_s, r_s, "  \
+    "w_s, c_u, c_p, np, rv, a1, a2, a3) "                                                     \
+    "SELECT model, ptype, profile, src, inf, op, " SUM("n") ", " SUM("i_s") ", "              \
+    SUM("o_s") ", " SUM("r_s") ", " SUM("w_s") ", " SUM("c_u") ", " SUM("c_p") ", "           \
+    SUM("np") ", " SUM("rv") ", a1, a2, a3 FROM v GROUP BY " NAMES " ORDER BY " NAMES " "     \
+    "ON CONFLICT (" ALL_KEY ") DO UPDATE SET n = a.n + excluded.n, "                          \
+    "i_s = a.i_s + excluded.i_s, o_s = a.o_s + excluded.o_s, r_s = a.r_s + excluded.r_s, "    \
+    "w_s = a.w_s + excluded.w_s, " COST_MERGE ")"
 
 /* The whole delta in one statement, whatever its number of series: each column an array
  * ($1..$27 in SERIES_COLS order, text format) unnested into the rows v; from them the minute,
@@ -69,10 +67,15 @@ static const char apply_sql[] =
     "$5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], "
     "$11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], "
     "$17::bigint[], $18::bigint[], $19::bigint[], $20::bigint[], $21::bigint[], $22::bigint[], "
-    "$23::bigint[], $24::bigint[], $25::text[], $26::text[], $27::text[]) AS v(" SERIES_COLS
-    ")), " AGG_INSERT("m", "agg", "1") ", " AGG_INSERT("h", "agg_hour", "3600") ", " AGG_INSERT(
-        "d", "agg_day", "86400") ", " ALL_INSERT " INSERT INTO outbox (created_at, " SERIES_COLS
-                                 ") SELECT $28::bigint, * FROM v ORDER BY bucket, " NAMES;
+    "$23::bigint[], $24::bigint[], $25::text[], $26::text[], $27::text[]) "
+    "AS v(" SERIES_COLS ")), "
+    AGG_INSERT("m", "agg", "1") ", "
+    AGG_INSERT("h", "agg_hour", "3600") ", "
+    AGG_INSERT("d", "agg_day", "86400") ", "
+    ALL_INSERT " "
+    "INSERT INTO outbox (created_at, " SERIES_COLS ") "
+    "SELECT $28::bigint, * FROM v ORDER BY bucket, " NAMES;
+/* clang-format on */
 
 bm_err bm__pg_counter_add(struct bm__pg_tx *t, enum bm_db_counter c, int64_t v,
                           struct bm_errmsg *em)
