@@ -88,7 +88,7 @@ bm_err bm__pg_counter_add(struct bm__pg_tx *t, enum bm_db_counter c, int64_t v,
      * connections, mostly add to other rows and do not queue on one row until each other's
      * COMMIT is on disk. */
     return bm__pg_pipe(t,
-                       "INSERT INTO counter AS c (name, shard, value) VALUES ($1, "
+                       "INSERT INTO counter_shard AS c (name, shard, value) VALUES ($1, "
                        "pg_backend_pid() % 64, $2::bigint) ON CONFLICT (name, shard) DO UPDATE "
                        "SET value = c.value + excluded.value",
                        &p, em);

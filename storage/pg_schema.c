@@ -98,13 +98,17 @@ static const char *const migrations[] = {
     "CREATE TABLE attr_value (k smallint NOT NULL, v text NOT NULL, PRIMARY KEY (k, v));",
     /* clang-format on */
 
-    /* Version 4: each counter in up to 64 rows (shard: the writing session's server process
-     * id mod 64), summed when read. Every commit adds to the same few counters and holds
-     * their rows until its COMMIT is on disk; with one row each, concurrent commits queued
-     * behind each other's disk flush instead of sharing one. Existing rows become shard 0. */
-    "ALTER TABLE counter ADD COLUMN shard smallint NOT NULL DEFAULT 0;"
-    "ALTER TABLE counter DROP CONSTRAINT counter_pkey;"
-    "ALTER TABLE counter ADD PRIMARY KEY (name, shard);",
+    /* Version 4: counters added in up to 64 rows each (counter_shard; shard: the writing
+     * session's server process id mod 64), read as counter_total, the sums of both tables.
+     * Every commit adds to the same few counters and holds their rows until its COMMIT is on
+     * disk; with one row each, concurrent commits queued behind each other's flush instead of
+     * sharing one. counter stays as it was, so an instance of an older bmas still running in
+     * a rolling deploy keeps adding to it, and nothing of either is lost. */
+    "CREATE TABLE counter_shard (name text NOT NULL, shard smallint NOT NULL, "
+    "  value bigint NOT NULL, PRIMARY KEY (name, shard));"
+    "CREATE VIEW counter_total AS SELECT name, sum(value)::bigint AS value FROM "
+    "  (SELECT name, value FROM counter UNION ALL SELECT name, value FROM counter_shard) c "
+    "  GROUP BY name;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 /* pg_advisory_lock key of the migrations ("bmas" as an integer). */
@@ -230,7 +234,7 @@ bm_err bm__pg_migrate(struct bm_pg *pg, int to, struct bm_errmsg *em)
 
 bm_err bm__pg_counter(struct bm_pg *pg, enum bm_db_counter c, int64_t *out, struct bm_errmsg *em)
 {
-    struct bm__pg_one q = {.sql = "SELECT sum(value)::bigint FROM counter WHERE name = $1"};
+    struct bm__pg_one q = {.sql = "SELECT value FROM counter_total WHERE name = $1"};
     const char *name = bm_db_counter_name(c);
     bm__pg_p_str(&q.p, (struct bm_str){name, strlen(name)});
     bm_err e = bm__pg_read(pg, bm__pg_one_fn, &q, em);

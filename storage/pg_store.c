@@ -232,8 +232,7 @@ static bm_err status_fn(struct bm__pg_tx *t, void *ctx, struct bm_errmsg *em)
 {
     struct bm_db_status *s = ctx;
     PGresult *r = NULL;
-    bm_err e = bm__pg_exec(t, "SELECT name, sum(value)::bigint FROM counter GROUP BY name", NULL,
-                           &r, NULL, em);
+    bm_err e = bm__pg_exec(t, "SELECT name, value FROM counter_total", NULL, &r, NULL, em);
     if (e != BM_OK)
         return e;
     memset(s, 0, sizeof *s);

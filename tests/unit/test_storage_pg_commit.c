@@ -191,10 +191,10 @@ static void test_commit_race(void **state)
     expect(100, OBJECTS, &want, &series);
     assert_tables("t_race", &want, series);
     assert_int_equal(
-        q_int("t_race", "SELECT sum(value) FROM counter WHERE name = 'objects.processed'"),
+        q_int("t_race", "SELECT value FROM counter_total WHERE name = 'objects.processed'"),
         OBJECTS);
     assert_int_equal(
-        q_int("t_race", "SELECT sum(value) FROM counter WHERE name = 'objects.duplicates'"),
+        q_int("t_race", "SELECT value FROM counter_total WHERE name = 'objects.duplicates'"),
         OBJECTS * (THREADS - 1));
     bm__pg_close(pg);
 }
@@ -249,7 +249,7 @@ static void test_commit_parallel(void **state)
     expect_with(500, OBJECTS, turning_delta, &want, &series);
     assert_tables("t_par", &want, series);
     assert_int_equal(
-        q_int("t_par", "SELECT sum(value) FROM counter WHERE name = 'objects.duplicates'"),
+        q_int("t_par", "SELECT value FROM counter_total WHERE name = 'objects.duplicates'"),
         OBJECTS * (THREADS - 1));
     assert_int_equal(bm__pg_retries(pg), 0);
     bm__pg_close(pg);

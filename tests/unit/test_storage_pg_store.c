@@ -143,20 +143,20 @@ static void test_deferred_with_commit(void **state)
     struct bm_db *db = open_store("t_defer", NULL);
     bm_db_count(db, BM_DB_C_OBJECTS_DUPLICATES, 5);
     bm_db_count_ignored(db);
-    assert_int_equal(q_int("t_defer", "SELECT count(*) FROM counter WHERE name IN "
+    assert_int_equal(q_int("t_defer", "SELECT count(*) FROM counter_total WHERE name IN "
                                       "('objects.duplicates', 'objects.ignored')"),
                      0);
     assert_int_equal(commit(db, 1, &e, &em), BM_DB_COMMITTED);
     assert_int_equal(e, BM_OK);
     assert_int_equal(
-        q_int("t_defer", "SELECT sum(value) FROM counter WHERE name = 'objects.duplicates'"), 5);
+        q_int("t_defer", "SELECT value FROM counter_total WHERE name = 'objects.duplicates'"), 5);
     assert_int_equal(
-        q_int("t_defer", "SELECT sum(value) FROM counter WHERE name = 'objects.ignored'"), 1);
+        q_int("t_defer", "SELECT value FROM counter_total WHERE name = 'objects.ignored'"), 1);
     /* A duplicate adds its own count to the deferred ones. */
     bm_db_count(db, BM_DB_C_OBJECTS_DUPLICATES, 2);
     assert_int_equal(commit(db, 1, &e, &em), BM_DB_DUPLICATE);
     assert_int_equal(
-        q_int("t_defer", "SELECT sum(value) FROM counter WHERE name = 'objects.duplicates'"), 8);
+        q_int("t_defer", "SELECT value FROM counter_total WHERE name = 'objects.duplicates'"), 8);
     struct bm_db_status s;
     assert_int_equal(bm_db_status(db, &s, &em), BM_OK);
     assert_int_equal(s.c[BM_DB_C_OBJECTS_DUPLICATES], 8);
@@ -429,7 +429,7 @@ static void test_pipeline_failure(void **state)
     }
     assert_int_equal(q_int("t_pipe", "SELECT count(*) FROM processed"), 2);
     assert_int_equal(q_int("t_pipe", "SELECT i_s FROM agg_all"), 14);
-    assert_int_equal(q_int("t_pipe", "SELECT sum(value) FROM counter WHERE name = "
+    assert_int_equal(q_int("t_pipe", "SELECT value FROM counter_total WHERE name = "
                                      "'objects.processed'"),
                      2);
     bm_db_close(db);
