@@ -60,17 +60,51 @@ static bm_err object_url(const struct bm_aws *aws, const char *region, const cha
     return rc;
 }
 
+/* The region in an S3 endpoint host S3 named (a 307's <Endpoint>): "B.s3.REGION.amazonaws.com"
+ * or the older "B.s3-REGION.amazonaws.com" (s3-external-1 is us-east-1's old name); "" for
+ * the global "B.s3.amazonaws.com" or any other shape. */
+static void endpoint_region(struct bm_str host, char *region, size_t cap)
+{
+    static const char *const suffix[] = {".amazonaws.com", ".amazonaws.com.cn"};
+    region[0] = '\0';
+    for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+        size_t sl = strlen(suffix[i]);
+        if (host.len <= sl || memcmp(host.p + host.len - sl, suffix[i], sl) != 0)
+            continue;
+        size_t end = host.len - sl, start = end;
+        while (start > 0 && host.p[start - 1] != '.')
+            start--;
+        struct bm_str last = {host.p + start, end - start};
+        bool dotted = start >= 4 && memcmp(host.p + start - 4, ".s3.", 4) == 0;
+        bool dashed = last.len > 3 && memcmp(last.p, "s3-", 3) == 0;
+        if (dashed) {
+            last.p += 3;
+            last.len -= 3;
+        } else if (!dotted && !(start == 3 && memcmp(host.p, "s3.", 3) == 0)) {
+            return;
+        }
+        if (last.len == 10 && memcmp(last.p, "external-1", 10) == 0)
+            last = (struct bm_str){"us-east-1", 9};
+        if (last.len > 0 && last.len < cap) {
+            memcpy(region, last.p, last.len);
+            region[last.len] = '\0';
+        }
+        return;
+    }
+}
+
 /* A bucket in another region than the request was signed for. S3 says so with a 301
- * PermanentRedirect (a request sent to another region's endpoint) or a 400
- * AuthorizationHeaderMalformed (the bucket's own endpoint, signed for another region; every
- * path-style request to a custom endpoint): the bucket's region is in the x-amz-bucket-region
- * header, or the error's <Region> (docs/architecture.md, "Buckets in other regions"). A HEAD
- * error has no body, so a 400 with the header and no code counts too. True when the answer is
- * such a redirect; region gets what it named ("" when nothing). */
+ * PermanentRedirect (a request sent to another region's endpoint), a 307 TemporaryRedirect
+ * (the same, in the first hours of a new bucket) or a 400 AuthorizationHeaderMalformed (the
+ * bucket's own endpoint, signed for another region; every path-style request to a custom
+ * endpoint): the bucket's region is in the x-amz-bucket-region header, the error's <Region>,
+ * or the host of a 307's <Endpoint> (docs/architecture.md, "Buckets in other regions"). A
+ * HEAD error has no body, so a 400 with the header and no code counts too. True when the
+ * answer is such a redirect; region gets what it named ("" when nothing). */
 static bool region_redirect(const struct bm_http_resp *rs, const char *code, char *region,
                             size_t cap)
 {
-    bool moved = rs->status == 301 ||
+    bool moved = rs->status == 301 || rs->status == 307 ||
                  (rs->status == 400 && (strcmp(code, "AuthorizationHeaderMalformed") == 0 ||
                                         strcmp(code, "IllegalLocationConstraintException") == 0 ||
                                         (code[0] == '\0' && rs->bucket_region[0] != '\0')));
@@ -85,8 +119,12 @@ static bool region_redirect(const struct bm_http_resp *rs, const char *code, cha
         size_t n = t.len < cap - 1 ? t.len : cap - 1;
         memcpy(region, t.p, n);
         region[n] = '\0';
+    } else if (rs->status == 307 && rs->body.data != NULL &&
+               bm__xml_find(rs->body.data, rs->body.data + rs->body.len, "Endpoint", &t) != NULL) {
+        endpoint_region(t, region, cap);
     }
-    /* A 400 AuthorizationHeaderMalformed without a region is a malformed header, no more. */
+    /* A 400 AuthorizationHeaderMalformed without a region is a malformed header, no more; a
+     * 307 without one (the global endpoint's) is not followed either. */
     return rs->status == 301 || region[0] != '\0';
 }
 

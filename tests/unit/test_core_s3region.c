@@ -216,6 +216,68 @@ static void test_malformed_region_refused(void **state)
 
 /* One redirect per request: a second one (to yet another region, or the region the request
  * was already signed for) fails the request instead of looping. */
+#define TEMP_BODY(host)                                                                            \
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>TemporaryRedirect</Code><Message>"   \
+    "Please re-send this request to the specified temporary endpoint. Continue to use the "        \
+    "original request endpoint for future requests.</Message><Endpoint>" host "</Endpoint>"        \
+    "<Bucket>logs</Bucket></Error>"
+
+/* A bucket created elsewhere in the last hours: S3 answers 307 TemporaryRedirect with the
+ * bucket's endpoint in <Endpoint> (no x-amz-bucket-region). Its region, in either host form
+ * (China's domain too), is followed like a 301's; the global endpoint names no region, so
+ * nothing is followed and the request fails with S3's answer. */
+static void test_307_temporary_redirect(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body, *region, *url;
+    } cases[] = {
+        {TEMP_BODY("logs.s3-eu-west-1.amazonaws.com"), "eu-west-1",
+         "https://logs.s3.eu-west-1.amazonaws.com/k"},
+        {TEMP_BODY("logs.s3.ap-southeast-2.amazonaws.com"), "ap-southeast-2",
+         "https://logs.s3.ap-southeast-2.amazonaws.com/k"},
+        {TEMP_BODY("logs.s3.cn-north-1.amazonaws.com.cn"), "cn-north-1",
+         "https://logs.s3.cn-north-1.amazonaws.com.cn/k"},
+    };
+    struct collect c;
+    bm_buf_init(&c.data, 1024);
+    struct bm_errmsg em = {{0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct fake_aws e;
+        fake_aws_setup(&e, aws_env, NOW_S);
+        fake_push(&e.http, (struct fake_resp){.status = 307, .body = cases[i].body});
+        fake_push(&e.http, (struct fake_resp){.status = 200, .body = "abc"});
+        assert_int_equal(get(&e, "logs", "k", &c, &em), BM_OK);
+        assert_int_equal(e.http.ncalls, 2);
+        assert_string_equal(e.http.calls[1].region, cases[i].region);
+        assert_string_equal(e.http.calls[1].url, cases[i].url);
+        assert_int_equal(c.data.len, 3);
+        fake_aws_teardown(&e);
+    }
+    /* The header, when S3 sends it, is enough (a HEAD has no body). */
+    struct fake_aws e;
+    fake_aws_setup(&e, aws_env, NOW_S);
+    fake_push(&e.http, (struct fake_resp){.status = 307, .bucket_region = "eu-central-1"});
+    fake_push(&e.http, (struct fake_resp){.status = 200, .etag = "e"});
+    struct bm_s3_object_info info;
+    assert_int_equal(bm_s3_head_object(&e.aws, "logs", "k", &info, &em), BM_OK);
+    assert_string_equal(e.http.calls[1].region, "eu-central-1");
+    fake_aws_teardown(&e);
+    /* The global endpoint, and us-east-1's old name for the region already signed for. */
+    static const char *const unfollowed[] = {TEMP_BODY("logs.s3.amazonaws.com"),
+                                             TEMP_BODY("logs.s3-external-1.amazonaws.com")};
+    for (size_t i = 0; i < 2; i++) {
+        fake_aws_setup(&e, aws_env, NOW_S);
+        fake_push(&e.http, (struct fake_resp){.status = 307, .body = unfollowed[i]});
+        assert_int_equal(get(&e, "logs", "k", &c, &em), BM_E_UPSTREAM);
+        assert_int_equal(e.http.ncalls, 1);
+        assert_non_null(strstr(em.text, "307"));
+        assert_int_equal(bm_s3_regions_count(e.regions), 0);
+        fake_aws_teardown(&e);
+    }
+    bm_buf_cleanup(&c.data);
+}
+
 static void test_second_redirect_not_followed(void **state)
 {
     (void)state;
@@ -334,6 +396,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_301_then_200),
+        cmocka_unit_test(test_307_temporary_redirect),
         cmocka_unit_test(test_400_malformed_then_200),
         cmocka_unit_test(test_malformed_region_refused),
         cmocka_unit_test(test_second_redirect_not_followed),
