@@ -70,6 +70,14 @@ t_eq "each object counted once" "$total" "$(echo "$agg_a" | jq .totals.input_tok
 t_eq "one connection per instance (BMAS_DB_MAX_CONNECTIONS=1)" 2 \
     "$(PGCONNECT_TIMEOUT=5 psql "$PG_URL" -Atqc "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'bmas'" 2>&1)"
 t_eq "both instances answer the same /aggregates" "$(echo "$agg_a" | jq -cS .)" "$(echo "$BODY" | jq -cS .)"
+store_series() { # URL: /metrics' aggregate counters (the shared store's), sorted
+    curl -m 30 -sS "$1/metrics" | grep -E '^bmas_(invocations|input_tokens|output_tokens)_total\{' | sort
+}
+series_a=$(store_series "$A_URL")
+t_eq "/metrics' aggregate counters: $PER_OBJECT x $NOBJ CrossRegion input tokens" "$total" \
+    "$(awk '/^bmas_input_tokens_total\{profile_type="CrossRegion"/ { n += $2 } END { print n + 0 }' <<<"$series_a")"
+t_eq "both instances export the same aggregate counters (max, not sum, across instances)" \
+    "$series_a" "$(store_series "$B_URL")"
 call status_b GET /status
 st_b=$BODY
 BMAS_URL=$A_URL call status_a GET /status
