@@ -185,10 +185,77 @@ static bool valid_query_id(const char *id)
     return true;
 }
 
+/* One result of GetMetricData: series s (may be NULL: no data) in periods with stat. */
+static bm_err write_result(struct emu_w *w, const char *id, const char *label,
+                           const struct emu_series *s, int64_t start, int64_t end, long period,
+                           int unit, const char *stat, bool ascending)
+{
+    struct emu_stat *agg = NULL;
+    size_t n = 0;
+    bm_err rc;
+    if (s != NULL && (rc = bm__emu_cw_aggregate(s, start, end, period, unit, &agg, &n)) != BM_OK)
+        return rc;
+    bm__emu_w_obj(w, NULL);
+    bm__emu_w_str(w, "Id", id);
+    bm__emu_w_str(w, "Label", label);
+    bm__emu_w_list(w, "Timestamps", "Timestamps", "member");
+    for (size_t i = 0; i < n; i++)
+        bm__emu_w_time(w, NULL, agg[ascending ? i : n - 1 - i].ts * 1000);
+    bm__emu_w_end(w);
+    bm__emu_w_list(w, "Values", "Values", "member");
+    for (size_t i = 0; i < n; i++)
+        bm__emu_w_num(w, NULL, stat_value(&agg[ascending ? i : n - 1 - i], stat));
+    bm__emu_w_end(w);
+    bm__emu_w_str(w, "StatusCode", "Complete");
+    bm__emu_w_end(w);
+    bm_free(agg);
+    return BM_OK;
+}
+
+/* A query's SEARCH expression into *sq; a ValidationError when it is not one bmas-emulator
+ * evaluates (checked for every query before any result is written). */
+static bm_err search_of(struct emu_req *rq, const cJSON *q, struct emu_search *sq)
+{
+    char err[200];
+    const char *expr = bm__emu_in_str(q, "Expression");
+    if (expr == NULL || !bm__emu_cw_search_parse(expr, sq, err, sizeof err))
+        return bm__emu_fail(rq, "ValidationError", "%s",
+                            expr == NULL ? "Expression must be a string." : err);
+    if (!valid_stat(sq->stat))
+        return bm__emu_fail(rq, "ValidationError",
+                            "The SEARCH statistic %s is not supported by bmas-emulator.", sq->stat);
+    return BM_OK;
+}
+
+/* A SEARCH query's results (callers hold mu): one per series it finds (at most 500), each
+ * with the query's Id and a label of the metric name and the dimension values. */
+static bm_err search_results(struct emu_req *rq, struct emu_w *w, const cJSON *q, int64_t start,
+                             int64_t end, bool ascending)
+{
+    struct emu_search sq;
+    bm_err rc = search_of(rq, q, &sq);
+    size_t found = 0;
+    for (size_t i = 0; i < rq->emu->n_series && rc == BM_OK && found < 500; i++) {
+        const struct emu_series *s = rq->emu->series[i];
+        if (!bm__emu_cw_search_match(&sq, s))
+            continue;
+        char label[1024];
+        int n = snprintf(label, sizeof label, "%s", s->name);
+        for (size_t k = 0; k < s->n_dims && n > 0 && (size_t)n < sizeof label; k++)
+            n += snprintf(label + n, sizeof label - (size_t)n, " %s", s->dims[k].v);
+        found++;
+        rc = write_result(w, bm__emu_in_str(q, "Id"), label, s, start, end, sq.period, -1, sq.stat,
+                          ascending);
+    }
+    return rc;
+}
+
 /* One MetricStat query's result (callers hold mu). */
 static bm_err data_result(struct emu_req *rq, struct emu_w *w, const cJSON *q, int64_t start,
                           int64_t end, bool ascending)
 {
+    if (cJSON_GetObjectItemCaseSensitive(q, "Expression") != NULL)
+        return search_results(rq, w, q, start, end, ascending);
     const cJSON *ms = cJSON_GetObjectItemCaseSensitive(q, "MetricStat");
     const cJSON *metric = cJSON_GetObjectItemCaseSensitive(ms, "Metric");
     const char *ns = bm__emu_in_str(metric, "Namespace");
@@ -218,25 +285,8 @@ static bm_err data_result(struct emu_req *rq, struct emu_w *w, const cJSON *q, i
     struct emu_kv dims[EMU_CW_MAX_DIMS];
     size_t nd = bm__emu_cw_read_dims(dims_in, dims);
     struct emu_series *s = bm__emu_cw_series_find(rq->emu, ns, name, dims, nd);
-    struct emu_stat *agg = NULL;
-    size_t n = 0;
-    if (s != NULL && (rc = bm__emu_cw_aggregate(s, start, end, period, unit, &agg, &n)) != BM_OK)
-        return rc;
-    bm__emu_w_obj(w, NULL);
-    bm__emu_w_str(w, "Id", bm__emu_in_str(q, "Id"));
-    bm__emu_w_str(w, "Label", label ? label : name);
-    bm__emu_w_list(w, "Timestamps", "Timestamps", "member");
-    for (size_t i = 0; i < n; i++)
-        bm__emu_w_time(w, NULL, agg[ascending ? i : n - 1 - i].ts * 1000);
-    bm__emu_w_end(w);
-    bm__emu_w_list(w, "Values", "Values", "member");
-    for (size_t i = 0; i < n; i++)
-        bm__emu_w_num(w, NULL, stat_value(&agg[ascending ? i : n - 1 - i], stat));
-    bm__emu_w_end(w);
-    bm__emu_w_str(w, "StatusCode", "Complete");
-    bm__emu_w_end(w);
-    bm_free(agg);
-    return BM_OK;
+    return write_result(w, bm__emu_in_str(q, "Id"), label ? label : name, s, start, end, period,
+                        unit, stat, ascending);
 }
 
 bm_err bm__emu_cw_get_metric_data(struct emu_req *rq, struct emu_w *w)
@@ -258,13 +308,14 @@ bm_err bm__emu_cw_get_metric_data(struct emu_req *rq, struct emu_w *w)
     const cJSON *q;
     cJSON_ArrayForEach(q, queries)
     {
+        struct emu_search sq;
         if (!valid_query_id(bm__emu_in_str(q, "Id")))
             return bm__emu_fail(rq, "InvalidParameterValue",
                                 "The value for parameter MetricDataQueries.member.Id must start "
                                 "with a lowercase letter and hold only letters, digits and _.");
-        if (cJSON_GetObjectItemCaseSensitive(q, "Expression") != NULL)
-            return bm__emu_fail(rq, "InvalidParameterValue",
-                                "bmas-emulator does not evaluate metric math Expressions.");
+        if (cJSON_GetObjectItemCaseSensitive(q, "Expression") != NULL &&
+            search_of(rq, q, &sq) != BM_OK)
+            return BM_E_BAD_REQUEST;
     }
     pthread_mutex_lock(&rq->emu->mu);
     bm__emu_w_list(w, "MetricDataResults", "MetricDataResults", "member");

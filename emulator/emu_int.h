@@ -607,6 +607,28 @@ bm_err bm__emu_cw_next_token(struct emu_req *rq, size_t *from);
 bm_err bm__emu_cw_get_metric_statistics(struct emu_req *rq, struct emu_w *w);
 bm_err bm__emu_cw_get_metric_data(struct emu_req *rq, struct emu_w *w);
 bm_err bm__emu_cw_list_metrics(struct emu_req *rq, struct emu_w *w);
+/* GetMetricData's SEARCH expressions (cw_search.c): a schema {Namespace,Dim...} and exact
+ * Key="value" terms (MetricName or a schema dimension), the statistic and the period. */
+#define EMU_SEARCH_MAX 10
+#define EMU_SEARCH_LEN 256
+struct emu_search_term {
+    char k[EMU_SEARCH_LEN], v[EMU_SEARCH_LEN];
+};
+struct emu_search {
+    char ns[EMU_SEARCH_LEN];
+    char dims[EMU_SEARCH_MAX][EMU_SEARCH_LEN];
+    size_t nd;
+    struct emu_search_term terms[EMU_SEARCH_MAX];
+    size_t nt;
+    char stat[32];
+    long period;
+};
+/* Parses expr into *out; false with err (cap bytes) saying what is wrong or not supported.
+ * Pure. */
+bool bm__emu_cw_search_parse(const char *expr, struct emu_search *out, char *err, size_t cap);
+/* Whether series s is one q finds: its namespace, exactly the schema's dimension names, and
+ * every term. Pure. */
+bool bm__emu_cw_search_match(const struct emu_search *q, const struct emu_series *s);
 /* Dashboards and alarms (cw_dash.c): whether op is one of them, and its handler. */
 bool bm__emu_cw_dash_op(const char *op);
 bm_err bm__emu_cw_dash_handle(struct emu_req *rq, struct emu_w *w);

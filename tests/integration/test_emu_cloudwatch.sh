@@ -49,6 +49,34 @@ for cli in $(clis); do
     t_eq "get-metric-data Sum and Maximum ($cli)" "m1 23.5,500 Complete|max 6,300 Complete" \
         "$(echo "$out" | jq -r '[.MetricDataResults[]|"\(.Label|if .=="InputTokens" then "m1" else . end) \(.Values|map(tostring)|join(",")) \(.StatusCode)"]|join("|")')"
 done
+# SEARCH, the subset dashboards use: a {Namespace,Dims} schema (exactly those dimension
+# names) and exact Key="value" terms; one result per series found, all with the query's Id.
+SNS=$NS/search
+t_ok "put-metric-data for SEARCH: two series of {A,B}, one of {A}, another metric" \
+    aws_q cloudwatch put-metric-data --namespace "$SNS" --metric-data "[
+    {\"MetricName\":\"InputTokens\",\"Dimensions\":[{\"Name\":\"A\",\"Value\":\"x\"},{\"Name\":\"B\",\"Value\":\"y\"}],\"Timestamp\":\"$T0\",\"Value\":5},
+    {\"MetricName\":\"InputTokens\",\"Dimensions\":[{\"Name\":\"A\",\"Value\":\"z\"},{\"Name\":\"B\",\"Value\":\"y\"}],\"Timestamp\":\"$T0\",\"Value\":7},
+    {\"MetricName\":\"InputTokens\",\"Dimensions\":[{\"Name\":\"A\",\"Value\":\"z\"}],\"Timestamp\":\"$T0\",\"Value\":100},
+    {\"MetricName\":\"Other\",\"Dimensions\":[{\"Name\":\"A\",\"Value\":\"z\"},{\"Name\":\"B\",\"Value\":\"y\"}],\"Timestamp\":\"$T0\",\"Value\":1000}]"
+search_q() { # ID EXPR-INSIDE-QUOTES: one SEARCH query, Sum over 300 s
+    jq -cn --arg id "$1" --arg e "$2" '[{Id: $id, Expression: "SEARCH(\u0027\($e)\u0027, \u0027Sum\u0027, 300)"}]'
+}
+results() { jq -r '[.MetricDataResults[] | "\(.Id):\(.Label):\(.Values | add)"] | sort | join("|")'; }
+for cli in $(clis); do
+    out=$($cli cloudwatch get-metric-data --start-time "$S" --end-time "$E" \
+        --metric-data-queries "$(search_q s1 "{$SNS,A,B} MetricName=\"InputTokens\"")")
+    t_eq "SEARCH {ns,A,B} MetricName: the two {A,B} series ($cli)" \
+        "s1:InputTokens x y:5|s1:InputTokens z y:7" "$(results <<<"$out")"
+    out=$($cli cloudwatch get-metric-data --start-time "$S" --end-time "$E" \
+        --metric-data-queries "$(search_q s2 "{$SNS,\"A\"} A=z")")
+    t_eq "SEARCH {ns,\"A\"} A=z: the {A} series only ($cli)" "s2:InputTokens z:100" "$(results <<<"$out")"
+done
+for cli in $(clis); do
+    t_cw_err "metric math is refused by name: ValidationError ($cli)" ValidationError "$cli" GetMetricData \
+        "{\"StartTime\":\"$S\",\"EndTime\":\"$E\",\"MetricDataQueries\":[{\"Id\":\"e1\",\"Expression\":\"SUM(METRICS())\"}]}"
+    t_cw_err "SEARCH with OR or a partial word: ValidationError ($cli)" ValidationError "$cli" GetMetricData \
+        "{\"StartTime\":\"$S\",\"EndTime\":\"$E\",\"MetricDataQueries\":[{\"Id\":\"e1\",\"Expression\":\"SEARCH('{$SNS,A} Input OR Other', 'Sum', 300)\"}]}"
+done
 out=$($J cloudwatch list-metrics --namespace "$NS" --dimensions Name=ModelId)
 t_eq "list-metrics with a dimension-name filter" "InputTokens InferenceProfileType=CrossRegion,ModelId=anthropic.claude-x" \
     "$(echo "$out" | jq -r '[.Metrics[]|"\(.MetricName) \(.Dimensions|map("\(.Name)=\(.Value)")|join(","))"]|join("|")')"

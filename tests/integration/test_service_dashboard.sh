@@ -183,5 +183,30 @@ t_range "the filter's pattern ($pattern) matches bmas's log line" 1 20 \
     "$(jq -c "select($jqf)" "$BMAS_LOG" 2>/dev/null | wc -l)"
 
 srv_stop bmas
+curl -m 60 -fsS -o /dev/null -X DELETE "$EMU_URL/_emulator/faults"
+
+# The default sets' dashboard reads what bmas publishes with the default sets: its SEARCH lines
+# (a model's series cannot be listed in advance) find every model's series, and they add up to
+# the sample. A fresh database and namespace, so nothing of the runs above is found.
+BMAS_DB=$W/default-sets.db
+BMAS_ENV="AWS_ENDPOINT_URL=$EMU_URL AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test BMAS_FLUSH_INTERVAL=0 AWS_EC2_METADATA_DISABLED=true CLOUDWATCH_NAMESPACE=Custom/BedrockDefault"
+bmas_start || exit 1
+t_eq "the sample posted (default sets)" "200" "$(put_and_post "$P/three.json.gz" "$W/a.json.gz")"
+call flush_default POST /flush
+t_eq "flushed (default sets)" 200 "$STATUS"
+CLOUDWATCH_NAMESPACE=Custom/BedrockDefault "$BINDIR/bmas" dashboard > "$W/dash-default.json"
+q=$(jq -c '[.widgets[].properties.metrics[][] | objects | select(.expression | startswith("SEARCH("))
+    | {Id: .id, Expression: .expression, ReturnData: true}]' "$W/dash-default.json")
+t_eq "the default dashboard has three SEARCH lines" 3 "$(jq length <<<"$q")"
+n_models=$(jq -s '[.[].modelId] | unique | length' "$S")
+for cli in $(clis); do
+    out=$($cli cloudwatch get-metric-data --start-time "$START" --end-time "$END" --metric-data-queries "$q")
+    by_id=$(jq -c '[.MetricDataResults | group_by(.Id)[] | {id: .[0].Id, n: length,
+        sum: ([.[].Values[]] | add)}] | sort_by(.id) | map("\(.n) \(.sum)")' <<<"$out")
+    t_eq "SEARCH lines: a series per model id, summing to the sample's input tokens, output tokens and invocations ($cli)" \
+        "[\"$n_models $all_in\",\"$n_models $(jq -s '[.[].output.outputTokenCount // 0] | add' "$S")\",\"$n_models $n_all\"]" \
+        "$by_id"
+done
+srv_stop bmas
 srv_stop emu
 t_done

@@ -61,8 +61,67 @@ static void test_aggregate(void **state)
     }
 }
 
+/* SEARCH expressions (cw_search.c): the dashboards' form parsed; every form it does not
+ * evaluate refused with a reason, never read as an empty search. */
+static void test_search_parse(void **state)
+{
+    (void)state;
+    struct emu_search q;
+    char err[200];
+    assert_true(bm__emu_cw_search_parse(
+        "SEARCH('{Custom/BedrockMetrics,InferenceProfileType,ModelId} MetricName=\"InputTokens\"', "
+        "'Sum', 300)",
+        &q, err, sizeof err));
+    assert_string_equal(q.ns, "Custom/BedrockMetrics");
+    assert_int_equal(q.nd, 2);
+    assert_string_equal(q.dims[0], "InferenceProfileType");
+    assert_string_equal(q.dims[1], "ModelId");
+    assert_int_equal(q.nt, 1);
+    assert_string_equal(q.terms[0].k, "MetricName");
+    assert_string_equal(q.terms[0].v, "InputTokens");
+    assert_string_equal(q.stat, "Sum");
+    assert_int_equal(q.period, 300);
+    assert_true(bm__emu_cw_search_parse(" SEARCH( ' { \"N S\" , \"A\" }  A=x ' , 'Maximum' , 60 ) ",
+                                        &q, err, sizeof err));
+    assert_string_equal(q.ns, "N S");
+    assert_string_equal(q.dims[0], "A");
+    assert_string_equal(q.terms[0].v, "x");
+    assert_int_equal(q.period, 60);
+    static const char *const bad[] = {
+        "SUM(METRICS())",
+        "SEARCH('MetricName=\"x\"', 'Sum', 60)",
+        "SEARCH('{N,A} Input', 'Sum', 60)",
+        "SEARCH('{N,A} A=x OR A=y', 'Sum', 60)",
+        "SEARCH('{N,A} B=x', 'Sum', 60)",
+        "SEARCH('{N,A} A=x', 'Sum', 0)",
+        "SEARCH('{N,A} A=x', 'Sum', 60",
+        "SEARCH('{N,A} A=x', 'Sum', 60) + 1",
+        "SEARCH('{N,A A=x', 'Sum', 60)",
+        "SEARCH('{N,A} A=\"x', 'Sum', 60)",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        assert_false(bm__emu_cw_search_parse(bad[i], &q, err, sizeof err));
+        assert_true(err[0] != '\0');
+    }
+    /* Matching: the namespace, exactly the schema's names, every term. */
+    struct emu_kv d2[] = {{"A", "x"}, {"B", "y"}}, d1[] = {{"A", "x"}};
+    struct emu_series s2 = {.ns = "N", .name = "M", .dims = d2, .n_dims = 2};
+    struct emu_series s1 = {.ns = "N", .name = "M", .dims = d1, .n_dims = 1};
+    assert_true(
+        bm__emu_cw_search_parse("SEARCH('{N,B,A} MetricName=M', 'Sum', 60)", &q, err, sizeof err));
+    assert_true(bm__emu_cw_search_match(&q, &s2));
+    assert_false(bm__emu_cw_search_match(&q, &s1));
+    assert_true(bm__emu_cw_search_parse("SEARCH('{N,A} A=x', 'Sum', 60)", &q, err, sizeof err));
+    assert_true(bm__emu_cw_search_match(&q, &s1));
+    assert_false(bm__emu_cw_search_match(&q, &s2));
+    assert_true(bm__emu_cw_search_parse("SEARCH('{N,A} A=y', 'Sum', 60)", &q, err, sizeof err));
+    assert_false(bm__emu_cw_search_match(&q, &s1));
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_aggregate)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_aggregate),
+                                       cmocka_unit_test(test_search_parse)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
