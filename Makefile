@@ -46,13 +46,14 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 # Parallel builds inside `make test` and friends, whatever flags make was called with.
 NPROC   := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps test test-full unit itest asan bench clean lint run run-reset help fuzz fuzz-build mutants tools test-bins
+.PHONY: all deps test test-full unit itest asan bench clean lint run run-pg run-reset help fuzz fuzz-build mutants tools test-bins
 all: deps $(B)/stamp-all
 
 help:
 	@echo "make          build bin/bmas and bin/bmas-emulator"
 	@echo "make run      start the emulator and bmas with sample logs flowing (see README)"
 	@echo "make run-reset  forget make run's state (build/run: the database, the emulator's data)"
+	@echo "make run-pg   the same with two bmas on a throw-away PostgreSQL server (several instances)"
 	@echo "make test     lint, unit tests under ASan/UBSan, every integration script once (CI)"
 	@echo "make test-full  every unit and integration test against both release and ASan builds"
 	@echo "make asan     ASan+UBSan build running the unit tests"

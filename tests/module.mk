@@ -90,6 +90,10 @@ mutants: deps
 run: all
 	@tests/tools/run-local.sh $(BINDIR)
 
+# The same with two bmas on a throw-away PostgreSQL server (several instances, one store).
+run-pg: all
+	@RUN_PG=1 tests/tools/run-local.sh $(BINDIR)
+
 # make run keeps its state (database, emulator data, the generator's totals) in RUN_DIR across
 # runs; this starts the next one fresh.
 RUN_DIR ?= build/run

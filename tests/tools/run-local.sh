@@ -11,9 +11,15 @@
 #   BMAS_LISTEN (default 127.0.0.1:8080; a free port when that one is taken), EMU_PORT (default
 #   4566, LocalStack's; likewise), RUN_ONCE=1 (exit after the first results: what the
 #   integration test uses).
+#   RUN_PG=1 (make run-pg): several instances instead of one. A throw-away PostgreSQL server
+#   (tests/tools/pg-lib.sh, removed at the end) is the store of two bmas, bmas-1 on BMAS_LISTEN
+#   and bmas-2 on the next port, both consuming the one queue; one of them publishes. State
+#   in build/run-pg; the database starts empty each time.
 set -u
 BINDIR=${1:-bin}
+PG=${RUN_PG:-0}
 RUN=${RUN_DIR:-build/run}
+[ "$PG" = 1 ] && RUN=${RUN_DIR:-build/run-pg}
 LISTEN=${BMAS_LISTEN:-127.0.0.1:8080}
 mkdir -p "$RUN"
 say() { printf '%s\n' "$*" >&2; }
@@ -57,7 +63,7 @@ stop_all() { # newest first (bmas before the emulator it talks to); records exit
     NAMES=()
 }
 trap 'stop_all; exit 0' INT TERM
-trap 'stop_all; rm -f "$RUN/run.pid"' EXIT
+trap 'stop_all; [ "$PG" = 1 ] && pg_stop; rm -f "$RUN/run.pid"' EXIT
 
 # Starts a server that writes its bound port to PORTFILE: spawn NAME PORTFILE LOG cmd...
 # Returns 1 when it exited before listening (its log says why), 2 when it never listened.
@@ -122,8 +128,14 @@ aws_curl s3 -X PUT -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
     --data "<NotificationConfiguration><QueueConfiguration><Id>bmas</Id><Queue>arn:aws:sqs:us-east-1:000000000000:$QUEUE</Queue><Event>s3:ObjectCreated:*</Event></QueueConfiguration></NotificationConfiguration>" \
     "$EMU/$BUCKET?notification=" >/dev/null # curl signs the query as written: "=" needed
 
-# bmas, consuming the queue; on a free port when $LISTEN's is taken.
-bmas_cmd() {
+# bmas, consuming the queue; on a free port when the one asked for is taken.
+DB=$RUN/bmas.db
+if [ "$PG" = 1 ]; then
+    . tests/tools/pg-lib.sh
+    pg_start || { say "PostgreSQL did not start (tests/tools/deps.sh installs it)"; exit 1; }
+    DB=$PG_URL
+fi
+bmas_cmd() { # LISTEN NAME: serve, port in $RUN/NAME.port
     trap '' INT
     exec env AWS_ENDPOINT_URL="$EMU" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 \
         AWS_EC2_METADATA_DISABLED=true BMAS_SQS_QUEUE_URL="$EMU/000000000000/$QUEUE" \
@@ -131,19 +143,34 @@ bmas_cmd() {
         BMAS_PRICES="${BMAS_PRICES-docs/prices.csv}" \
         BMAS_ATTRIBUTION_KEYS="${BMAS_ATTRIBUTION_KEYS-team,app}" \
         BMAS_APP_PROFILE_MAP="${BMAS_APP_PROFILE_MAP-$SAMPLE_APP_PROFILES}" \
-        "$BINDIR/bmas" serve --listen "$1" --db "$RUN/bmas.db" --port-file "$RUN/bmas.port"
+        BMAS_INSTANCE_ID="$([ "$PG" = 1 ] && echo "$2")" \
+        "$BINDIR/bmas" serve --listen "$1" --db "$DB" --port-file "$RUN/$2.port"
 }
-if ! spawn bmas "$RUN/bmas.port" "$RUN/bmas.log" bmas_cmd "$LISTEN"; then
-    if [ "${LISTEN##*:}" = 0 ] || ! grep -q 'cannot listen' "$RUN/bmas.log"; then
-        say "bmas did not start: $RUN/bmas.log"
-        tail -5 "$RUN/bmas.log" >&2
-        exit 1
+start_bmas() { # LISTEN NAME: prints nothing; the URL in $RUN/NAME.port
+    local listen=$1 name=$2
+    if ! spawn "$name" "$RUN/$name.port" "$RUN/$name.log" bmas_cmd "$listen" "$name"; then
+        if [ "${listen##*:}" = 0 ] || ! grep -q 'cannot listen' "$RUN/$name.log"; then
+            say "$name did not start: $RUN/$name.log"
+            tail -5 "$RUN/$name.log" >&2
+            exit 1
+        fi
+        say "port ${listen##*:} is taken; $name listens on a free port instead (see below)"
+        spawn "$name" "$RUN/$name.port" "$RUN/$name.log" bmas_cmd "$(any_port "$listen")" "$name" ||
+            { say "$name did not start: $RUN/$name.log"; tail -5 "$RUN/$name.log" >&2; exit 1; }
     fi
-    say "port ${LISTEN##*:} is taken; bmas listens on a free port instead (see below)"
-    spawn bmas "$RUN/bmas.port" "$RUN/bmas.log" bmas_cmd "$(any_port "$LISTEN")" ||
-        { say "bmas did not start: $RUN/bmas.log"; tail -5 "$RUN/bmas.log" >&2; exit 1; }
+}
+if [ "$PG" = 1 ]; then
+    start_bmas "$LISTEN" bmas-1
+    next=${LISTEN##*:}
+    [ "$next" != 0 ] && next=$((next + 1))
+    start_bmas "${LISTEN%:*}:$next" bmas-2
+    URL=http://127.0.0.1:$(cat "$RUN/bmas-1.port") URL2=http://127.0.0.1:$(cat "$RUN/bmas-2.port")
+    LOG=$RUN/bmas-1.log
+else
+    start_bmas "$LISTEN" bmas
+    URL=http://127.0.0.1:$(cat "$RUN/bmas.port")
+    LOG=$RUN/bmas.log
 fi
-URL=http://127.0.0.1:$(cat "$RUN/bmas.port")
 
 # Sample logs: `bmas sample` writes realistic objects under Bedrock's key layout, and appends
 # its own totals (with the key) to gen-totals.jsonl. Objects take turns among three Regions so
@@ -164,20 +191,41 @@ before=$(curl -m 60 -s "$URL/status" | jq .objects.processed)
 for i in $(seq 0 11); do upload $((start + i * 300)) 300 $((RANDOM + i)); done
 say "uploaded $n_up Bedrock log objects (the last hour) to s3://$BUCKET; bmas is counting them..."
 wait_for 120 bash -c "[ \$(curl -m 60 -s $URL/status | jq .objects.processed) -ge $((before + n_up)) ]" ||
-    say "(still counting; see $RUN/bmas.log)"
+    say "(still counting; see $LOG)"
 curl -m 60 -s -o /dev/null -X POST "$URL/flush"
 
-cat >&2 <<MSG
+if [ "$PG" = 1 ]; then
+    pub=$(curl -m 60 -s "$URL/status" | jq -r '.instance.publisher_holder // "none yet"')
+    cat >&2 <<MSG
+
+bmas is up: $URL  (bmas-1; logs: $RUN/bmas-1.log)
+bmas-2 is up: $URL2  (logs: $RUN/bmas-2.log)
+Both share one PostgreSQL store (postgresql://postgres@127.0.0.1:$PG_PORT/bmas, a throw-away
+server): each object is counted once whichever instance takes it from the queue, both answer
+the same /aggregates, and one publishes to CloudWatch: $pub.
+Dashboard: $URL/dashboard  (open it in a browser; it refreshes itself every 10 s)
+MSG
+else
+    cat >&2 <<MSG
 
 bmas is up: $URL  (state: $RUN/bmas.db, logs: $RUN/bmas.log)
 Dashboard: $URL/dashboard  (open it in a browser; it refreshes itself every 10 s)
+MSG
+fi
+cat >&2 <<MSG
 Prometheus: $URL/metrics  (bmas's own counters and the aggregates, for a scrape job)
   curl -m 60 -s $URL/status | jq
   curl -m 60 -s '$URL/aggregates?group_by=profile_type,model_id' | jq
   curl -m 60 -s '$URL/aggregates?group_by=minute&profile_type=CrossRegion' | jq '.rows[-3:]'
 The AWS side is bmas-emulator at $EMU (S3 bucket $BUCKET, SQS queue $QUEUE, CloudWatch):
   AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test aws --endpoint-url $EMU --region us-east-1 cloudwatch list-metrics --namespace Custom/BedrockMetrics
-State ($RUN) carries over to the next make run; make run-reset starts fresh.
+MSG
+if [ "$PG" = 1 ]; then
+    say "The PostgreSQL server goes with Ctrl-C: each make run-pg starts from an empty store."
+else
+    say "State ($RUN) carries over to the next make run; make run-reset starts fresh."
+fi
+cat >&2 <<MSG
 Right now, by inference profile type:
 MSG
 curl -m 60 -s "$URL/aggregates?group_by=profile_type" |
@@ -188,7 +236,11 @@ curl -m 60 -s "$URL/aggregates?group_by=profile_type" |
 say "(cost_usd: docs/prices.csv's list prices, BMAS_PRICES; unpriced invocations are counted, never guessed)"
 [ "${RUN_ONCE:-0}" = 1 ] && exit 0
 say ""
-say "A new log object arrives every 20 s. Ctrl-C stops bmas and the emulator."
+if [ "$PG" = 1 ]; then
+    say "A new log object arrives every 20 s. Ctrl-C stops both bmas, the emulator and PostgreSQL."
+else
+    say "A new log object arrives every 20 s. Ctrl-C stops bmas and the emulator."
+fi
 while true; do
     sleep 20 &
     FEED_PID=$!
