@@ -3,11 +3,13 @@
 # form works on this machine. A throw-away PostgreSQL server, bmas-emulator and two bmas
 # consuming the one queue: each of the sample's objects is committed by exactly one of them,
 # the totals equal the generator's own, one holds the publisher lease, and at the end nothing
-# is left running (the PostgreSQL server included). test_service_multi.sh covers the rest.
+# is left running (the PostgreSQL server included), after RUN_ONCE and after a Ctrl-C.
+# test_service_multi.sh covers the rest.
 set -u
 . tests/tools/itest-lib.sh
 D=$(mktemp -d "${TMPDIR:-/tmp}/bmas-runpg.XXXXXX")
-trap 'rm -rf "$D" "$ITEST_HOME"' EXIT
+RUN_PID=""
+trap '[ -n "$RUN_PID" ] && kill -TERM -- "-$RUN_PID" 2>/dev/null; rm -rf "$D" "$ITEST_HOME"' EXIT
 out=$(RUN_PG=1 RUN_ONCE=1 RUN_DIR="$D/run" BMAS_LISTEN=127.0.0.1:0 EMU_PORT=0 BMAS_FLUSH_INTERVAL=4 \
     timeout 240 tests/tools/run-local.sh "$BINDIR" 2>&1)
 t_eq "run command (RUN_PG=1) exits 0" "0" "$?"
@@ -37,5 +39,27 @@ pg_port=$(sed -n 's|.*postgresql://postgres@127.0.0.1:\([0-9]*\)/bmas.*|\1|p' <<
 t_ok "the PostgreSQL server named ($pg_port) is gone" \
     bash -c "test -n '$pg_port' && ! (exec 3<>/dev/tcp/127.0.0.1/$pg_port) 2>/dev/null"
 t_ok "it says the store starts empty next time" grep -q "each make run-pg starts from an empty store" <<<"$out"
+
+# Left running until a terminal's Ctrl-C (SIGINT to its whole process group; the wrapper gives
+# the script a terminal's default SIGINT and a session of its own): the instances stop before
+# the database they write to, so neither logs a storage warning, and the server goes too.
+RUN_PG=1 RUN_DIR="$D/run2" BMAS_LISTEN=127.0.0.1:0 EMU_PORT=0 BMAS_FLUSH_INTERVAL=4 \
+    python3 -c 'import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL); os.setsid(); os.execvp(sys.argv[1], sys.argv[1:])' \
+    tests/tools/run-local.sh "$BINDIR" >"$D/out2" 2>&1 &
+RUN_PID=$!
+wait_for 200 grep -q "A new log object arrives" "$D/out2"
+t_ok "the second run got going" grep -q "A new log object arrives" "$D/out2"
+pg_port=$(sed -n 's|.*postgresql://postgres@127.0.0.1:\([0-9]*\)/bmas.*|\1|p' "$D/out2")
+kill -INT -- "-$RUN_PID"
+wait "$RUN_PID"
+t_eq "Ctrl-C: the run exits 0" 0 "$?"
+RUN_PID=""
+t_eq "Ctrl-C: all three servers exited 0" "bmas-2 0|bmas-1 0|bmas-emulator 0" \
+    "$(paste -sd'|' "$D/run2/exit-status" 2>/dev/null)"
+t_eq "Ctrl-C: no warning or error in either instance's log" "" \
+    "$(cat "$D/run2/bmas-1.log" "$D/run2/bmas-2.log" | grep -E '"level":"(WARN|ERROR|CRITICAL)"')"
+t_ok "Ctrl-C: the PostgreSQL server ($pg_port) is gone" \
+    bash -c "test -n '$pg_port' && ! (exec 3<>/dev/tcp/127.0.0.1/$pg_port) 2>/dev/null"
 t_ok "README names make run-pg" grep -q "make run-pg" README.md
 t_done

@@ -70,9 +70,9 @@ pg_start() {
     # A port can be taken between choosing and binding it: try a few.
     for try in 1 2 3 4 5; do
         port=$(pg_free_port) || break
-        # A session of its own (setsid): a terminal's Ctrl-C reaches the caller's process group
-        # (make run-pg stops its bmas first), not the server they are still writing to.
-        if pg_as setsid "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+        # pg_ctl starts the server in a session of its own: a terminal's Ctrl-C reaches the
+        # caller's process group (make run-pg stops its bmas first), not the server.
+        if pg_as "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
             -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$PG_DIR \
 -c max_connections=100 $tuning" start >"$PG_DIR/pg_ctl.log" 2>&1; then
             PG_PORT=$port
