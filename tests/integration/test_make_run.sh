@@ -55,12 +55,8 @@ print(s.getsockname()[1], flush=True); time.sleep(600)' >"$D/held.port" &
 HOLDER=$!
 wait_for 10 test -s "$D/held.port"
 held=$(cat "$D/held.port")
-# A script's background job starts with SIGINT ignored, and bash cannot trap a signal ignored
-# on entry: the wrapper gives run-local.sh a terminal's default SIGINT and its own session.
 RUN_DIR="$D/run" BMAS_LISTEN=127.0.0.1:$held EMU_PORT=$held BMAS_FLUSH_INTERVAL=0 \
-    python3 -c 'import os, signal, sys
-signal.signal(signal.SIGINT, signal.SIG_DFL); os.setsid(); os.execvp(sys.argv[1], sys.argv[1:])' \
-    tests/tools/run-local.sh "$BINDIR" >"$D/out2" 2>&1 &
+    as_terminal tests/tools/run-local.sh "$BINDIR" >"$D/out2" 2>&1 &
 RUN_PID=$!
 wait_for 200 grep -q "A new log object arrives" "$D/out2"
 t_ok "the second run got going" grep -q "A new log object arrives" "$D/out2"

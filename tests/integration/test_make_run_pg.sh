@@ -40,13 +40,11 @@ t_ok "the PostgreSQL server named ($pg_port) is gone" \
     bash -c "test -n '$pg_port' && ! (exec 3<>/dev/tcp/127.0.0.1/$pg_port) 2>/dev/null"
 t_ok "it says the store starts empty next time" grep -q "each make run-pg starts from an empty store" <<<"$out"
 
-# Left running until a terminal's Ctrl-C (SIGINT to its whole process group; the wrapper gives
-# the script a terminal's default SIGINT and a session of its own): the instances stop before
-# the database they write to, so neither logs a storage warning, and the server goes too.
+# Left running until a terminal's Ctrl-C (as_terminal: SIGINT to its whole process group): the
+# instances stop before the database they write to, so neither logs a storage warning, and
+# the server goes too.
 RUN_PG=1 RUN_DIR="$D/run2" BMAS_LISTEN=127.0.0.1:0 EMU_PORT=0 BMAS_FLUSH_INTERVAL=4 \
-    python3 -c 'import os, signal, sys
-signal.signal(signal.SIGINT, signal.SIG_DFL); os.setsid(); os.execvp(sys.argv[1], sys.argv[1:])' \
-    tests/tools/run-local.sh "$BINDIR" >"$D/out2" 2>&1 &
+    as_terminal tests/tools/run-local.sh "$BINDIR" >"$D/out2" 2>&1 &
 RUN_PID=$!
 wait_for 200 grep -q "A new log object arrives" "$D/out2"
 t_ok "the second run got going" grep -q "A new log object arrives" "$D/out2"

@@ -275,6 +275,14 @@ now_ms() {
 }
 
 # Waits until a command succeeds, polling with a deadline in seconds: wait_for SECS cmd...
+# CMD... as a terminal runs it, for a test of Ctrl-C: SIGINT at its default (a script's
+# background job starts with SIGINT ignored, and bash cannot trap a signal ignored on entry)
+# and a session of its own, so `kill -INT -- -PID` is a terminal's Ctrl-C to it and all it
+# starts. Only in the background (`as_terminal cmd ... &`): it execs, so $! is CMD's session.
+as_terminal() {
+    exec python3 -c 'import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL); os.setsid(); os.execvp(sys.argv[1], sys.argv[1:])' "$@"
+}
 wait_for() {
     local secs=$1 t
     shift
