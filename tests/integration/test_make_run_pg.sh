@@ -43,20 +43,25 @@ t_ok "it says the store starts empty next time" grep -q "each make run-pg starts
 # Left running until a terminal's Ctrl-C (as_terminal: SIGINT to its whole process group): the
 # instances stop before the database they write to, so neither logs a storage warning, and
 # the server goes too.
-RUN_PG=1 RUN_DIR="$D/run2" BMAS_LISTEN=127.0.0.1:0 EMU_PORT=0 BMAS_FLUSH_INTERVAL=4 \
+# The same folder as the first run: its emulator data and totals start over with the new
+# database, so the second run's totals are its own twelve objects' only.
+RUN_PG=1 RUN_DIR="$D/run" BMAS_LISTEN=127.0.0.1:0 EMU_PORT=0 BMAS_FLUSH_INTERVAL=4 \
     as_terminal tests/tools/run-local.sh "$BINDIR" >"$D/out2" 2>&1 &
 RUN_PID=$!
 wait_for 200 grep -q "A new log object arrives" "$D/out2"
 t_ok "the second run got going" grep -q "A new log object arrives" "$D/out2"
+t_eq "the second run on the same folder: its own twelve objects and their totals" \
+    "12 $(jq -s -r '"\(map(.invocations) | add) \(map(.input_tokens) | add)"' "$D/run/gen-totals.jsonl")" \
+    "$(wc -l <"$D/run/gen-totals.jsonl") $(awk '$1 == "TOTAL" { print $2, $3 }' "$D/out2")"
 pg_port=$(sed -n 's|.*postgresql://postgres@127.0.0.1:\([0-9]*\)/bmas.*|\1|p' "$D/out2")
 kill -INT -- "-$RUN_PID"
 wait "$RUN_PID"
 t_eq "Ctrl-C: the run exits 0" 0 "$?"
 RUN_PID=""
 t_eq "Ctrl-C: all three servers exited 0" "bmas-2 0|bmas-1 0|bmas-emulator 0" \
-    "$(paste -sd'|' "$D/run2/exit-status" 2>/dev/null)"
+    "$(paste -sd'|' "$D/run/exit-status" 2>/dev/null)"
 t_eq "Ctrl-C: no warning or error in either instance's log" "" \
-    "$(cat "$D/run2/bmas-1.log" "$D/run2/bmas-2.log" | grep -E '"level":"(WARN|ERROR|CRITICAL)"')"
+    "$(cat "$D/run/bmas-1.log" "$D/run/bmas-2.log" | grep -E '"level":"(WARN|ERROR|CRITICAL)"')"
 t_ok "Ctrl-C: the PostgreSQL server ($pg_port) is gone" \
     bash -c "test -n '$pg_port' && ! (exec 3<>/dev/tcp/127.0.0.1/$pg_port) 2>/dev/null"
 t_ok "README names make run-pg" grep -q "make run-pg" README.md

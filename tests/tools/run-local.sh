@@ -13,8 +13,8 @@
 #   integration test uses).
 #   RUN_PG=1 (make run-pg): several instances instead of one. A throw-away PostgreSQL server
 #   (tests/tools/pg-lib.sh, removed at the end) is the store of two bmas, bmas-1 on BMAS_LISTEN
-#   and bmas-2 on the next port, both consuming the one queue; one of them publishes. State
-#   in build/run-pg; the database starts empty each time.
+#   and bmas-2 on the next port, both consuming the one queue; one of them publishes. Logs in
+#   build/run-pg; the database, the emulator's data and the totals start empty each time.
 set -u
 BINDIR=${1:-bin}
 PG=${RUN_PG:-0}
@@ -30,6 +30,9 @@ if [ -s "$RUN/run.pid" ] && kill -0 "$(cat "$RUN/run.pid")" 2>/dev/null &&
     exit 1
 fi
 echo $$ >"$RUN/run.pid"
+# make run-pg's database is new each time: the emulator's data and the generator's totals
+# start over with it, so the queue holds no message of an object the store never saw.
+[ "$PG" = 1 ] && rm -rf "$RUN/emulator" "$RUN/gen-totals.jsonl"
 now_ms() { date +%s%3N; }
 wait_for() { # SECS cmd...: polls with a deadline
     local deadline=$(( $(now_ms) + $1 * 1000 ))
