@@ -137,6 +137,9 @@ RUN_PID=""
 wait_for 10 bash -c "[ -z \"\$(ps -eo sid= | awk -v sid=$RUN_PID '\$1 == sid')\" ]"
 t_eq "nothing of the run is left (no process of its session)" "" \
     "$(ps -eo sid=,pid=,args= | awk -v sid="$sid" '$1 == sid')"
+# The servers run in sessions of their own (so the Ctrl-C reaches the script alone, which
+# stops them in order): none is left either.
+t_eq "no server of the run is left" "" "$(pgrep -af -- "$D/run" | grep -v pgrep)"
 t_eq "both servers exited 0 on Ctrl-C" "bmas 0|bmas-emulator 0" \
     "$(paste -sd'|' "$D/run/exit-status" 2>/dev/null)"
 t_eq "bmas logged no warning or error for the Ctrl-C" "" \

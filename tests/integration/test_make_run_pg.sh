@@ -62,6 +62,7 @@ t_eq "Ctrl-C: all three servers exited 0" "bmas-2 0|bmas-1 0|bmas-emulator 0" \
     "$(paste -sd'|' "$D/run/exit-status" 2>/dev/null)"
 t_eq "Ctrl-C: no warning or error in either instance's log" "" \
     "$(cat "$D/run/bmas-1.log" "$D/run/bmas-2.log" | grep -E '"level":"(WARN|ERROR|CRITICAL)"')"
+t_eq "Ctrl-C: no bmas or emulator of the run is left" "" "$(pgrep -af -- "$D/run" | grep -v pgrep)"
 t_ok "Ctrl-C: the PostgreSQL server ($pg_port) is gone" \
     bash -c "test -n '$pg_port' && ! (exec 3<>/dev/tcp/127.0.0.1/$pg_port) 2>/dev/null"
 t_ok "README names make run-pg" grep -q "make run-pg" README.md

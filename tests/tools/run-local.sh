@@ -97,12 +97,13 @@ any_port() { printf '%s:0' "${1%:*}"; }
 
 # The emulator: LocalStack's port if free, else any free one.
 EMU_LISTEN=127.0.0.1:${EMU_PORT:-4566}
-# The servers ignore the terminal's Ctrl-C (SIGINT goes to the whole process group): this script
-# takes it and stops them in order, bmas first (SIGTERM), then the emulator it talks to, so no
-# request of bmas's meets an emulator that is already gone.
+# The servers run in sessions of their own (setsid), out of reach of the terminal's Ctrl-C
+# (SIGINT goes to the whole foreground process group): this script takes it and stops them in
+# order, bmas first (SIGTERM), then the emulator it talks to, so no request of bmas's meets an
+# emulator that is already gone. Ignoring SIGINT would not do: both wait for their stop
+# signals with sigwait, which takes a blocked signal even when its action is to ignore it.
 emu_cmd() {
-    trap '' INT
-    exec "$BINDIR/bmas-emulator" --listen "$1" --port-file "$RUN/emu.port" --data "$RUN/emulator"
+    exec setsid "$BINDIR/bmas-emulator" --listen "$1" --port-file "$RUN/emu.port" --data "$RUN/emulator"
 }
 if ! spawn bmas-emulator "$RUN/emu.port" "$RUN/emulator.log" emu_cmd "$EMU_LISTEN"; then
     [ "${EMU_LISTEN##*:}" != 0 ] || { say "the emulator did not start: $RUN/emulator.log"; exit 1; }
@@ -139,8 +140,7 @@ if [ "$PG" = 1 ]; then
     DB=$PG_URL
 fi
 bmas_cmd() { # LISTEN NAME: serve, port in $RUN/NAME.port
-    trap '' INT
-    exec env AWS_ENDPOINT_URL="$EMU" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 \
+    exec setsid env AWS_ENDPOINT_URL="$EMU" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 \
         AWS_EC2_METADATA_DISABLED=true BMAS_SQS_QUEUE_URL="$EMU/000000000000/$QUEUE" \
         BMAS_SQS_WAIT_SECONDS=2 BMAS_FLUSH_INTERVAL="${BMAS_FLUSH_INTERVAL:-15}" \
         BMAS_PRICES="${BMAS_PRICES-docs/prices.csv}" \
