@@ -174,7 +174,7 @@ static struct bm_str field_text(const struct bm_series_key *k, enum bm_group f, 
         return k->model_id;
     case BM_G_PROFILE_TYPE: {
         const char *t = k->type < BM_PT__COUNT ? bm_profile_type_name(k->type) : "";
-        return (struct bm_str){t, strlen(t)};
+        return bm_str_of(t);
     }
     case BM_G_PROFILE_ID:
         return k->profile_id;
@@ -356,7 +356,7 @@ bm_err bm_agg_write_table(const struct bm_agg *a, const struct bm_group_by *g, s
 
     for (int i = 0; i < ncols; i++) {
         const char *h = i < nkeys ? out_name(g, g->f[i], hn[i]) : count_heads[i - nkeys];
-        cells[i] = (struct bm_str){h, strlen(h)};
+        cells[i] = bm_str_of(h);
     }
     bm_err rc = table_line(b, cells, width, ncols, nkeys);
     for (size_t r = 0; rc == BM_OK && r <= n; r++) {

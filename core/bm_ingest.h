@@ -6,6 +6,8 @@
 
 #include "core/bm_rt.h"
 
+#include <string.h>
+
 /* ------------------------------------------------------------------------------------------ */
 /* Classification of a record's modelId (docs/formats.md section 2). */
 enum bm_profile_type {
@@ -25,6 +27,11 @@ struct bm_str {
     const char *p;
     size_t len;
 };
+/* The whole of the C string s as a bm_str (borrowed). */
+static inline struct bm_str bm_str_of(const char *s)
+{
+    return (struct bm_str){s, strlen(s)};
+}
 
 /* Application profile id -> model id, from BMAS_APP_PROFILE_MAP ("id=model,id=model"; an id
  * may also be given as the full profile ARN). */

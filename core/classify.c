@@ -237,7 +237,7 @@ static bm_err classify_arn(const char *id, size_t len, const struct bm_classify_
         out->type = BM_PT_APPLICATION;
         const char *model = app_lookup(o->app_map, out->profile_id);
         if (model != NULL)
-            out->model_id = (struct bm_str){model, strlen(model)};
+            out->model_id = bm_str_of(model);
         else
             out->app_unmapped = true;
     } else if (str_eq(rtype, "provisioned-model")) {

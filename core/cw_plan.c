@@ -42,7 +42,7 @@ static struct bm_str dim_value(const struct bm_series_key *k, enum bm_dim d)
     case BM_DIM_PROFILE_TYPE:
     case BM_DIM_INFERENCE_PROFILE: {
         const char *t = bm_profile_type_name(k->type);
-        v = (struct bm_str){t, strlen(t)};
+        v = bm_str_of(t);
         break;
     }
     case BM_DIM_MODEL_ID:
@@ -311,7 +311,7 @@ bm_err bm_cw_plan_make(const struct bm_cw_plan_opts *o, const struct bm_cw_row *
     bm_buf_init(&p->impl->header, 4096);
     const char *ns = o->namespace_name ? o->namespace_name : "";
     if ((rc = bm_buf_append_str(&p->impl->header, HEADER)) != BM_OK ||
-        (rc = escape_into(&p->impl->header, (struct bm_str){ns, strlen(ns)})) != BM_OK ||
+        (rc = escape_into(&p->impl->header, bm_str_of(ns))) != BM_OK ||
         (rc = merge_rows(o, rows, n, p)) != BM_OK || (rc = pack(p, max_datums, max_body)) != BM_OK)
         goto fail;
     *out = p;

@@ -5,7 +5,8 @@
 
 #include <string.h>
 
-static struct bm_str cstr(const char *s)
+/* NULL as "" (an absent version id or ETag). */
+static struct bm_str str_or_empty(const char *s)
 {
     return (struct bm_str){s ? s : "", s ? strlen(s) : 0};
 }
@@ -13,12 +14,12 @@ static struct bm_str cstr(const char *s)
 void bm_db_object_init(struct bm_db_object *o, const char *bucket, const char *key,
                        const char *version_id, const char *etag)
 {
-    o->bucket = cstr(bucket);
-    o->key = cstr(key);
-    o->version = cstr(version_id);
+    o->bucket = str_or_empty(bucket);
+    o->key = str_or_empty(key);
+    o->version = str_or_empty(version_id);
     if (o->version.len == 0) {
         /* S3 sends ETags quoted in headers and bare in notifications: both name one object. */
-        o->version = cstr(etag);
+        o->version = str_or_empty(etag);
         if (o->version.len >= 2 && o->version.p[0] == '"' &&
             o->version.p[o->version.len - 1] == '"') {
             o->version.p++;

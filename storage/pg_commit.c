@@ -82,7 +82,7 @@ bm_err bm__pg_counter_add(struct bm__pg_tx *t, enum bm_db_counter c, int64_t v,
 {
     struct bm__pg_params p = {0};
     const char *name = bm_db_counter_name(c);
-    bm__pg_p_str(&p, (struct bm_str){name, strlen(name)});
+    bm__pg_p_str(&p, bm_str_of(name));
     bm__pg_p_int(&p, v);
     /* The row of this session's shard (schema version 4): concurrent commits, on other
      * connections, mostly add to other rows and do not queue on one row until each other's
@@ -242,13 +242,6 @@ static bm_err attr_value(struct bm__pg_tx *t, int pos, int cap, struct bm_str *v
                        &p, NULL, NULL, em);
 }
 
-static void p_object(struct bm__pg_params *p, const struct bm_db_object *o)
-{
-    bm__pg_p_str(p, o->bucket);
-    bm__pg_p_str(p, o->key);
-    bm__pg_p_str(p, o->version);
-}
-
 /* The effect of a newly processed object: what objects.c's apply does, in lock order; its
  * counts go to c->add, which commit_fn writes last. */
 static bm_err apply(struct bm__pg_tx *t, struct commit *c, struct bm_errmsg *em)
@@ -279,7 +272,7 @@ static bm_err apply(struct bm__pg_tx *t, struct commit *c, struct bm_errmsg *em)
         e = apply_series(t, v, rows, c->now, em);
     bm_free(v);
     bm_free(cp);
-    p_object(&p, c->obj);
+    bm__pg_p_object(&p, c->obj);
     if (e == BM_OK)
         e = bm__pg_pipe(t, "DELETE FROM failure WHERE bucket = $1 AND key = $2 AND version = $3",
                         &p, em);
@@ -303,13 +296,13 @@ static bm_err commit_fn(struct bm__pg_tx *t, void *ctx, struct bm_errmsg *em)
     c->inserted = false;
     for (int i = 0; i < BM_DB_C__COUNT; i++)
         c->add[i] = c->deferred != NULL ? (int64_t)c->deferred[i] : 0;
-    p_object(&p, c->obj);
+    bm__pg_p_object(&p, c->obj);
     bm__pg_p_int(&p, (int64_t)c->size);
     bm__pg_p_int(&p, c->stats ? (int64_t)c->stats->records : 0);
     bm__pg_p_int(&p, c->stats ? (int64_t)c->stats->invalid : 0);
     bm__pg_p_int(&p, c->now);
     if (c->message_id != NULL)
-        bm__pg_p_str(&p, (struct bm_str){c->message_id, strlen(c->message_id)});
+        bm__pg_p_str(&p, bm_str_of(c->message_id));
     else
         bm__pg_p_null(&p);
     /* The processed row first. A concurrent insert of the same key, from any instance, waits

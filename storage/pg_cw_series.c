@@ -37,11 +37,6 @@ static const char sql_totals[] =
     "SELECT coalesce(sum(CASE WHEN month = $1::bigint THEN hours ELSE 0 END), 0), "
     "  coalesce(sum(held_n), 0) FROM cw_series";
 
-static struct bm_str cstr(const char *s)
-{
-    return (struct bm_str){s, strlen(s)};
-}
-
 static struct bm_str col(PGresult *r, int row, int c)
 {
     return (struct bm_str){PQgetvalue(r, row, c), (size_t)PQgetlength(r, row, c)};
@@ -94,7 +89,7 @@ static bm_err record_fn(struct bm__pg_tx *t, void *ctx, struct bm_errmsg *em)
     bm_err e = BM_OK;
     for (size_t i = 0; e == BM_OK && i < x->n; i++) {
         p.n = 0;
-        bm__pg_p_str(&p, cstr(x->v[i].set));
+        bm__pg_p_str(&p, bm_str_of(x->v[i].set));
         for (int k = 0; k < BM_DIMSET_MAX_DIMS; k++)
             bm__pg_p_str(&p, x->v[i].v[k].p ? x->v[i].v[k] : (struct bm_str){"", 0});
         bm__pg_p_int(&p, x->now);

@@ -36,6 +36,13 @@ void bm__pg_p_text(struct bm__pg_params *p, const char *s)
     p->fmt[p->n++] = 0;
 }
 
+void bm__pg_p_object(struct bm__pg_params *p, const struct bm_db_object *o)
+{
+    bm__pg_p_str(p, o->bucket);
+    bm__pg_p_str(p, o->key);
+    bm__pg_p_str(p, o->version);
+}
+
 void bm__pg_p_null(struct bm__pg_params *p)
 {
     assert(p->n < BM__PG_MAXP);

@@ -95,6 +95,8 @@ struct bm__pg_params {
 void bm__pg_p_int(struct bm__pg_params *p, int64_t v);
 void bm__pg_p_str(struct bm__pg_params *p, struct bm_str s);
 void bm__pg_p_null(struct bm__pg_params *p);
+/* An object's bucket, key and version: three parameters, in that order. */
+void bm__pg_p_object(struct bm__pg_params *p, const struct bm_db_object *o);
 /* A value in text format (s NUL-terminated, not copied: it must outlive the statement's
  * sending), for what has no binary form here: arrays, as their literal "{...}". */
 void bm__pg_p_text(struct bm__pg_params *p, const char *s);

@@ -161,11 +161,6 @@ bm_err bm__pg_outbox_mark(struct bm_pg *pg, const int64_t *ids, size_t n,
 
 /* ---- Claims ---------------------------------------------------------------------------------- */
 
-static struct bm_str cstr(const char *s)
-{
-    return (struct bm_str){s, strlen(s)};
-}
-
 struct claim {
     const char *id;
     const int64_t *ids;
@@ -182,7 +177,7 @@ static bm_err claim_fn(struct bm__pg_tx *t, void *ctx, struct bm_errmsg *em)
 {
     struct claim *c = ctx;
     struct bm__pg_params p = {0};
-    bm__pg_p_str(&p, cstr(c->id));
+    bm__pg_p_str(&p, bm_str_of(c->id));
     bm__pg_p_int(&p, (int64_t)c->nreq);
     bm__pg_p_int(&p, c->now);
     bm_err e = bm__pg_exec(t,
@@ -193,7 +188,7 @@ static bm_err claim_fn(struct bm__pg_tx *t, void *ctx, struct bm_errmsg *em)
         int64_t rows = 0;
         p.n = 0;
         bm__pg_p_int(&p, c->ids[i]);
-        bm__pg_p_str(&p, cstr(c->id));
+        bm__pg_p_str(&p, bm_str_of(c->id));
         e = bm__pg_exec(t,
                         "UPDATE outbox SET state = 4, claim = $2 WHERE id = $1::bigint AND "
                         "state = 0",
@@ -220,7 +215,7 @@ static bm_err claim_next(struct bm__pg_tx *t, struct claim *c, struct bm_errmsg 
 {
     struct bm__pg_params p = {0};
     PGresult *r = NULL;
-    bm__pg_p_str(&p, cstr(c->id));
+    bm__pg_p_str(&p, bm_str_of(c->id));
     bm_err e = bm__pg_exec(t,
                            "SELECT nreq, sent, attempt, rejected FROM outbox_claim WHERE id = $1 "
                            "FOR UPDATE",
@@ -247,7 +242,7 @@ static bm_err claim_next(struct bm__pg_tx *t, struct claim *c, struct bm_errmsg 
 static bm_err claim_write(struct bm__pg_tx *t, const struct claim *c, struct bm_errmsg *em)
 {
     struct bm__pg_params p = {0};
-    bm__pg_p_str(&p, cstr(c->id));
+    bm__pg_p_str(&p, bm_str_of(c->id));
     bm__pg_p_int(&p, c->sent);
     bm__pg_p_int(&p, c->attempt);
     bm__pg_p_int(&p, c->rejected);
@@ -262,7 +257,7 @@ static bm_err by_claim(struct bm__pg_tx *t, const char *sql, const char *id, int
                        struct bm_errmsg *em)
 {
     struct bm__pg_params p = {0};
-    bm__pg_p_str(&p, cstr(id));
+    bm__pg_p_str(&p, bm_str_of(id));
     return bm__pg_exec(t, sql, &p, NULL, rows, em);
 }
 
@@ -382,7 +377,7 @@ static bm_err claims_fn(struct bm__pg_tx *t, void *ctx, struct bm_errmsg *em)
     PQclear(r);
     for (size_t i = 0; i < cl->n && e == BM_OK; i++) {
         struct bm__pg_params p = {0};
-        bm__pg_p_str(&p, cstr(cl->v[i].id));
+        bm__pg_p_str(&p, bm_str_of(cl->v[i].id));
         if ((e = bm__pg_exec(t,
                              "SELECT " ROW_COLS " FROM outbox WHERE state = 4 AND claim = $1 "
                              "ORDER BY id",

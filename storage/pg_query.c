@@ -107,7 +107,7 @@ static bm_err add_rows(struct query *x, PGresult *r, struct bm_errmsg *em)
 static void p_opt_str(struct bm__pg_params *p, const char *s)
 {
     if (s != NULL)
-        bm__pg_p_str(p, (struct bm_str){s, strlen(s)});
+        bm__pg_p_str(p, bm_str_of(s));
     else
         bm__pg_p_null(p);
 }

@@ -236,7 +236,7 @@ bm_err bm__pg_counter(struct bm_pg *pg, enum bm_db_counter c, int64_t *out, stru
 {
     struct bm__pg_one q = {.sql = "SELECT value FROM counter_total WHERE name = $1"};
     const char *name = bm_db_counter_name(c);
-    bm__pg_p_str(&q.p, (struct bm_str){name, strlen(name)});
+    bm__pg_p_str(&q.p, bm_str_of(name));
     bm_err e = bm__pg_read(pg, bm__pg_one_fn, &q, em);
     if (e == BM_OK)
         *out = q.v;
@@ -250,8 +250,8 @@ bm_err bm__pg_counter(struct bm_pg *pg, enum bm_db_counter c, int64_t *out, stru
 
 static void p_lease(struct bm__pg_params *p, const char *name, const char *holder, int64_t now_ms)
 {
-    bm__pg_p_str(p, (struct bm_str){name, strlen(name)});
-    bm__pg_p_str(p, (struct bm_str){holder, strlen(holder)});
+    bm__pg_p_str(p, bm_str_of(name));
+    bm__pg_p_str(p, bm_str_of(holder));
     if (now_ms == BM__PG_SERVER_CLOCK)
         bm__pg_p_null(p);
     else
@@ -282,8 +282,8 @@ bm_err bm__pg_lease_release(struct bm_pg *pg, const char *name, const char *hold
 {
     struct bm__pg_one q = {.sql = "DELETE FROM publisher_lease WHERE name = $1 AND holder = $2 "
                                   "RETURNING 1"};
-    bm__pg_p_str(&q.p, (struct bm_str){name, strlen(name)});
-    bm__pg_p_str(&q.p, (struct bm_str){holder, strlen(holder)});
+    bm__pg_p_str(&q.p, bm_str_of(name));
+    bm__pg_p_str(&q.p, bm_str_of(holder));
     bm_err e = bm__pg_tx_run(pg, NULL, bm__pg_one_fn, &q, em);
     if (e == BM_OK && released != NULL)
         *released = q.found;

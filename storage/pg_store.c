@@ -1,24 +1,11 @@
 /* pg_store.c: the PostgreSQL backend behind bm_storage.h (BMAS_DB=postgres://...): opening
- * and migrating, and the operations of struct bm__store_ops it implements so far. bm_db_open
- * refuses the store while any operation is missing (never a half-working store). */
+ * and migrating, and its table of struct bm__store_ops. */
 #include "storage/pg_int.h"
 #include "storage/storage_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static struct bm_str cstr(const char *s)
-{
-    return (struct bm_str){s, strlen(s)};
-}
-
-static void p_object(struct bm__pg_params *p, const struct bm_db_object *o)
-{
-    bm__pg_p_str(p, o->bucket);
-    bm__pg_p_str(p, o->key);
-    bm__pg_p_str(p, o->version);
-}
 
 /* ---- Exactly-once commit and the processed lookup -------------------------------------------- */
 
@@ -44,7 +31,7 @@ static bm_err pgs_is_processed(struct bm_db *db, const struct bm_db_object *obj,
 {
     struct bm__pg_one q = {.sql = "SELECT 1 FROM processed WHERE bucket = $1 AND key = $2 AND "
                                   "version = $3"};
-    p_object(&q.p, obj);
+    bm__pg_p_object(&q.p, obj);
     bm_err e = bm__pg_read(db->pg, bm__pg_one_fn, &q, em);
     if (e == BM_OK)
         *out = q.found;
@@ -59,7 +46,7 @@ static bm_err pgs_is_quarantined(struct bm_db *db, const struct bm_db_object *ob
 {
     struct bm__pg_one q = {.sql = "SELECT quarantined FROM failure WHERE bucket = $1 AND key = $2 "
                                   "AND version = $3"};
-    p_object(&q.p, obj);
+    bm__pg_p_object(&q.p, obj);
     bm_err e = bm__pg_read(db->pg, bm__pg_one_fn, &q, em);
     if (e == BM_OK)
         *out = q.found && q.v != 0;
@@ -81,7 +68,7 @@ static bm_err failure_fn(struct bm__pg_tx *t, void *ctx, struct bm_errmsg *em)
     struct failure *f = ctx;
     struct bm__pg_params p = {0};
     PGresult *r = NULL;
-    p_object(&p, f->obj);
+    bm__pg_p_object(&p, f->obj);
     /* The row locked first, so that was_q is the state this attempt changes; a first failure
      * that races another inserts once and the loser's upsert counts the second attempt. */
     bm_err e = bm__pg_exec(t,
@@ -92,8 +79,8 @@ static bm_err failure_fn(struct bm__pg_tx *t, void *ctx, struct bm_errmsg *em)
         return e;
     f->was_q = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "0") != 0;
     PQclear(r);
-    bm__pg_p_str(&p, cstr(bm_err_wire(f->code)));
-    bm__pg_p_str(&p, cstr(f->message ? f->message : bm_err_str(f->code)));
+    bm__pg_p_str(&p, bm_str_of(bm_err_wire(f->code)));
+    bm__pg_p_str(&p, bm_str_of(f->message ? f->message : bm_err_str(f->code)));
     bm__pg_p_int(&p, f->now);
     bm__pg_p_int(&p, f->max_attempts > 0 ? f->max_attempts : 0);
     e = bm__pg_exec(t,
@@ -394,30 +381,13 @@ static const struct bm__store_ops pg_ops = {
     .publisher_release = pgs_publisher_release,
 };
 
-/* The first operation pg_ops lacks, or NULL when it has them all. */
-static const char *first_missing(void)
-{
-#define X(op)                                                                                      \
-    if (pg_ops.op == NULL)                                                                         \
-        return #op;
-    BM__STORE_OP_NAMES
-#undef X
-    return NULL;
-}
-
-bm_err bm__pgs_open(const char *url, const struct bm_db_options *opt, bool is_partial,
-                    struct bm_db **out, struct bm_errmsg *em)
+bm_err bm__pgs_open(const char *url, const struct bm_db_options *opt, struct bm_db **out,
+                    struct bm_errmsg *em)
 {
     char desc[200];
     bm_err e = bm__pg_url_check(url, desc, sizeof desc, em);
     if (e != BM_OK)
         return e;
-    const char *missing = first_missing();
-    if (missing != NULL && !is_partial)
-        return bm_errmsg_set(em, BM_E_CONFIG,
-                             "BMAS_DB=%s: PostgreSQL store: %s not implemented yet; use an "
-                             "SQLite file for now",
-                             desc, missing);
     struct bm_db *db = bm__db_new(opt);
     if (db == NULL)
         return bm_errmsg_set(em, BM_E_NOMEM, "storage: out of memory");

@@ -191,7 +191,8 @@ struct bm__store_ops {
                               char *holder, size_t cap, struct bm_errmsg *em);
     bm_err (*publisher_release)(struct bm_db *db, const char *instance_id, struct bm_errmsg *em);
 };
-/* The ops in declaration order with their names, for bm_db_open's completeness check. */
+/* The ops in declaration order with their names, for bm_db_open's completeness check: a
+ * backend whose table lacks one is refused at open, so no call meets a NULL. */
 #define BM__STORE_OP_NAMES                                                                         \
     X(close)                                                                                       \
     X(commit_object)                                                                               \
@@ -314,11 +315,9 @@ bm_err bm__sq_query(struct bm_db *db, const struct bm_db_query *q, struct bm_agg
                     struct bm_errmsg *em);
 
 /* ---- The PostgreSQL backend (pg_store.c; pg_int.h has its libpq layer) -------------------- */
-/* bm_db_open's PostgreSQL half: url is a postgres:// or postgresql:// URL. With is_partial
- * (unit tests only) a store whose ops are not all implemented yet opens too; otherwise it is
- * refused with BM_E_CONFIG naming the first missing operation. */
-bm_err bm__pgs_open(const char *url, const struct bm_db_options *opt, bool is_partial,
-                    struct bm_db **out, struct bm_errmsg *em);
+/* bm_db_open's PostgreSQL half: url is a postgres:// or postgresql:// URL. */
+bm_err bm__pgs_open(const char *url, const struct bm_db_options *opt, struct bm_db **out,
+                    struct bm_errmsg *em);
 /* Its operations that take the handle (pg_prune.c, pg_cw_series.c). */
 bm_err bm__pgs_prune(struct bm_db *db, int64_t cutoff, struct bm_db_prune_stats *stats,
                      struct bm_errmsg *em);

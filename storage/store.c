@@ -78,12 +78,33 @@ bm_err bm_db_write_health(struct bm_db *db, int64_t *since, struct bm_errmsg *em
     return e;
 }
 
+/* The first operation ops lacks, or NULL when it has them all. */
+static const char *missing_op(const struct bm__store_ops *ops)
+{
+#define X(op)                                                                                      \
+    if (ops->op == NULL)                                                                           \
+        return #op;
+    BM__STORE_OP_NAMES
+#undef X
+    return NULL;
+}
+
 bm_err bm_db_open(const char *path, const struct bm_db_options *opt, struct bm_db **out,
                   struct bm_errmsg *em)
 {
-    if (bm__pg_url_is(path))
-        return bm__pgs_open(path, opt, false, out, em);
-    return bm__sq_open(path, opt, out, em);
+    struct bm_db *db = NULL;
+    bm_err e =
+        bm__pg_url_is(path) ? bm__pgs_open(path, opt, &db, em) : bm__sq_open(path, opt, &db, em);
+    if (e != BM_OK)
+        return e;
+    const char *missing = missing_op(db->ops);
+    if (missing != NULL) {
+        bm_errmsg_set(em, BM_E_INTERNAL, "%s store: operation %s missing", db->ops->name, missing);
+        db->ops->close(db);
+        return BM_E_INTERNAL;
+    }
+    *out = db;
+    return BM_OK;
 }
 
 const char *bm_db_describe(const struct bm_db *db)
@@ -97,11 +118,8 @@ void bm_db_close(struct bm_db *db)
         db->ops->close(db);
 }
 
-/* A handle opened with is_partial (unit tests) may lack an operation: say so, never crash. */
-#define CALL(op, ...)                                                                              \
-    (db->ops->op != NULL ? db->ops->op(db, __VA_ARGS__)                                            \
-                         : bm_errmsg_set(em, BM_E_INTERNAL, "%s store: %s not implemented yet",    \
-                                         db->ops->name, #op))
+/* bm_db_open checked that db's backend has every operation. */
+#define CALL(op, ...) db->ops->op(db, __VA_ARGS__)
 
 bm_err bm_db_commit_object(struct bm_db *db, const struct bm_db_object *obj, const char *message_id,
                            uint64_t size, const struct bm_agg *delta,

@@ -515,8 +515,8 @@ int main(void)
         cmocka_unit_test(test_intern_rollback),
         cmocka_unit_test(test_allocation_failures),
     };
-    /* On PostgreSQL: the cases on operations it implements (migrations, SQLite's allocator
-     * and the outbox are SQLite's or not there yet). */
+    /* On PostgreSQL: the cases that are not about SQLite itself (its migrations, its
+     * allocator; PostgreSQL's migrations are test_storage_pg's). */
     const struct CMUnitTest pg_tests[] = {
         cmocka_unit_test(test_object_identity),
         cmocka_unit_test(test_failures_and_quarantine),

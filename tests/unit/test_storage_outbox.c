@@ -231,7 +231,7 @@ static void crash_after_claim(const char *path, const int64_t *ids, size_t n)
     struct bm_db *db = NULL;
     struct bm_errmsg em;
     int attempt = 0;
-    if (tu_db_open(path, NULL, &db, &em) != BM_OK ||
+    if (bm_db_open(path, NULL, &db, &em) != BM_OK ||
         bm_db_outbox_claim(db, "c1", ids, n, 2, TU_T0, &em) != BM_OK ||
         bm_db_outbox_send_begin(db, "c1", 0, &attempt, &em) != BM_OK || attempt != 1)
         _exit(1);

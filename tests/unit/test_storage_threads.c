@@ -245,7 +245,7 @@ static void test_reads_during_writes(void **state)
     struct bm_db_options opt = {.max_connections = 3};
     struct bm_db *db = NULL;
     struct bm_errmsg em;
-    assert_int_equal(tu_db_open(t.path, &opt, &db, &em), BM_OK);
+    assert_int_equal(bm_db_open(t.path, &opt, &db, &em), BM_OK);
     struct reader rd = {.db = db};
     pthread_t th[2];
     for (int i = 0; i < 2; i++)
@@ -278,7 +278,7 @@ static void crash_child(const char *path, uint64_t first, uint64_t n)
 {
     struct bm_db *db = NULL;
     struct bm_errmsg em;
-    if (tu_db_open(path, NULL, &db, &em) != BM_OK)
+    if (bm_db_open(path, NULL, &db, &em) != BM_OK)
         _exit(3);
     for (uint64_t i = first; i < first + n; i++) {
         uint64_t objs[2] = {i, i / 2};

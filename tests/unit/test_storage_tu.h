@@ -14,8 +14,8 @@
 
 /* The store the tests run against: BM_TEST_STORE=pg runs them on the PostgreSQL server at
  * PG_URL (tests/integration/test_storage_pg.sh sets both), each database a schema of its own;
- * otherwise on SQLite files. A binary run with pg runs only its cases whose operations the
- * PostgreSQL store implements (each main's list); SQLite runs them all. */
+ * otherwise on SQLite files. A binary run with pg runs its cases that are not about SQLite
+ * itself (each main's list); SQLite runs them all. */
 static inline bool tu_is_pg(void)
 {
     const char *s = getenv("BM_TEST_STORE");
@@ -85,20 +85,11 @@ static inline void tdb_cleanup(struct tdb *t)
     rmdir(t->dir);
 }
 
-/* bm_db_open, but a PostgreSQL URL opens even while the store lacks operations (bm_db_open
- * refuses it then): the cases run on it use only those it has. */
-static inline bm_err tu_db_open(const char *path, const struct bm_db_options *opt,
-                                struct bm_db **out, struct bm_errmsg *em)
-{
-    return bm__pg_url_is(path) ? bm__pgs_open(path, opt, true, out, em)
-                               : bm_db_open(path, opt, out, em);
-}
-
 static inline struct bm_db *tdb_open(const struct tdb *t)
 {
     struct bm_db *db = NULL;
     struct bm_errmsg em = {{0}};
-    if (tu_db_open(t->path, NULL, &db, &em) != BM_OK)
+    if (bm_db_open(t->path, NULL, &db, &em) != BM_OK)
         fail_msg("bm_db_open: %s", em.text);
     return db;
 }
