@@ -36,6 +36,21 @@ void bm__pg_p_text(struct bm__pg_params *p, const char *s)
     p->fmt[p->n++] = 0;
 }
 
+bm_err bm__pg_p_ints(struct bm__pg_params *p, const int64_t *v, size_t n, struct bm_buf *b,
+                     struct bm_errmsg *em)
+{
+    bm_buf_reset(b);
+    bm_err e = bm_buf_append_char(b, '{');
+    for (size_t i = 0; i < n && e == BM_OK; i++)
+        e = bm_buf_appendf(b, i ? ",%lld" : "%lld", (long long)v[i]);
+    if (e == BM_OK)
+        e = bm_buf_append_char(b, '}');
+    if (e != BM_OK)
+        return bm_errmsg_set(em, e, "storage: out of memory for %zu row ids", n);
+    bm__pg_p_text(p, b->data);
+    return BM_OK;
+}
+
 void bm__pg_p_object(struct bm__pg_params *p, const struct bm_db_object *o)
 {
     bm__pg_p_str(p, o->bucket);

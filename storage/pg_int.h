@@ -95,6 +95,11 @@ struct bm__pg_params {
 void bm__pg_p_int(struct bm__pg_params *p, int64_t v);
 void bm__pg_p_str(struct bm__pg_params *p, struct bm_str s);
 void bm__pg_p_null(struct bm__pg_params *p);
+/* The n integers v as one bigint[] parameter (text form "{1,2,3}", written into b, which must
+ * outlive the statement's sending): one statement for a set of rows (id = ANY($k::bigint[]))
+ * where a statement per row was a round trip each. BM_E_NOMEM when b cannot grow. */
+bm_err bm__pg_p_ints(struct bm__pg_params *p, const int64_t *v, size_t n, struct bm_buf *b,
+                     struct bm_errmsg *em);
 /* An object's bucket, key and version: three parameters, in that order. */
 void bm__pg_p_object(struct bm__pg_params *p, const struct bm_db_object *o);
 /* A value in text format (s NUL-terminated, not copied: it must outlive the statement's

@@ -115,24 +115,22 @@ static bm_err mark_fn(struct bm__pg_tx *t, void *ctx, struct bm_errmsg *em)
 {
     struct mark *m = ctx;
     int64_t changed = 0;
-    bm_err e = BM_OK;
+    struct bm__pg_params p = {0};
+    struct bm_buf ids;
+    bm_buf_init(&ids, (size_t)1 << 30);
+    bm_err e = bm__pg_p_ints(&p, m->ids, m->n, &ids, em);
     /* Published rows are deleted; dropped and rejected rows stay (state set) until pruned. */
-    for (size_t i = 0; i < m->n && e == BM_OK; i++) {
-        struct bm__pg_params p = {0};
-        int64_t rows = 0;
-        bm__pg_p_int(&p, m->ids[i]);
-        if (m->state == BM_DB_OUTBOX_PUBLISHED) {
-            e = bm__pg_exec(t, "DELETE FROM outbox WHERE id = $1::bigint AND state = 0", &p, NULL,
-                            &rows, em);
-        } else {
-            bm__pg_p_int(&p, (int64_t)m->state);
-            e = bm__pg_exec(t,
-                            "UPDATE outbox SET state = $2::smallint WHERE id = $1::bigint AND "
-                            "state = 0",
-                            &p, NULL, &rows, em);
-        }
-        changed += rows;
+    if (e == BM_OK && m->state == BM_DB_OUTBOX_PUBLISHED) {
+        e = bm__pg_exec(t, "DELETE FROM outbox WHERE id = ANY($1::bigint[]) AND state = 0", &p,
+                        NULL, &changed, em);
+    } else if (e == BM_OK) {
+        bm__pg_p_int(&p, (int64_t)m->state);
+        e = bm__pg_exec(t,
+                        "UPDATE outbox SET state = $2::smallint WHERE id = ANY($1::bigint[]) AND "
+                        "state = 0",
+                        &p, NULL, &changed, em);
     }
+    bm_buf_cleanup(&ids);
     if (e == BM_OK && changed > 0)
         e = bm__pg_counter_add(t, BM_DB_C_PUBLISH_PENDING, -changed, em);
     if (e == BM_OK && changed > 0 && m->ctr != BM_DB_C_PUBLISH_PUBLISHED)
@@ -184,19 +182,20 @@ static bm_err claim_fn(struct bm__pg_tx *t, void *ctx, struct bm_errmsg *em)
                            "INSERT INTO outbox_claim (id, nreq, sent, attempt, rejected, "
                            "created_at) VALUES ($1, $2::bigint, 0, 0, 0, $3::bigint)",
                            &p, NULL, NULL, em);
-    for (size_t i = 0; i < c->n && e == BM_OK; i++) {
-        int64_t rows = 0;
-        p.n = 0;
-        bm__pg_p_int(&p, c->ids[i]);
-        bm__pg_p_str(&p, bm_str_of(c->id));
+    /* Every row in one statement; all of them must have been pending. */
+    struct bm_buf ids;
+    int64_t rows = 0;
+    bm_buf_init(&ids, (size_t)1 << 30);
+    p.n = 1; /* $1, the claim's id, stays */
+    if (e == BM_OK && (e = bm__pg_p_ints(&p, c->ids, c->n, &ids, em)) == BM_OK)
         e = bm__pg_exec(t,
-                        "UPDATE outbox SET state = 4, claim = $2 WHERE id = $1::bigint AND "
+                        "UPDATE outbox SET state = 4, claim = $1 WHERE id = ANY($2::bigint[]) AND "
                         "state = 0",
                         &p, NULL, &rows, em);
-        if (e == BM_OK && rows != 1)
-            e = bm_errmsg_set(em, BM_E_INTERNAL, "outbox claim: row %lld is not pending",
-                              (long long)c->ids[i]);
-    }
+    bm_buf_cleanup(&ids);
+    if (e == BM_OK && rows != (int64_t)c->n)
+        e = bm_errmsg_set(em, BM_E_INTERNAL, "outbox claim: %lld of its %zu rows are not pending",
+                          (long long)((int64_t)c->n - rows), c->n);
     return e;
 }
 
