@@ -97,15 +97,15 @@ static bm_err record_fn(struct bm__pg_tx *t, void *ctx, struct bm_errmsg *em)
             bm__pg_p_int(&p, x->month_start);
             bm__pg_p_int(&p, x->now / 3600);
         }
-        e = bm__pg_exec(t, x->held ? sql_hold : sql_publish, &p, NULL, NULL, em);
+        e = bm__pg_pipe(t, x->held ? sql_hold : sql_publish, &p, em);
     }
     if (e == BM_OK) {
         p.n = 0;
         bm__pg_p_int(&p, x->now - FORGET_AFTER_S);
-        e = bm__pg_exec(t, "DELETE FROM cw_series WHERE pub_at < $1::bigint AND held_at < $1", &p,
-                        NULL, NULL, em);
+        e = bm__pg_pipe(t, "DELETE FROM cw_series WHERE pub_at < $1::bigint AND held_at < $1", &p,
+                        em);
     }
-    return e;
+    return e; /* the pipelined upserts' answers come with COMMIT's: one round trip for all */
 }
 
 bm_err bm__pgs_cw_series_record(struct bm_db *db, const struct bm_db_cw_series *v, size_t n,
