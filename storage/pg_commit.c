@@ -331,16 +331,8 @@ static bm_err commit_fn(struct bm__pg_tx *t, void *ctx, struct bm_errmsg *em)
 bm_err bm__pg_commit_object(struct bm_pg *pg, const struct bm_db_object *obj,
                             const char *message_id, uint64_t size, const struct bm_agg *delta,
                             const struct bm_ingest_stats *stats, int64_t now,
-                            enum bm_db_commit_result *result, struct bm_errmsg *em)
-{
-    return bm__pg_commit_with(pg, obj, message_id, size, delta, stats, now, NULL, result, em);
-}
-
-bm_err bm__pg_commit_with(struct bm_pg *pg, const struct bm_db_object *obj, const char *message_id,
-                          uint64_t size, const struct bm_agg *delta,
-                          const struct bm_ingest_stats *stats, int64_t now,
-                          const uint64_t *deferred, enum bm_db_commit_result *result,
-                          struct bm_errmsg *em)
+                            const uint64_t *deferred, enum bm_db_commit_result *result,
+                            struct bm_errmsg *em)
 {
     struct commit c = {obj, message_id,          size,     delta, stats,
                        now, bm__pg_attr_max(pg), deferred, false, {0}};

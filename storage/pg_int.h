@@ -157,17 +157,13 @@ bm_err bm__pg_version(struct bm_pg *pg, int *out, struct bm_errmsg *em);
  * outbox, clears the object's failure and counts it; a duplicate only counts objects.duplicates.
  * Concurrent commits of one object, from any instance: exactly one is BM_DB_COMMITTED. Thread-safe.
  */
+/* deferred[c] (BM_DB_C__COUNT counts, may be NULL) is added to each counter in the same
+ * transaction: how bm_db_count's deferred counts ride along with a commit. */
 bm_err bm__pg_commit_object(struct bm_pg *pg, const struct bm_db_object *obj,
                             const char *message_id, uint64_t size, const struct bm_agg *delta,
                             const struct bm_ingest_stats *stats, int64_t now,
-                            enum bm_db_commit_result *result, struct bm_errmsg *em);
-/* The same, adding deferred[c] (BM_DB_C__COUNT counts, may be NULL) to each counter in the
- * same transaction: how bm_db_count's deferred counts ride along with a commit. */
-bm_err bm__pg_commit_with(struct bm_pg *pg, const struct bm_db_object *obj, const char *message_id,
-                          uint64_t size, const struct bm_agg *delta,
-                          const struct bm_ingest_stats *stats, int64_t now,
-                          const uint64_t *deferred, enum bm_db_commit_result *result,
-                          struct bm_errmsg *em);
+                            const uint64_t *deferred, enum bm_db_commit_result *result,
+                            struct bm_errmsg *em);
 /* Adds v to the stored counter c inside transaction t (pg_commit.c). */
 bm_err bm__pg_counter_add(struct bm__pg_tx *t, enum bm_db_counter c, int64_t v,
                           struct bm_errmsg *em);

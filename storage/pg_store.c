@@ -19,7 +19,7 @@ static bm_err pgs_commit_object(struct bm_db *db, const struct bm_db_object *obj
     uint64_t taken[BM_DB_C__COUNT];
     bm__deferred_take(db, taken);
     bm_err e =
-        bm__pg_commit_with(db->pg, obj, message_id, size, delta, stats, now, taken, result, em);
+        bm__pg_commit_object(db->pg, obj, message_id, size, delta, stats, now, taken, result, em);
     if (e != BM_OK)
         bm__deferred_give_back(db, taken);
     bm__health_note(db, e, em);

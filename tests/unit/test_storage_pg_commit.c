@@ -40,7 +40,7 @@ static enum bm_db_commit_result commit_with(struct bm_pg *pg, uint64_t i, delta_
     struct bm_agg *d = mk(i);
     struct bm_ingest_stats st = {.records = 10 + i, .invalid = i % 3};
     tu_object(&o, key, sizeof key, i);
-    bm_err e = bm__pg_commit_object(pg, &o, "msg-1", 1000, d, &st, TU_T0, &r, &em);
+    bm_err e = bm__pg_commit_object(pg, &o, "msg-1", 1000, d, &st, TU_T0, NULL, &r, &em);
     bm_agg_free(d);
     if (e != BM_OK)
         fail_msg("commit %llu: %s", (unsigned long long)i, em.text);
