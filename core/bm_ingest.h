@@ -32,6 +32,20 @@ static inline struct bm_str bm_str_of(const char *s)
 {
     return (struct bm_str){s, strlen(s)};
 }
+/* The next item of a comma list ("a,b,c") at *cursor into *item (borrowed, untrimmed), the
+ * cursor moved past it; false at the end:
+ *   for (const char *c = list; bm_list_next(&c, &item);) ... */
+static inline bool bm_list_next(const char **cursor, struct bm_str *item)
+{
+    const char *p = *cursor;
+    if (*p == '\0')
+        return false;
+    const char *comma = strchr(p, ',');
+    item->p = p;
+    item->len = comma ? (size_t)(comma - p) : strlen(p);
+    *cursor = comma ? comma + 1 : p + item->len;
+    return true;
+}
 
 /* Application profile id -> model id, from BMAS_APP_PROFILE_MAP ("id=model,id=model"; an id
  * may also be given as the full profile ARN). */

@@ -364,16 +364,14 @@ bm_err bm_config_load(struct bm_config *cfg, bm_getenv_fn get, struct bm_errmsg 
     if (arc != BM_OK)
         return arc;
     /* Each allowed Region must look like one: a typo would make every record a violation. */
-    for (const char *p = cfg->allowed_inference_regions; *p != '\0';) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+    struct bm_str it;
+    for (const char *c = cfg->allowed_inference_regions; bm_list_next(&c, &it);) {
         char r[64];
-        if (n >= sizeof r || (memcpy(r, p, n), r[n] = '\0', !bm_region_valid(r)))
+        if (it.len >= sizeof r || (memcpy(r, it.p, it.len), r[it.len] = '\0', !bm_region_valid(r)))
             return bm_errmsg_set(em, BM_E_CONFIG,
                                  "BMAS_ALLOWED_INFERENCE_REGIONS: expected Regions such as "
                                  "eu-west-1,eu-central-1 separated by commas, got \"%.*s\"",
-                                 (int)(n > 64 ? 64 : n), p);
-        p = comma ? comma + 1 : p + n;
+                                 (int)(it.len > 64 ? 64 : it.len), it.p);
     }
     return BM_OK;
 }

@@ -52,13 +52,10 @@ void bm_ingest_opts_init(struct bm_ingest_opts *o, const struct bm_config *cfg,
 /* Whether region is one of the comma list's items (checked at configuration load). */
 static bool region_listed(const char *list, struct bm_str region)
 {
-    for (const char *p = list; *p != '\0';) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        if (n == region.len && memcmp(p, region.p, n) == 0)
+    struct bm_str it;
+    for (const char *c = list; bm_list_next(&c, &it);)
+        if (it.len == region.len && memcmp(it.p, region.p, it.len) == 0)
             return true;
-        p = comma ? comma + 1 : p + n;
-    }
     return false;
 }
 

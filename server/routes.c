@@ -4,10 +4,22 @@
 #include "server/srv_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define STATUS_QUARANTINED_MAX 20
 #define STATUS_UNPRICED_MAX 20
+
+/* Most unpriced invocations first; ties by place in the aggregate (the series are one array,
+ * so their addresses keep the query's order). */
+static int by_unpriced(const void *x, const void *y)
+{
+    const struct bm_series *a = *(const struct bm_series *const *)x;
+    const struct bm_series *b = *(const struct bm_series *const *)y;
+    if (a->c.unpriced != b->c.unpriced)
+        return a->c.unpriced > b->c.unpriced ? -1 : 1;
+    return (a > b) - (a < b);
+}
 
 /* /status's "cost": the stored aggregates' cost and unpriced invocations (what GET
  * /aggregates totals over all time), and the models that had unpriced invocations, most
@@ -31,28 +43,20 @@ static void write_cost(struct bm_srv *s, struct bm_buf *b)
     bm_cost_append_usd(b, &t.cost);
     bm_buf_appendf(b, ",\"unpriced_invocations\":%llu,\"unpriced_models\":[",
                    (unsigned long long)t.unpriced);
-    /* Most unpriced first: a selection of the top few, the list being short. */
-    size_t n = bm_agg_count(a), shown = 0;
-    uint64_t below = UINT64_MAX;
-    while (shown < STATUS_UNPRICED_MAX) {
-        uint64_t best = 0;
-        for (size_t i = 0; i < n; i++) {
-            uint64_t u = bm_agg_at(a, i)->c.unpriced;
-            if (u < below && u > best)
-                best = u;
-        }
-        if (best == 0)
-            break;
-        for (size_t i = 0; i < n && shown < STATUS_UNPRICED_MAX; i++) {
-            const struct bm_series *se = bm_agg_at(a, i);
-            if (se->c.unpriced != best)
-                continue;
-            bm_buf_append_str(b, shown++ ? "," : "");
-            bm_buf_append_json_str(b, se->key.model_id.p, se->key.model_id.len);
-        }
-        below = best;
+    /* Most unpriced first (ties in the query's order): the models with any, sorted. */
+    size_t n = bm_agg_count(a), k = 0;
+    const struct bm_series **v = bm_malloc((n ? n : 1) * sizeof *v);
+    for (size_t i = 0; v != NULL && i < n; i++)
+        if (bm_agg_at(a, i)->c.unpriced > 0)
+            v[k++] = bm_agg_at(a, i);
+    if (v != NULL)
+        qsort(v, k, sizeof *v, by_unpriced);
+    for (size_t i = 0; i < k && i < STATUS_UNPRICED_MAX; i++) {
+        bm_buf_append_str(b, i ? "," : "");
+        bm_buf_append_json_str(b, v[i]->key.model_id.p, v[i]->key.model_id.len);
     }
     bm_buf_append_str(b, "]}");
+    bm_free(v);
     bm_agg_free(a);
 }
 
@@ -194,13 +198,11 @@ void bm__route_status(struct bm_srv *s, struct bm__reply *r)
     /* Residency: the persistent count of BMAS-025 records, and the list it is checked
      * against (empty: no check). */
     const char *allowed = s->cfg->allowed_inference_regions;
+    struct bm_str it;
     bm_buf_append_str(b, ",\"residency\":{\"allowed_inference_regions\":[");
-    for (const char *p = allowed; *p != '\0';) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        bm_buf_append_str(b, p == allowed ? "" : ",");
-        bm_buf_append_json_str(b, p, len);
-        p = comma ? comma + 1 : p + len;
+    for (const char *c = allowed; bm_list_next(&c, &it);) {
+        bm_buf_append_str(b, it.p == allowed ? "" : ",");
+        bm_buf_append_json_str(b, it.p, it.len);
     }
     bm_buf_appendf(b, "],\"violations\":%llu}",
                    (unsigned long long)st.c[BM_DB_C_ERRORS + bm_err_wire_index(BM_E_RESIDENCY)]);
